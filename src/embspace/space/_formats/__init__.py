@@ -1,0 +1,1 @@
+"""Readers and writers of vector file formats (private; use :mod:`embspace.space.io`)."""

@@ -1,0 +1,100 @@
+"""embspace's own directory format: ``vectors.npy`` (memory-mappable), ``keys.json``, ``meta.json``.
+
+Optionally ``counts.npy``. Written to a temporary sibling and renamed into place, so a failed
+write never leaves a half-written space behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..._types import METRICS
+from ...errors import CorruptDataError
+from ..embedding_space import EmbeddingSpace
+from ..provenance import Provenance
+from ._common import atomic_path
+
+FORMAT_TAG = "embspace.space"
+FORMAT_VERSION = 1
+
+
+def is_own_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "meta.json").is_file()
+
+
+def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
+    """Open a space directory; with ``mmap=True`` (default) vectors are memory-mapped, read-only."""
+    meta_path = path / "meta.json"
+    try:
+        meta: dict[str, Any] = json.loads(meta_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CorruptDataError(path, "not an embspace space directory (no meta.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptDataError(meta_path, f"invalid JSON: {e}") from None
+    if meta.get("format") != FORMAT_TAG:
+        raise CorruptDataError(meta_path, f"format is {meta.get('format')!r}, expected {FORMAT_TAG!r}")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CorruptDataError(meta_path, f"format version {meta['format_version']} is newer than this "
+                                          f"embspace reads ({FORMAT_VERSION}); upgrade embspace")
+    try:
+        n, dim, metric = int(meta["n"]), int(meta["dim"]), meta["metric"]
+        provenance = Provenance.from_dict(meta["provenance"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptDataError(meta_path, f"missing or invalid field: {e}") from None
+    if metric not in METRICS:
+        raise CorruptDataError(meta_path, f"unknown metric {metric!r}")
+    try:
+        vectors = np.load(path / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise CorruptDataError(path, "vectors.npy is missing") from None
+    except ValueError as e:
+        raise CorruptDataError(path / "vectors.npy", f"not a readable .npy file: {e}") from None
+    if vectors.dtype != np.float32 or vectors.shape != (n, dim) or not vectors.flags.c_contiguous:
+        raise CorruptDataError(path / "vectors.npy", f"holds {vectors.dtype} {vectors.shape}, "
+                                                     f"meta.json promises float32 ({n}, {dim})")
+    try:
+        keys = json.loads((path / "keys.json").read_text("utf-8"))
+    except FileNotFoundError:
+        raise CorruptDataError(path, "keys.json is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptDataError(path / "keys.json", f"invalid JSON: {e}") from None
+    if not isinstance(keys, list) or len(keys) != n or not all(isinstance(k, str) for k in keys):
+        raise CorruptDataError(path / "keys.json", f"expected a list of {n} strings")
+    counts = None
+    if meta.get("has_counts"):
+        try:
+            counts = np.load(path / "counts.npy", allow_pickle=False)
+        except (FileNotFoundError, ValueError) as e:
+            raise CorruptDataError(path / "counts.npy", f"unreadable: {e}") from None
+        if counts.shape != (n,) or counts.dtype.kind not in "iu":
+            raise CorruptDataError(path / "counts.npy", f"expected {n} integers, found {counts.dtype} "
+                                                        f"{counts.shape}")
+        counts = counts.astype(np.int64)
+        counts.flags.writeable = False
+    if not mmap:
+        vectors.flags.writeable = False
+    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric, normalized=bool(meta.get("normalized")),
+                                   counts=counts, provenance=provenance)
+
+
+def write_own(space: EmbeddingSpace, path: Path) -> None:
+    with atomic_path(path, is_dir=True) as work:
+        np.save(work / "vectors.npy", np.ascontiguousarray(space.vectors, dtype=np.float32))
+        (work / "keys.json").write_text(json.dumps(list(space.keys), ensure_ascii=False), "utf-8")
+        if space.counts is not None:
+            np.save(work / "counts.npy", np.asarray(space.counts, dtype=np.int64))
+        meta = {
+            "format": FORMAT_TAG,
+            "format_version": FORMAT_VERSION,
+            "n": len(space),
+            "dim": space.dim,
+            "metric": space.metric,
+            "normalized": space.is_normalized,
+            "has_counts": space.counts is not None,
+            "provenance": space.provenance.to_dict(),
+        }
+        (work / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")

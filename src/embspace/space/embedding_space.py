@@ -1,0 +1,600 @@
+"""EmbeddingSpace: keys mapped to rows of a float32 matrix, with a metric and a provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from .._types import METRICS, FloatArray, IntArray, Metric
+from ..errors import (
+    DimensionMismatchError,
+    IncompatibleSpaceError,
+    InvalidInputError,
+    UnknownKeyError,
+    ZeroVectorError,
+)
+from . import _topk
+from ._suggest import suggest
+from .provenance import Provenance
+from .search_result import SearchResult
+from .vector import EmbeddingVector, origin_of
+
+if TYPE_CHECKING:
+    from .io import FormatName
+
+__all__ = ["EmbeddingSpace"]
+
+AnalogyMethod = Literal["3cosadd", "3cosmul"]
+Query = str | npt.ArrayLike
+_NORM_TOL = 1e-3
+_COSMUL_EPS = 1e-6  # as gensim's most_similar_cosmul
+_ROW_CHUNK = 65536
+
+
+def content_hash(keys: Sequence[str], vectors: FloatArray) -> str:
+    """sha256 of keys and vectors: the identity of a space of unknown origin."""
+    h = hashlib.sha256()
+    h.update("\x00".join(keys).encode("utf-8", "surrogatepass"))
+    h.update(str(vectors.shape).encode())
+    for r0 in range(0, len(vectors), _ROW_CHUNK):
+        h.update(np.ascontiguousarray(vectors[r0 : r0 + _ROW_CHUNK]).tobytes())
+    return h.hexdigest()
+
+
+def _row_sq_norms(vectors: FloatArray) -> FloatArray:
+    out = np.empty(len(vectors), np.float32)
+    for r0 in range(0, len(vectors), _ROW_CHUNK):
+        blk = np.asarray(vectors[r0 : r0 + _ROW_CHUNK], dtype=np.float32)
+        out[r0 : r0 + len(blk)] = np.einsum("ij,ij->i", blk, blk)
+    return out
+
+
+class EmbeddingSpace:
+    """Keys mapped to the rows of a float32 ``(n, dim)`` matrix, with a metric and a provenance.
+
+    Parameters
+    ----------
+    keys
+        ``n`` unique strings, one per row.
+    vectors
+        ``(n, dim)`` array-like; stored as float32, C-contiguous, read-only. NaN and Inf are refused.
+    metric
+        ``"cosine"`` (default), ``"dot"`` or ``"l2"``: how :meth:`neighbors` and
+        :meth:`similarity` compare vectors. Scores are always higher-is-more-similar (``l2`` gives
+        the negated Euclidean distance).
+    normalized
+        Whether the rows are L2-normalised. ``None`` (default) checks; ``True`` is verified
+        (zero rows allowed); ``False`` is taken as given.
+    counts
+        Optional frequency of each key, as an array aligned with ``keys`` or a mapping key -> count.
+    provenance
+        Which model or trainer produced the vectors. Default: a provenance identified by a hash of
+        the keys and vectors (``model="unknown"``), so equal content means the same space.
+    copy
+        Copy ``vectors`` (default). With ``False`` a float32 C-contiguous input is used as it is, read-only.
+
+    Notes
+    -----
+    Zero vectors have no direction. As a row of a cosine space a zero vector scores 0 against
+    every query, and :meth:`similarity` with it is 0; a zero *query* under cosine raises
+    :class:`~embspace.errors.ZeroVectorError`, because it defines no ranking.
+
+    Examples
+    --------
+    >>> import embspace
+    >>> space = embspace.EmbeddingSpace.from_dict({
+    ...     "king": [1, 1, 0, 0], "queen": [1, 0, 1, 0], "man": [0, 1, 0, 0],
+    ...     "woman": [0, 0, 1, 0], "apple": [0, 0, 0, 1]})
+    >>> round(space.similarity("king", "queen"), 3)
+    0.5
+    >>> space.analogy("man", "king", "woman").top
+    'queen'
+    """
+
+    __slots__ = ("_counts", "_index", "_keys", "_metric", "_normalized", "_provenance", "_sq_norms",
+                 "_vectors")
+
+    def __init__(
+        self,
+        keys: Iterable[str],
+        vectors: npt.ArrayLike,
+        *,
+        metric: Metric = "cosine",
+        normalized: bool | None = None,
+        counts: npt.ArrayLike | Mapping[str, int] | None = None,
+        provenance: Provenance | None = None,
+        copy: bool = True,
+    ) -> None:
+        key_tuple = tuple(keys)
+        for i, key in enumerate(key_tuple):
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be strings; key #{i} is {type(key).__name__} {key!r}")
+        arr = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
+        if arr.ndim != 2:
+            raise InvalidInputError(f"vectors must be a 2-D (n, dim) array, got shape {arr.shape}")
+        if arr.shape[0] != len(key_tuple):
+            raise InvalidInputError(f"{len(key_tuple)} keys but {arr.shape[0]} vectors; give one key per row")
+        if arr.shape[1] == 0:
+            raise InvalidInputError("vectors have dimension 0")
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row = int(np.nonzero(bad.any(axis=1))[0][0])
+            raise InvalidInputError(f"vector of {key_tuple[row]!r} (row {row}) contains NaN or Inf")
+        index = {k: i for i, k in enumerate(key_tuple)}
+        if len(index) != len(key_tuple):
+            seen: set[str] = set()
+            dup = next(k for k in key_tuple if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            raise InvalidInputError(f"duplicate key {dup!r}; keys must be unique")
+        if metric not in METRICS:
+            raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        sq = _row_sq_norms(arr)
+        unit = bool(np.all((np.abs(sq - 1.0) < _NORM_TOL) | (sq == 0.0)))
+        if normalized is None:
+            normalized = unit and bool(len(arr))
+        elif normalized and not unit:
+            raise InvalidInputError("normalized=True but some rows do not have unit L2 norm; "
+                                    "pass normalized=None, or call .normalized() on the space")
+        self._init(
+            key_tuple, arr, metric=metric, normalized=bool(normalized),
+            counts=_as_counts(counts, key_tuple, index),
+            provenance=provenance or Provenance.from_content("unknown", content_hash(key_tuple, arr)),
+        )
+        self._index = index
+        self._sq_norms = sq
+
+    def _init(self, keys: tuple[str, ...], vectors: FloatArray, *, metric: Metric, normalized: bool,
+              counts: IntArray | None, provenance: Provenance) -> None:
+        if vectors.flags.writeable:
+            vectors.flags.writeable = False
+        self._keys = keys
+        self._vectors = vectors
+        self._metric: Metric = metric
+        self._normalized = normalized
+        self._counts = counts
+        self._provenance = provenance
+        self._index: dict[str, int] | None = None
+        self._sq_norms: FloatArray | None = None
+
+    @classmethod
+    def _trusted(cls, keys: tuple[str, ...], vectors: FloatArray, *, metric: Metric, normalized: bool,
+                 counts: IntArray | None, provenance: Provenance) -> EmbeddingSpace:
+        """Build without validation (the caller guarantees the contract); used by loaders."""
+        self = cls.__new__(cls)
+        self._init(keys, vectors, metric=metric, normalized=normalized, counts=counts, provenance=provenance)
+        return self
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, npt.ArrayLike], **kwargs: Any) -> EmbeddingSpace:
+        """Build a space from ``{key: vector}``; keyword arguments as for the constructor."""
+        keys = list(mapping)
+        if not keys:
+            raise InvalidInputError("from_dict needs at least one key (the dimension is unknown otherwise)")
+        return cls(keys, np.stack([np.asarray(mapping[k], dtype=np.float32) for k in keys]), **kwargs)
+
+    # ----------------------------------------------------------------- mapping API
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys, in row order."""
+        return self._keys
+
+    @property
+    def vectors(self) -> FloatArray:
+        """The read-only float32 ``(n, dim)`` matrix."""
+        return self._vectors
+
+    @property
+    def dim(self) -> int:
+        return int(self._vectors.shape[1])
+
+    @property
+    def metric(self) -> Metric:
+        return self._metric
+
+    @property
+    def is_normalized(self) -> bool:
+        """Whether every row has unit L2 norm (zero rows excepted)."""
+        return self._normalized
+
+    @property
+    def counts(self) -> IntArray | None:
+        """Per-key frequencies aligned with :attr:`keys`, or ``None`` when unknown."""
+        return self._counts
+
+    @property
+    def provenance(self) -> Provenance:
+        return self._provenance
+
+    @property
+    def space_id(self) -> str:
+        """Identity of the coordinate system; see :class:`Provenance`."""
+        return self._provenance.space_id
+
+    def _key_index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self._keys)}
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._key_index()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def index_of(self, key: str) -> int:
+        """Row id of ``key``; :class:`UnknownKeyError` with near matches when absent."""
+        try:
+            return self._key_index()[key]
+        except (KeyError, TypeError):
+            if not isinstance(key, str):
+                raise TypeError(f"keys are strings, got {type(key).__name__} {key!r}") from None
+            raise UnknownKeyError(key, suggest(key, self._keys)) from None
+
+    def _rows(self, keys: Iterable[str]) -> IntArray:
+        return np.fromiter((self.index_of(k) for k in keys), dtype=np.int64)
+
+    @overload
+    def __getitem__(self, key: str) -> EmbeddingVector: ...
+    @overload
+    def __getitem__(self, key: Sequence[str]) -> EmbeddingVector: ...
+    def __getitem__(self, key: str | Sequence[str]) -> EmbeddingVector:
+        """``space["king"]``: 1-D float32 vector; ``space[["a", "b"]]``: ``(2, dim)`` matrix."""
+        if isinstance(key, str):
+            data = np.array(self._vectors[self.index_of(key)])
+        elif isinstance(key, Sequence) or isinstance(key, np.ndarray):
+            data = np.array(self._vectors[self._rows(key)]).reshape(len(key), self.dim)
+        else:
+            raise TypeError(f"index a space by a key or a list of keys, got {type(key).__name__}")
+        return EmbeddingVector(data, self.space_id, self._provenance.describe())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    # ----------------------------------------------------------------- queries
+    def _check_origin(self, x: Any) -> None:
+        tag = origin_of(x)
+        if tag is not None and tag[0] != self.space_id:
+            raise IncompatibleSpaceError(
+                f"a vector of {tag[1]} was used with the space of {self._provenance.describe()}: they "
+                "come from different models, so their coordinates are not comparable; encode the "
+                "query with the model that produced this space"
+            )
+
+    def _vector(self, v: Any, what: str = "query vector") -> FloatArray:
+        self._check_origin(v)
+        arr = np.asarray(v, dtype=np.float32)
+        if arr.ndim != 1:
+            raise InvalidInputError(f"{what} must be 1-D, got shape {arr.shape}")
+        if arr.shape[0] != self.dim:
+            raise DimensionMismatchError(arr.shape[0], self.dim, what)
+        if not np.all(np.isfinite(arr)):
+            raise InvalidInputError(f"{what} contains NaN or Inf")
+        return arr
+
+    def _queries(self, query: Any) -> tuple[FloatArray, IntArray, bool]:
+        """Resolve a query to ``(Q (nq, dim), self rows (nq,) with -1 for vectors, batched)``."""
+        if isinstance(query, str):
+            row = self.index_of(query)
+            return np.array(self._vectors[row : row + 1]), np.array([row]), False
+        if isinstance(query, np.ndarray):
+            self._check_origin(query)
+            if query.ndim == 1:
+                return self._vector(query)[None, :], np.array([-1]), False
+            if query.ndim == 2:
+                q = np.ascontiguousarray(query, dtype=np.float32)
+                if q.shape[1] != self.dim:
+                    raise DimensionMismatchError(q.shape[1], self.dim, "query matrix")
+                if not np.all(np.isfinite(q)):
+                    raise InvalidInputError("query matrix contains NaN or Inf")
+                return q, np.full(len(q), -1, np.int64), True
+            raise InvalidInputError(f"a query array must be 1-D or 2-D, got shape {query.shape}")
+        if isinstance(query, Sequence):
+            items = list(query)
+            if items and all(isinstance(x, int | float | np.number) for x in items):
+                return self._vector(np.asarray(items))[None, :], np.array([-1]), False
+            q = np.empty((len(items), self.dim), np.float32)
+            rows = np.full(len(items), -1, np.int64)
+            for i, item in enumerate(items):
+                if isinstance(item, str):
+                    rows[i] = self.index_of(item)
+                    q[i] = self._vectors[rows[i]]
+                else:
+                    q[i] = self._vector(item, f"query #{i}")
+            return q, rows, True
+        raise TypeError(f"a query is a key, a vector, or a list of them; got {type(query).__name__}")
+
+    def _unit(self, q: FloatArray, allow_zero: bool = False) -> FloatArray:
+        norms = np.linalg.norm(q, axis=1, keepdims=True)
+        zero = norms[:, 0] == 0
+        if zero.any() and not allow_zero:
+            raise ZeroVectorError(
+                f"query #{int(np.nonzero(zero)[0][0])} is the zero vector, which has no direction: "
+                "cosine similarity to it is undefined"
+            )
+        return (q / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+
+    def _sq(self) -> FloatArray:
+        if self._sq_norms is None:
+            self._sq_norms = _row_sq_norms(self._vectors)
+        return self._sq_norms
+
+    def _inv_norms(self) -> FloatArray | None:
+        """1/||row|| (0 for zero rows), or None when rows are unit already."""
+        if self._normalized:
+            return None
+        sq = self._sq()
+        with np.errstate(divide="ignore"):
+            inv = np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0).astype(np.float32)
+        return inv
+
+    def _cosine_block(self, q_unit: FloatArray) -> _topk.ScoreBlock:
+        inv = self._inv_norms()
+        x = self._vectors
+
+        def block(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
+            s = q_unit[q0:q1] @ x[r0:r1].T
+            if inv is not None:
+                s *= inv[r0:r1]
+            return s
+
+        return block
+
+    def _score_block(self, q: FloatArray) -> _topk.ScoreBlock:
+        x = self._vectors
+        if self._metric == "cosine":
+            return self._cosine_block(self._unit(q))
+        if self._metric == "dot":
+            return lambda q0, q1, r0, r1: q[q0:q1] @ x[r0:r1].T
+        sq = self._sq()
+
+        def l2(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
+            s = q[q0:q1] @ x[r0:r1].T
+            s *= 2.0
+            s -= sq[r0:r1]
+            return s  # 2 q.x - |x|^2: ranks as -|q - x|^2
+
+        return l2
+
+    def _finish_scores(self, q: FloatArray, scores: FloatArray) -> FloatArray:
+        if self._metric != "l2":
+            return scores
+        q_sq = np.einsum("ij,ij->i", q, q)[:, None]
+        return (-np.sqrt(np.maximum(q_sq - scores, 0.0))).astype(np.float32)
+
+    def _exclusion(self, exclude: Iterable[str] | str) -> IntArray | None:
+        if isinstance(exclude, str):
+            exclude = [exclude]
+        rows = self._rows(exclude)
+        return np.unique(rows) if len(rows) else None
+
+    def _search(self, block: _topk.ScoreBlock, nq: int, k: int, exclude: IntArray | None,
+                per_query: IntArray | None) -> tuple[FloatArray, IntArray]:
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        available = len(self) - (0 if exclude is None else len(exclude))
+        if per_query is not None and per_query.size:
+            pq = np.sort(per_query, axis=1)
+            fresh = pq >= 0
+            fresh[:, 1:] &= pq[:, 1:] != pq[:, :-1]
+            if exclude is not None:
+                fresh &= ~np.isin(pq, exclude)
+            available -= int(fresh.sum(axis=1).max())
+        k_eff = max(0, min(int(k), available))
+        return _topk.topk(block, nq, len(self), k_eff, exclude=exclude,
+                          exclude_per_query=per_query)
+
+    def _result(self, scores: FloatArray, ids: IntArray, batched: bool) -> SearchResult:
+        keys = self._keys
+        if batched:
+            return SearchResult([[keys[i] for i in row] for row in ids.tolist()], scores, ids)
+        return SearchResult([keys[i] for i in ids[0].tolist()], scores[0], ids[0])
+
+    def neighbors(self, query: Query | Sequence[Query], k: int = 10, *, exclude: Iterable[str] | str = (),
+                  include_self: bool = False) -> SearchResult:
+        """Exact k nearest neighbours, best first.
+
+        Parameters
+        ----------
+        query
+            A key, a vector ``(dim,)``, a matrix ``(nq, dim)``, or a list of keys and/or vectors.
+            A list or matrix is searched as one batch (one matrix product per block).
+        k
+            Number of hits per query (fewer when the space is smaller).
+        exclude
+            Keys never returned, for every query.
+        include_self
+            When a query is a key, whether that key may be returned as its own neighbour
+            (default ``False``, as gensim's ``most_similar``).
+
+        Returns
+        -------
+        SearchResult
+            Single query: ``keys`` list, ``scores``/``ids`` of shape ``(k,)``. Batch: shapes ``(nq, k)``.
+
+        Notes
+        -----
+        Search is chunked so that the score block held at once stays within 256 MiB whatever the
+        size of the space; an unnormalised cosine space is scored with precomputed inverse norms,
+        never by raw dot product.
+        """
+        q, self_rows, batched = self._queries(query)
+        if len(self) == 0 or len(q) == 0:
+            return SearchResult.empty(batched, len(q))
+        per_query = None if include_self or not (self_rows >= 0).any() else self_rows[:, None]
+        scores, ids = self._search(self._score_block(q), len(q), k, self._exclusion(exclude), per_query)
+        return self._result(self._finish_scores(q, scores), ids, batched)
+
+    def similarity_matrix(self, a: Query | Sequence[Query], b: Query | Sequence[Query] | None = None
+                          ) -> FloatArray:
+        """Scores under the space's metric between every query of ``a`` and of ``b`` (default ``a``).
+
+        Returns a float32 ``(len(a), len(b))`` matrix; zero vectors score 0 under cosine.
+        """
+        qa, _, _ = self._queries(a)
+        qb = qa if b is None else self._queries(b)[0]
+        return self._pairwise(qa, qb).astype(np.float32)
+
+    def _pairwise(self, qa: npt.NDArray[Any], qb: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        dots = qa @ qb.T
+        if self._metric == "dot":
+            return dots
+        na = np.einsum("ij,ij->i", qa, qa)[:, None]
+        nb = np.einsum("ij,ij->i", qb, qb)[None, :]
+        if self._metric == "cosine":
+            denom = np.sqrt(na * nb)  # one square root of the product: exact for the toy cases
+            return np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+        return -np.sqrt(np.maximum(na + nb - 2 * dots, 0.0))
+
+    def similarity(self, a: Query, b: Query) -> float:
+        """Score of two keys or vectors under the space's metric (cosine similarity by default).
+
+        Computed in float64; a zero vector has cosine similarity 0 with anything.
+        """
+        qa, _, _ = self._queries([a])
+        qb, _, _ = self._queries([b])
+        return float(self._pairwise(qa.astype(np.float64), qb.astype(np.float64))[0, 0])
+
+    def analogy(self, a: str | Sequence[str], b: str | Sequence[str], c: str | Sequence[str], k: int = 1,
+                method: AnalogyMethod = "3cosadd") -> SearchResult:
+        """Answer "``a`` is to ``b`` as ``c`` is to ?" (``analogy("man", "king", "woman")`` -> queen).
+
+        ``a``, ``b`` and ``c`` are excluded from the answers, as the standard evaluations do. Vectors
+        are compared by cosine (unit-normalised) whatever the space's metric.
+
+        Parameters
+        ----------
+        a, b, c
+            Keys, or equal-length lists of keys for a batch of questions.
+        k
+            Number of answers per question.
+        method
+            ``"3cosadd"``: maximise cos(x, b) - cos(x, a) + cos(x, c) (Mikolov et al.);
+            ``"3cosmul"``: maximise cos'(x, b) cos'(x, c) / (cos'(x, a) + 1e-6) with cos' = (1 + cos) / 2
+            (Levy & Goldberg; the same epsilon as gensim).
+        """
+        batched = not isinstance(a, str)
+        la, lb, lc = ([a], [b], [c]) if not batched else (list(a), list(b), list(c))  # type: ignore[list-item]
+        if not (len(la) == len(lb) == len(lc)):
+            raise InvalidInputError(f"a, b and c must have the same length, got {len(la)}, {len(lb)}, {len(lc)}")
+        if method not in ("3cosadd", "3cosmul"):
+            raise InvalidInputError(f"unknown analogy method {method!r}; expected '3cosadd' or '3cosmul'")
+        if not la:
+            return SearchResult.empty(True, 0)
+        rows = np.stack([self._rows(la), self._rows(lb), self._rows(lc)], axis=1)  # (nq, 3)
+        ua, ub, uc = (self._unit(np.array(self._vectors[rows[:, j]]), True) for j in range(3))
+        if method == "3cosadd":
+            block = self._cosine_block(self._unit(ub - ua + uc, True))
+        else:
+            cos = self._cosine_block(np.concatenate([ua, ub, uc]))
+            nq = len(la)
+
+            def block(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
+                sa, sb, sc = (cos(j * nq + q0, j * nq + q1, r0, r1) for j in range(3))
+                return ((1 + sb) * (1 + sc) / 4 / ((1 + sa) / 2 + _COSMUL_EPS)).astype(np.float32)
+
+        scores, ids = self._search(block, len(la), k, None, rows)
+        return self._result(scores, ids, batched)
+
+    # ----------------------------------------------------------------- derived spaces
+    def _derive(self, rows: IntArray | None = None, vectors: FloatArray | None = None,
+                normalized: bool | None = None, metric: Metric | None = None) -> EmbeddingSpace:
+        keys = self._keys if rows is None else tuple(self._keys[i] for i in rows.tolist())
+        if vectors is None:
+            vectors = self._vectors if rows is None else np.ascontiguousarray(self._vectors[rows])
+        counts = self._counts if rows is None or self._counts is None else self._counts[rows]
+        out = EmbeddingSpace._trusted(
+            keys, vectors, metric=metric or self._metric,
+            normalized=self._normalized if normalized is None else normalized,
+            counts=counts, provenance=self._provenance,
+        )
+        if rows is not None and self._sq_norms is not None and normalized is None:
+            out._sq_norms = self._sq_norms[rows]
+        return out
+
+    def normalized(self) -> EmbeddingSpace:
+        """An L2-normalised copy (the same space if rows are unit already). Zero rows stay zero."""
+        if self._normalized:
+            return self
+        out = np.empty(self._vectors.shape, np.float32)
+        inv = self._inv_norms()
+        assert inv is not None
+        for r0 in range(0, len(out), _ROW_CHUNK):
+            out[r0 : r0 + _ROW_CHUNK] = self._vectors[r0 : r0 + _ROW_CHUNK] * inv[r0 : r0 + _ROW_CHUNK, None]
+        return self._derive(vectors=out, normalized=True)
+
+    def with_metric(self, metric: Metric) -> EmbeddingSpace:
+        """The same vectors compared by another metric."""
+        if metric not in METRICS:
+            raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        return self._derive(metric=metric)
+
+    def subset(self, keys: Iterable[str]) -> EmbeddingSpace:
+        """A space of the given keys, in the given order (same provenance: still comparable)."""
+        rows = self._rows(keys)
+        if len(np.unique(rows)) != len(rows):
+            raise InvalidInputError("subset keys contain duplicates")
+        return self._derive(rows=rows)
+
+    def top(self, n: int) -> EmbeddingSpace:
+        """The ``n`` most frequent keys, most frequent first (needs :attr:`counts`)."""
+        if self._counts is None:
+            raise InvalidInputError(
+                "this space has no counts, so 'most frequent' is unknown; use "
+                "space.subset(space.keys[:n]) if its rows are already sorted by frequency"
+            )
+        order = np.argsort(-self._counts, kind="stable")[: max(0, int(n))]
+        return self._derive(rows=order.astype(np.int64))
+
+    # ----------------------------------------------------------------- I/O
+    def save(self, path: str | Path, format: FormatName | None = None, **options: Any) -> Path:
+        """Write the space; the format follows the suffix unless given (see :func:`embspace.save`)."""
+        from .io import save
+
+        return save(self, path, format=format, **options)
+
+    @staticmethod
+    def load(path: str | Path, format: FormatName | None = None, **options: Any) -> EmbeddingSpace:
+        """Read a space in any supported format (see :func:`embspace.load`)."""
+        from .io import load
+
+        return load(path, format=format, **options)
+
+    # ----------------------------------------------------------------- display
+    def __repr__(self) -> str:
+        return (f"EmbeddingSpace(n={len(self)}, dim={self.dim}, metric={self._metric!r}, "
+                f"normalized={self._normalized}, model={self._provenance.describe()!r})")
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<tr><td>{html.escape(k)}</td></tr>" for k in self._keys[:10])
+        return (f"<b>EmbeddingSpace</b> {len(self)} x {self.dim}, metric {self._metric}, "
+                f"model {html.escape(self._provenance.describe())}<table>{head}</table>")
+
+
+def _as_counts(counts: npt.ArrayLike | Mapping[str, int] | None, keys: tuple[str, ...],
+               index: Mapping[str, int]) -> IntArray | None:
+    if counts is None:
+        return None
+    if isinstance(counts, Mapping):
+        unknown = [k for k in counts if k not in index]
+        if unknown:
+            raise InvalidInputError(f"counts given for keys not in the space: {unknown[:5]!r}")
+        arr = np.array([int(counts.get(k, 0)) for k in keys], dtype=np.int64)
+    else:
+        arr = np.asarray(counts)
+        if arr.shape != (len(keys),):
+            raise InvalidInputError(f"counts must have shape ({len(keys)},), got {arr.shape}")
+        if arr.dtype.kind not in "iu" and not np.all(np.mod(arr, 1) == 0):
+            raise InvalidInputError("counts must be integers")
+        arr = arr.astype(np.int64)
+    if (arr < 0).any():
+        raise InvalidInputError("counts must be non-negative")
+    arr.flags.writeable = False
+    return arr

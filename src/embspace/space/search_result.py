@@ -1,0 +1,103 @@
+"""The result of a nearest-neighbour search: keys, scores and row ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, overload
+
+import numpy as np
+
+from .._types import FloatArray, IntArray
+
+__all__ = ["SearchResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """Hits of one query, or of a batch of queries, best first.
+
+    Scores are always *higher is more similar*, whatever the metric: cosine similarity for
+    ``cosine``, the inner product for ``dot``, and the negated Euclidean distance for ``l2``.
+
+    For a single query, ``keys`` is a list of ``k`` keys and ``scores``/``ids`` have shape
+    ``(k,)``. For a batch of ``nq`` queries, ``keys`` is a list of ``nq`` lists and
+    ``scores``/``ids`` have shape ``(nq, k)``; ``result[i]`` is the single result of query ``i``.
+
+    Attributes
+    ----------
+    keys
+        The keys of the hits.
+    scores
+        float32 similarity scores, higher is more similar.
+    ids
+        int64 row ids of the hits in the searched space.
+    """
+
+    keys: list[str] | list[list[str]]
+    scores: FloatArray
+    ids: IntArray
+
+    @property
+    def batched(self) -> bool:
+        """True when this holds the hits of several queries."""
+        return self.scores.ndim == 2
+
+    @property
+    def top(self) -> str | list[str]:
+        """The best key (single query) or the best key of each query (batch)."""
+        if self.batched:
+            return [row[0] if row else "" for row in self.keys]  # type: ignore[misc]
+        return self.keys[0] if self.keys else ""  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> SearchResult: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        """Batch: the single result of query ``i``. Single: the ``(key, score)`` of hit ``i``."""
+        if self.batched:
+            if isinstance(i, slice):
+                return SearchResult(self.keys[i], self.scores[i], self.ids[i])
+            return SearchResult(list(self.keys[i]), self.scores[i], self.ids[i])  # type: ignore[arg-type]
+        if isinstance(i, slice):
+            return SearchResult(self.keys[i], self.scores[i], self.ids[i])
+        return (self.keys[i], float(self.scores[i]))
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to_list(self) -> list[Any]:
+        """``[(key, score), ...]``, or one such list per query for a batch."""
+        if self.batched:
+            return [self[i].to_list() for i in range(len(self))]
+        return [(k, float(s)) for k, s in zip(self.keys, self.scores.tolist(), strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"keys": ..., "scores": ..., "ids": ...}``."""
+        return {"keys": self.keys, "scores": self.scores.tolist(), "ids": self.ids.tolist()}
+
+    def __repr__(self) -> str:
+        if self.batched:
+            return f"SearchResult(queries={len(self)}, k={self.scores.shape[1]}, top={self.top!r})"
+        pairs = ", ".join(f"{k!r}: {s:.4f}" for k, s in self.to_list()[:10])
+        more = ", ..." if len(self) > 10 else ""
+        return f"SearchResult({{{pairs}{more}}})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = self.to_list() if not self.batched else [(str(k), 0.0) for k in self.top]
+        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{s:.4f}</td></tr>" for k, s in rows)
+        return f"<table><tr><th>key</th><th>score</th></tr>{body}</table>"
+
+    @staticmethod
+    def empty(batched: bool, nq: int = 0) -> SearchResult:
+        if batched:
+            return SearchResult([[] for _ in range(nq)], np.zeros((nq, 0), np.float32),
+                                np.zeros((nq, 0), np.int64))
+        return SearchResult([], np.zeros(0, np.float32), np.zeros(0, np.int64))
