@@ -1,0 +1,1 @@
+"""The ``embspace`` command line (Typer)."""

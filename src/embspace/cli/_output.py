@@ -1,0 +1,50 @@
+"""Formatting for the CLI: rich tables for people, JSON for machines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+
+
+def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = "key") -> None:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column(key_header, overflow="fold")
+    table.add_column("score", justify="right")
+    for i, (key, score) in enumerate(hits, 1):
+        table.add_row(str(i), key, f"{score:.4f}")
+    console.print(table)
+
+
+def print_info(data: dict[str, Any]) -> None:
+    table = Table(show_header=False, show_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    prov = data["provenance"]
+    rows = [
+        ("path", data["path"]), ("format", data["format"]), ("vectors", f"{data['n']} x {data['dim']}"),
+        ("metric", data["metric"]), ("normalized", str(data["normalized"])),
+        ("counts", "yes" if data["has_counts"] else "no"), ("model", prov["model"]),
+        ("space id", data["space_id"]), ("config", json.dumps(prov["config"])),
+        ("data hash", str(prov.get("data_hash"))), ("created", prov["created"]),
+        ("embspace", prov["embspace_version"]), ("first keys", ", ".join(data["first_keys"])),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
