@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+_MARKUP = ("::=", "===", "---", "***")  # grammar rules and section underlines
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9\)])\.\s+(?=[A-Z])")
 
 
@@ -29,7 +30,7 @@ def python_help_sentences(limit: int = 400, *, min_chars: int = 40, max_chars: i
             if not lines or para.startswith((" ", "\t")) or any(ln.startswith((">>>", "   ")) for ln in lines):
                 continue  # code blocks and indented grammar
             text = " ".join(ln.strip() for ln in lines)
-            if "*" in text[:3] or "::=" in text or "===" in text or "---" in text or "***" in text or text.count("\"") > 4:
+            if "*" in text[:3] or any(m in text for m in _MARKUP) or text.count('"') > 4:
                 continue
             first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()
             if first.endswith(":") or first.endswith(":."):
