@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CorruptDataError",
@@ -17,6 +18,7 @@ __all__ = [
     "IncompatibleSpaceError",
     "InvalidInputError",
     "MissingDependencyError",
+    "ModelNotFoundError",
     "NotFittedError",
     "UnknownFormatError",
     "UnknownKeyError",
@@ -26,6 +28,18 @@ __all__ = [
 
 class EmbspaceError(Exception):
     """Root of every error embspace raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors whose __init__ takes other arguments than the message would not unpickle
+        # (multiprocessing workers, pytest-xdist): rebuild them from the message and the state.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[EmbspaceError], args: tuple[Any, ...], state: dict[str, Any]) -> EmbspaceError:
+    err = cls.__new__(cls, *args)
+    super(EmbspaceError, err).__init__(*args)  # the built-in's own fields (ImportError.msg...)
+    err.__dict__.update(state)
+    return err
 
 
 class InvalidInputError(EmbspaceError, ValueError):
@@ -99,3 +113,7 @@ class UnknownFormatError(EmbspaceError, ValueError):
 
 class ZeroVectorError(EmbspaceError, ValueError):
     """A zero vector was used where a direction is needed (a cosine query)."""
+
+
+class ModelNotFoundError(EmbspaceError, FileNotFoundError):
+    """A pretrained model could not be found locally; the message says how to provide it."""

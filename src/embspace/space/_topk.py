@@ -36,8 +36,20 @@ def _select(scores: FloatArray, ids: IntArray, k: int) -> tuple[FloatArray, IntA
     """Per row, the k best (score desc, id asc) of ``scores``/``ids`` (same shape, >= k cols)."""
     if scores.shape[1] > k:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        scores = np.take_along_axis(scores, part, 1)
-        ids = np.take_along_axis(ids, part, 1)
+        sel_s = np.take_along_axis(scores, part, 1)
+        sel_i = np.take_along_axis(ids, part, 1)
+        # argpartition picks an arbitrary subset of the values tied with the k-th best; the
+        # contract (and batch == single) needs the smallest ids among them. Repair those rows.
+        kth = sel_s.min(axis=1)
+        straddle = (scores == kth[:, None]).sum(axis=1) != (sel_s == kth[:, None]).sum(axis=1)
+        for r in np.nonzero(straddle)[0].tolist():
+            better = np.nonzero(scores[r] > kth[r])[0]
+            tied = np.nonzero(scores[r] == kth[r])[0]
+            tied = tied[np.argsort(ids[r, tied], kind="stable")][: k - len(better)]
+            cols = np.concatenate([better, tied])
+            sel_s[r] = scores[r, cols]
+            sel_i[r] = ids[r, cols]
+        scores, ids = sel_s, sel_i
     order = np.lexsort((ids, -scores), axis=1)
     return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
@@ -97,6 +109,8 @@ def topk(score_block: ScoreBlock, nq: int, n: int, k: int, *, exclude: IntArray 
     out_i = np.empty((nq, k), np.int64)
     if k == 0 or nq == 0:
         return out_s, out_i
+    if exclude is not None:
+        exclude = np.unique(np.asarray(exclude, dtype=np.int64))  # sorted, as _mask needs
     qb, rb = block_sizes(nq, n, budget)
     rb = max(rb, min(n, 2 * k))  # the first block always holds k rows
     for q0 in range(0, nq, qb):

@@ -6,7 +6,7 @@ import hashlib
 import html
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,9 @@ Query = str | npt.ArrayLike
 _NORM_TOL = 1e-3
 _COSMUL_EPS = 1e-6  # as gensim's most_similar_cosmul
 _ROW_CHUNK = 65536
+_NORM_CHUNK = 8192  # rows converted to float64 at once to sum squares
+_F32_MAX = float(np.finfo(np.float32).max)
+Float64Array = npt.NDArray[np.float64]
 
 
 def content_hash(keys: Sequence[str], vectors: FloatArray) -> str:
@@ -47,10 +50,12 @@ def content_hash(keys: Sequence[str], vectors: FloatArray) -> str:
     return h.hexdigest()
 
 
-def _row_sq_norms(vectors: FloatArray) -> FloatArray:
-    out = np.empty(len(vectors), np.float32)
-    for r0 in range(0, len(vectors), _ROW_CHUNK):
-        blk = np.asarray(vectors[r0 : r0 + _ROW_CHUNK], dtype=np.float32)
+def _row_sq_norms(vectors: FloatArray) -> Float64Array:
+    """Squared L2 norms, summed in float64: in float32 the squares of tiny (or huge) rows
+    underflow to 0 (or overflow), and a row of 1e-30 would pass for a zero row."""
+    out = np.empty(len(vectors), np.float64)
+    for r0 in range(0, len(vectors), _NORM_CHUNK):
+        blk = np.asarray(vectors[r0 : r0 + _NORM_CHUNK], dtype=np.float64)
         out[r0 : r0 + len(blk)] = np.einsum("ij,ij->i", blk, blk)
     return out
 
@@ -100,6 +105,15 @@ class EmbeddingSpace:
     __slots__ = ("_counts", "_index", "_keys", "_metric", "_normalized", "_provenance", "_sq_norms",
                  "_vectors")
 
+    _keys: tuple[str, ...]
+    _vectors: FloatArray
+    _metric: Metric
+    _normalized: bool
+    _counts: IntArray | None
+    _provenance: Provenance
+    _index: dict[str, int] | None
+    _sq_norms: Float64Array | None
+
     def __init__(
         self,
         keys: Iterable[str],
@@ -115,7 +129,13 @@ class EmbeddingSpace:
         for i, key in enumerate(key_tuple):
             if not isinstance(key, str):
                 raise TypeError(f"keys must be strings; key #{i} is {type(key).__name__} {key!r}")
-        arr = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
+        try:
+            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
+                arr = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
+        except (ValueError, TypeError) as e:
+            raise InvalidInputError(
+                f"vectors must be a 2-D (n, dim) array of numbers with rows of equal length: {e}"
+            ) from None
         if arr.ndim != 2:
             raise InvalidInputError(f"vectors must be a 2-D (n, dim) array, got shape {arr.shape}")
         if arr.shape[0] != len(key_tuple):
@@ -125,7 +145,8 @@ class EmbeddingSpace:
         bad = ~np.isfinite(arr)
         if bad.any():
             row = int(np.nonzero(bad.any(axis=1))[0][0])
-            raise InvalidInputError(f"vector of {key_tuple[row]!r} (row {row}) contains NaN or Inf")
+            raise InvalidInputError(f"vector of {key_tuple[row]!r} (row {row}) contains NaN or Inf "
+                                    "(or a value beyond the float32 range)")
         index = {k: i for i, k in enumerate(key_tuple)}
         if len(index) != len(key_tuple):
             seen: set[str] = set()
@@ -154,12 +175,12 @@ class EmbeddingSpace:
             vectors.flags.writeable = False
         self._keys = keys
         self._vectors = vectors
-        self._metric: Metric = metric
+        self._metric = metric
         self._normalized = normalized
         self._counts = counts
         self._provenance = provenance
-        self._index: dict[str, int] | None = None
-        self._sq_norms: FloatArray | None = None
+        self._index = None
+        self._sq_norms = None
 
     @classmethod
     def _trusted(cls, keys: tuple[str, ...], vectors: FloatArray, *, metric: Metric, normalized: bool,
@@ -175,7 +196,12 @@ class EmbeddingSpace:
         keys = list(mapping)
         if not keys:
             raise InvalidInputError("from_dict needs at least one key (the dimension is unknown otherwise)")
-        return cls(keys, np.stack([np.asarray(mapping[k], dtype=np.float32) for k in keys]), **kwargs)
+        rows = [np.asarray(mapping[k]) for k in keys]
+        for k, row in zip(keys, rows, strict=True):
+            if row.shape != rows[0].shape:
+                raise InvalidInputError(f"vector of {k!r} has shape {row.shape}, but the vector of "
+                                        f"{keys[0]!r} has shape {rows[0].shape}; all must have the same")
+        return cls(keys, np.stack(rows), **kwargs)
 
     # ----------------------------------------------------------------- mapping API
     @property
@@ -241,22 +267,22 @@ class EmbeddingSpace:
     def _rows(self, keys: Iterable[str]) -> IntArray:
         return np.fromiter((self.index_of(k) for k in keys), dtype=np.int64)
 
-    @overload
-    def __getitem__(self, key: str) -> EmbeddingVector: ...
-    @overload
-    def __getitem__(self, key: Sequence[str]) -> EmbeddingVector: ...
-    def __getitem__(self, key: str | Sequence[str]) -> EmbeddingVector:
+    def __getitem__(self, key: str | Sequence[str] | npt.NDArray[np.str_]) -> EmbeddingVector:
         """``space["king"]``: 1-D float32 vector; ``space[["a", "b"]]``: ``(2, dim)`` matrix."""
         if isinstance(key, str):
             data = np.array(self._vectors[self.index_of(key)])
-        elif isinstance(key, Sequence) or isinstance(key, np.ndarray):
-            data = np.array(self._vectors[self._rows(key)]).reshape(len(key), self.dim)
+        elif isinstance(key, Sequence | np.ndarray):
+            rows = self._rows(key)
+            data = np.array(self._vectors[rows]).reshape(len(rows), self.dim)
         else:
             raise TypeError(f"index a space by a key or a list of keys, got {type(key).__name__}")
         return EmbeddingVector(data, self.space_id, self._provenance.describe())
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        """``space[key]`` when the key is present, else ``default``."""
+        if key not in self:
+            return default
+        return self[key]
 
     # ----------------------------------------------------------------- queries
     def _check_origin(self, x: Any) -> None:
@@ -270,7 +296,10 @@ class EmbeddingSpace:
 
     def _vector(self, v: Any, what: str = "query vector") -> FloatArray:
         self._check_origin(v)
-        arr = np.asarray(v, dtype=np.float32)
+        try:
+            arr = np.asarray(v, dtype=np.float32)
+        except (ValueError, TypeError) as e:
+            raise InvalidInputError(f"{what} must be a vector of numbers: {e}") from None
         if arr.ndim != 1:
             raise InvalidInputError(f"{what} must be 1-D, got shape {arr.shape}")
         if arr.shape[0] != self.dim:
@@ -281,6 +310,8 @@ class EmbeddingSpace:
 
     def _queries(self, query: Any) -> tuple[FloatArray, IntArray, bool]:
         """Resolve a query to ``(Q (nq, dim), self rows (nq,) with -1 for vectors, batched)``."""
+        if isinstance(query, np.ndarray) and query.dtype.kind in "UO":
+            query = query.tolist()  # an array of keys is searched as the list of them
         if isinstance(query, str):
             row = self.index_of(query)
             return np.array(self._vectors[row : row + 1]), np.array([row]), False
@@ -289,7 +320,10 @@ class EmbeddingSpace:
             if query.ndim == 1:
                 return self._vector(query)[None, :], np.array([-1]), False
             if query.ndim == 2:
-                q = np.ascontiguousarray(query, dtype=np.float32)
+                try:
+                    q = np.ascontiguousarray(query, dtype=np.float32)
+                except (ValueError, TypeError) as e:
+                    raise InvalidInputError(f"query matrix must hold numbers: {e}") from None
                 if q.shape[1] != self.dim:
                     raise DimensionMismatchError(q.shape[1], self.dim, "query matrix")
                 if not np.all(np.isfinite(q)):
@@ -312,16 +346,18 @@ class EmbeddingSpace:
         raise TypeError(f"a query is a key, a vector, or a list of them; got {type(query).__name__}")
 
     def _unit(self, q: FloatArray, allow_zero: bool = False) -> FloatArray:
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
+        q64 = q.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", q64, q64))[:, None]  # float64: tiny queries stay nonzero
         zero = norms[:, 0] == 0
         if zero.any() and not allow_zero:
             raise ZeroVectorError(
                 f"query #{int(np.nonzero(zero)[0][0])} is the zero vector, which has no direction: "
                 "cosine similarity to it is undefined"
             )
-        return (q / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+        out: FloatArray = (q64 / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return out
 
-    def _sq(self) -> FloatArray:
+    def _sq(self) -> Float64Array:
         if self._sq_norms is None:
             self._sq_norms = _row_sq_norms(self._vectors)
         return self._sq_norms
@@ -332,8 +368,9 @@ class EmbeddingSpace:
             return None
         sq = self._sq()
         with np.errstate(divide="ignore"):
-            inv = np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0).astype(np.float32)
-        return inv
+            inv = np.where(sq > 0, np.minimum(1.0 / np.sqrt(sq), _F32_MAX), 0.0)
+        out: FloatArray = inv.astype(np.float32)
+        return out
 
     def _cosine_block(self, q_unit: FloatArray) -> _topk.ScoreBlock:
         inv = self._inv_norms()
@@ -367,7 +404,8 @@ class EmbeddingSpace:
         if self._metric != "l2":
             return scores
         q_sq = np.einsum("ij,ij->i", q, q)[:, None]
-        return (-np.sqrt(np.maximum(q_sq - scores, 0.0))).astype(np.float32)
+        out: FloatArray = (-np.sqrt(np.maximum(q_sq - scores, 0.0))).astype(np.float32)
+        return out
 
     def _exclusion(self, exclude: Iterable[str] | str) -> IntArray | None:
         if isinstance(exclude, str):
@@ -440,18 +478,22 @@ class EmbeddingSpace:
         """
         qa, _, _ = self._queries(a)
         qb = qa if b is None else self._queries(b)[0]
-        return self._pairwise(qa, qb).astype(np.float32)
+        out: FloatArray = self._pairwise(qa.astype(np.float64), qb.astype(np.float64)).astype(np.float32)
+        return out
 
     def _pairwise(self, qa: npt.NDArray[Any], qb: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        dots = qa @ qb.T
+        dots: npt.NDArray[Any] = qa @ qb.T
         if self._metric == "dot":
             return dots
         na = np.einsum("ij,ij->i", qa, qa)[:, None]
         nb = np.einsum("ij,ij->i", qb, qb)[None, :]
+        out: npt.NDArray[Any]
         if self._metric == "cosine":
             denom = np.sqrt(na * nb)  # one square root of the product: exact for the toy cases
-            return np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
-        return -np.sqrt(np.maximum(na + nb - 2 * dots, 0.0))
+            out = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+        else:
+            out = -np.sqrt(np.maximum(na + nb - 2 * dots, 0.0))
+        return out
 
     def similarity(self, a: Query, b: Query) -> float:
         """Score of two keys or vectors under the space's metric (cosine similarity by default).
@@ -481,9 +523,10 @@ class EmbeddingSpace:
             (Levy & Goldberg; the same epsilon as gensim).
         """
         batched = not isinstance(a, str)
-        la, lb, lc = ([a], [b], [c]) if not batched else (list(a), list(b), list(c))  # type: ignore[list-item]
+        la, lb, lc = ([x] if isinstance(x, str) else list(x) for x in (a, b, c))
         if not (len(la) == len(lb) == len(lc)):
-            raise InvalidInputError(f"a, b and c must have the same length, got {len(la)}, {len(lb)}, {len(lc)}")
+            raise InvalidInputError(f"a, b and c must have the same length, got {len(la)}, {len(lb)}, "
+                                    f"{len(lc)}")
         if method not in ("3cosadd", "3cosmul"):
             raise InvalidInputError(f"unknown analogy method {method!r}; expected '3cosadd' or '3cosmul'")
         if not la:
@@ -510,6 +553,8 @@ class EmbeddingSpace:
         if vectors is None:
             vectors = self._vectors if rows is None else np.ascontiguousarray(self._vectors[rows])
         counts = self._counts if rows is None or self._counts is None else self._counts[rows]
+        if counts is not None and counts.flags.writeable:
+            counts.flags.writeable = False  # fancy indexing made a fresh, writable copy
         out = EmbeddingSpace._trusted(
             keys, vectors, metric=metric or self._metric,
             normalized=self._normalized if normalized is None else normalized,

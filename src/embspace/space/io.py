@@ -21,10 +21,11 @@ naming the file and line (or record/row) before any space exists.
 
 from __future__ import annotations
 
+import lzma
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ..errors import CorruptDataError, UnknownFormatError
+from ..errors import CorruptDataError, InvalidInputError, UnknownFormatError
 from ._formats._arrow import read_arrow, write_arrow
 from ._formats._binary import read_binary, write_binary
 from ._formats._common import atomic_path, open_binary, strip_compression
@@ -35,7 +36,8 @@ from .embedding_space import EmbeddingSpace
 
 __all__ = ["FORMATS", "FormatName", "detect_format", "load", "save"]
 
-FormatName = Literal["embspace", "word2vec", "word2vec-binary", "fasttext", "glove", "numpy", "parquet", "arrow"]
+FormatName = Literal["embspace", "word2vec", "word2vec-binary", "fasttext", "glove", "numpy", "parquet",
+                     "arrow"]
 FORMATS: tuple[str, ...] = get_args(FormatName)
 
 _BY_SUFFIX: dict[str, FormatName] = {
@@ -43,6 +45,7 @@ _BY_SUFFIX: dict[str, FormatName] = {
     ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow", ".txt": "word2vec", ".w2v": "word2vec",
 }
 _TEXTUAL = {"word2vec", "word2vec-binary", "fasttext", "glove"}
+_SNIFF_BYTES = 1 << 16
 
 
 def _check_format(fmt: str) -> FormatName:
@@ -51,31 +54,104 @@ def _check_format(fmt: str) -> FormatName:
     return fmt  # type: ignore[return-value]
 
 
-def _sniff(path: Path) -> FormatName:
+def _text_row(line: bytes, columns: int, complete: bool) -> bool:
+    """Whether ``line`` reads as a text row of a key and ``columns - 1`` numbers.
+
+    An incomplete line (cut by the sniffing window) only has to start like one.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if complete or e.start < len(line) - 3:  # only a character cut at the very end is fine
+            return False
+        text = line[: e.start].decode("utf-8")
+    parts = text.split()
+    if complete:
+        if len(parts) != columns:
+            return False
+        values = parts[1:]
+    else:
+        if not 2 <= len(parts) <= columns:
+            return False
+        values = parts[1:-1]  # the last number may be cut
+    try:
+        for v in values:
+            float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _binary_records(rest: bytes, n: int, dim: int, whole: bool) -> bool:
+    """Whether ``rest`` (the bytes after the header) parses as word2vec binary records.
+
+    Records cut by the end of the sniffing window count as fine; at least one must be whole.
+    """
+    pos, seen, width = 0, 0, 4 * dim
+    while seen < n:
+        while pos < len(rest) and rest[pos] in b"\n\r":
+            pos += 1
+        sp = rest.find(b" ", pos)
+        if sp < 0 or sp + 1 + width > len(rest):
+            return not whole and seen > 0
+        try:
+            rest[pos:sp].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        pos = sp + 1 + width
+        seen += 1
+    return not whole or not rest[pos:].strip()
+
+
+def _sniff(path: Path, prefer_binary: bool = False) -> FormatName:
     """Tell word2vec text, word2vec binary and GloVe text apart from the first bytes."""
     try:
         with open_binary(path) as f:
-            head = f.read(1 << 16)
-    except OSError as e:
-        if isinstance(e, FileNotFoundError | PermissionError):
+            head = f.read(_SNIFF_BYTES + 1)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
         raise CorruptDataError(path, f"cannot read: {e}") from None
+    whole = len(head) <= _SNIFF_BYTES
+    head = head[:_SNIFF_BYTES]
     if not head.strip():
-        raise CorruptDataError(path, "empty file")
+        raise CorruptDataError(path, "empty file", line=1)
     first, _, rest = head.partition(b"\n")
     parsed = parse_header(first)
     if parsed is None:
         return "glove"
-    dim = parsed[1]
-    line = rest.split(b"\n", 1)[0]
+    n, dim = parsed
+    if not rest.strip():
+        return "word2vec"  # a header alone: the reader says there are no vectors
+    second = rest.split(b"\n", 1)[0]
+    complete = whole or b"\n" in rest
+    as_text = dim > 0 and _text_row(second, dim + 1, complete)
+    as_binary = dim > 0 and _binary_records(rest, n, dim, whole)
+    if as_text and as_binary:
+        return "word2vec-binary" if prefer_binary else "word2vec"
+    # A GloVe file of dimension 1 whose first row is "<word> <integer>" looks like a header;
+    # the number of rows that follow tells them apart.
+    rows_disagree = whole and sum(1 for ln in rest.split(b"\n") if ln.strip()) != n
+    as_glove = complete and _text_row(second, 2, True) and (dim == 0 or rows_disagree)
+    if as_text:
+        return "glove" if as_glove and dim == 1 else "word2vec"
+    if as_binary:
+        return "word2vec-binary"
+    if as_glove:
+        return "glove"
+    # Neither parses: report the errors of the more likely reader.
+    return "word2vec" if _looks_textual(second) and not prefer_binary else "word2vec-binary"
+
+
+def _looks_textual(line: bytes) -> bool:
+    """UTF-8 without control characters: a text line (float32 bytes nearly always fail this)."""
+    if any(c < 0x20 and c not in b"\t\r\x0b\x0c" for c in line):
+        return False
     try:
-        parts = line.decode("utf-8").split()
-        if len(parts) == dim + 1:
-            [float(x) for x in parts[1:]]
-            return "word2vec"
-    except (UnicodeDecodeError, ValueError):
-        pass
-    return "word2vec-binary" if rest else "word2vec"
+        line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(line) - 3  # a character cut by the sniffing window
+    return True
 
 
 def detect_format(path: str | Path) -> FormatName:
@@ -91,7 +167,7 @@ def detect_format(path: str | Path) -> FormatName:
     fmt = _BY_SUFFIX.get(inner.suffix.lower())
     if fmt in ("numpy", "parquet", "arrow", "fasttext"):
         return fmt
-    return _sniff(p)
+    return _sniff(p, prefer_binary=fmt == "word2vec-binary")
 
 
 def load(path: str | Path, format: FormatName | str | None = None, **options: Any) -> EmbeddingSpace:
@@ -143,11 +219,13 @@ def save(space: EmbeddingSpace, path: str | Path, format: FormatName | str | Non
     Returns the path written.
     """
     p = Path(path)
-    if format is not None:
-        fmt = _check_format(format)
-    else:
-        inner, _ = strip_compression(p)
-        fmt = _BY_SUFFIX.get(inner.suffix.lower(), "embspace") if inner.suffix or not p.is_file() else "embspace"
+    inner, compression = strip_compression(p)
+    fmt = _check_format(format) if format is not None else _BY_SUFFIX.get(inner.suffix.lower(), "embspace")
+    if compression is not None and fmt not in _TEXTUAL:
+        raise InvalidInputError(
+            f"{p.name}: {compression} compression is only for the text formats "
+            f"(word2vec, word2vec-binary, fasttext, glove), not {fmt}; drop the {compression} suffix"
+        )
     if fmt == "embspace":
         write_own(space, p)
         return p

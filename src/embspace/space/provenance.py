@@ -50,7 +50,7 @@ class Provenance:
     """
 
     model: str
-    config: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict, hash=False)  # a mappingproxy: unhashable
     data_hash: str | None = None
     created: str = field(default_factory=_now)
     embspace_version: str = __version__

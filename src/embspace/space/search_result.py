@@ -47,8 +47,8 @@ class SearchResult:
     def top(self) -> str | list[str]:
         """The best key (single query) or the best key of each query (batch)."""
         if self.batched:
-            return [row[0] if row else "" for row in self.keys]  # type: ignore[misc]
-        return self.keys[0] if self.keys else ""  # type: ignore[return-value]
+            return [row[0] if row else "" for row in self.keys]  # type: ignore[misc, unused-ignore]
+        return self.keys[0] if self.keys else ""  # type: ignore[return-value, unused-ignore]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -62,7 +62,7 @@ class SearchResult:
         if self.batched:
             if isinstance(i, slice):
                 return SearchResult(self.keys[i], self.scores[i], self.ids[i])
-            return SearchResult(list(self.keys[i]), self.scores[i], self.ids[i])  # type: ignore[arg-type]
+            return SearchResult(list(self.keys[i]), self.scores[i], self.ids[i])  # type: ignore[arg-type, unused-ignore]
         if isinstance(i, slice):
             return SearchResult(self.keys[i], self.scores[i], self.ids[i])
         return (self.keys[i], float(self.scores[i]))
@@ -98,6 +98,6 @@ class SearchResult:
     @staticmethod
     def empty(batched: bool, nq: int = 0) -> SearchResult:
         if batched:
-            return SearchResult([[] for _ in range(nq)], np.zeros((nq, 0), np.float32),
-                                np.zeros((nq, 0), np.int64))
+            keys: list[list[str]] = [[] for _ in range(nq)]
+            return SearchResult(keys, np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64))
         return SearchResult([], np.zeros(0, np.float32), np.zeros(0, np.int64))

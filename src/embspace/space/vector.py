@@ -11,7 +11,7 @@ from ..errors import IncompatibleSpaceError
 __all__ = ["EmbeddingVector", "origin_of"]
 
 
-class EmbeddingVector(np.ndarray):  # type: ignore[type-arg]
+class EmbeddingVector(np.ndarray):  # type: ignore[type-arg, unused-ignore]
     """A float32 NumPy array tagged with the coordinate system (``space_id``) it lives in.
 
     ``space["king"]`` returns one. It behaves exactly like an ``ndarray``; arithmetic between

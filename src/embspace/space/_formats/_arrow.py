@@ -69,7 +69,10 @@ def read_arrow(path: Path, *, fmt: str = "parquet", key_column: str | None = Non
     vectors = _matrix(col, path)
     counts = None
     if "count" in table.column_names and pt.is_integer(table.schema.field("count").type):
-        counts = np.asarray(table.column("count").to_numpy(), dtype=np.int64)
+        count_col = table.column("count").combine_chunks()
+        if count_col.null_count:
+            raise CorruptDataError(path, f"row {_first_null(count_col) + 1}: null count")
+        counts = np.asarray(count_col.to_numpy(), dtype=np.int64)
     extra: dict[str, Any] = {}
     meta = (table.schema.metadata or {}).get(META_KEY)
     if meta:

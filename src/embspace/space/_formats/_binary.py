@@ -26,24 +26,29 @@ def read_binary(path: Path, **options: Any) -> EmbeddingSpace:
         raise CorruptDataError(path, "header gives dimension 0", line=1)
     width = 4 * dim
     pos = nl + 1
-    keys: list[str] = []
-    vectors = np.empty((n, dim), np.float32)
     size = len(raw)
+    keys: list[str] = []
+    # A record takes at least width + 1 bytes (a space and the floats), so record i can only be
+    # whole if (i + 1) * (width + 1) bytes follow the header: never allocate more rows than that,
+    # whatever the header promises (a corrupt header is a CorruptDataError, not a MemoryError).
+    vectors = np.empty((min(n, (size - pos) // (width + 1)), dim), np.float32)
     for i in range(n):
         while pos < size and raw[pos] in b"\n\r":
             pos += 1
-        sp = raw.find(b" ", pos, pos + 4096)
+        sp = raw.find(b" ", pos)
         if sp < 0 or sp + 1 + width > size:
-            raise CorruptDataError(path, f"truncated at record {i + 1} of {n} (byte offset {pos})")
+            raise CorruptDataError(path, f"truncated at record {i + 1} of {n} the header promises "
+                                         f"(byte offset {pos})")
         try:
             keys.append(raw[pos:sp].decode("utf-8"))
         except UnicodeDecodeError:
-            raise CorruptDataError(path, f"record {i + 1}: key is not valid UTF-8 (byte offset {pos})") from None
+            raise CorruptDataError(path, f"record {i + 1}: key is not valid UTF-8 "
+                                         f"(byte offset {pos})") from None
         vectors[i] = np.frombuffer(raw, dtype="<f4", count=dim, offset=sp + 1)
         pos = sp + 1 + width
     if raw[pos:].strip():
         raise CorruptDataError(path, f"data after the {n} records the header promises (byte offset {pos})")
-    return imported_space(path, keys, vectors, unit="record", **options)
+    return imported_space(path, keys, vectors[:n], unit="record", **options)
 
 
 def write_binary(space: EmbeddingSpace, path: Path) -> None:

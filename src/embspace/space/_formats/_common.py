@@ -15,12 +15,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..._types import FloatArray, Metric
+from ..._types import METRICS, FloatArray, Metric
 from ...errors import CorruptDataError, InvalidInputError
 from ..embedding_space import EmbeddingSpace, content_hash
 from ..provenance import Provenance
 
-COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def strip_compression(path: Path) -> tuple[Path, str | None]:
@@ -31,8 +31,9 @@ def strip_compression(path: Path) -> tuple[Path, str | None]:
 
 
 def open_binary(path: Path, mode: str = "rb") -> IO[bytes]:
-    opener: Callable[..., Any] = COMPRESSED.get(path.suffix.lower(), open)
-    return opener(path, mode)  # type: ignore[no-any-return]
+    opener: Callable[..., Any] = COMPRESSED.get(path.suffix.lower()) or open
+    f: IO[bytes] = opener(path, mode)
+    return f
 
 
 def read_all(path: Path) -> bytes:
@@ -62,6 +63,8 @@ def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: 
     Entry ``i`` is reported as ``unit`` number ``first_line + i`` (a line of a text file, a record
     of a binary file, a row of a table).
     """
+    if metric not in METRICS:  # the caller's option, not the file's fault
+        raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
     if len(keys) == 0:
         raise CorruptDataError(path, "no vectors in file")
 
@@ -78,10 +81,13 @@ def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: 
     bad = ~np.isfinite(vectors)
     if bad.any():
         row = int(np.nonzero(bad.any(axis=1))[0][0])
-        raise fail(row, f"vector of {keys[row]!r} contains NaN or Inf")
+        raise fail(row, f"vector of {keys[row]!r} contains NaN or Inf (or a value beyond the float32 range)")
     prov = provenance or Provenance.from_content("unknown", content_hash(keys, vectors))
-    return EmbeddingSpace(keys, vectors, metric=metric, counts=counts, provenance=prov, copy=False,
-                          normalized=normalized)
+    try:
+        return EmbeddingSpace(keys, vectors, metric=metric, counts=counts, provenance=prov, copy=False,
+                              normalized=normalized)
+    except InvalidInputError as e:  # what the file holds is unusable (negative counts...)
+        raise CorruptDataError(path, str(e)) from None
 
 
 @contextmanager
@@ -98,7 +104,11 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
         if is_dir and target.is_dir():
             old = tmp / (target.name + ".old")
             os.replace(target, old)
-            os.replace(work, target)
+            try:
+                os.replace(work, target)
+            except BaseException:
+                os.replace(old, target)  # put the previous space back
+                raise
         else:
             os.replace(work, target)
     finally:

@@ -37,7 +37,7 @@ def read_numpy(path: Path, *, keys: list[str] | None = None, **options: Any) -> 
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             line = raw[: e.start].count(b"\n") + 1
-            raise CorruptDataError(kp, "not valid UTF-8", line=line) from None
+            raise CorruptDataError(kp, f"not valid UTF-8 (the keys of {path.name})", line=line) from None
         keys = text.split("\n")
         if keys and keys[-1] == "":
             keys.pop()
@@ -56,6 +56,5 @@ def write_numpy(space: EmbeddingSpace, path: Path) -> None:
     kp = keys_path(path)
     with atomic_path(kp) as tmp_keys:
         tmp_keys.write_text("".join(k + "\n" for k in space.keys), "utf-8")
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, np.ascontiguousarray(space.vectors, dtype=np.float32))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(space.vectors, dtype=np.float32))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..._types import METRICS
-from ...errors import CorruptDataError
+from ...errors import CorruptDataError, InvalidInputError
 from ..embedding_space import EmbeddingSpace
 from ..provenance import Provenance
 from ._common import atomic_path
@@ -28,23 +28,30 @@ def is_own_dir(path: Path) -> bool:
 
 def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
     """Open a space directory; with ``mmap=True`` (default) vectors are memory-mapped, read-only."""
+    if not path.is_dir():
+        if not path.exists():
+            raise FileNotFoundError(f"no such space directory: {path}")
+        raise CorruptDataError(path, "not an embspace space directory (a file, not a directory)")
     meta_path = path / "meta.json"
     try:
-        meta: dict[str, Any] = json.loads(meta_path.read_text("utf-8"))
+        meta: Any = json.loads(meta_path.read_text("utf-8"))
     except FileNotFoundError:
         raise CorruptDataError(path, "not an embspace space directory (no meta.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptDataError(meta_path, f"invalid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise CorruptDataError(meta_path, f"expected a JSON object, found {type(meta).__name__}")
     if meta.get("format") != FORMAT_TAG:
         raise CorruptDataError(meta_path, f"format is {meta.get('format')!r}, expected {FORMAT_TAG!r}")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise CorruptDataError(meta_path, f"format version {meta['format_version']} is newer than this "
-                                          f"embspace reads ({FORMAT_VERSION}); upgrade embspace")
     try:
+        version = int(meta.get("format_version", 0))
         n, dim, metric = int(meta["n"]), int(meta["dim"]), meta["metric"]
         provenance = Provenance.from_dict(meta["provenance"])
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptDataError(meta_path, f"missing or invalid field: {e}") from None
+    if version > FORMAT_VERSION:
+        raise CorruptDataError(meta_path, f"format version {version} is newer than this "
+                                          f"embspace reads ({FORMAT_VERSION}); upgrade embspace")
     if metric not in METRICS:
         raise CorruptDataError(meta_path, f"unknown metric {metric!r}")
     try:
@@ -64,24 +71,37 @@ def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
         raise CorruptDataError(path / "keys.json", f"invalid JSON: {e}") from None
     if not isinstance(keys, list) or len(keys) != n or not all(isinstance(k, str) for k in keys):
         raise CorruptDataError(path / "keys.json", f"expected a list of {n} strings")
+    if len(set(keys)) != n:
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k in first:
+                raise CorruptDataError(path / "keys.json", f"duplicate key {k!r} at entries {first[k] + 1} "
+                                                           f"and {i + 1}")
+            first[k] = i
     counts = None
     if meta.get("has_counts"):
         try:
             counts = np.load(path / "counts.npy", allow_pickle=False)
         except (FileNotFoundError, ValueError) as e:
             raise CorruptDataError(path / "counts.npy", f"unreadable: {e}") from None
-        if counts.shape != (n,) or counts.dtype.kind not in "iu":
+        if counts.shape != (n,) or counts.dtype.kind not in "iu" or (counts < 0).any():
             raise CorruptDataError(path / "counts.npy", f"expected {n} integers, found {counts.dtype} "
                                                         f"{counts.shape}")
         counts = counts.astype(np.int64)
         counts.flags.writeable = False
     if not mmap:
         vectors.flags.writeable = False
-    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric, normalized=bool(meta.get("normalized")),
-                                   counts=counts, provenance=provenance)
+    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric,
+                                   normalized=bool(meta.get("normalized")), counts=counts,
+                                   provenance=provenance)
 
 
 def write_own(space: EmbeddingSpace, path: Path) -> None:
+    if path.exists() and not is_own_dir(path) and not (path.is_dir() and not any(path.iterdir())):
+        raise InvalidInputError(
+            f"{path} exists and is not an embspace space directory; refusing to replace it. "
+            "Choose a new path, or give a suffix (.txt, .npy, .parquet...) for a file format"
+        )
     with atomic_path(path, is_dir=True) as work:
         np.save(work / "vectors.npy", np.ascontiguousarray(space.vectors, dtype=np.float32))
         (work / "keys.json").write_text(json.dumps(list(space.keys), ensure_ascii=False), "utf-8")

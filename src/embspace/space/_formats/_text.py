@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def read_text(path: Path, *, header: bool | None = None, **options: Any) -> Embe
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
-        raise CorruptDataError(path, "empty file")
+        raise CorruptDataError(path, "empty file", line=1)
     first = 1
     expected_n: int | None = None
     dim: int | None = None
@@ -70,23 +70,27 @@ def read_text(path: Path, *, header: bool | None = None, **options: Any) -> Embe
                 if dim == 0:
                     raise CorruptDataError(path, f"key {parts[0]!r} has no values", line=lineno)
             if len(parts) != dim + 1:
-                raise CorruptDataError(path, f"expected a key and {dim} values, found {len(parts) - 1} values",
-                                       line=lineno)
+                raise CorruptDataError(path, f"expected a key and {dim} values, found {len(parts) - 1} "
+                                             "values", line=lineno)
             keys.append(parts[0])
             values.extend(parts[1:])
         try:
-            blocks.append(np.array(values, dtype=np.float32).reshape(-1, dim))  # type: ignore[arg-type]
+            with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused with its line
+                blocks.append(np.array(values, dtype=np.float32).reshape(-1, dim if dim is not None else 1))
         except ValueError:
-            blocks.append(_locate_bad_value(path, lines, c0, first, dim))  # type: ignore[arg-type]
-    return imported_space(path, keys, np.concatenate(blocks), first_line=first, **options)
+            _locate_bad_value(path, lines, c0, first)
+    vectors = np.concatenate(blocks) if blocks else np.empty((0, dim or 1), np.float32)
+    return imported_space(path, keys, vectors, first_line=first, **options)
 
 
-def _locate_bad_value(path: Path, lines: list[bytes], c0: int, first: int, dim: int) -> FloatArray:
+def _locate_bad_value(path: Path, lines: list[bytes], c0: int, first: int) -> NoReturn:
+    """Raise the error naming the first value of the chunk that NumPy cannot parse."""
     for j, rawline in enumerate(lines[c0 : c0 + _CHUNK]):
         parts = rawline.decode("utf-8").split()[1:]
         for col, tok in enumerate(parts):
             try:
-                float(tok)
+                with np.errstate(over="ignore"):
+                    np.array(tok, dtype=np.float32)  # the parser the chunk used, not float()
             except ValueError:
                 raise CorruptDataError(path, f"value #{col + 1} {tok!r} is not a number",
                                        line=first + c0 + j) from None
@@ -106,6 +110,6 @@ def write_text(space: EmbeddingSpace, path: Path, *, header: bool = True, fmt: s
         for r0 in range(0, len(space), _CHUNK):
             block = vectors[r0 : r0 + _CHUNK].tolist()
             keys = space.keys[r0 : r0 + _CHUNK]
-            text = "".join(k + " " + " ".join(["%.9g" % v for v in row]) + "\n"
+            text = "".join(k + " " + " ".join([f"{v:.9g}" for v in row]) + "\n"
                            for k, row in zip(keys, block, strict=True))
             f.write(text.encode("utf-8"))
