@@ -25,10 +25,11 @@ import lzma
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from .._atomic import atomic_path
 from ..errors import CorruptDataError, InvalidInputError, UnknownFormatError
 from ._formats._arrow import read_arrow, write_arrow
 from ._formats._binary import read_binary, write_binary
-from ._formats._common import atomic_path, open_binary, strip_compression
+from ._formats._common import open_binary, strip_compression
 from ._formats._numpy import read_numpy, write_numpy
 from ._formats._own import is_own_dir, read_own, write_own
 from ._formats._text import parse_header, read_text, write_text

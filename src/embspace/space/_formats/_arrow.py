@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..._atomic import atomic_path
 from ..._types import METRICS, FloatArray
 from ...errors import CorruptDataError, InvalidInputError
 from ..embedding_space import EmbeddingSpace
 from ..provenance import Provenance
-from ._common import atomic_path, imported_space
+from ._common import imported_space
 
 META_KEY = b"embspace"
 

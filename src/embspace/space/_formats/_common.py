@@ -5,11 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,26 +86,3 @@ def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: 
         raise CorruptDataError(path, str(e)) from None
 
 
-@contextmanager
-def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success it replaces ``target`` atomically."""
-    target = target.absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    work = tmp / target.name
-    if is_dir:
-        work.mkdir()
-    try:
-        yield work
-        if is_dir and target.is_dir():
-            old = tmp / (target.name + ".old")
-            os.replace(target, old)
-            try:
-                os.replace(work, target)
-            except BaseException:
-                os.replace(old, target)  # put the previous space back
-                raise
-        else:
-            os.replace(work, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

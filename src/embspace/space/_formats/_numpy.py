@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ..._atomic import atomic_path
 from ...errors import CorruptDataError, InvalidInputError
 from ..embedding_space import EmbeddingSpace
-from ._common import atomic_path, imported_space
+from ._common import imported_space
 
 
 def keys_path(path: Path) -> Path:

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..._atomic import atomic_path
 from ..._types import METRICS
 from ...errors import CorruptDataError, InvalidInputError
 from ..embedding_space import EmbeddingSpace
 from ..provenance import Provenance
-from ._common import atomic_path
 
 FORMAT_TAG = "embspace.space"
 FORMAT_VERSION = 1

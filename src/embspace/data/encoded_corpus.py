@@ -1,0 +1,169 @@
+"""EncodedCorpus: a corpus as int32 word ids in a memory-mapped file, built in one streaming pass."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import weakref
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidInputError
+from .vocab import Vocab
+
+_FLUSH = 1 << 22  # ids buffered before a write
+_REMAP_BLOCK = 1 << 23
+
+Progress = Callable[[int, int], None]
+"""``progress(tokens_read, sentences_read)``, called now and then during the pass."""
+
+
+class EncodedCorpus:
+    """A tokenised corpus reduced to the ids of a :class:`Vocab`, on disk, memory-mapped.
+
+    Words below the vocabulary threshold are dropped (as word2vec and gensim do: they do not count
+    in window distances); sentences left empty are dropped. Peak memory is the vocabulary
+    dictionary plus fixed-size buffers, whatever the size of the corpus.
+
+    Attributes
+    ----------
+    tokens
+        int32 ids of the kept tokens, in corpus order (a read-only memory map).
+    sentence_lengths
+        int64 lengths of the kept sentences; they sum to ``len(tokens)``.
+    vocab
+        The vocabulary the ids refer to.
+    raw_token_count
+        Tokens read, before dropping rare words.
+    """
+
+    tokens: npt.NDArray[np.int32]
+    sentence_lengths: npt.NDArray[np.int64]
+
+    def __init__(self, tokens: npt.NDArray[np.int32], sentence_lengths: npt.NDArray[np.int64], vocab: Vocab,
+                 raw_token_count: int, workdir: Path | None = None) -> None:
+        self.tokens = tokens
+        self.sentence_lengths = sentence_lengths
+        self.vocab = vocab
+        self.raw_token_count = raw_token_count
+        self.workdir = workdir
+        if workdir is not None:
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(workdir), True)
+
+    @classmethod
+    def encode(cls, sentences: Iterable[Sequence[str]], *, min_count: int = 5, max_vocab_size: int | None = None,
+               base_vocab: Vocab | None = None, workdir: str | Path | None = None,
+               progress: Progress | None = None) -> EncodedCorpus:
+        """Count and encode ``sentences`` in one pass.
+
+        With ``base_vocab`` (continued training), its words keep their ids and new frequent words
+        are appended.
+        """
+        own_dir = workdir is None
+        wd = Path(tempfile.mkdtemp(prefix="embspace-corpus-")) if workdir is None else Path(workdir)
+        wd.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls._encode(sentences, wd, min_count, max_vocab_size, base_vocab, progress, own_dir)
+        except BaseException:
+            if own_dir:
+                shutil.rmtree(wd, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _encode(cls, sentences: Iterable[Sequence[str]], wd: Path, min_count: int, max_vocab_size: int | None,
+                base_vocab: Vocab | None, progress: Progress | None, own_dir: bool) -> EncodedCorpus:
+        ids: dict[str, int] = {w: i for i, w in enumerate(base_vocab.words)} if base_vocab else {}
+        lens = array("q")
+        buf: list[int] = []
+        n_tokens = 0
+        raw_path = wd / "provisional.i32"
+        last = time.monotonic()
+        with open(raw_path, "wb") as f:
+            sd = ids.setdefault
+            for sent in sentences:
+                buf.extend([sd(t, len(ids)) for t in sent])
+                lens.append(len(sent))
+                if len(buf) >= _FLUSH:
+                    np.asarray(buf, dtype=np.int32).tofile(f)
+                    n_tokens += len(buf)
+                    buf.clear()
+                    if progress is not None and time.monotonic() - last > 0.5:
+                        progress(n_tokens, len(lens))
+                        last = time.monotonic()
+            np.asarray(buf, dtype=np.int32).tofile(f)
+            n_tokens += len(buf)
+        if progress is not None:
+            progress(n_tokens, len(lens))
+        if n_tokens == 0:
+            raise InvalidInputError("the corpus is empty: no tokens were found")
+        provisional = np.memmap(raw_path, dtype=np.int32, mode="r")
+        counts = np.zeros(len(ids), np.int64)
+        for b0 in range(0, n_tokens, _REMAP_BLOCK):
+            counts += np.bincount(provisional[b0 : b0 + _REMAP_BLOCK], minlength=len(ids))
+        words = list(ids)
+        if base_vocab is None:
+            vocab = Vocab.from_counts(dict(zip(words, counts.tolist(), strict=True)), min_count=min_count,
+                                      max_size=max_vocab_size, raw_token_count=n_tokens)
+        else:
+            vocab = base_vocab.extended(dict(zip(words, counts.tolist(), strict=True)), min_count=min_count)
+        remap = np.full(len(ids), -1, np.int32)
+        final = vocab.index
+        for w, prov in ids.items():
+            j = final.get(w)
+            if j is not None:
+                remap[prov] = j
+        del ids
+        sent_lens = np.frombuffer(lens, dtype=np.int64) if len(lens) else np.zeros(0, np.int64)
+        kept_lens: list[npt.NDArray[np.int64]] = []
+        out_path = wd / "tokens.i32"
+        bounds = np.concatenate([[0], np.cumsum(sent_lens)])
+        with open(out_path, "wb") as f:
+            s0 = 0
+            while s0 < len(sent_lens):
+                s1 = int(np.searchsorted(bounds, bounds[s0] + _REMAP_BLOCK, side="right")) - 1
+                s1 = min(max(s1, s0 + 1), len(sent_lens))
+                block = remap[provisional[bounds[s0] : bounds[s1]]]
+                keep = block >= 0
+                sid = np.repeat(np.arange(s1 - s0), sent_lens[s0:s1])
+                kept_lens.append(np.bincount(sid[keep], minlength=s1 - s0).astype(np.int64))
+                block[keep].tofile(f)
+                s0 = s1
+        del provisional
+        raw_path.unlink()
+        new_lens = np.concatenate(kept_lens) if kept_lens else np.zeros(0, np.int64)
+        new_lens = new_lens[new_lens > 0]
+        total = int(new_lens.sum())
+        tokens = (np.memmap(out_path, dtype=np.int32, mode="r") if total else np.zeros(0, np.int32))
+        return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return int(self.tokens.shape[0])
+
+    def jobs(self, words_per_job: int = 10000) -> list[tuple[int, int, int, int]]:
+        """Split into jobs of whole sentences, about ``words_per_job`` tokens each:
+        ``(token_start, token_end, sentence_start, sentence_end)``."""
+        bounds = np.concatenate([[0], np.cumsum(self.sentence_lengths)])
+        out: list[tuple[int, int, int, int]] = []
+        s0 = 0
+        n = len(self.sentence_lengths)
+        while s0 < n:
+            s1 = int(np.searchsorted(bounds, bounds[s0] + words_per_job, side="left"))
+            s1 = min(max(s1, s0 + 1), n)
+            out.append((int(bounds[s0]), int(bounds[s1]), s0, s1))
+            s0 = s1
+        return out
+
+    def close(self) -> None:
+        """Delete the temporary files now (otherwise when the object is collected)."""
+        if self.workdir is not None:
+            self.tokens = np.zeros(0, np.int32)
+            self._finalizer()
+
+    def __repr__(self) -> str:
+        return (f"EncodedCorpus({len(self)} tokens in {len(self.sentence_lengths)} sentences, "
+                f"{len(self.vocab)} words)")

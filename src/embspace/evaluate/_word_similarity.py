@@ -1,0 +1,101 @@
+"""Word similarity evaluation: WordSim-353, SimLex-999, MEN, RG-65, ... (Spearman and Pearson)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptDataError
+from ..space.embedding_space import EmbeddingSpace
+
+
+@dataclass
+class SimilarityResult:
+    """Correlation between human scores and cosine similarity over the covered pairs."""
+
+    spearman: float
+    pearson: float
+    coverage: float
+    pairs: int
+    oov_pairs: list[tuple[str, str]]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"spearman": self.spearman, "pearson": self.pearson, "coverage": self.coverage,
+                "pairs": self.pairs, "oov": len(self.oov_pairs)}
+
+    def __repr__(self) -> str:
+        return (f"SimilarityResult(spearman={self.spearman:.4f}, pearson={self.pearson:.4f}, "
+                f"coverage={self.coverage:.3f}, pairs={self.pairs})")
+
+
+def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
+    """``(word1, word2, score)`` triples from a tab- or space-separated file.
+
+    Lines starting with ``#`` or ``//`` are comments; a first line whose score is not a number is
+    taken as a header; blank lines are ignored.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise CorruptDataError(p, f"not valid UTF-8: {e}") from None
+    out: list[tuple[str, str, float]] = []
+    for lineno, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s or s.startswith(("#", "//")):
+            continue
+        parts = s.split("\t") if "\t" in s else s.split()
+        parts = [x.strip() for x in parts if x.strip()]
+        if len(parts) < 3:
+            raise CorruptDataError(p, f"expected 'word1 word2 score', found {len(parts)} fields", line=lineno)
+        try:
+            score = float(parts[2])
+        except ValueError:
+            if not out:  # a header line
+                continue
+            raise CorruptDataError(p, f"score {parts[2]!r} is not a number", line=lineno) from None
+        out.append((parts[0], parts[1], score))
+    if not out:
+        raise CorruptDataError(p, "no word pairs found")
+    return out
+
+
+def word_similarity(space: EmbeddingSpace, path: str | Path, *, case_insensitive: bool = True,
+                    restrict_vocab: int | None = 300000) -> SimilarityResult:
+    """Spearman and Pearson correlation of cosine similarity with human judgements.
+
+    Matches gensim's ``evaluate_word_pairs``: pairs with a word outside the first
+    ``restrict_vocab`` keys are skipped (and reported); with ``case_insensitive`` a word's most
+    frequent case variant stands for it.
+    """
+    from scipy import stats
+
+    pairs = read_word_pairs(path)
+    n = len(space) if restrict_vocab is None else min(restrict_vocab, len(space))
+    keys = space.top(n).keys if space.counts is not None else space.keys[:n]
+    lookup: dict[str, str] = {}
+    for key in reversed(keys):
+        lookup[key.upper() if case_insensitive else key] = key
+    gold: list[float] = []
+    used: list[tuple[str, str]] = []
+    oov: list[tuple[str, str]] = []
+    for a, b, score in pairs:
+        ka = lookup.get(a.upper() if case_insensitive else a)
+        kb = lookup.get(b.upper() if case_insensitive else b)
+        if ka is None or kb is None:
+            oov.append((a, b))
+            continue
+        gold.append(score)
+        used.append((ka, kb))
+    if len(used) < 2:
+        return SimilarityResult(float("nan"), float("nan"), len(used) / len(pairs), len(used), oov)
+    va = np.asarray(space[[a for a, _ in used]], dtype=np.float64)
+    vb = np.asarray(space[[b for _, b in used]], dtype=np.float64)
+    na, nb = np.linalg.norm(va, axis=1), np.linalg.norm(vb, axis=1)
+    denom = na * nb
+    model = np.divide(np.einsum("ij,ij->i", va, vb), denom, out=np.zeros(len(used)), where=denom > 0)
+    spearman = float(stats.spearmanr(gold, model).statistic)
+    pearson = float(stats.pearsonr(gold, model).statistic)
+    return SimilarityResult(spearman, pearson, len(used) / len(pairs), len(used), oov)

@@ -1,0 +1,5 @@
+"""Learners: word2vec (skip-gram, CBOW) and GloVe; compiled CPU kernels and a PyTorch engine."""
+
+from .word2vec import Word2Vec
+
+__all__ = ["Word2Vec"]

@@ -1,0 +1,25 @@
+"""Helpers shared by the training tests: a corpus with planted topics, and topic purity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+def topic_corpus(n_sentences: int = 3000, topics: int = 5, words_per_topic: int = 20, length: int = 12,
+                 seed: int = 0) -> list[list[str]]:
+    """Sentences that each draw their words from one topic: words of a topic share contexts."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_sentences):
+        t = rng.integers(topics)
+        out.append([f"t{t}w{w}" for w in rng.integers(words_per_topic, size=length)])
+    return out
+
+
+def topic_purity(space: object, topics: int = 5, words_per_topic: int = 20, k: int = 5) -> float:
+    """Share of each word's k nearest neighbours that come from its own topic."""
+    keys = [f"t{t}w{w}" for t in range(topics) for w in range(words_per_topic)]
+    res = space.neighbors(keys, k=k)  # type: ignore[attr-defined]
+    same = [n.split("w")[0] == q.split("w")[0] for q, row in zip(keys, res.keys, strict=True) for n in row]
+    return float(np.mean(same))
+
+
