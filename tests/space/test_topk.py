@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from space_testing import fast, ref_topk_exact
@@ -13,6 +14,13 @@ from space_testing import fast, ref_topk_exact
 from embspace.space import _topk
 
 ORDERS = ["random", "increasing", "decreasing", "ties", "constant"]
+
+
+@pytest.fixture(autouse=True, params=["numba", "numpy"] if _topk.HAVE_NUMBA else ["numpy"])
+def selection_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test on both selection paths: the compiled scan and the NumPy fallback."""
+    monkeypatch.setattr(_topk, "USE_NUMBA", request.param == "numba")
+    return str(request.param)
 
 
 def _scores(order: str, nq: int, n: int, seed: int) -> np.ndarray:
@@ -35,9 +43,11 @@ class Recorder:
         self.s = s
         self.calls: list[tuple[int, int, int, int]] = []
 
-    def __call__(self, q0: int, q1: int, r0: int, r1: int) -> np.ndarray:
+    def __call__(self, q0: int, q1: int, r0: int, r1: int, out: np.ndarray) -> np.ndarray:
         self.calls.append((q0, q1, r0, r1))
-        return self.s[q0:q1, r0:r1].copy()
+        assert out.shape == (q1 - q0, r1 - r0) and out.flags.c_contiguous
+        out[...] = self.s[q0:q1, r0:r1]
+        return out
 
 
 def _check(s: np.ndarray, k: int, exclude: np.ndarray | None, per_query: np.ndarray | None,
@@ -83,9 +93,9 @@ def test_topk_many_blocks_matches_reference(case: dict[str, Any]) -> None:
     if case["n_pq"]:
         per_query = rng.integers(-1, n, (nq, case["n_pq"])).astype(np.int64)  # -1: nothing, repeats allowed
     rec = _check(s, k, exclude, per_query, budget=1)
-    _, rb = _topk.block_sizes(nq, n, budget=1)
-    rb = max(rb, min(n, 2 * k))
-    assert len({(c[2], c[3]) for c in rec.calls}) == -(-n // rb)  # the row blocks all came in turn
+    ranges = sorted({(c[2], c[3]) for c in rec.calls})  # the row blocks tile [0, n) exactly
+    assert ranges[0][0] == 0 and ranges[-1][1] == n
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
 
 
 def test_tiny_budget_bounds_the_block_size() -> None:
@@ -113,18 +123,35 @@ def test_more_queries_than_one_query_block() -> None:
     s = _scores("ties", nq, 300, 11)
     per_query = np.random.default_rng(0).integers(-1, 300, (nq, 2)).astype(np.int64)
     rec = _check(s, 3, np.array([5, 6], dtype=np.int64), per_query, budget=_topk.DEFAULT_BUDGET)
-    assert {(c[0], c[1]) for c in rec.calls} == {(0, _topk.MAX_QUERY_BLOCK), (_topk.MAX_QUERY_BLOCK, nq)}
+    blocks = sorted({(c[0], c[1]) for c in rec.calls})  # query blocks tile [0, nq), none too large
+    assert blocks[0][0] == 0 and blocks[-1][1] == nq and len(blocks) >= 2
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
+    assert all(b - a <= _topk.MAX_QUERY_BLOCK for a, b in blocks)
 
 
 def test_k_zero_and_no_queries() -> None:
     s, i = _topk.topk(lambda *a: np.zeros((0, 0), np.float32), 0, 10, 3)
     assert s.shape == (0, 3)
-    s, i = _topk.topk(lambda q0, q1, r0, r1: np.zeros((q1 - q0, r1 - r0), np.float32), 2, 10, 0)
+    s, i = _topk.topk(lambda q0, q1, r0, r1, out: np.zeros((q1 - q0, r1 - r0), np.float32), 2, 10, 0)
     assert s.shape == (2, 0) and i.shape == (2, 0)
 
 
 def test_ties_broken_by_ascending_id_in_one_block() -> None:
     s = np.array([[1, 2, 2, 2, 2, 0, 2]], np.float32)
     for k in range(1, 7):
-        _, ids = _topk.topk(lambda q0, q1, r0, r1: s[q0:q1, r0:r1].copy(), 1, 7, k)
+        _, ids = _topk.topk(lambda q0, q1, r0, r1, out: s[q0:q1, r0:r1].copy(), 1, 7, k)
         assert ids[0].tolist() == [1, 2, 3, 4, 6, 0][:k]
+
+
+@pytest.mark.parametrize("nq", [1, 3, 40])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_splits_by_rows_or_queries_match_reference(nq: int, threads: int) -> None:
+    s = _scores("ties", nq, 3000, 5)
+    exclude = np.array([0, 7, 2999], dtype=np.int64)
+    per_query = np.random.default_rng(1).integers(-1, 3000, (nq, 3)).astype(np.int64)
+    out_s, out_i = _topk.topk(Recorder(s), nq, 3000, 25, exclude=exclude, exclude_per_query=per_query,
+                              budget=4096, threads=threads)
+    for q in range(nq):
+        ref_s, ref_i = ref_topk_exact(s[q], 25, set(exclude.tolist()) | {int(r) for r in per_query[q] if r >= 0})
+        np.testing.assert_array_equal(out_s[q], ref_s)
+        np.testing.assert_array_equal(out_i[q], ref_i)

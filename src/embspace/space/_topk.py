@@ -1,26 +1,71 @@
 """Exact top-k over a score matrix computed block by block.
 
-The score matrix (queries x rows) is never materialised whole: it is produced in blocks whose
-size is bounded by a memory budget. The first block of each query block is reduced with
-``argpartition``; every later block only compares against the running k-th best score of each
-query (one vectorised comparison), and the few candidates that beat it are merged in. On random
-data almost nothing passes after the first block, so the cost is the matrix product plus one
-comparison per score. This is what makes exact search as fast as FAISS' flat index here.
+The score matrix (queries x rows) is never materialised whole: it is produced, one BLAS matrix
+product at a time, into a reused buffer whose size is bounded by a memory budget.
+
+The work is split across threads, like FAISS does it: by query ranges when there are many
+queries, by row ranges (merged at the end) when there are few. Each thread multiplies its queries
+by a block of rows small enough to stay in cache (single-threaded BLAS, so threads do not fight),
+then a compiled kernel (numba) scans the block: each query keeps its k best (score, id) pairs
+sorted and compares every new score with its current k-th best; only the rare score that beats
+it is inserted. That is one comparison per score, on all cores, with no temporary arrays.
+
+Without numba, a NumPy path does the same in bulk: the first block is reduced with
+``argpartition``; every later block is compared with the running k-th best score of each query
+and the few candidates that beat it are merged in.
+
+Ties are broken by the lower row id, so a query gives the same hits alone or in a batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._types import FloatArray, IntArray
 
-ScoreBlock = Callable[[int, int, int, int], FloatArray]
-"""``score_block(q0, q1, r0, r1)`` returns the (q1-q0, r1-r0) float32 scores, freshly allocated."""
+ScoreBlock = Callable[[int, int, int, int, FloatArray], FloatArray]
+"""``score_block(q0, q1, r0, r1, out)`` writes the (q1-q0, r1-r0) float32 scores into ``out`` (a
+C-contiguous buffer of that shape) and returns it."""
 
-DEFAULT_BUDGET = 256 * 2**20  # bytes of scores held at once
-MAX_ROW_BLOCK = 16384
+DEFAULT_BUDGET = 64 * 2**20  # bytes of scores held at once, all threads together
+MAX_ROW_BLOCK = 4096  # a block of a few MB stays in cache between the product and the scan
+
+try:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def _scan(block: FloatArray, r0: int, best_s: FloatArray, best_i: IntArray) -> None:  # pragma: no cover
+        """Insert each row's scores that beat its k-th best into its sorted best lists."""
+        nq, width = block.shape
+        k = best_s.shape[1]
+        for q in range(nq):
+            bs = best_s[q]
+            bi = best_i[q]
+            thr = bs[k - 1]
+            row = block[q]
+            for j in range(width):
+                v = row[j]
+                if v > thr:  # strict: an equal score never displaces a lower id
+                    p = k - 1
+                    while p > 0 and bs[p - 1] < v:
+                        bs[p] = bs[p - 1]
+                        bi[p] = bi[p - 1]
+                        p -= 1
+                    bs[p] = v
+                    bi[p] = r0 + j
+                    thr = bs[k - 1]
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps search working without it
+    HAVE_NUMBA = False
+
+USE_NUMBA = HAVE_NUMBA  # tests switch this to exercise both paths
 MAX_QUERY_BLOCK = 4096
 
 
@@ -81,14 +126,14 @@ def _mask(block: FloatArray, q0: int, r0: int, r1: int, exclude: IntArray | None
 
 
 def topk(score_block: ScoreBlock, nq: int, n: int, k: int, *, exclude: IntArray | None = None,
-         exclude_per_query: IntArray | None = None,
-         budget: int = DEFAULT_BUDGET) -> tuple[FloatArray, IntArray]:
+         exclude_per_query: IntArray | None = None, budget: int = DEFAULT_BUDGET,
+         threads: int | None = None) -> tuple[FloatArray, IntArray]:
     """Exact top-k of every query, best first.
 
     Parameters
     ----------
     score_block
-        Computes a block of scores; see :data:`ScoreBlock`.
+        Computes a block of scores; see :data:`ScoreBlock`. Called from several threads at once.
     nq, n
         Number of queries and of rows.
     k
@@ -98,7 +143,9 @@ def topk(score_block: ScoreBlock, nq: int, n: int, k: int, *, exclude: IntArray 
     exclude_per_query
         (nq, m) row ids excluded for each query, ``-1`` for none.
     budget
-        Upper bound, in bytes, of the score block held at once.
+        Upper bound, in bytes, of the score blocks held at once.
+    threads
+        Worker threads (default: the CPUs this process may use).
 
     Returns
     -------
@@ -111,33 +158,95 @@ def topk(score_block: ScoreBlock, nq: int, n: int, k: int, *, exclude: IntArray 
         return out_s, out_i
     if exclude is not None:
         exclude = np.unique(np.asarray(exclude, dtype=np.int64))  # sorted, as _mask needs
+    threads = max(1, min(threads or _cpus(), 64))
+    by_queries = nq >= 8 * threads
+    parts = min(threads, nq if by_queries else max(1, n // max(k, 256)))
+    cuts = np.linspace(0, nq if by_queries else n, parts + 1).astype(np.int64).tolist()
+    tasks = [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+    def run(task: tuple[int, int]) -> tuple[FloatArray, IntArray]:
+        q0, q1, r0, r1 = (task[0], task[1], 0, n) if by_queries else (0, nq, task[0], task[1])
+        return _range_topk(score_block, q0, q1, r0, r1, k, exclude, exclude_per_query, budget // len(tasks))
+
+    if len(tasks) == 1:
+        results = [run(tasks[0])]
+    else:
+        with _single_threaded_blas(), ThreadPoolExecutor(len(tasks)) as pool:
+            results = list(pool.map(run, tasks))
+    if by_queries:
+        for (q0, q1), (bs, bi) in zip(tasks, results, strict=True):
+            out_s[q0:q1], out_i[q0:q1] = bs, bi
+        return out_s, out_i
+    return _select(np.concatenate([r[0] for r in results], axis=1), np.concatenate([r[1] for r in results], axis=1),
+                   k)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """BLAS on one thread while our own threads split the work (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+def _range_topk(score_block: ScoreBlock, q0: int, q1: int, r0: int, r1: int, k: int, exclude: IntArray | None,
+                exclude_per_query: IntArray | None, budget: int) -> tuple[FloatArray, IntArray]:
+    """Top-k of queries ``q0:q1`` over rows ``r0:r1`` (ids are global row ids)."""
+    nq, n = q1 - q0, r1 - r0
     qb, rb = block_sizes(nq, n, budget)
     rb = max(rb, min(n, 2 * k))  # the first block always holds k rows
-    for q0 in range(0, nq, qb):
-        q1 = min(nq, q0 + qb)
-        best_s: FloatArray | None = None
-        best_i: IntArray | None = None
-        r0 = 0
-        while r0 < n:
-            r1 = min(n, r0 + rb)
-            block = score_block(q0, q1, r0, r1)
-            _mask(block, q0, r0, r1, exclude, exclude_per_query)
-            if best_s is None or best_i is None:
-                ids = np.broadcast_to(np.arange(r0, r1, dtype=np.int64), block.shape)
-                best_s, best_i = _select(block, ids, k)
-            else:
-                thresh = best_s[:, -1]
-                rows, cols = np.nonzero(block > thresh[:, None])
-                if len(rows) > 4 * (q1 - q0) * k:  # adversarial order: reduce the block first
-                    ids = np.broadcast_to(np.arange(r0, r1, dtype=np.int64), block.shape)
-                    bs, bi = _select(block, ids, k)
-                    rows = np.repeat(np.arange(q1 - q0), k)
-                    best_s, best_i = _merge(best_s, best_i, rows, bs.ravel(), bi.ravel(), k)
-                elif len(rows):
-                    best_s, best_i = _merge(best_s, best_i, rows, block[rows, cols],
-                                            cols.astype(np.int64) + r0, k)
-            r0 = r1
-        assert best_s is not None and best_i is not None
-        out_s[q0:q1] = best_s
-        out_i[q0:q1] = best_i
+    buffer = np.empty(qb * rb, np.float32)
+    out_s = np.full((nq, k), -np.inf, np.float32)
+    out_i = np.full((nq, k), -1, np.int64)
+    for a in range(q0, q1, qb):
+        b = min(q1, a + qb)
+        if USE_NUMBA:
+            best_s, best_i = out_s[a - q0 : b - q0], out_i[a - q0 : b - q0]
+            for s0 in range(r0, r1, rb):
+                s1 = min(r1, s0 + rb)
+                block = score_block(a, b, s0, s1, buffer[: (b - a) * (s1 - s0)].reshape(b - a, s1 - s0))
+                _mask(block, a, s0, s1, exclude, exclude_per_query)
+                _scan(block, s0, best_s, best_i)
+        else:
+            bs, bi = _numpy_blocks(score_block, buffer, a, b, r0, r1, rb, k, exclude, exclude_per_query)
+            out_s[a - q0 : b - q0], out_i[a - q0 : b - q0] = bs, bi
     return out_s, out_i
+
+
+def _numpy_blocks(score_block: ScoreBlock, buffer: FloatArray, q0: int, q1: int, r0: int, r1: int, rb: int, k: int,
+                  exclude: IntArray | None, exclude_per_query: IntArray | None) -> tuple[FloatArray, IntArray]:
+    best_s: FloatArray | None = None
+    best_i: IntArray | None = None
+    for s0 in range(r0, r1, rb):
+        s1 = min(r1, s0 + rb)
+        block = score_block(q0, q1, s0, s1, buffer[: (q1 - q0) * (s1 - s0)].reshape(q1 - q0, s1 - s0))
+        _mask(block, q0, s0, s1, exclude, exclude_per_query)
+        ids = np.broadcast_to(np.arange(s0, s1, dtype=np.int64), block.shape)
+        if best_s is None or best_i is None:
+            best_s, best_i = _select(block, ids, min(k, block.shape[1]))
+            if best_s.shape[1] < k:  # a range with fewer than k rows: pad
+                pad = k - best_s.shape[1]
+                best_s = np.hstack([best_s, np.full((q1 - q0, pad), -np.inf, np.float32)])
+                best_i = np.hstack([best_i, np.full((q1 - q0, pad), -1, np.int64)])
+        else:
+            thresh = best_s[:, -1]
+            rows, cols = np.nonzero(block > thresh[:, None])
+            if len(rows) > 4 * (q1 - q0) * k:  # adversarial order: reduce the block first
+                bs, bi = _select(block, ids, min(k, block.shape[1]))
+                rows = np.repeat(np.arange(q1 - q0), bs.shape[1])
+                best_s, best_i = _merge(best_s, best_i, rows, bs.ravel(), bi.ravel(), k)
+            elif len(rows):
+                best_s, best_i = _merge(best_s, best_i, rows, block[rows, cols], cols.astype(np.int64) + s0, k)
+    assert best_s is not None and best_i is not None
+    return best_s, best_i

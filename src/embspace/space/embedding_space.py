@@ -376,11 +376,11 @@ class EmbeddingSpace:
         inv = self._inv_norms()
         x = self._vectors
 
-        def block(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
-            s = q_unit[q0:q1] @ x[r0:r1].T
+        def block(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
+            np.matmul(q_unit[q0:q1], x[r0:r1].T, out=out)
             if inv is not None:
-                s *= inv[r0:r1]
-            return s
+                out *= inv[r0:r1]
+            return out
 
         return block
 
@@ -389,14 +389,14 @@ class EmbeddingSpace:
         if self._metric == "cosine":
             return self._cosine_block(self._unit(q))
         if self._metric == "dot":
-            return lambda q0, q1, r0, r1: q[q0:q1] @ x[r0:r1].T
+            return lambda q0, q1, r0, r1, out: np.matmul(q[q0:q1], x[r0:r1].T, out=out)
         sq = self._sq()
 
-        def l2(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
-            s = q[q0:q1] @ x[r0:r1].T
-            s *= 2.0
-            s -= sq[r0:r1]
-            return s  # 2 q.x - |x|^2: ranks as -|q - x|^2
+        def l2(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
+            np.matmul(q[q0:q1], x[r0:r1].T, out=out)
+            out *= 2.0
+            out -= sq[r0:r1]
+            return out  # 2 q.x - |x|^2: ranks as -|q - x|^2
 
         return l2
 
@@ -539,9 +539,10 @@ class EmbeddingSpace:
             cos = self._cosine_block(np.concatenate([ua, ub, uc]))
             nq = len(la)
 
-            def block(q0: int, q1: int, r0: int, r1: int) -> FloatArray:
-                sa, sb, sc = (cos(j * nq + q0, j * nq + q1, r0, r1) for j in range(3))
-                return ((1 + sb) * (1 + sc) / 4 / ((1 + sa) / 2 + _COSMUL_EPS)).astype(np.float32)
+            def block(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
+                sa, sb, sc = (cos(j * nq + q0, j * nq + q1, r0, r1, np.empty_like(out)) for j in range(3))
+                out[...] = (1 + sb) * (1 + sc) / 4 / ((1 + sa) / 2 + _COSMUL_EPS)
+                return out
 
         scores, ids = self._search(block, len(la), k, None, rows)
         return self._result(scores, ids, batched)
