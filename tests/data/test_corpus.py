@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import lzma
 import zipfile
 from pathlib import Path
@@ -41,8 +42,8 @@ def test_plain_and_compressed_files(tmp_path: Path) -> None:
 
 def test_options_and_iterables(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text(TEXT)
-    assert list(TextCorpus(tmp_path / "a.txt", lowercase=False))[0][0] == "The"
-    assert list(TextCorpus(tmp_path / "a.txt", tokenizer=lambda s: s.split("a")))[0][0] == "the c"
+    assert next(iter(TextCorpus(tmp_path / "a.txt", lowercase=False)))[0] == "The"
+    assert next(iter(TextCorpus(tmp_path / "a.txt", tokenizer=lambda s: s.split("a"))))[0] == "the c"
     assert list(TextCorpus(tmp_path / "a.txt", max_sentence_length=4))[:2] == [
         ["the", "cat", "sat", "on"], ["the", "mat"]]
     assert list(TextCorpus([["A", "b"], ["c"]])) == [["a", "b"], ["c"]]
@@ -96,7 +97,7 @@ def test_encoded_corpus_drops_rare_words_and_empty_sentences() -> None:
     assert ec.raw_token_count == 19
     jobs = ec.jobs(words_per_job=4)
     assert jobs[0][0] == 0 and jobs[-1][1] == len(ec)
-    assert all(a[1] == b[0] and a[3] == b[2] for a, b in zip(jobs, jobs[1:], strict=False))
+    assert all(a[1] == b[0] and a[3] == b[2] for a, b in itertools.pairwise(jobs))
     workdir = ec.workdir
     assert workdir is not None and workdir.exists()
     ec.close()

@@ -5,13 +5,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from train_testing import topic_corpus, topic_purity
 
 from embspace.errors import InvalidInputError, NotFittedError
 from embspace.train import Word2Vec
 from embspace.train import _checkpoint as checkpoint_mod
 from embspace.train._device import cuda_available
-
-from train_testing import topic_corpus, topic_purity
 
 FAST = {"dim": 24, "window": 3, "min_count": 1, "negative": 5, "epochs": 4, "sample": 0.0, "progress": False}
 
@@ -64,9 +63,10 @@ def test_partial_fit_adds_words_and_keeps_learning(corpus: list[list[str]]) -> N
     after = model.space_
     assert "newword" in after and "newword" not in before
     assert after.keys[: len(before)] == before.keys
-    assert after.space_id != before.space_id or after.provenance.config["vocab_size"] == len(after)
+    assert after.space_id != before.space_id  # continued training moves the coordinates
     assert not np.array_equal(np.asarray(after["t0w1"]), np.asarray(before["t0w1"]))  # in the new text
-    np.testing.assert_array_equal(np.asarray(after["t1w1"]), np.asarray(before["t1w1"]))  # not in it: its input vector is untouched
+    # not in the new text: its input vector is untouched
+    np.testing.assert_array_equal(np.asarray(after["t1w1"]), np.asarray(before["t1w1"]))
     near = after.neighbors("newword", k=10).keys
     assert sum(k.startswith("t0") for k in near) >= 6  # it learned the company it keeps
 

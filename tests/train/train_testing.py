@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def topic_corpus(n_sentences: int = 3000, topics: int = 5, words_per_topic: int = 20, length: int = 12,
                  seed: int = 0) -> list[list[str]]:
     """Sentences that each draw their words from one topic: words of a topic share contexts."""

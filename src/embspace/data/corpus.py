@@ -62,7 +62,7 @@ class TextCorpus:
         else:
             items = paths if isinstance(paths, list | tuple) else None
             if items is not None and all(isinstance(p, str | Path) for p in items):
-                self._files = self._expand([Path(p) for p in items])  # type: ignore[arg-type]
+                self._files = self._expand([Path(p) for p in items])
             else:
                 self._iterable = paths  # type: ignore[assignment]
 
@@ -141,7 +141,7 @@ class TextCorpus:
     def __iter__(self) -> Iterator[list[str]]:
         if self._iterable is not None:
             for i, sentence in enumerate(self._iterable):
-                if isinstance(sentence, str) or not isinstance(sentence, list | tuple):
+                if not isinstance(sentence, list | tuple):  # a str is neither
                     raise InvalidInputError(f"sentence #{i} is {type(sentence).__name__}; an iterable corpus must "
                                             "yield lists of tokens (use TextCorpus(path) for text files)")
                 toks = [t.lower() for t in sentence] if self.lowercase else list(sentence)

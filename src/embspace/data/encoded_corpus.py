@@ -139,7 +139,7 @@ class EncodedCorpus:
         new_lens = new_lens[new_lens > 0]
         total = int(new_lens.sum())
         tokens = (np.memmap(out_path, dtype=np.int32, mode="r") if total else np.zeros(0, np.int32))
-        return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None)  # type: ignore[arg-type]
+        return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None)
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])

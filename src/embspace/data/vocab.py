@@ -96,8 +96,9 @@ class Vocab:
 
     def noise_distribution(self, exponent: float = 0.75) -> npt.NDArray[np.float64]:
         """The negative-sampling distribution, proportional to ``count ** exponent``."""
-        p = np.power(self.counts.astype(np.float64), exponent)
-        return p / p.sum()
+        p: npt.NDArray[np.float64] = np.power(self.counts.astype(np.float64), exponent)
+        p /= p.sum()
+        return p
 
     def extended(self, counts: Mapping[str, int], *, min_count: int | None = None) -> Vocab:
         """This vocabulary with ``counts`` added: old words keep their ids (their counts grow), new

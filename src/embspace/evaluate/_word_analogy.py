@@ -158,7 +158,7 @@ def analogy(space: EmbeddingSpace, path: str | Path, *, restrict_vocab: int | No
         for (si, q, qn), keys in zip(asked, hits.keys, strict=True):
             ignore = {qn[0], qn[1], qn[2]}
             predicted = None
-            for key in keys:  # type: ignore[union-attr]
+            for key in keys:
                 predicted = norm(key)
                 if predicted not in ignore:
                     break

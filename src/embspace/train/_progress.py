@@ -45,9 +45,9 @@ class TrainingProgress:
         if loss is not None:
             self.loss = loss
         if self._progress is not None and self._task is not None:
-            fields = {"rate": f"{self.rate / 1000:,.0f}k {self.unit}/s",
-                      "loss": "" if self.loss is None else f"loss {self.loss:.4f}"}
-            self._progress.update(self._task, advance=n, description=description or self.description, **fields)
+            self._progress.update(self._task, advance=n, description=description or self.description,
+                                  rate=f"{self.rate / 1000:,.0f}k {self.unit}/s",
+                                  loss="" if self.loss is None else f"loss {self.loss:.4f}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

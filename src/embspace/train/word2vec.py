@@ -37,10 +37,10 @@ def as_corpus(corpus: CorpusLike) -> Iterable[Sequence[str]]:
     """A path becomes a streamed :class:`TextCorpus`; sentences pass through."""
     if isinstance(corpus, str | Path):
         return TextCorpus(corpus)
-    if isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus):
-        if all(Path(p).exists() for p in corpus):
-            return TextCorpus(list(corpus))
-    return corpus  # type: ignore[return-value]
+    if (isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus)
+            and all(Path(p).exists() for p in corpus)):
+        return TextCorpus(list(corpus))
+    return corpus
 
 
 class Word2Vec:
@@ -286,10 +286,10 @@ class Word2Vec:
             syn0, syn1 = self._syn0, self._syn1
 
             def run(tokens: npt.NDArray[np.int32], lens: npt.NDArray[np.int64], al0: float, al1: float,
-                    seed: int) -> FloatArray:
+                    seed: int) -> npt.NDArray[np.float64]:
                 st = np.zeros(3)
                 kernel(tokens, lens, syn0, syn1, keep, prob, alias, self.window, self.negative, al0, al1, seed, st)
-                return st  # type: ignore[no-any-return]
+                return st
 
         def submit(pool: ThreadPoolExecutor, epoch: int, j: int) -> Future[FloatArray]:
             ts, te, s0, s1 = jobs[j]
