@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -16,34 +14,24 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .._memory import huge_copy, huge_empty
 from .._types import FloatArray
-from ..data.corpus import TextCorpus
 from ..data.encoded_corpus import EncodedCorpus
 from ..data.vocab import Vocab
-from ..errors import CorruptDataError, InvalidInputError, NotFittedError
+from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from . import _checkpoint
 from ._device import resolve_engine
+from ._learner import CorpusLike, Learner
 from ._progress import TrainingProgress
 from ._sampling import alias_table
 
 Architecture = Literal["skipgram", "cbow"]
-CorpusLike = str | Path | TextCorpus | Iterable[Sequence[str]]
 _JOB_WORDS = 10000
 
 
-def as_corpus(corpus: CorpusLike) -> Iterable[Sequence[str]]:
-    """A path becomes a streamed :class:`TextCorpus`; sentences pass through."""
-    if isinstance(corpus, str | Path):
-        return TextCorpus(corpus)
-    if (isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus)
-            and all(Path(p).exists() for p in corpus)):
-        return TextCorpus(list(corpus))
-    return corpus
-
-
-class Word2Vec:
+class Word2Vec(Learner):
     """word2vec (Mikolov et al. 2013): skip-gram or CBOW with negative sampling.
 
     Configured here (no I/O); learns in :meth:`fit`. On the CPU a compiled hogwild kernel (numba)
@@ -121,53 +109,23 @@ class Word2Vec:
         self.max_vocab_size = max_vocab_size
 
     # ------------------------------------------------------------------ config
+    _PARAMS = ("dim", "window", "min_count", "architecture", "negative", "ns_exponent", "sample", "epochs", "alpha",
+               "min_alpha", "workers", "seed", "device", "max_vocab_size")
+
     def _check(self) -> None:
         if self.architecture not in ("skipgram", "cbow"):
             raise InvalidInputError(f"architecture must be 'skipgram' or 'cbow', got {self.architecture!r}")
-        for name in ("dim", "window", "min_count", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.negative, int) or self.negative < 1:
-            raise InvalidInputError(f"negative must be a positive integer, got {self.negative!r}")
+        self._check_positive("dim", "window", "min_count", "epochs", "negative")
         if self.sample < 0 or (self.alpha is not None and self.alpha <= 0) or self.min_alpha < 0:
             raise InvalidInputError("sample, alpha and min_alpha must be non-negative (alpha positive)")
-        if self.workers is not None and self.workers < 1:
-            raise InvalidInputError(f"workers must be >= 1, got {self.workers}")
 
     @property
     def _alpha0(self) -> float:
         return self.alpha if self.alpha is not None else (0.025 if self.architecture == "skipgram" else 0.05)
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("dim", "window", "min_count", "architecture", "negative",
-                                              "ns_exponent", "sample", "epochs", "alpha", "min_alpha", "workers",
-                                              "seed", "device", "max_vocab_size")}
-
-    def _n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
-
-    # ------------------------------------------------------------------ fitted state
-    def _fitted(self, name: str) -> Any:
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            raise NotFittedError(f"this Word2Vec is not fitted yet: call fit(corpus) before using {name}") from None
-
-    @property
-    def space_(self) -> EmbeddingSpace:
-        return self._fitted("_space")  # type: ignore[no-any-return]
-
-    @property
-    def vocab_(self) -> Vocab:
-        return self._fitted("_vocab")  # type: ignore[no-any-return]
-
-    @property
-    def loss_history_(self) -> list[float]:
-        return self._fitted("_loss_history")  # type: ignore[no-any-return]
-
     @property
     def words_per_second_(self) -> float:
+        """Corpus words (before subsampling) x epochs per second of the last training call."""
         return self._fitted("_wps")  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ training
@@ -190,12 +148,14 @@ class Word2Vec:
         vocab = encoded.vocab
         state = _checkpoint.load(checkpoint, self._fingerprint(vocab)) if checkpoint else None
         if state is not None:
-            syn0, syn1, start = state.arrays["syn0"], state.arrays["syn1"], (state.epoch, state.job)
+            syn0, syn1 = huge_copy(state.arrays["syn0"]), huge_copy(state.arrays["syn1"])
+            start = (state.epoch, state.job)
             self._loss_history = list(state.loss_history)
         else:
             rng = np.random.default_rng(self.seed)
-            syn0 = ((rng.random((len(vocab), self.dim), dtype=np.float32) - 0.5) / self.dim).astype(np.float32)
-            syn1 = np.zeros((len(vocab), self.dim), np.float32)
+            syn0 = huge_copy((rng.random((len(vocab), self.dim), dtype=np.float32) - 0.5) / self.dim, np.float32)
+            syn1 = huge_empty((len(vocab), self.dim), np.float32)
+            syn1.fill(0.0)
             start = (0, 0)
             self._loss_history = []
         self._vocab = vocab
@@ -220,26 +180,14 @@ class Word2Vec:
         if grow:
             rng = np.random.default_rng([self.seed, len(self._loss_history)])
             new0 = ((rng.random((grow, self.dim), dtype=np.float32) - 0.5) / self.dim).astype(np.float32)
-            self._syn0 = np.concatenate([self._syn0, new0])
-            self._syn1 = np.concatenate([self._syn1, np.zeros((grow, self.dim), np.float32)])
+            self._syn0 = huge_copy(np.concatenate([self._syn0, new0]))
+            self._syn1 = huge_copy(np.concatenate([self._syn1, np.zeros((grow, self.dim), np.float32)]))
         self._vocab = encoded.vocab
         try:
             self._train(encoded, epochs or self.epochs, (0, 0), None, 0.0, t0)
         finally:
             encoded.close()
         return self
-
-    def _encode(self, corpus: CorpusLike, base: Vocab | None) -> EncodedCorpus:
-        src = as_corpus(corpus)
-        if not self.progress:
-            return EncodedCorpus.encode(src, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-                                        base_vocab=base)
-        with TrainingProgress(0, "vocabulary", unit="tokens") as p:
-            def report(tokens: int, sentences: int) -> None:
-                p.advance(tokens - p.done, description=f"vocabulary ({sentences:,} sentences)")
-
-            return EncodedCorpus.encode(src, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
-                                        base_vocab=base, progress=report)
 
     def _fingerprint(self, vocab: Vocab) -> str:
         h = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True).encode())

@@ -1,0 +1,69 @@
+"""Compiled (numba) GloVe kernel: weighted least squares with AdaGrad, as Stanford's glove.c."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def glove_epoch(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, w: np.ndarray, gradsq: np.ndarray,
+                bias: np.ndarray, gradsq_b: np.ndarray, vocab: int, x_max: float, alpha: float, eta: float,
+                grad_clip: float) -> tuple[float, int]:
+    """One pass of GloVe's AdaGrad updates over canonical records (see embspace.train.glove)."""
+    dim = w.shape[1]
+    cost = 0.0
+    n = 0
+    up1 = np.empty(dim, np.float32)
+    up2 = np.empty(dim, np.float32)
+    ahead = 2  # records ahead whose rows are touched now, so their cache misses overlap this work
+    touch = np.float32(0.0)
+    nrec = rows.shape[0]
+    for r in range(nrec):
+        if r + ahead < nrec:
+            pa = np.int64(rows[r + ahead])
+            pb = np.int64(cols[r + ahead]) + vocab
+            for d in range(0, dim, 16):  # one float per 64-byte cache line
+                touch += w[pa, d] + w[pb, d] + gradsq[pa, d] + gradsq[pb, d]
+                touch += w[pb - vocab, d] + w[pa + vocab, d] + gradsq[pb - vocab, d] + gradsq[pa + vocab, d]
+        a = np.int64(rows[r])
+        b = np.int64(cols[r])
+        x = vals[r]
+        reps = 2 if a != b else 1
+        if a == b:
+            x = x * 2.0  # the diagonal was counted once per direction, as one record
+        for rep in range(reps):
+            if rep == 0:
+                i, j = a, b + vocab
+            else:
+                i, j = b, a + vocab
+            diff = bias[i] + bias[j] - np.log(x)
+            wi = w[i]
+            wj = w[j]
+            for d in range(dim):
+                diff += wi[d] * wj[d]
+            fdiff = diff if x > x_max else (x / x_max) ** alpha * diff
+            if not np.isfinite(diff):
+                continue
+            cost += 0.5 * fdiff * diff
+            n += 1
+            fdiff *= eta
+            f32 = np.float32(fdiff)
+            clip = np.float32(grad_clip)
+            gi = gradsq[i]
+            gj = gradsq[j]
+            for d in range(dim):
+                t1 = min(max(f32 * wj[d], -clip), clip)
+                t2 = min(max(f32 * wi[d], -clip), clip)
+                up1[d] = t1 / np.sqrt(gi[d])
+                up2[d] = t2 / np.sqrt(gj[d])
+                gi[d] += t1 * t1
+                gj[d] += t2 * t2
+            for d in range(dim):
+                wi[d] -= up1[d]
+                wj[d] -= up2[d]
+            bias[i] -= fdiff / np.sqrt(gradsq_b[i])
+            bias[j] -= fdiff / np.sqrt(gradsq_b[j])
+            gradsq_b[i] += fdiff * fdiff
+            gradsq_b[j] += fdiff * fdiff
+    return cost + 0.0 * touch, n

@@ -1,0 +1,85 @@
+"""What every learner shares: corpus handling, fitted-state access, settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..data.corpus import TextCorpus
+from ..data.encoded_corpus import EncodedCorpus
+from ..data.vocab import Vocab
+from ..errors import InvalidInputError, NotFittedError
+from ..space.embedding_space import EmbeddingSpace
+from ._progress import TrainingProgress
+
+CorpusLike = str | Path | TextCorpus | Iterable[Sequence[str]]
+
+
+def as_corpus(corpus: CorpusLike) -> Iterable[Sequence[str]]:
+    """A path (or a list of paths) becomes a streamed :class:`TextCorpus`; sentences pass through."""
+    if isinstance(corpus, str | Path):
+        return TextCorpus(corpus)
+    if (isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus)
+            and all(Path(p).exists() for p in corpus)):
+        return TextCorpus(list(corpus))
+    return corpus
+
+
+class Learner:
+    """Base of the learners: settings in ``__init__`` (no I/O), learned state ending in ``_``."""
+
+    _PARAMS: tuple[str, ...] = ()
+    min_count: int
+    max_vocab_size: int | None
+    progress: bool
+    workers: int | None
+
+    def get_params(self) -> dict[str, Any]:
+        """The settings, as given to ``__init__``."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def _n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def _check_positive(self, *names: str) -> None:
+        for name in names:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise InvalidInputError(f"workers must be a positive integer, got {self.workers!r}")
+
+    def _fitted(self, name: str) -> Any:
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(corpus) before using "
+                                 f"{name.lstrip('_')}_") from None
+
+    @property
+    def space_(self) -> EmbeddingSpace:
+        """The learned vectors, most frequent key first, with counts and provenance."""
+        return self._fitted("_space")  # type: ignore[no-any-return]
+
+    @property
+    def vocab_(self) -> Vocab:
+        return self._fitted("_vocab")  # type: ignore[no-any-return]
+
+    @property
+    def loss_history_(self) -> list[float]:
+        """Mean training loss of each epoch."""
+        return self._fitted("_loss_history")  # type: ignore[no-any-return]
+
+    def _encode(self, corpus: CorpusLike, base: Vocab | None = None) -> EncodedCorpus:
+        src = as_corpus(corpus)
+        if not self.progress:
+            return EncodedCorpus.encode(src, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+                                        base_vocab=base)
+        with TrainingProgress(0, "vocabulary", unit="tokens") as p:
+            def report(tokens: int, sentences: int) -> None:
+                p.advance(tokens - p.done, description=f"vocabulary ({sentences:,} sentences)")
+
+            return EncodedCorpus.encode(src, min_count=self.min_count, max_vocab_size=self.max_vocab_size,
+                                        base_vocab=base, progress=report)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from train_testing import topic_corpus, topic_purity
+
+from embspace.errors import InvalidInputError, NotFittedError
+from embspace.train import GloVe
+from embspace.train._device import cuda_available
+
+FAST = {"dim": 16, "window": 4, "min_count": 1, "epochs": 25, "x_max": 10.0, "progress": False}
+
+
+def test_learns_topic_structure(corpus: list[list[str]]) -> None:
+    model = GloVe(workers=2, **FAST).fit(corpus)
+    space = model.space_
+    assert len(space) == 100 and space.dim == 16 and space.provenance.model == "embspace.glove"
+    assert topic_purity(space) > 0.9
+    assert model.loss_history_[-1] < model.loss_history_[0]
+    assert model.cooccurrence_nnz_ > 0 and model.peak_memory_ > 0
+    assert set(model.timings_) == {"vocabulary", "cooccurrence", "training", "total"}
+
+
+def test_one_worker_same_seed_is_repeatable(corpus: list[list[str]]) -> None:
+    a = GloVe(workers=1, seed=3, **{**FAST, "epochs": 3}).fit(corpus).space_.vectors
+    b = GloVe(workers=1, seed=3, **{**FAST, "epochs": 3}).fit(corpus).space_.vectors
+    np.testing.assert_array_equal(a, b)
+
+
+def test_streams_records_when_they_do_not_fit(corpus: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a budget below the records' size, training reads them from disk in blocks."""
+    from embspace.data import cooccurrence
+
+    seen: list[int] = []
+    real = cooccurrence.Cooccurrence.blocks
+
+    def spy(self: cooccurrence.Cooccurrence, records: int):  # type: ignore[no-untyped-def]
+        for b in real(self, records):
+            seen.append(len(b))
+            yield b
+
+    monkeypatch.setattr(cooccurrence.Cooccurrence, "blocks", spy)
+    monkeypatch.setattr(cooccurrence.Cooccurrence, "load", lambda self: (_ for _ in ()).throw(AssertionError))
+    import embspace.train.glove as glove_mod
+
+    monkeypatch.setattr(glove_mod.GloVe, "_records_budget", lambda self, budget: 1000 * 12, raising=False)
+    model = GloVe(workers=2, **FAST).fit(corpus)
+    assert len(seen) > FAST["epochs"]  # several blocks per epoch
+    assert topic_purity(model.space_) > 0.85
+
+
+def test_errors(corpus: list[list[str]]) -> None:
+    with pytest.raises(NotFittedError):
+        _ = GloVe().space_
+    with pytest.raises(InvalidInputError, match="x_max"):
+        GloVe(x_max=0, progress=False).fit(corpus)
+    with pytest.raises(InvalidInputError, match="max_memory"):
+        GloVe(dim=2000, max_memory="20MB", min_count=1, progress=False).fit(topic_corpus(50, words_per_topic=20000))
+
+
+def test_torch_engine_runs_on_cpu() -> None:
+    pytest.importorskip("torch")
+    model = GloVe(device="torch-cpu", **{**FAST, "epochs": 3}).fit(topic_corpus(300, length=8))
+    assert model.space_.provenance.config["engine"] == "torch"
+    assert np.isfinite(model.space_.vectors).all() and len(model.loss_history_) == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+def test_cuda_engine(corpus: list[list[str]]) -> None:  # pragma: no cover - runs only with a GPU
+    assert topic_purity(GloVe(device="cuda", **FAST).fit(corpus).space_) > 0.9
