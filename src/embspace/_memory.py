@@ -8,6 +8,7 @@ misses. Elsewhere this is an ordinary array.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from typing import Any
 
@@ -24,10 +25,8 @@ def huge_empty(shape: tuple[int, ...], dtype: Any = np.float32) -> npt.NDArray[A
     if nbytes < _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
         return np.empty(shape, dt)
     buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
+    with contextlib.suppress(OSError):  # a kernel without transparent huge pages
         buf.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:  # pragma: no cover - kernel without THP
-        pass
     return np.frombuffer(buf, dtype=dt, count=int(np.prod(shape))).reshape(shape)
 
 

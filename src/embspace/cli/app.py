@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import EmbspaceError
@@ -160,6 +161,251 @@ def demo(
     run_demo(out_dir=out_dir, n_sentences=sentences, progress=not quiet)
 
 
+# --------------------------------------------------------------------------- train
+train_app = typer.Typer(
+    name="train",
+    help="Learn a space from raw text (word2vec, GloVe).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(train_app, name="train")
+
+CorpusArg = Annotated[list[Path], typer.Argument(
+    help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "
+                                      "suffix (no suffix: an embspace directory).")]
+SaveFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Output format (default: from the suffix).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+LowercaseOpt = Annotated[bool, typer.Option("--lowercase/--no-lowercase", help="Lower-case the text first.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+MaxVocabOpt = Annotated[int | None, typer.Option("--max-vocab-size", help="Keep at most this many words.")]
+
+
+def _corpus(paths: list[Path], lowercase: bool) -> Any:
+    from ..data.corpus import TextCorpus
+
+    return TextCorpus(list(paths), lowercase=lowercase)  # a missing path raises FileNotFoundError here
+
+
+def _finish_training(kind: str, model: Any, seconds: float, output: Path, fmt: str | None, as_json: bool,
+                     extra: dict[str, Any]) -> None:
+    space = model.space_
+    written = space.save(output, format=fmt)
+    losses = list(model.loss_history_)
+    data: dict[str, Any] = {
+        "model": kind, **extra, "output": str(written), "vocab_size": len(space), "dim": space.dim,
+        "seconds": seconds, "final_loss": losses[-1] if losses else None, "loss_history": losses,
+    }
+    if as_json:
+        out.print_json(data)
+        return
+    parts = [f"{kind}: {len(space):,} words x {space.dim} dims in {seconds:.1f} s"]
+    if "words_per_second" in extra:
+        parts.append(f"{extra['words_per_second']:,.0f} words/s")
+    if "peak_memory" in extra:
+        parts.append(f"peak memory {extra['peak_memory'] / 2**20:,.0f} MiB")
+    if losses:
+        parts.append(f"final loss {losses[-1]:.4f}")
+    typer.echo(", ".join(parts) + f"; wrote {written}")
+
+
+@train_app.command("word2vec")
+def train_word2vec(
+    corpus: CorpusArg,
+    output: OutOpt,
+    dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 100,
+    window: Annotated[int, typer.Option("--window", help="Maximum context distance.")] = 5,
+    min_count: Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")] = 5,
+    architecture: Annotated[str | None, typer.Option(
+        "--architecture", "-a", help="skipgram or cbow [default: skipgram].")] = None,
+    sg: Annotated[bool, typer.Option("--sg", help="Shortcut for --architecture skipgram.")] = False,
+    cbow: Annotated[bool, typer.Option("--cbow", help="Shortcut for --architecture cbow.")] = False,
+    negative: Annotated[int, typer.Option("--negative", help="Negative samples per prediction.")] = 5,
+    ns_exponent: Annotated[float, typer.Option("--ns-exponent", help="Exponent of the noise distribution.")] = 0.75,
+    sample: Annotated[float, typer.Option("--sample", help="Frequent-word subsampling threshold (0: off).")] = 1e-3,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the corpus.")] = 5,
+    alpha: Annotated[float | None, typer.Option(
+        "--alpha", help="Initial learning rate [default: 0.025 skip-gram, 0.05 CBOW].")] = None,
+    min_alpha: Annotated[float, typer.Option("--min-alpha", help="Final learning rate.")] = 1e-4,
+    workers: WorkersOpt = None,
+    seed: SeedOpt = 1,
+    device: DeviceOpt = "auto",
+    max_vocab_size: MaxVocabOpt = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Directory to save the training state in; a rerun with it resumes.")] = None,
+    checkpoint_every: Annotated[float, typer.Option(
+        "--checkpoint-every", help="Seconds between checkpoints (also saved after every epoch).")] = 300.0,
+    lowercase: LowercaseOpt = True,
+    quiet: QuietOpt = False,
+    fmt: SaveFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn word vectors with word2vec (skip-gram or CBOW, negative sampling)."""
+    import time
+
+    chosen = {a for a, on in (("skipgram", sg), ("cbow", cbow)) if on}
+    if architecture is not None:
+        chosen.add(architecture)
+    if len(chosen) > 1:
+        raise UserError(f"conflicting architectures {', '.join(sorted(chosen))}; give one of --architecture, "
+                        "--sg, --cbow")
+    arch = chosen.pop() if chosen else "skipgram"
+    from ..train import Word2Vec
+
+    model = Word2Vec(dim=dim, window=window, min_count=min_count, architecture=arch,  # type: ignore[arg-type]
+                     negative=negative, ns_exponent=ns_exponent, sample=sample, epochs=epochs, alpha=alpha,
+                     min_alpha=min_alpha, workers=workers, seed=seed, device=device, progress=not quiet,
+                     max_vocab_size=max_vocab_size)
+    text = _corpus(corpus, lowercase)
+    t0 = time.perf_counter()
+    model.fit(text, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    seconds = time.perf_counter() - t0
+    _finish_training(f"word2vec {arch}", model, seconds, output, fmt, as_json,
+                     {"architecture": arch, "words_per_second": model.words_per_second_})
+
+
+@train_app.command("glove")
+def train_glove(
+    corpus: CorpusArg,
+    output: OutOpt,
+    dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 100,
+    window: Annotated[int, typer.Option("--window", help="Co-occurrence window (each side).")] = 10,
+    min_count: Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")] = 5,
+    x_max: Annotated[float, typer.Option("--x-max", help="Cut-off of the weighting function.")] = 10.0,
+    alpha: Annotated[float, typer.Option("--alpha", help="Exponent of the weighting function.")] = 0.75,
+    epochs: Annotated[int, typer.Option("--epochs", help="AdaGrad passes over the co-occurrences.")] = 15,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Initial AdaGrad step size.")] = 0.05,
+    workers: WorkersOpt = None,
+    seed: SeedOpt = 1,
+    device: DeviceOpt = "auto",
+    max_memory: Annotated[str | None, typer.Option(
+        "--max-memory", help="Memory bound for counting and training, e.g. 1GB or 512MB [default: half the "
+        "machine's memory, at most 4 GiB].")] = None,
+    max_vocab_size: MaxVocabOpt = None,
+    lowercase: LowercaseOpt = True,
+    quiet: QuietOpt = False,
+    fmt: SaveFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn word vectors with GloVe (weighted least squares on log co-occurrence counts)."""
+    import time
+
+    from .. import train
+
+    glove_cls = getattr(train, "GloVe", None)
+    if glove_cls is None:
+        raise UserError("this version of embspace has no GloVe learner (embspace.train.GloVe)")
+    model = glove_cls(dim=dim, window=window, min_count=min_count, x_max=x_max, alpha=alpha, epochs=epochs,
+                      learning_rate=learning_rate, workers=workers, seed=seed, device=device, progress=not quiet,
+                      max_memory=max_memory, max_vocab_size=max_vocab_size)
+    text = _corpus(corpus, lowercase)
+    t0 = time.perf_counter()
+    model.fit(text)
+    seconds = time.perf_counter() - t0
+    extra: dict[str, Any] = {}
+    peak = getattr(model, "peak_memory_", None)
+    if peak is not None:
+        extra["peak_memory"] = peak
+    _finish_training("glove", model, seconds, output, fmt, as_json, extra)
+
+
+# --------------------------------------------------------------------------- evaluate
+def _nan_to_none(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: an undefined correlation (fewer than two covered pairs) becomes null."""
+    return {k: None if isinstance(v, float) and v != v else v for k, v in data.items()}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def _corr(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+@app.command()
+def evaluate(
+    space: SpaceArg,
+    analogy_file: Annotated[Path | None, typer.Option(
+        "--analogy", help="Analogy questions in the questions-words format (': section' lines, then 'a b c d').")]
+        = None,
+    similarity_files: Annotated[list[Path] | None, typer.Option(
+        "--similarity", help="Word pairs with human scores ('word1 word2 score', tab or space separated); "
+        "repeat for several sets.")] = None,
+    restrict_vocab: Annotated[int | None, typer.Option(
+        "--restrict-vocab", help="Use only the N most frequent words [default: 30000 for analogies, 300000 for "
+        "similarity].")] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="Analogy method: 3cosadd or 3cosmul.")] = "3cosadd",
+    case_sensitive: Annotated[bool, typer.Option(
+        "--case-sensitive", help="Compare words as written (default: ignore case, the most frequent variant "
+        "standing for a word).")] = False,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Word analogy accuracy and word similarity correlation of a space."""
+    from .. import evaluate as ev
+
+    sims = list(similarity_files or [])
+    if analogy_file is None and not sims:
+        raise UserError("nothing to evaluate: give --analogy FILE and/or --similarity FILE")
+    if method not in ("3cosadd", "3cosmul"):
+        raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
+    for f in ([analogy_file] if analogy_file is not None else []) + sims:
+        if not f.is_file():
+            raise UserError(f"no such evaluation file: {f}")
+    s = _load(space, fmt)
+    common: dict[str, Any] = {"case_insensitive": not case_sensitive}
+    if restrict_vocab is not None:
+        common["restrict_vocab"] = restrict_vocab
+    data: dict[str, Any] = {"space": str(space), "analogy": None, "similarity": []}
+    if analogy_file is not None:
+        res = ev.analogy(s, analogy_file, method=method, **common)  # type: ignore[arg-type]
+        data["analogy"] = {"file": str(analogy_file), **res.to_dict(), "total": res.evaluated + len(res.skipped)}
+    for f in sims:
+        data["similarity"].append({"file": str(f), **_nan_to_none(ev.word_similarity(s, f, **common).to_dict())})
+    if as_json:
+        out.print_json(data)
+        return
+    _print_evaluation(data)
+
+
+def _print_evaluation(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    a = data["analogy"]
+    if a is not None:
+        vocab = "all words" if a["restrict_vocab"] is None else f"the {a['restrict_vocab']:,} most frequent words"
+        typer.echo(f"analogy: {a['file']} ({a['method']}, {vocab})")
+        table = Table(show_edge=False)
+        table.add_column("section", overflow="fold")
+        table.add_column("accuracy", justify="right")
+        table.add_column("correct", justify="right")
+        table.add_column("asked", justify="right")
+        for name, sec in a["sections"].items():
+            table.add_row(name, _pct(sec["accuracy"]) if sec["evaluated"] else "n/a", str(sec["correct"]),
+                          str(sec["evaluated"]))
+        out.console.print(table)
+        typer.echo(f"accuracy {_pct(a['accuracy'])} ({a['correct']}/{a['evaluated']}), "
+                   f"semantic {_pct(a['semantic_accuracy'])}, syntactic {_pct(a['syntactic_accuracy'])}, "
+                   f"coverage {_pct(a['coverage'])} ({a['evaluated']}/{a['total']} questions asked)")
+    if data["similarity"]:
+        if a is not None:
+            typer.echo("")
+        typer.echo("word similarity (cosine vs human scores):")
+        table = Table(show_edge=False)
+        table.add_column("file", overflow="fold")
+        table.add_column("spearman", justify="right")
+        table.add_column("pearson", justify="right")
+        table.add_column("pairs", justify="right")
+        table.add_column("coverage", justify="right")
+        for r in data["similarity"]:
+            table.add_row(r["file"], _corr(r["spearman"]), _corr(r["pearson"]), str(r["pairs"]), _pct(r["coverage"]))
+        out.console.print(table)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors exit with status 2 and one clear line, no traceback."""
     try:
@@ -173,15 +419,24 @@ def main(argv: list[str] | None = None) -> None:
         msg = e.args[0] if isinstance(e, KeyError) and not isinstance(e, EmbspaceError) and e.args else e
         if isinstance(e, OSError) and e.filename:
             msg = f"{e.strerror}: {e.filename}"
-        out.error(str(msg))
+        out.error(escape(str(msg)))
         sys.exit(2)
-    except Exception as e:  # click's usage errors
-        import click
+    except Exception as e:  # click's usage errors (click itself, or the copy typer vendors)
+        if not _is_click_error(e):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        msg = e.format_message()  # type: ignore[attr-defined]
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            msg += f" (see '{ctx.command_path} --help')"
+        out.error(escape(msg))
+        sys.exit(e.exit_code)  # type: ignore[attr-defined]
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+
+def _is_click_error(e: BaseException) -> bool:
+    return any(c.__name__ == "ClickException" for c in type(e).__mro__)
 
 
 if __name__ == "__main__":  # pragma: no cover

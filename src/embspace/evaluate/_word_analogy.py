@@ -8,6 +8,7 @@ from typing import Literal
 
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from ._text import read_lines
 
 Question = tuple[str, str, str, str]
 
@@ -90,11 +91,7 @@ def read_analogies(path: str | Path) -> list[tuple[str, list[Question]]]:
     """
     p = Path(path)
     sections: list[tuple[str, list[Question]]] = []
-    try:
-        text = p.read_text("utf-8")
-    except UnicodeDecodeError as e:
-        raise CorruptDataError(p, f"not valid UTF-8: {e}") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(read_lines(p), 1):
         if line.startswith(": "):
             sections.append((line[2:].strip(), []))
             continue
@@ -132,6 +129,8 @@ def analogy(space: EmbeddingSpace, path: str | Path, *, restrict_vocab: int | No
     """
     if restrict_vocab is not None and restrict_vocab < 1:
         raise InvalidInputError(f"restrict_vocab must be positive, got {restrict_vocab}")
+    if method not in ("3cosadd", "3cosmul"):  # checked here too: a file with no answerable question never searches
+        raise InvalidInputError(f"unknown analogy method {method!r}; expected '3cosadd' or '3cosmul'")
     sections = read_analogies(path)
     n = len(space) if restrict_vocab is None else min(restrict_vocab, len(space))
     sub = space.top(n) if space.counts is not None else space.subset(space.keys[:n])

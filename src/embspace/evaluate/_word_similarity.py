@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptDataError
+from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from ._text import read_lines
 
 
 @dataclass
@@ -37,15 +38,14 @@ def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     taken as a header; blank lines are ignored.
     """
     p = Path(path)
-    try:
-        lines = p.read_text("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise CorruptDataError(p, f"not valid UTF-8: {e}") from None
+    lines = read_lines(p)
     out: list[tuple[str, str, float]] = []
+    header_allowed = True  # only the first non-comment line may be a header
     for lineno, line in enumerate(lines, 1):
         s = line.strip()
         if not s or s.startswith(("#", "//")):
             continue
+        first, header_allowed = header_allowed, False
         parts = s.split("\t") if "\t" in s else s.split()
         parts = [x.strip() for x in parts if x.strip()]
         if len(parts) < 3:
@@ -53,9 +53,11 @@ def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
         try:
             score = float(parts[2])
         except ValueError:
-            if not out:  # a header line
+            if first:  # a header line
                 continue
             raise CorruptDataError(p, f"score {parts[2]!r} is not a number", line=lineno) from None
+        if not np.isfinite(score):
+            raise CorruptDataError(p, f"score {parts[2]!r} is not a finite number", line=lineno)
         out.append((parts[0], parts[1], score))
     if not out:
         raise CorruptDataError(p, "no word pairs found")
@@ -72,9 +74,14 @@ def word_similarity(space: EmbeddingSpace, path: str | Path, *, case_insensitive
     """
     from scipy import stats
 
+    if restrict_vocab is not None and restrict_vocab < 1:
+        raise InvalidInputError(f"restrict_vocab must be positive, got {restrict_vocab}")
     pairs = read_word_pairs(path)
     n = len(space) if restrict_vocab is None else min(restrict_vocab, len(space))
-    keys = space.top(n).keys if space.counts is not None else space.keys[:n]
+    if space.counts is not None:  # the order of space.top(n), without copying its vectors
+        keys = [space.keys[i] for i in np.argsort(-space.counts, kind="stable")[:n].tolist()]
+    else:
+        keys = list(space.keys[:n])
     lookup: dict[str, str] = {}
     for key in reversed(keys):
         lookup[key.upper() if case_insensitive else key] = key
