@@ -1,0 +1,896 @@
+"""Word embeddings: embspace Word2Vec and GloVe vs gensim 4.x Word2Vec on the "wiki17" corpus.
+
+One script, the same prepared corpus file, the same hyperparameters and the same thread count for
+every system:
+
+- gensim: ``Word2Vec(LineSentence(path), vector_size=100, window=5, min_count=5, sg=1|0, negative=5,
+  sample=1e-3, epochs=5, workers=2, seed=1)`` (skip-gram and CBOW);
+- embspace: ``embspace.train.Word2Vec(dim=100, window=5, min_count=5, architecture="skipgram"|"cbow",
+  negative=5, sample=1e-3, epochs=5, workers=2, seed=1, progress=False, device="cpu")
+  .fit(TextCorpus(path))``;
+- embspace GloVe: ``embspace.train.GloVe(dim=100, window=10, min_count=5, x_max=10.0, epochs=15,
+  workers=2, seed=1, progress=False).fit(TextCorpus(path))`` when ``embspace.train`` has it;
+- Stanford GloVe cannot be built here: its row is the reference figure of
+  ``shared/design/REFERENCE_FIGURES.md`` (495 s end to end, analogy 35.9%, WordSim-353 0.362), not run.
+
+The corpus ("wiki17") is the first 598,351 lines of ``corpus/wiki/wiki.txt.xz``, lower-cased, runs
+of a-z as tokens, one paragraph per line, empty lines dropped: 16,844,183 tokens, 86,964 words at
+min_count 5. It is written once to a cache file and reused; preparing it is not timed.
+
+Each fit runs in a fresh child process (this script with ``--child``), so its peak memory (the
+child's RSS high-water mark, ``VmHWM``, read right after the fit) is measured cleanly; the timed
+section is the constructor plus ``fit``, vocabulary building included, reading the prepared file.
+Runs are interleaved across systems (sg, sg, cbow, cbow, glove, then again). After the fit the child
+evaluates the vectors twice, with embspace (``embspace.evaluate.analogy`` / ``word_similarity``)
+and with gensim (``KeyedVectors.evaluate_word_analogies`` / ``evaluate_word_pairs``; embspace's
+vectors are loaded into a ``KeyedVectors`` with ``add_vectors``): Google analogies, 3CosAdd,
+restrict_vocab 30,000, case-insensitive; WordSim-353 Spearman. Disagreements are reported.
+
+Usage::
+
+    python benchmarks/word_embeddings.py                  # full: wiki17, 3 interleaved runs, 2 threads (~30 min)
+    python benchmarks/word_embeddings.py --quick          # smoke test: first 20,000 lines, 1 run
+    python benchmarks/word_embeddings.py --systems embspace-sg,gensim-sg
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "word_embeddings.json"
+DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_CACHE_DIR = ROOT / "benchmarks" / ".cache"
+SECTION = "## Word embeddings (issue 3)"
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
+MD_HEADER = """# Benchmarks
+
+Every figure here is measured by a script in `benchmarks/`, in ONE process that runs embspace and
+its peers on the same seeded data with the same thread count, interleaving their timed runs.
+Only the ratios between systems measured in the same run are meaningful; absolute times depend on
+the machine (and on whatever else it was doing). Each section gives the exact command to rerun it;
+the machine-readable results are written to `benchmarks/results/`.
+"""
+
+FULL_LINES = 598_351
+QUICK_LINES = 20_000
+# Lines -> (tokens, vocabulary at min_count 5), from shared/design/REFERENCE_FIGURES.md.
+EXPECTED = {FULL_LINES: (16_844_183, 86_964)}
+TOKEN_RE = re.compile(r"[a-z]+")
+TOKENIZER = 're.findall(r"[a-z]+", line.lower())'
+ANALOGY_FILE = Path("word_eval") / "questions-words.txt"
+WORDSIM_FILE = Path("word_eval") / "wordsim353.tsv"
+CORPUS_FILE = Path("corpus") / "wiki" / "wiki.txt.xz"
+RESTRICT_VOCAB = 30_000
+
+W2V = {"dim": 100, "window": 5, "min_count": 5, "negative": 5, "sample": 1e-3, "epochs": 5}
+GLOVE = {"dim": 100, "window": 10, "min_count": 5, "x_max": 10.0, "epochs": 15}
+
+# name -> (family, architecture, peer, label)
+SYSTEMS: dict[str, dict[str, str]] = {
+    "embspace-sg": {"family": "embspace", "arch": "skipgram", "peer": "gensim-sg", "label": "embspace skip-gram"},
+    "gensim-sg": {"family": "gensim", "arch": "skipgram", "peer": "", "label": "gensim skip-gram"},
+    "embspace-cbow": {"family": "embspace", "arch": "cbow", "peer": "gensim-cbow", "label": "embspace CBOW"},
+    "gensim-cbow": {"family": "gensim", "arch": "cbow", "peer": "", "label": "gensim CBOW"},
+    "embspace-glove": {"family": "embspace", "arch": "glove", "peer": "stanford-glove", "label": "embspace GloVe"},
+}
+STANFORD = {
+    "label": "Stanford GloVe",
+    "wall_s": 495.0, "analogy": 0.359, "wordsim": 0.362,
+    "settings": "dim 100, window 10, x_max 10, 15 iterations, 2 threads",
+    "note": "reference figure, not run here (shared/design/REFERENCE_FIGURES.md: 495 s end to end, "
+            "co-occurrence 44.1M non-zeros; Stanford GloVe cannot be built in this environment)",
+}
+TARGETS = {"throughput": (1.0, 1.5), "analogy_points": 1.0, "wordsim": 0.02, "glove_time": (1.0, 0.5)}
+
+
+def call_string(name: str, threads: int, seed: int, device: str) -> str:
+    s = SYSTEMS[name]
+    if s["family"] == "gensim":
+        sg = 1 if s["arch"] == "skipgram" else 0
+        return (f"gensim.models.Word2Vec(LineSentence(path), vector_size=100, window=5, min_count=5, sg={sg}, "
+                f"negative=5, sample=1e-3, epochs=5, workers={threads}, seed={seed})")
+    if s["arch"] == "glove":
+        return (f"embspace.train.GloVe(dim=100, window=10, min_count=5, x_max=10.0, epochs=15, "
+                f"workers={threads}, seed={seed}, progress=False).fit(TextCorpus(path))")
+    return (f"embspace.train.Word2Vec(dim=100, window=5, min_count=5, architecture={s['arch']!r}, negative=5, "
+            f"sample=1e-3, epochs=5, workers={threads}, seed={seed}, progress=False, device={device!r})"
+            ".fit(TextCorpus(path))")
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--lines", type=int, default=None,
+                   help=f"leading lines of wiki.txt.xz to use (default {FULL_LINES}; --quick {QUICK_LINES})")
+    p.add_argument("--runs", type=int, default=None, help="timed runs per system, interleaved (default 3; --quick 1)")
+    p.add_argument("--threads", type=int, default=2, help="workers and BLAS/OpenMP/numba threads for every system")
+    p.add_argument("--systems", default=",".join(SYSTEMS),
+                   help="comma-separated subset of: " + ", ".join(SYSTEMS))
+    p.add_argument("--seed", type=int, default=1, help="seed of every learner")
+    p.add_argument("--device", default="cpu",
+                   help="device of embspace's Word2Vec ('cpu': its compiled CPU kernels, like gensim; 'auto': "
+                        "the library default, which imports torch to look for CUDA)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
+                   help="the shared data folder (holds corpus/wiki/wiki.txt.xz and word_eval/)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="prepared corpus file (default benchmarks/.cache/wiki17.txt; other --lines: "
+                        "wiki17-LINES.txt)")
+    p.add_argument("--quick", action="store_true", help=f"smoke test: first {QUICK_LINES:,} lines, 1 run")
+    p.add_argument("--json", type=Path, default=None,
+                   help=f"results file (default {DEFAULT_JSON.relative_to(ROOT)}; "
+                        "--quick: word_embeddings-quick.json beside it)")
+    p.add_argument("--markdown", type=Path, default=None,
+                   help=f"Markdown file whose section is refreshed (default {DEFAULT_MARKDOWN.name} for a "
+                        "full run; --quick writes none unless given)")
+    p.add_argument("--no-markdown", action="store_true", help="do not write the Markdown section")
+    p.add_argument("--render-only", action="store_true",
+                   help="measure nothing: print the table of the --json results and refresh the Markdown")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child is not None:
+        return args
+    quick = args.quick
+    args.lines = args.lines if args.lines is not None else (QUICK_LINES if quick else FULL_LINES)
+    args.runs = args.runs if args.runs is not None else (1 if quick else 3)
+    if args.json is None:
+        args.json = DEFAULT_JSON.with_name("word_embeddings-quick.json") if quick else DEFAULT_JSON
+    if args.no_markdown:
+        args.markdown = None
+    elif args.markdown is None and not quick:
+        args.markdown = DEFAULT_MARKDOWN
+    if args.cache is None:
+        name = "wiki17.txt" if args.lines == FULL_LINES else f"wiki17-{args.lines}.txt"
+        args.cache = DEFAULT_CACHE_DIR / name
+    for name in ("lines", "runs", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be a positive integer")
+    chosen = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown or not chosen:
+        p.error(f"--systems: unknown {unknown or 'empty list'}; choose from {', '.join(SYSTEMS)}")
+    args.system_list = [s for s in SYSTEMS if s in chosen]  # canonical (interleaving) order
+    return args
+
+
+def set_threads(n: int) -> None:
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+def tokenize(line: str) -> list[str]:
+    return TOKEN_RE.findall(line.lower())
+
+
+def count_corpus(path: Path) -> tuple[int, int, Counter[str]]:
+    """(tokens, paragraphs, word counts) of a prepared corpus file."""
+    counts: Counter[str] = Counter()
+    tokens = paragraphs = 0
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            words = line.split()
+            if words:
+                counts.update(words)
+                tokens += len(words)
+                paragraphs += 1
+    return tokens, paragraphs, counts
+
+
+def prepare_corpus(source: Path, cache: Path, lines: int) -> dict[str, Any]:
+    """Write the first ``lines`` lines of ``source`` tokenised to ``cache`` (once); describe the corpus."""
+    meta_path = cache.with_name(cache.name + ".meta.json")
+    expected = EXPECTED.get(lines)
+    src_size = source.stat().st_size
+    meta: dict[str, Any] | None = None
+    if cache.exists() and meta_path.exists():
+        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        if old.get("lines") == lines and old.get("source_size") == src_size and old.get("tokenizer") == TOKENIZER:
+            t0 = time.perf_counter()
+            tokens, paragraphs, counts = count_corpus(cache)
+            want = expected[0] if expected else old.get("tokens")
+            if tokens == want == old.get("tokens"):
+                meta = old
+                say(f"corpus: reusing {cache} ({tokens:,} tokens, checked in {time.perf_counter() - t0:.1f}s)")
+            else:
+                say(f"corpus: cache {cache} has {tokens:,} tokens, expected {want:,}; preparing it again")
+    if meta is None:
+        import lzma
+
+        say(f"corpus: preparing {cache} from the first {lines:,} lines of {source} (not timed) ...")
+        t0 = time.perf_counter()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp")
+        read = 0
+        with lzma.open(source, "rt", encoding="utf-8", errors="replace") as src, \
+                tmp.open("w", encoding="utf-8") as out:
+            for line in src:
+                if read >= lines:
+                    break
+                read += 1
+                words = tokenize(line)
+                if words:
+                    out.write(" ".join(words))
+                    out.write("\n")
+        if read < lines:
+            say(f"warning: {source} has only {read:,} lines, fewer than the {lines:,} asked for")
+        os.replace(tmp, cache)
+        tokens, paragraphs, counts = count_corpus(cache)
+        meta = {"source": str(source), "source_size": src_size, "lines": lines, "lines_read": read,
+                "tokenizer": TOKENIZER, "tokens": tokens, "paragraphs": paragraphs,
+                "prepare_s": round(time.perf_counter() - t0, 1)}
+        tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
+        tmp_meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp_meta, meta_path)
+        say(f"corpus: prepared in {meta['prepare_s']}s")
+    vocab = sum(1 for c in counts.values() if c >= W2V["min_count"])
+    info = {"name": "wiki17" if lines == FULL_LINES else f"wiki17 (first {lines:,} lines)",
+            "path": str(cache), "source": str(source), "lines": lines, "tokenizer": TOKENIZER,
+            "tokens": tokens, "paragraphs": paragraphs, "distinct_words": len(counts),
+            f"vocab_min_count_{W2V['min_count']}": vocab,
+            "expected_tokens": expected[0] if expected else None, "expected_vocab": expected[1] if expected else None,
+            "is_wiki17": (lines, tokens, vocab) == (FULL_LINES, *EXPECTED[FULL_LINES])}
+    say(f"corpus: {tokens:,} tokens, {paragraphs:,} paragraphs, vocabulary {vocab:,} at min_count "
+        f"{W2V['min_count']} ({len(counts):,} distinct words)")
+    if expected and (tokens, vocab) != expected:
+        say(f"WARNING: expected {expected[0]:,} tokens and vocabulary {expected[1]:,} "
+            "(REFERENCE_FIGURES.md); this corpus differs")
+    return info
+
+
+# ---------------------------------------------------------------------------------------------- child
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mib() -> float:
+    """The RSS high-water mark of this process (MiB)."""
+    hwm = _status_kib("VmHWM")
+    if hwm is not None:
+        return hwm / 1024
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024
+
+
+def rss_mib() -> float | None:
+    rss = _status_kib("VmRSS")
+    return None if rss is None else rss / 1024
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fit one system in this (fresh) process, then evaluate it; called with ``--child``."""
+    set_threads(spec["threads"])
+    name, path, threads, seed = spec["system"], spec["corpus"], spec["threads"], spec["seed"]
+    family, arch = SYSTEMS[name]["family"], SYSTEMS[name]["arch"]
+    out: dict[str, Any] = {"system": name, "pid": os.getpid(), "loadavg_start": list(os.getloadavg())}
+
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    import embspace
+    import embspace.evaluate as ev
+    from embspace import EmbeddingSpace
+
+    if family == "gensim":
+        from gensim.models import Word2Vec as GensimWord2Vec
+        from gensim.models.word2vec import LineSentence
+    else:
+        import inspect
+
+        import embspace.train as est
+        from embspace.data.corpus import TextCorpus
+
+    out["rss_before_fit_mib"] = rss_mib()
+    t0 = time.perf_counter()
+    if family == "gensim":
+        model: Any = GensimWord2Vec(LineSentence(path), vector_size=W2V["dim"], window=W2V["window"],
+                                    min_count=W2V["min_count"], sg=1 if arch == "skipgram" else 0,
+                                    negative=W2V["negative"], sample=W2V["sample"], epochs=W2V["epochs"],
+                                    workers=threads, seed=seed)
+    elif arch == "glove":
+        kwargs: dict[str, Any] = dict(GLOVE, workers=threads, seed=seed, progress=False)
+        if "device" in inspect.signature(est.GloVe).parameters:
+            kwargs["device"] = spec["device"]
+        model = est.GloVe(**kwargs).fit(TextCorpus(path))
+    else:
+        model = est.Word2Vec(dim=W2V["dim"], window=W2V["window"], min_count=W2V["min_count"], architecture=arch,
+                             negative=W2V["negative"], sample=W2V["sample"], epochs=W2V["epochs"],
+                             workers=threads, seed=seed, progress=False,
+                             device=spec["device"]).fit(TextCorpus(path))
+    wall = time.perf_counter() - t0
+    out["wall_s"] = wall
+    out["peak_rss_mib"] = peak_rss_mib()  # before any evaluation allocates
+    out["loadavg_end"] = list(os.getloadavg())
+
+    # Both views of the same vectors: an EmbeddingSpace and a gensim KeyedVectors.
+    if family == "gensim":
+        kv = model.wv
+        keys = list(kv.index_to_key)
+        counts = np.array([kv.get_vecattr(k, "count") for k in keys], dtype=np.int64)
+        space = EmbeddingSpace(keys, kv.vectors, metric="cosine", counts=counts)
+        out["corpus_words"] = int(model.corpus_total_words)
+        out["train_only_s"] = float(model.total_train_time)
+        out["versions"] = {"gensim": _version("gensim")}
+    else:
+        space = model.space_
+        kv = KeyedVectors(space.dim, count=0, dtype=np.float32)
+        kv.add_vectors(list(space.keys), np.asarray(space.vectors, dtype=np.float32))
+        vocab = getattr(model, "vocab_", None)
+        out["corpus_words"] = int(vocab.raw_token_count) if vocab is not None else None
+        for attr in ("words_per_second_", "loss_history_", "timings_", "cooccurrence_nnz_"):
+            try:
+                value = getattr(model, attr)
+            except Exception:  # optional diagnostics a learner may lack
+                continue
+            out[attr.rstrip("_")] = value if isinstance(value, int | float | str | list | dict) else repr(value)
+        if hasattr(model, "get_params"):
+            out["params"] = {k: v if isinstance(v, int | float | str | bool | None) else repr(v)
+                             for k, v in model.get_params().items()}
+        out["versions"] = {"embspace": embspace.__version__}
+    out["vocab_size"] = len(space)
+
+    t1 = time.perf_counter()
+    qw, ws = spec["analogy_file"], spec["wordsim_file"]
+    an = ev.analogy(space, qw, restrict_vocab=RESTRICT_VOCAB, case_insensitive=True, method="3cosadd")
+    sim = ev.word_similarity(space, ws, case_insensitive=True)
+    g_acc, g_sections = kv.evaluate_word_analogies(qw, restrict_vocab=RESTRICT_VOCAB, case_insensitive=True)
+    total = g_sections[-1]
+    (g_pearson, _), (g_spearman, _), g_oov = kv.evaluate_word_pairs(ws, restrict_vocab=300_000, case_insensitive=True)
+    out["eval"] = {
+        "embspace": {"analogy": an.accuracy, "analogy_correct": an.correct, "analogy_evaluated": an.evaluated,
+                     "analogy_coverage": an.coverage, "semantic": an.semantic_accuracy,
+                     "syntactic": an.syntactic_accuracy, "wordsim_spearman": sim.spearman,
+                     "wordsim_pearson": sim.pearson, "wordsim_pairs": sim.pairs, "wordsim_coverage": sim.coverage},
+        "gensim": {"analogy": float(g_acc), "analogy_correct": len(total["correct"]),
+                   "analogy_evaluated": len(total["correct"]) + len(total["incorrect"]),
+                   "wordsim_spearman": float(g_spearman), "wordsim_pearson": float(g_pearson),
+                   "wordsim_oov_percent": float(g_oov)},
+    }
+    try:
+        out["king_man_woman"] = str(space.analogy("man", "king", "woman").top)
+    except Exception as e:  # a small corpus may lack a word
+        out["king_man_woman"] = None
+        out["king_man_woman_error"] = f"{type(e).__name__}: {e}"
+    try:
+        out["king_man_woman_gensim"] = kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)[0][0]
+    except KeyError:
+        out["king_man_woman_gensim"] = None
+    out["eval_s"] = time.perf_counter() - t1
+    return out
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def spawn(spec: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
+    """Run one fit in a fresh process; its result plus the child's whole-life maxrss (wait4)."""
+    out_path = tmpdir / f"{spec['system']}-{spec['run']}.json"
+    spec = {**spec, "out": str(out_path)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or not out_path.exists():
+        return {"system": spec["system"], "error": f"child exited with status {proc.returncode}"}
+    res: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+    res["child_maxrss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux; includes the evaluation
+    return res
+
+
+def child_main(spec_json: str) -> int:
+    spec = json.loads(spec_json)
+    res = run_child(spec)
+    Path(spec["out"]).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child is not None:
+        return child_main(args.child)
+    if args.render_only:
+        report = json.loads(args.json.read_text(encoding="utf-8"))
+        publish(report, args.json, args.markdown)
+        return 0
+    # Thread control BEFORE numpy (and its BLAS) is loaded, here and (inherited) in every child.
+    set_threads(args.threads)
+    if "numpy" in sys.modules:
+        say("warning: numpy was imported before the thread variables were set")
+
+    data = args.data_dir.resolve()
+    source, qw, ws = data / CORPUS_FILE, data / ANALOGY_FILE, data / WORDSIM_FILE
+    missing = [str(p) for p in (source, qw, ws) if not p.is_file()]
+    if missing:
+        say("SKIPPED: the word-embedding benchmark needs data that is not here: " + ", ".join(missing) +
+            " (pass --data-dir to the folder holding corpus/wiki/wiki.txt.xz and word_eval/)")
+        return 0
+
+    import embspace.train
+
+    glove_available = hasattr(embspace.train, "GloVe")
+    systems = [s for s in args.system_list if s != "embspace-glove" or glove_available]
+    if "embspace-glove" in args.system_list and not glove_available:
+        say("embspace-glove: not available (embspace.train has no GloVe yet); reported as such")
+
+    corpus = prepare_corpus(source, args.cache.resolve(), args.lines)
+    words = corpus["tokens"]
+    say(f"systems: {', '.join(systems) or '(none)'}; runs={args.runs} threads={args.threads} seed={args.seed} "
+        f"device={args.device}")
+
+    load_before = os.getloadavg()
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
+    with tempfile.TemporaryDirectory(prefix="embspace-bench-") as tmp:
+        for r in range(args.runs):
+            for name in systems:
+                spec = {"system": name, "run": r + 1, "corpus": corpus["path"], "threads": args.threads,
+                        "seed": args.seed, "device": args.device, "analogy_file": str(qw), "wordsim_file": str(ws)}
+                say(f"run {r + 1}/{args.runs}: {name} ...")
+                res = spawn(spec, Path(tmp))
+                runs[name].append(res)
+                if "error" in res:
+                    say(f"run {r + 1}/{args.runs}: {name} FAILED ({res['error']})")
+                    continue
+                e = res["eval"]["embspace"]
+                say(f"run {r + 1}/{args.runs}: {name} {res['wall_s']:.1f}s, "
+                    f"{words * epochs_of(name) / res['wall_s']:,.0f} words x epochs/s, peak "
+                    f"{res['peak_rss_mib']:,.0f} MiB, analogy {100 * e['analogy']:.1f}%, WordSim "
+                    f"{e['wordsim_spearman']:.3f}, king-man+woman={res['king_man_woman']} "
+                    f"(eval {res['eval_s']:.1f}s)")
+    load_after = os.getloadavg()
+
+    summary = {name: summarize(name, rs, words) for name, rs in runs.items()}
+    if "embspace-glove" in args.system_list and not glove_available:
+        summary["embspace-glove"] = {"status": "not available",
+                                     "reason": "embspace.train has no GloVe (hasattr(embspace.train, 'GloVe') "
+                                               "was False when the benchmark ran)"}
+    for name in summary:
+        summary[name]["call"] = call_string(name, args.threads, args.seed, args.device)
+        summary[name]["label"] = SYSTEMS[name]["label"]
+    add_ratios(summary, corpus["is_wiki17"])
+
+    versions = {"python": platform.python_version(), "numpy": _version("numpy"), "scipy": _version("scipy"),
+                "gensim": _version("gensim"), "numba": _version("numba"), "embspace": _version("embspace")}
+    report: dict[str, Any] = {
+        "benchmark": "word embeddings (issue 3)",
+        "command": command_line(args),
+        "config": {
+            "corpus": corpus, "word2vec": W2V, "glove": GLOVE, "threads": args.threads, "runs": args.runs,
+            "seed": args.seed, "device": args.device, "quick": args.quick, "systems": args.system_list,
+            "analogy": {"file": str(ANALOGY_FILE), "method": "3cosadd", "restrict_vocab": RESTRICT_VOCAB,
+                        "case_insensitive": True},
+            "wordsim": {"file": str(WORDSIM_FILE), "statistic": "spearman", "case_insensitive": True},
+            "timing": "constructor + fit, vocabulary building included, reading the prepared file; each fit in a "
+                      "fresh child process; peak memory = the child's VmHWM right after the fit",
+            "versions": versions,
+            "cpu_count": os.cpu_count(),
+            "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "processor": platform.processor() or platform.machine(),
+            "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        "systems": summary,
+        "reference": {"stanford-glove": STANFORD},
+        "eval_agreement": agreement(runs),
+        "acceptance": acceptance(summary, args.quick, corpus["is_wiki17"]),
+        "runs": runs,
+    }
+    write_json(args.json, report)
+    publish(report, args.json, args.markdown)
+    return 0
+
+
+def epochs_of(name: str) -> int:
+    return GLOVE["epochs"] if SYSTEMS[name]["arch"] == "glove" else W2V["epochs"]
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(name: str, rs: list[dict[str, Any]], words: int) -> dict[str, Any]:
+    ok = [r for r in rs if "error" not in r]
+    if not ok:
+        return {"status": "failed", "errors": [r.get("error") for r in rs]}
+    wall = statistics.median(r["wall_s"] for r in ok)
+    epochs = epochs_of(name)
+    emb = [r["eval"]["embspace"] for r in ok]
+    gen = [r["eval"]["gensim"] for r in ok]
+    kings = [r["king_man_woman"] for r in ok]
+    return {
+        "status": "ok" if len(ok) == len(rs) else "partly failed",
+        "runs_s": [r["wall_s"] for r in ok],
+        "median_s": wall,
+        "epochs": epochs,
+        "corpus_words": words,
+        "corpus_words_seen": sorted({r.get("corpus_words") for r in ok}, key=str),
+        "vocab_size": sorted({r.get("vocab_size") for r in ok}, key=str),
+        "words_epochs_per_s": words * epochs / wall,
+        "peak_rss_mib": _median([r["peak_rss_mib"] for r in ok]),
+        "peak_rss_mib_runs": [r["peak_rss_mib"] for r in ok],
+        "rss_before_fit_mib": _median([r.get("rss_before_fit_mib") for r in ok]),
+        "analogy": _median([e["analogy"] for e in emb]),
+        "analogy_gensim_eval": _median([g["analogy"] for g in gen]),
+        "analogy_runs": [e["analogy"] for e in emb],
+        "analogy_evaluated": emb[0]["analogy_evaluated"],
+        "wordsim": _median([e["wordsim_spearman"] for e in emb]),
+        "wordsim_gensim_eval": _median([g["wordsim_spearman"] for g in gen]),
+        "wordsim_runs": [e["wordsim_spearman"] for e in emb],
+        "king_man_woman": max(set(kings), key=kings.count),
+        "king_man_woman_runs": kings,
+        "errors": [r["error"] for r in rs if "error" in r],
+        **phases(ok),
+    }
+
+
+def phases(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median per-phase times and co-occurrence size, when the learner reports them (GloVe)."""
+    out: dict[str, Any] = {}
+    timings = [r["timings"] for r in ok if isinstance(r.get("timings"), dict)]
+    if timings:
+        out["phases_s"] = {k: _median([t.get(k) for t in timings]) for k in timings[0]
+                           if isinstance(timings[0][k], int | float)}
+    nnz = [r["cooccurrence_nnz"] for r in ok if isinstance(r.get("cooccurrence_nnz"), int)]
+    if nnz:
+        out["cooccurrence_nnz"] = int(statistics.median(nnz))
+    return out
+
+
+def phase_notes(report: dict[str, Any]) -> list[str]:
+    notes = []
+    for s in report["systems"].values():
+        if "phases_s" in s:
+            text = ", ".join(f"{k} {v:.1f}" for k, v in s["phases_s"].items() if v is not None)
+            nnz = f"; {s['cooccurrence_nnz']:,} co-occurrence non-zeros" if "cooccurrence_nnz" in s else ""
+            notes.append(f"{s.get('label')} phases (median s): {text}{nnz}")
+    return notes
+
+
+def add_ratios(summary: dict[str, dict[str, Any]], is_wiki17: bool) -> None:
+    """Throughput ratio vs the peer (peer time / our time; above 1: embspace is faster).
+
+    Stanford GloVe's figure is for the full wiki17 corpus: on any other corpus there is no ratio."""
+    for name, s in summary.items():
+        peer = SYSTEMS[name]["peer"]
+        if s.get("status") not in ("ok", "partly failed") or not peer:
+            continue
+        if peer == "stanford-glove":
+            if not is_wiki17:
+                s["ratio_note"] = "no ratio: Stanford's reference figure is for the full wiki17 corpus"
+                continue
+            s["peer"] = peer
+            s["ratio_vs_peer"] = STANFORD["wall_s"] / s["median_s"]
+            s["ratio_note"] = "Stanford's 495 s is a reference figure from another run, not measured here"
+        elif summary.get(peer, {}).get("status") in ("ok", "partly failed"):
+            s["peer"] = peer
+            s["ratio_vs_peer"] = summary[peer]["median_s"] / s["median_s"]
+
+
+def agreement(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Whether embspace.evaluate and gensim's evaluate_* give the same figures on every run."""
+    diffs: list[dict[str, Any]] = []
+    checked = 0
+    for name, rs in runs.items():
+        for i, r in enumerate(rs):
+            if "error" in r:
+                continue
+            checked += 1
+            e, g = r["eval"]["embspace"], r["eval"]["gensim"]
+            same_an = (e["analogy_correct"], e["analogy_evaluated"]) == (g["analogy_correct"], g["analogy_evaluated"])
+            ws_diff = abs(e["wordsim_spearman"] - g["wordsim_spearman"])
+            if not same_an or not ws_diff <= 1e-4:
+                diffs.append({"system": name, "run": i + 1,
+                              "analogy_correct_evaluated": {"embspace": [e["analogy_correct"], e["analogy_evaluated"]],
+                                                            "gensim": [g["analogy_correct"], g["analogy_evaluated"]]},
+                              "wordsim": {"embspace": e["wordsim_spearman"], "gensim": g["wordsim_spearman"]}})
+    return {"runs_checked": checked, "agree": not diffs, "wordsim_tolerance": 1e-4, "disagreements": diffs}
+
+
+def acceptance(summary: dict[str, dict[str, Any]], quick: bool, is_wiki17: bool) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+    lo, goal = TARGETS["throughput"]
+    for arch, ours, peer in (("skip-gram", "embspace-sg", "gensim-sg"), ("CBOW", "embspace-cbow", "gensim-cbow")):
+        s, p = summary.get(ours, {}), summary.get(peer, {})
+        measured = "ratio_vs_peer" in s
+        ratio = s.get("ratio_vs_peer")
+        checks.append({"check": f"{arch} throughput vs gensim", "target": f">= {lo:.1f}x", "goal": f">= {goal:.1f}x",
+                       "measured": f"{ratio:.2f}x" if measured else "not measured",
+                       "holds": (ratio >= lo) if measured else None,
+                       "goal_met": (ratio >= goal) if measured else None})
+        both = s.get("analogy") is not None and p.get("analogy") is not None
+        pts = TARGETS["analogy_points"]
+        checks.append({"check": f"{arch} analogy vs gensim", "target": f">= gensim - {pts:.1f} point",
+                       "goal": "", "holds": (100 * s["analogy"] >= 100 * p["analogy"] - pts) if both else None,
+                       "measured": (f"{100 * s['analogy']:.1f}% vs {100 * p['analogy']:.1f}%" if both
+                                    else "not measured")})
+        both = s.get("wordsim") is not None and p.get("wordsim") is not None
+        tol = TARGETS["wordsim"]
+        checks.append({"check": f"{arch} WordSim-353 vs gensim", "target": f">= gensim - {tol:.2f}", "goal": "",
+                       "holds": (s["wordsim"] >= p["wordsim"] - tol) if both else None,
+                       "measured": f"{s['wordsim']:.3f} vs {p['wordsim']:.3f}" if both else "not measured"})
+    g = summary.get("embspace-glove", {})
+    fitted = g.get("status") in ("ok", "partly failed")
+    ok = fitted and is_wiki17
+    why = "" if ok else "n/a: the Stanford figures are for the full wiki17 corpus" if fitted else \
+        g.get("status", "not selected")
+    lo, goal = TARGETS["glove_time"]
+    ref = STANFORD["wall_s"]
+    checks.append({"check": "GloVe end-to-end time vs Stanford's 495 s (reference figure)",
+                   "target": f"<= {lo:.1f}x ({lo * ref:.0f} s)", "goal": f"<= {goal:.1f}x ({goal * ref:.0f} s)",
+                   "measured": f"{g['median_s']:.1f} s = {g['median_s'] / ref:.2f}x" if ok else why,
+                   "holds": (g["median_s"] <= lo * ref) if ok else None,
+                   "goal_met": (g["median_s"] <= goal * ref) if ok else None})
+    checks.append({"check": "GloVe analogy", "target": f">= {100 * STANFORD['analogy']:.1f}% (Stanford)", "goal": "",
+                   "measured": f"{100 * g['analogy']:.1f}%" if ok else why,
+                   "holds": (g["analogy"] >= STANFORD["analogy"]) if ok else None})
+    checks.append({"check": "GloVe WordSim-353", "target": f">= {STANFORD['wordsim']:.3f} (Stanford)", "goal": "",
+                   "measured": f"{g['wordsim']:.3f}" if ok else why,
+                   "holds": (g["wordsim"] >= STANFORD["wordsim"]) if ok else None})
+    for c in checks:
+        c["note"] = "quick mode: the targets are for the full wiki17 corpus" if quick else ""
+    return checks
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = ["python", "benchmarks/word_embeddings.py"]
+    if args.quick:
+        parts.append("--quick")
+        if args.lines != QUICK_LINES:
+            parts += ["--lines", str(args.lines)]
+    elif args.lines != FULL_LINES:
+        parts += ["--lines", str(args.lines)]
+    parts += ["--runs", str(args.runs), "--threads", str(args.threads)]
+    if args.system_list != list(SYSTEMS):
+        parts += ["--systems", ",".join(args.system_list)]
+    if args.seed != 1:
+        parts += ["--seed", str(args.seed)]
+    if args.device != "cpu":
+        parts += ["--device", args.device]
+    if args.data_dir.resolve() != DEFAULT_DATA.resolve():
+        parts += ["--data-dir", str(args.data_dir)]
+    return shlex.join(parts)
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------- output
+HEADERS = ["system", "median wall s", "corpus words x epochs / s", "throughput vs peer", "peak MiB", "analogy",
+           "WordSim-353", "king - man + woman"]
+
+
+def _pair(a: float | None, b: float | None, fmt: str, scale: float = 1.0) -> str:
+    """One figure when embspace's and gensim's evaluations agree, both ('a / gensim b') otherwise."""
+    if a is None:
+        return "—"
+    sa = format(scale * a, fmt)
+    if b is None or format(scale * b, fmt) == sa:
+        return sa
+    return f"{sa} / gensim {format(scale * b, fmt)}"
+
+
+def _rows(report: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for name, s in report["systems"].items():
+        label = s.get("label", name)
+        if s.get("status") not in ("ok", "partly failed"):
+            reason = "not available (embspace.train has no GloVe)" if s.get("status") == "not available" else \
+                f"{s.get('status')}: {'; '.join(str(e) for e in s.get('errors', []))}"
+            rows.append([label, reason, "", "", "", "", "", ""])
+            continue
+        peer = s.get("peer")
+        if "ratio_vs_peer" in s:
+            ratio = f"{s['ratio_vs_peer']:.2f}x vs " + ("Stanford (ref.)" if peer == "stanford-glove" else peer)
+        else:
+            ratio = "1.00x (peer)" if SYSTEMS[name]["family"] == "gensim" else "—"
+        extra = "" if s["status"] == "ok" else " (some runs failed)"
+        rows.append([label + extra, f"{s['median_s']:.1f}", f"{s['words_epochs_per_s']:,.0f}", ratio,
+                     f"{s['peak_rss_mib']:,.0f}", _pair(s["analogy"], s["analogy_gensim_eval"], ".1f", 100) + "%",
+                     _pair(s["wordsim"], s["wordsim_gensim_eval"], ".3f"), str(s["king_man_woman"])])
+    if "embspace-glove" in report["config"]["systems"]:
+        ref = STANFORD
+        full = EXPECTED[FULL_LINES][0]
+        rows.append([f"{ref['label']} — reference figure, not run here (full wiki17)",
+                     f"{ref['wall_s']:.0f} (end to end)", f"{full * GLOVE['epochs'] / ref['wall_s']:,.0f} (derived)",
+                     "—", "—",
+                     f"{100 * ref['analogy']:.1f}%", f"{ref['wordsim']:.3f}", "—"])
+    return rows
+
+
+def _holds(c: dict[str, Any]) -> str:
+    if c["holds"] is None:
+        return "n/a" if str(c["measured"]).startswith("n/a") else "not measured"
+    text = "yes" if c["holds"] else "NO"
+    if c.get("goal_met") is not None:
+        text += "; goal met" if c["goal_met"] else "; goal not met"
+    return text
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * len(HEADERS)) + "|"]
+    for row in _rows(report):
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def acceptance_table(report: dict[str, Any]) -> str:
+    heads = ["target", "required", "goal", "measured", "holds"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
+    for c in report["acceptance"]:
+        lines.append(f"| {c['check']} | {c['target']} | {c['goal'] or '—'} | {c['measured']} | {_holds(c)} |")
+    return "\n".join(lines)
+
+
+def _title(report: dict[str, Any]) -> str:
+    cfg = report["config"]
+    c = cfg["corpus"]
+    return (f"Word embeddings: {c['name']}, {c['tokens']:,} tokens, vocabulary {c['vocab_min_count_5']:,}; "
+            f"threads={cfg['threads']} runs={cfg['runs']}" + (" [QUICK smoke test]" if cfg["quick"] else ""))
+
+
+def print_table(report: dict[str, Any]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is a dependency of embspace
+        print(_title(report))
+        print(markdown_table(report))
+        print(acceptance_table(report))
+    else:
+        console = Console(width=max(150, shutil.get_terminal_size().columns))
+        table = Table(title=_title(report))
+        for i, h in enumerate(HEADERS):
+            table.add_column(h, justify="left" if i in (0, 7) else "right")
+        for row in _rows(report):
+            table.add_row(*row)
+        console.print(table)
+        acc = Table(title="Acceptance" + (" (quick mode: targets are for the full corpus)"
+                                          if report["config"]["quick"] else ""))
+        for h in ("target", "required", "goal", "measured", "holds"):
+            acc.add_column(h)
+        for c in report["acceptance"]:
+            acc.add_row(c["check"], c["target"], c["goal"] or "—", c["measured"], _holds(c))
+        console.print(acc)
+    for name, s in report["systems"].items():
+        if "runs_s" in s:
+            print(f"  {name}: runs " + ", ".join(f"{t:.1f}" for t in s["runs_s"]) + " s; vocabulary "
+                  f"{s['vocab_size']}, corpus words seen {s['corpus_words_seen']}")
+    for note in phase_notes(report):
+        print(f"  {note}")
+    agr = report["eval_agreement"]
+    if agr["agree"]:
+        print(f"  embspace.evaluate and gensim's evaluate_* agree on all {agr['runs_checked']} run(s)")
+    for d in agr["disagreements"]:
+        print("  EVALUATION DISAGREEMENT: " + json.dumps(d))
+
+
+def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> None:
+    print_table(report)
+    say(f"results: {json_path}")
+    if markdown is not None:
+        write_markdown(markdown, markdown_section(report))
+        say(f"markdown: {markdown} ({SECTION[3:]})")
+
+
+def markdown_section(report: dict[str, Any]) -> str:
+    cfg = report["config"]
+    c = cfg["corpus"]
+    v = cfg["versions"]
+    agr = report["eval_agreement"]
+    vocab = c["vocab_min_count_5"]
+    runs = "; ".join(f"{name} " + ", ".join(f"{t:.1f}" for t in s["runs_s"])
+                     for name, s in report["systems"].items() if "runs_s" in s)
+    if agr["agree"]:
+        agree = (f"embspace's `evaluate.analogy` / `evaluate.word_similarity` and gensim's "
+                 f"`evaluate_word_analogies` / `evaluate_word_pairs` give the same figures on all "
+                 f"{agr['runs_checked']} fitted models (embspace vectors loaded into a gensim `KeyedVectors` with "
+                 "`add_vectors`; gensim vectors into an `EmbeddingSpace`).")
+    else:
+        agree = (f"embspace's and gensim's evaluation functions DISAGREE on {len(agr['disagreements'])} of "
+                 f"{agr['runs_checked']} fitted models (both figures are shown in the table as "
+                 "'embspace / gensim'; details in the JSON results).")
+    load = cfg["loadavg_before"][0], cfg["loadavg_after"][0]
+    busy = "" if max(load) < 0.5 * (cfg["cpu_count"] or 1) else (
+        " Other work was running on the machine during this run, so the timings are noisy; "
+        "the individual runs above show how much.")
+    glove = report["systems"].get("embspace-glove", {})
+    glove_note = ""
+    if glove.get("status") == "not available":
+        glove_note = (" embspace's GloVe was not available when this ran (`embspace.train` had no `GloVe`), so its "
+                      "row and targets are reported as not measured.")
+    paragraphs = [
+        SECTION,
+        f"Training on corpus \"{c['name']}\": the first {c['lines']:,} lines of `data/corpus/wiki/wiki.txt.xz`, "
+        f"lower-cased, runs of a-z as tokens (`{c['tokenizer']}`), one paragraph per line, empty lines dropped: "
+        f"{c['tokens']:,} tokens, {c['paragraphs']:,} paragraphs, vocabulary {vocab:,} at min_count 5, written "
+        "once to a plain-text file that every system reads (preparing it is not timed). Word2vec: dim 100, "
+        "window 5, negative 5, sample 1e-3, 5 epochs, min_count 5; GloVe: dim 100, window 10, x_max 10, 15 "
+        f"epochs; {cfg['threads']} worker threads (and BLAS/OpenMP/numba threads) for every system, seed "
+        f"{cfg['seed']}. Wall time = constructor + `fit`, vocabulary building included, each fit in a fresh "
+        f"process; median of {cfg['runs']} run{'s' if cfg['runs'] > 1 else ''} interleaved across systems. "
+        "Throughput = corpus words "
+        f"({c['tokens']:,}) x epochs / wall time; throughput vs peer = the peer's median time / ours (above 1: "
+        "embspace is faster). Peak MiB = the fitting process's RSS high-water mark (VmHWM) right after the fit, "
+        "imports included. Analogy: Google `questions-words.txt`, 3CosAdd, restrict_vocab 30,000, "
+        "case-insensitive; WordSim-353: Spearman.",
+        markdown_table(report),
+        "Calls:\n\n" + "\n".join(f"- {s.get('label', n)}: `{s['call']}`" for n, s in report["systems"].items()),
+        *([". ".join(phase_notes(report)) + " (Stanford GloVe on wiki17: 44.1M non-zeros)."]
+          if phase_notes(report) else []),
+        f"{agree} The Stanford GloVe row is the reference figure from `shared/design/REFERENCE_FIGURES.md` "
+        "(a 2-core machine of the kind the project runs on; Stanford GloVe cannot be built here), not a "
+        f"measurement of this run, so the GloVe time ratio is only indicative.{glove_note}",
+        "Acceptance targets (issue 3):",
+        acceptance_table(report),
+        f"All runs (s): {runs}.",
+        f"Measured {cfg['date']} on {cfg['cpu_count']} CPU(s), load average {load[0]:.2f} before / "
+        f"{load[1]:.2f} after.{busy} Python {v['python']}, numpy {v['numpy']}, gensim {v['gensim']}, "
+        f"numba {v['numba']}, embspace {v['embspace']}. Rerun with:",
+        f"```\n{report['command']}\n```",
+    ]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def write_markdown(path: Path, section: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else MD_HEADER
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
