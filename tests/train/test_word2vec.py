@@ -161,3 +161,10 @@ def test_torch_engine_learns_the_same_structure(corpus: list[list[str]], archite
 def test_cuda_engine() -> None:  # pragma: no cover - runs only where a GPU is present
     model = Word2Vec(device="cuda", **FAST).fit(topic_corpus())
     assert topic_purity(model.space_) > 0.9
+
+
+def test_a_list_of_paths_with_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    real = tmp_path / "corpus.txt"
+    real.write_text("a b c\n" * 10)
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        Word2Vec(**FAST).fit([str(real), str(tmp_path / "missing.txt")])

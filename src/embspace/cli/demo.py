@@ -18,12 +18,43 @@ QUERIES = [
 ]
 
 
+WORDS = ["king", "paris", "guitar", "physics", "river"]
+ANALOGIES = [("man", "king", "woman"), ("france", "paris", "germany"), ("walk", "walked", "swim"),
+             ("big", "bigger", "small")]
+PAIRS = [("car", "automobile"), ("coast", "shore"), ("king", "queen"), ("cup", "coffee"), ("noon", "string")]
+
+
+def show_word_vectors(console: Console) -> None:
+    """Part 1: word vectors that embspace learned itself, shipped in the package."""
+    import json
+
+    from ..data.builtin import DEMO_WORDS, demo_words
+
+    words = demo_words()
+    build = json.loads((DEMO_WORDS / "BUILD.json").read_text()) if (DEMO_WORDS / "BUILD.json").exists() else {}
+    corpus = build.get("corpus", "Wikipedia")
+    console.print(f"[bold]Word vectors learned by embspace[/] (skip-gram word2vec on {corpus}): {words!r}")
+    results = words.neighbors(WORDS, k=5)
+    for word, res in zip(WORDS, results, strict=True):
+        out.print_hits(f"nearest to {word!r}", res.to_list())
+    for a, b, c in ANALOGIES:
+        res = words.analogy(a, b, c, k=3)
+        console.print(f"{a} : {b} :: {c} : [bold]{res.top}[/]   (then {', '.join(res.keys[1:])})")
+    console.print("Similarity (cosine): " + ";  ".join(f"{a}/{b} {words.similarity(a, b):.2f}" for a, b in PAIRS))
+
+
 def run_demo(*, out_dir: Path | None = None, n_sentences: int = 400, progress: bool = True) -> None:
     from ..data import python_help_sentences
     from ..encoders import get_encoder
+    from ..errors import ModelNotFoundError
 
     console: Console = out.console
     console.rule("[bold]embspace demo[/]: meaning becomes geometry")
+    try:
+        show_word_vectors(console)
+    except ModelNotFoundError as e:
+        console.print(f"(word vectors skipped: {e})")
+    console.rule("pretrained sentence encoder")
     t0 = time.perf_counter()
     encoder = get_encoder("minilm", device="cpu")
     console.print(f"Loaded [bold]{encoder.name}[/] ({encoder.dim}-d, {encoder.revision}) offline in "

@@ -1,5 +1,7 @@
 """Data: corpora and small built-in datasets available offline."""
 
-from .builtin import python_help_sentences
+from .builtin import demo_words, python_help_sentences
+from .corpus import TextCorpus
+from .vocab import Vocab
 
-__all__ = ["python_help_sentences"]
+__all__ = ["TextCorpus", "Vocab", "demo_words", "python_help_sentences"]

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from ..errors import ModelNotFoundError
+from ..space.embedding_space import EmbeddingSpace
+
+DEMO_WORDS = Path(__file__).resolve().parent / "wiki_words"
 
 _MARKUP = ("::=", "===", "---", "***")  # grammar rules and section underlines
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9\)])\.\s+(?=[A-Z])")
@@ -43,3 +49,19 @@ def python_help_sentences(limit: int = 400, *, min_chars: int = 40, max_chars: i
                 if len(out) >= limit:
                     return out
     return out
+
+
+def demo_words() -> EmbeddingSpace:
+    """Word vectors learned by embspace itself, shipped in the package (about 3 MB).
+
+    Skip-gram word2vec (100-d, window 5, 5 epochs) trained with embspace on an English Wikipedia
+    slice (62.9M words, CC BY-SA 3.0); the 30,000 most frequent words, stored as int8 with a per-row
+    scale. ``BUILD.json`` beside the vectors records the command that rebuilt them, the training
+    time and the evaluation figures (``tools/build_demo_space.py``).
+    """
+    if not (DEMO_WORDS / "meta.json").is_file():
+        raise ModelNotFoundError(f"the shipped word vectors are missing from {DEMO_WORDS}; rebuild them with "
+                                 "python tools/build_demo_space.py (needs ../shared/data/corpus/wiki)")
+    from ..space.io import load
+
+    return load(DEMO_WORDS)

@@ -34,6 +34,7 @@ _MIN_TABLE = 1 << 16
 _MAX_TABLE = 1 << 30
 _DENSE_SHARE = 0.25  # of a worker's memory share, for the most frequent words' pairs
 _MAX_DENSE_WORDS = 4096
+_CHUNK_TOKENS = 1 << 20
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``."""
@@ -118,7 +119,7 @@ class Cooccurrence:
         per_worker = budget // workers
         dense_words = int(min(vocab_size, _MAX_DENSE_WORDS, np.sqrt(per_worker * _DENSE_SHARE / 8)))  # float64 cells
         # The table never needs more slots than the pairs a worker can see (tokens x window), with room.
-        need = 2 * (len(corpus) // workers + 1) * window
+        need = (len(corpus) // workers + 1) * window // 2
         table = _MIN_TABLE
         while (table < min(_MAX_TABLE, need)
                and (table * 2) * _ENTRY_BYTES * 2 + dense_words**2 * 8 <= per_worker):  # x2: sorting a spill
@@ -129,35 +130,39 @@ class Cooccurrence:
             raise InvalidInputError(
                 f"max_memory is too small for sentences of {longest} tokens with window {window}; raise max_memory "
                 "or cut sentences shorter (TextCorpus(max_sentence_length=...))")
-        jobs = corpus.jobs(max(1, len(corpus) // workers + 1))
+        chunks = corpus.jobs(_CHUNK_TOKENS)  # read a chunk at a time: the corpus is never resident whole
         runs: list[Path] = []
         done = [0]
         t_last = [0.0]
 
-        def work(w: int, job: tuple[int, int, int, int]) -> npt.NDArray[np.float64]:
-            t0, _t1, s0, s1 = job
+        def work(w: int) -> npt.NDArray[np.float64]:
             dense = np.zeros(dense_words * dense_words, np.float64)
             keys = np.full(table, -1, np.int64)
             vals = np.zeros(table, np.float64)
-            fill, s, pos, spilled = 0, s0, t0, 0
-            while s < s1:
-                s_next, pos_next, fill = K.count(corpus.tokens, corpus.sentence_lengths, s, s1, pos, window,
-                                                 vocab_size, dense, dense_words, keys, vals, fill, max_fill)
-                done[0] += pos_next - pos
-                s, pos = s_next, pos_next
-                if fill >= max_fill or s >= s1:
-                    if fill:
+            fill = spilled = 0
+            mine = chunks[w::workers]
+            for c, (t0, t1, s0, s1) in enumerate(mine):
+                tokens = corpus.read(t0, t1)
+                lens = corpus.sentence_lengths[s0:s1]
+                s, pos = 0, 0
+                while s < len(lens):
+                    s_next, pos_next, fill = K.count(tokens, lens, s, len(lens), pos, window, vocab_size, dense,
+                                                     dense_words, keys, vals, fill, max_fill)
+                    done[0] += pos_next - pos
+                    s, pos = s_next, pos_next
+                    last = c == len(mine) - 1 and s >= len(lens)
+                    if fill and (fill >= max_fill or last):
                         runs.append(_spill(keys, vals, wd / f"run-{w}-{spilled}.bin"))
                         spilled += 1
-                    keys.fill(-1)
-                    fill = 0
+                        keys.fill(-1)
+                        fill = 0
                 if progress is not None and time.monotonic() - t_last[0] > 0.5:
                     progress("counting", done[0], len(corpus))
                     t_last[0] = time.monotonic()
             return dense
 
         with ThreadPoolExecutor(workers) as pool:
-            denses = list(pool.map(work, range(len(jobs)), jobs))
+            denses = list(pool.map(work, range(workers)))
         dense = denses[0]
         for d in denses[1:]:
             dense += d

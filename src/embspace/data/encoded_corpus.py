@@ -46,8 +46,9 @@ class EncodedCorpus:
     sentence_lengths: npt.NDArray[np.int64]
 
     def __init__(self, tokens: npt.NDArray[np.int32], sentence_lengths: npt.NDArray[np.int64], vocab: Vocab,
-                 raw_token_count: int, workdir: Path | None = None) -> None:
+                 raw_token_count: int, workdir: Path | None = None, path: Path | None = None) -> None:
         self.tokens = tokens
+        self.path = path
         self.sentence_lengths = sentence_lengths
         self.vocab = vocab
         self.raw_token_count = raw_token_count
@@ -101,10 +102,10 @@ class EncodedCorpus:
             progress(n_tokens, len(lens))
         if n_tokens == 0:
             raise InvalidInputError("the corpus is empty: no tokens were found")
-        provisional = np.memmap(raw_path, dtype=np.int32, mode="r")
         counts = np.zeros(len(ids), np.int64)
-        for b0 in range(0, n_tokens, _REMAP_BLOCK):
-            counts += np.bincount(provisional[b0 : b0 + _REMAP_BLOCK], minlength=len(ids))
+        with open(raw_path, "rb") as f:  # read, not memory-mapped: resident memory stays bounded
+            while len(block := np.fromfile(f, dtype=np.int32, count=_REMAP_BLOCK)):
+                counts += np.bincount(block, minlength=len(ids))
         words = list(ids)
         if base_vocab is None:
             vocab = Vocab.from_counts(dict(zip(words, counts.tolist(), strict=True)), min_count=min_count,
@@ -122,27 +123,38 @@ class EncodedCorpus:
         kept_lens: list[npt.NDArray[np.int64]] = []
         out_path = wd / "tokens.i32"
         bounds = np.concatenate([[0], np.cumsum(sent_lens)])
-        with open(out_path, "wb") as f:
+        with open(out_path, "wb") as f, open(raw_path, "rb") as src:
             s0 = 0
             while s0 < len(sent_lens):
                 s1 = int(np.searchsorted(bounds, bounds[s0] + _REMAP_BLOCK, side="right")) - 1
                 s1 = min(max(s1, s0 + 1), len(sent_lens))
-                block = remap[provisional[bounds[s0] : bounds[s1]]]
+                block = remap[np.fromfile(src, dtype=np.int32, count=int(bounds[s1] - bounds[s0]))]
                 keep = block >= 0
                 sid = np.repeat(np.arange(s1 - s0), sent_lens[s0:s1])
                 kept_lens.append(np.bincount(sid[keep], minlength=s1 - s0).astype(np.int64))
                 block[keep].tofile(f)
                 s0 = s1
-        del provisional
         raw_path.unlink()
         new_lens = np.concatenate(kept_lens) if kept_lens else np.zeros(0, np.int64)
         new_lens = new_lens[new_lens > 0]
         total = int(new_lens.sum())
         tokens = (np.memmap(out_path, dtype=np.int32, mode="r") if total else np.zeros(0, np.int32))
-        return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None)
+        return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None, path=out_path if total else None)
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
+
+    def read(self, start: int, end: int) -> npt.NDArray[np.int32]:
+        """Tokens ``start:end`` as a private array, read from the file (thread-safe).
+
+        Hot loops read through this rather than slicing the memory map, so pages of a corpus
+        larger than memory do not pile up in the process's resident set.
+        """
+        if self.path is None:
+            return np.array(self.tokens[start:end])
+        with open(self.path, "rb") as f:
+            f.seek(start * 4)
+            return np.fromfile(f, dtype=np.int32, count=end - start)
 
     def jobs(self, words_per_job: int = 10000) -> list[tuple[int, int, int, int]]:
         """Split into jobs of whole sentences, about ``words_per_job`` tokens each:

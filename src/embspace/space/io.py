@@ -228,7 +228,7 @@ def save(space: EmbeddingSpace, path: str | Path, format: FormatName | str | Non
             f"(word2vec, word2vec-binary, fasttext, glove), not {fmt}; drop the {compression} suffix"
         )
     if fmt == "embspace":
-        write_own(space, p)
+        write_own(space, p, **options)
         return p
     if fmt in _TEXTUAL:
         with atomic_path(p) as tmp:

@@ -18,11 +18,14 @@ CorpusLike = str | Path | TextCorpus | Iterable[Sequence[str]]
 
 
 def as_corpus(corpus: CorpusLike) -> Iterable[Sequence[str]]:
-    """A path (or a list of paths) becomes a streamed :class:`TextCorpus`; sentences pass through."""
+    """A path (or a list of paths) becomes a streamed :class:`TextCorpus`; sentences pass through.
+
+    A list of strings is always a list of paths (a sentence is a list of tokens), so a missing
+    file is a ``FileNotFoundError``, never a corpus made of file names.
+    """
     if isinstance(corpus, str | Path):
         return TextCorpus(corpus)
-    if (isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus)
-            and all(Path(p).exists() for p in corpus)):
+    if isinstance(corpus, list | tuple) and corpus and all(isinstance(p, str | Path) for p in corpus):
         return TextCorpus(list(corpus))
     return corpus
 

@@ -244,7 +244,7 @@ class Word2Vec(Learner):
             f0 = (epoch * n + ts) / total
             f1 = (epoch * n + te) / total
             seed = (((self.seed * 1_000_003 + epoch) * 1_000_003 + j) * 2_654_435_761) & 0x7FFF_FFFF_FFFF_FFFF
-            tok = np.asarray(encoded.tokens[ts:te])
+            tok = encoded.read(ts, te)
             return pool.submit(run, tok, encoded.sentence_lengths[s0:s1], a0 - (a0 - a1) * f0,
                                a0 - (a0 - a1) * f1, seed)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..._atomic import atomic_path
 from ..._types import METRICS
@@ -20,6 +21,7 @@ from ..provenance import Provenance
 
 FORMAT_TAG = "embspace.space"
 FORMAT_VERSION = 1
+STORAGE = ("float32", "float16", "int8")
 
 
 def is_own_dir(path: Path) -> bool:
@@ -60,9 +62,15 @@ def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
         raise CorruptDataError(path, "vectors.npy is missing") from None
     except ValueError as e:
         raise CorruptDataError(path / "vectors.npy", f"not a readable .npy file: {e}") from None
-    if vectors.dtype != np.float32 or vectors.shape != (n, dim) or not vectors.flags.c_contiguous:
+    storage = meta.get("storage", "float32")
+    if storage not in STORAGE or vectors.dtype != np.dtype(storage) or vectors.shape != (n, dim) \
+            or not vectors.flags.c_contiguous:
         raise CorruptDataError(path / "vectors.npy", f"holds {vectors.dtype} {vectors.shape}, "
-                                                     f"meta.json promises float32 ({n}, {dim})")
+                                                     f"meta.json promises {storage} ({n}, {dim})")
+    normalized = bool(meta.get("normalized"))
+    if storage != "float32":
+        vectors = _dequantize(path, vectors, storage, n)
+        normalized = False  # rounding moved the rows off the unit sphere
     try:
         keys = json.loads((path / "keys.json").read_text("utf-8"))
     except FileNotFoundError:
@@ -91,19 +99,55 @@ def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
         counts.flags.writeable = False
     if not mmap:
         vectors.flags.writeable = False
-    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric,
-                                   normalized=bool(meta.get("normalized")), counts=counts,
+    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric, normalized=normalized, counts=counts,
                                    provenance=provenance)
 
 
-def write_own(space: EmbeddingSpace, path: Path) -> None:
+def _dequantize(path: Path, stored: npt.NDArray[Any], storage: str, n: int) -> npt.NDArray[np.float32]:
+    out = np.asarray(stored, dtype=np.float32)
+    if storage == "int8":
+        try:
+            scales = np.load(path / "scales.npy", allow_pickle=False)
+        except (FileNotFoundError, ValueError) as e:
+            raise CorruptDataError(path / "scales.npy", f"unreadable: {e}") from None
+        if scales.shape != (n,) or scales.dtype != np.float32 or not np.isfinite(scales).all():
+            raise CorruptDataError(path / "scales.npy", f"expected {n} finite float32 scales")
+        out *= scales[:, None]
+    out.flags.writeable = False
+    return out
+
+
+def _quantize(vectors: npt.NDArray[np.float32], storage: str
+              ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32] | None]:
+    if storage == "float32":
+        return np.ascontiguousarray(vectors, dtype=np.float32), None
+    if storage == "float16":
+        if np.abs(vectors).max(initial=0.0) > np.finfo(np.float16).max:
+            raise InvalidInputError("values exceed the float16 range; store as float32 or int8")
+        return vectors.astype(np.float16), None
+    scales = (np.abs(vectors).max(axis=1) / 127.0).astype(np.float32)
+    safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
+    return np.rint(vectors / safe[:, None]).astype(np.int8), scales
+
+
+def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32") -> None:
+    """Write a space directory; ``dtype="float16"`` or ``"int8"`` (per-row scale) makes it smaller.
+
+    Quantised spaces load as float32 (dequantised, not memory-mapped); int8 keeps cosine
+    similarities within about 0.01 of the original.
+    """
+    if dtype not in STORAGE:
+        raise InvalidInputError(f"unknown storage dtype {dtype!r}; expected one of {', '.join(STORAGE)}")
     if path.exists() and not is_own_dir(path) and not (path.is_dir() and not any(path.iterdir())):
         raise InvalidInputError(
             f"{path} exists and is not an embspace space directory; refusing to replace it. "
             "Choose a new path, or give a suffix (.txt, .npy, .parquet...) for a file format"
         )
     with atomic_path(path, is_dir=True) as work:
-        np.save(work / "vectors.npy", np.ascontiguousarray(space.vectors, dtype=np.float32))
+        stored, scales = _quantize(np.asarray(space.vectors), dtype)
+        np.save(work / "vectors.npy", stored)
+        if scales is not None:
+            np.save(work / "scales.npy", scales)
         (work / "keys.json").write_text(json.dumps(list(space.keys), ensure_ascii=False), "utf-8")
         if space.counts is not None:
             np.save(work / "counts.npy", np.asarray(space.counts, dtype=np.int64))
@@ -114,6 +158,7 @@ def write_own(space: EmbeddingSpace, path: Path) -> None:
             "dim": space.dim,
             "metric": space.metric,
             "normalized": space.is_normalized,
+            "storage": dtype,
             "has_counts": space.counts is not None,
             "provenance": space.provenance.to_dict(),
         }
