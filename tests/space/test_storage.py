@@ -39,5 +39,5 @@ def test_bad_storage(space: embspace.EmbeddingSpace, tmp_path: Path) -> None:
         space.save(tmp_path / "x", dtype="int4")
     space.save(tmp_path / "q", dtype="int8")
     (tmp_path / "q" / "scales.npy").unlink()
-    with pytest.raises(CorruptDataError, match="scales.npy"):
+    with pytest.raises(CorruptDataError, match=r"scales\.npy"):
         embspace.load(tmp_path / "q")

@@ -166,5 +166,5 @@ def test_cuda_engine() -> None:  # pragma: no cover - runs only where a GPU is p
 def test_a_list_of_paths_with_a_missing_file_is_an_error(tmp_path: Path) -> None:
     real = tmp_path / "corpus.txt"
     real.write_text("a b c\n" * 10)
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
         Word2Vec(**FAST).fit([str(real), str(tmp_path / "missing.txt")])

@@ -38,8 +38,8 @@ def show_word_vectors(console: Console) -> None:
     for word, res in zip(WORDS, results, strict=True):
         out.print_hits(f"nearest to {word!r}", res.to_list())
     for a, b, c in ANALOGIES:
-        res = words.analogy(a, b, c, k=3)
-        console.print(f"{a} : {b} :: {c} : [bold]{res.top}[/]   (then {', '.join(res.keys[1:])})")
+        hits = [key for key, _ in words.analogy(a, b, c, k=3).to_list()]
+        console.print(f"{a} : {b} :: {c} : [bold]{hits[0]}[/]   (then {', '.join(hits[1:])})")
     console.print("Similarity (cosine): " + ";  ".join(f"{a}/{b} {words.similarity(a, b):.2f}" for a, b in PAIRS))
 
 
