@@ -17,21 +17,49 @@ from .errors import (
 )
 from .space import EmbeddingSpace, EmbeddingVector, Provenance, SearchResult, detect_format, load, save
 
+_LAZY = {  # heavy modules (numba, torch) load on first use
+    "Word2Vec": ("embspace.train", "Word2Vec"),
+    "GloVe": ("embspace.train", "GloVe"),
+    "TextCorpus": ("embspace.data.corpus", "TextCorpus"),
+    "Vocab": ("embspace.data.vocab", "Vocab"),
+    "evaluate": ("embspace.evaluate", None),
+    "data": ("embspace.data", None),
+    "train": ("embspace.train", None),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        return mod if attr is None else getattr(mod, attr)
+    raise AttributeError(f"module 'embspace' has no attribute {name!r}")
+
+
 __all__ = [
     "CorruptDataError",
     "DimensionMismatchError",
     "EmbeddingSpace",
     "EmbeddingVector",
     "EmbspaceError",
+    "GloVe",
     "IncompatibleSpaceError",
     "MissingDependencyError",
     "NotFittedError",
     "Provenance",
     "SearchResult",
+    "TextCorpus",
     "UnknownKeyError",
+    "Vocab",
+    "Word2Vec",
     "__version__",
+    "data",
     "detect_format",
     "errors",
+    "evaluate",
     "load",
     "save",
+    "train",
 ]

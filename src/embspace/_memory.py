@@ -36,3 +36,24 @@ def huge_copy(a: npt.ArrayLike, dtype: Any = None) -> npt.NDArray[Any]:
     out = huge_empty(src.shape, src.dtype)
     out[...] = src
     return out
+
+
+def release_free_memory() -> None:
+    """Give memory that was freed back to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    Between the phases of a memory-bounded job, freed buffers would otherwise stay in the
+    allocator's arenas and count against the process's resident memory.
+    """
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None

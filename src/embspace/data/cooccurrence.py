@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .._memory import release_free_memory
 from ..errors import InvalidInputError
 from . import _cooc_kernels as K
 from .encoded_corpus import EncodedCorpus
@@ -121,8 +122,9 @@ class Cooccurrence:
         # The table never needs more slots than the pairs a worker can see (tokens x window), with room.
         need = (len(corpus) // workers + 1) * window // 2
         table = _MIN_TABLE
-        while (table < min(_MAX_TABLE, need)
-               and (table * 2) * _ENTRY_BYTES * 2 + dense_words**2 * 8 <= per_worker):  # x2: sorting a spill
+        # A slot costs 16 bytes in the table and up to 32 more while a full table is sorted and spilled.
+        fixed = dense_words**2 * 8 + _CHUNK_TOKENS * 4
+        while table < min(_MAX_TABLE, need) and (table * 2) * _ENTRY_BYTES * 3 + fixed <= per_worker:
             table *= 2
         longest = int(corpus.sentence_lengths.max()) if len(corpus.sentence_lengths) else 0
         max_fill = int(table * 0.7) - longest * window
@@ -169,6 +171,7 @@ class Cooccurrence:
         del denses
         dense_run = _dense_run(dense.reshape(dense_words, dense_words), vocab_size, wd / "run-dense.bin")
         del dense
+        release_free_memory()
         if dense_run is not None:
             runs.append(dense_run)
         if progress is not None:
@@ -268,11 +271,11 @@ def _merge_shuffle(runs: list[Path], vocab_size: int, budget: int, seed: int, ou
                    progress: Progress | None) -> tuple[int, int]:
     """k-way merge of sorted runs (summing equal keys) into shuffled records; returns (nnz, diagonal)."""
     rng = np.random.default_rng(seed)
-    block = max(1024, budget // (max(len(runs), 1) * _ENTRY_BYTES * 6))
+    block = max(1024, budget // (max(len(runs), 1) * _ENTRY_BYTES * 16))
     readers = [_Run(p, block) for p in runs]
     total_in = sum(r.n for r in readers)
     # Buckets for the external shuffle: each must fit in the budget when read back.
-    n_buckets = max(1, int(np.ceil(total_in * RECORD.itemsize * 3 / budget)))
+    n_buckets = max(1, int(np.ceil(total_in * RECORD.itemsize * 6 / budget)))
     bucket_paths = [wd / f"bucket-{i}.bin" for i in range(n_buckets)]
     bucket_files = [open(p, "wb") for p in bucket_paths]  # noqa: SIM115 - closed below
     nnz = diagonal = 0
@@ -315,6 +318,7 @@ def _merge_shuffle(runs: list[Path], vocab_size: int, budget: int, seed: int, ou
     finally:
         for f in bucket_files:
             f.close()
+    release_free_memory()
     with open(out, "wb") as f:
         for i, p in enumerate(bucket_paths):
             rec = np.fromfile(p, dtype=RECORD)

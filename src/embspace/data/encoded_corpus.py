@@ -16,8 +16,8 @@ import numpy.typing as npt
 from ..errors import InvalidInputError
 from .vocab import Vocab
 
-_FLUSH = 1 << 22  # ids buffered before a write
-_REMAP_BLOCK = 1 << 23
+_FLUSH = 1 << 20  # ids buffered (as C ints, 4 bytes each) before a write
+_REMAP_BLOCK = 1 << 19
 
 Progress = Callable[[int, int], None]
 """``progress(tokens_read, sentences_read)``, called now and then during the pass."""
@@ -80,7 +80,7 @@ class EncodedCorpus:
                 base_vocab: Vocab | None, progress: Progress | None, own_dir: bool) -> EncodedCorpus:
         ids: dict[str, int] = {w: i for i, w in enumerate(base_vocab.words)} if base_vocab else {}
         lens = array("q")
-        buf: list[int] = []
+        buf = array("i")
         n_tokens = 0
         raw_path = wd / "provisional.i32"
         last = time.monotonic()
@@ -90,13 +90,13 @@ class EncodedCorpus:
                 buf.extend([sd(t, len(ids)) for t in sent])
                 lens.append(len(sent))
                 if len(buf) >= _FLUSH:
-                    np.asarray(buf, dtype=np.int32).tofile(f)
+                    buf.tofile(f)
                     n_tokens += len(buf)
-                    buf.clear()
+                    buf = array("i")
                     if progress is not None and time.monotonic() - last > 0.5:
                         progress(n_tokens, len(lens))
                         last = time.monotonic()
-            np.asarray(buf, dtype=np.int32).tofile(f)
+            buf.tofile(f)
             n_tokens += len(buf)
         if progress is not None:
             progress(n_tokens, len(lens))
@@ -130,7 +130,7 @@ class EncodedCorpus:
                 s1 = min(max(s1, s0 + 1), len(sent_lens))
                 block = remap[np.fromfile(src, dtype=np.int32, count=int(bounds[s1] - bounds[s0]))]
                 keep = block >= 0
-                sid = np.repeat(np.arange(s1 - s0), sent_lens[s0:s1])
+                sid = np.repeat(np.arange(s1 - s0, dtype=np.int32), sent_lens[s0:s1])
                 kept_lens.append(np.bincount(sid[keep], minlength=s1 - s0).astype(np.int64))
                 block[keep].tofile(f)
                 s0 = s1

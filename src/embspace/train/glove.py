@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._memory import huge_copy, huge_empty
+from .._memory import huge_empty, release_free_memory
 from ..data.cooccurrence import RECORD, Cooccurrence, parse_memory, rss_peak_bytes
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
@@ -116,17 +116,20 @@ class GloVe(Learner):
         encoded = self._encode(corpus)
         vocab = encoded.vocab
         n_rows = 2 * len(vocab)
-        model_bytes = n_rows * (self.dim + 1) * 4 * 2  # weights and AdaGrad sums, biases included
+        # weights and AdaGrad sums (biases included), and the vocabulary's Python objects (~200 bytes a word)
+        model_bytes = n_rows * (self.dim + 1) * 4 * 2 + len(vocab) * 200
         if model_bytes + 16 * 2**20 > budget:
             raise InvalidInputError(
                 f"max_memory={budget / 2**20:.0f} MiB cannot hold the model ({model_bytes / 2**20:.0f} MiB for "
                 f"{len(vocab)} words x {self.dim} dims) plus buffers; raise max_memory or lower dim/max_vocab_size")
+        release_free_memory()
         t1 = time.perf_counter()
         try:
             cooc = Cooccurrence.build(encoded, window=self.window, max_memory=budget - model_bytes,
                                       workers=self._n_workers(), seed=self.seed, progress=self._stage_progress())
         finally:
             encoded.close()
+        release_free_memory()
         t2 = time.perf_counter()
         try:
             w, _bias = self._train(cooc, budget - model_bytes, engine.kind, engine.device)
@@ -166,14 +169,19 @@ class GloVe(Learner):
                                                                                         npt.NDArray[np.float32]]:
         rng = np.random.default_rng(self.seed)
         n_rows = 2 * len(cooc.vocab)
-        w = huge_copy((rng.random((n_rows, self.dim), dtype=np.float32) - 0.5) / self.dim, np.float32)
+        w = huge_empty((n_rows, self.dim), np.float32)
+        for r0 in range(0, n_rows, 65536):  # uniform in (-0.5, 0.5) / dim, as glove.c; no full-size temporaries
+            part = w[r0 : r0 + 65536]
+            rng.random(out=part, dtype=np.float32)
+            part -= 0.5
+            part /= self.dim
         bias = ((rng.random(n_rows, dtype=np.float32) - 0.5) / self.dim).astype(np.float32)
         gradsq = huge_empty((n_rows, self.dim), np.float32)
         gradsq.fill(1.0)
         gradsq_b = np.ones(n_rows, np.float32)
         records_budget = self._records_budget(budget)
         in_memory = cooc.nnz * RECORD.itemsize <= records_budget
-        block = cooc.nnz if in_memory else max(1, records_budget // (RECORD.itemsize * 2))
+        block = cooc.nnz if in_memory else max(1, records_budget // (RECORD.itemsize * 4))  # two blocks in flight
         records = cooc.load() if in_memory else None
         self._loss_history: list[float] = []
         updates = 2 * cooc.nnz - cooc.diagonal
