@@ -11,6 +11,11 @@ from embspace.train._device import cuda_available
 FAST = {"dim": 16, "window": 4, "min_count": 1, "epochs": 25, "x_max": 10.0, "progress": False}
 
 
+@pytest.fixture(scope="module")
+def corpus() -> list[list[str]]:
+    return topic_corpus(noise=0.25)
+
+
 def test_learns_topic_structure(corpus: list[list[str]]) -> None:
     model = GloVe(workers=2, **FAST).fit(corpus)
     space = model.space_

@@ -6,13 +6,19 @@ import numpy as np
 
 
 def topic_corpus(n_sentences: int = 3000, topics: int = 5, words_per_topic: int = 20, length: int = 12,
-                 seed: int = 0) -> list[list[str]]:
-    """Sentences that each draw their words from one topic: words of a topic share contexts."""
+                 seed: int = 0, noise: float = 0.0) -> list[list[str]]:
+    """Sentences that each draw their words from one topic: words of a topic share contexts.
+
+    With ``noise`` > 0, that share of the words comes from a random topic, so words of different
+    topics co-occur too, rarely (what GloVe, which only fits observed co-occurrences, needs).
+    """
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_sentences):
         t = rng.integers(topics)
-        out.append([f"t{t}w{w}" for w in rng.integers(words_per_topic, size=length)])
+        own = rng.random(length) >= noise
+        tt = np.where(own, t, rng.integers(topics, size=length))
+        out.append([f"t{a}w{w}" for a, w in zip(tt, rng.integers(words_per_topic, size=length), strict=True)])
     return out
 
 

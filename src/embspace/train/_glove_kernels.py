@@ -47,14 +47,16 @@ def glove_epoch(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, w: np.ndar
                 continue
             cost += 0.5 * fdiff * diff
             n += 1
-            fdiff *= eta
+            # As glove.c (current release): the word-vector step is clip(fdiff * w) * eta, and AdaGrad
+            # accumulates that step's square; the bias step is fdiff itself (no eta), AdaGrad-scaled.
             f32 = np.float32(fdiff)
             clip = np.float32(grad_clip)
+            eta32 = np.float32(eta)
             gi = gradsq[i]
             gj = gradsq[j]
             for d in range(dim):
-                t1 = min(max(f32 * wj[d], -clip), clip)
-                t2 = min(max(f32 * wi[d], -clip), clip)
+                t1 = min(max(f32 * wj[d], -clip), clip) * eta32
+                t2 = min(max(f32 * wi[d], -clip), clip) * eta32
                 up1[d] = t1 / np.sqrt(gi[d])
                 up2[d] = t2 / np.sqrt(gj[d])
                 gi[d] += t1 * t1

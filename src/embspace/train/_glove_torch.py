@@ -49,9 +49,8 @@ class TorchGloVe:
         weight = torch.clamp((x / self.x_max) ** self.alpha, max=1.0)
         fdiff = weight * diff
         cost = float((0.5 * fdiff * diff).sum().item())
-        fdiff = fdiff * self.eta
-        g_i = (fdiff[:, None] * wj).clamp(-self.clip, self.clip)
-        g_j = (fdiff[:, None] * wi).clamp(-self.clip, self.clip)
+        g_i = (fdiff[:, None] * wj).clamp(-self.clip, self.clip) * self.eta  # as glove.c: eta on the
+        g_j = (fdiff[:, None] * wi).clamp(-self.clip, self.clip) * self.eta  # vectors, not the biases
         idx = torch.cat([i, j])
         grads = torch.cat([g_i, g_j])
         gb = torch.cat([fdiff, fdiff])
