@@ -57,9 +57,9 @@ class TorchGloVe:
         acc = torch.zeros_like(self.w).index_add_(0, idx, grads)
         acc_b = torch.zeros_like(self.bias).index_add_(0, idx, gb)
         touched = torch.unique(idx)
-        g, gbt = acc[touched], acc_b[touched]
-        self.w[touched] -= g / torch.sqrt(self.gradsq[touched])
-        self.bias[touched] -= gbt / torch.sqrt(self.gradsq_b[touched])
+        g, gbt = acc[touched].to(self.gradsq.dtype), acc_b[touched].to(self.gradsq_b.dtype)
+        self.w[touched] -= (g / torch.sqrt(self.gradsq[touched])).to(self.w.dtype)
+        self.bias[touched] -= (gbt / torch.sqrt(self.gradsq_b[touched])).to(self.bias.dtype)
         self.gradsq[touched] += g * g
         self.gradsq_b[touched] += gbt * gbt
         return cost

@@ -117,7 +117,7 @@ class GloVe(Learner):
         vocab = encoded.vocab
         n_rows = 2 * len(vocab)
         # weights and AdaGrad sums (biases included), and the vocabulary's Python objects (~200 bytes a word)
-        model_bytes = n_rows * (self.dim + 1) * 4 * 2 + len(vocab) * 200
+        model_bytes = n_rows * (self.dim + 1) * (4 + 8) + len(vocab) * 200
         if model_bytes + 16 * 2**20 > budget:
             raise InvalidInputError(
                 f"max_memory={budget / 2**20:.0f} MiB cannot hold the model ({model_bytes / 2**20:.0f} MiB for "
@@ -176,9 +176,11 @@ class GloVe(Learner):
             part -= 0.5
             part /= self.dim
         bias = ((rng.random(n_rows, dtype=np.float32) - 0.5) / self.dim).astype(np.float32)
-        gradsq = huge_empty((n_rows, self.dim), np.float32)
+        # AdaGrad sums in float64, as glove.c: increments of ~1e-9 vanish against 1.0 in float32, which
+        # would keep rare words' steps large for the whole run.
+        gradsq = huge_empty((n_rows, self.dim), np.float64)
         gradsq.fill(1.0)
-        gradsq_b = np.ones(n_rows, np.float32)
+        gradsq_b = np.ones(n_rows, np.float64)
         records_budget = self._records_budget(budget)
         in_memory = cooc.nnz * RECORD.itemsize <= records_budget
         block = cooc.nnz if in_memory else max(1, records_budget // (RECORD.itemsize * 4))  # two blocks in flight
