@@ -11,8 +11,8 @@ _BATCH = 1 << 16
 
 
 class TorchGloVe:
-    def __init__(self, w: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], gradsq: npt.NDArray[np.float32],
-                 gradsq_b: npt.NDArray[np.float32], device: str, x_max: float, alpha: float, eta: float,
+    def __init__(self, w: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], gradsq: npt.NDArray[np.float64],
+                 gradsq_b: npt.NDArray[np.float64], device: str, x_max: float, alpha: float, eta: float,
                  grad_clip: float, vocab_size: int) -> None:
         import torch
 
