@@ -18,7 +18,7 @@ class TorchGloVe:
 
         self.torch = torch
         self.device = torch.device(device)
-        self._np = (w, bias, gradsq, gradsq_b)
+        self._np: tuple[npt.NDArray[Any], ...] = (w, bias, gradsq, gradsq_b)
         self.w, self.bias, self.gradsq, self.gradsq_b = (torch.from_numpy(a).to(self.device) for a in self._np)
         self.x_max, self.alpha, self.eta, self.clip = x_max, alpha, eta, grad_clip
         self.vocab_size = vocab_size
