@@ -36,20 +36,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _report import say, write_json, write_markdown
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "neighbors.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 SECTION = "## Exact neighbours (issue 2)"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS")
-MD_HEADER = """# Benchmarks
 
-Every figure here is measured by a script in `benchmarks/`, in ONE process that runs embspace and
-its peers on the same seeded data with the same thread count, interleaving their timed runs.
-Only the ratios between systems measured in the same run are meaningful; absolute times depend on
-the machine (and on whatever else it was doing). Each section gives the exact command to rerun it;
-the machine-readable results are written to `benchmarks/results/`.
-"""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -252,7 +247,7 @@ def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> N
     print_table(report)
     say(f"results: {json_path}")
     if markdown is not None:
-        write_markdown(markdown, markdown_section(report, markdown_table(report)))
+        write_markdown(markdown, SECTION, markdown_section(report, markdown_table(report)))
         say(f"markdown: {markdown} ({SECTION[3:]})")
 
 
@@ -271,10 +266,6 @@ def np_blas_core(threadpool_info: Any, np: Any) -> str | None:
         if info.get("internal_api") == "openblas" and any(d in path.parents for d in np_dirs):
             return str(info.get("architecture")) if info.get("architecture") else None
     return None
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def compare(results: dict[str, list[list[str]]], qkeys: list[str], space: Any, k: int) -> dict[str, Any]:
@@ -318,13 +309,6 @@ def command_line(args: argparse.Namespace) -> str:
         if args.seed:
             parts += ["--seed", str(args.seed)]
     return shlex.join(parts)
-
-
-def write_json(path: Path, report: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _rows(report: dict[str, Any]) -> list[list[str]]:
@@ -423,21 +407,6 @@ def markdown_section(report: dict[str, Any], table: str) -> str:
         f"```\n{report['command']}\n```",
     ]
     return "\n\n".join(paragraphs) + "\n"
-
-
-def write_markdown(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else MD_HEADER
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

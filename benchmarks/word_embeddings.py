@@ -53,6 +53,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from _report import say, write_json, write_markdown
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "word_embeddings.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
@@ -61,14 +63,7 @@ DEFAULT_CACHE_DIR = ROOT / "benchmarks" / ".cache"
 SECTION = "## Word embeddings (issue 3)"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
-MD_HEADER = """# Benchmarks
 
-Every figure here is measured by a script in `benchmarks/`, in ONE process that runs embspace and
-its peers on the same seeded data with the same thread count, interleaving their timed runs.
-Only the ratios between systems measured in the same run are meaningful; absolute times depend on
-the machine (and on whatever else it was doing). Each section gives the exact command to rerun it;
-the machine-readable results are written to `benchmarks/results/`.
-"""
 
 FULL_LINES = 598_351
 QUICK_LINES = 20_000
@@ -175,10 +170,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def set_threads(n: int) -> None:
     for var in THREAD_VARS:
         os.environ[var] = str(n)
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- corpus
@@ -693,13 +684,6 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def write_json(path: Path, report: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------------------------- output
 HEADERS = ["system", "median wall s", "corpus words x epochs / s", "throughput vs peer", "peak MiB", "analogy",
            "WordSim-353", "king - man + woman"]
@@ -814,7 +798,7 @@ def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> N
     print_table(report)
     say(f"results: {json_path}")
     if markdown is not None:
-        write_markdown(markdown, markdown_section(report))
+        write_markdown(markdown, SECTION, markdown_section(report))
         say(f"markdown: {markdown} ({SECTION[3:]})")
 
 
@@ -875,21 +859,6 @@ def markdown_section(report: dict[str, Any]) -> str:
         f"```\n{report['command']}\n```",
     ]
     return "\n\n".join(paragraphs) + "\n"
-
-
-def write_markdown(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else MD_HEADER
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
