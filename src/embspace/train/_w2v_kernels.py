@@ -60,6 +60,11 @@ def _loss(s: float, label: float) -> float:
     return -np.log(s + 1e-7) if label > 0 else -np.log(1.0 - s + 1e-7)
 
 
+@njit(inline="always")
+def _seed(seed: int) -> np.uint64:
+    return np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+
+
 @njit(nogil=True, fastmath=True, cache=True)
 def _subsample(tokens: np.ndarray, start: int, length: int, keep_prob: np.ndarray, buf: np.ndarray,
                rng: np.uint64) -> tuple[int, np.uint64]:
@@ -88,12 +93,8 @@ def train_sg(tokens: np.ndarray, sent_lens: np.ndarray, syn0: np.ndarray, syn1: 
     """
     dim = syn0.shape[1]
     table = _SIGMOID
-    rng = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
-    maxlen = 0
-    for s in range(sent_lens.shape[0]):
-        if sent_lens[s] > maxlen:
-            maxlen = sent_lens[s]
-    buf = np.empty(maxlen, np.int32)
+    rng = _seed(seed)
+    buf = np.empty(sent_lens.max() if sent_lens.shape[0] else 0, np.int32)  # one subsampled sentence
     ctx = np.empty(2 * window, np.int32)
     targets = np.empty(negative + 1, np.int32)
     neu1e = np.zeros((2 * window, dim), np.float32)
@@ -177,12 +178,8 @@ def train_cbow(tokens: np.ndarray, sent_lens: np.ndarray, syn0: np.ndarray, syn1
     dim = syn0.shape[1]
     table = _SIGMOID
     group = CBOW_GROUP
-    rng = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
-    maxlen = 0
-    for s in range(sent_lens.shape[0]):
-        if sent_lens[s] > maxlen:
-            maxlen = sent_lens[s]
-    buf = np.empty(maxlen, np.int32)
+    rng = _seed(seed)
+    buf = np.empty(sent_lens.max() if sent_lens.shape[0] else 0, np.int32)  # one subsampled sentence
     h = np.zeros((group, dim), np.float32)
     neu1e = np.zeros((group, dim), np.float32)
     gneg = np.zeros((negative, dim), np.float32)
