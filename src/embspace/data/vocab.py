@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -81,6 +82,12 @@ class Vocab:
             from ..space._suggest import suggest
 
             raise UnknownKeyError(word, suggest(word, self.words), where="the vocabulary") from None
+
+    def fingerprint(self) -> str:
+        """sha256 of the words and their counts: identifies the corpus a model was trained on."""
+        h = hashlib.sha256("\n".join(self.words).encode())
+        h.update(self.counts.tobytes())
+        return h.hexdigest()
 
     def keep_probabilities(self, sample: float) -> npt.NDArray[np.float32]:
         """Probability of keeping each word under frequent-word subsampling (word2vec's formula).

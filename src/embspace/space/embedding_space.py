@@ -102,7 +102,7 @@ class EmbeddingSpace:
     'queen'
     """
 
-    __slots__ = ("_counts", "_index", "_keys", "_metric", "_normalized", "_provenance", "_sq_norms",
+    __slots__ = ("_counts", "_index", "_inv", "_keys", "_metric", "_normalized", "_provenance", "_sq_norms",
                  "_vectors")
 
     _keys: tuple[str, ...]
@@ -181,6 +181,7 @@ class EmbeddingSpace:
         self._provenance = provenance
         self._index = None
         self._sq_norms = None
+        self._inv: FloatArray | None = None
 
     @classmethod
     def _trusted(cls, keys: tuple[str, ...], vectors: FloatArray, *, metric: Metric, normalized: bool,
@@ -366,11 +367,12 @@ class EmbeddingSpace:
         """1/||row|| (0 for zero rows), or None when rows are unit already."""
         if self._normalized:
             return None
-        sq = self._sq()
-        with np.errstate(divide="ignore"):
-            inv = np.where(sq > 0, np.minimum(1.0 / np.sqrt(sq), _F32_MAX), 0.0)
-        out: FloatArray = inv.astype(np.float32)
-        return out
+        if self._inv is None:  # computed once per space, not on every search
+            sq = self._sq()
+            with np.errstate(divide="ignore"):
+                inv = np.where(sq > 0, np.minimum(1.0 / np.sqrt(sq), _F32_MAX), 0.0)
+            self._inv = inv.astype(np.float32)
+        return self._inv
 
     def _cosine_block(self, q_unit: FloatArray) -> _topk.ScoreBlock:
         inv = self._inv_norms()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -140,12 +139,11 @@ class GloVe(Learner):
         self._nnz = cooc.nnz_both_directions
         self._timings = {"vocabulary": t1 - t0, "cooccurrence": t2 - t1, "training": t3 - t2, "total": t3 - t0}
         vectors = w[: len(vocab)] + w[len(vocab):]
-        data_hash = hashlib.sha256("\n".join(vocab.words).encode() + vocab.counts.tobytes()).hexdigest()
         config = {**self.get_params(), "engine": engine.kind, "run_id": uuid.uuid4().hex[:12],
                   "vocab_size": len(vocab), "corpus_tokens": vocab.raw_token_count, "vectors": "W + W~"}
         self._space = EmbeddingSpace(vocab.words, vectors, metric="cosine", counts=vocab.counts, copy=False,
                                      provenance=Provenance(model="embspace.glove", config=config,
-                                                           data_hash=data_hash))
+                                                           data_hash=vocab.fingerprint()))
         self._peak = rss_peak_bytes()
         return self
 

@@ -190,10 +190,8 @@ class Word2Vec(Learner):
         return self
 
     def _fingerprint(self, vocab: Vocab) -> str:
-        h = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True).encode())
-        h.update("\n".join(vocab.words).encode())
-        h.update(vocab.counts.tobytes())
-        return h.hexdigest()
+        params = json.dumps(self.get_params(), sort_keys=True)
+        return hashlib.sha256((params + vocab.fingerprint()).encode()).hexdigest()
 
     def _train(self, encoded: EncodedCorpus, epochs: int, start: tuple[int, int], checkpoint: str | Path | None,
                checkpoint_every: float, t0: float) -> None:
@@ -257,43 +255,34 @@ class Word2Vec(Learner):
             for epoch in range(first_epoch, epochs):
                 stats_epoch[:] = 0
                 inflight: deque[tuple[int, Future[FloatArray]]] = deque()
-                j_next = first_job if epoch == first_epoch else 0
-                done_job = j_next
+                j_next = done_job = first_job if epoch == first_epoch else 0
+
+                def land(j: int, fut: Future[FloatArray]) -> int:
+                    """Account for finished job ``j``; returns the number of jobs done in order."""
+                    stats_epoch[...] += fut.result()
+                    bar.advance(int((jobs[j][1] - jobs[j][0]) * raw_per_kept),
+                                loss=stats_epoch[1] / max(stats_epoch[2], 1),
+                                description=f"{name} epoch {epoch + 1}/{epochs}")  # noqa: B023
+                    return j + 1
+
                 try:
                     while done_job < len(jobs):
                         while j_next < len(jobs) and len(inflight) < 2 * workers:
                             inflight.append((j_next, submit(pool, epoch, j_next)))
                             j_next += 1
-                        j, fut = inflight.popleft()
-                        st = fut.result()
-                        stats_epoch += st
-                        done_job = j + 1
-                        ts, te = jobs[j][0], jobs[j][1]
-                        loss = stats_epoch[1] / max(stats_epoch[2], 1)
-                        bar.advance(int((te - ts) * raw_per_kept), loss=loss,
-                                    description=f"{name} epoch {epoch + 1}/{epochs}")
+                        done_job = land(*inflight.popleft())
                         if checkpoint is not None and time.monotonic() - last_ckpt > checkpoint_every:
-                            for _, f in inflight:  # let in-flight jobs land, then save a consistent state
-                                f.result()
-                            done_job = inflight[-1][0] + 1 if inflight else done_job
-                            for jj, f in inflight:
-                                stats_epoch += f.result()
-                                bar.advance(int((jobs[jj][1] - jobs[jj][0]) * raw_per_kept))
-                            inflight.clear()
+                            while inflight:  # let in-flight jobs land, then save a consistent state
+                                done_job = land(*inflight.popleft())
                             j_next = done_job
                             save(epoch, done_job)
                             last_ckpt = time.monotonic()
                 except BaseException:
-                    for _, f in inflight:
+                    for _, f in inflight:  # jobs not started yet are dropped; running ones land
                         f.cancel()
-                    finished = done_job
-                    for jj, f in inflight:
-                        if not f.cancelled():
-                            f.result()
-                            finished = jj + 1
-                        else:
-                            break
-                    save(epoch, finished)
+                    while inflight and not inflight[0][1].cancelled():
+                        done_job = land(*inflight.popleft())
+                    save(epoch, done_job)
                     raise
                 self._loss_history.append(float(stats_epoch[1] / max(stats_epoch[2], 1)))
                 save(epoch + 1, 0)
@@ -304,10 +293,9 @@ class Word2Vec(Learner):
 
     def _make_space(self) -> EmbeddingSpace:
         vocab = self._vocab
-        data_hash = hashlib.sha256("\n".join(vocab.words).encode() + vocab.counts.tobytes()).hexdigest()
         config = {**self.get_params(), "engine": resolve_engine(self.device).kind, "run_id": self._run_id,
                   "vocab_size": len(vocab), "corpus_tokens": vocab.raw_token_count}
-        prov = Provenance(model="embspace.word2vec", config=config, data_hash=data_hash)
+        prov = Provenance(model="embspace.word2vec", config=config, data_hash=vocab.fingerprint())
         return EmbeddingSpace(vocab.words, self._syn0, metric="cosine", counts=vocab.counts, provenance=prov)
 
     # ------------------------------------------------------------------ persistence of the learner
