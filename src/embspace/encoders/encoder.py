@@ -1,9 +1,21 @@
-"""The Encoder protocol: anything that turns items (texts, images) into vectors of one space."""
+"""The Encoder protocol, and the base class every embspace encoder shares.
+
+An encoder maps items (texts, images) to float32 vectors of one coordinate system. ``encode``
+returns an ``(n, dim)`` array tagged with the encoder's ``space_id`` (an
+:class:`~embspace.space.EmbeddingVector`), so a query encoded by one model can never silently search
+vectors of another; ``encode_space`` wraps the same vectors in an
+:class:`~embspace.space.EmbeddingSpace` whose provenance names the model and its revision.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -11,15 +23,12 @@ from ..space.vector import EmbeddingVector
 
 Modality = Literal["text", "image"]
 
+__all__ = ["BaseEncoder", "Encoder", "Modality", "resolve_device"]
+
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A pretrained model that maps items to float32 vectors of one coordinate system.
-
-    ``encode`` returns an ``(n, dim)`` float32 array tagged with the encoder's ``space_id`` (an
-    :class:`~embspace.space.EmbeddingVector`), so a query encoded by one model can never silently
-    search vectors of another.
-    """
+    """A pretrained model that maps items to float32 vectors of one coordinate system."""
 
     name: str
     dim: int
@@ -28,9 +37,112 @@ class Encoder(Protocol):
     @property
     def provenance(self) -> Provenance: ...
 
+    @property
+    def space_id(self) -> str: ...
+
     def encode(self, items: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
                progress: bool = True) -> EmbeddingVector: ...
 
     def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace: ...
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a CUDA GPU is visible, else ``"mps"`` on Apple silicon, else ``"cpu"``."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def item_digest(item: Any) -> str:
+    """A stable text form of an item for hashing (texts as they are, paths by name, arrays by bytes)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, np.ndarray):
+        return "array:" + hashlib.sha256(np.ascontiguousarray(item).tobytes()).hexdigest()
+    return repr(item)
+
+
+class BaseEncoder:
+    """What every encoder shares: identity (name, revision, provenance), input checks, tagging.
+
+    Subclasses set ``name``, ``dim``, ``modality`` and ``revision``, call :meth:`_set_provenance`
+    with the settings that define their coordinate system, and implement :meth:`_encode`, which gets
+    a non-empty list of checked items and returns a float32 ``(n, dim)`` array.
+    """
+
+    name: str
+    dim: int
+    modality: Modality
+    revision: str
+    _provenance: Provenance
+
+    def _set_provenance(self, **config: Any) -> None:
+        self._provenance = Provenance(model=self.name, config={"revision": self.revision, **config})
+
+    @property
+    def provenance(self) -> Provenance:
+        return self._provenance
+
+    @property
+    def space_id(self) -> str:
+        return self._provenance.space_id
+
+    def _check_items(self, items: Sequence[Any]) -> list[Any]:
+        """A list of the items; a clear TypeError for a bare string or an item of the wrong kind."""
+        if isinstance(items, str):
+            raise TypeError("encode takes a list of items; wrap a single text in a list")
+        out = list(items)
+        if self.modality == "text":
+            for i, t in enumerate(out):
+                if not isinstance(t, str):
+                    raise TypeError(f"item #{i} is {type(t).__name__}, expected str")
+        return out
+
+    def _tag(self, arr: npt.NDArray[np.float32]) -> EmbeddingVector:
+        return EmbeddingVector(np.ascontiguousarray(arr, dtype=np.float32), self.space_id,
+                               self._provenance.describe())
+
+    def encode(self, items: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True) -> EmbeddingVector:
+        """Encode items to a float32 ``(n, dim)`` matrix tagged with this model's space."""
+        checked = self._check_items(items)
+        if not checked:
+            return self._tag(np.zeros((0, self.dim), np.float32))
+        return self._tag(self._encode(checked, batch_size=batch_size, normalize=normalize, progress=progress))
+
+    def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
+                progress: bool) -> npt.NDArray[np.float32]:
+        raise NotImplementedError
+
+    def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
+                     batch_size: int | None = None, normalize: bool = True,
+                     progress: bool = True) -> EmbeddingSpace:
+        """Encode items into an EmbeddingSpace (keys default to the items themselves, as text)."""
+        checked = self._check_items(items)
+        key_list = [str(k) for k in keys] if keys is not None else [str(i) for i in checked]
+        if len(key_list) != len(checked):
+            raise ValueError(f"{len(key_list)} keys for {len(checked)} items")
+        vectors = self.encode(checked, batch_size=batch_size, normalize=normalize, progress=progress)
+        data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in checked]).encode()).hexdigest()
+        prov = Provenance(model=self._provenance.model, config=dict(self._provenance.config), data_hash=data_hash)
+        return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
+                              normalized=True if normalize else None)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, dim={self.dim})"
+
+
+def l2_normalize(arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit length in place (zero rows stay zero)."""
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    np.divide(arr, norms, out=arr, where=norms > 0)
+    return arr

@@ -1,55 +1,5 @@
-"""Progress display for long training work: a rate (words/s), the loss and an ETA; can be silenced."""
+"""Progress display for training (shared with encoding: see embspace._progress)."""
 
-from __future__ import annotations
+from .._progress import TrainingProgress, format_rate
 
-import time
-from types import TracebackType
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-
-class TrainingProgress:
-    """``with TrainingProgress(total, "word2vec", unit="words") as p: p.advance(n, loss=...)``."""
-
-    def __init__(self, total: int, description: str, *, unit: str = "words", enabled: bool = True) -> None:
-        self.total = total
-        self.unit = unit
-        self.enabled = enabled
-        self.done = 0
-        self.loss: float | None = None
-        self._start = time.perf_counter()
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-        self.description = description
-
-    def __enter__(self) -> TrainingProgress:
-        self._start = time.perf_counter()
-        if self.enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total, rate="", loss="")
-        return self
-
-    @property
-    def rate(self) -> float:
-        return self.done / max(time.perf_counter() - self._start, 1e-9)
-
-    def advance(self, n: int, *, loss: float | None = None, description: str | None = None) -> None:
-        self.done += n
-        if loss is not None:
-            self.loss = loss
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, advance=n, description=description or self.description,
-                                  rate=f"{self.rate / 1000:,.0f}k {self.unit}/s",
-                                  loss="" if self.loss is None else f"loss {self.loss:.4f}")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(exc_type, exc, tb)
+__all__ = ["TrainingProgress", "format_rate"]
