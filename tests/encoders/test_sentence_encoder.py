@@ -17,33 +17,9 @@ pytest.importorskip("sentence_transformers")
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT with mean pooling, saved as a sentence-transformers dir."""
-    from sentence_transformers import SentenceTransformer
+    from text_testing import build_st
 
-    try:
-        from sentence_transformers.sentence_transformer import modules as models
-    except ImportError:  # sentence-transformers < 6
-        from sentence_transformers import models  # type: ignore[no-redef]
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    hf_dir = root / "hf"
-    hf_dir.mkdir()
-    words = ["the", "cat", "dog", "sat", "on", "mat", "a", "river", "bank", "money"]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    (hf_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt")).save_pretrained(hf_dir)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)
-    import torch
-
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(hf_dir)
-    word = models.Transformer(str(hf_dir), max_seq_length=32)
-    dim_of = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
-    pool = models.Pooling(dim_of(), pooling_mode="mean")
-    st_dir = root / "st"
-    SentenceTransformer(modules=[word, pool], device="cpu").save(str(st_dir))
-    return st_dir
+    return build_st(tmp_path_factory.mktemp("tiny"))
 
 
 def test_tiny_model_loads_and_encodes(tiny_model_dir: Path) -> None:

