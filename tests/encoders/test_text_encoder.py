@@ -3,6 +3,7 @@ both engines (PyTorch, ONNX Runtime); batching, truncation, chunking, token vect
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_chunks_cover_the_text_with_overlap(st_dirs: dict[str, Path]) -> None:
     assert parts[0].start == 0 and parts[-1].end == len(text)
     assert [c.index for c in parts] == list(range(len(parts)))
     assert all(n <= 10 for n in enc.count_tokens([c.text for c in parts]))
-    for a, b in zip(parts, parts[1:], strict=False):
+    for a, b in itertools.pairwise(parts):
         assert b.start < a.end  # overlapping windows
     with pytest.raises(InvalidInputError, match="overlap"):
         enc.chunk([text], size=10, overlap=9)

@@ -17,7 +17,9 @@ def build_hf_bert(root: Path, *, seed: int = 0, hidden: int = 16, max_positions:
     hf_dir.mkdir(parents=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     (hf_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt")).save_pretrained(hf_dir)
+    tok = BertTokenizerFast(str(hf_dir / "vocab.txt"))  # positional: transformers 5 ignores vocab_file=
+    assert tok.convert_tokens_to_ids("cat") == vocab.index("cat"), "the tiny tokenizer lost its vocabulary"
+    tok.save_pretrained(hf_dir)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=max_positions)
     torch.manual_seed(seed)

@@ -184,6 +184,54 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:
 MaxVocabOpt = Annotated[int | None, typer.Option("--max-vocab-size", help="Keep at most this many words.")]
 
 
+@app.command()
+def encode(
+    input: Annotated[Path, typer.Argument(help="A .txt (one item per line), .jsonl[.gz], .csv or .parquet file, "
+                                               "a directory of text files, or a directory of images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the space (format from suffix; "
+                                                                "a directory is embspace's own format).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Encoder: minilm, a model directory, a hub id, or "
+                                                             "static:SPACE.")] = "minilm",
+    text_field: Annotated[str, typer.Option("--text-field", help="Field(s) holding the text; "
+                                                                 "several joined: title,text.")] = "text",
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding each item's id "
+                                                                    "[default: row number].")] = None,
+    chunk: Annotated[int | None, typer.Option("--chunk", help="Split texts into windows of this many tokens "
+                                                              "(default: truncate at the model's maximum).")] = None,
+    overlap: Annotated[int, typer.Option("--overlap", help="Tokens shared by consecutive chunks.")] = 0,
+    precision: Annotated[str, typer.Option("--precision", help="fp32, or int8 (ONNX Runtime, CPU; faster, "
+                                                               "cosine ~0.99+ to fp32).")] = "fp32",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Items per batch [default: batches by "
+                                                                        "a token budget].")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode everything; do not read or write the "
+                                                              "content-hash cache.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Output format (from the suffix if "
+                                                                   "omitted).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
+    from ..encoders.pipeline import encode_file
+
+    options: dict[str, Any] = {"device": device}
+    if precision != "fp32":
+        options["precision"] = precision
+    report = encode_file(input, output, model=model, text_field=text_field, id_field=id_field, chunk=chunk,
+                         overlap=overlap, batch_size=batch_size, cache=not no_cache, format=fmt,
+                         progress=not quiet and not as_json, encoder_options=options)
+    if as_json:
+        out.print_json({"output": str(report.output), "model": report.model, "modality": report.modality,
+                        "items": report.n_items, "vectors": report.n_vectors, "encoded": report.n_encoded,
+                        "cached": report.n_cached, "truncated": report.n_truncated, "chunked": report.n_chunked,
+                        "seconds": report.seconds, "items_per_second": report.items_per_second})
+        return
+    typer.echo(str(report))
+    if report.n_truncated:
+        typer.echo(f"note: {report.n_truncated:,} texts were longer than the model's maximum and were truncated; "
+                   "--chunk N splits them into windows instead", err=True)
+
+
 def _corpus(paths: list[Path], lowercase: bool) -> Any:
     from ..data.corpus import TextCorpus
 
@@ -404,6 +452,48 @@ def _print_evaluation(data: dict[str, Any]) -> None:
         for r in data["similarity"]:
             table.add_row(r["file"], _corr(r["spearman"]), _corr(r["pearson"]), str(r["pairs"]), _pct(r["coverage"]))
         out.console.print(table)
+
+
+@app.command("evaluate-retrieval")
+def evaluate_retrieval(
+    dataset: Annotated[Path, typer.Argument(
+        help="A dataset in the BEIR layout: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/<split>.tsv.")],
+    models: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Encoder: minilm (all-MiniLM-L6-v2, offline), a model directory or a hub id; "
+        "repeat to compare several side by side (default: minilm).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Which qrels to evaluate.")] = "test",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Encoding batch size.")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write the results (with per-query values) as JSON to this file; '-' prints them instead "
+        "of the table.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """nDCG@k, recall@k, MRR@k and MAP@k of dense retrieval on a BEIR dataset (exact search)."""
+    import json
+
+    from ..evaluate import compare, load_beir, retrieval
+
+    ds = load_beir(dataset, split=split)
+    names = list(models or ["minilm"])
+    to_stdout = json_path is not None and str(json_path) == "-"
+    if len(names) == 1:
+        results = [retrieval(ds, model=names[0], batch_size=batch_size, progress=not quiet)]
+        if not to_stdout:
+            out.console.print(str(results[0]), markup=False)
+    else:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False) if to_stdout else out.console
+        results = compare(ds, names, batch_size=batch_size, progress=not quiet, console=console)
+    if json_path is None:
+        return
+    data = {"dataset": str(dataset), "split": split, "results": [r.to_dict(per_query=True) for r in results]}
+    if to_stdout:
+        out.print_json(data)
+    else:
+        json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if not quiet:
+            typer.echo(f"wrote {json_path}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

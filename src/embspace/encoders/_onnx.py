@@ -9,6 +9,7 @@ the library versions, written atomically, and checked against PyTorch on a probe
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -80,10 +81,8 @@ def _export(model: Any, path: Path) -> None:
     # The explicit attention graph is the one ONNX Runtime's optimiser recognises and fuses.
     setter = getattr(eager, "set_attn_implementation", None)
     if callable(setter):
-        try:
+        with contextlib.suppress(ValueError, TypeError):
             setter("eager")
-        except (ValueError, TypeError):
-            pass
     eager.config._attn_implementation = "eager"
     ids = torch.ones((2, 16), dtype=torch.int64)
     mask = torch.ones((2, 16), dtype=torch.int64)

@@ -20,7 +20,7 @@ from .encoder import BaseEncoder
 _VISION_TYPES = {"vit", "dinov2", "dinov2_with_registers", "deit", "beit", "resnet", "convnext", "convnextv2",
                  "swin", "swinv2", "regnet", "efficientnet", "mobilevit", "levit", "siglip_vision_model",
                  "clip_vision_model", "vit_mae", "vit_msn", "data2vec-vision", "hiera", "ijepa"}
-_CLIP_TYPES = {"clip", "siglip", "chinese_clip", "altclip"}
+_CLIP_TYPES = {"clip"}
 
 _REGISTRY: dict[str, Callable[..., BaseEncoder]] = {}
 

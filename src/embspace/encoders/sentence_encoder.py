@@ -19,6 +19,7 @@ from .text_encoder import (
     TextEncoder,
     _not_found,
     dir_revision,
+    quiet_loading,
     resolve_model,
 )
 
@@ -72,7 +73,8 @@ class SentenceEncoder(TextEncoder):
             raise MissingDependencyError("sentence-transformers", "encoders", "Sentence encoders") from None
         source, name, revision = self._resolve(model)
         try:
-            st = SentenceTransformer(str(source), device="cpu")
+            with quiet_loading():
+                st = SentenceTransformer(str(source), device="cpu")
         except (OSError, ValueError) as e:
             raise ModelNotFoundError(_not_found(model, e)) from e
         transformer = st[0]

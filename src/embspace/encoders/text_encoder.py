@@ -36,15 +36,24 @@ __all__ = ["Chunk", "TextEncoder", "TokenEmbeddings", "dir_revision"]
 
 
 def dir_revision(path: Path) -> str:
-    """A content revision of a local model directory: its config and tokenizer files, its weight sizes."""
+    """A content revision of a local model directory: its config, tokenizer and processor files, and a
+    fingerprint of each weight file (its size and 16 sampled 4 KiB blocks: cheap for GB files, and any
+    retraining or re-quantisation changes them)."""
     h = hashlib.sha256()
     for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json",
-                 "preprocessor_config.json", "open_clip_config.json"):
+                 "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+                 "open_clip_config.json", "config_sentence_transformers.json"):
         f = path / name
         if f.is_file():
             h.update(name.encode() + f.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    weights = [f for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth") for f in sorted(path.glob(pattern))]
+    for f in weights:
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            for i in range(16):
+                fh.seek(max(0, (size - 4096) * i // 15))
+                h.update(fh.read(4096))
     return "sha256:" + h.hexdigest()[:16]
 
 
@@ -150,11 +159,12 @@ class TextEncoder(BaseEncoder):
                  batch_tokens: int = DEFAULT_BATCH_TOKENS, threads: int | None = None) -> None:
         if pooling not in ("mean", "cls", "max"):
             raise InvalidInputError(f"unknown pooling {pooling!r}; choose 'mean', 'cls' or 'max'")
-        torch, auto_model, auto_tokenizer = self._imports()
+        _torch, auto_model, auto_tokenizer = self._imports()
         source, name, revision = resolve_model(model)
         try:
-            tokenizer = auto_tokenizer.from_pretrained(str(source))
-            net = auto_model.from_pretrained(str(source))
+            with quiet_loading():
+                tokenizer = auto_tokenizer.from_pretrained(str(source))
+                net = auto_model.from_pretrained(str(source))
         except (OSError, ValueError) as e:
             raise ModelNotFoundError(_not_found(model, e)) from e
         self.pooling: str = pooling
@@ -287,10 +297,7 @@ class TextEncoder(BaseEncoder):
         out = []
         i = 0
         while i < len(order):
-            if batch_size:
-                n = batch_size
-            else:
-                n = max(1, self.batch_tokens // int(lengths[order[i]]))
+            n = batch_size or max(1, self.batch_tokens // int(lengths[order[i]]))
             out.append(order[i : i + n])
             i += n
         return out
@@ -417,6 +424,28 @@ class TextEncoder(BaseEncoder):
 
 class TruncationWarning(UserWarning):
     """Some texts were longer than the model's maximum length and were truncated."""
+
+
+def quiet_loading() -> Any:
+    """A context in which transformers loads weights without its progress bars."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def quiet() -> Any:
+        try:
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            yield
+            return
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            yield
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+    return quiet()
 
 
 def _onnx_ok() -> bool:
