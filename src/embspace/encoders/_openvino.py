@@ -13,7 +13,9 @@ revision and the library versions, written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -78,7 +80,8 @@ def _convert(model: Any, xml: Path) -> None:
             converted = ov.convert_model(States().eval(), example_input=(ids, mask),
                                          input=[("input_ids", [-1, -1], ov.Type.i64),
                                                 ("attention_mask", [-1, -1], ov.Type.i64)])
-            compressed = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                compressed = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
         ov.save_model(compressed, str(xml), compress_to_fp16=False)
     finally:
         quiet.setLevel(level)
