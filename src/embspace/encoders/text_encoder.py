@@ -31,6 +31,8 @@ Precision = Literal["fp32", "int8"]
 
 DEFAULT_BATCH_TOKENS = 4096  # padded tokens per batch: measured best of 2k-16k for MiniLM on 2 cores
 
+PARALLEL_BATCHES = True
+
 __all__ = ["Chunk", "TextEncoder", "TokenEmbeddings", "dir_revision"]
 
 
@@ -305,17 +307,41 @@ class TextEncoder(BaseEncoder):
         rows = self._token_ids(items)
         lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
         out = np.empty((len(rows), self.dim), np.float32)
+        batches = self._batches(lengths, batch_size)
         with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {self.name}", unit="docs",
                                                     enabled=progress) as bar:
-            for idx in self._batches(lengths, batch_size):
-                ids, mask = self._pad([rows[i] for i in idx])
-                out[idx] = self._sentence_vectors(ids, mask)
-                bar.advance(len(idx))
+            if self._parallel_batches() and len(batches) > 1:
+                self._run_parallel(rows, batches, out, bar)
+            else:
+                for idx in batches:
+                    ids, mask = self._pad([rows[i] for i in idx])
+                    out[idx] = self._sentence_vectors(ids, mask)
+                    bar.advance(len(idx))
         if self.last_truncated_:
             warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} tokens "
                           "and were truncated (embspace encode --chunk splits long texts instead)",
                           TruncationWarning, stacklevel=3)
         return l2_normalize(out) if normalize else out
+
+    def _parallel_batches(self) -> bool:
+        """Whether batches run side by side, one core each (CPU PyTorch): a single-threaded forward pass has
+        no fork/join barrier at every small op (LayerNorm, GELU, softmax), which is most of what is not GEMM."""
+        return self.device == "cpu" and self._int8 is None and self.threads > 1 and PARALLEL_BATCHES
+
+    def _run_parallel(self, rows: list[list[int]], batches: list[npt.NDArray[np.int64]],
+                      out: npt.NDArray[np.float32], bar: Any) -> None:
+        import torch
+        from concurrent.futures import ThreadPoolExecutor
+
+        def work(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            ids, mask = self._pad([rows[i] for i in idx])
+            with torch.inference_mode():  # thread-local: each worker enters it
+                out[idx] = self._sentence_vectors(ids, mask)
+            return idx
+
+        with ThreadPoolExecutor(self.threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            for idx in pool.map(work, batches):
+                bar.advance(len(idx))
 
     def _thread_limit(self) -> Any:
         import contextlib
