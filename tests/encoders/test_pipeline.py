@@ -162,3 +162,29 @@ def test_cli_encode(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyP
     res = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "out2"), "--model", str(model_dir),
                               "--device", "cpu", "--quiet"])
     assert res.exit_code == 0 and "from cache 4" in res.stdout
+
+
+def test_a_folder_of_images_encodes_and_caches_by_file_content(tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    from PIL import Image
+    from vision_testing import random_images, save_tiny_vit
+
+    model = save_tiny_vit(tmp_path / "vit")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, arr in enumerate(random_images(3)):
+        Image.fromarray(arr).save(photos / f"p{i}.png")
+    kw = {"model": str(model), "cache_dir": tmp_path / "cache", "progress": False,
+          "encoder_options": {"device": "cpu"}}
+    first = encode_file(photos, tmp_path / "o1", **kw)  # type: ignore[arg-type]
+    assert first.modality == "image" and first.n_encoded == 3
+    space = embspace.load(tmp_path / "o1")
+    assert space.keys == ("p0.png", "p1.png", "p2.png") and space.dim == 32
+    Image.fromarray(random_images(1, seed=9)[0]).save(photos / "p1.png")  # same name, new content
+    second = encode_file(photos, tmp_path / "o2", **kw)  # type: ignore[arg-type]
+    assert (second.n_encoded, second.n_cached) == (1, 2)
+    changed = embspace.load(tmp_path / "o2")
+    assert not np.allclose(changed["p1.png"], space["p1.png"])
+    np.testing.assert_allclose(changed["p0.png"], space["p0.png"])
+    with pytest.raises(InvalidInputError, match="images"):
+        encode_file(photos, tmp_path / "o3", model="minilm", cache_dir=tmp_path / "cache", progress=False)

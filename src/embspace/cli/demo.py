@@ -77,6 +77,14 @@ def run_demo(*, out_dir: Path | None = None, n_sentences: int = 400, progress: b
     for a, b in pairs:
         va, vb = encoder.encode([a, b], progress=False)
         console.print(f"cos({a!r}, {b!r}) = {space.similarity(va, vb):.3f}")
+    console.print("\n[bold]Contextual token vectors[/]: the same word, a different vector in a different sentence.")
+    contexts = ["we sat on the river bank", "she opened a bank account", "the bank raised interest rates"]
+    banks = [encoder.encode_tokens(c).vector("bank") for c in contexts]
+    for i in range(len(contexts)):
+        for j in range(i + 1, len(contexts)):
+            a, b = banks[i], banks[j]
+            cos = float(a @ b / (float(a @ a) ** 0.5 * float(b @ b) ** 0.5))
+            console.print(f"cos(bank in {contexts[i]!r}, bank in {contexts[j]!r}) = {cos:.3f}")
     if out_dir is not None:
         written = space.save(out_dir)
         console.print(f"\nSaved the space to {written}; try: [bold]embspace info {written}[/] or "

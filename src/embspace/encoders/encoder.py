@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -63,11 +64,17 @@ def resolve_device(device: str) -> str:
 
 
 def item_digest(item: Any) -> str:
-    """A stable text form of an item for hashing (texts as they are, paths by name, arrays by bytes)."""
+    """A stable text form of an item for hashing: texts as they are, files and arrays by their bytes."""
     if isinstance(item, str):
         return item
     if isinstance(item, np.ndarray):
         return "array:" + hashlib.sha256(np.ascontiguousarray(item).tobytes()).hexdigest()
+    if isinstance(item, Path) and item.is_file():
+        h = hashlib.sha256()
+        with open(item, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return "file:" + h.hexdigest()
     return repr(item)
 
 

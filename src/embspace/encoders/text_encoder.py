@@ -330,8 +330,9 @@ class TextEncoder(BaseEncoder):
 
     def _run_parallel(self, rows: list[list[int]], batches: list[npt.NDArray[np.int64]],
                       out: npt.NDArray[np.float32], bar: Any) -> None:
-        import torch
         from concurrent.futures import ThreadPoolExecutor
+
+        import torch
 
         def work(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
             ids, mask = self._pad([rows[i] for i in idx])
