@@ -1,0 +1,1 @@
+"""Collections: SQLite-backed stores of keys, vectors and metadata, with metadata filters."""
