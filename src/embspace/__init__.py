@@ -25,6 +25,11 @@ _LAZY = {  # heavy modules (numba, torch) load on first use
     "evaluate": ("embspace.evaluate", None),
     "data": ("embspace.data", None),
     "train": ("embspace.train", None),
+    "Collection": ("embspace.store.collection", "Collection"),
+    "encoders": ("embspace.encoders", None),
+    "get_encoder": ("embspace.encoders", "get_encoder"),
+    "index": ("embspace.index", None),
+    "store": ("embspace.store", None),
 }
 
 
@@ -39,6 +44,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "Collection",
     "CorruptDataError",
     "DimensionMismatchError",
     "EmbeddingSpace",
@@ -57,9 +63,13 @@ __all__ = [
     "__version__",
     "data",
     "detect_format",
+    "encoders",
     "errors",
     "evaluate",
+    "get_encoder",
+    "index",
     "load",
     "save",
+    "store",
     "train",
 ]

@@ -48,3 +48,13 @@ def print_info(data: dict[str, Any]) -> None:
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+
+
+def print_fields(data: dict[str, Any]) -> None:
+    """A two-column table of a flat dict (values as text)."""
+    table = Table(show_header=False, show_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for k, v in data.items():
+        table.add_row(str(k).replace("_", " "), "—" if v is None else str(v))
+    console.print(table)

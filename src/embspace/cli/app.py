@@ -171,6 +171,12 @@ train_app = typer.Typer(
 )
 app.add_typer(train_app, name="train")
 
+from ._collection import collection_app  # noqa: E402  (the group's commands live in their own module)
+from ._collection import search as _search_command  # noqa: E402
+
+app.add_typer(collection_app, name="collection")
+app.command("search")(_search_command)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "

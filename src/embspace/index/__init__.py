@@ -1,0 +1,32 @@
+"""Vector indexes: the exact oracle and FAISS indexes from factory strings.
+
+Every index stores float32 vectors under int64 ids chosen by the caller, answers k-nearest
+neighbour queries with higher-is-better scores (a :class:`~embspace.space.SearchResult`), removes
+by id, restricts a search to allowed ids, and saves its search parameters with it.
+
+- :class:`ExactIndex`: brute force with embspace's top-k kernel; the oracle.
+- :class:`FaissIndex`: ``Flat``, ``HNSW32``, ``IVF1024,Flat``, ``IVF4096,PQ32``, ``OPQ16,IVF1024,PQ16``,
+  with ``Refine(Flat)`` re-ranking; FAISS is imported when one is built.
+- :func:`choose_index`: a factory string from the size of the data and a memory budget.
+- :func:`tune`: the cheapest ``efSearch``/``nprobe``/``k_factor`` reaching a recall on your data.
+- :func:`load_index`: read any saved index.
+"""
+
+from .base import BaseIndex, Index, load_index
+from .choose import choose_index, estimate_memory
+from .exact import ExactIndex
+from .faiss_index import FaissIndex
+from .tune import TuneResult, TuneTrial, tune
+
+__all__ = [
+    "BaseIndex",
+    "ExactIndex",
+    "FaissIndex",
+    "Index",
+    "TuneResult",
+    "TuneTrial",
+    "choose_index",
+    "estimate_memory",
+    "load_index",
+    "tune",
+]

@@ -1,0 +1,658 @@
+"""Collection: an embedded embedding database — SQLite (WAL) is the truth, the vector index is derived.
+
+Layout of a collection directory::
+
+    PATH/collection.sqlite   keys, float32 vectors, JSON metadata, a change log (source of truth)
+    PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
+    PATH/writer.lock         held (flock) by the one writer
+
+Every write is one SQLite transaction that also appends to the change log, so a write whose call
+returned is durable, and a write interrupted by a crash is absent as a whole. The index is
+brought up to date lazily — before a search, by replaying the log past the sequence number it
+covers — so ingest runs at SQLite speed. A missing or unreadable index is rebuilt from the
+table. Deletes and upserts are visible at once (the index drops removed ids at search time) and
+their space is reclaimed by automatic compaction (an index rebuild once a fifth of it is dead).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import sqlite3
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError, UnknownKeyError
+from ..space.embedding_space import EmbeddingSpace
+from ..space.provenance import Provenance
+from ..space.search_result import SearchResult
+from ._filter import compile_filter
+
+FORMAT = 1
+DB_NAME = "collection.sqlite"
+INDEX_DIR = "index"
+EXACT_BELOW = 2048  # a filter matching fewer rows than this is answered by exact search over them
+COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is removed
+SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
+
+__all__ = ["Collection"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    vector BLOB NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, id INTEGER NOT NULL);
+"""
+
+
+def _check_json(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"{where}: metadata numbers must be finite, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise InvalidInputError(f"{where}: metadata integers must fit in 64 bits")
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInputError(f"{where}: metadata strings may not contain NUL")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str) or "\x00" in k:
+                raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
+            _check_json(v, where)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_json(v, where)
+
+
+class Collection:
+    """Vectors with keys and JSON metadata on disk, searchable by vector, text or key, under filters.
+
+    Create with :meth:`create`, open with :meth:`open`. One process writes at a time (a second
+    writer waits up to ``timeout`` seconds, then gets a clear error); any number read.
+    """
+
+    def __init__(self, path: Path, db: sqlite3.Connection, info: dict[str, Any], *, writable: bool,
+                 encoder: Any = None) -> None:
+        self.path = path
+        self._db = db
+        self._info = info
+        self.dim = int(info["dim"])
+        self.metric: str = info["metric"]
+        self.index_factory: str = info["index"]
+        self.writable = writable
+        self._encoder = encoder
+        self._index: Any = None
+        self._index_seq = 0
+        self._applied_since_save = 0
+        self._lock_file: Any = None
+        self._closed = False
+        self._names: dict[int, str] = {}  # id -> key; ids are never reused (AUTOINCREMENT), so never stale
+        self._seen_version = -1  # PRAGMA data_version at the last sync: unchanged means no new commits
+        self._dirty = True  # this connection wrote since the last sync (data_version ignores own writes)
+
+    # -- opening -------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, dim: int | None = None, encoder: Any = None, metric: str = "cosine",
+               index: str = "auto", exist_ok: bool = False) -> Collection:
+        """A new, empty collection at ``path`` (a directory).
+
+        Parameters
+        ----------
+        dim
+            Vector dimension; taken from ``encoder`` when given.
+        encoder
+            An encoder object or a name for :func:`~embspace.encoders.get_encoder`: texts added or
+            searched are encoded with it, and queries from another model are refused.
+        metric
+            ``"cosine"`` (vectors normalised on the way in), ``"dot"`` or ``"l2"``.
+        index
+            ``"auto"`` (chosen from the size at the first index build), or a FAISS factory string
+            (``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``), or ``"exact"``.
+        """
+        p = Path(path).expanduser()
+        if (p / DB_NAME).exists():
+            if exist_ok:
+                return cls.open(p)
+            raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open")
+        if metric not in ("cosine", "dot", "l2"):
+            raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
+        enc = None
+        if encoder is not None:
+            if isinstance(encoder, str):
+                from ..encoders import get_encoder
+
+                enc = get_encoder(encoder)
+            else:
+                enc = encoder
+            if dim is not None and dim != enc.dim:
+                raise DimensionMismatchError(int(dim), enc.dim, what=f"dim= (the encoder {enc.name})")
+            dim = enc.dim
+        if dim is None or int(dim) < 1:
+            raise InvalidInputError("give dim (a positive int) or an encoder")
+        p.mkdir(parents=True, exist_ok=True)
+        info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
+                                "encoder": None}
+        if enc is not None:
+            info["encoder"] = {"name": enc.name, "space_id": enc.space_id,
+                               "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
+                               "spec": encoder if isinstance(encoder, str) else enc.name}
+        db = cls._connect(p / DB_NAME)
+        with db:
+            db.executescript(SCHEMA)
+            db.executemany("INSERT OR REPLACE INTO info (name, value) VALUES (?, ?)",
+                           [(k, json.dumps(v)) for k, v in info.items()])
+        col = cls(p, db, info, writable=True, encoder=enc)
+        col._take_writer_lock(timeout=0)
+        return col
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False, encoder: Any = None,
+             timeout: float = 10.0) -> Collection:
+        """Open the collection at ``path`` (for writing unless ``readonly``)."""
+        p = Path(path).expanduser()
+        if not (p / DB_NAME).is_file():
+            raise InvalidInputError(f"no collection at {p} (no {DB_NAME}); create one with Collection.create")
+        db = cls._connect(p / DB_NAME)
+        rows = db.execute("SELECT name, value FROM info").fetchall()
+        info = {k: json.loads(v) for k, v in rows}
+        if int(info.get("format", 0)) > FORMAT:
+            raise InvalidInputError(f"{p} was written by a newer embspace (format {info['format']})")
+        col = cls(p, db, info, writable=not readonly, encoder=encoder)
+        if not readonly:
+            col._take_writer_lock(timeout=timeout)
+        return col
+
+    @staticmethod
+    def _connect(file: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # durable at return, also across power loss
+        db.isolation_level = "DEFERRED"
+        return db
+
+    def _take_writer_lock(self, timeout: float) -> None:
+        import time
+
+        f = open(self.path / "writer.lock", "a+")  # noqa: SIM115 - held for the collection's life
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    f.close()
+                    raise InvalidInputError(f"{self.path} is open for writing by another process; open it with "
+                                            "readonly=True, or close the writer") from None
+                time.sleep(0.05)
+        self._lock_file = f
+
+    def close(self) -> None:
+        """Save the index (when writable and changed) and release the collection."""
+        if self._closed:
+            return
+        if self.writable and self._index is not None and self._applied_since_save:
+            self._save_index()
+        self._db.close()
+        self._closed = True
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------------
+    def _require_writer(self) -> None:
+        if not self.writable:
+            raise InvalidInputError(f"{self.path} is open read-only")
+        if self._closed:
+            raise InvalidInputError("the collection is closed")
+
+    def _vectors_of(self, data: Any, n: int) -> npt.NDArray[np.float32]:
+        if isinstance(data, Sequence) and data and all(isinstance(t, str) for t in data):
+            if self._encoder is None:
+                self._encoder = self._load_encoder()
+            data = np.asarray(self._encoder.encode(list(data), progress=False))
+        else:
+            vid = getattr(data, "space_id", None)
+            own = (self._info.get("encoder") or {}).get("space_id")
+            if self._encoder is not None and own is None:
+                own = self._encoder.space_id
+            if vid is not None and own is not None and vid != own:
+                name = getattr(data, "space_name", vid)
+                raise IncompatibleSpaceError(f"these vectors come from another model ({name}) than this "
+                                             "collection's encoder")
+        arr = np.asarray(data, dtype=np.float32)
+        if arr.ndim == 1 and n == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise InvalidInputError(f"expected {n} vectors, got an array of shape {arr.shape}")
+        if arr.shape[1] != self.dim:
+            raise DimensionMismatchError(int(arr.shape[1]), self.dim, what="the vectors")
+        if not np.isfinite(arr).all():
+            raise InvalidInputError("vectors contain NaN or Inf")
+        if self.metric == "cosine":
+            norms = np.linalg.norm(arr, axis=1, keepdims=True)
+            if (norms == 0).any():
+                raise InvalidInputError("a zero vector has no direction; cosine collections cannot hold it")
+            arr = arr / norms
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _load_encoder(self) -> Any:
+        enc_info = self._info.get("encoder")
+        if not enc_info:
+            raise InvalidInputError("this collection has no encoder: add vectors, not texts (or create it with "
+                                    "encoder=...)")
+        from ..encoders import get_encoder
+
+        enc = get_encoder(enc_info["spec"])
+        if enc.space_id != enc_info["space_id"]:
+            raise IncompatibleSpaceError(f"the encoder {enc.name} loaded now makes vectors of another space than "
+                                         "the one this collection was built with (model revision changed?)")
+        return enc
+
+    def _rows(self, keys: Sequence[str], data: Any, metadata: Sequence[Mapping[str, Any] | None] | None
+              ) -> list[tuple[str, bytes, str]]:
+        keys = [str(k) for k in keys]
+        if len(set(keys)) != len(keys):
+            raise InvalidInputError("keys must be unique within one call")
+        vecs = self._vectors_of(data, len(keys))
+        metas = list(metadata) if metadata is not None else [None] * len(keys)
+        if len(metas) != len(keys):
+            raise InvalidInputError(f"{len(metas)} metadata entries for {len(keys)} keys")
+        out = []
+        for k, v, m in zip(keys, vecs, metas, strict=True):
+            m = dict(m or {})
+            _check_json(m, f"metadata of {k!r}")
+            out.append((k, v.tobytes(), json.dumps(m, ensure_ascii=False)))
+        return out
+
+    def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Mapping[str, Any] | None] | None = None) -> int:
+        """Add new items (vectors ``(n, dim)`` or texts); an existing key is an error (see :meth:`upsert`)."""
+        return self._write(keys, data, metadata, replace=False)
+
+    def upsert(self, keys: Sequence[str], data: Any,
+               metadata: Sequence[Mapping[str, Any] | None] | None = None) -> int:
+        """Add items, replacing those whose key exists."""
+        return self._write(keys, data, metadata, replace=True)
+
+    def _write(self, keys: Sequence[str], data: Any, metadata: Any, *, replace: bool) -> int:
+        self._require_writer()
+        if isinstance(keys, str):
+            raise TypeError("keys must be a list of strings; wrap a single key in a list")
+        rows = self._rows(keys, data, metadata)
+        if not rows:
+            return 0
+        db = self._db
+        with db:
+            seq = self._next_seq()
+            if replace:
+                old = self._ids_for([r[0] for r in rows])
+                if old:
+                    db.executemany("INSERT INTO changes (op, id) VALUES ('del', ?)", [(i,) for i in old.values()])
+                    db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in old.values()])
+            else:
+                clash = self._ids_for([r[0] for r in rows])
+                if clash:
+                    raise InvalidInputError(f"key {next(iter(clash))!r} already exists ({len(clash)} of these keys "
+                                            "do); use upsert to replace")
+            db.executemany("INSERT INTO items (key, vector, metadata, seq) VALUES (?, ?, ?, ?)",
+                           [(k, v, m, seq) for k, v, m in rows])
+            db.execute("INSERT INTO changes (op, id) SELECT 'add', id FROM items WHERE seq = ? ORDER BY id", (seq,))
+        self._dirty = True
+        return len(rows)
+
+    def _next_seq(self) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+        return int(row[0]) + 1
+
+    def _ids_for(self, keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in range(0, len(keys), 900):
+            part = list(keys[s : s + 900])
+            q = f"SELECT key, id FROM items WHERE key IN ({','.join('?' * len(part))})"
+            out.update({k: int(i) for k, i in self._db.execute(q, part)})
+        return out
+
+    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+        """Delete by keys, or every item matching a filter; returns how many were deleted."""
+        self._require_writer()
+        if (keys is None) == (where is None):
+            raise InvalidInputError("delete takes keys or where=, not both and not neither")
+        db = self._db
+        with db:
+            if keys is not None:
+                if isinstance(keys, str):
+                    raise TypeError("keys must be a list of strings; wrap a single key in a list")
+                ids = list(self._ids_for([str(k) for k in keys]).values())
+            else:
+                f = compile_filter(where)
+                ids = [int(r[0]) for r in db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)]
+            db.executemany("INSERT INTO changes (op, id) VALUES ('del', ?)", [(i,) for i in ids])
+            db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
+        self._dirty = True
+        return len(ids)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def count(self, where: Any = None) -> int:
+        """Items in the collection (matching ``where`` when given)."""
+        if where is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        f = compile_filter(where)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM items WHERE {f.sql}", f.params).fetchone()[0])
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __contains__(self, key: object) -> bool:
+        return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
+
+    def get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """``[{"key", "vector", "metadata"}]`` in the order asked; an unknown key raises UnknownKeyError."""
+        if isinstance(keys, str):
+            raise TypeError("keys must be a list of strings; wrap a single key in a list")
+        found: dict[str, dict[str, Any]] = {}
+        for s in range(0, len(keys), 900):
+            part = [str(k) for k in keys[s : s + 900]]
+            q = f"SELECT key, vector, metadata FROM items WHERE key IN ({','.join('?' * len(part))})"
+            for k, v, m in self._db.execute(q, part):
+                found[k] = {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
+        missing = [k for k in keys if str(k) not in found]
+        if missing:
+            raise UnknownKeyError(str(missing[0]), where="the collection")
+        return [found[str(k)] for k in keys]
+
+    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+                                                                              dict[str, Any]]]:
+        """Every (key, vector, metadata), in insertion order (matching ``where`` when given)."""
+        f = compile_filter(where)
+        last = 0
+        while True:
+            rows = self._db.execute(f"SELECT id, key, vector, metadata FROM items WHERE id > ? AND {f.sql} "
+                                    f"ORDER BY id LIMIT ?", (last, *f.params, batch)).fetchall()
+            if not rows:
+                return
+            for _id, k, v, m in rows:
+                yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
+            last = int(rows[-1][0])
+
+    # -- the index -----------------------------------------------------------------------------------
+    def _index_path(self) -> Path:
+        return self.path / INDEX_DIR
+
+    def _new_index(self, n: int) -> Any:
+        from ..index import ExactIndex, FaissIndex, choose_index
+
+        factory = self.index_factory
+        if factory == "auto":
+            factory = choose_index(max(n, 1), self.dim)
+        if factory.lower() == "exact":
+            return ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
+        return FaissIndex(self.dim, factory, metric=self.metric)  # type: ignore[arg-type]
+
+    def _load_index(self) -> None:
+        from ..index import load_index
+
+        p = self._index_path()
+        seq_file = p / "covers.json"
+        if p.is_dir() and seq_file.is_file():
+            try:
+                index = load_index(p)
+                covered = int(json.loads(seq_file.read_text())["seq"])
+                if index.dim == self.dim and index.metric == self.metric:
+                    self._index, self._index_seq = index, covered
+                    return
+            except Exception as e:  # corrupt or from another version: derived data, rebuild it
+                warnings.warn(f"{p}: unreadable index ({e.__class__.__name__}: {e}); rebuilding it from the table",
+                              RuntimeWarning, stacklevel=3)
+        self.rebuild_index()
+
+    def rebuild_index(self) -> None:
+        """Build the index again from the table (what compaction does)."""
+        n = self.count()
+        last = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+        index = self._new_index(n)
+        ids, vecs = self._all_vectors()
+        if len(ids):
+            index.add(vecs, ids)
+        self._index, self._index_seq = index, last
+        self._applied_since_save = 1
+        if self.writable:
+            self._save_index()
+
+    def _all_vectors(self, where: Any = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        f = compile_filter(where)
+        rows = self._db.execute(f"SELECT id, vector FROM items WHERE {f.sql} ORDER BY id", f.params).fetchall()
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim) if rows else \
+            np.zeros((0, self.dim), np.float32)
+        return ids, vecs
+
+    def _save_index(self) -> None:
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=self.path))
+        try:
+            self._index.save(tmp / "i")
+            (tmp / "i" / "covers.json").write_text(json.dumps({"seq": self._index_seq}))
+            old = self._index_path()
+            trash = None
+            if old.exists():
+                trash = self.path / f".old-index-{os.getpid()}"
+                os.replace(old, trash)
+            os.replace(tmp / "i", old)
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._applied_since_save = 0
+
+    def _sync_index(self) -> None:
+        """Replay the change log past what the index covers (adds, deletes), compacting when needed."""
+        if self._index is None:
+            self._load_index()
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._seen_version and not self._dirty:
+            return  # nobody committed since the last sync (data_version covers other connections)
+        rows = self._db.execute("SELECT seq, op, id FROM changes WHERE seq > ? ORDER BY seq",
+                                (self._index_seq,)).fetchall()
+        self._seen_version, self._dirty = version, False
+        if not rows:
+            return
+        adds = [int(i) for _, op, i in rows if op == "add"]
+        dels = [int(i) for _, op, i in rows if op == "del"]
+        dead = set(dels)
+        live_adds = [i for i in adds if i not in dead]
+        removable = [i for i in dels if i in self._index]
+        if removable:
+            self._index.remove(removable)
+        if live_adds:
+            got = self._vectors_by_id(live_adds)
+            keep = [i for i in live_adds if i in got]
+            if keep:
+                self._index.add(np.stack([got[i] for i in keep]), np.asarray(keep, np.int64))
+        self._index_seq = int(rows[-1][0])
+        self._applied_since_save += len(rows)
+        removed = int(getattr(self._index, "n_removed", 0))
+        if removed and removed > COMPACT_FRACTION * max(self._index.ntotal + removed, 1):
+            self.rebuild_index()
+        elif self.writable and self._applied_since_save >= SAVE_EVERY:
+            self._save_index()
+
+    def _vectors_by_id(self, ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
+        out: dict[int, npt.NDArray[np.float32]] = {}
+        for s in range(0, len(ids), 900):
+            part = list(ids[s : s + 900])
+            q = f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(part))})"
+            out.update({int(i): np.frombuffer(v, np.float32) for i, v in self._db.execute(q, part)})
+        return out
+
+    def compact(self) -> None:
+        """Rebuild the index without removed entries and reclaim SQLite's free pages."""
+        self._require_writer()
+        self.rebuild_index()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- search --------------------------------------------------------------------------------------
+    def _query_vectors(self, query: Any) -> tuple[npt.NDArray[np.float32], bool, set[str]]:
+        """(queries (nq, dim), single?, keys to exclude) for a vector, vectors, a text, texts, or a key."""
+        if isinstance(query, str):
+            if query in self and self._info.get("encoder") is None:
+                return self._vectors_of(self.get([query])[0]["vector"], 1), True, {query}
+            return self._vectors_of([query], 1), True, set()
+        if isinstance(query, Sequence) and query and all(isinstance(q, str) for q in query):
+            return self._vectors_of(list(query), len(query)), False, set()
+        arr = np.asarray(query, dtype=np.float32)
+        single = arr.ndim == 1
+        if single:
+            query = query.reshape(1, -1) if isinstance(query, np.ndarray) else arr.reshape(1, -1)
+        return self._vectors_of(query, 1 if single else arr.shape[0]), single, set()
+
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
+               params: Mapping[str, int] | None = None) -> SearchResult:
+        """The ``k`` nearest items to ``query`` (a vector, a batch of vectors, or a text or texts — encoded
+        with the collection's encoder; in a collection without an encoder a string is a key) or to the
+        item ``key`` (itself excluded), best first.
+
+        ``where`` restricts the search to items whose metadata matches (a dict of equalities or a
+        filter string, see docs/filters.md); few matches are searched exactly, many through the index
+        with an id selector, so recall holds at any selectivity.
+        """
+        if k < 1:
+            raise InvalidInputError(f"k must be positive, got {k}")
+        if (query is None) == (key is None):
+            raise InvalidInputError("search takes a query or key=, not both and not neither")
+        if key is not None:
+            q, single, exclude = self._vectors_of(self.get([key])[0]["vector"], 1), True, {str(key)}
+        else:
+            q, single, exclude = self._query_vectors(query)
+        self._sync_index()
+        allowed = None
+        if where is not None:
+            f = compile_filter(where)
+            allowed = np.fromiter((r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {f.sql}",
+                                                                   f.params)), np.int64)
+            if len(allowed) == 0:
+                return SearchResult.empty(not single, len(q))
+        kk = k + len(exclude)
+        if allowed is not None and len(allowed) < EXACT_BELOW:
+            res = self._exact_over(q, kk, allowed)
+        else:
+            res = self._index.search(q, kk, params=params, allowed_ids=allowed)
+        return self._keyed(res, k, exclude, single)
+
+    def _exact_over(self, q: npt.NDArray[np.float32], k: int, ids: npt.NDArray[np.int64]) -> Any:
+        from ..index import ExactIndex
+
+        got = self._vectors_by_id(ids.tolist())
+        keep = np.asarray([i for i in ids.tolist() if i in got], np.int64)
+        index = ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
+        index.add(np.stack([got[i] for i in keep.tolist()]), keep)
+        return index.search(q, min(k, len(keep)))
+
+    def _keyed(self, res: Any, k: int, exclude: set[str], single: bool) -> SearchResult:
+        ids = np.atleast_2d(np.asarray(res.ids, np.int64))
+        scores = np.atleast_2d(np.asarray(res.scores, np.float32))
+        names = self._names
+        wanted = sorted({int(i) for i in ids.ravel() if i >= 0 and int(i) not in names})
+        for s in range(0, len(wanted), 900):
+            part = wanted[s : s + 900]
+            q = f"SELECT id, key FROM items WHERE id IN ({','.join('?' * len(part))})"
+            names.update({int(i): key for i, key in self._db.execute(q, part)})
+        keys_out: list[list[str]] = []
+        score_out = np.full((ids.shape[0], k), -np.inf, np.float32)
+        id_out = np.full((ids.shape[0], k), -1, np.int64)
+        for r in range(ids.shape[0]):
+            row_keys: list[str] = []
+            for i, s in zip(ids[r], scores[r], strict=True):
+                name = names.get(int(i))
+                if name is None or name in exclude:
+                    continue
+                if len(row_keys) < k:
+                    score_out[r, len(row_keys)] = s
+                    id_out[r, len(row_keys)] = i
+                    row_keys.append(name)
+            keys_out.append(row_keys)
+        n = max((len(x) for x in keys_out), default=0)
+        if single:
+            return SearchResult(keys_out[0], score_out[0, : len(keys_out[0])], id_out[0, : len(keys_out[0])])
+        return SearchResult(keys_out, score_out[:, :n], id_out[:, :n])
+
+    # -- import / export -----------------------------------------------------------------------------
+    def to_space(self, where: Any = None) -> EmbeddingSpace:
+        """The items (matching ``where``) as an EmbeddingSpace."""
+        keys, vecs = [], []
+        for k, v, _ in self.items(where):
+            keys.append(k)
+            vecs.append(v)
+        matrix = np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
+        enc = self._info.get("encoder")
+        prov = Provenance(model=enc["provenance"]["model"], config=enc["provenance"]["config"]) if enc else None
+        return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
+                              normalized=True if self.metric == "cosine" else None)
+
+    def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
+        """Add every key and vector of ``space`` (it must have this collection's dimension)."""
+        n = 0
+        for s in range(0, len(space), batch):
+            keys = list(space.keys[s : s + batch])
+            vecs = np.asarray(space.vectors[s : s + batch])
+            n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
+        return n
+
+    def export_jsonl(self, path: str | Path, where: Any = None) -> int:
+        """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
+        from .._atomic import atomic_path
+
+        n = 0
+        with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            for k, v, m in self.items(where):
+                f.write(json.dumps({"key": k, "vector": v.tolist(), "metadata": m}, ensure_ascii=False) + "\n")
+                n += 1
+        return n
+
+    def export_parquet(self, path: str | Path, where: Any = None) -> int:
+        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .._atomic import atomic_path
+
+        keys, vecs, metas = [], [], []
+        for k, v, m in self.items(where):
+            keys.append(k)
+            vecs.append(v)
+            metas.append(json.dumps(m, ensure_ascii=False))
+        flat = pa.array(np.concatenate(vecs) if vecs else np.zeros(0, np.float32))
+        table = pa.table({"key": keys, "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
+                          "metadata": metas})
+        with atomic_path(Path(path)) as tmp:
+            pq.write_table(table, tmp)
+        return len(keys)
+
+    def info(self) -> dict[str, Any]:
+        """Size, dimension, metric, index and encoder of the collection."""
+        self._sync_index()
+        return {"path": str(self.path), "count": self.count(), "dim": self.dim, "metric": self.metric,
+                "index": self.index_factory, "index_entries": int(self._index.ntotal),
+                "index_removed": int(getattr(self._index, "n_removed", 0)),
+                "encoder": (self._info.get("encoder") or {}).get("name")}
+
+    def __repr__(self) -> str:
+        return f"Collection({str(self.path)!r}, dim={self.dim}, metric={self.metric!r}, index={self.index_factory!r})"

@@ -1,0 +1,159 @@
+"""Collections: CRUD, search against the exact oracle, filters, persistence, the derived index, locking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embspace
+from embspace.errors import DimensionMismatchError, InvalidInputError, UnknownKeyError
+from embspace.store.collection import Collection
+
+pytest.importorskip("faiss")
+
+
+def _data(n: int = 500, dim: int = 16, seed: int = 0) -> tuple[list[str], np.ndarray, list[dict[str, object]]]:
+    rng = np.random.default_rng(seed)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    keys = [f"k{i}" for i in range(n)]
+    meta = [{"lang": "en" if i % 2 else "fr", "year": 2000 + i % 20, "i": i} for i in range(n)]
+    return keys, vecs, meta
+
+
+def _exact(vecs: np.ndarray, q: np.ndarray, k: int) -> list[int]:
+    x = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    s = x @ (q / np.linalg.norm(q))
+    return list(np.argsort(-s, kind="stable")[:k])
+
+
+@pytest.mark.parametrize("index", ["exact", "Flat", "HNSW32"])
+def test_search_matches_the_exact_oracle(tmp_path: Path, index: str) -> None:
+    keys, vecs, meta = _data()
+    with Collection.create(tmp_path / "c", dim=16, index=index) as col:
+        assert col.add(keys, vecs, meta) == 500
+        assert col.count() == 500 and len(col) == 500 and "k3" in col
+        for qi in (0, 7, 123):
+            res = col.search(vecs[qi] + 0.01, k=5)
+            want = [keys[i] for i in _exact(vecs, vecs[qi] + 0.01, 5)]
+            assert res.keys == want if index != "HNSW32" else len(set(res.keys) & set(want)) >= 4
+        batch = col.search(vecs[:3], k=2)
+        assert batch.batched and [row[0] for row in batch.keys] == ["k0", "k1", "k2"]
+        by_key = col.search(key="k5", k=3)
+        assert col.search("k5", k=3).keys == by_key.keys  # no encoder: a string is a key
+        assert "k5" not in by_key.keys and len(by_key.keys) == 3
+
+
+def test_writes_survive_reopen_and_the_index_is_derived(tmp_path: Path) -> None:
+    keys, vecs, meta = _data()
+    col = Collection.create(tmp_path / "c", dim=16, index="Flat")
+    col.add(keys[:300], vecs[:300], meta[:300])
+    col.search(vecs[0], k=1)  # builds and later saves the index
+    col.close()
+    col = Collection.open(tmp_path / "c")
+    col.add(keys[300:], vecs[300:], meta[300:])  # replayed into the saved index on the next search
+    assert col.search(vecs[450], k=1).keys == ["k450"]
+    col.close()
+    (tmp_path / "c" / "index" / "covers.json").write_text("not json")  # corrupt derived data
+    with Collection.open(tmp_path / "c") as col, pytest.warns(RuntimeWarning, match="rebuilding"):
+        assert col.search(vecs[10], k=1).keys == ["k10"]
+    import shutil
+
+    shutil.rmtree(tmp_path / "c" / "index")
+    with Collection.open(tmp_path / "c") as col:
+        assert col.search(vecs[20], k=1).keys == ["k20"] and col.count() == 500
+
+
+def test_upsert_and_delete_are_visible_at_once(tmp_path: Path) -> None:
+    keys, vecs, meta = _data()
+    with Collection.create(tmp_path / "c", dim=16, index="HNSW32") as col:
+        col.add(keys, vecs, meta)
+        assert col.search(vecs[42], k=1).keys == ["k42"]
+        assert col.delete(["k42"]) == 1
+        assert "k42" not in col.search(vecs[42], k=10).keys
+        col.upsert(["k43"], vecs[100:101], [{"lang": "de"}])
+        assert col.get(["k43"])[0]["metadata"] == {"lang": "de"}
+        top = col.search(vecs[100], k=2).keys
+        assert set(top) == {"k43", "k100"}
+        with pytest.raises(InvalidInputError, match="already exists"):
+            col.add(["k1"], vecs[:1])
+        assert col.delete(where={"lang": "fr"}) == 249  # k42 (fr) is gone already
+        assert col.count() == 250 and col.count({"lang": "fr"}) == 0 and col.count({"lang": "de"}) == 1
+        assert all(k not in col.search(vecs[2], k=50).keys for k in ("k0", "k2", "k4"))
+        with pytest.raises(UnknownKeyError):
+            col.get(["k0"])
+
+
+def test_compaction_happens_without_a_manual_step(tmp_path: Path) -> None:
+    keys, vecs, meta = _data()
+    with Collection.create(tmp_path / "c", dim=16, index="HNSW32") as col:
+        col.add(keys, vecs, meta)
+        col.search(vecs[0], k=1)
+        col.delete(keys[:200])
+        col.search(vecs[300], k=1)
+        info = col.info()
+        assert info["count"] == 300 and info["index_entries"] == 300 and info["index_removed"] == 0
+
+
+@pytest.mark.parametrize("where", [{"lang": "en"}, "year >= 2015 and lang = 'fr'", "i < 5", "i = 499"])
+def test_filtered_search_is_exact_at_any_selectivity(tmp_path: Path, where: object) -> None:
+    from embspace.store._filter import matches
+
+    keys, vecs, meta = _data()
+    with Collection.create(tmp_path / "c", dim=16, index="HNSW32") as col:
+        col.add(keys, vecs, meta)
+        rows = [i for i, m in enumerate(meta) if matches(where, m)]  # type: ignore[arg-type]
+        q = vecs[3] + 0.05
+        res = col.search(q, k=10, where=where)
+        sub = vecs[rows]
+        want = [keys[rows[i]] for i in _exact(sub, q, min(10, len(rows)))]
+        assert len(set(res.keys) & set(want)) >= 0.9 * len(want)
+        assert all(matches(where, meta[int(k[1:])]) for k in res.keys)  # type: ignore[arg-type]
+        assert col.search(q, k=3, where={"lang": "xx"}).keys == []
+
+
+def test_bad_input_and_locking(tmp_path: Path) -> None:
+    keys, vecs, meta = _data(10)
+    col = Collection.create(tmp_path / "c", dim=16)
+    with pytest.raises(DimensionMismatchError):
+        col.add(["a"], np.ones((1, 8), np.float32))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        col.add(["a"], np.full((1, 16), np.nan, np.float32))
+    with pytest.raises(InvalidInputError, match="finite"):
+        col.add(["a"], np.ones((1, 16), np.float32), [{"x": float("nan")}])
+    with pytest.raises(InvalidInputError, match="unique"):
+        col.add(["a", "a"], np.ones((2, 16), np.float32))
+    with pytest.raises(InvalidInputError, match="no encoder"):
+        col.add(["a"], ["some text"])
+    with pytest.raises(InvalidInputError, match="another process"):
+        Collection.open(tmp_path / "c", timeout=0.1)
+    reader = Collection.open(tmp_path / "c", readonly=True)
+    col.add(keys, vecs, meta)
+    assert reader.count() == 10 and reader.search(vecs[4], k=1).keys == ["k4"]  # a reader sees committed writes
+    with pytest.raises(InvalidInputError, match="read-only"):
+        reader.add(["z"], vecs[:1])
+    reader.close()
+    col.close()
+    with pytest.raises(InvalidInputError, match="already exists"):
+        Collection.create(tmp_path / "c", dim=16)
+    with pytest.raises(InvalidInputError, match="no collection"):
+        Collection.open(tmp_path / "nothing")
+
+
+def test_import_and_export(tmp_path: Path) -> None:
+    keys, vecs, _meta = _data(50)
+    space = embspace.EmbeddingSpace(keys, vecs)
+    with Collection.create(tmp_path / "c", dim=16) as col:
+        assert col.add_space(space) == 50
+        back = col.to_space()
+        assert back.keys == space.keys
+        np.testing.assert_allclose(back.vectors, vecs / np.linalg.norm(vecs, axis=1, keepdims=True), atol=1e-6)
+        assert col.export_jsonl(tmp_path / "c.jsonl") == 50
+        first = json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])
+        assert first["key"] == "k0" and len(first["vector"]) == 16
+        assert col.export_parquet(tmp_path / "c.parquet") == 50
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(tmp_path / "c.parquet").num_rows == 50
