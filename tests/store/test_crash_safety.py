@@ -117,7 +117,7 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
         present, deleted = _state(log)
         with Collection.open(path, timeout=5) as col:
             counts: dict[str, int] = {}
-            for key, _vec, meta in col.items():
+            for _key, _vec, meta in col.items():
                 counts[meta["batch"]] = counts.get(meta["batch"], 0) + 1
             half = {b: n for b, n in counts.items() if n != BATCH}
             assert not half, f"kill {kill}: half-applied batches {half}"
