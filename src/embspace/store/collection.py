@@ -416,6 +416,7 @@ class Collection:
                 covered = int(json.loads(seq_file.read_text())["seq"])
                 if index.dim == self.dim and index.metric == self.metric:
                     self._index, self._index_seq = index, covered
+                    self._load_names()
                     return
             except Exception as e:  # corrupt or from another version: derived data, rebuild it
                 warnings.warn(f"{p}: unreadable index ({e.__class__.__name__}: {e}); rebuilding it from the table",
@@ -431,6 +432,7 @@ class Collection:
         if len(ids):
             index.add(vecs, ids)
         self._index, self._index_seq = index, last
+        self._load_names()
         self._applied_since_save = 1
         if self.writable:
             self._save_index()
@@ -442,6 +444,10 @@ class Collection:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim) if rows else \
             np.zeros((0, self.dim), np.float32)
         return ids, vecs
+
+    def _load_names(self) -> None:
+        """id -> key of every item, so search results map to keys without a query per search."""
+        self._names = {int(i): k for i, k in self._db.execute("SELECT id, key FROM items")}
 
     def _save_index(self) -> None:
         import shutil
@@ -487,6 +493,10 @@ class Collection:
             keep = [i for i in live_adds if i in got]
             if keep:
                 self._index.add(np.stack([got[i] for i in keep]), np.asarray(keep, np.int64))
+                for st in range(0, len(keep), 900):
+                    part = keep[st : st + 900]
+                    q = f"SELECT id, key FROM items WHERE id IN ({','.join('?' * len(part))})"
+                    self._names.update({int(i): k for i, k in self._db.execute(q, part)})
         self._index_seq = int(rows[-1][0])
         self._applied_since_save += len(rows)
         removed = int(getattr(self._index, "n_removed", 0))
