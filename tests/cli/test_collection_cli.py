@@ -38,6 +38,11 @@ def test_collection_commands_round_trip(tmp_path: Path) -> None:
     _run("collection", "export", col, "-o", str(tmp_path / "out-space"))
     assert len(embspace.load(tmp_path / "out-space")) == 38
     assert "count" in str(_run("collection", "info", col))
+    tuned = _run("index", "tune", col, "--recall", "0.9", "-k", "5", "--queries", "20", "--json")
+    assert tuned["reached"] and tuned["recall"] >= 0.9 and "efSearch" in tuned["params"]  # type: ignore[index]
+    with embspace.Collection.open(col, readonly=True) as c:  # the tuned parameters were saved with the index
+        c.search(vecs[0], k=1)
+        assert c._index.params["efSearch"] == tuned["params"]["efSearch"]  # type: ignore[index]
 
 
 def test_texts_with_metadata_and_filters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -164,3 +164,26 @@ def search(
         out.print_hits(f"nearest to {query!r}" + (f" where {where}" if where else ""), hits)
         if hits and any(metas.values()):
             typer.echo(json.dumps({key: metas[key] for key, _ in hits[:3]}, ensure_ascii=False)[:500], err=True)
+
+
+index_app = typer.Typer(help="Vector indexes of collections.", no_args_is_help=True)
+
+
+@index_app.command("tune")
+def tune(
+    path: PathArg,
+    recall: Annotated[float, typer.Option("--recall", help="Recall@k to reach, against exact search.")] = 0.95,
+    k: Annotated[int, typer.Option("-k", help="Hits per query the recall is measured at.")] = 10,
+    queries: Annotated[int, typer.Option("--queries", help="Stored vectors used as sample queries.")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pick the cheapest efSearch/nprobe reaching a recall on the collection's own data; saved with the index."""
+    from ..store import Collection
+
+    with Collection.open(path) as col:
+        result = col.tune(recall, k=k, n_queries=queries)
+    if as_json:
+        out.print_json({"params": result.params, "recall": result.recall, "latency_ms": result.latency_ms,
+                        "target_recall": result.target_recall, "reached": result.reached})
+    else:
+        typer.echo(result.to_markdown())

@@ -171,10 +171,11 @@ train_app = typer.Typer(
 )
 app.add_typer(train_app, name="train")
 
-from ._collection import collection_app  # noqa: E402  (the group's commands live in their own module)
+from ._collection import collection_app, index_app  # noqa: E402  (the groups' commands live in their own module)
 from ._collection import search as _search_command  # noqa: E402
 
 app.add_typer(collection_app, name="collection")
+app.add_typer(index_app, name="index")
 app.command("search")(_search_command)
 
 CorpusArg = Annotated[list[Path], typer.Argument(

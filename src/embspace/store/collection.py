@@ -519,6 +519,31 @@ class Collection:
         self.rebuild_index()
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def tune(self, target_recall: float = 0.95, *, k: int = 10, queries: Any = None, n_queries: int = 200,
+             seed: int = 0) -> Any:
+        """Pick the cheapest index search parameters reaching ``target_recall`` (recall@k against exact
+        search over this collection's own vectors) and save them with the index.
+
+        ``queries`` default to ``n_queries`` stored vectors drawn at random (each a realistic query:
+        a point of the data). Returns the :class:`~embspace.index.TuneResult` (its trials table too).
+        """
+        from ..index import tune
+
+        self._require_writer()
+        self._sync_index()
+        ids, vecs = self._all_vectors()
+        if len(ids) == 0:
+            raise InvalidInputError("the collection is empty: nothing to tune on")
+        if queries is None:
+            rng = np.random.default_rng(seed)
+            queries = vecs[rng.choice(len(vecs), min(n_queries, len(vecs)), replace=False)]
+        else:
+            queries = self._query_vectors(queries)[0]
+        result = tune(self._index, queries, target_recall=target_recall, k=k, vectors=vecs, ids=ids)
+        self._applied_since_save = max(self._applied_since_save, 1)
+        self._save_index()
+        return result
+
     # -- search --------------------------------------------------------------------------------------
     def _query_vectors(self, query: Any) -> tuple[npt.NDArray[np.float32], bool, set[str]]:
         """(queries (nq, dim), single?, keys to exclude) for a vector, vectors, a text, texts, or a key."""
