@@ -64,25 +64,10 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a space's vectors, or texts (encoded with the collection's encoder, metadata kept)."""
-    from ..errors import UnknownFormatError
-    from ..space import load
     from ..store import Collection
 
     with Collection.open(path) as col:
-        try:
-            space = load(source)
-        except (UnknownFormatError, IsADirectoryError, ValueError):
-            space = None
-        if space is not None:
-            n = col.add_space(space, upsert=upsert)
-        else:
-            from ..encoders.pipeline import read_items
-
-            items, _modality = read_items(source, text_field=text_field, id_field=id_field)
-            keys = [i.id for i in items]
-            data = [str(i.content) for i in items]
-            metas = [i.metadata for i in items]
-            n = col.upsert(keys, data, metas) if upsert else col.add(keys, data, metas)
+        n = col.add_file(source, text_field=text_field, id_field=id_field, upsert=upsert)
         result = {"added": n, "count": col.count()}
     if as_json:
         out.print_json(result)

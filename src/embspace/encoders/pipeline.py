@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from .._sqlite import select_in
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -201,16 +202,10 @@ class EncodingCache:
         return hashlib.sha256(f"{int(normalize)}\x00{item_digest(content)}".encode()).digest()
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, npt.NDArray[np.float32]]:
-        found: dict[bytes, npt.NDArray[np.float32]] = {}
         width = self.dim * 4
-        for s in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            part = list(keys[s : s + 900])
-            rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})",
-                                    part).fetchall()
-            for k, v in rows:
-                if len(v) == width:
-                    found[k] = np.frombuffer(v, np.float32)
-        return found
+        return {k: np.frombuffer(v, np.float32)
+                for k, v in select_in(self._db, "SELECT key, vector FROM vectors WHERE key IN ({in})", keys)
+                if len(v) == width}
 
     def put(self, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
         with self._db:

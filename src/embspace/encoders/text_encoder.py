@@ -9,10 +9,11 @@ padded tokens (short texts travel in large batches, long ones in small), the mod
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -344,21 +345,17 @@ class TextEncoder(BaseEncoder):
             for idx in pool.map(work, batches):
                 bar.advance(len(idx))
 
-    def _thread_limit(self) -> Any:
-        import contextlib
-
+    @contextlib.contextmanager
+    def _thread_limit(self) -> Iterator[None]:
+        """PyTorch runs on :attr:`threads` threads inside, on the caller's setting again after."""
         import torch
 
-        @contextlib.contextmanager
-        def limit() -> Any:
-            before = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
-
-        return limit()
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     # -- contextual token vectors and chunks -----------------------------------------------------------
     def encode_tokens(self, text: str, *, special_tokens: bool = False) -> TokenEmbeddings:
@@ -424,26 +421,21 @@ class TruncationWarning(UserWarning):
     """Some texts were longer than the model's maximum length and were truncated."""
 
 
-def quiet_loading() -> Any:
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
     """A context in which transformers loads weights without its progress bars."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def quiet() -> Any:
-        try:
-            from transformers.utils import logging as hf_logging
-        except ImportError:
-            yield
-            return
-        was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        try:
-            yield
-        finally:
-            if was_enabled:
-                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-
-    return quiet()
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _not_found(model: str | Path, e: Exception) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._sqlite import select_in
 from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError, UnknownKeyError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -322,12 +323,7 @@ class Collection:
         return int(row[0]) + 1
 
     def _ids_for(self, keys: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for s in range(0, len(keys), 900):
-            part = list(keys[s : s + 900])
-            q = f"SELECT key, id FROM items WHERE key IN ({','.join('?' * len(part))})"
-            out.update({k: int(i) for k, i in self._db.execute(q, part)})
-        return out
+        return {k: int(i) for k, i in select_in(self._db, "SELECT key, id FROM items WHERE key IN ({in})", keys)}
 
     def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
         """Delete by keys, or every item matching a filter; returns how many were deleted."""
@@ -366,12 +362,9 @@ class Collection:
         """``[{"key", "vector", "metadata"}]`` in the order asked; an unknown key raises UnknownKeyError."""
         if isinstance(keys, str):
             raise TypeError("keys must be a list of strings; wrap a single key in a list")
-        found: dict[str, dict[str, Any]] = {}
-        for s in range(0, len(keys), 900):
-            part = [str(k) for k in keys[s : s + 900]]
-            q = f"SELECT key, vector, metadata FROM items WHERE key IN ({','.join('?' * len(part))})"
-            for k, v, m in self._db.execute(q, part):
-                found[k] = {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
+        found = {k: {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
+                 for k, v, m in select_in(self._db, "SELECT key, vector, metadata FROM items WHERE key IN ({in})",
+                                          [str(k) for k in keys])}
         missing = [k for k in keys if str(k) not in found]
         if missing:
             raise UnknownKeyError(str(missing[0]), where="the collection")
@@ -493,10 +486,8 @@ class Collection:
             keep = [i for i in live_adds if i in got]
             if keep:
                 self._index.add(np.stack([got[i] for i in keep]), np.asarray(keep, np.int64))
-                for st in range(0, len(keep), 900):
-                    part = keep[st : st + 900]
-                    q = f"SELECT id, key FROM items WHERE id IN ({','.join('?' * len(part))})"
-                    self._names.update({int(i): k for i, k in self._db.execute(q, part)})
+                self._names.update({int(i): k for i, k in
+                                    select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})", keep)})
         self._index_seq = int(rows[-1][0])
         self._applied_since_save += len(rows)
         removed = int(getattr(self._index, "n_removed", 0))
@@ -506,12 +497,8 @@ class Collection:
             self._save_index()
 
     def _vectors_by_id(self, ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
-        out: dict[int, npt.NDArray[np.float32]] = {}
-        for s in range(0, len(ids), 900):
-            part = list(ids[s : s + 900])
-            q = f"SELECT id, vector FROM items WHERE id IN ({','.join('?' * len(part))})"
-            out.update({int(i): np.frombuffer(v, np.float32) for i, v in self._db.execute(q, part)})
-        return out
+        return {int(i): np.frombuffer(v, np.float32)
+                for i, v in select_in(self._db, "SELECT id, vector FROM items WHERE id IN ({in})", ids)}
 
     def compact(self) -> None:
         """Rebuild the index without removed entries and reclaim SQLite's free pages."""
@@ -606,10 +593,8 @@ class Collection:
         scores = np.atleast_2d(np.asarray(res.scores, np.float32))
         names = self._names
         wanted = sorted({int(i) for i in ids.ravel() if i >= 0 and int(i) not in names})
-        for s in range(0, len(wanted), 900):
-            part = wanted[s : s + 900]
-            q = f"SELECT id, key FROM items WHERE id IN ({','.join('?' * len(part))})"
-            names.update({int(i): key for i, key in self._db.execute(q, part)})
+        names.update({int(i): key for i, key in select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})",
+                                                            wanted)})
         keys_out: list[list[str]] = []
         score_out = np.full((ids.shape[0], k), -np.inf, np.float32)
         id_out = np.full((ids.shape[0], k), -1, np.int64)
@@ -650,6 +635,27 @@ class Collection:
             vecs = np.asarray(space.vectors[s : s + batch])
             n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
         return n
+
+    def add_file(self, path: str | Path, *, text_field: str = "text", id_field: str | None = None,
+                 upsert: bool = False) -> int:
+        """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
+        .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
+        from ..errors import UnknownFormatError
+        from ..space.io import load
+
+        try:
+            space = load(path)
+        except (UnknownFormatError, IsADirectoryError, ValueError):
+            space = None
+        if space is not None:
+            return self.add_space(space, upsert=upsert)
+        from ..encoders.pipeline import read_items
+
+        items, _modality = read_items(path, text_field=text_field, id_field=id_field)
+        keys = [i.id for i in items]
+        texts = [str(i.content) for i in items]
+        metas = [i.metadata for i in items]
+        return self.upsert(keys, texts, metas) if upsert else self.add(keys, texts, metas)
 
     def export_jsonl(self, path: str | Path, where: Any = None) -> int:
         """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
