@@ -369,8 +369,20 @@ class BaseIndex(ABC):
             approximate index could not fill is padded with id ``-1``, score ``-inf`` and key ``""``.
         """
         q, single = self._queries(queries)
+        got = self.search_prepared(q, k, params=params, allowed_ids=allowed_ids)
+        if got is None:
+            return SearchResult.empty(not single, len(q))
+        return self._result(*got, single)
+
+    def search_prepared(self, q: FloatArray, k: int, *, params: Mapping[str, int] | None = None,
+                        allowed_ids: npt.ArrayLike | Iterable[int] | None = None
+                        ) -> tuple[FloatArray, IntArray] | None:
+        """:meth:`search` for queries the caller has already checked: ``(nq, dim)`` C-contiguous
+        finite float32, unit rows under ``cosine``. Returns ``(nq, k')`` scores and ids (``-1`` for
+        none), or None when nothing qualifies — no per-call validation, for hot paths (Collection).
+        """
         k = check_k(k)
-        p = {**self._params, **self._check_params(params)}
+        p = {**self._params, **self._check_params(params)} if params else self._params
         allowed: IntArray | None = None
         if allowed_ids is not None:
             allowed = np.unique(self._map.labels_of(_ids_arg(allowed_ids, "allowed_ids")))
@@ -379,9 +391,14 @@ class BaseIndex(ABC):
             n_cand = self.ntotal
         k_eff = min(k, n_cand)
         if len(q) == 0 or k_eff == 0:
-            return SearchResult.empty(not single, len(q))
+            return None
         scores, labels = self._search(q, k_eff, p, allowed)
-        return self._result(scores, labels, single)
+        ids = self._map.to_ids(labels)
+        missing = ids < 0
+        if missing.any():
+            scores = scores.copy()
+            scores[missing] = -np.inf
+        return np.ascontiguousarray(scores, dtype=np.float32), ids
 
     @abstractmethod
     def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None
@@ -392,13 +409,7 @@ class BaseIndex(ABC):
         exceeds the number of candidates.
         """
 
-    def _result(self, scores: FloatArray, labels: IntArray, single: bool) -> SearchResult:
-        ids = self._map.to_ids(labels)
-        missing = ids < 0
-        if missing.any():
-            scores = scores.copy()
-            scores[missing] = -np.inf
-        scores = np.ascontiguousarray(scores, dtype=np.float32)
+    def _result(self, scores: FloatArray, ids: IntArray, single: bool) -> SearchResult:
         if single:
             keep = ids[0] >= 0
             row_ids = ids[0][keep]

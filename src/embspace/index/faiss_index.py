@@ -254,6 +254,7 @@ class FaissIndex(BaseIndex):
         return tuple(self._default_params())
 
     def _apply_params(self, st: _Structure | None = None) -> None:
+        self._sp_cache: dict[tuple[tuple[str, int], ...], tuple[Any, ...]] = {}  # unfiltered SearchParameters
         st = st or self._struct
         if st.hnsw is not None:
             st.hnsw.hnsw.efConstruction = self._params["efConstruction"]
@@ -421,7 +422,18 @@ class FaissIndex(BaseIndex):
             cost += k * params["k_factor"]
         return cost
 
-    def _search_parameters(self, params: dict[str, int], sel: Any, frac: float) -> Any:
+    def _search_parameters(self, params: dict[str, int], sel: Any, frac: float) -> tuple[Any, ...]:
+        """(SearchParameters, the SWIG objects it points to): hold the tuple while searching."""
+        if sel is None and frac == 1.0:  # the common case: built once per parameter set, not per query
+            key = tuple(sorted(params.items()))
+            hit = self._sp_cache.get(key)
+            if hit is None:
+                hit = self._sp_cache[key] = self._new_search_parameters(params, None, 1.0)
+            return hit
+        return self._new_search_parameters(params, sel, frac)
+
+    def _new_search_parameters(self, params: dict[str, int], sel: Any, frac: float) -> tuple[Any, ...]:
+        """(the SearchParameters, every SWIG object it points to — kept alive alongside it)."""
         faiss = _faiss()
         st = self._struct
         leaf: Any = None
@@ -441,8 +453,8 @@ class FaissIndex(BaseIndex):
             top.k_factor = float(params["k_factor"])
             if leaf is not None:
                 top.base_index_params = leaf
-            return top
-        return leaf
+            return top, leaf, sel
+        return leaf, sel
 
     def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None
                 ) -> tuple[FloatArray, IntArray]:
@@ -463,9 +475,10 @@ class FaissIndex(BaseIndex):
                 mask[allowed] = True
             else:
                 mask[:] = m.alive
-            sel = _faiss().IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            bits = np.packbits(mask, bitorder="little")  # held here while FAISS reads it
+            sel = _faiss().IDSelectorBitmap(bits)
         sp = self._search_parameters(params, sel, frac)
-        dist, labels = self._index.search(self._query_internal(q), k, params=sp)
+        dist, labels = self._index.search(self._query_internal(q), k, params=sp[0])
         return self._scores(q, dist, labels)
 
     def _scores(self, q: FloatArray, dist: FloatArray, labels: IntArray) -> tuple[FloatArray, IntArray]:
@@ -497,7 +510,7 @@ class FaissIndex(BaseIndex):
         m = self._map
         fetch = min(m.n_labels, k + m.n_dead)
         dist, labels = self._index.search(self._query_internal(q), fetch,
-                                          params=self._search_parameters(params, None, 1.0))
+                                          params=self._search_parameters(params, None, 1.0)[0])
         scores, labels = self._scores(q, dist, labels)
         ok = (labels >= 0) & m.alive[np.maximum(labels, 0)]
         order = np.argsort(~ok, axis=1, kind="stable")[:, :k]

@@ -575,8 +575,11 @@ class Collection:
         kk = k + len(exclude)
         if allowed is not None and len(allowed) < EXACT_BELOW:
             res = self._exact_over(q, kk, allowed)
-        else:
-            res = self._index.search(q, kk, params=params, allowed_ids=allowed)
+        else:  # q is checked and normalised already: skip the index's own validation
+            got = self._index.search_prepared(q, kk, params=params, allowed_ids=allowed)
+            if got is None:
+                return SearchResult.empty(not single, len(q))
+            res = SearchResult([], got[0], got[1])
         return self._keyed(res, k, exclude, single)
 
     def _exact_over(self, q: npt.NDArray[np.float32], k: int, ids: npt.NDArray[np.int64]) -> Any:
@@ -592,26 +595,23 @@ class Collection:
         ids = np.atleast_2d(np.asarray(res.ids, np.int64))
         scores = np.atleast_2d(np.asarray(res.scores, np.float32))
         names = self._names
-        wanted = sorted({int(i) for i in ids.ravel() if i >= 0 and int(i) not in names})
-        names.update({int(i): key for i, key in select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})",
-                                                            wanted)})
+        id_rows = ids.tolist()
+        wanted = sorted({i for row in id_rows for i in row if i >= 0 and i not in names})
+        if wanted:
+            names.update({int(i): key for i, key in
+                          select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})", wanted)})
         keys_out: list[list[str]] = []
-        score_out = np.full((ids.shape[0], k), -np.inf, np.float32)
-        id_out = np.full((ids.shape[0], k), -1, np.int64)
-        for r in range(ids.shape[0]):
-            row_keys: list[str] = []
-            for i, s in zip(ids[r], scores[r], strict=True):
-                name = names.get(int(i))
-                if name is None or name in exclude:
-                    continue
-                if len(row_keys) < k:
-                    score_out[r, len(row_keys)] = s
-                    id_out[r, len(row_keys)] = i
-                    row_keys.append(name)
-            keys_out.append(row_keys)
+        score_out = np.full((len(id_rows), k), -np.inf, np.float32)
+        id_out = np.full((len(id_rows), k), -1, np.int64)
+        for r, row in enumerate(id_rows):
+            cols = [c for c, i in enumerate(row) if (name := names.get(i)) is not None and name not in exclude][:k]
+            keys_out.append([names[row[c]] for c in cols])
+            score_out[r, : len(cols)] = scores[r, cols]
+            id_out[r, : len(cols)] = ids[r, cols]
         n = max((len(x) for x in keys_out), default=0)
         if single:
-            return SearchResult(keys_out[0], score_out[0, : len(keys_out[0])], id_out[0, : len(keys_out[0])])
+            m = len(keys_out[0])
+            return SearchResult(keys_out[0], score_out[0, :m], id_out[0, :m])
         return SearchResult(keys_out, score_out[:, :n], id_out[:, :n])
 
     # -- import / export -----------------------------------------------------------------------------
