@@ -1,10 +1,15 @@
 """Collections: SQLite-backed stores of keys, vectors and metadata, searchable under metadata filters.
 
 SQLite (WAL) holds the truth; the vector index (:mod:`embspace.index`) is derived data, brought up
-to date from the change log and rebuilt when missing. See docs/collections.md and docs/filters.md.
+to date from the change log and rebuilt when missing. The same API runs over Milvus
+(:class:`MilvusCollection`, ``milvus://`` and ``milvus-lite:`` addresses). See docs/collections.md and
+docs/filters.md.
 """
 
+from ._base import BaseCollection
 from ._filter import CompiledFilter, Filter, compile_filter, matches, parse_filter
 from .collection import Collection
+from .milvus import MilvusCollection, milvus_filter
 
-__all__ = ["Collection", "CompiledFilter", "Filter", "compile_filter", "matches", "parse_filter"]
+__all__ = ["BaseCollection", "Collection", "CompiledFilter", "Filter", "MilvusCollection", "compile_filter",
+           "matches", "milvus_filter", "parse_filter"]

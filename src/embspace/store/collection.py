@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
 import sqlite3
 import warnings
@@ -30,11 +29,11 @@ import numpy as np
 import numpy.typing as npt
 
 from .._sqlite import select_in
-from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError, UnknownKeyError
-from ..space.embedding_space import EmbeddingSpace
-from ..space.provenance import Provenance
+from ..errors import DimensionMismatchError, InvalidInputError, UnknownKeyError
 from ..space.search_result import SearchResult
+from ._base import BaseCollection, Metadata
 from ._filter import compile_filter
+from .milvus import MilvusCollection, is_milvus_uri
 
 FORMAT = 1
 DB_NAME = "collection.sqlite"
@@ -58,24 +57,30 @@ CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TE
 """
 
 
-def _check_json(value: Any, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInputError(f"{where}: metadata numbers must be finite, got {value}")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise InvalidInputError(f"{where}: metadata integers must fit in 64 bits")
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInputError(f"{where}: metadata strings may not contain NUL")
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str) or "\x00" in k:
-                raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
-            _check_json(v, where)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _check_json(v, where)
+def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, Any] | None]:
+    """(encoder object or None, dimension, the encoder's description saved with a collection)."""
+    enc = None
+    if encoder is not None:
+        if isinstance(encoder, str):
+            from ..encoders import get_encoder
+
+            enc = get_encoder(encoder)
+        else:
+            enc = encoder
+        if dim is not None and dim != enc.dim:
+            raise DimensionMismatchError(int(dim), enc.dim, what=f"dim= (the encoder {enc.name})")
+        dim = enc.dim
+    if dim is None or int(dim) < 1:
+        raise InvalidInputError("give dim (a positive int) or an encoder")
+    if enc is None:
+        return None, int(dim), None
+    info = {"name": enc.name, "space_id": enc.space_id,
+            "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
+            "spec": encoder if isinstance(encoder, str) else enc.name}
+    return enc, int(dim), info
 
 
-class Collection:
+class Collection(BaseCollection):
     """Vectors with keys and JSON metadata on disk, searchable by vector, text or key, under filters.
 
     Create with :meth:`create`, open with :meth:`open`. One process writes at a time (a second
@@ -104,8 +109,9 @@ class Collection:
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, dim: int | None = None, encoder: Any = None, metric: str = "cosine",
-               index: str = "auto", exist_ok: bool = False) -> Collection:
-        """A new, empty collection at ``path`` (a directory).
+               index: str = "auto", exist_ok: bool = False, token: str | None = None) -> Collection | MilvusCollection:
+        """A new, empty collection at ``path``: a directory, or a Milvus address (``milvus://HOST:PORT/NAME``,
+        ``milvus+https://...``, ``milvus-lite:FILE.db#NAME``; ``token`` authenticates to a server).
 
         Parameters
         ----------
@@ -120,6 +126,9 @@ class Collection:
             ``"auto"`` (chosen from the size at the first index build), or a FAISS factory string
             (``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``), or ``"exact"``.
         """
+        if is_milvus_uri(path):
+            return MilvusCollection.create(str(path), dim=dim, encoder=encoder, metric=metric, index=index,
+                                           exist_ok=exist_ok, token=token)
         p = Path(path).expanduser()
         if (p / DB_NAME).exists():
             if exist_ok:
@@ -127,26 +136,10 @@ class Collection:
             raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open")
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
-        enc = None
-        if encoder is not None:
-            if isinstance(encoder, str):
-                from ..encoders import get_encoder
-
-                enc = get_encoder(encoder)
-            else:
-                enc = encoder
-            if dim is not None and dim != enc.dim:
-                raise DimensionMismatchError(int(dim), enc.dim, what=f"dim= (the encoder {enc.name})")
-            dim = enc.dim
-        if dim is None or int(dim) < 1:
-            raise InvalidInputError("give dim (a positive int) or an encoder")
+        enc, dim, enc_info = resolve_encoder(encoder, dim)
         p.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
-                                "encoder": None}
-        if enc is not None:
-            info["encoder"] = {"name": enc.name, "space_id": enc.space_id,
-                               "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
-                               "spec": encoder if isinstance(encoder, str) else enc.name}
+                                "encoder": enc_info}
         db = cls._connect(p / DB_NAME)
         with db:
             db.executescript(SCHEMA)
@@ -158,8 +151,10 @@ class Collection:
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False, encoder: Any = None,
-             timeout: float = 10.0) -> Collection:
-        """Open the collection at ``path`` (for writing unless ``readonly``)."""
+             timeout: float = 10.0, token: str | None = None) -> Collection | MilvusCollection:
+        """Open the collection at ``path`` (a directory or a Milvus address; for writing unless ``readonly``)."""
+        if is_milvus_uri(path):
+            return MilvusCollection.open(str(path), readonly=readonly, encoder=encoder, token=token)
         p = Path(path).expanduser()
         if not (p / DB_NAME).is_file():
             raise InvalidInputError(f"no collection at {p} (no {DB_NAME}); create one with Collection.create")
@@ -211,12 +206,6 @@ class Collection:
             self._lock_file.close()
             self._lock_file = None
 
-    def __enter__(self) -> Collection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- writing -------------------------------------------------------------------------------------
     def _require_writer(self) -> None:
         if not self.writable:
@@ -224,64 +213,10 @@ class Collection:
         if self._closed:
             raise InvalidInputError("the collection is closed")
 
-    def _vectors_of(self, data: Any, n: int) -> npt.NDArray[np.float32]:
-        if isinstance(data, Sequence) and data and all(isinstance(t, str) for t in data):
-            if self._encoder is None:
-                self._encoder = self._load_encoder()
-            data = np.asarray(self._encoder.encode(list(data), progress=False))
-        else:
-            vid = getattr(data, "space_id", None)
-            own = (self._info.get("encoder") or {}).get("space_id")
-            if self._encoder is not None and own is None:
-                own = self._encoder.space_id
-            if vid is not None and own is not None and vid != own:
-                name = getattr(data, "space_name", vid)
-                raise IncompatibleSpaceError(f"these vectors come from another model ({name}) than this "
-                                             "collection's encoder")
-        arr = np.asarray(data, dtype=np.float32)
-        if arr.ndim == 1 and n == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[0] != n:
-            raise InvalidInputError(f"expected {n} vectors, got an array of shape {arr.shape}")
-        if arr.shape[1] != self.dim:
-            raise DimensionMismatchError(int(arr.shape[1]), self.dim, what="the vectors")
-        if not np.isfinite(arr).all():
-            raise InvalidInputError("vectors contain NaN or Inf")
-        if self.metric == "cosine":
-            norms = np.linalg.norm(arr, axis=1, keepdims=True)
-            if (norms == 0).any():
-                raise InvalidInputError("a zero vector has no direction; cosine collections cannot hold it")
-            arr = arr / norms
-        return np.ascontiguousarray(arr, dtype=np.float32)
-
-    def _load_encoder(self) -> Any:
-        enc_info = self._info.get("encoder")
-        if not enc_info:
-            raise InvalidInputError("this collection has no encoder: add vectors, not texts (or create it with "
-                                    "encoder=...)")
-        from ..encoders import get_encoder
-
-        enc = get_encoder(enc_info["spec"])
-        if enc.space_id != enc_info["space_id"]:
-            raise IncompatibleSpaceError(f"the encoder {enc.name} loaded now makes vectors of another space than "
-                                         "the one this collection was built with (model revision changed?)")
-        return enc
-
-    def _rows(self, keys: Sequence[str], data: Any, metadata: Sequence[Mapping[str, Any] | None] | None
+    def _rows(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None
               ) -> list[tuple[str, bytes, str]]:
-        keys = [str(k) for k in keys]
-        if len(set(keys)) != len(keys):
-            raise InvalidInputError("keys must be unique within one call")
-        vecs = self._vectors_of(data, len(keys))
-        metas = list(metadata) if metadata is not None else [None] * len(keys)
-        if len(metas) != len(keys):
-            raise InvalidInputError(f"{len(metas)} metadata entries for {len(keys)} keys")
-        out = []
-        for k, v, m in zip(keys, vecs, metas, strict=True):
-            m = dict(m or {})
-            _check_json(m, f"metadata of {k!r}")
-            out.append((k, v.tobytes(), json.dumps(m, ensure_ascii=False)))
-        return out
+        keys, vecs, metas = self._checked_items(keys, data, metadata)
+        return [(k, v.tobytes(), json.dumps(m, ensure_ascii=False)) for k, v, m in zip(keys, vecs, metas, strict=True)]
 
     def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Mapping[str, Any] | None] | None = None) -> int:
         """Add new items (vectors ``(n, dim)`` or texts); an existing key is an error (see :meth:`upsert`)."""
@@ -294,8 +229,6 @@ class Collection:
 
     def _write(self, keys: Sequence[str], data: Any, metadata: Any, *, replace: bool) -> int:
         self._require_writer()
-        if isinstance(keys, str):
-            raise TypeError("keys must be a list of strings; wrap a single key in a list")
         rows = self._rows(keys, data, metadata)
         if not rows:
             return 0
@@ -532,20 +465,6 @@ class Collection:
         return result
 
     # -- search --------------------------------------------------------------------------------------
-    def _query_vectors(self, query: Any) -> tuple[npt.NDArray[np.float32], bool, set[str]]:
-        """(queries (nq, dim), single?, keys to exclude) for a vector, vectors, a text, texts, or a key."""
-        if isinstance(query, str):
-            if query in self and self._info.get("encoder") is None:
-                return self._vectors_of(self.get([query])[0]["vector"], 1), True, {query}
-            return self._vectors_of([query], 1), True, set()
-        if isinstance(query, Sequence) and query and all(isinstance(q, str) for q in query):
-            return self._vectors_of(list(query), len(query)), False, set()
-        arr = np.asarray(query, dtype=np.float32)
-        single = arr.ndim == 1
-        if single:
-            query = query.reshape(1, -1) if isinstance(query, np.ndarray) else arr.reshape(1, -1)
-        return self._vectors_of(query, 1 if single else arr.shape[0]), single, set()
-
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
                params: Mapping[str, int] | None = None) -> SearchResult:
         """The ``k`` nearest items to ``query`` (a vector, a batch of vectors, or a text or texts — encoded
@@ -556,14 +475,7 @@ class Collection:
         filter string, see docs/filters.md); few matches are searched exactly, many through the index
         with an id selector, so recall holds at any selectivity.
         """
-        if k < 1:
-            raise InvalidInputError(f"k must be positive, got {k}")
-        if (query is None) == (key is None):
-            raise InvalidInputError("search takes a query or key=, not both and not neither")
-        if key is not None:
-            q, single, exclude = self._vectors_of(self.get([key])[0]["vector"], 1), True, {str(key)}
-        else:
-            q, single, exclude = self._query_vectors(query)
+        q, single, exclude = self._search_input(query, key, k)
         self._sync_index()
         allowed = None
         if where is not None:
@@ -613,79 +525,6 @@ class Collection:
             m = len(keys_out[0])
             return SearchResult(keys_out[0], score_out[0, :m], id_out[0, :m])
         return SearchResult(keys_out, score_out[:, :n], id_out[:, :n])
-
-    # -- import / export -----------------------------------------------------------------------------
-    def to_space(self, where: Any = None) -> EmbeddingSpace:
-        """The items (matching ``where``) as an EmbeddingSpace."""
-        keys, vecs = [], []
-        for k, v, _ in self.items(where):
-            keys.append(k)
-            vecs.append(v)
-        matrix = np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
-        enc = self._info.get("encoder")
-        prov = Provenance(model=enc["provenance"]["model"], config=enc["provenance"]["config"]) if enc else None
-        return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
-                              normalized=True if self.metric == "cosine" else None)
-
-    def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
-        """Add every key and vector of ``space`` (it must have this collection's dimension)."""
-        n = 0
-        for s in range(0, len(space), batch):
-            keys = list(space.keys[s : s + batch])
-            vecs = np.asarray(space.vectors[s : s + batch])
-            n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
-        return n
-
-    def add_file(self, path: str | Path, *, text_field: str = "text", id_field: str | None = None,
-                 upsert: bool = False) -> int:
-        """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
-        .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
-        from ..errors import UnknownFormatError
-        from ..space.io import load
-
-        try:
-            space = load(path)
-        except (UnknownFormatError, IsADirectoryError, ValueError):
-            space = None
-        if space is not None:
-            return self.add_space(space, upsert=upsert)
-        from ..encoders.pipeline import read_items
-
-        items, _modality = read_items(path, text_field=text_field, id_field=id_field)
-        keys = [i.id for i in items]
-        texts = [str(i.content) for i in items]
-        metas = [i.metadata for i in items]
-        return self.upsert(keys, texts, metas) if upsert else self.add(keys, texts, metas)
-
-    def export_jsonl(self, path: str | Path, where: Any = None) -> int:
-        """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
-        from .._atomic import atomic_path
-
-        n = 0
-        with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for k, v, m in self.items(where):
-                f.write(json.dumps({"key": k, "vector": v.tolist(), "metadata": m}, ensure_ascii=False) + "\n")
-                n += 1
-        return n
-
-    def export_parquet(self, path: str | Path, where: Any = None) -> int:
-        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from .._atomic import atomic_path
-
-        keys, vecs, metas = [], [], []
-        for k, v, m in self.items(where):
-            keys.append(k)
-            vecs.append(v)
-            metas.append(json.dumps(m, ensure_ascii=False))
-        flat = pa.array(np.concatenate(vecs) if vecs else np.zeros(0, np.float32))
-        table = pa.table({"key": keys, "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-                          "metadata": metas})
-        with atomic_path(Path(path)) as tmp:
-            pq.write_table(table, tmp)
-        return len(keys)
 
     def info(self) -> dict[str, Any]:
         """Size, dimension, metric, index and encoder of the collection."""

@@ -1,0 +1,275 @@
+"""What every collection backend shares: input checking, query preparation, import and export.
+
+:class:`BaseCollection` holds the parts of the collection API that do not depend on where the
+vectors live; :class:`~embspace.store.Collection` (embedded: SQLite + FAISS) and
+:class:`~embspace.store.MilvusCollection` (a Milvus server or Milvus Lite) implement the storage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError
+from ..space.embedding_space import EmbeddingSpace
+from ..space.provenance import Provenance
+from ..space.search_result import SearchResult
+
+__all__ = ["BaseCollection"]
+
+Metadata = Mapping[str, Any] | None
+
+
+def _check_json(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"{where}: metadata numbers must be finite, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise InvalidInputError(f"{where}: metadata integers must fit in 64 bits")
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInputError(f"{where}: metadata strings may not contain NUL")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str) or "\x00" in k:
+                raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
+            _check_json(v, where)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_json(v, where)
+
+
+class BaseCollection(ABC):
+    """The collection API (see :class:`~embspace.store.Collection` for the embedded one)."""
+
+    dim: int
+    metric: str
+    writable: bool
+    _info: dict[str, Any]
+    _encoder: Any
+
+    # -- storage, per backend ------------------------------------------------------------------------
+    @abstractmethod
+    def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
+        """Add new items (vectors ``(n, dim)`` or texts); an existing key is an error (see :meth:`upsert`)."""
+
+    @abstractmethod
+    def upsert(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
+        """Add items, replacing those whose key exists."""
+
+    @abstractmethod
+    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+        """Delete by keys, or every item matching a filter; returns how many were deleted."""
+
+    @abstractmethod
+    def count(self, where: Any = None) -> int:
+        """Items in the collection (matching ``where`` when given)."""
+
+    @abstractmethod
+    def __contains__(self, key: object) -> bool: ...
+
+    @abstractmethod
+    def get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """``[{"key", "vector", "metadata"}]`` in the order asked; an unknown key raises UnknownKeyError."""
+
+    @abstractmethod
+    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+                                                                              dict[str, Any]]]:
+        """Every (key, vector, metadata) (matching ``where`` when given)."""
+
+    @abstractmethod
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
+               params: Mapping[str, int] | None = None) -> SearchResult:
+        """The ``k`` nearest items to ``query`` or to the item ``key``, best first."""
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Size, dimension, metric, index and encoder of the collection."""
+
+    @abstractmethod
+    def compact(self) -> None:
+        """Reclaim the space of deleted and replaced items."""
+
+    @abstractmethod
+    def tune(self, target_recall: float = 0.95, *, k: int = 10, queries: Any = None, n_queries: int = 200,
+             seed: int = 0) -> Any:
+        """Pick search parameters reaching ``target_recall``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the collection."""
+
+    def __enter__(self) -> BaseCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def _checked_items(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None
+                       ) -> tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any]]]:
+        """Keys (unique strings), vectors (checked, normalised under cosine) and metadata (JSON-safe)."""
+        if isinstance(keys, str):
+            raise TypeError("keys must be a list of strings; wrap a single key in a list")
+        keys = [str(k) for k in keys]
+        if len(set(keys)) != len(keys):
+            raise InvalidInputError("keys must be unique within one call")
+        vecs = self._vectors_of(data, len(keys)) if keys else np.zeros((0, self.dim), np.float32)
+        metas = list(metadata) if metadata is not None else [None] * len(keys)
+        if len(metas) != len(keys):
+            raise InvalidInputError(f"{len(metas)} metadata entries for {len(keys)} keys")
+        out = []
+        for k, m in zip(keys, metas, strict=True):
+            m = dict(m or {})
+            _check_json(m, f"metadata of {k!r}")
+            out.append(m)
+        return keys, vecs, out
+
+    def _vectors_of(self, data: Any, n: int) -> npt.NDArray[np.float32]:
+        if isinstance(data, Sequence) and data and all(isinstance(t, str) for t in data):
+            if self._encoder is None:
+                self._encoder = self._load_encoder()
+            data = np.asarray(self._encoder.encode(list(data), progress=False))
+        else:
+            vid = getattr(data, "space_id", None)
+            own = (self._info.get("encoder") or {}).get("space_id")
+            if self._encoder is not None and own is None:
+                own = self._encoder.space_id
+            if vid is not None and own is not None and vid != own:
+                name = getattr(data, "space_name", vid)
+                raise IncompatibleSpaceError(f"these vectors come from another model ({name}) than this "
+                                             "collection's encoder")
+        arr = np.asarray(data, dtype=np.float32)
+        if arr.ndim == 1 and n == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise InvalidInputError(f"expected {n} vectors, got an array of shape {arr.shape}")
+        if arr.shape[1] != self.dim:
+            raise DimensionMismatchError(int(arr.shape[1]), self.dim, what="the vectors")
+        if not np.isfinite(arr).all():
+            raise InvalidInputError("vectors contain NaN or Inf")
+        if self.metric == "cosine":
+            norms = np.linalg.norm(arr, axis=1, keepdims=True)
+            if (norms == 0).any():
+                raise InvalidInputError("a zero vector has no direction; cosine collections cannot hold it")
+            arr = arr / norms
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _load_encoder(self) -> Any:
+        enc_info = self._info.get("encoder")
+        if not enc_info:
+            raise InvalidInputError("this collection has no encoder: add vectors, not texts (or create it with "
+                                    "encoder=...)")
+        from ..encoders import get_encoder
+
+        enc = get_encoder(enc_info["spec"])
+        if enc.space_id != enc_info["space_id"]:
+            raise IncompatibleSpaceError(f"the encoder {enc.name} loaded now makes vectors of another space than "
+                                         "the one this collection was built with (model revision changed?)")
+        return enc
+
+    def _query_vectors(self, query: Any) -> tuple[npt.NDArray[np.float32], bool, set[str]]:
+        """(queries (nq, dim), single?, keys to exclude) for a vector, vectors, a text, texts, or a key."""
+        if isinstance(query, str):
+            if query in self and self._info.get("encoder") is None:
+                return self._vectors_of(self.get([query])[0]["vector"], 1), True, {query}
+            return self._vectors_of([query], 1), True, set()
+        if isinstance(query, Sequence) and query and all(isinstance(q, str) for q in query):
+            return self._vectors_of(list(query), len(query)), False, set()
+        arr = np.asarray(query, dtype=np.float32)
+        single = arr.ndim == 1
+        if single:
+            query = query.reshape(1, -1) if isinstance(query, np.ndarray) else arr.reshape(1, -1)
+        return self._vectors_of(query, 1 if single else arr.shape[0]), single, set()
+
+    def _search_input(self, query: Any, key: str | None, k: int
+                      ) -> tuple[npt.NDArray[np.float32], bool, set[str]]:
+        """The checked arguments of :meth:`search`: (queries, single?, keys to exclude)."""
+        if k < 1:
+            raise InvalidInputError(f"k must be positive, got {k}")
+        if (query is None) == (key is None):
+            raise InvalidInputError("search takes a query or key=, not both and not neither")
+        if key is not None:
+            return self._vectors_of(self.get([key])[0]["vector"], 1), True, {str(key)}
+        return self._query_vectors(query)
+
+    # -- import / export -----------------------------------------------------------------------------
+    def to_space(self, where: Any = None) -> EmbeddingSpace:
+        """The items (matching ``where``) as an EmbeddingSpace."""
+        keys, vecs = [], []
+        for k, v, _ in self.items(where):
+            keys.append(k)
+            vecs.append(v)
+        matrix = np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
+        enc = self._info.get("encoder")
+        prov = Provenance(model=enc["provenance"]["model"], config=enc["provenance"]["config"]) if enc else None
+        return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
+                              normalized=True if self.metric == "cosine" else None)
+
+    def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
+        """Add every key and vector of ``space`` (it must have this collection's dimension)."""
+        n = 0
+        for s in range(0, len(space), batch):
+            keys = list(space.keys[s : s + batch])
+            vecs = np.asarray(space.vectors[s : s + batch])
+            n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
+        return n
+
+    def add_file(self, path: str | Path, *, text_field: str = "text", id_field: str | None = None,
+                 upsert: bool = False) -> int:
+        """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
+        .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
+        from ..errors import UnknownFormatError
+        from ..space.io import load
+
+        try:
+            space = load(path)
+        except (UnknownFormatError, IsADirectoryError, ValueError):
+            space = None
+        if space is not None:
+            return self.add_space(space, upsert=upsert)
+        from ..encoders.pipeline import read_items
+
+        items, _modality = read_items(path, text_field=text_field, id_field=id_field)
+        keys = [i.id for i in items]
+        texts = [str(i.content) for i in items]
+        metas = [i.metadata for i in items]
+        return self.upsert(keys, texts, metas) if upsert else self.add(keys, texts, metas)
+
+    def export_jsonl(self, path: str | Path, where: Any = None) -> int:
+        """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
+        from .._atomic import atomic_path
+
+        n = 0
+        with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            for k, v, m in self.items(where):
+                f.write(json.dumps({"key": k, "vector": v.tolist(), "metadata": m}, ensure_ascii=False) + "\n")
+                n += 1
+        return n
+
+    def export_parquet(self, path: str | Path, where: Any = None) -> int:
+        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .._atomic import atomic_path
+
+        keys, vecs, metas = [], [], []
+        for k, v, m in self.items(where):
+            keys.append(k)
+            vecs.append(v)
+            metas.append(json.dumps(m, ensure_ascii=False))
+        flat = pa.array(np.concatenate(vecs) if vecs else np.zeros(0, np.float32))
+        table = pa.table({"key": keys, "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
+                          "metadata": metas})
+        with atomic_path(Path(path)) as tmp:
+            pq.write_table(table, tmp)
+        return len(keys)
