@@ -48,18 +48,19 @@ def paragraphs(n: int, path: Path = WIKI) -> list[str]:
     return out
 
 
-def cache_file(n: int) -> Path:
+def cache_file(n: int, start: int = 0) -> Path:
     from embspace.encoders._cache import cache_dir
 
-    return cache_dir() / "bench" / f"wiki-minilm-{n}.npy"
+    name = f"wiki-minilm-{n}.npy" if start == 0 else f"wiki-minilm-{start}-{n}.npy"
+    return cache_dir() / "bench" / name
 
 
-def wiki_minilm(n: int, *, progress: bool = True) -> tuple[list[str], np.ndarray]:
-    """(paragraphs, (n, 384) float32 unit MiniLM vectors), encoding only when not cached."""
+def wiki_minilm(n: int, *, start: int = 0, progress: bool = True) -> tuple[list[str], np.ndarray]:
+    """(paragraphs ``start .. start+n``, (n, 384) float32 unit MiniLM vectors), encoded only when not cached."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    texts = paragraphs(n)
+    texts = paragraphs(start + n)[start:]
     digest = hashlib.sha256("\n".join(t[:40] for t in texts).encode()).hexdigest()[:16]
-    path = cache_file(n)
+    path = cache_file(n, start)
     tag = path.with_suffix(".sha")
     if path.is_file() and tag.is_file() and tag.read_text().strip() == digest:
         return texts, np.load(path)

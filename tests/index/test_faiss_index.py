@@ -302,3 +302,28 @@ def test_empty_and_single_results() -> None:
     one = index.search(X[1], K)
     assert one.ids.tolist()[0] == 6 and len(one) == 3 and one.keys[0] == "6"
     assert one.scores[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_selection_is_reused_and_follows_changes_of_the_index() -> None:
+    rng = np.random.default_rng(5)
+    n = 10_000  # half of it allowed: more candidates than the graph search visits, so the id selector is used
+    x = rng.standard_normal((n, 16)).astype(np.float32)
+    index = FaissIndex(16, "HNSW16", metric="cosine")
+    index.add(x, np.arange(n))
+    exact = ExactIndex(16, metric="cosine")
+    exact.add(x, np.arange(n))
+    allowed = np.arange(0, n, 2)
+    sel = index.select(allowed)
+    q = np.ascontiguousarray(x[:20] / np.linalg.norm(x[:20], axis=1, keepdims=True))
+    first = index.search_prepared(q, 5, allowed_ids=sel)
+    assert first is not None and set(first[1].ravel().tolist()) <= set(allowed.tolist())
+    assert "bitmap" in sel.memo
+    truth = exact.search(q, 5, allowed_ids=allowed).ids
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(first[1].tolist(), truth.tolist(), strict=True)]) >= 0.9
+    index.remove([int(i) for i in first[1][:, 0]])  # stale labels: recomputed; removed ids never come back
+    again = index.search_prepared(q, 5, allowed_ids=sel)
+    assert again is not None and not set(first[1][:, 0].tolist()) & set(again[1].ravel().tolist())
+    index.rebuild()  # labels renumbered
+    third = index.search_prepared(q, 5, allowed_ids=sel)
+    assert third is not None and not set(first[1][:, 0].tolist()) & set(third[1].ravel().tolist())
+    assert set(third[1].ravel().tolist()) <= set(allowed.tolist())

@@ -157,3 +157,21 @@ def test_import_and_export(tmp_path: Path) -> None:
         import pyarrow.parquet as pq
 
         assert pq.read_table(tmp_path / "c.parquet").num_rows == 50
+
+
+def test_filtered_search_sees_writes_after_a_cached_filter(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    with Collection.create(tmp_path / "c", dim=8, index="Flat") as col:
+        col.add([f"k{i}" for i in range(50)], x, [{"g": i % 2} for i in range(50)])
+        first = col.search(x[0], k=50, where={"g": 1})
+        assert len(first.keys) == 25
+        col.upsert(["k0"], x[:1], [{"g": 1}])  # now matches
+        col.delete(["k1"])  # no longer there
+        again = col.search(x[0], k=50, where={"g": 1})
+        assert "k0" in again.keys and "k1" not in again.keys and len(again.keys) == 25
+        reader = Collection.open(tmp_path / "c", readonly=True)
+        assert reader.search(x[0], k=50, where={"g": 1}).keys == again.keys
+        col.delete(["k3"])
+        assert "k3" not in reader.search(x[0], k=50, where={"g": 1}).keys  # another process's write
+        reader.close()

@@ -11,6 +11,8 @@ The reverse map is a pair of sorted arrays (ids, labels of the live vectors) sea
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -40,9 +42,11 @@ def as_ids(ids: npt.ArrayLike, what: str = "ids") -> IntArray:
 class IdMap:
     """Labels (0..n_labels-1, in order of addition) mapped to caller ids, with tombstones."""
 
-    __slots__ = ("_alive", "_ids", "_n", "_n_dead", "_sorted_ids", "_sorted_labels")
+    __slots__ = ("_alive", "_ids", "_n", "_n_dead", "_sorted_ids", "_sorted_labels", "serial")
+    _serials = itertools.count()
 
     def __init__(self) -> None:
+        self.serial = next(IdMap._serials)  # tells this map from a later one (after a rebuild)
         self._ids = np.empty(0, np.int64)  # label -> id (capacity grows by doubling)
         self._alive = np.empty(0, np.bool_)
         self._n = 0
@@ -51,6 +55,11 @@ class IdMap:
         self._sorted_labels = np.empty(0, np.int64)  # their labels
 
     # ----------------------------------------------------------------- sizes
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever a label is added, removed or renumbered."""
+        return self.serial, self._n, self._n_dead
+
     @property
     def n_labels(self) -> int:
         """Labels handed out, live and removed."""

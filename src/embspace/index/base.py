@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -168,6 +169,17 @@ def _ids_arg(ids: npt.ArrayLike | Iterable[int], what: str) -> IntArray:
     if not isinstance(ids, np.ndarray | list | tuple | range) and isinstance(ids, Iterable):
         return as_ids(np.fromiter(ids, dtype=np.int64), what)
     return as_ids(ids, what)
+
+
+@dataclass(eq=False)
+class Selection:
+    """Ids resolved to an index's internal labels once, for repeated filtered searches
+    (:meth:`BaseIndex.select`); used while the index is unchanged, recomputed otherwise."""
+
+    ids: IntArray
+    labels: IntArray
+    version: tuple[int, int, int]
+    memo: dict[str, Any] = field(default_factory=dict)  # per-index extras (FAISS: the id-selector bitmap)
 
 
 class BaseIndex(ABC):
@@ -375,16 +387,28 @@ class BaseIndex(ABC):
         return self._result(*got, single)
 
     def search_prepared(self, q: FloatArray, k: int, *, params: Mapping[str, int] | None = None,
-                        allowed_ids: npt.ArrayLike | Iterable[int] | None = None
+                        allowed_ids: Selection | npt.ArrayLike | Iterable[int] | None = None
                         ) -> tuple[FloatArray, IntArray] | None:
         """:meth:`search` for queries the caller has already checked: ``(nq, dim)`` C-contiguous
         finite float32, unit rows under ``cosine``. Returns ``(nq, k')`` scores and ids (``-1`` for
         none), or None when nothing qualifies — no per-call validation, for hot paths (Collection).
+        ``allowed_ids`` may be a :class:`Selection` from :meth:`select`, reused across searches.
         """
+        if allowed_ids is None and not params and type(k) is int and 0 < k <= self._map.n_live and len(q):
+            fast = self._search_plain(q, k)  # no filter, no tombstone, stored parameters: the hot path
+            if fast is not None:
+                return fast
         k = check_k(k)
         p = {**self._params, **self._check_params(params)} if params else self._params
         allowed: IntArray | None = None
-        if allowed_ids is not None:
+        memo: dict[str, Any] | None = None
+        if isinstance(allowed_ids, Selection):
+            if allowed_ids.version != self._map.version:
+                fresh = self.select(allowed_ids.ids)
+                allowed_ids.labels, allowed_ids.version, allowed_ids.memo = fresh.labels, fresh.version, {}
+            allowed, memo = allowed_ids.labels, allowed_ids.memo
+            n_cand = len(allowed)
+        elif allowed_ids is not None:
             allowed = np.unique(self._map.labels_of(_ids_arg(allowed_ids, "allowed_ids")))
             n_cand = len(allowed)
         else:
@@ -392,7 +416,7 @@ class BaseIndex(ABC):
         k_eff = min(k, n_cand)
         if len(q) == 0 or k_eff == 0:
             return None
-        scores, labels = self._search(q, k_eff, p, allowed)
+        scores, labels = self._search(q, k_eff, p, allowed, memo)
         ids = self._map.to_ids(labels)
         missing = ids < 0
         if missing.any():
@@ -400,13 +424,23 @@ class BaseIndex(ABC):
             scores[missing] = -np.inf
         return np.ascontiguousarray(scores, dtype=np.float32), ids
 
+    def select(self, ids: npt.ArrayLike | Iterable[int]) -> Selection:
+        """``ids`` resolved to labels once, to pass as ``allowed_ids`` to many searches."""
+        arr = _ids_arg(ids, "allowed_ids")
+        return Selection(arr, np.unique(self._map.labels_of(arr)), self._map.version)
+
+    def _search_plain(self, q: FloatArray, k: int) -> tuple[FloatArray, IntArray] | None:
+        """Hook: a leaner search of every live vector at the stored parameters (None: not available)."""
+        return None
+
     @abstractmethod
-    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None
-                ) -> tuple[FloatArray, IntArray]:
+    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None,
+                memo: dict[str, Any] | None = None) -> tuple[FloatArray, IntArray]:
         """``(nq, k)`` scores and labels (``-1`` for none) of prepared queries.
 
         ``allowed`` is a sorted array of live labels, or None for every live label; ``k`` never
-        exceeds the number of candidates.
+        exceeds the number of candidates. ``memo`` (with a :class:`Selection`) keeps what the index
+        derives from ``allowed`` for the next search with the same selection.
         """
 
     def _result(self, scores: FloatArray, ids: IntArray, single: bool) -> SearchResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -72,8 +72,8 @@ class ExactIndex(BaseIndex):
             self._sq[n0:n1] = row_sq_norms(x)
         self._map.append(ids)
 
-    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None
-                ) -> tuple[FloatArray, IntArray]:
+    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None,
+                memo: dict[str, Any] | None = None) -> tuple[FloatArray, IntArray]:
         n = self._map.n_labels
         sq = self._sq[:n] if self._metric == "l2" else None
         if allowed is not None:

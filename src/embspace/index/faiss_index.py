@@ -456,8 +456,8 @@ class FaissIndex(BaseIndex):
             return top, leaf, sel
         return leaf, sel
 
-    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None
-                ) -> tuple[FloatArray, IntArray]:
+    def _search(self, q: FloatArray, k: int, params: dict[str, int], allowed: IntArray | None,
+                memo: dict[str, Any] | None = None) -> tuple[FloatArray, IntArray]:
         m = self._map
         n = m.n_labels
         sel = None
@@ -470,16 +470,46 @@ class FaissIndex(BaseIndex):
                 return self._exact_subset(q, k, allowed if allowed is not None else m.live_labels())
             if not self._struct.selector:
                 return self._overfetch(q, k, params)
-            mask = np.zeros(n, np.bool_)
-            if allowed is not None:
-                mask[allowed] = True
-            else:
-                mask[:] = m.alive
-            bits = np.packbits(mask, bitorder="little")  # held here while FAISS reads it
-            sel = _faiss().IDSelectorBitmap(bits)
+            held = memo.get("bitmap") if memo is not None else None
+            if held is None:
+                mask = np.zeros(n, np.bool_)
+                if allowed is not None:
+                    mask[allowed] = True
+                else:
+                    mask[:] = m.alive
+                bits = np.packbits(mask, bitorder="little")  # held with the selector while FAISS reads it
+                held = (_faiss().IDSelectorBitmap(bits), bits)
+                if memo is not None:
+                    memo["bitmap"] = held
+            sel = held[0]
         sp = self._search_parameters(params, sel, frac)
         dist, labels = self._index.search(self._query_internal(q), k, params=sp[0])
         return self._scores(q, dist, labels)
+
+    def _search_plain(self, q: FloatArray, k: int) -> tuple[FloatArray, IntArray] | None:
+        # Few NumPy calls after the FAISS call, and no reductions: right after a graph search NumPy's
+        # ufunc machinery runs cache-cold (a 1-element .min() then costs ~10 us); tolist() does not.
+        if self._map.n_dead or self._mips or self._struct.refine is not None:
+            return None
+        sp = self._sp_cache.get(())
+        if sp is None:
+            sp = self._sp_cache[()] = self._new_search_parameters(self._params, None, 1.0)
+        nq = len(q)
+        dist = np.empty((nq, k), np.float32)
+        labels = np.empty((nq, k), np.int64)
+        swig_ptr = _faiss().swig_ptr
+        self._index.search_c(nq, swig_ptr(q), k, swig_ptr(dist), swig_ptr(labels), sp[0])
+        if nq == 1:
+            if labels.tolist()[0][-1] < 0:  # a row the index could not fill: the general path pads it
+                return None
+            if self._metric == "l2":
+                dist = np.array([[-math.sqrt(d) if d > 0.0 else 0.0 for d in dist.tolist()[0]]], np.float32)
+        else:
+            if (labels[:, -1] < 0).any():
+                return None
+            if self._metric == "l2":
+                dist = -np.sqrt(np.maximum(dist, 0.0))
+        return dist, self._map.label_ids[labels]
 
     def _scores(self, q: FloatArray, dist: FloatArray, labels: IntArray) -> tuple[FloatArray, IntArray]:
         labels = labels.astype(np.int64, copy=False)

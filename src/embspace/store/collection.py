@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import warnings
@@ -41,6 +42,7 @@ INDEX_DIR = "index"
 EXACT_BELOW = 2048  # a filter matching fewer rows than this is answered by exact search over them
 COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is removed
 SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
+FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next change)
 
 __all__ = ["Collection"]
 
@@ -105,6 +107,8 @@ class Collection(BaseCollection):
         self._names: dict[int, str] = {}  # id -> key; ids are never reused (AUTOINCREMENT), so never stale
         self._seen_version = -1  # PRAGMA data_version at the last sync: unchanged means no new commits
         self._dirty = True  # this connection wrote since the last sync (data_version ignores own writes)
+        # filter -> (index sequence number, matching ids): valid while no change was applied since
+        self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, dict[str, Any]]] = {}
 
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
@@ -399,6 +403,8 @@ class Collection(BaseCollection):
         """Replay the change log past what the index covers (adds, deletes), compacting when needed."""
         if self._index is None:
             self._load_index()
+        elif self.writable and not self._dirty:
+            return  # the writer holds the lock: nobody else can have committed
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
         if version == self._seen_version and not self._dirty:
             return  # nobody committed since the last sync (data_version covers other connections)
@@ -475,33 +481,80 @@ class Collection(BaseCollection):
         filter string, see docs/filters.md); few matches are searched exactly, many through the index
         with an id selector, so recall holds at any selectivity.
         """
+        if (where is None and key is None and params is None and type(query) is np.ndarray and query.ndim == 1
+                and query.dtype == np.float32 and type(k) is int and k > 0):
+            fast = self._search_one(query, k)  # one vector, no filter: the hot path
+            if fast is not None:
+                return fast
         q, single, exclude = self._search_input(query, key, k)
         self._sync_index()
-        allowed = None
+        entry: dict[str, Any] = {}
         if where is not None:
-            f = compile_filter(where)
-            allowed = np.fromiter((r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {f.sql}",
-                                                                   f.params)), np.int64)
-            if len(allowed) == 0:
+            entry = self._filter_entry(where)
+            if len(entry["ids"]) == 0:
                 return SearchResult.empty(not single, len(q))
         kk = k + len(exclude)
-        if allowed is not None and len(allowed) < EXACT_BELOW:
-            res = self._exact_over(q, kk, allowed)
+        if entry and len(entry["ids"]) < EXACT_BELOW:
+            if "exact" not in entry:
+                entry["exact"] = self._exact_index_over(entry["ids"])
+            res = entry["exact"].search(q, min(kk, entry["exact"].ntotal))
         else:  # q is checked and normalised already: skip the index's own validation
-            got = self._index.search_prepared(q, kk, params=params, allowed_ids=allowed)
+            if entry and "selection" not in entry:
+                entry["selection"] = self._index.select(entry["ids"])
+            got = self._index.search_prepared(q, kk, params=params, allowed_ids=entry.get("selection"))
             if got is None:
                 return SearchResult.empty(not single, len(q))
             res = SearchResult([], got[0], got[1])
         return self._keyed(res, k, exclude, single)
 
-    def _exact_over(self, q: npt.NDArray[np.float32], k: int, ids: npt.NDArray[np.int64]) -> Any:
+    def _filter_entry(self, where: Any) -> dict[str, Any]:
+        """``{"ids": ids matching where, ...}`` from SQLite, kept for the filter until the next change
+        together with what searches derive from it (an exact index over few rows, or the index's
+        label selection over many)."""
+        f = compile_filter(where)
+        key = (f.sql, tuple(f.params))
+        hit = self._filter_cache.pop(key, None)
+        if hit is None or hit[0] != self._index_seq:
+            ids = np.fromiter((r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)),
+                              np.int64)
+            hit = (self._index_seq, {"ids": ids})
+        self._filter_cache[key] = hit  # most recently used last
+        while len(self._filter_cache) > FILTER_CACHE:
+            self._filter_cache.pop(next(iter(self._filter_cache)))
+        return hit[1]
+
+    def _search_one(self, query: npt.NDArray[np.float32], k: int) -> SearchResult | None:
+        """:meth:`search` of one float32 vector without filter, in as few steps as possible (None: take the
+        general path, which also produces the errors)."""
+        if query.shape[0] != self.dim:
+            return None
+        q = np.ascontiguousarray(query.reshape(1, -1))
+        n2 = float(np.dot(query, query))  # NaN or Inf anywhere makes it non-finite (no cold ufunc reduction)
+        if not n2 < math.inf or (self.metric == "cosine" and not n2 > 0.0):
+            return None  # the general path says what is wrong
+        if self.metric == "cosine":
+            q = q * np.float32(1.0 / math.sqrt(n2))
+        self._sync_index()
+        got = self._index.search_prepared(q, k)
+        if got is None:
+            return None
+        scores, ids = got
+        names = self._names
+        try:
+            keys = [names[i] for i in ids[0].tolist()]
+        except KeyError:
+            return None
+        return SearchResult(keys, scores[0], ids[0])
+
+    def _exact_index_over(self, ids: npt.NDArray[np.int64]) -> Any:
         from ..index import ExactIndex
 
         got = self._vectors_by_id(ids.tolist())
         keep = np.asarray([i for i in ids.tolist() if i in got], np.int64)
         index = ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
-        index.add(np.stack([got[i] for i in keep.tolist()]), keep)
-        return index.search(q, min(k, len(keep)))
+        if len(keep):
+            index.add(np.stack([got[i] for i in keep.tolist()]), keep)
+        return index
 
     def _keyed(self, res: Any, k: int, exclude: set[str], single: bool) -> SearchResult:
         ids = np.atleast_2d(np.asarray(res.ids, np.int64))
@@ -512,6 +565,15 @@ class Collection(BaseCollection):
         if wanted:
             names.update({int(i): key for i, key in
                           select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})", wanted)})
+        if not exclude and ids.shape[1] == k and ids.size and int(ids.min()) >= 0:  # every row full: no holes
+            try:
+                keys_full = [[names[i] for i in row] for row in id_rows]
+            except KeyError:  # an id removed since the index was searched: the careful path below
+                pass
+            else:
+                if single:
+                    return SearchResult(keys_full[0], scores[0], ids[0])
+                return SearchResult(keys_full, scores, ids)
         keys_out: list[list[str]] = []
         score_out = np.full((len(id_rows), k), -np.inf, np.float32)
         id_out = np.full((len(id_rows), k), -1, np.int64)
