@@ -1,0 +1,227 @@
+"""Fixes for the shape of a space: centring, all-but-the-top, PCA/ZCA whitening, standardisation.
+
+Each fix learns a :class:`Transform` from the space (``y = ((x - mean) / scale) @ matrix``) and
+returns a :class:`FixedSpace`: an EmbeddingSpace of the transformed vectors whose ``transform``
+maps new vectors (queries, items added later) into it, with the transform recorded in its
+provenance and a :class:`FixReport` of what changed (isotropy and mean cosine before and after,
+and an evaluation before and after when one is given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
+from ..space.embedding_space import EmbeddingSpace
+from ..space.provenance import Provenance
+from .diagnostics import anisotropy
+
+__all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "standardize", "whiten"]
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, eq=False)
+class Transform:
+    """``y = ((x - mean) / scale) @ matrix`` (each part optional), learnt by a fix; call it on vectors."""
+
+    kind: str
+    dim: int
+    mean: F32 | None = None
+    scale: F32 | None = None
+    matrix: F32 | None = None  # (dim, out_dim)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def out_dim(self) -> int:
+        return self.dim if self.matrix is None else int(self.matrix.shape[1])
+
+    def __call__(self, vectors: npt.ArrayLike) -> F32:
+        """The transformed ``(n, dim)`` (or ``(dim,)``) vectors, float32."""
+        x = np.asarray(vectors, np.float32)
+        single = x.ndim == 1
+        x2 = x.reshape(1, -1) if single else x
+        if x2.ndim != 2:
+            raise InvalidInputError(f"expected a (n, {self.dim}) array, got shape {x.shape}")
+        if x2.shape[1] != self.dim:
+            raise DimensionMismatchError(int(x2.shape[1]), self.dim, what="the vectors to transform")
+        y = x2.astype(np.float64)
+        if self.mean is not None:
+            y = y - self.mean
+        if self.scale is not None:
+            y = y / self.scale
+        if self.matrix is not None:
+            y = y @ self.matrix.astype(np.float64)
+        out = np.ascontiguousarray(y, np.float32)
+        return out[0] if single else out
+
+    def digest(self) -> str:
+        h = hashlib.sha256(self.kind.encode())
+        for part in (self.mean, self.scale, self.matrix):
+            h.update(b"-" if part is None else np.ascontiguousarray(part, np.float32).tobytes())
+        return h.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the transform as ``.npz`` (load it with :meth:`load`)."""
+        from .._atomic import atomic_path
+
+        p = Path(path)
+        import json
+
+        arrays: dict[str, Any] = {k: v for k, v in (("mean", self.mean), ("scale", self.scale),
+                                                    ("matrix", self.matrix)) if v is not None}
+        arrays.update(kind=np.array(self.kind), dim=np.array(self.dim), params=np.array(json.dumps(self.params)))
+        with atomic_path(p) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Transform:
+        import json
+
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                parts = {k: (np.asarray(z[k], np.float32) if k in z else None) for k in ("mean", "scale", "matrix")}
+                return cls(str(z["kind"]), int(z["dim"]), params=json.loads(str(z["params"])), **parts)
+        except (OSError, KeyError, ValueError) as e:
+            raise CorruptDataError(Path(path), f"not an embspace transform: {e}") from None
+
+
+@dataclass(frozen=True)
+class FixReport:
+    """What a fix changed: isotropy and mean cosine before/after, and an evaluation when given."""
+
+    fix: str
+    isotropy_before: float
+    isotropy_after: float
+    mean_cosine_before: float
+    mean_cosine_after: float
+    evaluation_before: float | None = None
+    evaluation_after: float | None = None
+    explanation: str = ""
+
+
+class FixedSpace(EmbeddingSpace):
+    """An EmbeddingSpace made by a fix: ``transform`` maps new vectors into it, ``report`` says
+    what the fix changed. (Derived spaces — subsets, normalised copies — are plain spaces.)"""
+
+    __slots__ = ("report", "transform")
+    transform: Transform
+    report: FixReport
+
+
+def _space(space: EmbeddingSpace) -> EmbeddingSpace:
+    if not isinstance(space, EmbeddingSpace):
+        raise InvalidInputError(f"expected an EmbeddingSpace, got {type(space).__name__}")
+    if len(space) < 2:
+        raise InvalidInputError("a fix needs at least two vectors to learn from")
+    return space
+
+
+def _sample(space: EmbeddingSpace, sample: int | None, seed: int) -> npt.NDArray[np.float64]:
+    x = np.asarray(space.vectors)
+    if sample is not None and len(x) > sample:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))]
+    return x.astype(np.float64)
+
+
+def _finish(space: EmbeddingSpace, transform: Transform, *, evaluate: Callable[[EmbeddingSpace], float] | None,
+            seed: int) -> FixedSpace:
+    vectors = np.empty((len(space), transform.out_dim), np.float32)
+    for r0 in range(0, len(space), 65_536):
+        vectors[r0 : r0 + 65_536] = transform(space.vectors[r0 : r0 + 65_536])
+    prov = space.provenance
+    config = {**dict(prov.config), "fix": {"kind": transform.kind, **transform.params, "transform": transform.digest()}}
+    fixed = FixedSpace(space.keys, vectors, metric=space.metric, counts=space.counts,
+                       provenance=Provenance(model=f"{prov.model}+{transform.kind}", config=config,
+                                             data_hash=prov.data_hash))
+    before, after = anisotropy(space, seed=seed), anisotropy(fixed, seed=seed)
+    ev_b = ev_a = None
+    if evaluate is not None:
+        ev_b, ev_a = float(evaluate(space)), float(evaluate(fixed))
+    text = (f"{transform.kind}: isotropy {before.isotropy:.2f} -> {after.isotropy:.2f}, mean cosine of random "
+            f"pairs {before.mean_cosine:.3f} -> {after.mean_cosine:.3f}")
+    if ev_b is not None and ev_a is not None:
+        text += f", evaluation {ev_b:.4f} -> {ev_a:.4f}"
+    if transform.out_dim != transform.dim:
+        text += f", {transform.dim} -> {transform.out_dim} dimensions"
+    fixed.transform = transform
+    fixed.report = FixReport(transform.kind, before.isotropy, after.isotropy, before.mean_cosine,
+                             after.mean_cosine, ev_b, ev_a, text + ".")
+    return fixed
+
+
+def center(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+           sample: int | None = None, seed: int = 0) -> FixedSpace:
+    """Subtract the mean vector (removes the common direction of an anisotropic space)."""
+    space = _space(space)
+    mean = _sample(space, sample, seed).mean(axis=0).astype(np.float32)
+    return _finish(space, Transform("center", space.dim, mean=mean), evaluate=evaluate, seed=seed)
+
+
+def all_but_the_top(space: EmbeddingSpace, d: int | None = None, *,
+                    evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+                    seed: int = 0) -> FixedSpace:
+    """Centre, then remove the projections on the top ``d`` principal components (Mu & Viswanath,
+    2018; default ``d = max(1, round(dim / 100))``)."""
+    space = _space(space)
+    if d is None:
+        d = max(1, round(space.dim / 100))
+    if not 0 < d < space.dim:
+        raise InvalidInputError(f"d must be between 1 and {space.dim - 1}, got {d}")
+    x = _sample(space, sample, seed)
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    top = vt[:d]  # (d, dim)
+    matrix = (np.eye(space.dim) - top.T @ top).astype(np.float32)
+    return _finish(space, Transform("all-but-the-top", space.dim, mean=mean.astype(np.float32), matrix=matrix,
+                                    params={"d": d}), evaluate=evaluate, seed=seed)
+
+
+def whiten(space: EmbeddingSpace, dim: int | None = None, *, kind: str = "pca", eps: float = 1e-8,
+           evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+           seed: int = 0) -> FixedSpace:
+    """Whitening: centre and decorrelate to unit variance (covariance = identity).
+
+    ``kind="pca"`` rotates onto the principal axes and may keep only the first ``dim`` (as
+    BERT-whitening, Su et al. 2021); ``kind="zca"`` rotates back to the original axes (no ``dim``).
+    """
+    space = _space(space)
+    if kind not in ("pca", "zca"):
+        raise InvalidInputError(f"kind must be 'pca' or 'zca', got {kind!r}")
+    if dim is not None and (kind == "zca" or not 0 < dim <= space.dim):
+        raise InvalidInputError("dim= works with kind='pca' only, between 1 and the space's dimension"
+                                if kind == "zca" else f"dim must be between 1 and {space.dim}, got {dim}")
+    x = _sample(space, sample, seed)
+    mean = x.mean(axis=0)
+    cov = np.cov(x - mean, rowvar=False)
+    s, u = np.linalg.eigh(cov)
+    order = np.argsort(s)[::-1]
+    s, u = np.maximum(s[order], 0.0), u[:, order]
+    w = u / np.sqrt(s + eps)
+    matrix = w[:, : dim or space.dim] if kind == "pca" else w @ u.T  # ZCA: rotated back to the original axes
+    params: dict[str, Any] = {"kind": kind}
+    if dim is not None:
+        params["dim"] = dim
+    return _finish(space, Transform(f"whiten-{kind}", space.dim, mean=mean.astype(np.float32),
+                                    matrix=matrix.astype(np.float32), params=params), evaluate=evaluate, seed=seed)
+
+
+def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                sample: int | None = None, seed: int = 0) -> FixedSpace:
+    """Z-score every coordinate (mean 0, standard deviation 1): rogue dimensions no longer dominate
+    cosine similarity (Timkey & van Schijndel, 2021)."""
+    space = _space(space)
+    x = _sample(space, sample, seed)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)
+    return _finish(space, Transform("standardize", space.dim, mean=mean.astype(np.float32),
+                                    scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed)
