@@ -1,9 +1,12 @@
-"""Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness) and
-fixes (centring, all-but-the-top, whitening, standardisation) that map new vectors too.
+"""Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness), fixes
+(centring, all-but-the-top, whitening, standardisation) that map new vectors too, clustering and
+near-duplicates, and the comparison of two spaces (Procrustes, CKA, neighbour overlap).
 
 See docs/analysis.md.
 """
 
+from .clustering import Clustering, dedup, distinctive_terms, hdbscan, kmeans
+from .compare import Alignment, Comparison, cka, compare, neighbor_overlap, procrustes, shared_keys
 from .diagnostics import (
     Anisotropy,
     Hubness,
@@ -18,6 +21,9 @@ from .diagnostics import (
 )
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
 
-__all__ = ["Anisotropy", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension", "Norms", "Transform",
-           "all_but_the_top", "anisotropy", "center", "hubness", "intrinsic_dimension", "mle_dimension", "norms",
-           "standardize", "twonn", "whiten"]
+__all__ = [
+    "Alignment", "Anisotropy", "Clustering", "Comparison", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension",
+    "Norms", "Transform", "all_but_the_top", "anisotropy", "center", "cka", "compare", "dedup", "distinctive_terms",
+    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "mle_dimension", "neighbor_overlap", "norms", "procrustes",
+    "shared_keys", "standardize", "twonn", "whiten",
+]
