@@ -20,10 +20,12 @@ from .diagnostics import (
     twonn,
 )
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
+from .maps import Projection, map_path, project
 
 __all__ = [
-    "Alignment", "Anisotropy", "Clustering", "Comparison", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension",
-    "Norms", "Transform", "all_but_the_top", "anisotropy", "center", "cka", "compare", "dedup", "distinctive_terms",
-    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "mle_dimension", "neighbor_overlap", "norms", "procrustes",
-    "shared_keys", "standardize", "twonn", "whiten",
+    "Alignment", "Anisotropy", "Clustering", "Comparison", "FixReport", "FixedSpace", "Hubness",
+    "IntrinsicDimension", "Norms", "Projection", "Transform", "all_but_the_top", "anisotropy", "center", "cka",
+    "compare", "dedup", "distinctive_terms", "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "map_path",
+    "mle_dimension", "neighbor_overlap", "norms", "procrustes", "project", "shared_keys", "standardize", "twonn",
+    "whiten",
 ]

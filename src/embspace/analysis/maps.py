@@ -1,0 +1,160 @@
+"""2-D / 3-D maps of a space: PCA, t-SNE (scikit-learn) and UMAP (umap-learn), with ``transform``
+so new points land on an existing map, saved beside the space.
+
+- PCA maps new points exactly (the same linear projection).
+- UMAP maps them with its own ``transform`` (the fitted model is pickled with the map: load maps
+  only from places you trust, as with any pickle).
+- t-SNE has no out-of-sample map; new points are placed at the similarity-weighted average of the
+  map positions of their ``k`` nearest fitted points (cosine), a standard approximation.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
+from ..space.embedding_space import EmbeddingSpace
+
+__all__ = ["Projection", "map_path", "project"]
+
+F32 = npt.NDArray[np.float32]
+METHODS = ("pca", "tsne", "umap")
+MAPS_DIR = "maps"
+
+
+def _unit(x: npt.NDArray[Any]) -> F32:
+    x = np.asarray(x, np.float32)
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)).astype(np.float32)
+
+
+@dataclass(eq=False)
+class Projection:
+    """A map of ``keys`` to ``coords`` (``(n, n_components)``) made by ``method``; :meth:`transform`
+    places new vectors on it."""
+
+    method: str
+    n_components: int
+    dim: int
+    keys: list[str] = field(repr=False)
+    coords: F32 = field(repr=False)
+    state: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def transform(self, vectors: npt.ArrayLike, *, k: int = 10) -> F32:
+        """Map positions of new ``(n, dim)`` vectors (``k``: neighbours used by t-SNE's placement)."""
+        x = np.asarray(vectors, np.float32)
+        single = x.ndim == 1
+        x = x.reshape(1, -1) if single else x
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise DimensionMismatchError(int(x.shape[-1]), self.dim, what="the vectors to place on the map")
+        if self.method == "pca":
+            out = (x - self.state["mean"]) @ self.state["components"].T
+        elif self.method == "umap":
+            out = self.state["model"].transform(_unit(x) if self.state.get("cosine") else x)
+        else:
+            fitted = self.state["fitted"]  # unit vectors of the mapped points
+            sims = _unit(x) @ fitted.T
+            kk = min(k, fitted.shape[0])
+            nn = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            w = np.maximum(np.take_along_axis(sims, nn, 1), 0.0) + 1e-6
+            out = (w[:, :, None] * self.state["fitted_coords"][nn]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+        out = np.ascontiguousarray(out, np.float32)
+        return out[0] if single else out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the map to the directory ``path`` (coordinates, keys, and what transform needs)."""
+        from .._atomic import atomic_path
+
+        p = Path(path)
+        with atomic_path(p, is_dir=True) as tmp:
+            np.save(tmp / "coords.npy", self.coords)
+            (tmp / "keys.json").write_text(json.dumps(self.keys), encoding="utf-8")
+            arrays: dict[str, Any] = {k: v for k, v in self.state.items() if isinstance(v, np.ndarray)}
+            if arrays:
+                np.savez(tmp / "state.npz", **arrays)
+            if "model" in self.state:
+                with open(tmp / "model.pkl", "wb") as f:
+                    pickle.dump(self.state["model"], f)
+            flags = {k: v for k, v in self.state.items() if isinstance(v, bool | int | float | str)}
+            (tmp / "map.json").write_text(json.dumps({"method": self.method, "n_components": self.n_components,
+                                                      "dim": self.dim, "flags": flags}), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Projection:
+        p = Path(path)
+        try:
+            meta = json.loads((p / "map.json").read_text(encoding="utf-8"))
+            coords = np.load(p / "coords.npy")
+            keys = json.loads((p / "keys.json").read_text(encoding="utf-8"))
+            state: dict[str, Any] = dict(meta.get("flags", {}))
+            if (p / "state.npz").is_file():
+                with np.load(p / "state.npz") as z:
+                    state.update({k: z[k] for k in z.files})
+            if (p / "model.pkl").is_file():
+                with open(p / "model.pkl", "rb") as f:
+                    state["model"] = pickle.load(f)
+        except (OSError, ValueError, KeyError) as e:
+            raise CorruptDataError(p, f"not an embspace map: {e}") from None
+        return cls(meta["method"], int(meta["n_components"]), int(meta["dim"]), keys, coords, state)
+
+
+def map_path(space_dir: str | Path, name: str) -> Path:
+    """Where a map called ``name`` is kept beside a space saved in embspace's own directory format."""
+    return Path(space_dir) / MAPS_DIR / name
+
+
+def project(space: EmbeddingSpace, method: str = "umap", n_components: int = 2, *, sample: int | None = None,
+            seed: int = 0, **options: Any) -> Projection:
+    """A 2-D or 3-D map of ``space`` (of a seeded sample of ``sample`` rows when given).
+
+    ``options`` go to the method: ``perplexity`` (t-SNE), ``n_neighbors`` / ``min_dist`` (UMAP).
+    Cosine spaces are mapped by their directions (unit vectors).
+    """
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
+    if n_components not in (2, 3):
+        raise InvalidInputError(f"n_components must be 2 or 3, got {n_components}")
+    if not isinstance(space, EmbeddingSpace):
+        raise InvalidInputError(f"expected an EmbeddingSpace, got {type(space).__name__}")
+    rows = np.arange(len(space))
+    if sample is not None and len(space) > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(len(space), sample, replace=False))
+    keys = [space.keys[i] for i in rows.tolist()]
+    cosine = space.metric == "cosine"
+    x = np.asarray(space.vectors[rows], np.float32)
+    xin = _unit(x) if cosine else x
+    if len(x) <= n_components + 1:
+        raise InvalidInputError(f"a map needs more than {n_components + 1} points, got {len(x)}")
+    state: dict[str, Any] = {"cosine": cosine}
+    if method == "pca":
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd((x - mean).astype(np.float64), full_matrices=False)
+        state.update(mean=mean.astype(np.float32), components=vt[:n_components].astype(np.float32))
+        coords = (x - mean) @ state["components"].T
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(options.pop("perplexity", min(30.0, (len(x) - 1) / 3)))
+        model = TSNE(n_components=n_components, perplexity=perplexity, init="pca", random_state=seed,
+                     metric="cosine" if cosine else "euclidean", **options)
+        coords = model.fit_transform(xin)
+        state.update(fitted=_unit(x), fitted_coords=np.asarray(coords, np.float32))
+    else:
+        try:
+            import umap
+        except ImportError:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("umap-learn", "analysis", "UMAP maps") from None
+        model = umap.UMAP(n_components=n_components, random_state=seed,
+                          n_neighbors=int(options.pop("n_neighbors", min(15, len(x) - 1))), **options)
+        coords = model.fit_transform(xin)
+        state["model"] = model
+    return Projection(method, n_components, space.dim, keys, np.ascontiguousarray(coords, np.float32), state)

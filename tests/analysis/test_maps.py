@@ -1,0 +1,52 @@
+"""Maps: PCA, t-SNE and UMAP, new points placed on an existing map, save and load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embspace import EmbeddingSpace
+from embspace.analysis import Projection, project
+from embspace.errors import DimensionMismatchError, InvalidInputError
+
+
+def _clusters(n: int = 300, seed: int = 0) -> tuple[EmbeddingSpace, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = np.arange(n) % 3
+    centres = rng.standard_normal((3, 24)) * 6
+    x = (centres[truth] + rng.standard_normal((n, 24))).astype(np.float32)
+    return EmbeddingSpace([f"p{i}" for i in range(n)], x, metric="l2"), truth
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_maps_keep_clusters_apart_and_place_new_points(method: str, tmp_path: Path) -> None:
+    if method == "umap":
+        pytest.importorskip("umap", reason="umap-learn is not installed")
+    space, truth = _clusters()
+    m = project(space, method, 2, seed=0)
+    assert m.coords.shape == (300, 2) and m.keys == list(space.keys)
+    centres = np.stack([m.coords[truth == c].mean(axis=0) for c in range(3)])
+    spread = max(float(np.linalg.norm(m.coords[truth == c] - centres[c], axis=1).mean()) for c in range(3))
+    gaps = min(float(np.linalg.norm(centres[i] - centres[j])) for i in range(3) for j in range(i + 1, 3))
+    assert gaps > 2 * spread  # the three clusters stay apart on the map
+    new = space.vectors[truth == 1][:5] + 0.01
+    placed = m.transform(new)
+    nearest = np.linalg.norm(placed[:, None, :] - centres[None], axis=2).argmin(axis=1)
+    assert (nearest == 1).all()  # new points land on their cluster
+    back = Projection.load(m.save(tmp_path / "map"))
+    np.testing.assert_allclose(back.transform(new), placed, atol=1e-4)
+    assert back.method == method and back.keys == m.keys
+
+
+def test_three_dimensions_sample_and_errors() -> None:
+    space, _ = _clusters()
+    m = project(space, "pca", 3, sample=100)
+    assert m.coords.shape == (100, 3) and len(m.keys) == 100
+    with pytest.raises(InvalidInputError):
+        project(space, "mds")
+    with pytest.raises(InvalidInputError):
+        project(space, "pca", 4)
+    with pytest.raises(DimensionMismatchError):
+        m.transform(np.zeros((2, 5), np.float32))
