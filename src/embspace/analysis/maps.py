@@ -30,8 +30,9 @@ MAPS_DIR = "maps"
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
-    x = np.asarray(x, np.float32)
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)).astype(np.float32)
+    arr: F32 = np.asarray(x, np.float32)
+    out: F32 = (arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-30)).astype(np.float32)
+    return out
 
 
 @dataclass(eq=False)
