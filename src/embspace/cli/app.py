@@ -178,6 +178,10 @@ app.add_typer(collection_app, name="collection")
 app.add_typer(index_app, name="index")
 app.command("search")(_search_command)
 
+from ._analysis import register as _register_analysis  # noqa: E402
+
+_register_analysis(app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "

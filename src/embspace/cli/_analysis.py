@@ -1,0 +1,153 @@
+"""``embspace analyze | fix | cluster | project | compare | dedup``: parse, call embspace.analysis, format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import _output as out
+
+SpaceArg = Annotated[Path, typer.Argument(help="A space (any format embspace reads).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")]
+SampleOpt = Annotated[int | None, typer.Option("--sample", help="Measure on this many random rows (big spaces).")]
+
+
+def _load(path: Path) -> Any:
+    from ..space.io import load
+
+    return load(path)
+
+
+def _plain(result: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    import numpy as np
+
+    return {k: v for k, v in asdict(result).items() if not isinstance(v, np.ndarray)}
+
+
+def analyze(space_path: SpaceArg, sample: SampleOpt = 10_000, k: Annotated[int, typer.Option(
+        "--k", help="Neighbours for hubness.")] = 10, as_json: JsonOpt = False) -> None:
+    """Diagnose the shape of a space: norms, anisotropy, intrinsic dimension, hubness."""
+    from .. import analysis
+
+    space = _load(space_path)
+    results: dict[str, Any] = {
+        "norms": analysis.norms(space, sample=sample), "anisotropy": analysis.anisotropy(space, sample=sample),
+        "intrinsic_dimension": analysis.intrinsic_dimension(space, sample=sample),
+        "hubness": analysis.hubness(space, k, sample=sample)}
+    if as_json:
+        out.print_json({name: _plain(r) for name, r in results.items()})
+        return
+    typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric})")
+    for name, r in results.items():
+        typer.echo(f"\n{name.replace('_', ' ')}: {r.explanation}")
+
+
+def fix(space_path: SpaceArg,
+        output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the fixed space.")],
+        center: Annotated[bool, typer.Option("--center", help="Subtract the mean vector.")] = False,
+        abtt: Annotated[int | None, typer.Option("--all-but-the-top", help="Centre and remove the top D "
+                                                                             "principal components.")] = None,
+        whiten: Annotated[bool, typer.Option("--whiten", help="PCA-whiten (see --dim, --zca).")] = False,
+        zca: Annotated[bool, typer.Option("--zca", help="ZCA instead of PCA whitening.")] = False,
+        dim: Annotated[int | None, typer.Option("--dim", help="Keep this many dimensions (PCA whitening).")] = None,
+        standardize: Annotated[bool, typer.Option("--standardize", help="Z-score every coordinate.")] = False,
+        as_json: JsonOpt = False) -> None:
+    """Apply one fix and save the fixed space, with its transform beside it (OUTPUT.transform.npz)."""
+    from .. import analysis
+
+    chosen = [name for name, on in (("center", center), ("all-but-the-top", abtt is not None),
+                                    ("whiten", whiten), ("standardize", standardize)) if on]
+    if len(chosen) != 1:
+        out.error("choose exactly one fix: --center, --all-but-the-top D, --whiten or --standardize")
+        raise typer.Exit(2)
+    space = _load(space_path)
+    if center:
+        fixed = analysis.center(space)
+    elif abtt is not None:
+        fixed = analysis.all_but_the_top(space, abtt)
+    elif whiten:
+        fixed = analysis.whiten(space, dim, kind="zca" if zca else "pca")
+    else:
+        fixed = analysis.standardize(space)
+    fixed.save(output)
+    tpath = fixed.transform.save(Path(str(output).rstrip("/") + ".transform.npz"))
+    if as_json:
+        out.print_json({**_plain(fixed.report), "output": str(output), "transform": str(tpath)})
+    else:
+        typer.echo(fixed.report.explanation)
+        typer.echo(f"wrote {output} and {tpath}")
+
+
+def cluster(space_path: SpaceArg,
+            k: Annotated[int | None, typer.Option("--k", help="k-means with k clusters (default: HDBSCAN).")] = None,
+            min_cluster_size: Annotated[int, typer.Option("--min-cluster-size", help="HDBSCAN.")] = 10,
+            output: Annotated[Path | None, typer.Option("--output", "-o", help="Write key<TAB>cluster lines.")] = None,
+            as_json: JsonOpt = False) -> None:
+    """Cluster a space (k-means with --k, else HDBSCAN) and describe the clusters."""
+    from .. import analysis
+
+    space = _load(space_path)
+    c = analysis.kmeans(space, k) if k else analysis.hdbscan(space, min_cluster_size=min_cluster_size)
+    if output is not None:
+        output.write_text("".join(f"{key}\t{int(lab)}\n" for key, lab in zip(space.keys, c.labels, strict=True)),
+                          encoding="utf-8")
+    if as_json:
+        out.print_json(_plain(c))
+        return
+    typer.echo(c.explanation)
+    for i, members in enumerate(c.descriptions[:50]):
+        typer.echo(f"  {i:>3} ({c.sizes[i]:,}): {', '.join(members)}")
+
+
+def project(space_path: SpaceArg,
+            output: Annotated[Path, typer.Option("--output", "-o", help="Map directory to write.")],
+            method: Annotated[str, typer.Option("--method", help="umap, tsne or pca.")] = "umap",
+            dims: Annotated[int, typer.Option("--dims", help="2 or 3.")] = 2,
+            sample: SampleOpt = None) -> None:
+    """Make a 2-D/3-D map of a space (new points can be placed on it later)."""
+    from .. import analysis
+
+    m = analysis.project(_load(space_path), method, dims, sample=sample)
+    m.save(output)
+    typer.echo(f"{method} map of {len(m.keys):,} points -> {output}")
+
+
+def compare(a_path: Annotated[Path, typer.Argument(help="The first space.")],
+            b_path: Annotated[Path, typer.Argument(help="The second space.")],
+            k: Annotated[int, typer.Option("--k", help="Neighbours compared per key.")] = 10,
+            top: Annotated[int, typer.Option("--top", help="Compare over this many shared keys (most frequent "
+                                                          "first).")] = 5_000,
+            as_json: JsonOpt = False) -> None:
+    """Compare two spaces over their shared keys: Procrustes, CKA, neighbour overlap, drift."""
+    from .. import analysis
+
+    c = analysis.compare(_load(a_path), _load(b_path), k=k, top=top)
+    if as_json:
+        out.print_json(_plain(c))
+        return
+    typer.echo(c.explanation)
+
+
+def dedup(space_path: SpaceArg,
+          threshold: Annotated[float, typer.Option("--threshold", "-t", help="Cosine similarity.")] = 0.95,
+          as_json: JsonOpt = False) -> None:
+    """Groups of near-duplicate keys (cosine similarity at or above the threshold)."""
+    from .. import analysis
+
+    groups = analysis.dedup(_load(space_path), threshold)
+    if as_json:
+        typer.echo(json.dumps(groups, ensure_ascii=False))
+        return
+    typer.echo(f"{len(groups):,} groups of near-duplicates (cosine >= {threshold})")
+    for g in groups[:100]:
+        typer.echo("  " + ", ".join(g))
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (analyze, fix, cluster, project, compare, dedup):
+        app.command(fn.__name__)(fn)

@@ -1,0 +1,56 @@
+"""embspace analyze / fix / cluster / project / compare / dedup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from embspace import EmbeddingSpace, load
+from embspace.analysis import Transform
+from embspace.cli.app import app
+
+runner = CliRunner()
+
+
+def _space(tmp_path: Path, name: str = "s", seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((400, 16)).astype(np.float32) + 2.0
+    x[1] = x[0]
+    p = tmp_path / name
+    EmbeddingSpace([f"w{i}" for i in range(400)], x).save(p)
+    return p
+
+
+def test_analyze_fix_cluster_project_compare_dedup(tmp_path: Path) -> None:
+    s = _space(tmp_path)
+    r = runner.invoke(app, ["analyze", str(s), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert set(report) == {"norms", "anisotropy", "intrinsic_dimension", "hubness"}
+    assert report["anisotropy"]["mean_cosine"] > 0.3
+    r = runner.invoke(app, ["analyze", str(s)])
+    assert r.exit_code == 0 and "mean cosine" in r.output
+
+    r = runner.invoke(app, ["fix", str(s), "--whiten", "--dim", "8", "-o", str(tmp_path / "w")])
+    assert r.exit_code == 0, r.output
+    assert load(tmp_path / "w").dim == 8 and Transform.load(tmp_path / "w.transform.npz").out_dim == 8
+    r = runner.invoke(app, ["fix", str(s), "--center", "--whiten", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 2
+
+    r = runner.invoke(app, ["cluster", str(s), "--k", "3", "-o", str(tmp_path / "c.tsv")])
+    assert r.exit_code == 0 and "k-means: 3 clusters" in r.output
+    assert len((tmp_path / "c.tsv").read_text().splitlines()) == 400
+
+    r = runner.invoke(app, ["project", str(s), "--method", "pca", "-o", str(tmp_path / "map")])
+    assert r.exit_code == 0 and (tmp_path / "map" / "coords.npy").is_file()
+
+    r = runner.invoke(app, ["compare", str(s), str(s), "--json", "--top", "300"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.output)
+    assert c["procrustes_accuracy"] >= 0.99 and c["neighbor_overlap"] == 1.0
+
+    r = runner.invoke(app, ["dedup", str(s), "-t", "0.999", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output) == [["w0", "w1"]]
