@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInputError
+from ..index.base import normalize_rows
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Clustering", "dedup", "distinctive_terms", "hdbscan", "kmeans"]
@@ -50,7 +51,7 @@ def _vectors(space: EmbeddingSpace | npt.ArrayLike) -> tuple[npt.NDArray[np.floa
     if not np.isfinite(x).all():
         raise InvalidInputError("the vectors contain NaN or Inf")
     if metric == "cosine":
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+        x = normalize_rows(x, allow_zero=True)
     return np.ascontiguousarray(x, np.float32), keys, metric
 
 

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from .diagnostics import _unit
 
 __all__ = ["Alignment", "Comparison", "cka", "compare", "neighbor_overlap", "procrustes", "shared_keys"]
 
@@ -44,10 +45,7 @@ def shared_keys(a: EmbeddingSpace, b: EmbeddingSpace, keys: Sequence[str] | None
 def _matrices(a: EmbeddingSpace, b: EmbeddingSpace, keys: list[str], *, unit: bool) -> tuple[F64, F64]:
     xa = np.asarray(a.vectors[[a.index_of(k) for k in keys]], np.float64)
     xb = np.asarray(b.vectors[[b.index_of(k) for k in keys]], np.float64)
-    if unit:
-        xa = xa / np.maximum(np.linalg.norm(xa, axis=1, keepdims=True), 1e-30)
-        xb = xb / np.maximum(np.linalg.norm(xb, axis=1, keepdims=True), 1e-30)
-    return xa, xb
+    return (_unit(xa), _unit(xb)) if unit else (xa, xb)
 
 
 @dataclass(frozen=True)

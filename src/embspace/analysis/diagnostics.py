@@ -44,8 +44,9 @@ def _rows(data: EmbeddingSpace | npt.ArrayLike, sample: int | None, seed: int, *
     return np.ascontiguousarray(x[rows]), ([keys[i] for i in rows] if keys is not None else None), rows
 
 
-def _unit(x: npt.NDArray[np.float32]) -> F64:
-    x64 = x.astype(np.float64)
+def _unit(x: npt.NDArray[Any]) -> F64:
+    """Unit rows in float64 (zero rows stay zero)."""
+    x64 = np.asarray(x, np.float64)
     n = np.linalg.norm(x64, axis=1, keepdims=True)
     return x64 / np.where(n == 0, 1.0, n)
 
@@ -59,18 +60,25 @@ def _pca_shares(x: F64) -> F64:
     return var / total if total > 0 else np.zeros_like(var)
 
 
-def _knn_distances(x: npt.NDArray[np.float32], k: int) -> F64:
-    """Euclidean distances of every row to its ``k`` nearest other rows (exact, FAISS), ascending."""
-    import faiss
+def _neighbors(x: npt.NDArray[np.float32], k: int, metric: str) -> tuple[npt.NDArray[np.float32],
+                                                                         npt.NDArray[np.int64]]:
+    """Scores and row numbers of every row's ``k`` nearest other rows (exact search), best first."""
+    from ..index import ExactIndex
 
-    index = faiss.IndexFlatL2(x.shape[1])
-    index.add(x)
-    d2, labels = index.search(x, k + 1)
-    own = labels == np.arange(len(x))[:, None]
+    index = ExactIndex(x.shape[1], metric=metric)  # type: ignore[arg-type]
+    index.add(x, np.arange(len(x)))
+    res = index.search(x, k + 1)
+    ids, scores = np.asarray(res.ids), np.asarray(res.scores)
+    own = ids == np.arange(len(x))[:, None]
     # drop each row's own hit (usually the first column; with duplicates it may be elsewhere)
     keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
-    d2 = d2[keep].reshape(len(x), k)
-    return np.sqrt(np.maximum(d2.astype(np.float64), 0.0))
+    return scores[keep].reshape(len(x), k), ids[keep].reshape(len(x), k)
+
+
+def _knn_distances(x: npt.NDArray[np.float32], k: int) -> F64:
+    """Euclidean distances of every row to its ``k`` nearest other rows, ascending."""
+    scores, _ = _neighbors(x, k, "l2")
+    return np.maximum(-scores.astype(np.float64), 0.0)  # l2 scores are negated distances
 
 
 # ---------------------------------------------------------------------------------------------- norms
@@ -287,15 +295,7 @@ def hubness(space: EmbeddingSpace | npt.ArrayLike, k: int = 10, *, sample: int |
         raise InvalidInputError(f"k must be positive, got {k}")
     x, keys, rows = _rows(space, sample, seed, min_rows=k + 2)
     metric = metric or (space.metric if isinstance(space, EmbeddingSpace) else "cosine")
-    from ..index import ExactIndex
-
-    index = ExactIndex(x.shape[1], metric=metric)  # type: ignore[arg-type]
-    index.add(x, np.arange(len(x)))
-    res = index.search(x, k + 1)
-    ids = np.asarray(res.ids)
-    own = ids == np.arange(len(x))[:, None]
-    keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
-    nbrs = ids[keep].reshape(len(x), k)
+    _, nbrs = _neighbors(x, k, metric)
     occ = np.bincount(nbrs.ravel(), minlength=len(x)).astype(np.int64)
     sk = float(skew(occ)) if occ.std() > 0 else 0.0
     anti = float((occ == 0).mean())

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
+from ..index.base import normalize_rows
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Projection", "map_path", "project"]
@@ -30,9 +31,7 @@ MAPS_DIR = "maps"
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
-    arr: F32 = np.asarray(x, np.float32)
-    out: F32 = (arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-30)).astype(np.float32)
-    return out
+    return normalize_rows(np.ascontiguousarray(x, np.float32), allow_zero=True)
 
 
 @dataclass(eq=False)

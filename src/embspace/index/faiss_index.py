@@ -491,9 +491,7 @@ class FaissIndex(BaseIndex):
         # ufunc machinery runs cache-cold (a 1-element .min() then costs ~10 us); tolist() does not.
         if self._map.n_dead or self._mips or self._struct.refine is not None:
             return None
-        sp = self._sp_cache.get(())
-        if sp is None:
-            sp = self._sp_cache[()] = self._new_search_parameters(self._params, None, 1.0)
+        sp = self._search_parameters(self._params, None, 1.0)
         nq = len(q)
         dist = np.empty((nq, k), np.float32)
         labels = np.empty((nq, k), np.int64)

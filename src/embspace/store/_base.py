@@ -22,7 +22,7 @@ from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
 
-__all__ = ["BaseCollection"]
+__all__ = ["BaseCollection", "resolve_encoder"]
 
 Metadata = Mapping[str, Any] | None
 
@@ -42,6 +42,29 @@ def _check_json(value: Any, where: str) -> None:
     elif isinstance(value, list | tuple):
         for v in value:
             _check_json(v, where)
+
+
+def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, Any] | None]:
+    """(encoder object or None, dimension, the encoder's description saved with a collection)."""
+    enc = None
+    if encoder is not None:
+        if isinstance(encoder, str):
+            from ..encoders import get_encoder
+
+            enc = get_encoder(encoder)
+        else:
+            enc = encoder
+        if dim is not None and dim != enc.dim:
+            raise DimensionMismatchError(int(dim), enc.dim, what=f"dim= (the encoder {enc.name})")
+        dim = enc.dim
+    if dim is None or int(dim) < 1:
+        raise InvalidInputError("give dim (a positive int) or an encoder")
+    if enc is None:
+        return None, int(dim), None
+    info = {"name": enc.name, "space_id": enc.space_id,
+            "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
+            "spec": encoder if isinstance(encoder, str) else enc.name}
+    return enc, int(dim), info
 
 
 class BaseCollection(ABC):

@@ -30,9 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .._sqlite import select_in
-from ..errors import DimensionMismatchError, InvalidInputError, UnknownKeyError
+from ..errors import InvalidInputError, UnknownKeyError
 from ..space.search_result import SearchResult
-from ._base import BaseCollection, Metadata
+from ._base import BaseCollection, Metadata, resolve_encoder
 from ._filter import compile_filter
 from .milvus import MilvusCollection, is_milvus_uri
 
@@ -57,29 +57,6 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, id INTEGER NOT NULL);
 """
-
-
-def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, Any] | None]:
-    """(encoder object or None, dimension, the encoder's description saved with a collection)."""
-    enc = None
-    if encoder is not None:
-        if isinstance(encoder, str):
-            from ..encoders import get_encoder
-
-            enc = get_encoder(encoder)
-        else:
-            enc = encoder
-        if dim is not None and dim != enc.dim:
-            raise DimensionMismatchError(int(dim), enc.dim, what=f"dim= (the encoder {enc.name})")
-        dim = enc.dim
-    if dim is None or int(dim) < 1:
-        raise InvalidInputError("give dim (a positive int) or an encoder")
-    if enc is None:
-        return None, int(dim), None
-    info = {"name": enc.name, "space_id": enc.space_id,
-            "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
-            "spec": encoder if isinstance(encoder, str) else enc.name}
-    return enc, int(dim), info
 
 
 class Collection(BaseCollection):

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
 from ..space.search_result import SearchResult
-from ._base import BaseCollection, Metadata
+from ._base import BaseCollection, Metadata, resolve_encoder
 from ._filter import _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
 
 __all__ = ["MilvusCollection", "is_milvus_uri", "milvus_filter"]
@@ -188,8 +188,6 @@ class MilvusCollection(BaseCollection):
     def create(cls, uri: str, *, dim: int | None = None, encoder: Any = None, metric: str = "cosine",
                index: str = "auto", exist_ok: bool = False, token: str | None = None) -> MilvusCollection:
         """A new collection in Milvus (see :meth:`Collection.create` for the arguments)."""
-        from .collection import resolve_encoder
-
         if metric not in _METRICS:
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         index_type, build = _index_params(index)
@@ -287,7 +285,7 @@ class MilvusCollection(BaseCollection):
                 raise TypeError("keys must be a list of strings; wrap a single key in a list")
             gone = sorted(self._existing([str(k) for k in keys]))
         else:
-            gone = [k for k, _, _ in self._rows(where, ["key"])]
+            gone = [k for k, _, _ in self._scan(where, ["key"])]
         for s in range(0, len(gone), BATCH):
             self._client.delete(self.name, ids=gone[s : s + BATCH])
         return len(gone)
@@ -314,7 +312,7 @@ class MilvusCollection(BaseCollection):
             raise UnknownKeyError(missing[0], where="the collection")
         return [found[k] for k in wanted]
 
-    def _rows(self, where: Any, fields: list[str], batch: int = 10_000) -> Iterator[tuple[str, Any, Any]]:
+    def _scan(self, where: Any, fields: list[str], batch: int = 10_000) -> Iterator[tuple[str, Any, Any]]:
         it = self._client.query_iterator(self.name, batch_size=batch, filter=milvus_filter(where),
                                          output_fields=fields)
         try:
@@ -330,7 +328,7 @@ class MilvusCollection(BaseCollection):
     def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) matching ``where``, in Milvus's order."""
-        for k, v, m in self._rows(where, ["key", "vector", "metadata"], batch):
+        for k, v, m in self._scan(where, ["key", "vector", "metadata"], batch):
             yield k, np.asarray(v, np.float32), dict(m or {})
 
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
