@@ -17,8 +17,8 @@ import numpy.typing as npt
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "intrinsic_dimension",
-           "mle_dimension", "norms", "twonn"]
+__all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "hubness_of",
+           "intrinsic_dimension", "mle_dimension", "norms", "twonn"]
 
 F64 = npt.NDArray[np.float64]
 ROGUE_SHARE = 0.10  # a coordinate giving at least this share of the mean cosine is a rogue dimension
@@ -289,19 +289,27 @@ def hubness(space: EmbeddingSpace | npt.ArrayLike, k: int = 10, *, sample: int |
             metric: str | None = None, top: int = 10) -> Hubness:
     """k-occurrence skewness, anti-hubs and the top hubs of the ``k``-NN graph (cosine unless the
     space's metric says otherwise; on a sample, neighbours are taken within the sample)."""
-    from scipy.stats import skew
-
     if k < 1:
         raise InvalidInputError(f"k must be positive, got {k}")
     x, keys, rows = _rows(space, sample, seed, min_rows=k + 2)
     metric = metric or (space.metric if isinstance(space, EmbeddingSpace) else "cosine")
     _, nbrs = _neighbors(x, k, metric)
-    occ = np.bincount(nbrs.ravel(), minlength=len(x)).astype(np.int64)
+    return hubness_of(nbrs, keys, rows, top=top)
+
+
+def hubness_of(nbrs: npt.NDArray[np.int64], keys: list[str] | None = None, rows: npt.NDArray[np.int64] | None = None,
+               *, top: int = 10) -> Hubness:
+    """Hubness of a given ``(n, k)`` neighbour graph (row numbers, each row's own left out): for
+    graphs from other scores than the space's metric (CSLS, mutual proximity)."""
+    from scipy.stats import skew
+
+    n, k = nbrs.shape
+    occ = np.bincount(nbrs.ravel(), minlength=n).astype(np.int64)
     sk = float(skew(occ)) if occ.std() > 0 else 0.0
     anti = float((occ == 0).mean())
     hubs = float((occ > 2 * k).mean())
     order = np.argsort(-occ, kind="stable")[:top]
-    names = [keys[i] if keys is not None else str(int(rows[i])) for i in order]
+    names = [keys[i] if keys is not None else str(int(rows[i] if rows is not None else i)) for i in order]
     tops = [(name, int(occ[i])) for name, i in zip(names, order, strict=True)]
     text = f"k-occurrence skewness (k={k}) is {sk:.2f}"
     if sk > 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy.typing as npt
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
-from .diagnostics import anisotropy
+from .diagnostics import _rows, anisotropy, hubness, hubness_of
 
 __all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "standardize", "whiten"]
 
@@ -96,7 +96,8 @@ class Transform:
 
 @dataclass(frozen=True)
 class FixReport:
-    """What a fix changed: isotropy and mean cosine before/after, and an evaluation when given."""
+    """What a fix changed: isotropy, mean cosine and hubness (k-occurrence skewness) before/after, and an
+    evaluation when given."""
 
     fix: str
     isotropy_before: float
@@ -106,6 +107,8 @@ class FixReport:
     evaluation_before: float | None = None
     evaluation_after: float | None = None
     explanation: str = ""
+    hubness_before: float | None = None  # k-occurrence skewness
+    hubness_after: float | None = None
 
 
 class FixedSpace(EmbeddingSpace):
@@ -142,20 +145,46 @@ def _finish(space: EmbeddingSpace, transform: Transform, *, evaluate: Callable[[
     fixed = FixedSpace(space.keys, vectors, metric=space.metric, counts=space.counts,
                        provenance=Provenance(model=f"{prov.model}+{transform.kind}", config=config,
                                              data_hash=prov.data_hash))
-    before, after = anisotropy(space, seed=seed), anisotropy(fixed, seed=seed)
+    fixed.transform = transform
+    fixed.report = fix_report(space, fixed, transform.kind, evaluate=evaluate, seed=seed)
+    if transform.out_dim != transform.dim:
+        fixed.report = replace(fixed.report, explanation=fixed.report.explanation[:-1]
+                               + f", {transform.dim} -> {transform.out_dim} dimensions.")
+    return fixed
+
+
+def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
+               evaluate: Callable[[EmbeddingSpace], float] | None, seed: int, sample: int | None = 5_000,
+               k: int = 10, rescore: Callable[[EmbeddingSpace], EmbeddingSpace] | None = None) -> FixReport:
+    """Isotropy, mean cosine and hubness (``k`` neighbours, on ``sample`` rows) before and after a fix,
+    and ``evaluate`` before and after when given. ``rescore`` (re-scoring fixes) learns the fix on the
+    sample, whose neighbour graph then comes from the re-scored space."""
+    before = anisotropy(space, seed=seed)
+    after = before if rescore is not None else anisotropy(fixed, seed=seed)
+    k = min(k, len(space) - 2)
+    hub_b = hub_a = None
+    if k >= 1:
+        hub_b = hubness(space, k, sample=sample, seed=seed).skewness
+        if rescore is None:
+            hub_a = hubness(fixed, k, sample=sample, seed=seed).skewness
+        else:
+            _, keys, _ = _rows(space, sample, seed)
+            sub = rescore(space.subset(keys) if keys is not None and len(keys) < len(space) else space)
+            hub_a = hubness_of(np.asarray(sub.neighbors(list(sub.keys), k).ids)).skewness
     ev_b = ev_a = None
     if evaluate is not None:
         ev_b, ev_a = float(evaluate(space)), float(evaluate(fixed))
-    text = (f"{transform.kind}: isotropy {before.isotropy:.2f} -> {after.isotropy:.2f}, mean cosine of random "
-            f"pairs {before.mean_cosine:.3f} -> {after.mean_cosine:.3f}")
+    if rescore is None:
+        text = (f"{kind}: isotropy {before.isotropy:.2f} -> {after.isotropy:.2f}, mean cosine of random "
+                f"pairs {before.mean_cosine:.3f} -> {after.mean_cosine:.3f}")
+    else:
+        text = f"{kind}: the vectors are unchanged, their neighbours re-scored"
+    if hub_b is not None and hub_a is not None:
+        text += f", hubness (k-occurrence skewness) {hub_b:.2f} -> {hub_a:.2f}"
     if ev_b is not None and ev_a is not None:
         text += f", evaluation {ev_b:.4f} -> {ev_a:.4f}"
-    if transform.out_dim != transform.dim:
-        text += f", {transform.dim} -> {transform.out_dim} dimensions"
-    fixed.transform = transform
-    fixed.report = FixReport(transform.kind, before.isotropy, after.isotropy, before.mean_cosine,
-                             after.mean_cosine, ev_b, ev_a, text + ".")
-    return fixed
+    return FixReport(kind, before.isotropy, after.isotropy, before.mean_cosine, after.mean_cosine, ev_b, ev_a,
+                     text + ".", hub_b, hub_a)
 
 
 def center(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
