@@ -54,3 +54,24 @@ def test_analyze_fix_cluster_project_compare_dedup(tmp_path: Path) -> None:
 
     r = runner.invoke(app, ["dedup", str(s), "-t", "0.999", "--json"])
     assert r.exit_code == 0 and json.loads(r.output) == [["w0", "w1"]]
+
+
+def test_analyze_report_writes_html_figures_and_scores_labels(tmp_path: Path) -> None:
+    s = _space(tmp_path)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("".join(f"w{i}\t{i % 2}\n" for i in range(400)), encoding="utf-8")
+    out = tmp_path / "rep" / "report.html"
+    r = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--map", "pca", "--clusters", "4",
+                            "--labels", str(labels), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["clustering"]["n_clusters"] == 4 and data["clustering"]["nmi"] is not None
+    assert data["recommendations"] and data["sample"] == 400
+    page = out.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "Fixes tried" in page
+    assert (tmp_path / "rep" / "report_figures" / "map.png").read_bytes()[:4] == b"\x89PNG"
+    r = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--map", "bogus"])
+    assert r.exit_code == 2
+    labels.write_text("w0\t1\n", encoding="utf-8")
+    r = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--labels", str(labels)])
+    assert r.exit_code == 2 and "no label" in r.output

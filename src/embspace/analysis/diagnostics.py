@@ -18,7 +18,7 @@ from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "hubness_of",
-           "intrinsic_dimension", "mle_dimension", "norms", "twonn"]
+           "intrinsic_dimension", "intrinsic_dimension_of", "mle_dimension", "norms", "twonn"]
 
 F64 = npt.NDArray[np.float64]
 ROGUE_SHARE = 0.10  # a coordinate giving at least this share of the mean cosine is a rogue dimension
@@ -39,8 +39,9 @@ def _rows(data: EmbeddingSpace | npt.ArrayLike, sample: int | None, seed: int, *
     if not np.isfinite(x).all():
         raise InvalidInputError("the vectors contain NaN or Inf")
     rows = np.arange(len(x))
-    if sample is not None and len(x) > sample:
-        rows = np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))
+    if sample is None or len(x) <= sample:  # every row: no copy (a memory-mapped space stays mapped)
+        return np.ascontiguousarray(x), keys, rows
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))
     return np.ascontiguousarray(x[rows]), ([keys[i] for i in rows] if keys is not None else None), rows
 
 
@@ -95,12 +96,16 @@ class Norms:
     quantiles: dict[str, float]
     frequency_correlation: float | None  # Spearman correlation of norm and count
     explanation: str
+    lengths: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # every measured norm
 
 
 def norms(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = None, seed: int = 0) -> Norms:
     """Statistics of the L2 norms; with per-key counts, their Spearman correlation with frequency."""
     x, _, rows = _rows(space, sample, seed, min_rows=1)
-    n = np.linalg.norm(x.astype(np.float64), axis=1)
+    n = np.empty(len(x))
+    for r0 in range(0, len(x), 65_536):  # in blocks: no float64 copy of a big space
+        b = x[r0 : r0 + 65_536].astype(np.float64)
+        n[r0 : r0 + len(b)] = np.sqrt(np.einsum("ij,ij->i", b, b))
     qs = {f"p{p}": float(np.percentile(n, p)) for p in (5, 25, 50, 75, 95)}
     corr = None
     counts = space.counts if isinstance(space, EmbeddingSpace) else None
@@ -118,7 +123,7 @@ def norms(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = None, s
         text += (f" Norm and frequency correlate at {corr:+.2f} (Spearman)"
                  + (": frequent keys have longer vectors, so dot-product search favours them." if corr > 0.3 else
                     ": frequent keys have shorter vectors." if corr < -0.3 else "."))
-    return Norms(float(n.mean()), float(n.std()), float(n.min()), float(n.max()), qs, corr, text)
+    return Norms(float(n.mean()), float(n.std()), float(n.min()), float(n.max()), qs, corr, text, n)
 
 
 # ------------------------------------------------------------------------------------------ anisotropy
@@ -250,10 +255,16 @@ def intrinsic_dimension(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | 
     if k < 3:
         raise InvalidInputError(f"k must be at least 3, got {k}")
     x, _, _ = _rows(space, sample, seed, min_rows=k + 2)
+    return intrinsic_dimension_of(x, _knn_distances(x, k))
+
+
+def intrinsic_dimension_of(x: npt.NDArray[np.float32], dist: F64) -> IntrinsicDimension:
+    """The estimates from the rows ``x`` and their ascending ``(n, k)`` neighbour distances (when a
+    neighbour graph is at hand already, as in the report)."""
+    k = dist.shape[1]
     shares = np.cumsum(_pca_shares(x.astype(np.float64)))
     pca90 = int(np.searchsorted(shares, 0.90) + 1)
     pca95 = int(np.searchsorted(shares, 0.95) + 1)
-    dist = _knn_distances(x, k)
     tn, ml = twonn(dist), mle_dimension(dist, k)
     d = x.shape[1]
     text = (f"The space has {d} coordinates but its points use about {min(tn, ml):.0f}-{max(tn, ml):.0f} "

@@ -153,7 +153,7 @@ def project(space: EmbeddingSpace, method: str = "umap", n_components: int = 2, 
             from ..errors import MissingDependencyError
 
             raise MissingDependencyError("umap-learn", "analysis", "UMAP maps") from None
-        model = umap.UMAP(n_components=n_components, random_state=seed,
+        model = umap.UMAP(n_components=n_components, random_state=seed, n_jobs=int(options.pop("n_jobs", 1)),
                           n_neighbors=int(options.pop("n_neighbors", min(15, len(x) - 1))), **options)
         coords = model.fit_transform(xin)
         state["model"] = model

@@ -29,12 +29,42 @@ def _plain(result: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(result).items() if not isinstance(v, np.ndarray)}
 
 
-def analyze(space_path: SpaceArg, sample: SampleOpt = 10_000, k: Annotated[int, typer.Option(
-        "--k", help="Neighbours for hubness.")] = 10, as_json: JsonOpt = False) -> None:
-    """Diagnose the shape of a space: norms, anisotropy, intrinsic dimension, hubness."""
+def analyze(space_path: SpaceArg,
+            sample: Annotated[int | None, typer.Option(
+                "--sample", help="Measure on this many random rows (default: 10,000; 100,000 with --report).")] = None,
+            k: Annotated[int, typer.Option("--k", help="Neighbours for hubness.")] = 10,
+            report: Annotated[Path | None, typer.Option(
+                "--report", help="Write the full HTML report here (figures also as PNG files beside it).")] = None,
+            map_method: Annotated[str, typer.Option("--map", help="Map of the report: umap, tsne, pca or none.")]
+            = "umap",
+            clusters: Annotated[int | None, typer.Option("--clusters", help="k of the report's k-means.")] = None,
+            labels: Annotated[Path | None, typer.Option(
+                "--labels", help="key<TAB>label lines: the report's clusters are scored against them (NMI, ARI).")]
+            = None,
+            as_json: JsonOpt = False) -> None:
+    """Diagnose the shape of a space: norms, anisotropy, intrinsic dimension, hubness (--report: everything,
+    with the fixes tried, clusters and a map, as one HTML page)."""
     from .. import analysis
 
     space = _load(space_path)
+    if report is not None:
+        if map_method not in ("umap", "tsne", "pca", "none"):
+            out.error(f"--map must be umap, tsne, pca or none, got {map_method!r}")
+            raise typer.Exit(2)
+        r = analysis.report(space, sample=sample or 100_000, k=k, clusters=clusters,
+                            labels=_read_labels(labels, space) if labels is not None else None,
+                            map_method=None if map_method == "none" else map_method,
+                            title=f"{space_path.name}: {len(space):,} x {space.dim}", progress=not as_json)
+        r.save(report)
+        if as_json:
+            out.print_json({**r.to_dict(), "report": str(report)})
+            return
+        typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric}), report in {r.seconds:.0f} s")
+        for line in r.recommendations:
+            typer.echo(f"  - {line}")
+        typer.echo(f"wrote {report} (figures in {report.with_name(report.stem + '_figures')})")
+        return
+    sample = sample or 10_000
     results: dict[str, Any] = {
         "norms": analysis.norms(space, sample=sample), "anisotropy": analysis.anisotropy(space, sample=sample),
         "intrinsic_dimension": analysis.intrinsic_dimension(space, sample=sample),
@@ -43,8 +73,26 @@ def analyze(space_path: SpaceArg, sample: SampleOpt = 10_000, k: Annotated[int, 
         out.print_json({name: _plain(r) for name, r in results.items()})
         return
     typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric})")
-    for name, r in results.items():
-        typer.echo(f"\n{name.replace('_', ' ')}: {r.explanation}")
+    for name, res in results.items():
+        typer.echo(f"\n{name.replace('_', ' ')}: {res.explanation}")
+
+
+def _read_labels(path: Path, space: Any) -> list[str]:
+    """Labels aligned with the space's keys from key<TAB>label lines (every key needs one)."""
+    found: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, label = line.partition("\t")
+        if not sep:
+            out.error(f"{path}:{n}: expected key<TAB>label")
+            raise typer.Exit(2)
+        found[key] = label
+    missing = [key for key in space.keys if key not in found]
+    if missing:
+        out.error(f"{path}: no label for {len(missing):,} keys, e.g. {missing[0]!r}")
+        raise typer.Exit(2)
+    return [found[key] for key in space.keys]
 
 
 def fix(space_path: SpaceArg,
