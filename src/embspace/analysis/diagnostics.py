@@ -52,13 +52,28 @@ def _unit(x: npt.NDArray[Any]) -> F64:
     return x64 / np.where(n == 0, 1.0, n)
 
 
-def _pca_shares(x: F64) -> F64:
-    """Explained-variance ratios of the principal components of ``x`` (centred), largest first."""
-    xc = x - x.mean(axis=0)
-    s = np.linalg.svd(xc, compute_uv=False)
-    var = s**2
+def _pca_shares(x: npt.NDArray[Any]) -> F64:
+    """Explained-variance ratios of the principal components of ``x`` (centred), largest first (from
+    the dim x dim covariance, accumulated in float64 blocks: no copy of a big ``x``)."""
+    cov = _gram(x, centre=True)
+    var = np.maximum(np.linalg.eigvalsh(cov)[::-1], 0.0)
     total = var.sum()
     return var / total if total > 0 else np.zeros_like(var)
+
+
+def _gram(x: npt.NDArray[Any], *, centre: bool) -> F64:
+    """``X^T X`` (of the centred rows when ``centre``) in float64, accumulated over row blocks."""
+    d = x.shape[1]
+    g = np.zeros((d, d))
+    total = np.zeros(d)
+    for r0 in range(0, len(x), 32_768):
+        b = np.asarray(x[r0 : r0 + 32_768], np.float64)
+        g += b.T @ b
+        total += b.sum(axis=0)
+    if centre and len(x):
+        mean = total / len(x)
+        g -= len(x) * np.outer(mean, mean)
+    return g
 
 
 def _neighbors(x: npt.NDArray[np.float32], k: int, metric: str) -> tuple[npt.NDArray[np.float32],
@@ -156,8 +171,8 @@ class Anisotropy:
 
 def _isotropy(u: F64) -> float:
     """I(W) = min_c Z(c) / max_c Z(c), Z(c) = sum_w exp(c . w), c over the eigenvectors of W^T W."""
-    _, _, vt = np.linalg.svd(u, full_matrices=False)
-    proj = u @ vt.T  # (n, r): c . w for each principal direction c
+    _, vecs = np.linalg.eigh(_gram(u, centre=False))  # the principal directions c (eigenvectors of W^T W)
+    proj = u @ vecs  # (n, dim): c . w for each c
     log_z = np.logaddexp.reduce(proj, axis=0)
     return float(np.exp(log_z.min() - log_z.max()))
 
@@ -174,7 +189,11 @@ def anisotropy(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = 10
     a = rng.integers(0, len(u), pairs)
     b = rng.integers(0, len(u) - 1, pairs)
     b = b + (b >= a)  # never a row with itself
-    contrib = (u[a] * u[b]).mean(axis=0)  # each coordinate's part of the mean cosine
+    u32 = u.astype(np.float32)
+    contrib = np.zeros(u.shape[1])  # each coordinate's part of the mean cosine
+    for p0 in range(0, pairs, 16_384):
+        contrib += (u32[a[p0 : p0 + 16_384]] * u32[b[p0 : p0 + 16_384]]).sum(axis=0, dtype=np.float64)
+    contrib /= pairs
     mean_cos = float(contrib.sum())
     shares = contrib / mean_cos if abs(mean_cos) > 1e-12 else np.zeros_like(contrib)
     rogue: list[tuple[int, float]] = []
@@ -218,6 +237,7 @@ class IntrinsicDimension:
     n: int
     k: int
     explanation: str
+    variance_shares: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # per component
 
 
 def twonn(distances: F64, discard: float = 0.1) -> float:
@@ -266,13 +286,14 @@ def intrinsic_dimension_of(x: npt.NDArray[np.float32], dist: F64) -> IntrinsicDi
     pca90 = int(np.searchsorted(shares, 0.90) + 1)
     pca95 = int(np.searchsorted(shares, 0.95) + 1)
     tn, ml = twonn(dist), mle_dimension(dist, k)
+    raw = np.diff(shares, prepend=0.0)
     d = x.shape[1]
     text = (f"The space has {d} coordinates but its points use about {min(tn, ml):.0f}-{max(tn, ml):.0f} "
             f"dimensions locally (TwoNN {tn:.1f}, MLE {ml:.1f}); {pca90} principal components hold 90% of the "
             f"variance and {pca95} hold 95%.")
     if pca95 < d / 2:
         text += f" Reducing to about {pca95} dimensions (PCA / whitening) keeps 95% of the variance."
-    return IntrinsicDimension(pca90, pca95, tn, ml, d, len(x), k, text)
+    return IntrinsicDimension(pca90, pca95, tn, ml, d, len(x), k, text, raw)
 
 
 # ------------------------------------------------------------------------------------------- hubness
