@@ -97,3 +97,15 @@ def test_rescoring_rejects_bad_arguments() -> None:
         mutual_proximity(space, reference=1)
     with pytest.raises(InvalidInputError):
         csls(np.zeros((5, 3)))  # type: ignore[arg-type]
+
+
+def test_derived_spaces_stay_rescored() -> None:
+    space = _hubby(400, 20).with_metric("cosine").normalized()
+    fixed = csls(space, 5)
+    assert fixed.with_metric("dot") is fixed and fixed.normalized() is fixed  # unit rows: the same scores
+    sub = fixed.subset(list(space.keys[:200]))
+    assert isinstance(sub, RescoredSpace) and sub.rescoring == "csls" and len(sub) == 200
+    direct = csls(space.subset(list(space.keys[:200])), 5)
+    assert sub.neighbors("k3", 5).keys == direct.neighbors("k3", 5).keys
+    l2 = fixed.with_metric("l2")
+    assert isinstance(l2, RescoredSpace) and l2.metric == "l2"

@@ -19,6 +19,7 @@ saves the plain vectors; apply the fix again after loading.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,11 +46,28 @@ class RescoredSpace(FixedSpace):
     CSLS values, or mutual-proximity probabilities in [0, 1].
     """
 
-    __slots__ = ("_item_stats", "_k", "_reference", "rescoring")
+    __slots__ = ("_item_stats", "_k", "_reference", "_reference_size", "_seed", "rescoring")
     rescoring: str
     _k: int
+    _reference_size: int
+    _seed: int
     _item_stats: tuple[F64, F64]  # CSLS: (r, unused); MP: (mean, std)
     _reference: IntArray  # MP: rows the query statistics are measured against
+
+    def _derive(self, rows: IntArray | None = None, vectors: FloatArray | None = None,
+                normalized: bool | None = None, metric: Any = None) -> EmbeddingSpace:
+        """Subsets, normalised copies and other metrics stay re-scored (the statistics learnt again on
+        the derived space, as the neighbourhoods changed), so code that derives a space before it
+        searches (as ``evaluate.retrieval`` does) still sees the re-scoring."""
+        if rows is None and vectors is None and (metric is None or metric == self.metric) and (
+                normalized is None or normalized == self.is_normalized):
+            return self
+        if rows is None and vectors is None and metric == "dot" and self.metric == "cosine" and self.is_normalized:
+            return self  # unit rows: dot product is cosine, the same scores and statistics
+        plain = EmbeddingSpace._derive(self, rows, vectors, normalized, metric)
+        out = _build(plain, self.rescoring, self._k, self._reference_size, self._seed)
+        out.report = self.report
+        return out
 
     # -------------------------------------------------------------- base similarities
 
@@ -152,7 +170,7 @@ def _build(space: EmbeddingSpace, kind: str, k: int, reference: int, seed: int) 
     out = RescoredSpace._trusted(space.keys, space.vectors, metric=space.metric, normalized=space.is_normalized,
                                  counts=space.counts, provenance=space.provenance)
     assert isinstance(out, RescoredSpace)
-    out.rescoring, out._k = kind, k
+    out.rescoring, out._k, out._reference_size, out._seed = kind, k, reference, seed
     rows = np.arange(len(space))
     if kind == "csls":
         out._reference = rows
