@@ -498,32 +498,20 @@ def part_words(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- scifact
-def part_scifact(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
-
+def scifact_task(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The SciFact corpus space, query vectors and scorers (shared by the scifact and report parts), or None."""
     from embspace import EmbeddingSpace
-    from embspace.evaluate import load_beir, ranking_metrics, retrieval
+    from embspace.evaluate import load_beir, retrieval
     from embspace.space.provenance import Provenance
 
     folder = args.data_dir / SCIFACT_DIR
     if not (folder / "qrels" / "test.tsv").is_file():
-        return {"status": "skipped", "reason": f"data not here: {folder}"}
+        return None
     ds = load_beir(folder, split="test")
     say(f"  {ds!r}")
     cv, prov, enc_c = encode_cached(list(ds.corpus_texts), "scifact-corpus", args)
     qv, _, enc_q = encode_cached(list(ds.query_texts), "scifact-test-queries", args)
-    provenance = Provenance.from_dict(prov)
-    corpus = EmbeddingSpace(list(ds.corpus_ids), cv, metric="cosine", provenance=provenance)
-    out: dict[str, Any] = {
-        "status": "ok",
-        "dataset": repr(ds),
-        "docs": ds.n_docs,
-        "queries": ds.n_queries,
-        "model": prov["model"],
-        "encode_s": {"corpus": enc_c, "queries": enc_q},
-    }
-    say("  diagnostics of the corpus space ...")
-    out["diagnostics"] = diagnose(corpus)
+    corpus = EmbeddingSpace(list(ds.corpus_ids), cv, metric="cosine", provenance=Provenance.from_dict(prov))
 
     def metrics(space: Any, queries: Any) -> dict[str, float]:
         qspace = EmbeddingSpace(list(ds.query_ids), queries, metric=space.metric, provenance=space.provenance)
@@ -533,6 +521,30 @@ def part_scifact(args: argparse.Namespace) -> dict[str, Any]:
     def ndcg(space: Any) -> float:  # the queries go through the space's transform, when it has one
         t = getattr(space, "transform", None)
         return metrics(space, t(qv) if t is not None else qv)["ndcg@10"]
+
+    return {"ds": ds, "corpus": corpus, "qv": qv, "prov": prov, "encode_s": {"corpus": enc_c, "queries": enc_q},
+            "metrics": metrics, "ndcg": ndcg}
+
+
+def part_scifact(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from embspace.evaluate import ranking_metrics
+
+    task = scifact_task(args)
+    if task is None:
+        return {"status": "skipped", "reason": f"data not here: {args.data_dir / SCIFACT_DIR}"}
+    ds, corpus, qv, prov, metrics, ndcg = (task[k] for k in ("ds", "corpus", "qv", "prov", "metrics", "ndcg"))
+    out: dict[str, Any] = {
+        "status": "ok",
+        "dataset": repr(ds),
+        "docs": ds.n_docs,
+        "queries": ds.n_queries,
+        "model": prov["model"],
+        "encode_s": task["encode_s"],
+    }
+    say("  diagnostics of the corpus space ...")
+    out["diagnostics"] = diagnose(corpus)
 
     def own_run_metrics(hits: Any) -> dict[str, float]:
         """Metrics of a batch SearchResult (k+1 hits per query), a hit equal to the query id skipped as BEIR does."""
@@ -636,7 +648,170 @@ def part_movies(args: argparse.Namespace) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ parts
 # name -> (measure, render). A part returns a dict ("status": "ok" | "skipped" with "reason").
-PART_TITLES = {"words": "Word2vec on wiki17", "scifact": "SciFact with MiniLM", "movies": "Movie reviews with MiniLM"}
+# ----------------------------------------------------------------------------------------------- report
+REPORT_BOUND_S = 300.0  # issue 6: the full report of 100k x 384 in <= 5 minutes on 2 cores
+
+
+def wiki_report_spaces(args: argparse.Namespace) -> dict[str, Path]:
+    """100k MiniLM Wikipedia paragraph vectors as a space, and a 1M x 384 one made of ten noisy copies of them
+    (Gaussian noise sigma 0.02 per coordinate, renormalised): written once under the cache."""
+    import numpy as np
+
+    from _wiki_vectors import wiki_minilm
+    from embspace import EmbeddingSpace
+
+    folder = args.cache_dir / "geometry"
+    p100, p1m = folder / "wiki-minilm-100k", folder / "wiki-minilm-1m"
+    if not (p100 / "vectors.npy").is_file() or not (p1m / "vectors.npy").is_file():
+        _, x = wiki_minilm(100_000, progress=False)
+        if not (p100 / "vectors.npy").is_file():
+            EmbeddingSpace([f"p{i}" for i in range(len(x))], x).save(p100)
+        if not (p1m / "vectors.npy").is_file():
+            say("  writing the 1M x 384 space (ten noisy copies of the 100k) ...")
+            rng = np.random.default_rng(0)
+            big = np.empty((10 * len(x), x.shape[1]), np.float32)
+            for i in range(10):
+                b = x + rng.standard_normal(x.shape, dtype=np.float32) * np.float32(0.02)
+                b /= np.linalg.norm(b, axis=1, keepdims=True)
+                big[i * len(x) : (i + 1) * len(x)] = b
+            EmbeddingSpace([f"p{i}" for i in range(len(big))], big).save(p1m)
+    return {"100k": p100, "1M": p1m}
+
+
+def _cli(argv: list[str]) -> tuple[dict[str, Any], float]:
+    """Run ``embspace ARGV --json`` in a fresh process; (its JSON, wall seconds including start-up)."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "embspace.cli.app", *argv, "--json"], capture_output=True,
+                          text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"embspace {' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout), wall
+
+
+def _read_seconds(path: Path) -> float:
+    """Seconds a fresh process takes to open a space and read every vector once (page cache as it is)."""
+    import subprocess
+
+    code = (f"import time, numpy as np; from embspace import load; t = time.perf_counter(); s = load({str(path)!r}); "
+            "float(np.asarray(s.vectors).sum(dtype=np.float64)); print(time.perf_counter() - t)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _report_summary(rep: Any, path: Path) -> dict[str, Any]:
+    d = rep.to_dict()
+    return _plain({"html": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+                   "seconds": d["seconds"], "steps": d["steps"], "recommendations": d["recommendations"],
+                   "evaluation_name": d["evaluation_name"], "sample": d["sample"], "n": d["n"], "dim": d["dim"],
+                   "anisotropy": {k: d["anisotropy"][k] for k in ("mean_cosine", "isotropy", "rogue_dimensions")},
+                   "intrinsic_dimension": {k: d["intrinsic_dimension"][k] for k in ("pca90", "pca95", "twonn",
+                                                                                    "mle")},
+                   "hubness": {k: d["hubness"][k] for k in ("skewness", "antihub_share")},
+                   "stability": d["stability"]["mean_overlap"],
+                   "fixes": [{k: f[k] for k in ("fix", "isotropy_before", "isotropy_after", "hubness_before",
+                                                 "hubness_after", "evaluation_before", "evaluation_after")}
+                             for f in d["fixes"]]})
+
+
+def part_report(args: argparse.Namespace) -> dict[str, Any]:
+    """The HTML report itself: on the word2vec space (evaluated by WordSim-353) and the SciFact corpus
+    (nDCG@10), and its time on 100k x 384 and 1M x 384 (``--sample 100000``) through the CLI."""
+    import statistics
+
+    from embspace import analysis
+    from embspace import evaluate as ev
+
+    out: dict[str, Any] = {"status": "ok", "bound_s": REPORT_BOUND_S}
+    folder = args.cache_dir / "geometry" / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    ws = args.data_dir / WORDSIM_FILE
+    corpus = word_corpus(args)
+    if corpus is not None and ws.is_file():
+        space, _ = trained_space("cbow", 1, corpus, args)
+        say("  report of the CBOW seed-1 space, evaluated by WordSim-353 ...")
+        rep = analysis.report(space, evaluate=lambda s: float(ev.word_similarity(s, ws).spearman),
+                              evaluation_name="WordSim-353 Spearman", progress=False)
+        out["words"] = _report_summary(rep, rep.save(folder / "words.html"))
+    task = scifact_task(args)
+    if task is not None:
+        say("  report of the SciFact corpus space, evaluated by nDCG@10 ...")
+        rep = analysis.report(task["corpus"], evaluate=task["ndcg"], evaluation_name="SciFact nDCG@10",
+                              progress=False)
+        out["scifact"] = _report_summary(rep, rep.save(folder / "scifact.html"))
+    if args.report_runs == 0:  # reports only: keep the timings of the last run that measured them
+        old = json.loads(args.json.read_text(encoding="utf-8")).get("parts", {}).get("report", {}) \
+            if args.json.is_file() else {}
+        kept = {k: v for k, v in old.items() if k in ("timing", "read_1M_s", "spaces", "wiki_100k_last",
+                                                      "wiki_1M_last", "timing_measured")}
+        if "timing" not in kept:
+            raise RuntimeError("--report-runs 0 needs the timings of an earlier run in the results file")
+        return _plain({**out, **kept})
+    spaces = wiki_report_spaces(args)
+    runs: dict[str, list[float]] = {"100k": [], "1M": []}
+    inner: dict[str, list[float]] = {"100k": [], "1M": []}
+    for r in range(args.report_runs):
+        for name, path in spaces.items():
+            argv = ["analyze", str(path), "--report", str(folder / f"wiki-{name}.html")]
+            if name == "1M":
+                argv += ["--sample", "100000"]
+            say(f"  timing: embspace {' '.join(argv)} (run {r + 1}) ...")
+            d, wall = _cli(argv)
+            runs[name].append(wall)
+            inner[name].append(d["seconds"])
+            out[f"wiki_{name}_last"] = {k: d[k] for k in ("n", "dim", "sample", "steps", "recommendations")}
+            say(f"  timing: {name}: {wall:.1f}s wall ({d['seconds']:.1f}s in the report)")
+    out["read_1M_s"] = _read_seconds(spaces["1M"])
+    sampled = {"100k": "", "1M": " --sample 100000"}
+    out["timing"] = {name: {"wall_s": w, "median_wall_s": statistics.median(w), "report_s": inner[name],
+                            "command": f"embspace analyze SPACE --report OUT{sampled[name]}"}
+                     for name, w in runs.items()}
+    out["timing_measured"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    out["spaces"] = {"100k": "100,000 Wikipedia paragraphs (benchmarks/_wiki_vectors.py), MiniLM 384-d unit vectors",
+                     "1M": "the 100k vectors ten times, each copy plus N(0, 0.02^2) noise per coordinate, renormalised"}
+    return _plain(out)
+
+
+def render_report(r: dict[str, Any]) -> list[str]:
+    lines = [f"### {PART_TITLES['report']}", ""]
+    t = r["timing"]
+    lines += ["| space | command | wall s per run (fresh process, load included) | median | bound | holds |",
+              "|---|---|---|---|---|---|"]
+    for name, bound in (("100k", r["bound_s"]), ("1M", r["bound_s"] + r["read_1M_s"])):
+        m = t[name]
+        lines.append(f"| {name} x 384 | `{m['command']}` | {', '.join(f'{w:.1f}' for w in m['wall_s'])} | "
+                     f"{m['median_wall_s']:.1f} | {bound:.1f}"
+                     + (f" (300 + {r['read_1M_s']:.1f} s to read the file)" if name == "1M" else "")
+                     + f" | {'yes' if m['median_wall_s'] <= bound else 'NO'} |")
+    when = f" (timed {r['timing_measured']})" if r.get("timing_measured") else ""
+    lines += ["", f"Spaces{when}: 100k = {r['spaces']['100k']}; 1M = {r['spaces']['1M']}. "
+              "Steps of the last 100k run (s): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in r["wiki_100k_last"]["steps"].items()) + ".", ""]
+    for key, title in (("words", "word2vec CBOW seed 1 on wiki17"), ("scifact", "SciFact corpus, MiniLM")):
+        rep = r.get(key)
+        if rep is None:
+            continue
+        a, d, h = rep["anisotropy"], rep["intrinsic_dimension"], rep["hubness"]
+        lines += [f"Report of the {title} ({rep['n']:,} x {rep['dim']}, {rep['seconds']:.0f} s, "
+                  f"`{rep['html']}` — not committed): mean cosine {a['mean_cosine']:.3f}, "
+                  f"isotropy {a['isotropy']:.2f}, "
+                  f"PCA 90/95% {d['pca90']}/{d['pca95']}, TwoNN {d['twonn']:.1f}, MLE {d['mle']:.1f}, hubness "
+                  f"skewness {h['skewness']:.2f}, stability under random half-subspaces {rep['stability']:.0%}. "
+                  "Its recommendations: " + " ".join(rep["recommendations"]), "",
+                  f"| fix (in the report) | isotropy | hubness (5k rows) | {rep['evaluation_name']} |",
+                  "|---|---|---|---|"]
+        for f in rep["fixes"]:
+            lines.append(f"| {f['fix']} | {_f(f['isotropy_before'], '.2f')} -> {_f(f['isotropy_after'], '.2f')} | "
+                         f"{_f(f['hubness_before'], '.2f')} -> {_f(f['hubness_after'], '.2f')} | "
+                         f"{_f(f['evaluation_before'], '.4f')} -> {_f(f['evaluation_after'], '.4f')} |")
+        lines.append("")
+    return lines
+
+
+PART_TITLES = {"words": "Word2vec on wiki17", "scifact": "SciFact with MiniLM", "movies": "Movie reviews with MiniLM",
+               "report": "The analysis report (embspace analyze --report)"}
 
 
 def run_part(name: str, fn: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -1053,11 +1228,12 @@ def render_movies(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-RENDER = {"words": render_words, "scifact": render_scifact, "movies": render_movies}
+RENDER = {"words": render_words, "scifact": render_scifact, "movies": render_movies, "report": render_report}
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "words": part_words,
     "scifact": part_scifact,
     "movies": part_movies,
+    "report": part_report,
 }
 
 
@@ -1139,6 +1315,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="also train and compare two skip-gram spaces: 'auto' when CBOW misses 90%% Procrustes",
     )
+    p.add_argument("--report-runs", type=int, default=2, help="timed report runs per space (report part)")
     p.add_argument("--threads", type=int, default=2, help="word2vec workers and BLAS/OpenMP/torch threads")
     p.add_argument("--model", default="minilm", help=argparse.SUPPRESS)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="the shared data folder")

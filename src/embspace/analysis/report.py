@@ -215,15 +215,26 @@ def _recommend(an: Anisotropy, idim: IntrinsicDimension, hub: Hubness, fixes: li
             else:
                 out.append(f"No fix improves {evaluation} ({base:.4f}) by more than 0.005; keep the space as it is "
                            "for that task.")
+    def task(f: FixReport | None) -> str:
+        """The evaluation's verdict on a fix, when there is one."""
+        if f is None or evaluation is None or f.evaluation_before is None or f.evaluation_after is None:
+            return ""
+        b, a = f.evaluation_before, f.evaluation_after
+        if a < b - 0.005:
+            return (f"; but it lowers {evaluation} from {b:.4f} to {a:.4f} here, so keep it for tasks that need "
+                    "an isotropic space (clustering, whitening-based retrieval)")
+        return f"; {evaluation} {b:.4f} -> {a:.4f}"
+
     if an.mean_cosine >= 0.1:
         c = by.get("center")
         more = (f" (isotropy {c.isotropy_before:.2f} -> {c.isotropy_after:.2f}, mean cosine "
-                f"{c.mean_cosine_before:.2f} -> {c.mean_cosine_after:.2f})") if c else ""
-        out.append(f"The space is anisotropic (mean cosine of random pairs {an.mean_cosine:.2f}): centre it{more}, "
-                   "or remove the top components (all-but-the-top).")
+                f"{c.mean_cosine_before:.2f} -> {c.mean_cosine_after:.2f}{task(c)})") if c else ""
+        out.append(f"The space is anisotropic (mean cosine of random pairs {an.mean_cosine:.2f}): centring removes "
+                   f"the common direction{more}; all-but-the-top does the same and drops the top components.")
     if an.rogue_dimensions:
         dims = ", ".join(str(d) for d, _ in an.rogue_dimensions[:5])
-        out.append(f"Rogue dimensions ({dims}) dominate cosine similarity: standardise the coordinates.")
+        out.append(f"Rogue dimensions ({dims}) dominate cosine similarity: standardise the coordinates"
+                   f"{task(by.get('standardize'))}.")
     if hub.skewness > 1:
         measured = [f for f in fixes if f.hubness_after is not None and f.hubness_before is not None]
         if measured:
@@ -231,7 +242,7 @@ def _recommend(an: Anisotropy, idim: IntrinsicDimension, hub: Hubness, fixes: li
             how = f"search with {best.fix} re-scoring" if best.fix in ("csls", "mutual-proximity") else \
                 f"apply {best.fix}"
             out.append(f"Hubness is high (k-occurrence skewness {hub.skewness:.2f}): {how}, which lowers it from "
-                       f"{best.hubness_before:.2f} to {best.hubness_after:.2f} on a sample.")
+                       f"{best.hubness_before:.2f} to {best.hubness_after:.2f} on a sample{task(best)}.")
     if idim.pca95 < idim.nominal / 2:
         out.append(f"95% of the variance lies in {idim.pca95} of {idim.nominal} dimensions: PCA whitening to "
                    f"{idim.pca95} dimensions (`embspace fix --whiten --dim {idim.pca95}`) shrinks the index "

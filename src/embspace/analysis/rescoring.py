@@ -43,7 +43,9 @@ class RescoredSpace(FixedSpace):
     ``rescoring`` is ``"csls"`` or ``"mutual-proximity"``; ``transform`` is the identity (queries
     need none); ``report`` gives hubness before and after. :meth:`neighbors` takes the same
     arguments as :meth:`EmbeddingSpace.neighbors` and returns the re-scored similarities:
-    CSLS values, or mutual-proximity probabilities in [0, 1].
+    CSLS values, or mutual-proximity probabilities in [0, 1]. Pairwise ``similarity()`` and
+    ``similarity_matrix()`` stay the space's own metric (a pair's re-scored value needs both
+    neighbourhoods; search is where hubs do harm).
     """
 
     __slots__ = ("_item_stats", "_k", "_reference", "_reference_size", "_seed", "rescoring")
