@@ -74,3 +74,5 @@ def test_report_rejects_bad_input() -> None:
         report(_problem_space(10))
     with pytest.raises(InvalidInputError):
         report(_problem_space(100), labels=["a"])
+    with pytest.raises(InvalidInputError):
+        report(_problem_space(100), map_method="mds")

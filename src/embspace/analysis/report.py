@@ -266,6 +266,8 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
         raise InvalidInputError(f"the report needs at least {max(ID_K, k) + 2} vectors, got {len(space)}")
     if labels is not None and len(labels) != len(space):
         raise InvalidInputError(f"{len(labels)} labels for {len(space)} keys")
+    if map_method not in (None, "umap", "tsne", "pca"):
+        raise InvalidInputError(f"map_method must be 'umap', 'tsne', 'pca' or None, got {map_method!r}")
     start = time.perf_counter()
     steps: dict[str, float] = {}
     figures: dict[str, bytes] = {}
@@ -335,11 +337,8 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
 
             options = {"n_epochs": 200} if map_method == "umap" else {}  # UMAP's own default for big data
             proj = project(work, map_method, 2, sample=map_points, seed=seed, **options)
-            lab = None
-            if clus is not None:
-                pos = {key: i for i, key in enumerate(work.keys)}
-                lab = clus.labels[[pos[key] for key in proj.keys]]
-            figures["map"] = _fig_map(proj.coords, lab, map_method)
+            pos = {key: i for i, key in enumerate(work.keys)}
+            figures["map"] = _fig_map(proj.coords, clus.labels[[pos[key] for key in proj.keys]], map_method)
             step(f"map ({map_method})")
     recs = _recommend(an, idim, hub, reports, evaluation_name if evaluate is not None else None)
     return Report(title or f"{space.provenance.model}: {len(space):,} x {space.dim}", len(space), space.dim,
