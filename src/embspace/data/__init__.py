@@ -1,7 +1,19 @@
-"""Data: corpora and small built-in datasets available offline."""
+"""Data: corpora, interaction tables (recommendation) and small built-in datasets available offline."""
 
 from .builtin import demo_words, python_help_sentences
 from .corpus import TextCorpus
+from .interactions import Interactions, load_interactions
+from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
 from .vocab import Vocab
 
-__all__ = ["TextCorpus", "Vocab", "demo_words", "python_help_sentences"]
+__all__ = [
+    "MOVIELENS_100K_SPLITS",
+    "Interactions",
+    "TextCorpus",
+    "Vocab",
+    "demo_words",
+    "load_interactions",
+    "load_movielens_100k",
+    "load_movielens_latest_small",
+    "python_help_sentences",
+]
