@@ -4,6 +4,7 @@ from .builtin import demo_words, python_help_sentences
 from .corpus import TextCorpus
 from .interactions import Interactions, load_interactions
 from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
+from .splits import leave_last_out, random_split
 from .vocab import Vocab
 
 __all__ = [
@@ -12,8 +13,10 @@ __all__ = [
     "TextCorpus",
     "Vocab",
     "demo_words",
+    "leave_last_out",
     "load_interactions",
     "load_movielens_100k",
     "load_movielens_latest_small",
     "python_help_sentences",
+    "random_split",
 ]
