@@ -1,7 +1,18 @@
-"""Evaluation: word analogies, word similarity, and retrieval on BEIR-layout datasets."""
+"""Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets, and recommendations."""
 
 from ._beir import BeirDataset, load_beir
 from ._compare import compare, comparison_table
+from ._recommendation import (
+    RecommendationResult,
+    catalogue_coverage,
+    mae,
+    map_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    recommendation,
+    rmse,
+)
 from ._retrieval import RetrievalResult, ranking_metrics, retrieval
 from ._transfer import ClusteringScore, ProbeResult, clustering, linear_probe
 from ._word_analogy import AnalogyResult, AnalogySection, analogy, read_analogies
@@ -13,17 +24,26 @@ __all__ = [
            "BeirDataset",
            "ClusteringScore",
            "ProbeResult",
+           "RecommendationResult",
            "RetrievalResult",
            "SimilarityResult",
            "analogy",
+           "catalogue_coverage",
            "clustering",
            "compare",
            "comparison_table",
            "linear_probe",
            "load_beir",
+           "mae",
+           "map_at_k",
+           "ndcg_at_k",
+           "precision_at_k",
            "ranking_metrics",
            "read_analogies",
            "read_word_pairs",
+           "recall_at_k",
+           "recommendation",
            "retrieval",
+           "rmse",
            "word_similarity",
 ]
