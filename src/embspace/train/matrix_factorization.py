@@ -17,31 +17,44 @@ from ._progress import TrainingProgress
 
 __all__ = ["MatrixFactorization"]
 
-_OBJECTIVES = ("explicit",)
+_OBJECTIVES = ("explicit", "als", "bpr")
+# defaults that depend on the objective: (epochs, regularization, learning_rate)
+_DEFAULTS = {"explicit": (60, 0.1, 0.01), "als": (15, 0.01, 0.0), "bpr": (100, 0.01, 0.01)}
 
 
 class MatrixFactorization:
-    """Explicit-feedback matrix factorisation with user and item biases, trained by SGD.
+    """Matrix factorisation: users and items in one space, ``score(u, i) = user · item``.
 
-    The predicted rating is ``mu + b_u + b_i + p_u · q_i`` (Koren, Bell & Volinsky 2009), learned
-    by stochastic gradient descent on the squared error with L2 regularisation, one rating at a
-    time in a seeded random order; a single-threaded compiled kernel makes seeded runs repeat
-    exactly.
+    - ``objective="explicit"``: the predicted rating is ``mu + b_u + b_i + p_u · q_i`` (Koren, Bell &
+      Volinsky 2009), learned by SGD on the squared error with L2 regularisation, one rating at a
+      time in a seeded random order.
+    - ``objective="als"``: implicit feedback (Hu, Koren & Volinsky 2008): every observed pair has
+      preference 1 and confidence ``1 + alpha * value`` (value: the rating, or 1 without ratings),
+      every other pair preference 0 and confidence 1; alternating least squares, each row solved by
+      three conjugate-gradient steps (Takács et al. 2011), rows in parallel.
+    - ``objective="bpr"``: Bayesian personalised ranking (Rendle et al. 2009): SGD on
+      ``ln σ(x_u · y_i + b_i − x_u · y_j − b_j)`` over (user, seen item, unseen item) triples, with
+      item biases.
+
+    Compiled CPU kernels; seeded runs repeat exactly (SGD and BPR apply their updates in one thread
+    in a seeded order; ALS rows are independent, so the thread count does not matter).
 
     Parameters
     ----------
     dim
         Number of latent factors.
     objective
-        ``"explicit"`` (ratings). Implicit-feedback objectives (BPR, ALS) are not available yet.
+        ``"explicit"`` (ratings), ``"als"`` or ``"bpr"`` (implicit feedback: who interacted with what).
     epochs
-        Passes over the ratings.
+        Passes over the data (default 60 explicit, 15 ALS, 100 BPR).
     regularization
-        L2 weight on the factors.
+        L2 weight on the factors (default 0.1 explicit, 0.01 ALS and BPR).
     bias_regularization
         L2 weight on the biases.
     learning_rate
-        SGD step.
+        SGD step (explicit, BPR; default 0.01).
+    alpha
+        ALS confidence scale: an observed pair weighs ``1 + alpha * value``.
     init_std
         Standard deviation of the normal initial factors.
     seed
@@ -63,18 +76,21 @@ class MatrixFactorization:
         Training RMSE of each epoch (before each update, as SGD goes).
     """
 
-    _PARAMS = ("dim", "objective", "epochs", "regularization", "bias_regularization", "learning_rate", "init_std",
-               "seed", "device")
+    _PARAMS = ("dim", "objective", "epochs", "regularization", "bias_regularization", "learning_rate", "alpha",
+               "init_std", "seed", "device")
 
-    def __init__(self, *, dim: int = 64, objective: str = "explicit", epochs: int = 60, regularization: float = 0.1,
-                 bias_regularization: float = 0.02, learning_rate: float = 0.01, init_std: float = 0.05,
+    def __init__(self, *, dim: int = 64, objective: str = "explicit", epochs: int | None = None,
+                 regularization: float | None = None, bias_regularization: float = 0.02,
+                 learning_rate: float | None = None, alpha: float = 10.0, init_std: float = 0.05,
                  seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
         self.dim = dim
         self.objective = objective
-        self.epochs = epochs
-        self.regularization = regularization
+        defaults = _DEFAULTS.get(objective, _DEFAULTS["explicit"])
+        self.epochs = defaults[0] if epochs is None else epochs
+        self.regularization = defaults[1] if regularization is None else regularization
         self.bias_regularization = bias_regularization
-        self.learning_rate = learning_rate
+        self.learning_rate = (defaults[2] or 0.01) if learning_rate is None else learning_rate
+        self.alpha = alpha
         self.init_std = init_std
         self.seed = seed
         self.device = device
@@ -89,7 +105,7 @@ class MatrixFactorization:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("regularization", "bias_regularization", "learning_rate", "init_std"):
+        for name in ("regularization", "bias_regularization", "learning_rate", "alpha", "init_std"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
                 raise InvalidInputError(f"{name} must be a non-negative number, got {v!r}")
@@ -99,8 +115,8 @@ class MatrixFactorization:
             raise InvalidInputError(f"objective {self.objective!r} is not available; the objectives are "
                                     f"{list(_OBJECTIVES)}")
         if self.device not in ("cpu", "auto"):
-            raise InvalidInputError(f"device {self.device!r}: explicit matrix factorisation trains on the CPU "
-                                    "kernel; use device='cpu' or 'auto'")
+            raise InvalidInputError(f"device {self.device!r}: matrix factorisation trains on the compiled CPU "
+                                    "kernels; use device='cpu' or 'auto'")
 
     # ------------------------------------------------------------------ training
     def fit(self, interactions: Interactions | Any) -> MatrixFactorization:
@@ -110,6 +126,10 @@ class MatrixFactorization:
 
         self._check()
         data = interactions if isinstance(interactions, Interactions) else Interactions(interactions)
+        if len(data) == 0:
+            raise InvalidInputError("no interactions to learn from")
+        if self.objective != "explicit":
+            return self._fit_implicit(data)
         if data.ratings is None:
             raise InvalidInputError("the explicit objective needs ratings, and these interactions have no 'rating' "
                                     "column; pass one (columns={'rating': ...})")
@@ -133,6 +153,12 @@ class MatrixFactorization:
                                             "for these ratings); lower it")
                 history.append(float(np.sqrt(sse / len(data))))
                 bar.advance(len(data), loss=history[-1])
+        self._finish(data, p, q, bu, bi, mu, history, (float(ratings.min()), float(ratings.max())))
+        return self
+
+    def _finish(self, data: Interactions, p: npt.NDArray[np.float32], q: npt.NDArray[np.float32],
+                bu: npt.NDArray[np.float32], bi: npt.NDArray[np.float32], mu: float, history: list[float],
+                rating_range: tuple[float, float] | None) -> None:
         config = {**self.get_params(), "run_id": uuid.uuid4().hex[:12]}
         prov = Provenance(model="embspace.matrix_factorization", config=config, data_hash=data.fingerprint())
         ucount = np.bincount(data.user_codes, minlength=data.n_users)
@@ -143,9 +169,58 @@ class MatrixFactorization:
                                           provenance=prov, copy=False)
         self._mu = mu
         self._bu, self._bi = bu, bi
-        self._range = (float(ratings.min()), float(ratings.max()))
+        self._range = rating_range
         self._train = data
         self._loss_history = history
+
+    def _fit_implicit(self, data: Interactions) -> MatrixFactorization:
+        """ALS or BPR on the user-item matrix of ``data`` (duplicate pairs summed)."""
+        import scipy.sparse as sp
+
+        from ._mf_implicit_kernels import als_sweep, bpr_epoch, mark_seen_negatives
+
+        value = np.ones(len(data)) if data.ratings is None else np.asarray(data.ratings, np.float64)
+        m = sp.csr_matrix((value, (data.user_codes, data.item_codes)), shape=(data.n_users, data.n_items))
+        m.sum_duplicates()
+        m.sort_indices()
+        rng = np.random.default_rng(self.seed)
+        f = self.dim
+        x = (rng.standard_normal((data.n_users, f)) * self.init_std).astype(np.float32)
+        y = (rng.standard_normal((data.n_items, f)) * self.init_std).astype(np.float32)
+        bi = np.zeros(data.n_items, np.float32)
+        history: list[float] = []
+        indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+        with TrainingProgress(self.epochs, f"matrix factorisation ({self.objective})", unit="epochs",
+                              enabled=self.progress) as bar:
+            if self.objective == "als":
+                mt = m.T.tocsr()
+                mt.sort_indices()
+                conf = (1.0 + self.alpha * m.data).astype(np.float32)
+                tconf = (1.0 + self.alpha * mt.data).astype(np.float32)
+                tptr, tind = mt.indptr.astype(np.int64), mt.indices.astype(np.int64)
+                eye = np.float32(self.regularization) * np.eye(f, dtype=np.float32)
+                for _ in range(self.epochs):
+                    als_sweep(indptr, indices, conf, y, x, (y.T @ y + eye).astype(np.float32), 3)
+                    als_sweep(tptr, tind, tconf, x, y, (x.T @ x + eye).astype(np.float32), 3)
+                    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+                        raise InvalidInputError("ALS diverged; raise regularization")
+                    history.append(float(np.sqrt(np.mean((np.einsum("ij,ij->i", x[data.user_codes],
+                                                                     y[data.item_codes]) - 1.0) ** 2))))
+                    bar.advance(1, loss=history[-1])
+            else:
+                row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
+                lr, reg = float(self.learning_rate), float(self.regularization)
+                for _ in range(self.epochs):
+                    t = rng.integers(0, len(indices), len(indices))
+                    users, pos = row_of[t], indices[t]
+                    neg = rng.integers(0, data.n_items, len(t)).astype(np.int64)
+                    mark_seen_negatives(users, neg, indptr, indices)
+                    ll, _ = bpr_epoch(users, pos, neg, x, y, bi, lr, reg)
+                    if not np.isfinite(ll) or not np.all(np.isfinite(x)):
+                        raise InvalidInputError(f"BPR diverged (learning_rate={self.learning_rate}); lower it")
+                    history.append(float(-ll))
+                    bar.advance(1, loss=history[-1])
+        self._finish(data, x, y, np.zeros(data.n_users, np.float32), bi, 0.0, history, None)
         return self
 
     # ------------------------------------------------------------------ fitted state
@@ -193,8 +268,9 @@ class MatrixFactorization:
         return rows, single
 
     def predict(self, users: Any, items: Any) -> Any:
-        """Predicted ratings of (user, item) pairs: ``(n,)`` float32 (a float for one pair), clipped to the
-        training ratings' range. Unknown users or items raise :class:`UnknownKeyError`."""
+        """Predicted ratings of (user, item) pairs, clipped to the training ratings' range (explicit), or
+        ranking scores ``user · item`` (ALS, BPR): ``(n,)`` float32 (a float for one pair). Unknown users or
+        items raise :class:`UnknownKeyError`."""
         us, ispace = self.user_space_, self.item_space_
         u, single = self._rows(users, us, "users")
         i, _ = self._rows(items, ispace, "items")
@@ -203,7 +279,7 @@ class MatrixFactorization:
         pu = us.vectors[u, :-1].astype(np.float64)
         qi = ispace.vectors[i, :-1].astype(np.float64)
         pred = self._mu + self._bu[u] + self._bi[i] + np.einsum("ij,ij->i", pu, qi)
-        out = np.clip(pred, *self._range).astype(np.float32)
+        out = (pred if self._range is None else np.clip(pred, *self._range)).astype(np.float32)
         return float(out[0]) if single else out
 
     def recommend(self, user: Any, k: int = 10, *, exclude_seen: bool = True) -> SearchResult:
