@@ -61,3 +61,36 @@ def test_objective_defaults_and_bad_settings() -> None:
         MatrixFactorization(objective="als", alpha=-1.0, progress=False).fit(_two_tastes()[0])
     with pytest.raises(InvalidInputError):
         MatrixFactorization(objective="warp", progress=False).fit(_two_tastes()[0])
+
+
+@pytest.mark.parametrize("objective", ["explicit", "als", "bpr"])
+def test_cold_users_fold_in_or_get_popular_items_and_models_round_trip(objective: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data, _, groups = _two_tastes(5)
+    if objective == "explicit":  # loved their own kind (5), disliked a few of the other (1)
+        rng = np.random.default_rng(0)
+        users, items = list(data.users), list(data.items)
+        ratings = [5.0] * len(users)
+        for u, g in enumerate(groups):
+            other = rng.choice(np.arange((1 - g) * 30, (1 - g) * 30 + 30), 4, replace=False)
+            users += [f"u{u}"] * 4
+            items += [f"i{i}" for i in other]
+            ratings += [1.0] * 4
+        data = Interactions({"user": users, "item": items, "rating": ratings})
+    m = MatrixFactorization(objective=objective, dim=8, progress=False, seed=2).fit(data)
+    # a new user who liked a few group-0 items gets mostly group-0 items
+    liked = [f"i{i}" for i in range(5)]
+    rec = m.recommend_for_new_user(liked, k=10)
+    assert not set(liked) & set(rec.keys)
+    assert sum(int(k[1:]) < 30 for k in rec.keys) >= 8
+    assert m.fold_in(liked).shape == (9,)
+    # no history: the most popular items, by training count
+    pop = m.recommend_for_new_user([], k=3)
+    counts = np.bincount(data.item_codes, minlength=data.n_items)
+    assert [int(c) for c in pop.scores] == sorted(counts.tolist(), reverse=True)[:3]
+    with pytest.raises(InvalidInputError):
+        m.fold_in([])
+    out = m.save(tmp_path / "model")
+    back = MatrixFactorization.load(out)
+    assert back.recommend("u3", k=5).keys == m.recommend("u3", k=5).keys
+    np.testing.assert_array_equal(back.predict(["u1"], ["i2"]), m.predict(["u1"], ["i2"]))
+    assert back.user_space_.space_id == m.user_space_.space_id == back.item_space_.space_id

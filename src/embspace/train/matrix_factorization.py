@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -300,6 +302,119 @@ class MatrixFactorization:
         ispace = self.item_space_
         (row,), _ = self._rows([item], ispace, "items")
         return ispace.with_metric("cosine").neighbors(ispace.keys[row], k=k)
+
+    # ------------------------------------------------------------------ cold users
+    def popular(self, k: int = 10, *, exclude: Sequence[Any] = ()) -> SearchResult:
+        """The ``k`` items with the most training interactions (scores: those counts), best first: what a
+        user with no history gets."""
+        ispace = self.item_space_
+        counts = np.asarray(ispace.counts if ispace.counts is not None else np.zeros(len(ispace)), np.float64)
+        skip = {str(x) for x in exclude}
+        order = [r for r in np.argsort(-counts, kind="stable").tolist() if ispace.keys[r] not in skip][:k]
+        ids = np.asarray(order, np.int64)
+        return SearchResult([ispace.keys[r] for r in order], counts[ids].astype(np.float32), ids)
+
+    def fold_in(self, items: Sequence[Any], ratings: Sequence[float] | None = None) -> npt.NDArray[np.float32]:
+        """The user vector (as in :attr:`user_space_`) of a new user from a few interactions, the item
+        vectors held fixed: a ridge regression on the ratings' residuals (explicit), the ALS row solve
+        (ALS), or gradient ascent on the BPR objective against seeded negatives (BPR)."""
+        ispace = self.item_space_
+        rows, _ = self._rows(list(items), ispace, "items")
+        if len(rows) == 0:
+            raise InvalidInputError("fold_in needs at least one item; a user with no history gets popular()")
+        y = ispace.vectors[rows, :-1].astype(np.float64)
+        f = y.shape[1]
+        reg = float(self.regularization)
+        if ratings is not None and len(ratings) != len(rows):
+            raise InvalidInputError(f"{len(ratings)} ratings for {len(rows)} items")
+        if self.objective == "explicit":
+            rng_ = self._range or (0.0, 1.0)
+            r = np.full(len(rows), rng_[1]) if ratings is None else np.asarray(ratings, np.float64)
+            target = r - self._mu - self._bi[rows]
+            bu = float(target.mean()) * len(rows) / (len(rows) + 1.0)  # the bias, shrunk towards 0
+            x = np.linalg.solve(y.T @ y + reg * len(rows) * np.eye(f) + 1e-9 * np.eye(f), y.T @ (target - bu))
+        elif self.objective == "als":
+            all_y = ispace.vectors[:, :-1].astype(np.float64)
+            value = np.ones(len(rows)) if ratings is None else np.asarray(ratings, np.float64)
+            c = 1.0 + self.alpha * value
+            a = all_y.T @ all_y + (y.T * (c - 1.0)) @ y + reg * np.eye(f)
+            x = np.linalg.solve(a, y.T @ c)
+        else:
+            all_y = ispace.vectors[:, :-1].astype(np.float64)
+            bias = ispace.vectors[:, -1].astype(np.float64)
+            rng = np.random.default_rng(self.seed)
+            seen = set(rows.tolist())
+            neg = np.array([j for j in rng.permutation(len(ispace))[: 200 + len(rows)].tolist() if j not in seen][:200])
+            x = np.zeros(f)
+            diff = y[:, None, :] - all_y[neg][None, :, :]  # (pos, neg, f)
+            bdiff = bias[rows][:, None] - bias[neg][None, :]
+            for _ in range(200):
+                z = 1.0 / (1.0 + np.exp(np.clip(diff @ x + bdiff, -30, 30)))  # σ(-margin)
+                grad = np.einsum("pn,pnf->f", z, diff) / z.size - reg * x
+                x += 0.5 * grad
+        return np.concatenate([x, [1.0]]).astype(np.float32)
+
+    def recommend_for_new_user(self, items: Sequence[Any], k: int = 10, *, ratings: Sequence[float] | None = None,
+                               exclude_seen: bool = True) -> SearchResult:
+        """Recommendations for a user the model has not seen, from the items they interacted with (and
+        their ratings, for the explicit objective; default: the top rating). No items: :meth:`popular`."""
+        if len(items) == 0:
+            return self.popular(k)
+        vector = self.fold_in(items, ratings)
+        return self.item_space_.neighbors(vector, k=k, exclude=[str(i) for i in items] if exclude_seen else ())
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to a directory: the two spaces, the biases, the settings and the
+        training interactions (for ``exclude_seen`` and popularity). :meth:`load` reads it back."""
+        import json
+
+        from .._atomic import atomic_path
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.user_space_.save(out / "users")
+        self.item_space_.save(out / "items")
+        with atomic_path(out / "biases.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, user_bias=self._bu, item_bias=self._bi)
+        import pyarrow.parquet as pq
+
+        with atomic_path(out / "train.parquet") as tmp:
+            pq.write_table(self._train.to_arrow(), str(tmp))
+        meta = {"format": "embspace.matrix_factorization/1", "params": self.get_params(), "global_mean": self._mu,
+                "rating_range": self._range, "loss_history": self._loss_history}
+        with atomic_path(out / "model.json") as tmp:
+            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> MatrixFactorization:
+        """Read a model written by :meth:`save`."""
+        import json
+
+        from ..errors import CorruptDataError
+        from ..space.io import load as load_space
+
+        p = Path(path)
+        try:
+            meta = json.loads((p / "model.json").read_text(encoding="utf-8"))
+            if meta.get("format") != "embspace.matrix_factorization/1":
+                raise ValueError(f"unknown format {meta.get('format')!r}")
+            params = dict(meta["params"])
+            model = cls(**params, progress=False)
+            with np.load(p / "biases.npz") as z:
+                bu, bi = np.asarray(z["user_bias"], np.float32), np.asarray(z["item_bias"], np.float32)
+            model._user_space = load_space(p / "users")
+            model._item_space = load_space(p / "items")
+            model._train = Interactions(str(p / "train.parquet"))
+        except (OSError, KeyError, ValueError) as e:
+            raise CorruptDataError(p, f"not an embspace matrix-factorisation model: {e}") from None
+        model._mu = float(meta["global_mean"])
+        model._bu, model._bi = bu, bi
+        rr = meta.get("rating_range")
+        model._range = None if rr is None else (float(rr[0]), float(rr[1]))
+        model._loss_history = list(meta.get("loss_history", []))
+        return model
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
