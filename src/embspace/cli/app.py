@@ -164,7 +164,7 @@ def demo(
 # --------------------------------------------------------------------------- train
 train_app = typer.Typer(
     name="train",
-    help="Learn a space from raw text (word2vec, GloVe).",
+    help="Learn a space: word vectors from raw text (word2vec, GloVe), user and item vectors (mf).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -181,6 +181,10 @@ app.command("search")(_search_command)
 from ._analysis import register as _register_analysis  # noqa: E402
 
 _register_analysis(app)
+
+from ._recommend import register as _register_recommend  # noqa: E402
+
+_register_recommend(app, train_app)
 
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
