@@ -45,3 +45,10 @@ def write_markdown(path: Path, heading: str, section: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def publish_section(markdown: Path | None, heading: str, section: str) -> None:
+    """Refresh the ``heading`` section of BENCHMARKS.md (or another Markdown file) and say so; None: skip."""
+    if markdown is not None:
+        write_markdown(markdown, heading, section)
+        say(f"markdown: {markdown} ({heading[3:]})")

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import say, write_json, write_markdown
+from _report import publish_section, say, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "neighbors.json"
@@ -246,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> None:
     print_table(report)
     say(f"results: {json_path}")
-    if markdown is not None:
-        write_markdown(markdown, SECTION, markdown_section(report, markdown_table(report)))
-        say(f"markdown: {markdown} ({SECTION[3:]})")
+    publish_section(markdown, SECTION, markdown_section(report, markdown_table(report)))
 
 
 CALLS = {

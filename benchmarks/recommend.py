@@ -54,7 +54,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _report import say, write_json, write_markdown
+from _report import publish_section, say, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "recommend.json"
@@ -704,9 +704,7 @@ def print_table(report: dict[str, Any]) -> None:
 def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> None:
     print_table(report)
     say(f"results: {json_path}")
-    if markdown is not None:
-        write_markdown(markdown, SECTION, markdown_section(report))
-        say(f"markdown: {markdown} ({SECTION[3:]})")
+    publish_section(markdown, SECTION, markdown_section(report))
 
 
 def markdown_section(report: dict[str, Any]) -> str:

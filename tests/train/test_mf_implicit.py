@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embspace.data import Interactions
-from embspace.errors import InvalidInputError
+from embspace.errors import InvalidInputError, UnknownKeyError
 from embspace.train import MatrixFactorization
 
 
@@ -94,3 +94,19 @@ def test_cold_users_fold_in_or_get_popular_items_and_models_round_trip(objective
     assert back.recommend("u3", k=5).keys == m.recommend("u3", k=5).keys
     np.testing.assert_array_equal(back.predict(["u1"], ["i2"]), m.predict(["u1"], ["i2"]))
     assert back.user_space_.space_id == m.user_space_.space_id == back.item_space_.space_id
+
+
+def test_unknown_users_and_items_raise_or_fall_back_on_request() -> None:
+    data, _, _ = _two_tastes(6)
+    m = MatrixFactorization(objective="bpr", dim=8, epochs=5, progress=False).fit(data)
+    with pytest.raises(UnknownKeyError):
+        m.recommend("nobody")
+    with pytest.raises(UnknownKeyError):
+        m.predict(["u0"], ["nothing"])
+    assert m.recommend("nobody", 3, unknown="popular").keys == m.popular(3).keys
+    pred = m.predict(["u0", "nobody", "u1"], ["i1", "i2", "nothing"], unknown="mean")
+    assert pred[1] == pred[2] == np.float32(m.global_mean_) and pred[0] == m.predict("u0", "i1")
+    seen = set(data.item_ids[c] for c in data.item_codes[data.user_codes == data.user_index("u4")])
+    assert not seen & set(m.recommend("u4", k=40).keys)  # the cached per-user index
+    with pytest.raises(InvalidInputError):
+        m.recommend("u0", unknown="mean")

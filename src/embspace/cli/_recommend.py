@@ -121,32 +121,23 @@ def evaluate_recs(
     as_json: JsonOpt = False,
 ) -> None:
     """Score a model on held-out interactions: RMSE/MAE (explicit) and precision/recall/NDCG/MAP@k, coverage."""
-    import numpy as np
-
     from .. import evaluate as ev
     from ..data import Interactions
-    from ..errors import UnknownKeyError
     from ..train import MatrixFactorization
 
     model = MatrixFactorization.load(model_dir)
     data = Interactions(str(test), columns=_columns(columns))
     result: dict[str, Any] = {}
     if model.objective == "explicit" and data.ratings is not None:
-        users, items = data.users.tolist(), data.items.tolist()
-        known = [i for i, (u, it) in enumerate(zip(users, items, strict=True))
-                 if u in model.user_space_ and it in model.item_space_]
-        pred = np.full(len(data), model.global_mean_, np.float64)
-        if known:
-            pred[known] = model.predict([users[i] for i in known], [items[i] for i in known])
+        pred = model.predict(data.users.tolist(), data.items.tolist(), unknown="mean")
         result["rmse"] = ev.rmse(pred, data.ratings)
         result["mae"] = ev.mae(pred, data.ratings)
-        result["pairs_unknown_to_the_model"] = len(data) - len(known)
+        us, ispace = model.user_space_, model.item_space_
+        result["pairs_unknown_to_the_model"] = sum(
+            u not in us or i not in ispace for u, i in zip(data.users, data.items, strict=True))
 
     def rec(user: str, n: int) -> list[str]:
-        try:
-            return list(model.recommend(user, n).keys)  # type: ignore[arg-type]
-        except UnknownKeyError:
-            return list(model.popular(n).keys)  # type: ignore[arg-type]
+        return [str(key) for key in model.recommend(user, n, unknown="popular").keys]
 
     ranking = ev.recommendation(rec, data, k_values=tuple(k or [10]),
                                 threshold=threshold if data.ratings is not None else None,

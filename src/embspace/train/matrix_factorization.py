@@ -177,13 +177,9 @@ class MatrixFactorization:
 
     def _fit_implicit(self, data: Interactions) -> MatrixFactorization:
         """ALS or BPR on the user-item matrix of ``data`` (duplicate pairs summed)."""
-        import scipy.sparse as sp
-
         from ._mf_implicit_kernels import als_sweep, bpr_epoch, mark_seen_negatives
 
-        value = np.ones(len(data)) if data.ratings is None else np.asarray(data.ratings, np.float64)
-        m = sp.csr_matrix((value, (data.user_codes, data.item_codes)), shape=(data.n_users, data.n_items))
-        m.sum_duplicates()
+        m = data.user_item_matrix("rating")  # values: the ratings, or 1 without them
         m.sort_indices()
         rng = np.random.default_rng(self.seed)
         f = self.dim
@@ -269,33 +265,54 @@ class MatrixFactorization:
             rows[n] = space.index_of(text)
         return rows, single
 
-    def predict(self, users: Any, items: Any) -> Any:
+    def predict(self, users: Any, items: Any, *, unknown: str = "raise") -> Any:
         """Predicted ratings of (user, item) pairs, clipped to the training ratings' range (explicit), or
-        ranking scores ``user · item`` (ALS, BPR): ``(n,)`` float32 (a float for one pair). Unknown users or
-        items raise :class:`UnknownKeyError`."""
+        ranking scores ``user · item`` (ALS, BPR): ``(n,)`` float32 (a float for one pair). A pair with an
+        unknown user or item raises :class:`UnknownKeyError` (``unknown="raise"``) or is predicted as
+        the global mean (``unknown="mean"``, the usual convention when scoring a held-out set)."""
+        if unknown not in ("raise", "mean"):
+            raise InvalidInputError(f"unknown must be 'raise' or 'mean', got {unknown!r}")
         us, ispace = self.user_space_, self.item_space_
-        u, single = self._rows(users, us, "users")
-        i, _ = self._rows(items, ispace, "items")
-        if len(u) != len(i):
-            raise InvalidInputError(f"{len(u)} users but {len(i)} items; give one item per user")
-        pu = us.vectors[u, :-1].astype(np.float64)
-        qi = ispace.vectors[i, :-1].astype(np.float64)
-        pred = self._mu + self._bu[u] + self._bi[i] + np.einsum("ij,ij->i", pu, qi)
+        single = isinstance(users, str | int | np.integer)
+        user_list = [users] if single else list(users)
+        item_list = [items] if isinstance(items, str | int | np.integer) else list(items)
+        if len(user_list) != len(item_list):
+            raise InvalidInputError(f"{len(user_list)} users but {len(item_list)} items; give one item per user")
+        known = np.ones(len(user_list), bool)
+        if unknown == "mean":
+            known = np.array([str(u) in us and str(i) in ispace for u, i in zip(user_list, item_list, strict=True)],
+                             bool)
+        pred = np.full(len(user_list), self._mu, np.float64)
+        if known.any():
+            u, _ = self._rows([x for x, ok in zip(user_list, known, strict=True) if ok], us, "users")
+            i, _ = self._rows([x for x, ok in zip(item_list, known, strict=True) if ok], ispace, "items")
+            pu = us.vectors[u, :-1].astype(np.float64)
+            qi = ispace.vectors[i, :-1].astype(np.float64)
+            pred[known] = self._mu + self._bu[u] + self._bi[i] + np.einsum("ij,ij->i", pu, qi)
         out = (pred if self._range is None else np.clip(pred, *self._range)).astype(np.float32)
         return float(out[0]) if single else out
 
-    def recommend(self, user: Any, k: int = 10, *, exclude_seen: bool = True) -> SearchResult:
+    def _seen(self, row: int) -> list[str]:
+        """The items a user interacted with in training (a per-user index, built once)."""
+        seen = self.__dict__.get("_seen_index")
+        if seen is None:
+            seen = self._seen_index = self._train.user_item_matrix("ones")
+        ids = self._train.item_ids
+        return [ids[c] for c in seen.indices[seen.indptr[row] : seen.indptr[row + 1]].tolist()]
+
+    def recommend(self, user: Any, k: int = 10, *, exclude_seen: bool = True, unknown: str = "raise") -> SearchResult:
         """The ``k`` items of highest predicted rating for ``user``, best first (scores: ``b_i + p_u · q_i``);
-        with ``exclude_seen`` the items the user rated in training are left out."""
+        with ``exclude_seen`` the items the user rated in training are left out. A user the model does not
+        know raises :class:`UnknownKeyError` (``unknown="raise"``) or gets :meth:`popular` items
+        (``unknown="popular"``)."""
+        if unknown not in ("raise", "popular"):
+            raise InvalidInputError(f"unknown must be 'raise' or 'popular', got {unknown!r}")
         us = self.user_space_
+        if unknown == "popular" and str(user) not in us:
+            return self.popular(k)
         (row,), _ = self._rows([user], us, "users")
-        key = us.keys[row]
-        exclude: list[str] = []
-        if exclude_seen:
-            data: Interactions = self._train
-            code = data.user_index(key)
-            exclude = [data.item_ids[c] for c in data.item_codes[data.user_codes == code].tolist()]
-        return self.item_space_.neighbors(us[key], k=k, exclude=exclude)
+        exclude = self._seen(int(row)) if exclude_seen else []
+        return self.item_space_.neighbors(us.vectors[row], k=k, exclude=exclude)
 
     def similar_items(self, item: Any, k: int = 10) -> SearchResult:
         """The ``k`` items most similar to ``item`` by cosine of their item vectors (the item itself left out)."""
