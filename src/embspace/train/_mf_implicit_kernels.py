@@ -24,38 +24,91 @@ from numba import njit, prange
 
 @njit(parallel=True, fastmath=True, cache=True)
 def als_sweep(indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray, y: np.ndarray, x: np.ndarray,
-              yty: np.ndarray, cg_steps: int) -> None:  # pragma: no cover - compiled
+              gram: np.ndarray, lam: float, cg_steps: int) -> None:  # pragma: no cover - compiled
     """Update every row of ``x`` (in place) against the fixed factors ``y``.
 
-    ``indptr``/``indices``/``conf``: the rows' observed columns and confidences (CSR); ``yty``:
-    ``YᵀY + λI``.
+    ``indptr``/``indices``/``conf``: the rows' observed columns and confidences (CSR); ``gram``:
+    ``YᵀY`` (float32); ``lam``: the ridge weight λ. Plain loops, float32 accumulators and four
+    length-f buffers per row: array expressions would allocate a temporary per observed item, and
+    float64 sums would stop the inner loops vectorising (together 2.8x slower, measured).
     """
     n, f = x.shape
+    lam32 = np.float32(lam)
     for u in prange(n):
-        xu = x[u].copy()
-        r = -(yty @ xu)
+        xu = np.empty(f, np.float32)
+        r = np.empty(f, np.float32)
+        d = np.empty(f, np.float32)
+        ad = np.empty(f, np.float32)
+        for k in range(f):
+            xu[k] = x[u, k]
+        # r = b − A xu, with A = gram + λI + Σ (c − 1) y_i y_iᵀ and b = Σ c y_i
+        for k in range(f):
+            acc = np.float32(0.0)
+            for m in range(f):
+                acc += gram[k, m] * xu[m]
+            r[k] = -acc - lam32 * xu[k]
         for p in range(indptr[u], indptr[u + 1]):
             i = indices[p]
             c = conf[p]
-            yi = y[i]
-            r += (c - (c - 1.0) * (yi @ xu)) * yi
-        d = r.copy()
-        rs_old = r @ r
+            dot = np.float32(0.0)
+            for k in range(f):
+                dot += y[i, k] * xu[k]
+            w = c - (c - 1.0) * dot
+            for k in range(f):
+                r[k] += w * y[i, k]
+        rs_old = np.float32(0.0)
+        for k in range(f):
+            d[k] = r[k]
+            rs_old += r[k] * r[k]
         for _ in range(cg_steps):
             if rs_old < 1e-20:
                 break
-            ad = yty @ d
+            for k in range(f):
+                acc = np.float32(0.0)
+                for m in range(f):
+                    acc += gram[k, m] * d[m]
+                ad[k] = acc + lam32 * d[k]
             for p in range(indptr[u], indptr[u + 1]):
-                yi = y[indices[p]]
-                ad += (conf[p] - 1.0) * (yi @ d) * yi
-            alpha = rs_old / (d @ ad)
-            xu += alpha * d
-            r -= alpha * ad
-            rs_new = r @ r
-            d = r + (rs_new / rs_old) * d
+                i = indices[p]
+                dot = np.float32(0.0)
+                for k in range(f):
+                    dot += y[i, k] * d[k]
+                w = (conf[p] - 1.0) * dot
+                for k in range(f):
+                    ad[k] += w * y[i, k]
+            dad = np.float32(0.0)
+            for k in range(f):
+                dad += d[k] * ad[k]
+            if dad <= 0.0:
+                break
+            alpha = rs_old / dad
+            rs_new = np.float32(0.0)
+            for k in range(f):
+                xu[k] += alpha * d[k]
+                r[k] -= alpha * ad[k]
+                rs_new += r[k] * r[k]
+            beta = rs_new / rs_old
+            for k in range(f):
+                d[k] = r[k] + beta * d[k]
             rs_old = rs_new
         for k in range(f):
             x[u, k] = xu[k]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def observed_error(indptr: np.ndarray, indices: np.ndarray, x: np.ndarray,
+                   y: np.ndarray) -> float:  # pragma: no cover - compiled
+    """Σ over the observed pairs of (1 − x_u·y_i)²: the fit to the preferences, for progress."""
+    n, f = x.shape
+    total = 0.0
+    for u in prange(n):
+        for p in range(indptr[u], indptr[u + 1]):
+            i = indices[p]
+            dot = 0.0
+            for k in range(f):
+                dot += x[u, k] * y[i, k]
+            total += (1.0 - dot) ** 2
+    return total
 
 
 @njit(fastmath=True, cache=True)

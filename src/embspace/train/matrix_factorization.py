@@ -177,7 +177,7 @@ class MatrixFactorization:
 
     def _fit_implicit(self, data: Interactions) -> MatrixFactorization:
         """ALS or BPR on the user-item matrix of ``data`` (duplicate pairs summed)."""
-        from ._mf_implicit_kernels import als_sweep, bpr_epoch, mark_seen_negatives
+        from ._mf_implicit_kernels import als_sweep, bpr_epoch, mark_seen_negatives, observed_error
 
         m = data.user_item_matrix("rating")  # values: the ratings, or 1 without them
         m.sort_indices()
@@ -196,14 +196,14 @@ class MatrixFactorization:
                 conf = (1.0 + self.alpha * m.data).astype(np.float32)
                 tconf = (1.0 + self.alpha * mt.data).astype(np.float32)
                 tptr, tind = mt.indptr.astype(np.int64), mt.indices.astype(np.int64)
-                eye = np.float32(self.regularization) * np.eye(f, dtype=np.float32)
+                lam = float(self.regularization)
                 for _ in range(self.epochs):
-                    als_sweep(indptr, indices, conf, y, x, (y.T @ y + eye).astype(np.float32), 3)
-                    als_sweep(tptr, tind, tconf, x, y, (x.T @ x + eye).astype(np.float32), 3)
-                    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+                    als_sweep(indptr, indices, conf, y, x, y.T @ y, lam, 3)
+                    als_sweep(tptr, tind, tconf, x, y, x.T @ x, lam, 3)
+                    err = observed_error(indptr, indices, x, y)  # every row has an observed pair
+                    if not np.isfinite(err):
                         raise InvalidInputError("ALS diverged; raise regularization")
-                    history.append(float(np.sqrt(np.mean((np.einsum("ij,ij->i", x[data.user_codes],
-                                                                     y[data.item_codes]) - 1.0) ** 2))))
+                    history.append(float(np.sqrt(err / len(indices))))
                     bar.advance(1, loss=history[-1])
             else:
                 row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
