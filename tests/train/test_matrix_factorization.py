@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_testing import low_rank_ratings
 
 from embspace import EmbeddingSpace, evaluate
 from embspace.data import Interactions, load_movielens_100k
@@ -15,20 +16,12 @@ from embspace.train import MatrixFactorization
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys"
 
 
-def _low_rank(seed: int = 0, n_users: int = 60, n_items: int = 40, density: float = 0.5) -> Interactions:
-    rng = np.random.default_rng(seed)
-    p, q = rng.standard_normal((n_users, 3)), rng.standard_normal((n_items, 3))
-    full = 3 + 0.5 * rng.standard_normal(n_users)[:, None] + 0.5 * (p @ q.T) / np.sqrt(3)
-    u, i = np.nonzero(rng.random((n_users, n_items)) < density)
-    return Interactions({"user": [f"u{x}" for x in u], "item": [f"i{x}" for x in i], "rating": full[u, i]})
-
-
 def _model(**kw: object) -> MatrixFactorization:
     return MatrixFactorization(**{"dim": 8, "epochs": 80, "regularization": 0.01, "progress": False, **kw})  # type: ignore[arg-type]
 
 
 def test_fits_low_rank_ratings_better_than_the_mean() -> None:
-    data = _low_rank()
+    data = low_rank_ratings()
     m = _model().fit(data)
     pred = m.predict(data.users, data.items)
     assert pred.shape == (len(data),) and pred.dtype == np.float32
@@ -40,7 +33,7 @@ def test_fits_low_rank_ratings_better_than_the_mean() -> None:
 
 
 def test_seeded_runs_repeat_exactly_and_seeds_differ() -> None:
-    data = _low_rank()
+    data = low_rank_ratings()
     a, b, c = _model(seed=1).fit(data), _model(seed=1).fit(data), _model(seed=2).fit(data)
     assert np.array_equal(a.user_space_.vectors, b.user_space_.vectors)
     assert np.array_equal(a.item_space_.vectors, b.item_space_.vectors) and a.loss_history_ == b.loss_history_
@@ -48,7 +41,7 @@ def test_seeded_runs_repeat_exactly_and_seeds_differ() -> None:
 
 
 def test_user_and_item_spaces_share_one_provenance_and_nothing_else_does() -> None:
-    data = _low_rank()
+    data = low_rank_ratings()
     m, other = _model().fit(data), _model().fit(data)
     assert m.user_space_.space_id == m.item_space_.space_id != other.item_space_.space_id
     # A user vector queries the item space, and ranks as the predicted rating does.
@@ -63,7 +56,7 @@ def test_user_and_item_spaces_share_one_provenance_and_nothing_else_does() -> No
 
 
 def test_recommend_excludes_seen_items_and_similar_items() -> None:
-    data = _low_rank()
+    data = low_rank_ratings()
     m = _model().fit(data)
     seen = set(data.items_by_user()["u5"])
     recs = m.recommend("u5", k=5)
@@ -75,7 +68,7 @@ def test_recommend_excludes_seen_items_and_similar_items() -> None:
 
 
 def test_unknown_users_and_items_raise_unknown_key_error() -> None:
-    m = _model(epochs=2).fit(_low_rank())
+    m = _model(epochs=2).fit(low_rank_ratings())
     for call in (lambda: m.predict("nobody", "i1"), lambda: m.predict("u1", "nothing"),
                  lambda: m.recommend("nobody"), lambda: m.similar_items("nothing")):
         with pytest.raises(UnknownKeyError):
@@ -94,10 +87,10 @@ def test_errors_and_not_fitted() -> None:
     for bad in ({"dim": 0}, {"epochs": -1}, {"learning_rate": 0}, {"regularization": -0.1},
                 {"objective": "nope"}, {"device": "tpu"}):
         with pytest.raises(InvalidInputError):
-            _model(**bad).fit(_low_rank())
+            _model(**bad).fit(low_rank_ratings())
     with pytest.raises(InvalidInputError, match="diverged"):
-        _model(learning_rate=50.0, epochs=5).fit(_low_rank())
-    m = _model(epochs=1).fit(_low_rank())
+        _model(learning_rate=50.0, epochs=5).fit(low_rank_ratings())
+    m = _model(epochs=1).fit(low_rank_ratings())
     with pytest.raises(InvalidInputError, match="one item per user"):
         m.predict(["u1", "u2"], ["i1"])
 

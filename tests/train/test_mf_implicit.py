@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_testing import two_tastes
 
 from embspace.data import Interactions
 from embspace.errors import InvalidInputError, UnknownKeyError
 from embspace.train import MatrixFactorization
 
 
-def _two_tastes(seed: int = 0, n_users: int = 120, n_items: int = 60, per_user: int = 12) -> tuple[
-        Interactions, dict[str, set[str]], np.ndarray]:
-    """Users of group g interact only with items of group g; some of each user's items are held out."""
-    rng = np.random.default_rng(seed)
-    groups = rng.integers(0, 2, n_users)
-    users, items, held = [], [], {}
-    half = n_items // 2
-    for u, g in enumerate(groups):
-        own = rng.choice(np.arange(g * half, g * half + half), per_user, replace=False)
-        users += [f"u{u}"] * (per_user - 3)
-        items += [f"i{i}" for i in own[3:]]
-        held[f"u{u}"] = {f"i{i}" for i in own[:3]}
-    return Interactions({"user": users, "item": items}), held, groups
-
-
 @pytest.mark.parametrize("objective", ["als", "bpr"])
 def test_implicit_objectives_recommend_the_users_own_kind(objective: str) -> None:
-    data, held, groups = _two_tastes()
+    data, held, groups = two_tastes()
     m = MatrixFactorization(objective=objective, dim=8, progress=False, seed=1).fit(data)
     half = 30
     hits = same = 0
@@ -46,7 +32,7 @@ def test_implicit_objectives_recommend_the_users_own_kind(objective: str) -> Non
 
 @pytest.mark.parametrize("objective", ["als", "bpr"])
 def test_seeded_implicit_runs_repeat_exactly(objective: str) -> None:
-    data, _, _ = _two_tastes(3)
+    data, _, _ = two_tastes(3)
     a = MatrixFactorization(objective=objective, dim=8, epochs=5, progress=False, seed=7).fit(data)
     b = MatrixFactorization(objective=objective, dim=8, epochs=5, progress=False, seed=7).fit(data)
     np.testing.assert_array_equal(a.item_space_.vectors, b.item_space_.vectors)
@@ -58,14 +44,14 @@ def test_objective_defaults_and_bad_settings() -> None:
     assert MatrixFactorization(objective="bpr").epochs == 100
     assert MatrixFactorization(objective="explicit").epochs == 60
     with pytest.raises(InvalidInputError):
-        MatrixFactorization(objective="als", alpha=-1.0, progress=False).fit(_two_tastes()[0])
+        MatrixFactorization(objective="als", alpha=-1.0, progress=False).fit(two_tastes()[0])
     with pytest.raises(InvalidInputError):
-        MatrixFactorization(objective="warp", progress=False).fit(_two_tastes()[0])
+        MatrixFactorization(objective="warp", progress=False).fit(two_tastes()[0])
 
 
 @pytest.mark.parametrize("objective", ["explicit", "als", "bpr"])
 def test_cold_users_fold_in_or_get_popular_items_and_models_round_trip(objective: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    data, _, groups = _two_tastes(5)
+    data, _, groups = two_tastes(5)
     if objective == "explicit":  # loved their own kind (5), disliked a few of the other (1)
         rng = np.random.default_rng(0)
         users, items = list(data.users), list(data.items)
@@ -97,7 +83,7 @@ def test_cold_users_fold_in_or_get_popular_items_and_models_round_trip(objective
 
 
 def test_unknown_users_and_items_raise_or_fall_back_on_request() -> None:
-    data, _, _ = _two_tastes(6)
+    data, _, _ = two_tastes(6)
     m = MatrixFactorization(objective="bpr", dim=8, epochs=5, progress=False).fit(data)
     with pytest.raises(UnknownKeyError):
         m.recommend("nobody")

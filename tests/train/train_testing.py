@@ -1,8 +1,11 @@
-"""Helpers shared by the training tests: a corpus with planted topics, and topic purity."""
+"""Helpers shared by the training tests: a corpus with planted topics, topic purity, and synthetic
+interactions (low-rank ratings; users of two tastes)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from embspace.data import Interactions
 
 
 def topic_corpus(n_sentences: int = 3000, topics: int = 5, words_per_topic: int = 20, length: int = 12,
@@ -30,3 +33,25 @@ def topic_purity(space: object, topics: int = 5, words_per_topic: int = 20, k: i
     return float(np.mean(same))
 
 
+def low_rank_ratings(seed: int = 0, n_users: int = 60, n_items: int = 40, density: float = 0.5) -> Interactions:
+    """Ratings from a rank-3 model plus user offsets, about half the pairs observed."""
+    rng = np.random.default_rng(seed)
+    p, q = rng.standard_normal((n_users, 3)), rng.standard_normal((n_items, 3))
+    full = 3 + 0.5 * rng.standard_normal(n_users)[:, None] + 0.5 * (p @ q.T) / np.sqrt(3)
+    u, i = np.nonzero(rng.random((n_users, n_items)) < density)
+    return Interactions({"user": [f"u{x}" for x in u], "item": [f"i{x}" for x in i], "rating": full[u, i]})
+
+
+def two_tastes(seed: int = 0, n_users: int = 120, n_items: int = 60, per_user: int = 12) -> tuple[
+        Interactions, dict[str, set[str]], np.ndarray]:
+    """Users of group g interact only with items of group g; some of each user's items are held out."""
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 2, n_users)
+    users, items, held = [], [], {}
+    half = n_items // 2
+    for u, g in enumerate(groups):
+        own = rng.choice(np.arange(g * half, g * half + half), per_user, replace=False)
+        users += [f"u{u}"] * (per_user - 3)
+        items += [f"i{i}" for i in own[3:]]
+        held[f"u{u}"] = {f"i{i}" for i in own[:3]}
+    return Interactions({"user": users, "item": items}), held, groups

@@ -15,6 +15,7 @@ from ..errors import InvalidInputError, NotFittedError, UnknownKeyError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
+from ._device import resolve_engine
 from ._progress import TrainingProgress
 
 __all__ = ["MatrixFactorization"]
@@ -38,8 +39,9 @@ class MatrixFactorization:
       ``ln σ(x_u · y_i + b_i − x_u · y_j − b_j)`` over (user, seen item, unseen item) triples, with
       item biases.
 
-    Compiled CPU kernels; seeded runs repeat exactly (SGD and BPR apply their updates in one thread
-    in a seeded order; ALS rows are independent, so the thread count does not matter).
+    Compiled CPU kernels, or PyTorch on a GPU (``device``); seeded CPU runs repeat exactly (SGD and
+    BPR apply their updates in one thread in a seeded order; ALS rows are independent, so the thread
+    count does not matter).
 
     Parameters
     ----------
@@ -62,7 +64,9 @@ class MatrixFactorization:
     seed
         Seeds the initial factors and the order of the ratings.
     device
-        ``"cpu"`` or ``"auto"``: the compiled CPU kernel (the only engine of this objective yet).
+        ``"cpu"``: the compiled CPU kernels; ``"cuda"``, ``"cuda:N"``, ``"mps"``: PyTorch there (same
+        objectives, rows/batches updated together; quality as on the CPU, not bit for bit);
+        ``"auto"``: CUDA when present, else the CPU.
     progress
         Show a progress bar with the training error.
 
@@ -116,9 +120,8 @@ class MatrixFactorization:
         if self.objective not in _OBJECTIVES:
             raise InvalidInputError(f"objective {self.objective!r} is not available; the objectives are "
                                     f"{list(_OBJECTIVES)}")
-        if self.device not in ("cpu", "auto"):
-            raise InvalidInputError(f"device {self.device!r}: matrix factorisation trains on the compiled CPU "
-                                    "kernels; use device='cpu' or 'auto'")
+        if not isinstance(self.device, str):
+            raise InvalidInputError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {self.device!r}")
 
     # ------------------------------------------------------------------ training
     def fit(self, interactions: Interactions | Any) -> MatrixFactorization:
@@ -135,6 +138,7 @@ class MatrixFactorization:
         if data.ratings is None:
             raise InvalidInputError("the explicit objective needs ratings, and these interactions have no 'rating' "
                                     "column; pass one (columns={'rating': ...})")
+        engine = resolve_engine(self.device)
         rng = np.random.default_rng(self.seed)
         p = (rng.standard_normal((data.n_users, self.dim)) * self.init_std).astype(np.float32)
         q = (rng.standard_normal((data.n_items, self.dim)) * self.init_std).astype(np.float32)
@@ -144,24 +148,39 @@ class MatrixFactorization:
         mu = float(ratings.mean(dtype=np.float64))
         lr, reg, reg_b = (np.float32(x) for x in (self.learning_rate, self.regularization, self.bias_regularization))
         history: list[float] = []
+        tm = None
+        if engine.kind == "torch":
+            from ._mf_torch import TorchMF
+
+            tm = TorchMF(p, q, engine.device, self.seed)
+            tu, ti, tr = tm.tensor(data.user_codes), tm.tensor(data.item_codes), tm.tensor(ratings)
+            tbu, tbi = tm.tensor(bu), tm.tensor(bi)
         with TrainingProgress(self.epochs * len(data), "matrix factorisation", unit="ratings",
                               enabled=self.progress) as bar:
             for _ in range(self.epochs):
-                order = rng.permutation(len(data))
-                sse = sgd_epoch(data.user_codes, data.item_codes, ratings, order, np.float32(mu), bu, bi, p, q,
-                                lr, reg, reg_b)
-                if not np.isfinite(sse) or not np.all(np.isfinite(p)):
+                if tm is None:
+                    order = rng.permutation(len(data))
+                    sse = sgd_epoch(data.user_codes, data.item_codes, ratings, order, np.float32(mu), bu, bi, p, q,
+                                    lr, reg, reg_b)
+                    finite = bool(np.isfinite(sse) and np.all(np.isfinite(p)))
+                else:
+                    sse = tm.sgd_epoch(tu, ti, tr, mu, tbu, tbi, float(lr), float(reg), float(reg_b))
+                    finite = bool(np.isfinite(sse))
+                if not finite:
                     raise InvalidInputError(f"training diverged (learning_rate={self.learning_rate} is too large "
                                             "for these ratings); lower it")
                 history.append(float(np.sqrt(sse / len(data))))
                 bar.advance(len(data), loss=history[-1])
+        if tm is not None:
+            p, q, bu, bi = tm.numpy(tm.x), tm.numpy(tm.y), tm.numpy(tbu), tm.numpy(tbi)
+        self._engine = engine
         self._finish(data, p, q, bu, bi, mu, history, (float(ratings.min()), float(ratings.max())))
         return self
 
     def _finish(self, data: Interactions, p: npt.NDArray[np.float32], q: npt.NDArray[np.float32],
                 bu: npt.NDArray[np.float32], bi: npt.NDArray[np.float32], mu: float, history: list[float],
                 rating_range: tuple[float, float] | None) -> None:
-        config = {**self.get_params(), "run_id": uuid.uuid4().hex[:12]}
+        config = {**self.get_params(), "engine": self._engine.kind, "run_id": uuid.uuid4().hex[:12]}
         prov = Provenance(model="embspace.matrix_factorization", config=config, data_hash=data.fingerprint())
         ucount = np.bincount(data.user_codes, minlength=data.n_users)
         icount = np.bincount(data.item_codes, minlength=data.n_items)
@@ -188,6 +207,14 @@ class MatrixFactorization:
         bi = np.zeros(data.n_items, np.float32)
         history: list[float] = []
         indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+        engine = resolve_engine(self.device)
+        tm = None
+        if engine.kind == "torch":
+            from ._mf_torch import TorchMF
+
+            tm = TorchMF(x, y, engine.device, self.seed)
+            row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
+            t_rows, t_cols = tm.tensor(row_of), tm.tensor(indices)
         with TrainingProgress(self.epochs, f"matrix factorisation ({self.objective})", unit="epochs",
                               enabled=self.progress) as bar:
             if self.objective == "als":
@@ -197,10 +224,17 @@ class MatrixFactorization:
                 tconf = (1.0 + self.alpha * mt.data).astype(np.float32)
                 tptr, tind = mt.indptr.astype(np.int64), mt.indices.astype(np.int64)
                 lam = float(self.regularization)
+                if tm is not None:
+                    t_conf = tm.tensor(conf)
                 for _ in range(self.epochs):
-                    als_sweep(indptr, indices, conf, y, x, y.T @ y, lam, 3)
-                    als_sweep(tptr, tind, tconf, x, y, x.T @ x, lam, 3)
-                    err = observed_error(indptr, indices, x, y)  # every row has an observed pair
+                    if tm is None:
+                        als_sweep(indptr, indices, conf, y, x, y.T @ y, lam, 3)
+                        als_sweep(tptr, tind, tconf, x, y, x.T @ x, lam, 3)
+                        err = observed_error(indptr, indices, x, y)  # every row has an observed pair
+                    else:
+                        tm.als_sweep(t_rows, t_cols, t_conf, True, lam)
+                        tm.als_sweep(t_cols, t_rows, t_conf, False, lam)
+                        err = tm.observed_error(t_rows, t_cols)
                     if not np.isfinite(err):
                         raise InvalidInputError("ALS diverged; raise regularization")
                     history.append(float(np.sqrt(err / len(indices))))
@@ -208,16 +242,28 @@ class MatrixFactorization:
             else:
                 row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
                 lr, reg = float(self.learning_rate), float(self.regularization)
+                if tm is not None:
+                    t_bi = tm.tensor(bi)
                 for _ in range(self.epochs):
                     t = rng.integers(0, len(indices), len(indices))
                     users, pos = row_of[t], indices[t]
                     neg = rng.integers(0, data.n_items, len(t)).astype(np.int64)
                     mark_seen_negatives(users, neg, indptr, indices)
-                    ll, _ = bpr_epoch(users, pos, neg, x, y, bi, lr, reg)
-                    if not np.isfinite(ll) or not np.all(np.isfinite(x)):
+                    if tm is None:
+                        ll, _ = bpr_epoch(users, pos, neg, x, y, bi, lr, reg)
+                        finite = bool(np.isfinite(ll) and np.all(np.isfinite(x)))
+                    else:
+                        ll, _ = tm.bpr_epoch(tm.tensor(users), tm.tensor(pos), tm.tensor(neg), t_bi, lr, reg)
+                        finite = bool(np.isfinite(ll))
+                    if not finite:
                         raise InvalidInputError(f"BPR diverged (learning_rate={self.learning_rate}); lower it")
                     history.append(float(-ll))
                     bar.advance(1, loss=history[-1])
+                if tm is not None:
+                    bi = tm.numpy(t_bi)
+        if tm is not None:
+            x, y = tm.numpy(tm.x), tm.numpy(tm.y)
+        self._engine = engine
         self._finish(data, x, y, np.zeros(data.n_users, np.float32), bi, 0.0, history, None)
         return self
 
