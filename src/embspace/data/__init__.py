@@ -3,6 +3,7 @@
 from .builtin import demo_words, python_help_sentences
 from .corpus import TextCorpus
 from .interactions import Interactions, load_interactions
+from .mnist import load_mnist
 from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
 from .splits import leave_last_out, random_split
 from .vocab import Vocab
@@ -15,6 +16,7 @@ __all__ = [
     "demo_words",
     "leave_last_out",
     "load_interactions",
+    "load_mnist",
     "load_movielens_100k",
     "load_movielens_latest_small",
     "python_help_sentences",

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["ClusteringScore", "ProbeResult", "clustering", "linear_probe"]
+__all__ = ["ClusteringScore", "ProbeResult", "clustering", "knn_accuracy", "linear_probe"]
 
 
 def _matrix(data: EmbeddingSpace | npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
@@ -104,3 +104,40 @@ def clustering(data: EmbeddingSpace | npt.ArrayLike, labels: Sequence[Any] | npt
     c = kmeans(space, k, seed=seed)
     return ClusteringScore(float(normalized_mutual_info_score(y, c.labels)), float(adjusted_rand_score(y, c.labels)),
                            float(v_measure_score(y, c.labels)), k)
+
+
+def knn_accuracy(train: EmbeddingSpace | npt.ArrayLike, train_labels: Sequence[Any] | npt.ArrayLike,
+                 test: EmbeddingSpace | npt.ArrayLike, test_labels: Sequence[Any] | npt.ArrayLike, *, k: int = 10,
+                 metric: str = "cosine") -> float:
+    """Accuracy of a k-nearest-neighbour vote on frozen vectors: each test vector takes the majority
+    label of its ``k`` nearest training vectors (``metric`` ``"cosine"`` or ``"l2"``; ties go to the label
+    whose members rank nearer). The usual second read-out of self-supervised features,
+    next to :func:`linear_probe`.
+    """
+    x, xt = _matrix(train, "train"), _matrix(test, "test")
+    y, yt = np.asarray(train_labels), np.asarray(test_labels)
+    if len(y) != len(x) or len(yt) != len(xt):
+        raise InvalidInputError(f"labels and vectors differ in number: {len(y)}/{len(x)} train, "
+                                f"{len(yt)}/{len(xt)} test")
+    if x.shape[1] != xt.shape[1]:
+        raise InvalidInputError(f"train vectors have {x.shape[1]} dimensions, test vectors {xt.shape[1]}")
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if metric not in ("cosine", "l2"):
+        raise InvalidInputError(f"metric must be 'cosine' or 'l2', got {metric!r}")
+    k = min(k, len(x))
+    classes, codes = np.unique(y, return_inverse=True)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        xt = xt / np.maximum(np.linalg.norm(xt, axis=1, keepdims=True), 1e-12)
+    correct = 0
+    for s in range(0, len(xt), 1024):
+        q = xt[s : s + 1024]
+        score = q @ x.T if metric == "cosine" else 2 * (q @ x.T) - (x * x).sum(1)[None, :]
+        top = np.argpartition(-score, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable"), 1)
+        votes = np.zeros((len(q), len(classes)))
+        for r in range(k):  # earlier (nearer) neighbours add a tiny tie-break bonus
+            np.add.at(votes, (np.arange(len(q)), codes[top[:, r]]), 1.0 + 1e-6 * (k - r))
+        correct += int((classes[votes.argmax(1)] == yt[s : s + 1024]).sum())
+    return correct / len(xt)
