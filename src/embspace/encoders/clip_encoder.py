@@ -339,36 +339,51 @@ class ClipEncoder(ImageEncoderBase):
         InvalidInputError
             No labels, duplicate or empty labels, or a template without ``"{}"``.
         """
-        label_list = self._check_labels(labels)
-        if not isinstance(template, str) or "{}" not in template:
-            raise InvalidInputError(f"template must be a string containing '{{}}' where the label goes, "
-                                    f"got {template!r}")
-        captions = [template.replace("{}", label) for label in label_list]
-        img = np.asarray(self.encode(images, batch_size=batch_size, normalize=True, progress=progress), np.float64)
-        txt = np.asarray(self.encode_text(captions, batch_size=batch_size, normalize=True, progress=False),
-                         np.float64)
-        logits = self.logit_scale * (img @ txt.T)
-        logits -= logits.max(axis=1, keepdims=True) if len(img) else 0.0
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return ZeroShotResult(tuple(label_list), probs.astype(np.float32))
+        label_list, captions = zero_shot_captions(labels, template)
+        img = self.encode(images, batch_size=batch_size, normalize=True, progress=progress)
+        txt = self.encode_text(captions, batch_size=batch_size, normalize=True, progress=False)
+        return zero_shot_result(label_list, img, txt, self.logit_scale)
 
     @staticmethod
     def _check_labels(labels: Sequence[str]) -> list[str]:
-        if isinstance(labels, str):
-            raise TypeError("labels must be a list of strings; wrap a single label in a list")
-        out = list(labels)
-        if not out:
-            raise InvalidInputError("zero_shot needs at least one label")
-        for i, label in enumerate(out):
-            if not isinstance(label, str):
-                raise TypeError(f"label #{i} is {type(label).__name__}, expected str")
-            if not label.strip():
-                raise InvalidInputError(f"label #{i} is empty")
-        dupes = sorted(label for label, n in Counter(out).items() if n > 1)
-        if dupes:
-            raise InvalidInputError(f"labels must be unique; repeated: {', '.join(repr(d) for d in dupes)}")
-        return out
+        return check_labels(labels)
 
     def __repr__(self) -> str:
         return f"ClipEncoder({self.name!r}, dim={self.dim}, backend={self.backend!r}, device={self.device!r})"
+
+
+def zero_shot_captions(labels: Sequence[str], template: str) -> tuple[list[str], list[str]]:
+    """The checked labels and their captions (``template`` with ``"{}"`` replaced by each label)."""
+    label_list = check_labels(labels)
+    if not isinstance(template, str) or "{}" not in template:
+        raise InvalidInputError(f"template must be a string containing '{{}}' where the label goes, "
+                                f"got {template!r}")
+    return label_list, [template.replace("{}", label) for label in label_list]
+
+
+def zero_shot_result(labels: Sequence[str], images: Any, captions: Any, logit_scale: float) -> ZeroShotResult:
+    """``softmax(logit_scale · cos(image, caption))`` over the labels, from unit-length vectors."""
+    img, txt = np.asarray(images, np.float64), np.asarray(captions, np.float64)
+    logits = logit_scale * (img @ txt.T)
+    logits -= logits.max(axis=1, keepdims=True) if len(img) else 0.0
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return ZeroShotResult(tuple(labels), probs.astype(np.float32))
+
+
+def check_labels(labels: Sequence[str]) -> list[str]:
+    """Zero-shot labels: a list of unique, non-empty strings."""
+    if isinstance(labels, str):
+        raise TypeError("labels must be a list of strings; wrap a single label in a list")
+    out = list(labels)
+    if not out:
+        raise InvalidInputError("zero_shot needs at least one label")
+    for i, label in enumerate(out):
+        if not isinstance(label, str):
+            raise TypeError(f"label #{i} is {type(label).__name__}, expected str")
+        if not label.strip():
+            raise InvalidInputError(f"label #{i} is empty")
+    dupes = sorted(label for label, n in Counter(out).items() if n > 1)
+    if dupes:
+        raise InvalidInputError(f"labels must be unique; repeated: {', '.join(repr(d) for d in dupes)}")
+    return out
