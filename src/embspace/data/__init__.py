@@ -3,17 +3,20 @@
 from .builtin import demo_words, python_help_sentences
 from .corpus import TextCorpus
 from .interactions import Interactions, load_interactions
-from .mnist import load_mnist
+from .mnist import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
 from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
 from .splits import leave_last_out, random_split
 from .vocab import Vocab
 
 __all__ = [
+    "DIGIT_PHRASINGS",
+    "DIGIT_WORDS",
     "MOVIELENS_100K_SPLITS",
     "Interactions",
     "TextCorpus",
     "Vocab",
     "demo_words",
+    "digit_captions",
     "leave_last_out",
     "load_interactions",
     "load_mnist",

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from ..errors import CorruptDataError, InvalidInputError
 
-__all__ = ["load_mnist"]
+__all__ = ["DIGIT_PHRASINGS", "DIGIT_WORDS", "digit_captions", "load_mnist"]
 
 _PREFIX = {"train": "train", "test": "t10k"}
 
@@ -65,3 +65,22 @@ def load_mnist(directory: str | Path, split: str = "test") -> tuple[npt.NDArray[
     if len(images) != len(labels):
         raise CorruptDataError(folder, f"{len(images)} images but {len(labels)} labels")
     return images, labels.astype(np.int64)
+
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# Phrasings of the training captions; "{w}" is the digit's word, "{d}" the numeral.
+DIGIT_PHRASINGS = ("a handwritten {w}", "the digit {d}", "a picture of the number {w}", "handwritten number {d}",
+                   "{w}", "a scanned {w} written by hand")
+
+
+def digit_captions(labels: npt.ArrayLike, phrasings: tuple[str, ...] | list[str] = DIGIT_PHRASINGS, *,
+                   seed: int = 0) -> list[str]:
+    """One caption per digit label, each in a phrasing drawn at random (seeded) from ``phrasings``
+    (``"{w}"``: the word, ``"{d}"``: the numeral), e.g. ``"a handwritten seven"``, ``"the digit 7"``."""
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or (len(lab) and (lab.min() < 0 or lab.max() > 9)):
+        raise InvalidInputError("labels must be a 1-D sequence of digits 0-9")
+    if not phrasings or any("{w}" not in p and "{d}" not in p for p in phrasings):
+        raise InvalidInputError("every phrasing must contain {w} (the word) or {d} (the numeral)")
+    pick = np.random.default_rng(seed).integers(0, len(phrasings), len(lab))
+    return [phrasings[p].format(w=DIGIT_WORDS[d], d=int(d)) for d, p in zip(lab.tolist(), pick.tolist(), strict=True)]

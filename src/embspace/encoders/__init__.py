@@ -18,17 +18,18 @@ if TYPE_CHECKING:
     from .sentence_encoder import SentenceEncoder
     from .static_encoder import OOVReport, OOVWarning, StaticEncoder
     from .text_encoder import Chunk, TextEncoder, TokenEmbeddings, TruncationWarning
+    from .two_tower_clip import TwoTowerClip
 
 _LAZY = {
     "SentenceEncoder": "sentence_encoder", "TextEncoder": "text_encoder", "TokenEmbeddings": "text_encoder",
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
-    "OOVReport": "static_encoder", "OOVWarning": "static_encoder",
+    "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "TwoTowerClip": "two_tower_clip",
 }
 
 __all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "Encoder", "ImageEncoder", "Modality",
            "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder", "TokenEmbeddings",
-           "TruncationWarning", "ZeroShotResult", "get_encoder", "register_encoder"]
+           "TruncationWarning", "TwoTowerClip", "ZeroShotResult", "get_encoder", "register_encoder"]
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,8 @@ class ContrastiveTrainer:
     second_encoder
         The tower of ``pairs`` (two-tower / CLIP-style), or None to share ``encoder``.
     augment
-        ``augment(batch, generator) -> batch``: a random view (tensor ops on the device), for ``fit(x)``.
+        ``augment(batch, generator) -> batch``: a random view (tensor ops on the device). Needed by
+        ``fit(x)`` (two views per example); with labels or pairs it augments ``x``'s batches once.
     epochs, batch_size
         Passes over the data; examples per batch.
     samples_per_class
@@ -195,12 +196,12 @@ class ContrastiveTrainer:
                         g["lr"] = lr_at(step)
                     xb = self._take(x, idx, dev)
                     if mode == "labels":
-                        value = self.loss(self.encoder(xb), lab_t[torch.as_tensor(idx, device=dev)])
+                        value = self.loss(self.encoder(augment(xb, gen)), lab_t[torch.as_tensor(idx, device=dev)])
                     elif mode == "views":
                         value = self.loss(self.encoder(augment(xb, gen)), self.encoder(augment(xb, gen)))
                     else:
                         other = self.second_encoder if self.second_encoder is not None else self.encoder
-                        value = self.loss(self.encoder(xb), other(self._take(pairs, idx, dev)))
+                        value = self.loss(self.encoder(augment(xb, gen)), other(self._take(pairs, idx, dev)))
                     if not torch.isfinite(value):
                         raise InvalidInputError(f"the loss became {float(value)} at epoch {epoch + 1}; lower the "
                                                 f"learning_rate (now {self.learning_rate})")

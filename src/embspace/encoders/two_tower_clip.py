@@ -1,0 +1,153 @@
+"""TwoTowerClip: a CLIP-style image-text space trained from (image, caption) pairs, with zero-shot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidInputError, NotFittedError
+from .clip_encoder import ZeroShotResult, zero_shot_captions, zero_shot_result
+
+if TYPE_CHECKING:
+    from ..train import ContrastiveTrainer
+
+__all__ = ["TwoTowerClip"]
+
+
+class TwoTowerClip:
+    """Two towers trained with CLIP's symmetric InfoNCE loss (learned temperature) so that an image
+    and its caption land together; then :meth:`zero_shot` classifies images among labels by
+    caption, as :class:`ClipEncoder` does.
+
+    The text tower is a pretrained sentence encoder kept FROZEN, with a trained projection on top
+    (the locked-tower recipe of LiT, Zhai et al. 2022, here with the text side locked): a few
+    thousand captions cannot teach language from scratch, while MiniLM already places "an image of
+    a seven" near "a handwritten seven", so unseen phrasings work. Captions are encoded once and
+    cached; only the projection (Linear-ReLU-Linear) and the image tower train.
+
+    Parameters
+    ----------
+    dim
+        Dimension of the shared space.
+    image_encoder
+        A ``torch.nn.Module`` mapping ``(n, c, h, w)`` float images to ``(n, dim)``; default
+        :class:`~embspace.train.SmallConvNet` (width 32, 1 channel).
+    text_encoder
+        A registered encoder name (default ``"minilm"``) or any object with
+        ``encode(texts, progress=False) -> (n, d)``; frozen.
+    epochs, batch_size, learning_rate
+        Training settings (AdamW, warm-up + cosine decay).
+    temperature
+        Initial softmax temperature (learned).
+    augment
+        Optional ``augment(batch, generator)`` for the images (e.g. ``ImageAugment``).
+    device, seed, progress
+        As for :class:`~embspace.train.ContrastiveTrainer`.
+    """
+
+    def __init__(self, *, dim: int = 64, image_encoder: Any = None, text_encoder: Any = "minilm", epochs: int = 3,
+                 batch_size: int = 256, learning_rate: float = 2e-3, temperature: float = 0.07, augment: Any = None,
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+        self.dim = dim
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.temperature = temperature
+        self.augment = augment
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ helpers
+    def _text(self) -> Any:
+        if isinstance(self.text_encoder, str):
+            from .registry import get_encoder
+
+            self.text_encoder = get_encoder(self.text_encoder)
+        if not hasattr(self.text_encoder, "encode"):
+            raise InvalidInputError("text_encoder must be an encoder name or have encode(texts)")
+        return self.text_encoder
+
+    def _frozen_text(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The frozen text encoder's vectors of ``texts``, each distinct text encoded once."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInputError("captions/texts must be a list of strings")
+        unique, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
+        vec = np.asarray(self._text().encode([str(u) for u in unique], progress=False), np.float32)
+        return np.ascontiguousarray(vec[inverse])
+
+    @staticmethod
+    def _images(images: Any) -> npt.NDArray[np.float32]:
+        """Float ``(n, c, h, w)`` in [0, 1] from uint8 ``(n, h, w)``/``(n, c, h, w)`` or float arrays."""
+        x = np.asarray(images)
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4:
+            raise InvalidInputError(f"images must be (n, h, w) or (n, c, h, w), got shape {x.shape}")
+        if x.dtype == np.uint8:
+            return np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, images: Any, captions: Sequence[str]) -> TwoTowerClip:
+        """Train on aligned ``images`` (``(n, h, w)`` uint8 or ``(n, c, h, w)`` float) and ``captions``."""
+        import torch
+        from torch import nn
+
+        from ..losses import InfoNCELoss
+        from ..train import ContrastiveTrainer as Trainer
+        from ..train.conv_net import SmallConvNet
+
+        x = self._images(images)
+        if len(captions) != len(x):
+            raise InvalidInputError(f"{len(x)} images but {len(captions)} captions")
+        t = self._frozen_text(captions)
+        image_tower = self.image_encoder or SmallConvNet(x.shape[1], width=32, dim=self.dim, seed=self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        proj = nn.Sequential(nn.Linear(t.shape[1], 256), nn.ReLU(), nn.Linear(256, self.dim))
+        with torch.no_grad():  # seeded init of the projection without touching the global generator
+            for p in proj.parameters():
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) / np.sqrt(p.shape[-1]))
+        loss = InfoNCELoss(self.temperature, symmetric=True, learn_temperature=True)
+        self._trainer = Trainer(image_tower, loss, second_encoder=proj, augment=self.augment, epochs=self.epochs,
+                                batch_size=self.batch_size, learning_rate=self.learning_rate, device=self.device,
+                                seed=self.seed, progress=self.progress)
+        self._trainer.fit(x, pairs=t)
+        self.logit_scale_ = float(loss.scale.detach())
+        self.loss_history_ = self._trainer.loss_history_
+        return self
+
+    def _fitted(self) -> ContrastiveTrainer:
+        if not hasattr(self, "_trainer") or not hasattr(self, "logit_scale_"):
+            raise NotFittedError("this TwoTowerClip is not fitted yet; call fit() first")
+        return self._trainer
+
+    # ------------------------------------------------------------------ use
+    @property
+    def logit_scale(self) -> float:
+        """The learned ``1 / temperature`` that scales cosines into zero-shot logits."""
+        self._fitted()
+        return self.logit_scale_
+
+    def encode(self, images: Any, *, normalize: bool = True) -> npt.NDArray[np.float32]:
+        """Image vectors ``(n, dim)`` in the shared space (unit length by default)."""
+        return self._fitted().embed(self._images(images), normalize=normalize)
+
+    def encode_text(self, texts: Sequence[str], *, normalize: bool = True) -> npt.NDArray[np.float32]:
+        """Text vectors ``(n, dim)`` in the shared space (unit length by default)."""
+        trainer = self._fitted()
+        return trainer.embed(self._frozen_text(texts), tower="second", normalize=normalize)
+
+    def zero_shot(self, images: Any, labels: Sequence[str], template: str = "a photo of a {}") -> ZeroShotResult:
+        """Classify images among ``labels``: which caption (``template`` with the label) fits best.
+        Same contract as :meth:`ClipEncoder.zero_shot`."""
+        label_list, captions = zero_shot_captions(labels, template)
+        return zero_shot_result(label_list, self.encode(images), self.encode_text(captions), self.logit_scale)
+
+    def __repr__(self) -> str:
+        return f"TwoTowerClip(dim={self.dim}, epochs={self.epochs}, device={self.device!r})"

@@ -1,0 +1,66 @@
+"""TwoTowerClip on synthetic shapes with a tiny frozen text encoder (fast), zero-shot on unseen phrasings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from embspace.data import digit_captions
+from embspace.encoders import TwoTowerClip
+from embspace.errors import InvalidInputError, NotFittedError
+from embspace.train import SmallConvNet
+
+
+class BagOfWords:
+    """A frozen 'text encoder': counts of a small vocabulary (so phrasings share the label word)."""
+
+    VOCAB = ("bar", "box", "a", "the", "picture", "of", "shape", "an", "image", "this", "is", "drawn")
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return np.array([[t.split().count(w) for w in self.VOCAB] for t in texts], np.float32)
+
+
+def _shapes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 16, 16), np.uint8)
+    y = rng.integers(0, 2, n)
+    for i in range(n):
+        r, c = rng.integers(2, 8, 2)
+        if y[i] == 0:
+            x[i, r : r + 7, c + 2 : c + 4] = 255
+        else:
+            x[i, r : r + 6, c : c + 6] = 255
+            x[i, r + 2 : r + 4, c + 2 : c + 4] = 0
+    return x, y
+
+
+def test_zero_shot_with_unseen_phrasings() -> None:
+    x, y = _shapes(300)
+    names = np.array(["bar", "box"])
+    captions = [("a {} shape", "the {}", "a picture of a {}")[i % 3].format(names[c]) for i, c in enumerate(y)]
+    m = TwoTowerClip(dim=16, image_encoder=SmallConvNet(width=8, dim=16, seed=0), text_encoder=BagOfWords(),
+                     epochs=8, batch_size=50, learning_rate=3e-3, device="cpu", progress=False)
+    with pytest.raises(NotFittedError):
+        m.encode(x)
+    m.fit(x[:240], captions[:240])
+    r = m.zero_shot(x[240:], ["bar", "box"], template="this is an image of a {}")  # never seen verbatim
+    assert r.probs.shape == (60, 2) and np.allclose(r.probs.sum(1), 1.0, atol=1e-5)
+    assert np.mean(np.array(r.predicted) == names[y[240:]]) >= 0.9
+    assert m.logit_scale > 0 and m.encode(x[:3]).shape == (3, 16)
+    assert np.allclose(np.linalg.norm(m.encode_text(["a bar"]), axis=1), 1.0, atol=1e-5)
+    with pytest.raises(InvalidInputError):
+        m.zero_shot(x[:2], ["bar", "bar"])
+    with pytest.raises(InvalidInputError):
+        m.fit(x[:10], captions[:9])
+
+
+def test_digit_captions() -> None:
+    caps = digit_captions([7, 7, 7, 7, 7, 7, 7, 7], seed=1)
+    assert all("seven" in c or "7" in c for c in caps) and len(set(caps)) > 1
+    assert caps == digit_captions([7] * 8, seed=1)
+    with pytest.raises(InvalidInputError):
+        digit_captions([10])
+    with pytest.raises(InvalidInputError):
+        digit_captions([1], ["no placeholder"])
