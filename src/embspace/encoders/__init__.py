@@ -13,6 +13,7 @@ from .registry import get_encoder, register_encoder
 from .sentence_encoder import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from ._finetune import finetune
     from .clip_encoder import ClipEncoder, ZeroShotResult
     from .image_encoder import ImageEncoder
     from .sentence_encoder import SentenceEncoder
@@ -25,11 +26,13 @@ _LAZY = {
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
     "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "TwoTowerClip": "two_tower_clip",
+    "finetune": "_finetune",
 }
 
 __all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "Encoder", "ImageEncoder", "Modality",
            "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder", "TokenEmbeddings",
-           "TruncationWarning", "TwoTowerClip", "ZeroShotResult", "get_encoder", "register_encoder"]
+           "TruncationWarning", "TwoTowerClip", "ZeroShotResult", "finetune", "get_encoder",
+           "register_encoder"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,94 @@
+"""finetune: adapt a sentence-transformers encoder to (query, positive) pairs with in-batch negatives."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_path
+from ..errors import InvalidInputError, MissingDependencyError
+
+__all__ = ["finetune"]
+
+
+def finetune(pairs: Sequence[tuple[str, str]], output: str | Path, *, model: str | Path = "minilm", epochs: int = 1,
+             batch_size: int = 32, learning_rate: float = 2e-5, scale: float = 20.0, max_length: int = 256,
+             warmup: float = 0.1, device: str = "auto", seed: int = 0, progress: bool = True) -> Path:
+    """Fine-tune a sentence encoder with :class:`~embspace.losses.MultipleNegativesRankingLoss` on
+    (anchor, positive) pairs — each anchor against its positive and every other positive of its
+    batch — through :class:`~embspace.train.ContrastiveTrainer`, and save a sentence-transformers
+    model directory that :func:`~embspace.encoders.get_encoder` (and sentence-transformers) load.
+
+    Parameters
+    ----------
+    pairs
+        ``(anchor, positive)`` texts, e.g. (query, relevant passage).
+    output
+        The model directory to write (replaced atomically; nothing is left half-written).
+    model
+        The starting model: ``"minilm"`` (the bundled all-MiniLM-L6-v2), a local directory or a hub id.
+    epochs, batch_size, learning_rate, warmup
+        Training settings (AdamW, weight decay 0.01, linear warm-up over ``warmup`` of the steps, cosine decay).
+    scale
+        The loss's cosine scale (20: temperature 0.05, sentence-transformers' default).
+    max_length
+        Tokens per text during training (and the saved model's ``max_seq_length``).
+    device, seed, progress
+        As for :class:`~embspace.train.ContrastiveTrainer`.
+
+    Returns
+    -------
+    Path
+        ``output``, holding the model and ``embspace_finetune.json`` (settings, base model, losses).
+    """
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from torch import nn
+    except ImportError:
+        raise MissingDependencyError("sentence-transformers", "encoders", "Fine-tuning sentence encoders") from None
+    from ..losses import MultipleNegativesRankingLoss
+    from ..train import ContrastiveTrainer
+    from .sentence_encoder import SentenceEncoder
+    from .text_encoder import quiet_loading
+
+    pair_list = list(pairs)
+    if len(pair_list) < 2:
+        raise InvalidInputError(f"fine-tuning needs at least 2 (anchor, positive) pairs, got {len(pair_list)}")
+    for i, p in enumerate(pair_list):
+        if not (isinstance(p, tuple | list) and len(p) == 2 and all(isinstance(t, str) and t.strip() for t in p)):
+            raise InvalidInputError(f"pair #{i} must be two non-empty strings (anchor, positive), got {p!r}")
+    source, name, revision = SentenceEncoder._resolve(model)
+    with quiet_loading():
+        st = SentenceTransformer(str(source), device="cpu")
+    st.max_seq_length = max_length
+
+    class _Tower(nn.Module):
+        """Texts in, the model's (pooled, normalised as the model does) sentence embeddings out."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, texts: list[str]) -> torch.Tensor:
+            dev = next(self.st.parameters()).device
+            prep = getattr(self.st, "preprocess", None) or self.st.tokenize  # sentence-transformers >= 5.2 / older
+            features = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in prep(texts).items()}
+            return self.st(features)["sentence_embedding"]  # type: ignore[no-any-return]
+
+    trainer = ContrastiveTrainer(_Tower(), MultipleNegativesRankingLoss(scale), epochs=epochs, batch_size=batch_size,
+                                 learning_rate=learning_rate, weight_decay=0.01, warmup=warmup, device=device,
+                                 seed=seed, progress=progress)
+    trainer.fit([a for a, _ in pair_list], pairs=[p for _, p in pair_list])
+    st.to("cpu")
+    out = Path(output)
+    with atomic_path(out, is_dir=True) as work:
+        st.save(str(work))
+        meta: dict[str, Any] = {"base_model": name, "base_revision": revision, "pairs": len(pair_list),
+                                "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                                "scale": scale, "max_length": max_length, "warmup": warmup, "seed": seed,
+                                "loss": "MultipleNegativesRankingLoss", "loss_history": trainer.loss_history_}
+        (work / "embspace_finetune.json").write_text(json.dumps(meta, indent=2), "utf-8")
+    return out

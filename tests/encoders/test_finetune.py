@@ -1,0 +1,48 @@
+"""finetune: a tiny sentence-transformers model learns to pair its training texts, and reloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sentence_transformers")
+
+from embspace.encoders import finetune, get_encoder
+from embspace.errors import InvalidInputError
+
+# texts in the tiny model's vocabulary (text_testing.WORDS); the documents share words, so pairing is learnt
+DOCS = ["the cat sat on the mat", "a dog in the river", "money in the bank account", "she opened a long text",
+        "we sat on a bank", "the word is long", "a river of money", "she is a dog"]
+QUERIES = ["cat mat", "dog river", "money account", "opened text", "we bank", "word long", "river money", "she dog"]
+
+
+def _recall_at_1(enc: object, queries: list[str], docs: list[str]) -> float:
+    q = enc.encode(queries, progress=False)  # type: ignore[attr-defined]
+    d = enc.encode(docs, progress=False)  # type: ignore[attr-defined]
+    return float(((q @ d.T).argmax(1) == np.arange(len(queries))).mean())
+
+
+def test_finetune_learns_the_pairs_and_saves_a_loadable_model(tmp_path: Path) -> None:
+    from text_testing import build_st
+
+    base = build_st(tmp_path / "base")
+    before = _recall_at_1(get_encoder(str(base), device="cpu"), QUERIES, DOCS)
+    out = finetune(list(zip(QUERIES, DOCS, strict=True)), tmp_path / "tuned", model=base, epochs=30, batch_size=8,
+                   learning_rate=2e-3, device="cpu", progress=False)
+    tuned = get_encoder(str(out), device="cpu")
+    after = _recall_at_1(tuned, QUERIES, DOCS)
+    assert after == 1.0 and after > before
+    meta = json.loads((out / "embspace_finetune.json").read_text("utf-8"))
+    assert meta["pairs"] == 8 and meta["loss_history"][-1] < meta["loss_history"][0]
+    assert tuned.space_id != get_encoder(str(base), device="cpu").space_id  # a new coordinate system
+
+
+def test_finetune_refuses_bad_pairs(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        finetune([("only one", "pair")], tmp_path / "x")
+    with pytest.raises(InvalidInputError):
+        finetune([("a", "b"), ("c", "")], tmp_path / "x")
+    assert not (tmp_path / "x").exists()
