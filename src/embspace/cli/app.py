@@ -186,6 +186,10 @@ from ._recommend import register as _register_recommend  # noqa: E402
 
 _register_recommend(app, train_app)
 
+from ._contrastive import register as _register_contrastive  # noqa: E402
+
+_register_contrastive(app, train_app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "

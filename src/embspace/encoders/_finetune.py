@@ -84,7 +84,7 @@ def finetune(pairs: Sequence[tuple[str, str]], output: str | Path, *, model: str
     trainer.fit([a for a, _ in pair_list], pairs=[p for _, p in pair_list])
     st.to("cpu")
     out = Path(output)
-    with atomic_path(out, is_dir=True) as work:
+    with atomic_path(out, is_dir=True) as work, quiet_loading():
         st.save(str(work))
         meta: dict[str, Any] = {"base_model": name, "base_revision": revision, "pairs": len(pair_list),
                                 "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,

@@ -64,6 +64,14 @@ class BeirDataset:
     def n_queries(self) -> int:
         return len(self.query_ids)
 
+    def pairs(self, min_relevance: int = 1) -> list[tuple[str, str]]:
+        """(query text, document text) for every judged pair with relevance >= ``min_relevance`` whose
+        document is in the corpus: training pairs for :func:`embspace.encoders.finetune`."""
+        doc = dict(zip(self.corpus_ids, self.corpus_texts, strict=True))
+        query = dict(zip(self.query_ids, self.query_texts, strict=True))
+        return [(query[q], doc[d]) for q, rel in self.qrels.items() if q in query
+                for d, r in rel.items() if r >= min_relevance and d in doc]
+
     def __repr__(self) -> str:
         n_judged = sum(len(v) for v in self.qrels.values())
         return (f"BeirDataset({self.name!r}, split={self.split!r}, docs={self.n_docs}, queries={self.n_queries}, "
