@@ -56,6 +56,27 @@ def test_zero_shot_with_unseen_phrasings() -> None:
         m.fit(x[:10], captions[:9])
 
 
+def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from embspace.encoders import register_encoder
+
+    register_encoder("bag-of-words-test", lambda **_: BagOfWords())  # type: ignore[arg-type, return-value]
+    x, y = _shapes(120, seed=1)
+    captions = [("a {} shape", "the {}")[i % 2].format(("bar", "box")[c]) for i, c in enumerate(y)]
+    m = TwoTowerClip(dim=8, image_encoder=SmallConvNet(width=4, dim=8, seed=0), text_encoder="bag-of-words-test",
+                     epochs=2, batch_size=40, device="cpu", progress=False).fit(x, captions)
+    m.save(tmp_path / "clip")
+    back = TwoTowerClip.load(tmp_path / "clip")
+    np.testing.assert_allclose(back.encode(x[:5]), m.encode(x[:5]), atol=1e-6)
+    np.testing.assert_allclose(back.encode_text(["a bar"]), m.encode_text(["a bar"]), atol=1e-6)
+    assert back.logit_scale == pytest.approx(m.logit_scale)
+    np.testing.assert_allclose(back.zero_shot(x[:4], ["bar", "box"]).probs, m.zero_shot(x[:4], ["bar", "box"]).probs,
+                               atol=1e-5)
+    custom = TwoTowerClip(dim=8, image_encoder=SmallConvNet(width=4, dim=8), text_encoder=BagOfWords(), epochs=1,
+                          device="cpu", progress=False).fit(x[:20], captions[:20])
+    with pytest.raises(InvalidInputError, match="name"):
+        custom.save(tmp_path / "nope")
+
+
 def test_digit_captions() -> None:
     caps = digit_captions([7, 7, 7, 7, 7, 7, 7, 7], seed=1)
     assert all("seven" in c or "7" in c for c in caps) and len(set(caps)) > 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,9 +67,10 @@ class TwoTowerClip:
 
     # ------------------------------------------------------------------ helpers
     def _text(self) -> Any:
-        if isinstance(self.text_encoder, str):
+        if isinstance(self.text_encoder, str | Path):
             from .registry import get_encoder
 
+            self._text_name = str(self.text_encoder)
             self.text_encoder = get_encoder(self.text_encoder)
         if not hasattr(self.text_encoder, "encode"):
             raise InvalidInputError("text_encoder must be an encoder name or have encode(texts)")
@@ -148,6 +151,81 @@ class TwoTowerClip:
         Same contract as :meth:`ClipEncoder.zero_shot`."""
         label_list, captions = zero_shot_captions(labels, template)
         return zero_shot_result(label_list, self.encode(images), self.encode_text(captions), self.logit_scale)
+
+    # ------------------------------------------------------------------ persistence
+    _FORMAT = "embspace.two_tower_clip/1"
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trained towers (safetensors), the learned scale and the settings (JSON) to the
+        directory ``path`` (replaced atomically). The frozen text encoder is saved by name: a
+        registered name or model directory, loaded again by :meth:`load`."""
+        from safetensors.torch import save_file
+
+        from .._atomic import atomic_path
+        from ..train.conv_net import SmallConvNet
+
+        trainer = self._fitted()
+        image = trainer.encoder_
+        if not isinstance(image, SmallConvNet):
+            raise InvalidInputError("save() stores the default SmallConvNet image tower; save a custom tower's "
+                                    "state_dict yourself")
+        text_name = getattr(self, "_text_name", None) or getattr(self.text_encoder, "name", None)
+        if not isinstance(text_name, str):
+            raise InvalidInputError("save() needs the text encoder's name (a registered name or model directory)")
+        meta = {"format": self._FORMAT, "dim": self.dim, "image_config": image.config, "text_encoder": text_name,
+                "text_dim": int(trainer.second_encoder_[0].in_features), "logit_scale": self.logit_scale_,
+                "loss_history": self.loss_history_,
+                "settings": {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                             "temperature": self.temperature, "seed": self.seed}}
+        out = Path(path)
+        with atomic_path(out, is_dir=True) as work:
+            save_file({k: v.detach().cpu().contiguous() for k, v in image.state_dict().items()},
+                      str(work / "image_tower.safetensors"))
+            save_file({k: v.detach().cpu().contiguous() for k, v in trainer.second_encoder_.state_dict().items()},
+                      str(work / "text_projection.safetensors"))
+            (work / "two_tower_clip.json").write_text(json.dumps(meta, indent=2), "utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> TwoTowerClip:
+        """Read a model written by :meth:`save`."""
+        import torch
+        from safetensors.torch import load_file
+        from torch import nn
+
+        from ..errors import CorruptDataError
+        from ..losses import InfoNCELoss
+        from ..train import ContrastiveTrainer as Trainer
+        from ..train._device import resolve_engine
+        from ..train.conv_net import SmallConvNet
+
+        folder = Path(path)
+        try:
+            meta = json.loads((folder / "two_tower_clip.json").read_text("utf-8"))
+        except FileNotFoundError:
+            raise CorruptDataError(folder, "no two_tower_clip.json: not a TwoTowerClip directory") from None
+        if meta.get("format") != cls._FORMAT:
+            raise CorruptDataError(folder / "two_tower_clip.json", f"unknown format {meta.get('format')!r}")
+        image = SmallConvNet(**meta["image_config"], seed=None)
+        proj = nn.Sequential(nn.Linear(meta["text_dim"], 256), nn.ReLU(), nn.Linear(256, meta["dim"]))
+        try:
+            image.load_state_dict(load_file(str(folder / "image_tower.safetensors")))
+            proj.load_state_dict(load_file(str(folder / "text_projection.safetensors")))
+        except (OSError, RuntimeError) as e:
+            raise CorruptDataError(folder, f"unreadable tower weights: {e}") from None
+        model = cls(dim=meta["dim"], image_encoder=image, text_encoder=meta["text_encoder"], device=device,
+                    progress=False, **meta["settings"])
+        trainer = Trainer(image, InfoNCELoss(), second_encoder=proj, device=device, progress=False)
+        engine = resolve_engine(device)
+        dev = torch.device(engine.device if engine.kind == "torch" else "cpu")
+        for m in (image, proj):
+            m.to(dev).eval()
+        trainer.encoder_, trainer.second_encoder_ = image, proj
+        trainer._device_used = dev
+        model._trainer = trainer
+        model.logit_scale_ = float(meta["logit_scale"])
+        model.loss_history_ = list(meta.get("loss_history", []))
+        return model
 
     def __repr__(self) -> str:
         return f"TwoTowerClip(dim={self.dim}, epochs={self.epochs}, device={self.device!r})"
