@@ -1,4 +1,4 @@
-"""``embspace finetune``: parse, call embspace.encoders.finetune, format."""
+"""``embspace finetune | train contrastive | train clip-digits``: parse, call the library, format."""
 
 from __future__ import annotations
 
@@ -51,5 +51,118 @@ def finetune_command(
                    f"(load it with --model {path})")
 
 
+def train_contrastive(
+    space: Annotated[Path, typer.Argument(help="An embedding space (any format `embspace` reads).")],
+    labels: Annotated[Path, typer.Option("--labels", help="KEY<TAB>LABEL lines: the classes that should cluster.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the learned space (own format).")],
+    loss: Annotated[str, typer.Option("--loss", help="triplet or contrastive.")] = "triplet",
+    mining: Annotated[str, typer.Option("--mining", help="Triplet mining: batch_hard, semi_hard or all.")]
+    = "batch_hard",
+    margin: Annotated[float, typer.Option("--margin", help="The loss's margin (cosine distance).")] = 0.2,
+    dim: Annotated[int, typer.Option("--dim", help="Dimensions of the learned space.")] = 64,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the labelled vectors.")] = 20,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Vectors per batch.")] = 128,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW learning rate.")] = 1e-3,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")] = False,
+) -> None:
+    """Metric learning on an existing space: a projection (MLP) trained with labels so that vectors of one
+    class gather; every vector of the space is mapped and written as a new space."""
+    import numpy as np
+    import torch
+
+    from ..errors import InvalidInputError
+    from ..evaluate import knn_accuracy
+    from ..losses import ContrastiveLoss, TripletLoss
+    from ..space.embedding_space import EmbeddingSpace
+    from ..train import ContrastiveTrainer
+
+    src = EmbeddingSpace.load(space)
+    pairs = [ln.split("\t") for ln in labels.read_text("utf-8").splitlines() if ln.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise InvalidInputError(f"{labels}: every line must be KEY<TAB>LABEL")
+    labelled = [(k, lab) for k, lab in pairs if k in src]
+    if len(labelled) < 4:
+        raise InvalidInputError(f"{labels}: only {len(labelled)} of its keys are in the space; need at least 4")
+    if loss not in ("triplet", "contrastive"):
+        raise InvalidInputError(f"--loss must be triplet or contrastive, got {loss!r}")
+    fn = (TripletLoss(margin, mining=mining, distance="cosine") if loss == "triplet"
+          else ContrastiveLoss(margin, distance="cosine"))
+    x = np.stack([src[k] for k, _ in labelled]).astype(np.float32)
+    y = np.array([lab for _, lab in labelled])
+    gen = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(src.dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, dim))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) / np.sqrt(p.shape[-1]))
+    trainer = ContrastiveTrainer(net, fn, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                 device=device, seed=seed, progress=not quiet and not as_json)
+    rng = np.random.default_rng(seed)
+    held = rng.random(len(y)) < 0.2  # a check on vectors the projection never trained on
+    trainer.fit(x[~held], y[~held])
+    before = knn_accuracy(x[~held], y[~held], x[held], y[held], k=5) if held.sum() and (~held).sum() > 1 else None
+    z = trainer.embed(x)
+    after = knn_accuracy(z[~held], y[~held], z[held], y[held], k=5) if before is not None else None
+    learned = trainer.space(list(src.keys), np.asarray(src.vectors, np.float32))
+    learned.save(output)
+    summary = {"output": str(output), "vectors": len(src), "labelled": len(labelled), "loss": repr(fn),
+               "final_loss": trainer.loss_history_[-1], "held_out_knn_before": before, "held_out_knn_after": after}
+    if as_json:
+        out.print_json(summary)
+    else:
+        check = "" if before is None else f"; 5-NN accuracy on held-out labelled vectors {before:.3f} -> {after:.3f}"
+        typer.echo(f"metric learning ({loss}) on {len(labelled):,} labelled of {len(src):,} vectors{check} -> {output}")
+
+
+def train_clip_digits(
+    mnist: Annotated[Path, typer.Argument(help="The MNIST folder (t10k-images-idx3-ubyte.gz, ...).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    split: Annotated[str, typer.Option("--split", help="The MNIST split to use: test or train.")] = "test",
+    holdout: Annotated[int, typer.Option("--holdout", help="Last N digits kept out of training, for the "
+                                                             "zero-shot check.")] = 1000,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Image-caption pairs per batch.")] = 256,
+    text_model: Annotated[str, typer.Option("--text-model", help="The frozen text encoder.")] = "minilm",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")] = False,
+) -> None:
+    """Train a CLIP-style digits model (image tower + frozen text tower with a projection) on MNIST digits
+    paired with generated captions; report zero-shot accuracy on held-out digits with an unseen phrasing."""
+    import numpy as np
+
+    from ..data import DIGIT_WORDS, digit_captions, load_mnist
+    from ..encoders import TwoTowerClip
+    from ..errors import InvalidInputError
+
+    images, labels = load_mnist(mnist, split)
+    if not 0 <= holdout < len(images) - 10:
+        raise InvalidInputError(f"--holdout must be between 0 and {len(images) - 11}, got {holdout}")
+    n = len(images) - holdout
+    model = TwoTowerClip(text_encoder=text_model, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
+                         progress=not quiet and not as_json)
+    t0 = time.perf_counter()
+    model.fit(images[:n], digit_captions(labels[:n], seed=seed))
+    seconds = time.perf_counter() - t0
+    model.save(output)
+    accuracy = None
+    template = "an image of a {}"  # not a training phrasing
+    if holdout:
+        r = model.zero_shot(images[n:], list(DIGIT_WORDS), template)
+        accuracy = float(np.mean(np.array(r.predicted) == np.array([DIGIT_WORDS[d] for d in labels[n:]])))
+    summary = {"output": str(output), "trained_on": n, "held_out": holdout, "seconds": round(seconds, 1),
+               "zero_shot_template": template, "zero_shot_accuracy": accuracy, "logit_scale": model.logit_scale}
+    if as_json:
+        out.print_json(summary)
+    else:
+        check = "" if accuracy is None else f"; zero-shot {accuracy:.3f} on {holdout:,} held-out digits ({template!r})"
+        typer.echo(f"CLIP-style digits: trained on {n:,} digits in {seconds:.0f} s{check} -> {output}")
+
+
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
     app.command("finetune")(finetune_command)
+    train_app.command("contrastive")(train_contrastive)
+    train_app.command("clip-digits")(train_clip_digits)
