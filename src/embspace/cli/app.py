@@ -164,7 +164,8 @@ def demo(
 # --------------------------------------------------------------------------- train
 train_app = typer.Typer(
     name="train",
-    help="Learn a space: word vectors from raw text (word2vec, GloVe), user and item vectors (mf).",
+    help="Learn a space: word vectors from raw text (word2vec, GloVe), user and item vectors (mf), metric "
+         "learning on a labelled space (contrastive), a CLIP-style digits model (clip-digits).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
