@@ -60,9 +60,9 @@ def test_train_clip_digits_on_synthetic_digits(tmp_path: Path) -> None:
     n = 400
     y = rng.integers(0, 10, n).astype(np.uint8)
     img = np.zeros((n, 28, 28), np.uint8)
-    for i, d in enumerate(y):  # digit d: a bar in row band d, jittered
-        r = 2 + 2 * int(d) + rng.integers(0, 2)
-        img[i, r : r + 2, 4 + rng.integers(0, 4) : 22] = 255
+    for i, d in enumerate(y):  # digit d: a bar in its own row band (2d+2, 2d+3), its ends jittered
+        r = 2 + 2 * int(d)
+        img[i, r : r + 2, 2 + rng.integers(0, 6) : 20 + rng.integers(0, 6)] = 255
     for name, arr in (("t10k-images-idx3-ubyte", img), ("t10k-labels-idx1-ubyte", y)):
         head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
         (tmp_path / (name + ".gz")).write_bytes(gzip.compress(head + arr.tobytes()))

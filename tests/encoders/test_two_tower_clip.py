@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,11 @@ def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-
 def test_digit_captions() -> None:
     caps = digit_captions([7, 7, 7, 7, 7, 7, 7, 7], seed=1)
     assert all("seven" in c or "7" in c for c in caps) and len(set(caps)) > 1
+    labels = np.random.default_rng(0).integers(0, 10, 600)  # the same seed as the captions': no correlation
+    balanced = digit_captions(labels, seed=0)
+    for d in range(10):
+        used = Counter(c for c, lab in zip(balanced, labels, strict=True) if lab == d)
+        assert len(used) == 6 and max(used.values()) - min(used.values()) <= 1  # every phrasing, equal shares
     assert caps == digit_captions([7] * 8, seed=1)
     with pytest.raises(InvalidInputError):
         digit_captions([10])

@@ -75,12 +75,17 @@ DIGIT_PHRASINGS = ("a handwritten {w}", "the digit {d}", "a picture of the numbe
 
 def digit_captions(labels: npt.ArrayLike, phrasings: tuple[str, ...] | list[str] = DIGIT_PHRASINGS, *,
                    seed: int = 0) -> list[str]:
-    """One caption per digit label, each in a phrasing drawn at random (seeded) from ``phrasings``
-    (``"{w}"``: the word, ``"{d}"``: the numeral), e.g. ``"a handwritten seven"``, ``"the digit 7"``."""
+    """One caption per digit label in one of ``phrasings`` (``"{w}"``: the word, ``"{d}"``: the numeral),
+    e.g. ``"a handwritten seven"``, ``"the digit 7"``. Each digit's examples get the phrasings in equal
+    shares (±1), in a seeded random order: no digit is only ever described one way."""
     lab = np.asarray(labels)
     if lab.ndim != 1 or (len(lab) and (lab.min() < 0 or lab.max() > 9)):
         raise InvalidInputError("labels must be a 1-D sequence of digits 0-9")
     if not phrasings or any("{w}" not in p and "{d}" not in p for p in phrasings):
         raise InvalidInputError("every phrasing must contain {w} (the word) or {d} (the numeral)")
-    pick = np.random.default_rng(seed).integers(0, len(phrasings), len(lab))
+    rng = np.random.default_rng(seed)
+    pick = np.empty(len(lab), np.int64)
+    for d in range(10):
+        rows = np.flatnonzero(lab == d)
+        pick[rows] = (rng.permutation(len(rows)) + rng.integers(len(phrasings))) % len(phrasings)
     return [phrasings[p].format(w=DIGIT_WORDS[d], d=int(d)) for d, p in zip(lab.tolist(), pick.tolist(), strict=True)]

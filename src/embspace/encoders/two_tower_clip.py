@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInputError, NotFittedError
 from .clip_encoder import ZeroShotResult, zero_shot_captions, zero_shot_result
-
-if TYPE_CHECKING:
-    from ..train import ContrastiveTrainer
 
 __all__ = ["TwoTowerClip"]
 
@@ -67,14 +64,17 @@ class TwoTowerClip:
 
     # ------------------------------------------------------------------ helpers
     def _text(self) -> Any:
-        if isinstance(self.text_encoder, str | Path):
-            from .registry import get_encoder
+        """The frozen text encoder (a name is resolved once, on first use; ``text_encoder`` stays as given)."""
+        if not hasattr(self, "_text_model"):
+            model = self.text_encoder
+            if isinstance(model, str | Path):
+                from .registry import get_encoder
 
-            self._text_name = str(self.text_encoder)
-            self.text_encoder = get_encoder(self.text_encoder)
-        if not hasattr(self.text_encoder, "encode"):
-            raise InvalidInputError("text_encoder must be an encoder name or have encode(texts)")
-        return self.text_encoder
+                model = get_encoder(model)
+            if not hasattr(model, "encode"):
+                raise InvalidInputError("text_encoder must be an encoder name or have encode(texts)")
+            self._text_model = model
+        return self._text_model
 
     def _frozen_text(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """The frozen text encoder's vectors of ``texts``, each distinct text encoded once."""
@@ -99,36 +99,30 @@ class TwoTowerClip:
     # ------------------------------------------------------------------ training
     def fit(self, images: Any, captions: Sequence[str]) -> TwoTowerClip:
         """Train on aligned ``images`` (``(n, h, w)`` uint8 or ``(n, c, h, w)`` float) and ``captions``."""
-        import torch
-        from torch import nn
-
         from ..losses import InfoNCELoss
-        from ..train import ContrastiveTrainer as Trainer
+        from ..train import ContrastiveTrainer
         from ..train.conv_net import SmallConvNet
+        from ..train.mlp import MLP
 
         x = self._images(images)
         if len(captions) != len(x):
             raise InvalidInputError(f"{len(x)} images but {len(captions)} captions")
         t = self._frozen_text(captions)
         image_tower = self.image_encoder or SmallConvNet(x.shape[1], width=32, dim=self.dim, seed=self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
-        proj = nn.Sequential(nn.Linear(t.shape[1], 256), nn.ReLU(), nn.Linear(256, self.dim))
-        with torch.no_grad():  # seeded init of the projection without touching the global generator
-            for p in proj.parameters():
-                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) / np.sqrt(p.shape[-1]))
         loss = InfoNCELoss(self.temperature, symmetric=True, learn_temperature=True)
-        self._trainer = Trainer(image_tower, loss, second_encoder=proj, augment=self.augment, epochs=self.epochs,
-                                batch_size=self.batch_size, learning_rate=self.learning_rate, device=self.device,
-                                seed=self.seed, progress=self.progress)
-        self._trainer.fit(x, pairs=t)
+        trainer = ContrastiveTrainer(image_tower, loss, second_encoder=MLP(t.shape[1], self.dim, seed=self.seed),
+                                     augment=self.augment, epochs=self.epochs, batch_size=self.batch_size,
+                                     learning_rate=self.learning_rate, device=self.device, seed=self.seed,
+                                     progress=self.progress).fit(x, pairs=t)
+        self.image_tower_, self.text_projection_ = trainer.encoder_, trainer.second_encoder_
+        self._torch_device = trainer.device_
         self.logit_scale_ = float(loss.scale.detach())
-        self.loss_history_ = self._trainer.loss_history_
+        self.loss_history_ = trainer.loss_history_
         return self
 
-    def _fitted(self) -> ContrastiveTrainer:
-        if not hasattr(self, "_trainer") or not hasattr(self, "logit_scale_"):
+    def _fitted(self) -> None:
+        if not hasattr(self, "logit_scale_"):
             raise NotFittedError("this TwoTowerClip is not fitted yet; call fit() first")
-        return self._trainer
 
     # ------------------------------------------------------------------ use
     @property
@@ -139,12 +133,17 @@ class TwoTowerClip:
 
     def encode(self, images: Any, *, normalize: bool = True) -> npt.NDArray[np.float32]:
         """Image vectors ``(n, dim)`` in the shared space (unit length by default)."""
-        return self._fitted().embed(self._images(images), normalize=normalize)
+        from ..train.contrastive_trainer import embed_with
+
+        self._fitted()
+        return embed_with(self.image_tower_, self._images(images), self._torch_device, normalize=normalize)
 
     def encode_text(self, texts: Sequence[str], *, normalize: bool = True) -> npt.NDArray[np.float32]:
         """Text vectors ``(n, dim)`` in the shared space (unit length by default)."""
-        trainer = self._fitted()
-        return trainer.embed(self._frozen_text(texts), tower="second", normalize=normalize)
+        from ..train.contrastive_trainer import embed_with
+
+        self._fitted()
+        return embed_with(self.text_projection_, self._frozen_text(texts), self._torch_device, normalize=normalize)
 
     def zero_shot(self, images: Any, labels: Sequence[str], template: str = "a photo of a {}") -> ZeroShotResult:
         """Classify images among ``labels``: which caption (``template`` with the label) fits best.
@@ -153,7 +152,7 @@ class TwoTowerClip:
         return zero_shot_result(label_list, self.encode(images), self.encode_text(captions), self.logit_scale)
 
     # ------------------------------------------------------------------ persistence
-    _FORMAT = "embspace.two_tower_clip/1"
+    _FORMAT = "embspace.two_tower_clip/2"
 
     def save(self, path: str | Path) -> Path:
         """Write the trained towers (safetensors), the learned scale and the settings (JSON) to the
@@ -164,25 +163,23 @@ class TwoTowerClip:
         from .._atomic import atomic_path
         from ..train.conv_net import SmallConvNet
 
-        trainer = self._fitted()
-        image = trainer.encoder_
-        if not isinstance(image, SmallConvNet):
+        self._fitted()
+        if not isinstance(self.image_tower_, SmallConvNet):
             raise InvalidInputError("save() stores the default SmallConvNet image tower; save a custom tower's "
                                     "state_dict yourself")
-        text_name = getattr(self, "_text_name", None) or getattr(self.text_encoder, "name", None)
-        if not isinstance(text_name, str):
-            raise InvalidInputError("save() needs the text encoder's name (a registered name or model directory)")
-        meta = {"format": self._FORMAT, "dim": self.dim, "image_config": image.config, "text_encoder": text_name,
-                "text_dim": int(trainer.second_encoder_[0].in_features), "logit_scale": self.logit_scale_,
-                "loss_history": self.loss_history_,
+        if not isinstance(self.text_encoder, str | Path):
+            raise InvalidInputError("save() needs the text encoder's name (a registered name or model directory), "
+                                    "not an encoder object")
+        meta = {"format": self._FORMAT, "dim": self.dim, "image_config": self.image_tower_.config,
+                "text_encoder": str(self.text_encoder), "projection_config": self.text_projection_.config,
+                "logit_scale": self.logit_scale_, "loss_history": self.loss_history_,
                 "settings": {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                              "temperature": self.temperature, "seed": self.seed}}
         out = Path(path)
         with atomic_path(out, is_dir=True) as work:
-            save_file({k: v.detach().cpu().contiguous() for k, v in image.state_dict().items()},
-                      str(work / "image_tower.safetensors"))
-            save_file({k: v.detach().cpu().contiguous() for k, v in trainer.second_encoder_.state_dict().items()},
-                      str(work / "text_projection.safetensors"))
+            for name, tower in (("image_tower", self.image_tower_), ("text_projection", self.text_projection_)):
+                save_file({k: v.detach().cpu().contiguous() for k, v in tower.state_dict().items()},
+                          str(work / f"{name}.safetensors"))
             (work / "two_tower_clip.json").write_text(json.dumps(meta, indent=2), "utf-8")
         return out
 
@@ -191,13 +188,11 @@ class TwoTowerClip:
         """Read a model written by :meth:`save`."""
         import torch
         from safetensors.torch import load_file
-        from torch import nn
 
         from ..errors import CorruptDataError
-        from ..losses import InfoNCELoss
-        from ..train import ContrastiveTrainer as Trainer
         from ..train._device import resolve_engine
         from ..train.conv_net import SmallConvNet
+        from ..train.mlp import MLP
 
         folder = Path(path)
         try:
@@ -206,23 +201,20 @@ class TwoTowerClip:
             raise CorruptDataError(folder, "no two_tower_clip.json: not a TwoTowerClip directory") from None
         if meta.get("format") != cls._FORMAT:
             raise CorruptDataError(folder / "two_tower_clip.json", f"unknown format {meta.get('format')!r}")
-        image = SmallConvNet(**meta["image_config"], seed=None)
-        proj = nn.Sequential(nn.Linear(meta["text_dim"], 256), nn.ReLU(), nn.Linear(256, meta["dim"]))
-        try:
-            image.load_state_dict(load_file(str(folder / "image_tower.safetensors")))
-            proj.load_state_dict(load_file(str(folder / "text_projection.safetensors")))
-        except (OSError, RuntimeError) as e:
-            raise CorruptDataError(folder, f"unreadable tower weights: {e}") from None
-        model = cls(dim=meta["dim"], image_encoder=image, text_encoder=meta["text_encoder"], device=device,
-                    progress=False, **meta["settings"])
-        trainer = Trainer(image, InfoNCELoss(), second_encoder=proj, device=device, progress=False)
         engine = resolve_engine(device)
         dev = torch.device(engine.device if engine.kind == "torch" else "cpu")
-        for m in (image, proj):
-            m.to(dev).eval()
-        trainer.encoder_, trainer.second_encoder_ = image, proj
-        trainer._device_used = dev
-        model._trainer = trainer
+        towers = {"image_tower": SmallConvNet(**meta["image_config"], seed=None),
+                  "text_projection": MLP(**meta["projection_config"], seed=None)}
+        for name, tower in towers.items():
+            try:
+                tower.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+            except (OSError, RuntimeError) as e:
+                raise CorruptDataError(folder, f"unreadable {name} weights: {e}") from None
+            tower.to(dev).eval()
+        model = cls(dim=meta["dim"], image_encoder=towers["image_tower"], text_encoder=meta["text_encoder"],
+                    device=device, progress=False, **meta["settings"])
+        model.image_tower_, model.text_projection_ = towers["image_tower"], towers["text_projection"]
+        model._torch_device = dev
         model.logit_scale_ = float(meta["logit_scale"])
         model.loss_history_ = list(meta.get("loss_history", []))
         return model

@@ -9,8 +9,16 @@ from .matrix_factorization import MatrixFactorization
 from .sampler import ClassBalancedSampler
 from .word2vec import Word2Vec
 
-__all__ = ["ClassBalancedSampler", "ContrastiveTrainer", "GloVe", "ImageAugment", "MatrixFactorization",
-           "SmallConvNet", "Word2Vec"]
+__all__ = [
+    "MLP",
+    "ClassBalancedSampler",
+    "ContrastiveTrainer",
+    "GloVe",
+    "ImageAugment",
+    "MatrixFactorization",
+    "SmallConvNet",
+    "Word2Vec",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from .conv_net import SmallConvNet
 
         return SmallConvNet
+    if name == "MLP":
+        from .mlp import MLP
+
+        return MLP
     if name == "ImageAugment":
         from .image_augment import ImageAugment
 

@@ -73,6 +73,8 @@ class ContrastiveTrainer:
     ----------
     encoder_, second_encoder_
         The trained towers (in eval mode).
+    device_
+        The ``torch.device`` they are on.
     loss_history_
         Mean loss of each epoch.
     """
@@ -194,14 +196,14 @@ class ContrastiveTrainer:
                 for idx in batches:
                     for g in opt.param_groups:
                         g["lr"] = lr_at(step)
-                    xb = self._take(x, idx, dev)
+                    xb = take(x, idx, dev)
                     if mode == "labels":
                         value = self.loss(self.encoder(augment(xb, gen)), lab_t[torch.as_tensor(idx, device=dev)])
                     elif mode == "views":
                         value = self.loss(self.encoder(augment(xb, gen)), self.encoder(augment(xb, gen)))
                     else:
                         other = self.second_encoder if self.second_encoder is not None else self.encoder
-                        value = self.loss(self.encoder(augment(xb, gen)), other(self._take(pairs, idx, dev)))
+                        value = self.loss(self.encoder(augment(xb, gen)), other(take(pairs, idx, dev)))
                     if not torch.isfinite(value):
                         raise InvalidInputError(f"the loss became {float(value)} at epoch {epoch + 1}; lower the "
                                                 f"learning_rate (now {self.learning_rate})")
@@ -219,19 +221,9 @@ class ContrastiveTrainer:
         self.encoder_ = self.encoder
         self.second_encoder_ = self.second_encoder if self.second_encoder is not None else self.encoder
         self.loss_history_ = history
-        self._device_used = dev
+        self.device_ = dev
         self._run_id = uuid.uuid4().hex[:12]
         return self
-
-    @staticmethod
-    def _take(x: Any, idx: npt.NDArray[np.int64], dev: Any) -> Any:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            return x[torch.as_tensor(idx, device=x.device)].to(dev)
-        if isinstance(x, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(x[idx])).to(dev)
-        return [x[i] for i in idx.tolist()]
 
     # ------------------------------------------------------------------ checkpoints
     def _settings(self) -> dict[str, Any]:
@@ -282,24 +274,11 @@ class ContrastiveTrainer:
               ) -> npt.NDArray[np.float32]:
         """Embeddings of ``x`` by the trained encoder (``tower="second"``: the pairs' tower), float32
         ``(n, dim)``, computed in eval mode without gradients."""
-        import torch
-
         self._fitted()
         if tower not in ("first", "second"):
             raise InvalidInputError(f"tower must be 'first' or 'second', got {tower!r}")
         model = self.encoder_ if tower == "first" else self.second_encoder_
-        n = self._length(x, "x")
-        out = []
-        with torch.no_grad():
-            for i in range(0, n, batch_size):
-                idx = np.arange(i, min(n, i + batch_size))
-                out.append(model(self._take(x, idx, self._device_used)).float().cpu().numpy())
-        if not out:
-            raise InvalidInputError("nothing to embed")
-        z = np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
-        if normalize:
-            z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-        return z
+        return embed_with(model, x, self.device_, batch_size=batch_size, normalize=normalize)
 
     def space(self, keys: Sequence[Any], x: Any, *, tower: str = "first", metric: Metric = "cosine") -> EmbeddingSpace:
         """An :class:`~embspace.EmbeddingSpace` of ``x`` (one key each) in this trained encoder's space;
@@ -312,3 +291,32 @@ class ContrastiveTrainer:
     def __repr__(self) -> str:
         return (f"ContrastiveTrainer(encoder={type(self.encoder).__name__}, loss={self.loss!r}, "
                 f"epochs={self.epochs}, batch_size={self.batch_size}, device={self.device!r})")
+
+
+def take(x: Any, idx: npt.NDArray[np.int64], dev: Any) -> Any:
+    """Rows ``idx`` of ``x``: a tensor on ``dev`` for arrays and tensors, a list for anything else."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x[torch.as_tensor(idx, device=x.device)].to(dev)
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x[idx])).to(dev)
+    return [x[i] for i in idx.tolist()]
+
+
+def embed_with(model: Any, x: Any, device: Any, *, batch_size: int = 1024,
+               normalize: bool = False) -> npt.NDArray[np.float32]:
+    """``model``'s float32 ``(n, dim)`` outputs for ``x`` in batches, without gradients (``model`` in
+    eval mode, on ``device``); ``normalize`` scales each row to unit length."""
+    import torch
+
+    n = ContrastiveTrainer._length(x, "x")
+    if n == 0:
+        raise InvalidInputError("nothing to embed")
+    with torch.no_grad():
+        out = [model(take(x, np.arange(i, min(n, i + batch_size)), device)).float().cpu().numpy()
+               for i in range(0, n, batch_size)]
+    z = np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+    if normalize:
+        z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    return z

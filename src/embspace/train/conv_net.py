@@ -25,10 +25,9 @@ class SmallConvNet(nn.Module):
         if min(in_channels, width, dim) < 1 or (head_dim is not None and head_dim < 1):
             raise InvalidInputError("in_channels, width, dim and head_dim must be positive")
         self.config = {"in_channels": in_channels, "width": width, "dim": dim, "head_dim": head_dim}
-        state = torch.random.get_rng_state()
-        if seed is not None:
-            torch.manual_seed(seed)
-        try:
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
             layers: list[nn.Module] = []
             c = in_channels
             for out in (width, 2 * width, 4 * width):
@@ -40,9 +39,6 @@ class SmallConvNet(nn.Module):
             self.backbone = nn.Sequential(*layers)
             self.head: nn.Module = (nn.Sequential(nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, head_dim))
                                     if head_dim is not None else nn.Identity())
-        finally:
-            if seed is not None:
-                torch.random.set_rng_state(state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))  # type: ignore[no-any-return]

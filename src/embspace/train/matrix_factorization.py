@@ -15,7 +15,7 @@ from ..errors import InvalidInputError, NotFittedError, UnknownKeyError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
-from ._device import resolve_engine
+from ._device import Engine, resolve_engine
 from ._progress import TrainingProgress
 
 __all__ = ["MatrixFactorization"]
@@ -133,12 +133,12 @@ class MatrixFactorization:
         data = interactions if isinstance(interactions, Interactions) else Interactions(interactions)
         if len(data) == 0:
             raise InvalidInputError("no interactions to learn from")
+        engine = resolve_engine(self.device)
         if self.objective != "explicit":
-            return self._fit_implicit(data)
+            return self._fit_implicit(data, engine)
         if data.ratings is None:
             raise InvalidInputError("the explicit objective needs ratings, and these interactions have no 'rating' "
                                     "column; pass one (columns={'rating': ...})")
-        engine = resolve_engine(self.device)
         rng = np.random.default_rng(self.seed)
         p = (rng.standard_normal((data.n_users, self.dim)) * self.init_std).astype(np.float32)
         q = (rng.standard_normal((data.n_items, self.dim)) * self.init_std).astype(np.float32)
@@ -173,14 +173,13 @@ class MatrixFactorization:
                 bar.advance(len(data), loss=history[-1])
         if tm is not None:
             p, q, bu, bi = tm.numpy(tm.x), tm.numpy(tm.y), tm.numpy(tbu), tm.numpy(tbi)
-        self._engine = engine
-        self._finish(data, p, q, bu, bi, mu, history, (float(ratings.min()), float(ratings.max())))
+        self._finish(data, engine, p, q, bu, bi, mu, history, (float(ratings.min()), float(ratings.max())))
         return self
 
-    def _finish(self, data: Interactions, p: npt.NDArray[np.float32], q: npt.NDArray[np.float32],
+    def _finish(self, data: Interactions, engine: Engine, p: npt.NDArray[np.float32], q: npt.NDArray[np.float32],
                 bu: npt.NDArray[np.float32], bi: npt.NDArray[np.float32], mu: float, history: list[float],
                 rating_range: tuple[float, float] | None) -> None:
-        config = {**self.get_params(), "engine": self._engine.kind, "run_id": uuid.uuid4().hex[:12]}
+        config = {**self.get_params(), "engine": engine.kind, "run_id": uuid.uuid4().hex[:12]}
         prov = Provenance(model="embspace.matrix_factorization", config=config, data_hash=data.fingerprint())
         ucount = np.bincount(data.user_codes, minlength=data.n_users)
         icount = np.bincount(data.item_codes, minlength=data.n_items)
@@ -194,7 +193,7 @@ class MatrixFactorization:
         self._train = data
         self._loss_history = history
 
-    def _fit_implicit(self, data: Interactions) -> MatrixFactorization:
+    def _fit_implicit(self, data: Interactions, engine: Engine) -> MatrixFactorization:
         """ALS or BPR on the user-item matrix of ``data`` (duplicate pairs summed)."""
         from ._mf_implicit_kernels import als_sweep, bpr_epoch, mark_seen_negatives, observed_error
 
@@ -207,13 +206,12 @@ class MatrixFactorization:
         bi = np.zeros(data.n_items, np.float32)
         history: list[float] = []
         indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)
-        engine = resolve_engine(self.device)
+        row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))  # each pair's user
         tm = None
         if engine.kind == "torch":
             from ._mf_torch import TorchMF
 
             tm = TorchMF(x, y, engine.device, self.seed)
-            row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
             t_rows, t_cols = tm.tensor(row_of), tm.tensor(indices)
         with TrainingProgress(self.epochs, f"matrix factorisation ({self.objective})", unit="epochs",
                               enabled=self.progress) as bar:
@@ -240,7 +238,6 @@ class MatrixFactorization:
                     history.append(float(np.sqrt(err / len(indices))))
                     bar.advance(1, loss=history[-1])
             else:
-                row_of = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(indptr))
                 lr, reg = float(self.learning_rate), float(self.regularization)
                 if tm is not None:
                     t_bi = tm.tensor(bi)
@@ -263,8 +260,7 @@ class MatrixFactorization:
                     bi = tm.numpy(t_bi)
         if tm is not None:
             x, y = tm.numpy(tm.x), tm.numpy(tm.y)
-        self._engine = engine
-        self._finish(data, x, y, np.zeros(data.n_users, np.float32), bi, 0.0, history, None)
+        self._finish(data, engine, x, y, np.zeros(data.n_users, np.float32), bi, 0.0, history, None)
         return self
 
     # ------------------------------------------------------------------ fitted state
