@@ -116,11 +116,10 @@ def clip_digits(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     model.fit(images[:9000], digit_captions(labels[:9000], seed=args.seed))
     wall = time.perf_counter() - t0
-    held, truth = images[9000:], np.array([DIGIT_WORDS[d] for d in labels[9000:]])
+    held, truth = images[9000:], [DIGIT_WORDS[d] for d in labels[9000:]]
     zero_shot = {}
     for template in UNSEEN_TEMPLATES:
-        r = model.zero_shot(held, list(DIGIT_WORDS), template)
-        zero_shot[template] = float(np.mean(np.array(r.predicted) == truth))
+        zero_shot[template] = model.zero_shot(held, list(DIGIT_WORDS), template).accuracy(truth)
         say(f"CLIP digits zero-shot {template!r}: {zero_shot[template]:.4f}")
     img = model.encode(held)
     txt = model.encode_text([UNSEEN_TEMPLATES[0].format(w) for w in DIGIT_WORDS])

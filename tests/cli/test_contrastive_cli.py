@@ -41,7 +41,8 @@ def test_train_contrastive_refuses_bad_labels(tmp_path: Path) -> None:
     (tmp_path / "l.tsv").write_text("k0 no tab\n")
     r = runner.invoke(app, ["train", "contrastive", str(tmp_path / "s"), "--labels", str(tmp_path / "l.tsv"),
                             "-o", str(tmp_path / "o")])
-    assert r.exit_code != 0 and "KEY<TAB>LABEL" in (r.output + str(r.exception))
+    message = r.output + str(r.exception)
+    assert r.exit_code != 0 and "key<TAB>label" in message and "line 1" in message
 
 
 class DigitBag:

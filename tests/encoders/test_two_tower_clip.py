@@ -92,3 +92,12 @@ def test_digit_captions() -> None:
         digit_captions([10])
     with pytest.raises(InvalidInputError):
         digit_captions([1], ["no placeholder"])
+
+
+def test_zero_shot_result_accuracy() -> None:
+    from embspace.encoders import ZeroShotResult
+
+    r = ZeroShotResult(("a", "b"), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], np.float32))
+    assert r.accuracy(["a", "b", "b"]) == pytest.approx(2 / 3)
+    with pytest.raises(InvalidInputError):
+        r.accuracy(["a"])

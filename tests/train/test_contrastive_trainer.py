@@ -141,3 +141,23 @@ def test_cuda_training() -> None:  # pragma: no cover - runs only with a GPU
     tr = ContrastiveTrainer(_net(), TripletLoss(margin=0.5), epochs=15, batch_size=32, learning_rate=3e-3,
                             device="cuda", progress=False).fit(x, y)
     assert _knn_accuracy(tr.embed(x), y) >= 0.9
+
+
+def test_metric_projection_gathers_labelled_classes_of_a_space() -> None:
+    from embspace import EmbeddingSpace
+    from embspace.train import MetricProjection
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    x = np.hstack([np.eye(4)[y] * 2.0, rng.standard_normal((300, 20)) * 1.2]).astype(np.float32)
+    space = EmbeddingSpace([f"k{i}" for i in range(300)], x)
+    labels = {f"k{i}": int(y[i]) for i in range(240)}  # the last 60 stay unlabelled
+    m = MetricProjection(dim=8, epochs=15, device="cpu", progress=False).fit(space, labels)
+    z = m.space_.vectors
+    assert m.space_.dim == 8 and len(m.space_) == 300
+    assert _knn_accuracy(np.asarray(z), y) > _knn_accuracy(x, y) + 0.1  # unlabelled rows gather too
+    np.testing.assert_allclose(m.transform(x[:3]), z[:3], atol=1e-6)
+    with pytest.raises(InvalidInputError):
+        MetricProjection(loss="arcface", progress=False).fit(space, labels)
+    with pytest.raises(NotFittedError):
+        MetricProjection().transform(x)

@@ -79,15 +79,9 @@ def analyze(space_path: SpaceArg,
 
 def _read_labels(path: Path, space: Any) -> list[str]:
     """Labels aligned with the space's keys from key<TAB>label lines (every key needs one)."""
-    found: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        key, sep, label = line.partition("\t")
-        if not sep:
-            out.error(f"{path}:{n}: expected key<TAB>label")
-            raise typer.Exit(2)
-        found[key] = label
+    from ..data import load_labels
+
+    found = load_labels(path)
     missing = [key for key in space.keys if key not in found]
     if missing:
         out.error(f"{path}: no label for {len(missing):,} keys, e.g. {missing[0]!r}")

@@ -71,49 +71,35 @@ def train_contrastive(
     """Metric learning on an existing space: a projection (MLP) trained with labels so that vectors of one
     class gather; every vector of the space is mapped and written as a new space."""
     import numpy as np
-    import torch
 
-    from ..errors import InvalidInputError
+    from ..data import load_labels
     from ..evaluate import knn_accuracy
-    from ..losses import ContrastiveLoss, TripletLoss
     from ..space.embedding_space import EmbeddingSpace
-    from ..train import ContrastiveTrainer
+    from ..train import MetricProjection
 
     src = EmbeddingSpace.load(space)
-    pairs = [ln.split("\t") for ln in labels.read_text("utf-8").splitlines() if ln.strip()]
-    if any(len(p) != 2 for p in pairs):
-        raise InvalidInputError(f"{labels}: every line must be KEY<TAB>LABEL")
-    labelled = [(k, lab) for k, lab in pairs if k in src]
-    if len(labelled) < 4:
-        raise InvalidInputError(f"{labels}: only {len(labelled)} of its keys are in the space; need at least 4")
-    if loss not in ("triplet", "contrastive"):
-        raise InvalidInputError(f"--loss must be triplet or contrastive, got {loss!r}")
-    fn = (TripletLoss(margin, mining=mining, distance="cosine") if loss == "triplet"
-          else ContrastiveLoss(margin, distance="cosine"))
-    x = np.stack([src[k] for k, _ in labelled]).astype(np.float32)
-    y = np.array([lab for _, lab in labelled])
-    gen = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(src.dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, dim))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) / np.sqrt(p.shape[-1]))
-    trainer = ContrastiveTrainer(net, fn, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                 device=device, seed=seed, progress=not quiet and not as_json)
-    rng = np.random.default_rng(seed)
-    held = rng.random(len(y)) < 0.2  # a check on vectors the projection never trained on
-    trainer.fit(x[~held], y[~held])
-    before = knn_accuracy(x[~held], y[~held], x[held], y[held], k=5) if held.sum() and (~held).sum() > 1 else None
-    z = trainer.embed(x)
-    after = knn_accuracy(z[~held], y[~held], z[held], y[held], k=5) if before is not None else None
-    learned = trainer.space(list(src.keys), np.asarray(src.vectors, np.float32))
-    learned.save(output)
-    summary = {"output": str(output), "vectors": len(src), "labelled": len(labelled), "loss": repr(fn),
-               "final_loss": trainer.loss_history_[-1], "held_out_knn_before": before, "held_out_knn_after": after}
+    found = load_labels(labels)
+    keys = [k for k in found if k in src]
+    held = np.random.default_rng(seed).random(len(keys)) < 0.2  # scored afterwards, never trained on
+    train_labels = {k: found[k] for k, h in zip(keys, held, strict=True) if not h}
+    model = MetricProjection(loss=loss, mining=mining, margin=margin, dim=dim, epochs=epochs, batch_size=batch_size,
+                             learning_rate=learning_rate, device=device, seed=seed,
+                             progress=not quiet and not as_json).fit(src, train_labels)
+    model.space_.save(output)
+    before = after = None
+    if held.any() and len(train_labels) > 1:
+        tr, te = [k for k in keys if k in train_labels], [k for k, h in zip(keys, held, strict=True) if h]
+        y_tr, y_te = [found[k] for k in tr], [found[k] for k in te]
+        before, after = (knn_accuracy(np.stack([sp[k] for k in tr]), y_tr, np.stack([sp[k] for k in te]), y_te, k=5)
+                         for sp in (src, model.space_))
+    summary = {"output": str(output), "vectors": len(src), "labelled": len(keys), "trained_on": len(train_labels),
+               "loss": loss, "final_loss": model.trainer_.loss_history_[-1], "held_out_knn_before": before,
+               "held_out_knn_after": after}
     if as_json:
         out.print_json(summary)
     else:
         check = "" if before is None else f"; 5-NN accuracy on held-out labelled vectors {before:.3f} -> {after:.3f}"
-        typer.echo(f"metric learning ({loss}) on {len(labelled):,} labelled of {len(src):,} vectors{check} -> {output}")
+        typer.echo(f"metric learning ({loss}) on {len(keys):,} labelled of {len(src):,} vectors{check} -> {output}")
 
 
 def train_clip_digits(
@@ -132,8 +118,6 @@ def train_clip_digits(
 ) -> None:
     """Train a CLIP-style digits model (image tower + frozen text tower with a projection) on MNIST digits
     paired with generated captions; report zero-shot accuracy on held-out digits with an unseen phrasing."""
-    import numpy as np
-
     from ..data import DIGIT_WORDS, digit_captions, load_mnist
     from ..encoders import TwoTowerClip
     from ..errors import InvalidInputError
@@ -152,7 +136,7 @@ def train_clip_digits(
     template = "an image of a {}"  # not a training phrasing
     if holdout:
         r = model.zero_shot(images[n:], list(DIGIT_WORDS), template)
-        accuracy = float(np.mean(np.array(r.predicted) == np.array([DIGIT_WORDS[d] for d in labels[n:]])))
+        accuracy = r.accuracy([DIGIT_WORDS[d] for d in labels[n:]])
     summary = {"output": str(output), "trained_on": n, "held_out": holdout, "seconds": round(seconds, 1),
                "zero_shot_template": template, "zero_shot_accuracy": accuracy, "logit_scale": model.logit_scale}
     if as_json:

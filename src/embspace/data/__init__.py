@@ -5,7 +5,7 @@ from .corpus import TextCorpus
 from .interactions import Interactions, load_interactions
 from .mnist import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
 from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
-from .pairs import load_pairs
+from .pairs import load_labels, load_pairs
 from .splits import leave_last_out, random_split
 from .vocab import Vocab
 
@@ -20,6 +20,7 @@ __all__ = [
     "digit_captions",
     "leave_last_out",
     "load_interactions",
+    "load_labels",
     "load_mnist",
     "load_movielens_100k",
     "load_movielens_latest_small",

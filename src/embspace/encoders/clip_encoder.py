@@ -60,6 +60,15 @@ class ZeroShotResult:
         """The most probable label of each image."""
         return [self.labels[j] for j in np.argmax(self.probs, axis=1)] if len(self.labels) else []
 
+    def accuracy(self, true_labels: Sequence[str]) -> float:
+        """The share of images whose most probable label is ``true_labels[i]``."""
+        truth = list(true_labels)
+        if len(truth) != len(self):
+            raise InvalidInputError(f"{len(truth)} true labels for {len(self)} images")
+        if not truth:
+            raise InvalidInputError("no images to score")
+        return sum(p == t for p, t in zip(self.predicted, truth, strict=True)) / len(truth)
+
     def top(self, k: int = 1) -> list[list[tuple[str, float]]]:
         """The ``k`` most probable ``(label, probability)`` pairs of each image, most probable first."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

@@ -6,6 +6,7 @@ from typing import Any
 from .contrastive_trainer import ContrastiveTrainer
 from .glove import GloVe
 from .matrix_factorization import MatrixFactorization
+from .metric_projection import MetricProjection
 from .sampler import ClassBalancedSampler
 from .word2vec import Word2Vec
 
@@ -16,6 +17,7 @@ __all__ = [
     "GloVe",
     "ImageAugment",
     "MatrixFactorization",
+    "MetricProjection",
     "SmallConvNet",
     "Word2Vec",
 ]
