@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,55 @@ def publish_section(markdown: Path | None, heading: str, section: str) -> None:
     if markdown is not None:
         write_markdown(markdown, heading, section)
         say(f"markdown: {markdown} ({heading[3:]})")
+
+
+# ---------------------------------------------------------------------------------------------- the machine
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def set_threads(n: int) -> None:
+    """Pin every BLAS/OpenMP/numba thread pool to ``n`` threads (before those libraries load)."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+
+
+def version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def measured_sentence(date: str, cpu_count: int | None, load: tuple[float, float], busy: str,
+                      versions: dict[str, str | None], extra: str = "") -> str:
+    """"Measured <date> on <n> CPU(s), load average <a> before / <b> after.<busy> <versions>. Rerun with:"."""
+    libs = ", ".join(f"{'Python' if name == 'python' else name} {v}" for name, v in versions.items())
+    return (f"Measured {date} on {cpu_count} CPU(s), load average {load[0]:.2f} before / {load[1]:.2f} after"
+            f"{extra}.{busy} {libs}. Rerun with:")
+
+
+def cpu_snapshot() -> tuple[float | None, float, float]:
+    """(busy CPU-seconds of the whole machine — None off Linux —, of this process and its finished
+    children, wall clock). Two snapshots give the CPU time OTHER processes took in between
+    (:func:`other_cpu`); load averages would count the benchmark itself."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            f = [int(v) for v in fh.readline().split()[1:9]]
+        busy: float | None = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")  # no idle/iowait
+    except (OSError, ValueError, IndexError):
+        busy = None
+    t = os.times()
+    return busy, t.user + t.system + t.children_user + t.children_system, time.monotonic()
+
+
+def other_cpu(start: tuple[float | None, float, float], end: tuple[float | None, float, float]) -> dict[str, Any]:
+    """CPU-seconds of this process and of the others between two :func:`cpu_snapshot` s (others: None
+    off Linux), the wall time, and the others' share of the machine."""
+    own, wall = end[1] - start[1], end[2] - start[2]
+    other = None if start[0] is None or end[0] is None else max(0.0, (end[0] - start[0]) - own)
+    share = None if other is None else other / (max(wall, 1e-9) * (os.cpu_count() or 1))
+    return {"own_cpu_s": own, "other_cpu_s": other, "wall_s": wall, "other_share": share}

@@ -45,11 +45,10 @@ import time
 import traceback
 import zipfile
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _report import say, write_json, write_markdown
+from _report import cpu_snapshot, other_cpu, say, set_threads, version, write_json, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -57,14 +56,6 @@ DEFAULT_CACHE = ROOT / "benchmarks" / ".cache"
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "geometry.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 SECTION = "## Geometry of spaces (issue 6)"
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 WORDSIM_FILE = Path("word_eval") / "wordsim353.tsv"
 ANALOGY_FILE = Path("word_eval") / "questions-words.txt"
@@ -82,18 +73,6 @@ ARCH_LABEL = {"cbow": "CBOW", "skipgram": "skip-gram"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def set_threads(n: int) -> None:
-    for var in THREAD_VARS:
-        os.environ[var] = str(n)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _plain(obj: Any) -> Any:
     """A JSON-ready copy of a result object (dataclasses, numpy scalars; arrays left out)."""
     import numpy as np
@@ -125,32 +104,13 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _busy_cpu_s() -> float | None:
-    """CPU-seconds the whole machine has been busy since boot (``/proc/stat``), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:7]) - idle) / os.sysconf("SC_CLK_TCK")  # steal (the host's) left out
-
-
-def _own_cpu_s() -> float:
-    """CPU-seconds of this process (all its threads) and its finished children."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def _machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
-        "versions": {d: _version(d) for d in ("embspace", "numpy", "scipy", "faiss-cpu", "scikit-learn", "torch")},
+        "versions": {d: version(d) for d in ("embspace", "numpy", "scipy", "faiss-cpu", "scikit-learn", "torch")},
     }
 
 
@@ -817,7 +777,7 @@ PART_TITLES = {"words": "Word2vec on wiki17", "scifact": "SciFact with MiniLM", 
 def run_part(name: str, fn: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     say(f"part {name}: ...")
     load_before = os.getloadavg()
-    busy0, own0 = _busy_cpu_s(), _own_cpu_s()
+    cpu0 = cpu_snapshot()
     t0 = time.perf_counter()
     try:
         res = fn(args)
@@ -825,13 +785,12 @@ def run_part(name: str, fn: Callable[[argparse.Namespace], dict[str, Any]], args
         say(f"part {name}: FAILED: {type(e).__name__}: {e}")
         res = {"status": "failed", **_error(e)}
     wall = time.perf_counter() - t0
-    busy1, own1 = _busy_cpu_s(), _own_cpu_s()
-    others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (own1 - own0))
+    cpu = other_cpu(cpu0, cpu_snapshot())
     res["measured"] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_s": wall,
-        "cpu_s_this_process": own1 - own0,
-        "cpu_s_other_processes": others,
+        "cpu_s_this_process": cpu["own_cpu_s"],
+        "cpu_s_other_processes": cpu["other_cpu_s"],
         "loadavg_before": list(load_before),
         "loadavg_after": list(os.getloadavg()),
         "threads": args.threads,

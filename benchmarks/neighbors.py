@@ -36,14 +36,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import publish_section, say, write_json
+from _report import measured_sentence, publish_section, say, set_threads, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "neighbors.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 SECTION = "## Exact neighbours (issue 2)"
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-               "NUMEXPR_NUM_THREADS")
 
 
 
@@ -99,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         publish(report, args.json, args.markdown)
         return 0
     # Thread control BEFORE numpy (and its BLAS) is loaded; threadpoolctl and faiss below as well.
-    for var in THREAD_VARS:
-        os.environ[var] = str(args.threads)
+    set_threads(args.threads)
     if "numpy" in sys.modules:
         print("warning: numpy was imported before the thread variables were set; "
               "relying on threadpoolctl alone", file=sys.stderr)
@@ -399,9 +396,7 @@ def markdown_section(report: dict[str, Any], table: str) -> str:
         f"mapping ids to keys; its search call alone took a median {fs['search_only_median_s']:.3f} s. "
         f"Index/space construction (and gensim's norms) is not timed.{blas_note}",
         f"All runs (s): {runs}.",
-        f"Measured {cfg['date']} on {cfg['cpu_count']} CPU(s), load average {load[0]:.2f} before / "
-        f"{load[1]:.2f} after.{busy} numpy {v['numpy']}, gensim {v['gensim']}, faiss {v['faiss']}, "
-        f"embspace {v['embspace']}. Rerun with:",
+        measured_sentence(cfg["date"], cfg["cpu_count"], load, busy, v),
         f"```\n{report['command']}\n```",
     ]
     return "\n\n".join(paragraphs) + "\n"

@@ -50,19 +50,25 @@ import statistics
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _report import publish_section, say, write_json
+from _report import (
+    cpu_snapshot,
+    measured_sentence,
+    other_cpu,
+    publish_section,
+    say,
+    set_threads,
+    version,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "recommend.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 SECTION = "## Recommendation (issue 7)"
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
 ML100K = Path("recsys") / "ml-100k.zip"
 MLSMALL = Path("recsys") / "ml-latest-small.zip"
 
@@ -125,34 +131,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0.0 < args.val_fraction < 1.0:
         p.error("--val-fraction must be between 0 and 1")
     return args
-
-
-def set_threads(n: int) -> None:
-    for var in THREAD_VARS:
-        os.environ[var] = str(n)
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(busy CPU-seconds of the whole machine, of this process, wall clock) — their differences over a run
-    give the CPU time other processes took meanwhile (load averages would count this benchmark itself)."""
-    with open("/proc/stat", encoding="ascii") as fh:
-        f = [int(v) for v in fh.readline().split()[1:9]]
-    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")  # user nice system irq softirq steal
-    t = os.times()
-    return busy, t.user + t.system + t.children_user + t.children_system, time.monotonic()
-
-
-def other_cpu(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict[str, float]:
-    other = max(0.0, (end[0] - start[0]) - (end[1] - start[1]))
-    wall = end[2] - start[2]
-    return {"other_cpu_s": other, "wall_s": wall, "other_share": other / (wall * (os.cpu_count() or 1))}
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- fitting
@@ -537,10 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t_start = time.perf_counter()
     load_before = os.getloadavg()
-    try:
-        cpu_start: tuple[float, float, float] | None = cpu_snapshot()
-    except OSError:  # no /proc/stat
-        cpu_start = None
+    cpu_start = cpu_snapshot()
     warm_up(ds, args.threads)
     report: dict[str, Any] = {"benchmark": "recommendation (issue 7)", "command": command_line(args), "datasets": {}}
     if "explicit_train" in ds.get("ml-100k", {}):
@@ -558,9 +533,10 @@ def main(argv: list[str] | None = None) -> int:
             entry["leave_one_out"] = leave_one_out(d, chosen, args)
         report["datasets"][name] = entry
     load_after = os.getloadavg()
-    contention = other_cpu(cpu_start, cpu_snapshot()) if cpu_start is not None else None
-    versions = {"python": platform.python_version(), "numpy": _version("numpy"), "scipy": _version("scipy"),
-                "numba": _version("numba"), "implicit": _version("implicit"), "embspace": _version("embspace")}
+    contention = other_cpu(cpu_start, cpu_snapshot())
+    contention = contention if contention["other_cpu_s"] is not None else None
+    versions = {"python": platform.python_version(), "numpy": version("numpy"), "scipy": version("scipy"),
+                "numba": version("numba"), "implicit": version("implicit"), "embspace": version("embspace")}
     report["config"] = {
         "dim": DIM, "k": args.k, "threshold": THRESHOLD, "threads": args.threads, "runs": args.runs,
         "seed": args.seed, "quick": args.quick, "small_n": args.small_n, "val_fraction": args.val_fraction,
@@ -792,11 +768,9 @@ def markdown_section(report: dict[str, Any]) -> str:
         f"Acceptance targets (issue 7){' — QUICK run, no grid' if cfg['quick'] else ''}:",
         acceptance_table(report),
         f"All fit times (s): {runs}.",
-        f"Measured {cfg['date']} on {cfg['cpu_count']} CPU(s), load average {load[0]:.2f} before / "
-        f"{load[1]:.2f} after (this benchmark's own load included); the whole benchmark took "
-        f"{cfg['total_s'] / 60:.1f} min.{busy} Python {v['python']}, "
-        f"numpy {v['numpy']}, scipy {v['scipy']}, numba {v['numba']}, implicit {v['implicit']}, embspace "
-        f"{v['embspace']}. Rerun with:",
+        measured_sentence(cfg["date"], cfg["cpu_count"], load, busy, v,
+                          f" (this benchmark's own load included); the whole benchmark took "
+                          f"{cfg['total_s'] / 60:.1f} min"),
         f"```\n{report['command']}\n```",
     ]
     return "\n\n".join(paras) + "\n"

@@ -49,11 +49,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _report import publish_section, say, write_json
+from _report import measured_sentence, publish_section, say, set_threads, version, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "word_embeddings.json"
@@ -61,8 +60,6 @@ DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_CACHE_DIR = ROOT / "benchmarks" / ".cache"
 SECTION = "## Word embeddings (issue 3)"
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 FULL_LINES = 598_351
@@ -165,11 +162,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--systems: unknown {unknown or 'empty list'}; choose from {', '.join(SYSTEMS)}")
     args.system_list = [s for s in SYSTEMS if s in chosen]  # canonical (interleaving) order
     return args
-
-
-def set_threads(n: int) -> None:
-    for var in THREAD_VARS:
-        os.environ[var] = str(n)
 
 
 # ---------------------------------------------------------------------------------------------- corpus
@@ -333,7 +325,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         space = EmbeddingSpace(keys, kv.vectors, metric="cosine", counts=counts)
         out["corpus_words"] = int(model.corpus_total_words)
         out["train_only_s"] = float(model.total_train_time)
-        out["versions"] = {"gensim": _version("gensim")}
+        out["versions"] = {"gensim": version("gensim")}
     else:
         space = model.space_
         kv = KeyedVectors(space.dim, count=0, dtype=np.float32)
@@ -380,13 +372,6 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         out["king_man_woman_gensim"] = None
     out["eval_s"] = time.perf_counter() - t1
     return out
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def spawn(spec: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
@@ -481,8 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         summary[name]["label"] = SYSTEMS[name]["label"]
     add_ratios(summary, corpus["is_wiki17"])
 
-    versions = {"python": platform.python_version(), "numpy": _version("numpy"), "scipy": _version("scipy"),
-                "gensim": _version("gensim"), "numba": _version("numba"), "embspace": _version("embspace")}
+    versions = {"python": platform.python_version(), "numpy": version("numpy"), "scipy": version("scipy"),
+                "gensim": version("gensim"), "numba": version("numba"), "embspace": version("embspace")}
     report: dict[str, Any] = {
         "benchmark": "word embeddings (issue 3)",
         "command": command_line(args),
@@ -851,9 +836,7 @@ def markdown_section(report: dict[str, Any]) -> str:
         "Acceptance targets (issue 3):",
         acceptance_table(report),
         f"All runs (s): {runs}.",
-        f"Measured {cfg['date']} on {cfg['cpu_count']} CPU(s), load average {load[0]:.2f} before / "
-        f"{load[1]:.2f} after.{busy} Python {v['python']}, numpy {v['numpy']}, gensim {v['gensim']}, "
-        f"numba {v['numba']}, embspace {v['embspace']}. Rerun with:",
+        measured_sentence(cfg["date"], cfg["cpu_count"], load, busy, v),
         f"```\n{report['command']}\n```",
     ]
     return "\n\n".join(paragraphs) + "\n"
