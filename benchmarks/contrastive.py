@@ -61,12 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def features(net: Any, x: Any) -> Any:
-    import numpy as np
+    """The frozen backbone features (SimCLR probes what comes before the projection head)."""
     import torch
 
+    from embspace.train.contrastive_trainer import embed_with
+
     net.eval()
-    with torch.no_grad():
-        return np.concatenate([net.backbone(torch.from_numpy(x[i : i + 1000])).numpy() for i in range(0, len(x), 1000)])
+    return embed_with(net.backbone, x, torch.device("cpu"), batch_size=1000)
 
 
 def readouts(net: Any, train: tuple[Any, Any], test: tuple[Any, Any]) -> dict[str, float]:
@@ -144,9 +145,7 @@ def finetune_scifact(args: argparse.Namespace) -> dict[str, Any]:
     folder = args.data_dir / "retrieval" / "scifact"
     train = evaluate.load_beir(folder, "train")
     test = evaluate.load_beir(folder, "test")
-    doc = dict(zip(train.corpus_ids, train.corpus_texts, strict=True))
-    query = dict(zip(train.query_ids, train.query_texts, strict=True))
-    pairs = [(query[q], doc[d]) for q, rel in train.qrels.items() for d, r in rel.items() if r > 0 and d in doc]
+    pairs = train.pairs()  # (query, relevant abstract)
     assert not set(train.query_ids) & set(test.query_ids), "train and test queries overlap"
     say(f"fine-tuning on {len(pairs)} SciFact train pairs ({len(train.query_ids)} queries)")
     base = evaluate.retrieval(test, model="minilm", progress=False)
