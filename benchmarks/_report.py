@@ -61,9 +61,12 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VE
 
 
 def set_threads(n: int) -> None:
-    """Pin every BLAS/OpenMP/numba thread pool to ``n`` threads (before those libraries load)."""
+    """Pin every BLAS/OpenMP/numba thread pool to ``n`` threads; call it before numpy loads (it says
+    so when numpy came first: then only threadpoolctl can still limit BLAS)."""
     for var in THREAD_VARS:
         os.environ[var] = str(n)
+    if "numpy" in sys.modules:
+        say("warning: numpy was imported before the thread variables were set; relying on threadpoolctl")
 
 
 def version(dist: str) -> str | None:

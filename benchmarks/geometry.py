@@ -1309,8 +1309,6 @@ def main(argv: list[str] | None = None) -> int:
         report["parts"] = dict(old.get("parts", {}))
     if not args.render_only:
         set_threads(args.threads)  # before numpy / torch load
-        if "numpy" in sys.modules:
-            say("warning: numpy was imported before the thread variables were set")
         t0 = time.perf_counter()
         for name in args.part_list:
             res = run_part(name, PARTS[name], args)

@@ -98,9 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Thread control BEFORE numpy (and its BLAS) is loaded; threadpoolctl and faiss below as well.
     set_threads(args.threads)
-    if "numpy" in sys.modules:
-        print("warning: numpy was imported before the thread variables were set; "
-              "relying on threadpoolctl alone", file=sys.stderr)
 
     import faiss
     import gensim

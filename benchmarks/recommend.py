@@ -47,7 +47,6 @@ import platform
 import shlex
 import shutil
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -499,8 +498,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Thread control BEFORE numpy (and its BLAS) is loaded.
     set_threads(args.threads)
-    if "numpy" in sys.modules:
-        say("warning: numpy was imported before the thread variables were set")
     # implicit warns when OpenBLAS has more than one thread; both libraries get the same BLAS threads here.
     warnings.filterwarnings("ignore", message="OpenBLAS is configured to use", category=RuntimeWarning)
     try:

@@ -412,8 +412,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Thread control BEFORE numpy (and its BLAS) is loaded, here and (inherited) in every child.
     set_threads(args.threads)
-    if "numpy" in sys.modules:
-        say("warning: numpy was imported before the thread variables were set")
 
     data = args.data_dir.resolve()
     source, qw, ws = data / CORPUS_FILE, data / ANALOGY_FILE, data / WORDSIM_FILE
