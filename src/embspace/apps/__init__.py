@@ -1,0 +1,24 @@
+"""Applications of a space: RAG retrieval (token chunks, hybrid BM25 + vector search fused by reciprocal
+rank, optional cross-encoder re-ranking), semantic search, recommendation, dedup and zero-shot
+classification.
+
+Their inputs and outputs are pydantic models (:mod:`embspace.apps.models`): the HTTP API
+(:mod:`embspace.serve`) takes and returns the very same models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {  # name -> module (bm25s, torch and the encoders load on first use)
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'embspace.apps' has no attribute {name!r}")
+
+
+__all__: list[str] = sorted(_LAZY)
