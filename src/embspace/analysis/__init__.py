@@ -18,6 +18,7 @@ from .diagnostics import (
     intrinsic_dimension,
     mle_dimension,
     norms,
+    summary,
     twonn,
 )
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
@@ -31,5 +32,5 @@ __all__ = [
     "IntrinsicDimension", "Norms", "Projection", "Report", "RescoredSpace", "Stability", "Transform", "all_but_the_top",
     "anisotropy", "center", "cka", "compare", "csls", "dedup", "distinctive_terms", "hdbscan", "hubness",
     "intrinsic_dimension", "kmeans", "map_path", "mle_dimension", "mutual_proximity", "neighbor_overlap", "norms",
-    "procrustes", "project", "report", "shared_keys", "stability", "standardize", "twonn", "whiten",
+    "procrustes", "project", "report", "shared_keys", "stability", "standardize", "summary", "twonn", "whiten",
 ]

@@ -18,7 +18,7 @@ from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "hubness_of",
-           "intrinsic_dimension", "intrinsic_dimension_of", "mle_dimension", "norms", "twonn"]
+           "intrinsic_dimension", "intrinsic_dimension_of", "mle_dimension", "norms", "summary", "twonn"]
 
 F64 = npt.NDArray[np.float64]
 ROGUE_SHARE = 0.10  # a coordinate giving at least this share of the mean cosine is a rogue dimension
@@ -351,6 +351,18 @@ def hubness_of(nbrs: npt.NDArray[np.int64], keys: list[str] | None = None, rows:
     else:
         text += f" (low: neighbours are spread evenly; {anti:.0%} of the points are nobody's neighbour)."
     return Hubness(k, sk, anti, hubs, tops, occ, text)
+
+
+def summary(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = 10_000, k: int = 10,
+            seed: int = 0) -> dict[str, dict[str, Any]]:
+    """The four diagnostics of a space as JSON-ready dicts (arrays left out): ``{"norms", "anisotropy",
+    "intrinsic_dimension", "hubness"}``, each with its ``explanation``; measured on ``sample`` rows.
+    What ``embspace analyze`` prints and the HTTP API's summary returns."""
+    results = {"norms": norms(space, sample=sample, seed=seed),
+               "anisotropy": anisotropy(space, sample=sample, seed=seed),
+               "intrinsic_dimension": intrinsic_dimension(space, sample=sample, seed=seed),
+               "hubness": hubness(space, k, sample=sample, seed=seed)}
+    return {name: _as_dict(r) for name, r in results.items()}
 
 
 def _as_dict(result: Any) -> dict[str, Any]:

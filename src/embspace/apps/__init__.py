@@ -12,6 +12,8 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {  # name -> module (bm25s, torch and the encoders load on first use)
+    "ZeroShotClassifier": ".zero_shot",
+    "find_duplicates": ".dedup",
 }
 
 

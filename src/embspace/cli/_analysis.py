@@ -64,17 +64,13 @@ def analyze(space_path: SpaceArg,
             typer.echo(f"  - {line}")
         typer.echo(f"wrote {report} (figures in {report.with_name(report.stem + '_figures')})")
         return
-    sample = sample or 10_000
-    results: dict[str, Any] = {
-        "norms": analysis.norms(space, sample=sample), "anisotropy": analysis.anisotropy(space, sample=sample),
-        "intrinsic_dimension": analysis.intrinsic_dimension(space, sample=sample),
-        "hubness": analysis.hubness(space, k, sample=sample)}
+    results = analysis.summary(space, sample=sample or 10_000, k=k)
     if as_json:
-        out.print_json({name: _plain(r) for name, r in results.items()})
+        out.print_json(results)
         return
     typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric})")
     for name, res in results.items():
-        typer.echo(f"\n{name.replace('_', ' ')}: {res.explanation}")
+        typer.echo(f"\n{name.replace('_', ' ')}: {res['explanation']}")
 
 
 def _read_labels(path: Path, space: Any) -> list[str]:

@@ -1,0 +1,40 @@
+"""Near-duplicate groups of a collection or a space."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..space.embedding_space import EmbeddingSpace
+from .models import DedupResponse
+
+__all__ = ["find_duplicates"]
+
+
+def find_duplicates(source: Any, threshold: float = 0.95, *, where: Any = None) -> DedupResponse:
+    """Groups of near-duplicates (cosine similarity >= ``threshold``, connected) among the vectors of
+    ``source``: an :class:`~embspace.EmbeddingSpace` or a collection (its items matching ``where``).
+
+    Every pair above the threshold is found below 100,000 vectors (then each vector's 20 nearest are
+    checked; see :func:`embspace.analysis.dedup`). Groups are largest first.
+    """
+    from ..analysis.clustering import dedup
+
+    if isinstance(source, EmbeddingSpace):
+        if where is not None:
+            raise InvalidInputError("where filters the items of a collection; a space has no metadata")
+        space = source
+    else:
+        keys, vectors = [], []
+        for key, vec, _ in source.items(where=where):
+            keys.append(key)
+            vectors.append(vec)
+        if len(keys) < 2:
+            return DedupResponse(threshold=threshold, groups=[])
+        space = EmbeddingSpace(keys, np.stack(vectors), metric="cosine")
+    if len(space) < 2:
+        return DedupResponse(threshold=threshold, groups=[])
+    return DedupResponse(threshold=threshold, groups=dedup(space, threshold))
+
