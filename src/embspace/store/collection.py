@@ -269,6 +269,16 @@ class Collection(BaseCollection):
     def __len__(self) -> int:
         return self.count()
 
+    @property
+    def version(self) -> int:
+        """The sequence number of the last committed change (0 for a collection never written to).
+
+        Every add, upsert and delete that changes an item raises it, and it never goes down, so data
+        derived from the items (a BM25 index, a cache) can record the version it covers and tell when
+        it is stale. Writes by other processes count as soon as they are committed.
+        """
+        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
 
