@@ -27,6 +27,9 @@ __all__ = [
     "DedupRequest",
     "DedupResponse",
     "DeleteRequest",
+    "EncodeRequest",
+    "EncodeResponse",
+    "Health",
     "ErrorBody",
     "ErrorResponse",
     "GetRequest",
@@ -38,6 +41,7 @@ __all__ = [
     "NeighborsRequest",
     "Passage",
     "RecommendRequest",
+    "RecommenderInfo",
     "RetrieveRequest",
     "RetrieveResponse",
     "SearchRequest",
@@ -213,8 +217,7 @@ class SpaceInfo(_Model):
 
 
 class NeighborsRequest(_Model):
-    """Nearest neighbours of a stored key, a vector, or a text (encoded by the space's encoder, when the
-    server has one for it)."""
+    """Nearest neighbours of a stored key (itself left out) or of a vector (one of the two)."""
 
     key: Key | None = None
     vector: Vector | None = None
@@ -252,6 +255,14 @@ class Summary(_Model):
 
 
 # ---------------------------------------------------------------------------------- recommend, classify
+
+
+class RecommenderInfo(_Model):
+    name: str
+    users: int
+    items: int
+    dim: int
+    objective: str
 
 
 class RecommendRequest(_Model):
@@ -324,3 +335,23 @@ class IngestReport(_Model):
     chunks: int = Field(description="chunks encoded and stored")
     skipped: list[str] = Field(default_factory=list, description="files skipped, each with the reason")
     seconds: float
+
+
+class EncodeRequest(_Model):
+    texts: list[Text] = Field(min_length=1, max_length=1000)
+    encoder: str | None = Field(None, max_length=200, description="one of the server's encoders (default: its own)")
+
+
+class EncodeResponse(_Model):
+    encoder: str
+    dim: int
+    vectors: list[list[float]] = Field(description="unit-length sentence vectors, one per text")
+
+
+class Health(_Model):
+    status: Literal["ok"] = "ok"
+    version: str
+    encoders: list[str]
+    collections: list[str]
+    spaces: list[str]
+    recommenders: list[str]

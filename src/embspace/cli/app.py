@@ -191,6 +191,10 @@ from ._contrastive import register as _register_contrastive  # noqa: E402
 
 _register_contrastive(app, train_app)
 
+from ._serve import register as _register_serve  # noqa: E402
+
+_register_serve(app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "
@@ -519,7 +523,7 @@ def evaluate_retrieval(
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors exit with status 2 and one clear line, no traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # click returns (not raises) the code of a typer.Exit
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
@@ -543,6 +547,8 @@ def main(argv: list[str] | None = None) -> None:
             msg += f" (see '{ctx.command_path} --help')"
         out.error(escape(msg))
         sys.exit(e.exit_code)  # type: ignore[attr-defined]
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
 
 
 def _is_click_error(e: BaseException) -> bool:

@@ -186,6 +186,31 @@ class BaseCollection(ABC):
             arr = arr / norms
         return np.ascontiguousarray(arr, dtype=np.float32)
 
+    @property
+    def encoder_spec(self) -> str | None:
+        """What names this collection's encoder (for :func:`~embspace.encoders.get_encoder`), or None."""
+        info = self._info.get("encoder")
+        return None if not info else str(info["spec"])
+
+    @property
+    def encoder(self) -> Any:
+        """The encoder of texts added and searched (loaded on first use), or None without one."""
+        if self._encoder is None and self._info.get("encoder"):
+            self._encoder = self._load_encoder()
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, enc: Any) -> None:
+        """Use ``enc`` (e.g. one instance shared by several collections); it must make vectors of the space
+        this collection was built with."""
+        own = (self._info.get("encoder") or {}).get("space_id")
+        if own is None:
+            raise InvalidInputError("this collection has no encoder; create it with encoder=... to add texts")
+        if getattr(enc, "space_id", None) != own:
+            raise IncompatibleSpaceError(f"the encoder {getattr(enc, 'name', enc)!r} makes vectors of another space "
+                                         "than the one this collection was built with")
+        self._encoder = enc
+
     def _load_encoder(self) -> Any:
         enc_info = self._info.get("encoder")
         if not enc_info:

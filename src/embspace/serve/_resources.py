@@ -1,0 +1,254 @@
+"""What a server serves: collections, spaces and recommenders, by name, and the directory it may write.
+
+Resources are addressed by name only (letters, digits, ``.``, ``_``, ``-``); no request ever carries
+a path. Collections created through the API live in the configured data directory, and only those
+can be dropped through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EmbspaceError, InvalidInputError
+from ..apps.models import NAME_PATTERN
+
+__all__ = ["NotFoundError", "ConflictError", "ReadOnlyError", "Resources", "default_data_dir"]
+
+_NAME = re.compile(NAME_PATTERN)
+_MF_FORMAT = "embspace.matrix_factorization/1"
+
+
+class NotFoundError(EmbspaceError, LookupError):
+    """No resource of that kind and name."""
+
+
+class ConflictError(EmbspaceError, ValueError):
+    """The resource exists already."""
+
+
+class ReadOnlyError(EmbspaceError, PermissionError):
+    """The resource cannot be changed through this server."""
+
+
+def default_data_dir() -> Path:
+    """``$EMBSPACE_DATA``, else ``$XDG_DATA_HOME/embspace``, else ``~/.local/share/embspace``: where the
+    demo writes what it builds and what ``embspace serve`` with no path serves."""
+    env = os.environ.get("EMBSPACE_DATA")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "embspace"
+
+
+@dataclass
+class Served:
+    """One served resource with the lock that serialises its use."""
+
+    name: str
+    kind: str  # "collection", "space" or "recommender"
+    path: Path
+    obj: Any
+    owned: bool  # lives in the data directory (can be dropped through the API)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def kind_of(path: Path) -> str | None:
+    """``"collection"``, ``"recommender"``, ``"space"`` or None (not a resource: maybe a directory of them)."""
+    if (path / "collection.sqlite").is_file():
+        return "collection"
+    model = path / "model.json"
+    if model.is_file():
+        try:
+            if json.loads(model.read_text(encoding="utf-8")).get("format") == _MF_FORMAT:
+                return "recommender"
+        except (OSError, ValueError, AttributeError):
+            pass
+    from ..space.io import detect_format
+
+    try:
+        detect_format(path)
+    except (EmbspaceError, OSError, ValueError):
+        return None
+    return "space"
+
+
+class Resources:
+    """The collections, spaces and recommenders of one server.
+
+    Parameters
+    ----------
+    data_dir
+        The directory the API may write: collections created through it go here. Resources already in
+        it are served too. Created when missing.
+    paths
+        More resources (collections, spaces, recommender models), or directories of them; each is
+        served under its file or directory name.
+    encoder
+        The text encoder of zero-shot classification, named by what :func:`~embspace.encoders.get_encoder` takes; loaded on first use.
+    readonly
+        Open collections read-only and refuse every write.
+    """
+
+    def __init__(self, data_dir: str | Path, paths: Sequence[str | Path] = (), *, encoder: str = "minilm",
+                 readonly: bool = False) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.default_encoder = encoder
+        self.readonly = readonly
+        self._items: dict[tuple[str, str], Served] = {}
+        self._encoders: dict[str, Any] = {}
+        self._classifier: Any = None
+        self._lock = threading.RLock()  # guards the tables above
+        for p in [self.data_dir, *(Path(x).expanduser().resolve() for x in paths)]:
+            self._add_path(p, top=True)
+
+    # -- discovery -----------------------------------------------------------------------------------
+    def _add_path(self, path: Path, *, top: bool) -> None:
+        if not path.exists():
+            raise InvalidInputError(f"{path} does not exist")
+        kind = kind_of(path)
+        if kind is None:
+            if top and path.is_dir():
+                for child in sorted(path.iterdir()):
+                    if not child.name.startswith(".") and kind_of(child) is not None:
+                        self._add_path(child, top=False)
+                return
+            if top:
+                raise InvalidInputError(f"{path} is not a collection, a space, a recommender model or a directory "
+                                        "of them")
+            return
+        name = path.name if path.is_dir() else path.name.split(".")[0]
+        if not _NAME.match(name):
+            raise InvalidInputError(f"cannot serve {path}: its name {name!r} must match {NAME_PATTERN}; rename it")
+        if (kind, name) in self._items:
+            if self._items[(kind, name)].path == path:
+                return
+            raise InvalidInputError(f"two {kind}s are called {name!r}: {self._items[(kind, name)].path} and {path}")
+        self._items[(kind, name)] = Served(name, kind, path, self._open(kind, path),
+                                           owned=path.parent == self.data_dir)
+
+    def _open(self, kind: str, path: Path) -> Any:
+        if kind == "collection":
+            from ..store import Collection
+
+            col = Collection.open(path, readonly=self.readonly)
+            spec = col.encoder_spec
+            if spec is not None:
+                if spec in self._encoders:
+                    col.encoder = self._encoders[spec]
+                else:
+                    self._remember(spec, col.encoder)
+            return col
+        if kind == "recommender":
+            from ..train import MatrixFactorization
+
+            return MatrixFactorization.load(path)
+        from ..space.io import load
+
+        return load(path)
+
+    # -- lookup --------------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        with self._lock:
+            return sorted(name for k, name in self._items if k == kind)
+
+    def get(self, kind: str, name: str) -> Served:
+        with self._lock:
+            got = self._items.get((kind, name))
+        if got is None:
+            have = self.names(kind)
+            raise NotFoundError(f"no {kind} called {name!r}; this server has "
+                                + (", ".join(repr(n) for n in have) if have else "none"))
+        return got
+
+    @contextmanager
+    def using(self, kind: str, name: str) -> Iterator[Any]:
+        """The resource's object, used under its lock."""
+        served = self.get(kind, name)
+        with served.lock:
+            yield served.obj
+
+    def encoder(self, spec: str | None = None) -> Any:
+        """A text encoder the server offers: ``spec`` must be the default encoder or one a served
+        collection uses (never a path a client chose)."""
+        spec = spec or self.default_encoder
+        with self._lock:
+            if spec in self._encoders:
+                return self._encoders[spec]
+            if spec != self.default_encoder:
+                offered = sorted({self.default_encoder, *self._encoders})
+                raise InvalidInputError(f"unknown encoder {spec!r}; this server offers {', '.join(offered)}")
+            from ..encoders import get_encoder
+
+            enc = get_encoder(spec)
+            self._remember(spec, enc)
+            return enc
+
+    def _remember(self, spec: str, enc: Any) -> None:
+        """One instance per model: known by the name it was asked for and by its own name (which is what a
+        collection created with it records)."""
+        self._encoders[spec] = enc
+        self._encoders.setdefault(str(enc.name), enc)
+
+    def classifier(self) -> Any:
+        """The zero-shot classifier over the default encoder (caption vectors cached across requests)."""
+        from ..apps.zero_shot import ZeroShotClassifier
+
+        enc = self.encoder()
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = ZeroShotClassifier(enc)
+            return self._classifier
+
+    def encoders(self) -> list[str]:
+        with self._lock:
+            return sorted({self.default_encoder, *self._encoders})
+
+    # -- collections ---------------------------------------------------------------------------------
+    def create_collection(self, name: str, *, dim: int | None, encoder: str | None, metric: str, index: str) -> Served:
+        from ..store import Collection
+
+        if self.readonly:
+            raise ReadOnlyError("this server is read-only")
+        if not _NAME.match(name):
+            raise InvalidInputError(f"a collection name must match {NAME_PATTERN}, got {name!r}")
+        with self._lock:
+            path = self.data_dir / name
+            if ("collection", name) in self._items or path.exists():
+                raise ConflictError(f"a collection (or another file) called {name!r} exists already")
+            enc = self.encoder(encoder) if encoder is not None else None
+            col = Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index)
+            served = self._items[("collection", name)] = Served(name, "collection", path, col, owned=True)
+            return served
+
+    def drop_collection(self, name: str) -> None:
+        if self.readonly:
+            raise ReadOnlyError("this server is read-only")
+        with self._lock:
+            served = self.get("collection", name)
+            if not served.owned:
+                raise ReadOnlyError(f"the collection {name!r} was given on the command line, not created in the "
+                                    "data directory; the API does not delete it")
+            with served.lock:
+                served.obj.close()
+                del self._items[("collection", name)]
+                if served.path.resolve().parent == self.data_dir:
+                    shutil.rmtree(served.path)
+
+    def close(self) -> None:
+        with self._lock:
+            for served in self._items.values():
+                if served.kind == "collection":
+                    with served.lock:
+                        served.obj.close()
+            self._items.clear()
