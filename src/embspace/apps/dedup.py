@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from .models import DedupResponse
@@ -27,13 +25,7 @@ def find_duplicates(source: Any, threshold: float = 0.95, *, where: Any = None) 
             raise InvalidInputError("where filters the items of a collection; a space has no metadata")
         space = source
     else:
-        keys, vectors = [], []
-        for key, vec, _ in source.items(where=where):
-            keys.append(key)
-            vectors.append(vec)
-        if len(keys) < 2:
-            return DedupResponse(threshold=threshold, groups=[])
-        space = EmbeddingSpace(keys, np.stack(vectors), metric="cosine")
+        space = source.to_space(where)
     if len(space) < 2:
         return DedupResponse(threshold=threshold, groups=[])
     return DedupResponse(threshold=threshold, groups=dedup(space, threshold))

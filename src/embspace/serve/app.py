@@ -115,10 +115,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _reply(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
     body = _error_body(code, message)
     await send({"type": "http.response.start", "status": status,
@@ -178,29 +174,33 @@ class Guard:
                 await _reply(send, 413, "payload_too_large",
                              f"the request body has {n} bytes; this server takes at most {self.max_body}")
                 return
+        # read the body (at most max_body bytes) before the app sees it: an over-long stream is refused
+        # whole, and the app never parses a truncated document
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge
-            return msg
-
-        async def watched(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
+            if msg["type"] != "http.request":  # the client went away
+                return
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
                 await _reply(send, 413, "payload_too_large", f"the request body exceeds {self.max_body} bytes")
+                return
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect message, when it comes
+
+        await self.app(scope, replay, send)
 
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -260,7 +260,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         return present[0]
 
     def vector(values: list[float]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        arr = np.asarray(values, np.float32)
+        with np.errstate(over="ignore"):
+            arr = np.asarray(values, np.float32)
         if not np.isfinite(arr).all():
             raise InvalidInputError("the vector has components beyond float32's range")
         return arr
@@ -504,7 +505,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         for n in resources_.names("recommender"):
             m = resources_.get("recommender", n).obj
             out.append(RecommenderInfo(name=n, users=len(m.user_space_), items=len(m.item_space_),
-                                       dim=m.item_space_.dim, objective=m.objective))
+                                       dim=int(m.dim), objective=m.objective))
         return out
 
     @app.post("/recommenders/{name}/recommend", tags=["recommend"])

@@ -118,6 +118,10 @@ class Collection(BaseCollection):
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
+        if not isinstance(index, str) or index.lower() not in ("auto", "exact"):
+            from ..index import FaissIndex
+
+            FaissIndex(int(dim), index, metric=metric)  # type: ignore[arg-type]  # a bad factory: refused, nothing written
         p.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
                                 "encoder": enc_info}

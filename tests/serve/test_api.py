@@ -1,0 +1,200 @@
+"""The HTTP API through FastAPI's TestClient: every endpoint, its errors, and its safety rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_testing import DOCS, LOOPBACK, RouteRecorder, build_world, tiny_encoder
+
+from embspace.serve import Resources, create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Resources, RouteRecorder, TestClient]]:
+    root = tmp_path_factory.mktemp("serve")
+    resources = build_world(root, tiny_encoder(root / "enc"))
+    recorder = RouteRecorder(create_app(resources))
+    with TestClient(recorder, client=LOOPBACK) as client:
+        yield resources, recorder, client
+    resources.close()
+
+
+@pytest.fixture(scope="module")
+def client(world: tuple[Resources, RouteRecorder, TestClient]) -> TestClient:
+    return world[2]
+
+
+def ok(r: Any, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+def err(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------------ server
+
+
+def test_health_lists_what_is_served(client: TestClient) -> None:
+    h = ok(client.get("/health"))
+    assert h["status"] == "ok" and h["collections"] == ["docs", "notes", "vecs"]
+    assert h["spaces"] == ["words"] and h["recommenders"] == ["movies"] and len(h["encoders"]) >= 1
+
+
+def test_encode_and_classify(client: TestClient) -> None:
+    enc = ok(client.post("/encode", json={"texts": ["the cat", "money in the bank"]}))
+    v = np.asarray(enc["vectors"])
+    assert v.shape == (2, enc["dim"]) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    err(client.post("/encode", json={"texts": ["x"], "encoder": "/etc/passwd"}), 422, "invalid_input")
+    res = ok(client.post("/classify", json={"texts": ["the cat sat on the mat", "money in the bank account"],
+                                            "labels": ["cat mat", "bank money"], "template": "{}"}))["results"]
+    assert [r["label"] for r in res] == ["cat mat", "bank money"]
+    assert all(abs(sum(r["scores"].values()) - 1) < 1e-5 for r in res)
+    err(client.post("/classify", json={"texts": ["x"], "labels": ["a", "a"]}), 422, "invalid_input")
+    err(client.post("/classify", json={"texts": ["x"], "labels": ["a"], "template": "no slot"}), 422,
+        "invalid_input")
+
+
+# ------------------------------------------------------------------------------------------- collections
+
+
+def test_collection_lifecycle(world: tuple[Resources, RouteRecorder, TestClient]) -> None:
+    resources, _, client = world
+    info = ok(client.post("/collections", json={"name": "fresh", "dim": 3, "metric": "l2", "index": "exact"}), 201)
+    assert info == {"name": "fresh", "count": 0, "dim": 3, "metric": "l2", "index": "exact", "encoder": None,
+                    "writable": True}
+    assert (resources.data_dir / "fresh" / "collection.sqlite").is_file()
+    err(client.post("/collections", json={"name": "fresh", "dim": 3}), 409, "conflict")
+    assert "fresh" in [c["name"] for c in ok(client.get("/collections"))]
+
+    items = [{"key": "a", "vector": [0, 0, 0], "metadata": {"t": "x"}}, {"key": "b", "vector": [1, 0, 0]},
+             {"key": "c", "vector": [0, 2, 0], "metadata": {"t": "y"}}]
+    assert ok(client.post("/collections/fresh/add", json={"items": items})) == {"count": 3}
+    err(client.post("/collections/fresh/add", json={"items": items[:1]}), 422, "invalid_input")  # key exists
+    assert ok(client.post("/collections/fresh/upsert",
+                          json={"items": [{"key": "a", "vector": [0, 0, 5], "metadata": {"t": "z"}}]})) == {"count": 1}
+    got = ok(client.post("/collections/fresh/get", json={"keys": ["a", "c"], "vectors": True}))
+    assert got[0] == {"key": "a", "metadata": {"t": "z"}, "vector": [0.0, 0.0, 5.0]} and got[1]["key"] == "c"
+    assert ok(client.post("/collections/fresh/get", json={"keys": ["b"]}))[0]["vector"] is None
+    err(client.post("/collections/fresh/get", json={"keys": ["nope"]}), 404, "unknown_key")
+    assert ok(client.get("/collections/fresh/count")) == {"count": 3}
+    assert ok(client.get("/collections/fresh/count", params={"where": 't = "y"'})) == {"count": 1}
+    err(client.get("/collections/fresh/count", params={"where": "t = = 1"}), 422, "invalid_input")
+    hits = ok(client.post("/collections/fresh/search", json={"vector": [1, 0, 0], "k": 2}))["hits"]
+    assert hits[0] == {"key": "b", "score": 0.0, "metadata": {}}  # l2: negated distance
+    assert ok(client.post("/collections/fresh/delete", json={"keys": ["b"]})) == {"count": 1}
+    assert ok(client.post("/collections/fresh/delete", json={"where": {"t": "y"}})) == {"count": 1}
+    err(client.post("/collections/fresh/delete", json={}), 422, "invalid_input")
+    assert ok(client.get("/collections/fresh"))["count"] == 1
+    assert ok(client.delete("/collections/fresh"), 204) is None
+    assert not (resources.data_dir / "fresh").exists()
+    err(client.get("/collections/fresh"), 404, "not_found")
+
+
+def test_collection_with_encoder_searches_by_text(client: TestClient) -> None:
+    info = ok(client.get("/collections/docs"))
+    assert info["count"] == len(DOCS) and info["encoder"]
+    hits = ok(client.post("/collections/docs/search", json={"text": "the cat sat on the mat", "k": 2}))["hits"]
+    assert hits[0]["key"] == "d1" and hits[0]["metadata"] == {"lang": "en", "year": 2020}
+    filtered = ok(client.post("/collections/docs/search",
+                              json={"text": "the cat sat on the mat", "k": 4, "where": 'lang = "fr"'}))["hits"]
+    assert [h["key"] for h in filtered] == ["d3"]
+    by_key = ok(client.post("/collections/docs/search", json={"key": "d1", "k": 3, "metadata": False}))["hits"]
+    assert "d1" not in [h["key"] for h in by_key] and all(h["metadata"] is None for h in by_key)
+    assert ok(client.post("/collections/docs/add", json={"items": [{"key": "d5", "text": "a cat on a mat"}]})) == {
+        "count": 1}
+    assert ok(client.post("/collections/docs/search", json={"key": "d5", "k": 1}))["hits"][0]["key"] in {"d1", "d2"}
+    assert ok(client.post("/collections/docs/delete", json={"keys": ["d5"]})) == {"count": 1}
+
+
+def test_collection_errors(client: TestClient) -> None:
+    err(client.post("/collections/vecs/search", json={"text": "cat"}), 422, "invalid_input")  # no encoder
+    err(client.post("/collections/vecs/search", json={"vector": [1, 2]}), 422, "dimension_mismatch")
+    err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "key": "v1"}), 422, "invalid_input")
+    err(client.post("/collections/vecs/search", json={}), 422, "invalid_input")
+    err(client.post("/collections/vecs/search", json={"key": "nope"}), 404, "unknown_key")
+    err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "k": 0}), 422, "validation_error")
+    err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "k": 1001}), 422, "validation_error")
+    err(client.post("/collections/vecs/search", json={"vector": [1e39] * 8}), 422, "invalid_input")
+    err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "extra": 1}), 422, "validation_error")
+    err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [1] * 8, "text": "t"}]}), 422,
+        "invalid_input")
+    err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [0] * 8}]}), 422,
+        "invalid_input")  # a zero vector in a cosine collection
+    err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [1] * 8},
+                                                            {"key": "y", "vector": [1] * 7}]}), 422, "invalid_input")
+    err(client.post("/collections/vecs/add", json={"items": []}), 422, "validation_error")
+    err(client.delete("/collections/notes"), 403, "read_only")  # named on the command line: not the API's to drop
+    err(client.post("/collections", json={"name": "x", "dim": 2, "index": "HNSW32; rm -rf"}), 422, "validation_error")
+    err(client.post("/collections", json={"name": "x", "dim": 2, "index": "NoSuchIndex"}), 422, "invalid_input")
+    err(client.post("/collections", json={"name": "x", "encoder": "minilm-that-is-not-here"}), 422, "invalid_input")
+    err(client.post("/collections", json={"name": "x"}), 422, "invalid_input")  # neither dim nor encoder
+    assert "x" not in ok(client.get("/health"))["collections"]
+
+
+def test_collection_search_vector_dedup_summary(client: TestClient) -> None:
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(60, 8))[0]
+    hits = ok(client.post("/collections/vecs/search", json={"vector": first.tolist(), "k": 3,
+                                                            "where": {"group": 0}}))["hits"]
+    assert hits[0]["key"] == "v0" and all(h["metadata"]["group"] == 0 for h in hits)
+    assert ok(client.post("/collections/vecs/dedup", json={"threshold": 0.999}))["groups"] == []
+    groups = ok(client.post("/collections/vecs/dedup", json={"threshold": -1.0, "where": {"group": 1}}))["groups"]
+    assert len(groups) == 1 and len(groups[0]) == 20
+    s = ok(client.get("/collections/vecs/summary"))
+    assert s["size"] == 60 and s["dim"] == 8 and "explanation" in s["hubness"]
+    err(client.get("/collections/docs/summary"), 422, "invalid_input")  # too few vectors
+
+
+# ------------------------------------------------------------------------------------------------- spaces
+
+
+def test_spaces(client: TestClient) -> None:
+    assert ok(client.get("/spaces"))[0]["name"] == "words"
+    info = ok(client.get("/spaces/words"))
+    assert info["size"] == 46 and info["dim"] == 8 and info["metric"] == "cosine"
+    hits = ok(client.post("/spaces/words/neighbors", json={"key": "w0", "k": 1}))["hits"]
+    assert hits[0]["key"] == "w0_copy" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    hits = ok(client.post("/spaces/words/neighbors", json={"vector": [1, 1, 0, 0, 0, 0, 0, 0], "k": 1}))["hits"]
+    assert hits[0]["key"] == "king"
+    assert ok(client.post("/spaces/words/analogy", json={"a": "man", "b": "king", "c": "woman"}))["hits"][0][
+        "key"] == "queen"
+    sims = ok(client.post("/spaces/words/similarity", json={"pairs": [["king", "queen"], ["king", "apple"]]}))
+    assert sims["scores"] == pytest.approx([0.5, 0.0], abs=1e-6)
+    assert ok(client.post("/spaces/words/dedup", json={"threshold": 0.999}))["groups"] == [["w0", "w0_copy"]]
+    s = ok(client.get("/spaces/words/summary"))
+    assert s["size"] == 46 and s["intrinsic_dimension"]["explanation"]
+    e = err(client.post("/spaces/words/neighbors", json={"key": "kinq"}), 404, "unknown_key")
+    assert "king" in e["message"]  # near matches suggested
+    err(client.post("/spaces/words/neighbors", json={"vector": [1, 2, 3]}), 422, "dimension_mismatch")
+    err(client.post("/spaces/words/neighbors", json={"vector": [0] * 8}), 422, "zero_vector")
+    err(client.post("/spaces/words/analogy", json={"a": "man", "b": "king", "c": "nope"}), 404, "unknown_key")
+    err(client.post("/spaces/words/dedup", json={"where": {"a": 1}}), 422, "invalid_input")
+    err(client.get("/spaces/nope"), 404, "not_found")
+
+
+# ------------------------------------------------------------------------------------------ recommenders
+
+
+def test_recommenders(client: TestClient) -> None:
+    info = ok(client.get("/recommenders"))
+    assert info == [{"name": "movies", "users": 40, "items": 20, "dim": 8, "objective": "bpr"}]
+    hits = ok(client.post("/recommenders/movies/recommend", json={"user": "u0", "k": 5}))["hits"]
+    assert len(hits) == 5 and sum(int(h["key"][1:]) < 10 for h in hits) >= 4  # u0 likes the first kind
+    hits = ok(client.post("/recommenders/movies/recommend", json={"items": ["m10", "m11", "m12"], "k": 5}))["hits"]
+    assert sum(int(h["key"][1:]) >= 10 for h in hits) >= 4
+    err(client.post("/recommenders/movies/recommend", json={"user": "nobody"}), 404, "unknown_key")
+    err(client.post("/recommenders/movies/recommend", json={"user": "u0", "items": ["m1"]}), 422, "invalid_input")
+    err(client.post("/recommenders/films/recommend", json={"user": "u0"}), 404, "not_found")

@@ -1,0 +1,174 @@
+"""Safety of the HTTP API: keys, loopback-only, request size, malformed input, paths, server errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_testing import LOOPBACK
+from typer.testing import CliRunner
+
+from embspace.cli.app import app as cli
+from embspace.serve import Resources, create_app
+from embspace.store import Collection
+
+KEY = "k" * 8 + "-secret-key-0123456789"
+
+
+@pytest.fixture()
+def resources(tmp_path: Path) -> Iterator[Resources]:
+    with Collection.create(tmp_path / "data" / "vecs", dim=4) as col:
+        col.add(["a", "b"], np.eye(4, dtype=np.float32)[:2])
+    r = Resources(tmp_path / "data")
+    yield r
+    r.close()
+
+
+def test_api_key_is_required_and_compared_in_constant_time(resources: Resources, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    import embspace.serve.app as serve_app
+
+    compared: list[tuple[bytes, bytes]] = []
+    real = serve_app.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(serve_app.hmac, "compare_digest", spy)
+    client = TestClient(create_app(resources, api_key=KEY))  # a non-loopback client address ('testclient')
+    r = client.get("/collections/vecs")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert client.get("/health", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/openapi.json", headers={"X-API-Key": KEY[:-1]}).status_code == 401
+    assert client.get("/health", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert client.post("/collections/vecs/search", headers={"X-API-Key": KEY},
+                       json={"vector": [1, 0, 0, 0], "k": 1}).json()["hits"][0]["key"] == "a"
+    assert compared and all(b == KEY.encode() for _, b in compared)
+    # refused before the body is read: a huge unauthenticated upload gets 401, not 413
+    assert client.post("/collections/vecs/add", content=b"x" * 10, headers={"content-length": "999999999"}
+                       ).status_code == 401
+
+
+def test_without_a_key_only_loopback_clients_are_served(resources: Resources) -> None:
+    app = create_app(resources)
+    remote = TestClient(app, client=("192.0.2.7", 4242)).get("/health")
+    assert remote.status_code == 403 and remote.json()["error"]["code"] == "forbidden"
+    for host in ("127.0.0.1", "127.8.9.10", "::1"):
+        assert TestClient(app, client=(host, 4242)).get("/health").status_code == 200
+
+
+def test_request_size_limit(resources: Resources) -> None:
+    client = TestClient(create_app(resources, max_body=2000), client=LOOPBACK)
+    small = {"items": [{"key": "c", "vector": [0, 0, 1, 0]}]}
+    assert client.post("/collections/vecs/add", json=small).status_code == 200
+    big = {"items": [{"key": f"x{i}", "vector": [1, 2, 3, 4]} for i in range(200)]}
+    r = client.post("/collections/vecs/add", json=big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        yield b'{"items": ['
+        for i in range(500):
+            yield b'{"key": "y%d", "vector": [1, 2, 3, 4]},' % i
+        yield b'{"key": "z", "vector": [1, 2, 3, 4]}]}'
+
+    r = client.post("/collections/vecs/add", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    assert client.get("/collections/vecs/count").json() == {"count": 3}  # nothing of the refused bodies stored
+    r = client.post("/collections/vecs/add", content=b"{}", headers={"content-length": "abc"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("body", [b"{", b"[1, 2]", b'{"items": "x"}', b"\xff\xfe", b"null", b'{"items": [{}]}'])
+def test_malformed_bodies_get_a_4xx(resources: Resources, body: bytes) -> None:
+    client = TestClient(create_app(resources), client=LOOPBACK)
+    r = client.post("/collections/vecs/add", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = client.post("/collections/vecs/search", content=b"vector=1", headers={"content-type": "text/plain"})
+    assert 400 <= r.status_code < 500
+
+
+def test_path_traversal_is_refused(resources: Resources, tmp_path: Path) -> None:
+    client = TestClient(create_app(resources), client=LOOPBACK)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for name in ["../evil", "..", "a/b", "/etc/passwd", "..%2F..%2Fetc", ".hidden", "x" * 65, "a\x00b"]:
+        r = client.post("/collections", json={"name": name, "dim": 2})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", name
+    for path in ["/collections/..%2F..%2Fetc%2Fpasswd", "/collections/%2e%2e", "/spaces/..%2Fdata%2Fvecs",
+                 "/collections/vecs%2F..%2F..%2Fsecret/count", "/recommenders/..%2F..%2Fm/recommend"]:
+        r = client.get(path) if path.endswith(("count", "passwd", "%2e%2e", "vecs")) else client.post(path, json={})
+        assert r.status_code in (404, 405, 422) and "error" in r.json(), path
+    r = client.post("/collections", json={"name": "ok", "encoder": "/etc/passwd"})
+    assert r.status_code == 422 and "offers" in r.json()["error"]["message"]
+    r = client.post("/encode", json={"texts": ["x"], "encoder": "../../models/other"})
+    assert r.status_code == 422
+    after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert after == before  # nothing created anywhere
+
+
+def test_an_unexpected_failure_is_a_json_500_without_internals(resources: Resources,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    client = TestClient(create_app(resources), client=LOOPBACK, raise_server_exceptions=False)
+
+    def boom(kind: str) -> list[str]:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(resources, "names", boom)
+    r = client.get("/health")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "secret" not in r.text
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+runner = CliRunner()
+
+
+def test_serve_refuses_a_public_host_without_a_key(tmp_path: Path) -> None:
+    r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "API key" in r.output
+    r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--api-key", "short", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "too short" in r.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_real_server_on_all_interfaces_refuses_unauthenticated_requests(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "EMBSPACE_API_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "embspace.cli.app", "serve", "--host", "0.0.0.0", "--port",
+                             str(port), "--data-dir", str(tmp_path / "data"), "--log-level", "warning"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(url + "/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "the server did not start in 60 s"
+                time.sleep(0.2)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        ok = httpx.get(url + "/health", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+        assert ok.status_code == 200 and ok.json()["collections"] == []
+        made = httpx.post(url + "/collections", json={"name": "c", "dim": 2}, headers={"X-API-Key": KEY}, timeout=5)
+        assert made.status_code == 201 and (tmp_path / "data" / "c" / "collection.sqlite").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
