@@ -64,6 +64,15 @@ def build_world(root: Path, encoder_dir: Path) -> Resources:
     with Collection.create(data / "vecs", dim=8) as col:
         col.add([f"v{i}" for i in range(60)], rng.normal(size=(60, 8)).astype(np.float32),
                 [{"group": i % 3} for i in range(60)])
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "pets.md").write_text("# Pets\n\nthe cat sat on the mat. a dog sat on a mat.\n", encoding="utf-8")
+    (docs / "finance.txt").write_text("money in the bank account. the river bank.\n", encoding="utf-8")
+    (docs / "page.html").write_text("<html><head><title>River</title></head><body><p>she sat on the river bank</p>"
+                                    "<script>money()</script></body></html>", encoding="utf-8")
+    from embspace.apps import ingest
+
+    ingest(docs, data / "library", encoder=str(encoder_dir), progress=False)
     with Collection.create(root / "elsewhere" / "notes", dim=8) as col:  # served by path, outside the data dir
         col.add(["n1"], np.ones((1, 8), np.float32))
     return Resources(data, [root / "elsewhere" / "notes"], encoder=str(encoder_dir))

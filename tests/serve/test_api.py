@@ -49,7 +49,7 @@ def err(r: Any, status: int, code: str) -> dict[str, Any]:
 
 def test_health_lists_what_is_served(client: TestClient) -> None:
     h = ok(client.get("/health"))
-    assert h["status"] == "ok" and h["collections"] == ["docs", "notes", "vecs"]
+    assert h["status"] == "ok" and h["collections"] == ["docs", "library", "notes", "vecs"]
     assert h["spaces"] == ["words"] and h["recommenders"] == ["movies"] and len(h["encoders"]) >= 1
 
 
@@ -198,3 +198,45 @@ def test_recommenders(client: TestClient) -> None:
     err(client.post("/recommenders/movies/recommend", json={"user": "nobody"}), 404, "unknown_key")
     err(client.post("/recommenders/movies/recommend", json={"user": "u0", "items": ["m1"]}), 422, "invalid_input")
     err(client.post("/recommenders/films/recommend", json={"user": "u0"}), 404, "not_found")
+
+
+# ---------------------------------------------------------------------------------------------- retrieve
+
+
+def test_retrieve_passages_with_citations(client: TestClient) -> None:
+    for mode in ("hybrid", "vector", "bm25"):
+        got = ok(client.post("/collections/library/retrieve", json={"query": "money in the bank account", "k": 2,
+                                                                     "mode": mode}))
+        assert got["mode"] == mode and got["query"] == "money in the bank account"
+        top = got["passages"][0]
+        assert top["source"] == "finance.txt" and "money" in top["text"], (mode, got)
+        assert 0 <= top["start"] < top["end"] and top["chunk"] == 0
+    got = ok(client.post("/collections/library/retrieve", json={"query": "river bank", "k": 5,
+                                                                 "where": {"source": "page.html"}}))
+    assert {p["source"] for p in got["passages"]} == {"page.html"} and got["passages"][0]["title"] == "River"
+    assert "money()" not in got["passages"][0]["text"]  # scripts are not text
+    err(client.post("/collections/library/retrieve", json={"query": ""}), 422, "validation_error")
+    err(client.post("/collections/library/retrieve", json={"query": "x", "mode": "magic"}), 422, "validation_error")
+    err(client.post("/collections/nope/retrieve", json={"query": "x"}), 404, "not_found")
+
+
+# -------------------------------------------------------------------------------------------- coverage
+
+
+def test_every_endpoint_is_in_the_schema_and_was_exercised(world: tuple[Resources, RouteRecorder, TestClient]
+                                                           ) -> None:
+    """Runs last in this module: every route of the app appears in its OpenAPI schema, and every one of
+    them was called by the tests above."""
+    _, recorder, client = world
+    schema = ok(client.get("/openapi.json"))
+    in_schema = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    app = recorder.app
+    routes = {(m, r.path) for r in app.routes if getattr(r, "include_in_schema", False) for m in r.methods}
+    assert routes == in_schema
+    assert len(in_schema) >= 25
+    missing = in_schema - recorder.seen
+    assert not missing, f"endpoints without a test: {sorted(missing)}"
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            assert op.get("summary") and op.get("description"), (method, path)  # documented
+            assert "422" in op["responses"] and "ErrorResponse" in str(op["responses"]["422"]), (method, path)

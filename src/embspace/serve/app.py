@@ -23,6 +23,7 @@ try:
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as e:  # pragma: no cover - the serve extra is missing
     from ..errors import MissingDependencyError
@@ -266,6 +267,21 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
             raise InvalidInputError("the vector has components beyond float32's range")
         return arr
 
+    async def locked(served: Served, fn: Callable[[], Any], *, inline: bool) -> Any:
+        """``fn()`` under the resource's lock: right here when ``inline`` and the lock is free, else in the
+        thread pool (so the event loop never waits for a lock or a long computation)."""
+        if inline and served.lock.acquire(blocking=False):
+            try:
+                return fn()
+            finally:
+                served.lock.release()
+
+        def blocking() -> Any:
+            with served.lock:
+                return fn()
+
+        return await run_in_threadpool(blocking)
+
     def collection_info(served: Served) -> CollectionInfo:
         info = served.obj.info()
         return CollectionInfo(name=served.name, count=info["count"], dim=info["dim"], metric=info["metric"],
@@ -386,10 +402,13 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
             return CountResponse(count=int(col.count(where)))
 
     @app.post("/collections/{name}/search", tags=["collections"])
-    def search(name: str, req: SearchRequest) -> Hits:
+    async def search(name: str, req: SearchRequest) -> Hits:
         """The k nearest items to a text, a vector or a stored item, under an optional metadata filter."""
         by = one_of(text=req.text, vector=req.vector, key=req.key)
-        with resources_.using("collection", name) as col:
+        served = resources_.get("collection", name)
+
+        def run() -> Hits:
+            col = served.obj
             if by == "key":
                 res = col.search(key=req.key, k=req.k, where=req.where)
             else:
@@ -399,7 +418,11 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
                 res = col.search(query, req.k, where=req.where)
             metas = ({g["key"]: g["metadata"] for g in col.get(list(res.keys))} if req.metadata and len(res.keys)
                      else None)
-        return Hits.of(res, metas)
+            return Hits.of(res, metas)
+
+        # a vector or key search takes a millisecond: answered on the event loop when the collection is
+        # free (no thread hand-off); a text (encoded first) or a busy collection goes to the thread pool
+        return await locked(served, run, inline=by != "text")
 
     @app.post("/collections/{name}/retrieve", tags=["apps"])
     def retrieve(name: str, req: RetrieveRequest) -> RetrieveResponse:
