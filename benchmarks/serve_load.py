@@ -213,7 +213,8 @@ def main() -> None:
               "loadavg_after": os.getloadavg()[0], "other_processes": other,
               "date": time.strftime("%Y-%m-%d")}
     write_json(args.out, report)
-    table = ["| queries | requests | errors | QPS | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|---|"]
+    table = ["| queries | requests | errors | QPS | p50 ms | p90 ms | p99 ms | max ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for kind, sm in summary.items():
         table.append(f"| {kind} | {sm['requests']:,} | {sm['errors']} | {sm['qps']:.0f} | {sm['p50_ms']:.1f} | "
                      f"{sm['p90_ms']:.1f} | {sm['p99_ms']:.1f} | {sm['max_ms']:.1f} |")

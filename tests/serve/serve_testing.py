@@ -14,7 +14,7 @@ import embspace
 from embspace.serve import Resources
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "encoders"))
-from text_testing import WORDS, build_st  # noqa: E402
+from text_testing import WORDS, build_st
 
 LOOPBACK = ("127.0.0.1", 50000)
 DOCS = [

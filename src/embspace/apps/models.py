@@ -18,9 +18,9 @@ __all__ = [
     "MAX_K",
     "MAX_TEXT",
     "AnalogyRequest",
+    "Classification",
     "ClassifyRequest",
     "ClassifyResponse",
-    "Classification",
     "CollectionCreate",
     "CollectionInfo",
     "CountResponse",
@@ -29,10 +29,10 @@ __all__ = [
     "DeleteRequest",
     "EncodeRequest",
     "EncodeResponse",
-    "Health",
     "ErrorBody",
     "ErrorResponse",
     "GetRequest",
+    "Health",
     "Hit",
     "Hits",
     "IngestReport",
@@ -50,8 +50,8 @@ __all__ = [
     "SpaceInfo",
     "StoredItem",
     "Summary",
-    "WriteResponse",
     "Where",
+    "WriteResponse",
 ]
 
 #: The most hits one query may ask for.
@@ -333,6 +333,8 @@ class IngestReport(_Model):
     collection: str
     documents: int = Field(description="documents read and stored")
     chunks: int = Field(description="chunks encoded and stored")
+    unchanged: int = Field(0, description="documents already stored as they are now, left alone")
+    removed: int = Field(0, description="documents whose file is gone, deleted (prune)")
     skipped: list[str] = Field(default_factory=list, description="files skipped, each with the reason")
     seconds: float
 

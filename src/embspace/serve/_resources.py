@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmbspaceError, InvalidInputError
 from ..apps.models import NAME_PATTERN
+from ..errors import EmbspaceError, InvalidInputError
 
-__all__ = ["NotFoundError", "ConflictError", "ReadOnlyError", "Resources", "default_data_dir"]
+__all__ = ["ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
 
 _NAME = re.compile(NAME_PATTERN)
 _MF_FORMAT = "embspace.matrix_factorization/1"
@@ -94,7 +94,8 @@ class Resources:
         More resources (collections, spaces, recommender models), or directories of them; each is
         served under its file or directory name.
     encoder
-        The text encoder of zero-shot classification, named by what :func:`~embspace.encoders.get_encoder` takes; loaded on first use.
+        The text encoder of zero-shot classification and ``/encode`` (a name for
+        :func:`~embspace.encoders.get_encoder`); loaded on first use.
     readonly
         Open collections read-only and refuse every write.
     """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -116,7 +116,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-async def _reply(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _reply(send: Send, status: int, code: str, message: str,
+                 headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = _error_body(code, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -317,7 +318,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     @app.post("/classify", tags=["apps"])
     def classify(req: ClassifyRequest) -> ClassifyResponse:
         """Zero-shot classification of texts over labels with the server's text encoder."""
-        return resources_.classifier().run(req)
+        result: ClassifyResponse = resources_.classifier().run(req)
+        return result
 
     # -- collections ---------------------------------------------------------------------------------
     @app.get("/collections", tags=["collections"])
@@ -422,7 +424,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
 
         # a vector or key search takes a millisecond: answered on the event loop when the collection is
         # free (no thread hand-off); a text (encoded first) or a busy collection goes to the thread pool
-        return await locked(served, run, inline=by != "text")
+        hits: Hits = await locked(served, run, inline=by != "text")
+        return hits
 
     @app.post("/collections/{name}/retrieve", tags=["apps"])
     def retrieve(name: str, req: RetrieveRequest) -> RetrieveResponse:
