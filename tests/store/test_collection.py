@@ -75,6 +75,8 @@ def test_upsert_and_delete_are_visible_at_once(tmp_path: Path) -> None:
         assert "k42" not in col.search(vecs[42], k=10).keys
         col.upsert(["k43"], vecs[100:101], [{"lang": "de"}])
         assert col.get(["k43"])[0]["metadata"] == {"lang": "de"}
+        assert col.get(["k43", "k44"], vectors=False) == [{"key": "k43", "metadata": {"lang": "de"}},
+                                                          {"key": "k44", "metadata": meta[44]}]
         top = col.search(vecs[100], k=2).keys
         assert set(top) == {"k43", "k100"}
         with pytest.raises(InvalidInputError, match="already exists"):

@@ -392,7 +392,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     def get_items(name: str, req: GetRequest) -> list[StoredItem]:
         """Stored items by key (an unknown key is a 404 naming it)."""
         with resources_.using("collection", name) as col:
-            got = col.get(req.keys)
+            got = col.get(req.keys, vectors=req.vectors)
         return [StoredItem(key=g["key"], metadata=g["metadata"],
                            vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
 
@@ -418,7 +418,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
                     raise InvalidInputError(f"the collection {name!r} has no encoder: search it by vector or key")
                 query: Any = req.text if by == "text" else vector(req.vector or [])
                 res = col.search(query, req.k, where=req.where)
-            metas = ({g["key"]: g["metadata"] for g in col.get(list(res.keys))} if req.metadata and len(res.keys)
+            metas = ({g["key"]: g["metadata"] for g in col.get(list(res.keys), vectors=False)}
+                     if req.metadata and len(res.keys)
                      else None)
             return Hits.of(res, metas)
 

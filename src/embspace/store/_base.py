@@ -97,8 +97,9 @@ class BaseCollection(ABC):
     def __contains__(self, key: object) -> bool: ...
 
     @abstractmethod
-    def get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
-        """``[{"key", "vector", "metadata"}]`` in the order asked; an unknown key raises UnknownKeyError."""
+    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
+        """``[{"key", "vector", "metadata"}]`` in the order asked (without ``"vector"`` when not ``vectors``);
+        an unknown key raises UnknownKeyError."""
 
     @abstractmethod
     def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],

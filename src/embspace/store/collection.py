@@ -286,13 +286,19 @@ class Collection(BaseCollection):
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
 
-    def get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
-        """``[{"key", "vector", "metadata"}]`` in the order asked; an unknown key raises UnknownKeyError."""
+    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
+        """``[{"key", "vector", "metadata"}]`` in the order asked (no ``"vector"`` when not ``vectors``);
+        an unknown key raises UnknownKeyError."""
         if isinstance(keys, str):
             raise TypeError("keys must be a list of strings; wrap a single key in a list")
-        found = {k: {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
-                 for k, v, m in select_in(self._db, "SELECT key, vector, metadata FROM items WHERE key IN ({in})",
-                                          [str(k) for k in keys])}
+        wanted = [str(k) for k in keys]
+        if vectors:
+            found = {k: {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
+                     for k, v, m in select_in(self._db, "SELECT key, vector, metadata FROM items WHERE key IN ({in})",
+                                              wanted)}
+        else:
+            found = {k: {"key": k, "metadata": json.loads(m)}
+                     for k, m in select_in(self._db, "SELECT key, metadata FROM items WHERE key IN ({in})", wanted)}
         missing = [k for k in keys if str(k) not in found]
         if missing:
             raise UnknownKeyError(str(missing[0]), where="the collection")

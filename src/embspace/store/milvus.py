@@ -298,15 +298,17 @@ class MilvusCollection(BaseCollection):
     def __contains__(self, key: object) -> bool:
         return bool(self._client.get(self.name, ids=[str(key)], output_fields=["key"]))
 
-    def get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
         if isinstance(keys, str):
             raise TypeError("keys must be a list of strings; wrap a single key in a list")
         found: dict[str, dict[str, Any]] = {}
         wanted = [str(k) for k in keys]
+        fields = ["vector", "metadata"] if vectors else ["metadata"]
         for s in range(0, len(wanted), BATCH):
-            for r in self._client.get(self.name, ids=wanted[s : s + BATCH], output_fields=["vector", "metadata"]):
-                found[r["key"]] = {"key": r["key"], "vector": np.asarray(r["vector"], np.float32),
-                                   "metadata": dict(r["metadata"] or {})}
+            for r in self._client.get(self.name, ids=wanted[s : s + BATCH], output_fields=fields):
+                found[r["key"]] = {"key": r["key"], "metadata": dict(r["metadata"] or {})}
+                if vectors:
+                    found[r["key"]]["vector"] = np.asarray(r["vector"], np.float32)
         missing = [k for k in wanted if k not in found]
         if missing:
             raise UnknownKeyError(missing[0], where="the collection")
