@@ -12,6 +12,13 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {  # name -> module (bm25s, torch and the encoders load on first use)
+    "CrossEncoderReranker": ".reranker",
+    "Document": ".documents",
+    "Retriever": ".retriever",
+    "ingest": ".ingestion",
+    "read_document": ".documents",
+    "read_documents": ".documents",
+    "reciprocal_rank_fusion": ".fusion",
     "ZeroShotClassifier": ".zero_shot",
     "find_duplicates": ".dedup",
 }

@@ -195,6 +195,10 @@ from ._serve import register as _register_serve  # noqa: E402
 
 _register_serve(app)
 
+from ._rag import register as _register_rag  # noqa: E402
+
+_register_rag(app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "
