@@ -133,3 +133,18 @@ def test_pdf_chunks_carry_their_page(model: str, tmp_path: Path) -> None:
     metas = sorted(_chunks(tmp_path / "coll").values(), key=lambda m: int(m["chunk"]))  # type: ignore[call-overload]
     assert metas[0]["title"] == "Pets" and metas[0]["page"] == 1 and metas[-1]["page"] == 2
     assert [m["text"] for m in metas] == ["the cat sat on the mat", "the dog in the river"]
+
+
+def test_an_empty_folder_and_a_collection_inside_the_folder(model: str, tmp_path: Path) -> None:
+    from embspace.apps import Retriever
+
+    (tmp_path / "empty").mkdir()
+    report = ingest(tmp_path / "empty", tmp_path / "coll", encoder=model, progress=False)
+    assert (report.documents, report.chunks, report.skipped) == (0, 0, [])
+    with Retriever(tmp_path / "coll") as r:
+        assert r.retrieve("the cat", mode="hybrid") == [] and r.retrieve("the cat", mode="bm25") == []
+    docs = write_docs(tmp_path / "docs", {"a.md": "# A\n\nthe dog"})
+    first = ingest(docs, docs / "index", encoder=model, progress=False)  # the collection lives in the folder
+    again = ingest(docs, docs / "index", progress=False)
+    assert first.documents == 1 and again.unchanged == 1
+    assert first.skipped == again.skipped == ["index/: the collection being written, not read"]

@@ -277,3 +277,22 @@ def test_collections_without_text_or_encoder(tmp_path: Path) -> None:
             with pytest.raises(InvalidInputError, match="no encoder"):
                 r.retrieve("hello", mode="vector")
         assert col.count() == 2  # a retriever given an open collection leaves it open
+
+
+def test_milvus_collections_retrieve_by_vector_only(model: str, tmp_path: Path) -> None:
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    uri = f"milvus-lite:{tmp_path / 'm.db'}#rag"
+    try:
+        Collection.create(uri, encoder=model).close()
+    except Exception as e:  # a sandbox may forbid what Milvus Lite needs
+        pytest.skip(f"Milvus Lite cannot start here: {e}")
+    docs = write_docs(tmp_path / "docs", {"a.md": "# A\n\nthe cat sat on the mat", "b.txt": "a dog in the river"})
+    assert ingest(docs, uri, progress=False).documents == 2
+    with Retriever(uri) as r:
+        passages = r.retrieve("the cat sat", k=2, mode="vector")
+        assert {p.source for p in passages} == {"a.md", "b.txt"} and passages[0].text
+        assert [p.source for p in r.retrieve("the cat", k=2, mode="vector", where={"source": "b.txt"})] == ["b.txt"]
+        for mode in ("bm25", "hybrid"):
+            with pytest.raises(InvalidInputError, match="mode='vector'"):
+                r.retrieve("the cat", mode=mode)

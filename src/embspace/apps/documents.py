@@ -77,8 +77,12 @@ class Document:
 
 
 # ------------------------------------------------------------------------------------------ finding files
-def find_documents(root: str | Path) -> tuple[list[tuple[str, Path]], list[str]]:
+def find_documents(root: str | Path, *, exclude: str | Path | None = None
+                   ) -> tuple[list[tuple[str, Path]], list[str]]:
     """The readable documents under ``root`` and the entries left out.
+
+    ``exclude`` names a directory not to read (the collection being written, when it lies inside
+    ``root``).
 
     Returns
     -------
@@ -94,6 +98,7 @@ def find_documents(root: str | Path) -> tuple[list[tuple[str, Path]], list[str]]
     if not base.is_dir():
         raise InvalidInputError(f"{base} is not a directory; give the directory of documents to ingest")
     real_root = base.resolve()
+    skip_dir = Path(exclude).expanduser().resolve() if exclude is not None else None
     found: list[tuple[str, Path]] = []
     skipped: list[str] = []
     for dirpath, dirnames, filenames in os.walk(real_root, followlinks=False):
@@ -105,6 +110,8 @@ def find_documents(root: str | Path) -> tuple[list[tuple[str, Path]], list[str]]
                 skipped.append(f"{rel}/: hidden directory, not read")
             elif (here / name).is_symlink():
                 skipped.append(f"{rel}/: symbolic link to a directory, not followed")
+            elif skip_dir is not None and here / name == skip_dir:
+                skipped.append(f"{rel}/: the collection being written, not read")
             else:
                 keep.append(name)
         dirnames[:] = keep

@@ -111,7 +111,8 @@ def ingest(docs_dir: str | Path, collection: Any, *, encoder: Any = None, chunk_
     try:
         enc = _checked_encoder(col, encoder)
         size, step = _chunking(enc, chunk_tokens, overlap)
-        files, skipped = find_documents(docs_dir)
+        own_dir = getattr(col, "path", None)
+        files, skipped = find_documents(docs_dir, exclude=own_dir if isinstance(own_dir, Path) else None)
         stored = _stored_sources(col)
         writer = _Writer(col, enc, size, step, batch_size, stored)
         unchanged = 0
