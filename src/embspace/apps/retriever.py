@@ -128,6 +128,8 @@ class Retriever:
         elif rerank and self.reranker is None:
             raise InvalidInputError("rerank=True, but this retriever has no re-ranker; create it with "
                                     "Retriever(collection, reranker=CrossEncoderReranker(model))")
+        if mode != "vector":
+            self._require_embedded("BM25 and hybrid retrieval")
         rankings: list[tuple[list[str], list[float]]] = []
         if mode in ("vector", "hybrid"):
             rankings.append(self._vector(query, depth, where))
@@ -212,7 +214,6 @@ class Retriever:
         return [str(key) for key in res.keys], [float(s) for s in np.asarray(res.scores)]
 
     def _bm25_ranking(self, query: str, depth: int, where: Any) -> tuple[list[str], list[float]]:
-        self._require_embedded("BM25 and hybrid retrieval")
         index, _ = self._current_bm25()
         allowed = None if where is None else self._mask(index, where)
         keys, scores = index.search(query, depth, allowed)
