@@ -85,8 +85,12 @@ def run_demo(*, out_dir: Path | None = None, n_sentences: int = 400, progress: b
             a, b = banks[i], banks[j]
             cos = float(a @ b / (float(a @ a) ** 0.5 * float(b @ b) ** 0.5))
             console.print(f"cos(bank in {contexts[i]!r}, bank in {contexts[j]!r}) = {cos:.3f}")
-    if out_dir is not None:
-        written = space.save(out_dir)
-        console.print(f"\nSaved the space to {written}; try: [bold]embspace info {written}[/] or "
-                      f"[bold]embspace neighbors {written} {first!r}[/]")
+    if out_dir is None:  # the demo's data directory: what `embspace serve` serves when given no path
+        from .._dirs import default_data_dir
+
+        out_dir = default_data_dir() / "demo-sentences"
+    written = space.save(out_dir)
+    console.print(f"\nSaved the space to {written}; try: [bold]embspace info {written}[/], "
+                  f"[bold]embspace neighbors {written} {first!r}[/], or [bold]embspace serve[/] (the HTTP API over "
+                  f"{written.parent})")
     console.rule("done")

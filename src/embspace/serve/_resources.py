@@ -8,7 +8,6 @@ can be dropped through it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import threading
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._dirs import default_data_dir
 from ..apps.models import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
 
@@ -37,16 +37,6 @@ class ConflictError(EmbspaceError, ValueError):
 
 class ReadOnlyError(EmbspaceError, PermissionError):
     """The resource cannot be changed through this server."""
-
-
-def default_data_dir() -> Path:
-    """``$EMBSPACE_DATA``, else ``$XDG_DATA_HOME/embspace``, else ``~/.local/share/embspace``: where the
-    demo writes what it builds and what ``embspace serve`` with no path serves."""
-    env = os.environ.get("EMBSPACE_DATA")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "embspace"
 
 
 @dataclass
