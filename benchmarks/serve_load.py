@@ -78,11 +78,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(data: Path, port: int, threads: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **{v: str(threads) for v in
                                                     ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     proc = subprocess.Popen([sys.executable, "-m", "embspace.cli.app", "serve", "--port", str(port),
-                             "--data-dir", str(data), "--log-level", "warning"], env=env)
+                             "--data-dir", str(data), "--log-level", "warning",
+                             *(["--workers", str(workers), "--readonly"] if workers > 1 else [])], env=env)
     return proc
 
 
@@ -171,6 +172,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of the server")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (more than one: read-only)")
     ap.add_argument("--text", action="store_true", help="also measure text queries (encoded by the server)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "serve_load.json")
     ap.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
@@ -189,7 +191,7 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in kinds}
     before = cpu_snapshot()
     load_before = os.getloadavg()[0]
-    proc = start_server(data, port, args.threads)
+    proc = start_server(data, port, args.threads, args.workers)
     try:
         asyncio.run(wait_ready(port))
         for run in range(args.runs):

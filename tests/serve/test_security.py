@@ -139,6 +139,8 @@ def test_serve_refuses_a_public_host_without_a_key(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "API key" in r.output
     r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--api-key", "short", "--data-dir", str(tmp_path)])
     assert r.exit_code == 2 and "too short" in r.output
+    r = runner.invoke(cli, ["serve", "--workers", "2", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "--readonly" in r.output
 
 
 def _free_port() -> int:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BaseModel
 
 try:
     from fastapi import FastAPI, Query, Request
@@ -73,7 +75,7 @@ from ..errors import (
 )
 from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, Served
 
-__all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "Guard", "create_app"]
+__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "Guard", "ServeConfig", "app_from_env", "create_app"]
 
 log = logging.getLogger("embspace.serve")
 
@@ -203,6 +205,31 @@ class Guard:
             return await receive()  # after the body: the disconnect message, when it comes
 
         await self.app(scope, replay, send)
+
+
+#: The environment variable holding a :class:`ServeConfig` as JSON, for :func:`app_from_env`.
+CONFIG_ENV = "EMBSPACE_SERVE_CONFIG"
+
+
+class ServeConfig(BaseModel):
+    """What ``embspace serve`` serves and how (passed to worker processes as JSON)."""
+
+    data_dir: str
+    paths: list[str] = []
+    encoder: str = "minilm"
+    readonly: bool = False
+    api_key: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+
+
+def app_from_env() -> FastAPI:
+    """The app described by ``$EMBSPACE_SERVE_CONFIG`` (uvicorn's factory for each worker process)."""
+    raw = os.environ.get(CONFIG_ENV)
+    if not raw:
+        raise InvalidInputError(f"{CONFIG_ENV} is not set; start the server with `embspace serve`")
+    cfg = ServeConfig.model_validate_json(raw)
+    resources = Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
+    return create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body)
 
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
