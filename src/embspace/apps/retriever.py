@@ -15,7 +15,7 @@ Optionally a re-ranker (any ``(query, texts) -> scores`` callable, e.g.
 The BM25 index is derived data, like the vector index: kept in ``PATH/bm25/`` with the collection
 version it covers (:attr:`~embspace.store.Collection.version`), built on first use, rebuilt when the
 collection has changed since, written atomically (a crash leaves the old index or the new one,
-never a mix). It is rebuilt in full (SciFact's 5,183 abstracts: ~1-2 s), so a collection written
+never a mix). It is rebuilt in full (SciFact's 12,345 chunks: 2-3 s), so a collection written
 between every two queries pays that each time.
 """
 
