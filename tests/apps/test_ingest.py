@@ -148,3 +148,19 @@ def test_an_empty_folder_and_a_collection_inside_the_folder(model: str, tmp_path
     again = ingest(docs, docs / "index", progress=False)
     assert first.documents == 1 and again.unchanged == 1
     assert first.skipped == again.skipped == ["index/: the collection being written, not read"]
+
+
+def test_chunks_start_and_end_on_word_edges(model: str, tmp_path: Path) -> None:
+    # the tiny vocabulary splits unknown words into [UNK]s and known ones into pieces ("cats" = cat + ##s);
+    # windows of word pieces may cut a word, the stored chunk never does (when the word is short)
+    words = ["cats", "sitting", "the", "dogs", "wording", "texts"]
+    text = " ".join(words[i % len(words)] for i in range(60))
+    docs = write_docs(tmp_path / "docs", {"a.txt": text})
+    ingest(docs, tmp_path / "coll", encoder=model, chunk_tokens=9, overlap=2, progress=False)
+    metas = sorted(_chunks(tmp_path / "coll").values(), key=lambda m: int(m["chunk"]))  # type: ignore[call-overload]
+    assert len(metas) > 5
+    for m in metas:
+        start, end = int(m["start"]), int(m["end"])  # type: ignore[call-overload]
+        assert text[start:end] == m["text"]
+        assert start == 0 or text[start - 1] == " "
+        assert end == len(text) or text[end] == " "

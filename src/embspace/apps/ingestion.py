@@ -51,7 +51,9 @@ DEFAULT_OVERLAP_SHARE = 0.2
 #: Chunks encoded and written together (the encoder sorts them by length into token-budget batches).
 FLUSH_CHUNKS = 512
 #: Version of the chunk layout; part of ``doc_hash``, so a change re-ingests everything.
-CHUNK_FORMAT = 1
+CHUNK_FORMAT = 2
+#: A chunk edge inside a word moves to the word's edge, by at most this many characters.
+SNAP_CHARS = 24
 
 __all__ = ["DEFAULT_CHUNK_TOKENS", "DEFAULT_OVERLAP_SHARE", "ingest"]
 
@@ -234,6 +236,28 @@ def _refresh_bm25(col: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ writing
+def _whole_words(text: str, chunk: Any) -> Any:
+    """``chunk`` widened to whole words: a window of word pieces may start or end inside a word
+    ("...ficiency and"), which reads badly in a citation. The pieces added are in the neighbouring,
+    overlapping chunk anyway; a run of word characters longer than SNAP_CHARS is left cut."""
+    from ..encoders.text_encoder import Chunk
+
+    start, end = chunk.start, chunk.end
+    a = start
+    while a > 0 and start - a < SNAP_CHARS and text[a - 1].isalnum() and text[a].isalnum():
+        a -= 1
+    b = end
+    while b < len(text) and b - end < SNAP_CHARS and text[b - 1].isalnum() and text[b].isalnum():
+        b += 1
+    if a > 0 and text[a - 1].isalnum() and text[a].isalnum():
+        a = start  # the word is longer than SNAP_CHARS: keep the tokenizer's cut
+    if b < len(text) and text[b - 1].isalnum() and text[b].isalnum():
+        b = end
+    if (a, b) == (start, end):
+        return chunk
+    return Chunk(text[a:b], a, b, chunk.index)
+
+
 class _Writer:
     """Chunks documents as they come, encodes and writes them FLUSH_CHUNKS at a time."""
 
@@ -248,7 +272,7 @@ class _Writer:
 
     def add(self, doc: Document, doc_hash: str) -> int:
         """Queue a document; returns how many documents were written (0 until a flush)."""
-        chunks = self.enc.chunk([doc.text], self.size, self.step)[0]
+        chunks = [_whole_words(doc.text, c) for c in self.enc.chunk([doc.text], self.size, self.step)[0]]
         self.pending.append((doc, doc_hash, chunks))
         self.n_pending += len(chunks)
         return self.flush() if self.n_pending >= FLUSH_CHUNKS else 0
