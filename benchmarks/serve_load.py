@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -121,9 +122,11 @@ async def wait_ready(port: int, timeout: float = 300.0) -> None:
         await asyncio.sleep(0.3)
 
 
-async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds: float, warmup: float
-               ) -> dict[str, Any]:
-    """``clients`` closed-loop connections for ``warmup + seconds``; latencies of the last ``seconds``."""
+async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds: float, warmup: float,
+               rate: float = 0.0) -> dict[str, Any]:
+    """``clients`` connections for ``warmup + seconds``; latencies of the last ``seconds``. ``rate`` 0: a
+    closed loop (the next request as soon as the answer arrived); else each client starts a request every
+    ``1/rate`` seconds (or at once, when the previous answer came later)."""
     latencies: list[float] = []
     errors: list[str] = []
     t_start = time.perf_counter()
@@ -134,8 +137,15 @@ async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds:
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         i = c
+        period = 1.0 / rate if rate > 0 else 0.0
+        next_at = t_start + (c / clients) * period  # paced clients spread over one period
         try:
             while True:
+                if period:
+                    now = time.perf_counter()
+                    if next_at > now:
+                        await asyncio.sleep(next_at - now)
+                    next_at = max(next_at + period, time.perf_counter())
                 t0 = time.perf_counter()
                 if t0 >= t_end:
                     return
@@ -155,7 +165,10 @@ async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds:
         finally:
             writer.close()
 
+    gc.collect()
+    gc.freeze()  # the clients' own collector pauses would count as server latency
     await asyncio.gather(*(client(c) for c in range(clients)))
+    gc.unfreeze()
     lat = sorted(latencies)
 
     def q(p: float) -> float:
@@ -172,12 +185,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of the server")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="requests per second per client (0: closed loop, each as soon as the last answered)")
     ap.add_argument("--workers", type=int, default=1, help="server processes (more than one: read-only)")
     ap.add_argument("--text", action="store_true", help="also measure text queries (encoded by the server)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "serve_load.json")
     ap.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = ap.parse_args()
     set_threads(args.threads)
+    try:  # the clients must cost little CPU: they share the machine with the server
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     from _wiki_vectors import wiki_minilm
     from embspace.encoders._cache import cache_dir
 
@@ -197,7 +218,7 @@ def main() -> None:
         for run in range(args.runs):
             for kind, bodies in kinds:
                 r = asyncio.run(load(port, bodies, "/collections/wiki/search", args.clients, args.seconds,
-                                     args.warmup))
+                                     args.warmup, args.rate))
                 results[kind].append(r)
                 say(f"run {run + 1} {kind}: {r['requests']} requests, {r['qps']:.0f}/s, p50 {r['p50_ms']:.1f} ms, "
                     f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, errors {r['errors']}")

@@ -11,6 +11,7 @@ whole; ``k`` and batch sizes are bounded by the models; resources are addressed 
 
 from __future__ import annotations
 
+import gc
 import hmac
 import ipaddress
 import logging
@@ -229,7 +230,12 @@ def app_from_env() -> FastAPI:
         raise InvalidInputError(f"{CONFIG_ENV} is not set; start the server with `embspace serve`")
     cfg = ServeConfig.model_validate_json(raw)
     resources = Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
-    return create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body)
+    app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body)
+    # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
+    # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -246,6 +252,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         The largest request body, in bytes.
     """
     app = FastAPI(title="embspace", version=__version__, responses=_ERRORS,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Semantic search, RAG retrieval, neighbours, analogies, recommendation, dedup and "
                               "zero-shot classification over embedding spaces. Errors are "
                               "{\"error\": {\"code\", \"message\", \"detail\"}} with a stable code.")
