@@ -232,7 +232,8 @@ def main() -> None:
     versions = {name: version(name) for name in ("embspace", "fastapi", "uvicorn", "faiss-cpu", "numpy")}
     report = {"benchmark": "serve_load", "collection": N, "dim": int(queries.shape[1]), "clients": args.clients,
               "seconds": args.seconds, "runs": args.runs, "server_threads": args.threads, "summary": summary,
-              "runs_detail": results, "versions": versions, "loadavg_before": load_before,
+              "runs_detail": results, "versions": versions, "workers": args.workers, "rate": args.rate,
+              "loadavg_before": load_before,
               "loadavg_after": os.getloadavg()[0], "other_processes": other,
               "date": time.strftime("%Y-%m-%d")}
     write_json(args.out, report)
@@ -248,10 +249,14 @@ def main() -> None:
     held = summary["vector"]["p99_ms"] <= 50 and summary["vector"]["errors"] == 0
     section = "\n".join([
         SECTION, "",
-        f"`embspace serve` (uvicorn, one worker, {args.threads} BLAS/OpenMP thread(s)) over a collection of "
+        f"`embspace serve` (uvicorn, {args.workers} worker process(es)"
+        + (", `--readonly`" if args.workers > 1 else "")
+        + f", {args.threads} BLAS/OpenMP thread(s)) over a collection of "
         f"{N:,} MiniLM vectors of Wikipedia paragraphs (HNSW32, cosine, each hit returned with its metadata: "
-        f"the paragraph's first 200 characters). {args.clients} concurrent keep-alive clients on 127.0.0.1 in a "
-        f"closed loop (each sends its next search when the previous answer arrives), {args.seconds:.0f} s per "
+        f"the paragraph's first 200 characters). {args.clients} concurrent keep-alive clients on 127.0.0.1 "
+        + ("in a closed loop (each sends its next search when the previous answer arrives)" if not args.rate else
+           f"paced at {args.rate:g} searches/s each ({args.rate * args.clients:g}/s offered)")
+        + f", {args.seconds:.0f} s per "
         f"run after {args.warmup:.0f} s of warm-up; medians of {args.runs} runs (errors and requests: totals). "
         "Clients and server share the machine's 2 cores. Vector queries are `{\"vector\": [384 floats], "
         "\"k\": 10}` of 1,000 held-out paragraphs" + (
@@ -262,7 +267,9 @@ def main() -> None:
         "queries.", "",
         measured_sentence(report["date"], os.cpu_count(), (load_before, report["loadavg_after"]), busy,
                           {"python": sys.version.split()[0], **versions}), "",
-        "```bash", "python benchmarks/serve_load.py" + (" --text" if "text" in summary else ""), "```", ""])
+        "```bash", "python benchmarks/serve_load.py" + (" --text" if "text" in summary else "")
+        + (f" --workers {args.workers}" if args.workers > 1 else "") + (f" --rate {args.rate:g}" if args.rate else ""),
+        "```", ""])
     publish_section(None if args.no_markdown else HERE.parent / "BENCHMARKS.md", SECTION, section)
 
 if __name__ == "__main__":
