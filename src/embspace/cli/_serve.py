@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
@@ -12,16 +11,6 @@ import typer
 from . import _output as out
 
 API_KEY_ENV = "EMBSPACE_API_KEY"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -48,12 +37,13 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json, docs at /docs)."""
     from ..serve import default_data_dir
+    from ..serve.app import is_loopback
 
     if api_key is not None and len(api_key) < 16:
         out.error("the API key is too short: use at least 16 characters (e.g. `python -c \"import secrets; "
                   "print(secrets.token_urlsafe(32))\"`)")
         raise typer.Exit(2)
-    if not is_loopback_host(host) and not api_key:
+    if not is_loopback(host) and not api_key:
         out.error(f"refusing to listen on {host} without an API key: anyone who can reach it could read and change "
                   f"your collections. Give --api-key (or set {API_KEY_ENV}), or bind 127.0.0.1.")
         raise typer.Exit(2)

@@ -24,7 +24,6 @@ from ..errors import EmbspaceError, InvalidInputError
 __all__ = ["ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
 
 _NAME = re.compile(NAME_PATTERN)
-_MF_FORMAT = "embspace.matrix_factorization/1"
 
 
 class NotFoundError(EmbspaceError, LookupError):
@@ -58,8 +57,10 @@ def kind_of(path: Path) -> str | None:
         return "collection"
     model = path / "model.json"
     if model.is_file():
+        from ..train.matrix_factorization import FORMAT as mf_format
+
         try:
-            if json.loads(model.read_text(encoding="utf-8")).get("format") == _MF_FORMAT:
+            if json.loads(model.read_text(encoding="utf-8")).get("format") == mf_format:
                 return "recommender"
         except (OSError, ValueError, AttributeError):
             pass

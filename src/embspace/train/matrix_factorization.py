@@ -18,6 +18,9 @@ from ..space.search_result import SearchResult
 from ._device import Engine, resolve_engine
 from ._progress import TrainingProgress
 
+#: The ``format`` written in a saved model's model.json.
+FORMAT = "embspace.matrix_factorization/1"
+
 __all__ = ["MatrixFactorization"]
 
 _OBJECTIVES = ("explicit", "als", "bpr")
@@ -440,7 +443,7 @@ class MatrixFactorization:
 
         with atomic_path(out / "train.parquet") as tmp:
             pq.write_table(self._train.to_arrow(), str(tmp))
-        meta = {"format": "embspace.matrix_factorization/1", "params": self.get_params(), "global_mean": self._mu,
+        meta = {"format": FORMAT, "params": self.get_params(), "global_mean": self._mu,
                 "rating_range": self._range, "loss_history": self._loss_history}
         with atomic_path(out / "model.json") as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -457,7 +460,7 @@ class MatrixFactorization:
         p = Path(path)
         try:
             meta = json.loads((p / "model.json").read_text(encoding="utf-8"))
-            if meta.get("format") != "embspace.matrix_factorization/1":
+            if meta.get("format") != FORMAT:
                 raise ValueError(f"unknown format {meta.get('format')!r}")
             params = dict(meta["params"])
             model = cls(**params, progress=False)
