@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import InvalidInputError
 from ..index.base import normalize_rows
 from ..space.embedding_space import EmbeddingSpace
@@ -36,6 +37,15 @@ class Clustering:
     ari: float | None
     descriptions: list[list[str]] = field(repr=False)
     explanation: str = ""
+
+    def _repr_html_(self) -> str:
+        order = np.argsort(-np.asarray(self.sizes), kind="stable")[: _html.MAX_ROWS]
+        rows = [(i, self.sizes[i], self.descriptions[i] if i < len(self.descriptions) else [])
+                for i in order.tolist()]
+        clusters = _html.table(rows, ["cluster", "size", "nearest its centre"], total=len(self.sizes),
+                               more="more clusters")
+        return _html.dataclass_html(self, skip=["sizes"], after=[clusters],
+                                    subtitle=f"{self.method}, {self.n_clusters:,} clusters")
 
 
 def _vectors(space: EmbeddingSpace | npt.ArrayLike) -> tuple[npt.NDArray[np.float32], list[str], str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _unit
@@ -61,6 +62,10 @@ class Alignment:
     eval_keys: list[str] = field(repr=False)
     accuracy: float
     mean_cosine: float  # mean cosine between mapped and target vectors over eval_keys
+
+    def _repr_html_(self) -> str:
+        return _html.dataclass_html(self, extra=[("fitted on", len(self.keys)), ("evaluated on", len(self.eval_keys)),
+                                                 ("rotation", self.rotation)])
 
     def __call__(self, vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Vectors of ``a``'s space mapped into ``b``'s."""
@@ -128,6 +133,11 @@ class Comparison:
     k: int
     most_moved: list[tuple[str, float]]  # (key, its neighbour overlap), lowest first
     explanation: str
+
+    def _repr_html_(self) -> str:
+        moved = _html.table(self.most_moved, ["moved most", f"overlap of {self.k} nearest"], more="more keys")
+        return _html.dataclass_html(self, skip=["most_moved"], after=[moved],
+                                    subtitle=f"{self.shared:,} shared keys")
 
 
 def compare(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | None = 5_000,

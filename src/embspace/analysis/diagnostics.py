@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 
@@ -113,6 +114,9 @@ class Norms:
     explanation: str
     lengths: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # every measured norm
 
+    def _repr_html_(self) -> str:
+        return _html.dataclass_html(self, extra=[("measured", len(self.lengths))])
+
 
 def norms(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = None, seed: int = 0) -> Norms:
     """Statistics of the L2 norms; with per-key counts, their Spearman correlation with frequency."""
@@ -167,6 +171,9 @@ class Anisotropy:
     @property
     def is_anisotropic(self) -> bool:
         return self.mean_cosine >= 0.1 or self.isotropy < 0.5 or bool(self.rogue_dimensions)
+
+    def _repr_html_(self) -> str:
+        return _html.dataclass_html(self, extra=[("anisotropic", self.is_anisotropic)])
 
 
 def _isotropy(u: F64) -> float:
@@ -238,6 +245,9 @@ class IntrinsicDimension:
     k: int
     explanation: str
     variance_shares: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # per component
+
+    def _repr_html_(self) -> str:
+        return _html.dataclass_html(self)
 
 
 def twonn(distances: F64, discard: float = 0.1) -> float:
@@ -315,6 +325,10 @@ class Hubness:
     top_hubs: list[tuple[str, int]]
     k_occurrence: npt.NDArray[np.int64] = field(repr=False)
     explanation: str = ""
+
+    def _repr_html_(self) -> str:
+        hubs = _html.table(self.top_hubs, ["top hub", f"among others' {self.k} nearest"], more="more hubs")
+        return _html.dataclass_html(self, skip=["top_hubs"], extra=[("points", len(self.k_occurrence))], after=[hubs])
 
 
 def hubness(space: EmbeddingSpace | npt.ArrayLike, k: int = 10, *, sample: int | None = 10_000, seed: int = 0,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -43,6 +44,9 @@ class Transform:
     @property
     def out_dim(self) -> int:
         return self.dim if self.matrix is None else int(self.matrix.shape[1])
+
+    def _repr_html_(self) -> str:
+        return _html.dataclass_html(self, extra=[("out dim", self.out_dim), ("digest", self.digest())])
 
     def __call__(self, vectors: npt.ArrayLike) -> F32:
         """The transformed ``(n, dim)`` (or ``(dim,)``) vectors, float32."""
@@ -111,6 +115,15 @@ class FixReport:
     hubness_before: float | None = None  # k-occurrence skewness
     hubness_after: float | None = None
 
+    def _repr_html_(self) -> str:
+        rows = [(name, before, after) for name, before, after in (
+            ("isotropy", self.isotropy_before, self.isotropy_after),
+            ("mean cosine", self.mean_cosine_before, self.mean_cosine_after),
+            ("hubness (skewness)", self.hubness_before, self.hubness_after),
+            ("evaluation", self.evaluation_before, self.evaluation_after)) if before is not None or after is not None]
+        return _html.frame("FixReport", _html.table(rows, ["measure", "before", "after"]),
+                           _html.note(self.explanation), subtitle=self.fix)
+
 
 class FixedSpace(EmbeddingSpace):
     """An EmbeddingSpace made by a fix: ``transform`` maps new vectors into it, ``report`` says
@@ -119,6 +132,10 @@ class FixedSpace(EmbeddingSpace):
     __slots__ = ("report", "transform")
     transform: Transform
     report: FixReport
+
+    def _repr_html_(self) -> str:
+        report = getattr(self, "report", None)
+        return super()._repr_html_() + ("" if report is None else report._repr_html_())
 
 
 def _space(space: EmbeddingSpace) -> EmbeddingSpace:

@@ -6,12 +6,17 @@ so new points land on an existing map, saved beside the space.
   only from places you trust, as with any pickle).
 - t-SNE has no out-of-sample map; new points are placed at the similarity-weighted average of the
   map positions of their ``k`` nearest fitted points (cosine), a standard approximation.
+
+A map may carry per-point **fields** (``Projection.fields``: a label, a cluster, an evaluation error),
+which the web projector offers for colouring: numbers (floats) are a continuous scale, strings, integers
+and booleans are categories. They are saved with the map as ``.npy`` arrays (never pickled).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,25 @@ __all__ = ["Projection", "map_path", "project"]
 F32 = npt.NDArray[np.float32]
 METHODS = ("pca", "tsne", "umap")
 MAPS_DIR = "maps"
+FIELD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def field_kind(values: npt.NDArray[Any]) -> str:
+    """``"numeric"`` (floats: a continuous colour scale) or ``"categorical"`` (anything else)."""
+    return "numeric" if np.issubdtype(values.dtype, np.floating) else "categorical"
+
+
+def _field_array(name: str, values: Any, n: int) -> npt.NDArray[Any]:
+    if not isinstance(name, str) or not FIELD_NAME.match(name):
+        raise InvalidInputError(f"a field name must match {FIELD_NAME.pattern}, got {name!r}")
+    arr = np.asarray(values)
+    if arr.ndim != 1 or len(arr) != n:
+        raise InvalidInputError(f"field {name!r} needs one value per map point ({n}), got shape {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.ascontiguousarray(arr, np.float32)
+    if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
+        return arr
+    return arr.astype(str)  # strings and mixed objects: categories by their text
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
@@ -45,6 +69,18 @@ class Projection:
     keys: list[str] = field(repr=False)
     coords: F32 = field(repr=False)
     state: dict[str, Any] = field(repr=False, default_factory=dict)
+    fields: dict[str, npt.NDArray[Any]] = field(repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fields = {name: _field_array(name, v, len(self.keys)) for name, v in self.fields.items()}
+
+    def add_field(self, name: str, values: npt.ArrayLike) -> Projection:
+        """Attach per-point ``values`` (one per map point, in map order) as the field ``name``; returns self.
+
+        Floats are a continuous scale; strings, integers and booleans are categories.
+        """
+        self.fields[name] = _field_array(name, values, len(self.keys))
+        return self
 
     def transform(self, vectors: npt.ArrayLike, *, k: int = 10) -> F32:
         """Map positions of new ``(n, dim)`` vectors (``k``: neighbours used by t-SNE's placement)."""
@@ -67,6 +103,26 @@ class Projection:
         out = np.ascontiguousarray(out, np.float32)
         return out[0] if single else out
 
+    def plot(self, labels: npt.ArrayLike | None = None, *, size: tuple[int, int] = (640, 480)) -> Any:
+        """The map as a scatter image (a ``PIL.Image.Image``; a 3-D map shows its first two components).
+
+        ``labels``: one value per point (a cluster, a class) to colour by, the largest groups named in a
+        legend (``-1``, HDBSCAN's noise, in grey). Needs Pillow (``pip install "embspace[analysis]"``).
+        """
+        from ._scatter import scatter
+
+        return scatter(self.coords, labels, size=size, title=f"{self.method} map, {len(self.keys):,} points")
+
+    def _repr_png_(self) -> bytes:
+        from ._scatter import png
+
+        return png(self.plot())
+
+    def _repr_html_(self) -> str:
+        from ._scatter import map_html
+
+        return map_html(self)
+
     def save(self, path: str | Path) -> Path:
         """Write the map to the directory ``path`` (coordinates, keys, and what transform needs)."""
         from .._atomic import atomic_path
@@ -82,8 +138,21 @@ class Projection:
                 with open(tmp / "model.pkl", "wb") as f:
                     pickle.dump(self.state["model"], f)
             flags = {k: v for k, v in self.state.items() if isinstance(v, bool | int | float | str)}
+            fields: dict[str, Any] = {}
+            if self.fields:
+                (tmp / "fields").mkdir()
+            for i, (name, values) in enumerate(self.fields.items()):
+                if field_kind(values) == "numeric":
+                    np.save(tmp / "fields" / f"{i}.npy", values)
+                    fields[name] = {"file": f"{i}.npy", "type": "numeric"}
+                else:
+                    cats, codes = np.unique(values, return_inverse=True)
+                    np.save(tmp / "fields" / f"{i}.npy", codes.astype(np.int32))
+                    fields[name] = {"file": f"{i}.npy", "type": "categorical", "dtype": values.dtype.str,
+                                    "categories": cats.tolist()}
             (tmp / "map.json").write_text(json.dumps({"method": self.method, "n_components": self.n_components,
-                                                      "dim": self.dim, "flags": flags}), encoding="utf-8")
+                                                      "dim": self.dim, "flags": flags, "fields": fields}),
+                                          encoding="utf-8")
         return p
 
     @classmethod
@@ -100,9 +169,16 @@ class Projection:
             if (p / "model.pkl").is_file():
                 with open(p / "model.pkl", "rb") as f:
                     state["model"] = pickle.load(f)
-        except (OSError, ValueError, KeyError) as e:
+            fields: dict[str, npt.NDArray[Any]] = {}
+            for name, spec in meta.get("fields", {}).items():
+                values = np.load(p / "fields" / Path(spec["file"]).name, allow_pickle=False)
+                if spec["type"] == "categorical":
+                    cats = np.asarray(spec["categories"], dtype=spec.get("dtype", "U"))
+                    values = cats[values] if len(cats) else values
+                fields[name] = values
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
             raise CorruptDataError(p, f"not an embspace map: {e}") from None
-        return cls(meta["method"], int(meta["n_components"]), int(meta["dim"]), keys, coords, state)
+        return cls(meta["method"], int(meta["n_components"]), int(meta["dim"]), keys, coords, state, fields)
 
 
 def map_path(space_dir: str | Path, name: str) -> Path:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from .._progress import TrainingProgress
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
@@ -94,6 +95,30 @@ class Report:
     def html(self) -> str:
         """One self-contained page (the figures inlined as PNG data)."""
         return _render(self)
+
+    def _repr_html_(self) -> str:
+        """The headline figures and recommendations in a notebook (:meth:`html` is the whole page)."""
+        a, d, hb, st, c = self.anisotropy, self.intrinsic_dimension, self.hubness, self.stability, self.clustering
+        facts = [("vectors", self.n), ("dim", self.dim), ("metric", self.metric), ("model", self.model),
+                 ("sample", self.sample), ("mean cosine", a.mean_cosine), ("isotropy", a.isotropy),
+                 ("intrinsic dimension (TwoNN)", d.twonn), ("PCA, 95% of the variance", d.pca95),
+                 (f"hubness (skewness, k={hb.k})", hb.skewness), (f"stability ({st.k} nearest kept)", st.mean_overlap),
+                 *([("clusters", c.n_clusters)] if c is not None else []), ("seconds", self.seconds)]
+        def change(before: float | None, after: float | None) -> str:
+            return f"{_html.fmt(before)} → {_html.fmt(after)}"
+
+        ev = self.evaluation_name
+        fixes = _html.table(((f.fix, change(f.isotropy_before, f.isotropy_after),
+                              change(f.mean_cosine_before, f.mean_cosine_after),
+                              change(f.hubness_before, f.hubness_after),
+                              *([change(f.evaluation_before, f.evaluation_after)] if ev else [])) for f in self.fixes),
+                            ["fix", "isotropy", "mean cosine", "hubness", *([ev] if ev else [])],
+                            total=len(self.fixes), more="more fixes")
+        recs = _html.table(((_html.text(r),) for r in self.recommendations), ["recommendations"],
+                           total=len(self.recommendations))
+        return _html.frame("Report", _html.kv_table(facts), recs, fixes,
+                           _html.note("report.html() is the whole page; report.save(path) writes it."),
+                           subtitle=self.title)
 
     def save(self, path: str | Path) -> Path:
         """Write the page to ``path`` and its figures as PNG files to ``<path stem>_figures/``."""

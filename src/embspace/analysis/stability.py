@@ -20,6 +20,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _rows, _unit
@@ -49,6 +50,10 @@ class Stability:
     per_key: F64 = field(repr=False)
     keys: list[str] = field(repr=False)
     explanation: str = ""
+
+    def _repr_html_(self) -> str:
+        least = _html.table(self.least_stable, ["least stable", f"share of {self.k} nearest kept"], more="more keys")
+        return _html.dataclass_html(self, skip=["least_stable"], extra=[("probes", len(self.keys))], after=[least])
 
 
 def _knn(probes: F64, pool: F64, own: npt.NDArray[np.int64], k: int, metric: str) -> npt.NDArray[np.int64]:

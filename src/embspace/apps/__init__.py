@@ -14,6 +14,7 @@ from typing import Any
 _LAZY: dict[str, str] = {  # name -> module (bm25s, torch and the encoders load on first use)
     "CrossEncoderReranker": ".reranker",
     "Document": ".documents",
+    "MapView": ".map_view",
     "Retriever": ".retriever",
     "ingest": ".ingestion",
     "read_document": ".documents",

@@ -38,6 +38,15 @@ __all__ = [
     "IngestReport",
     "Item",
     "ItemsRequest",
+    "MapField",
+    "MapHit",
+    "MapHits",
+    "MapInfo",
+    "MapPoint",
+    "MapPointsRequest",
+    "MapQuery",
+    "MapSelection",
+    "MapSource",
     "NeighborsRequest",
     "Passage",
     "RecommendRequest",
@@ -60,6 +69,8 @@ MAX_K: Final = 1000
 MAX_TEXT: Final = 100_000
 #: The most items (texts, vectors, keys) one call may carry.
 MAX_BATCH: Final = 10_000
+#: The most map rows one call may name (a lasso selection of a whole 1M-point map is one call).
+MAX_ROWS: Final = 2_000_000
 
 #: A metadata filter: a dict of equalities (with optional ``$``-operators) or a filter string
 #: (``'lang = "en" and year >= 2000'``); see docs/filters.md.
@@ -357,3 +368,86 @@ class Health(_Model):
     collections: list[str]
     spaces: list[str]
     recommenders: list[str]
+
+
+# -- maps (the web projector) ---------------------------------------------------------------------
+class MapField(_Model):
+    """A per-point field the map can be coloured by."""
+
+    name: str
+    type: Literal["categorical", "numeric"]
+    categories: list[str] | None = Field(None, description="categorical: the labels, by code")
+    min: float | None = Field(None, description="numeric: the smallest value")
+    max: float | None = Field(None, description="numeric: the largest value")
+    computed: bool = Field(False, description="computed by the server on first use (clusters, metadata)")
+
+
+class MapSource(_Model):
+    """A space or collection the projector can show."""
+
+    source: Literal["space", "collection"]
+    name: str
+    size: int
+    saved: bool = Field(description="a map is saved beside it (else one is computed on first use, by PCA)")
+
+
+class MapInfo(_Model):
+    """A 2-D or 3-D map of a space or a collection."""
+
+    source: Literal["space", "collection"]
+    name: str
+    size: int = Field(description="points on the map")
+    total: int = Field(description="items in the space or collection (the map may show a sample)")
+    n_components: int
+    method: str
+    saved: bool = Field(description="read from a saved map (else computed now, by PCA)")
+    fields: list[MapField]
+    encoder: str | None = Field(None, description="the text encoder behind text queries, if any")
+    analogy: bool = Field(description="analogy queries are possible")
+    bounds: list[list[float]] = Field(description="[[min, max]] per map axis")
+
+
+class MapPointsRequest(_Model):
+    """Map rows to describe (hover labels)."""
+
+    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class MapPoint(_Model):
+    row: int
+    key: str
+    text: str | None = Field(None, description="the item's text (metadata 'text'), cut to 500 characters")
+    metadata: dict[str, Any] | None = None
+
+
+class MapSelection(_Model):
+    """Map rows to export as keys (a lasso selection)."""
+
+    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class MapQuery(_Model):
+    """One query on a map: neighbours of a point (``row`` or ``key``), a search (``text``: a key of the map or,
+    through the encoder, free text), or an analogy (``a``, ``b``, ``c``: a is to b as c is to ?)."""
+
+    row: Annotated[int, Field(ge=0)] | None = None
+    key: Key | None = None
+    text: Text | None = None
+    a: Key | None = None
+    b: Key | None = None
+    c: Key | None = None
+    k: K = 10
+
+
+class MapHit(_Model):
+    key: str
+    score: float
+    row: int = Field(description="the hit's row on the map, -1 when the map (a sample) does not show it")
+
+
+class MapHits(_Model):
+    """Hits from the index (never from the map's 2-D distances), with their map rows."""
+
+    query: str = Field(description="how the query was read: 'neighbors', 'key', 'text' or 'analogy'")
+    row: int | None = Field(None, description="the query point's own row, for a point query")
+    hits: list[MapHit]

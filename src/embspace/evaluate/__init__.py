@@ -14,7 +14,7 @@ from ._recommendation import (
     rmse,
 )
 from ._retrieval import RetrievalResult, ranking_metrics, retrieval
-from ._transfer import ClusteringScore, ProbeResult, clustering, knn_accuracy, linear_probe
+from ._transfer import ClusteringScore, ProbeResult, clustering, knn_accuracy, knn_label_errors, linear_probe
 from ._word_analogy import AnalogyResult, AnalogySection, analogy, read_analogies
 from ._word_similarity import SimilarityResult, read_word_pairs, word_similarity
 
@@ -33,6 +33,7 @@ __all__ = [
            "compare",
            "comparison_table",
            "knn_accuracy",
+           "knn_label_errors",
            "linear_probe",
            "load_beir",
            "mae",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import _html
 from ..errors import CorruptDataError, InvalidInputError
 
 __all__ = ["BeirDataset", "load_beir"]
@@ -71,6 +72,16 @@ class BeirDataset:
         query = dict(zip(self.query_ids, self.query_texts, strict=True))
         return [(query[q], doc[d]) for q, rel in self.qrels.items() if q in query
                 for d, r in rel.items() if r >= min_relevance and d in doc]
+
+    def _repr_html_(self) -> str:
+        facts = [("name", self.name), ("split", self.split), ("documents", self.n_docs),
+                 ("queries", self.n_queries), ("judgements", sum(len(v) for v in self.qrels.values()))]
+        n = _html.MAX_ITEMS
+        queries = _html.table(zip(self.query_ids[:n], self.query_texts[:n], strict=True), ["query id", "query"],
+                              total=self.n_queries, limit=n, more="more queries")
+        docs = _html.table(zip(self.corpus_ids[:n], self.corpus_texts[:n], strict=True), ["doc id", "document"],
+                           total=self.n_docs, limit=n, more="more documents")
+        return _html.frame("BeirDataset", _html.kv_table(facts), queries, docs, subtitle=f"{self.name}/{self.split}")
 
     def __repr__(self) -> str:
         n_judged = sum(len(v) for v in self.qrels.values())

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..data.interactions import Interactions
 from ..errors import InvalidInputError, UnknownKeyError
 
@@ -248,6 +249,14 @@ class RecommendationResult:
         if per_user:
             out["per_user"] = {u: dict(m) for u, m in self.per_user.items()}
         return out
+
+    def _repr_html_(self) -> str:
+        facts = [("users", self.n_users), ("unknown users", self.n_unknown_users),
+                 ("relevant", "every test interaction" if self.threshold is None else f"rating >= {self.threshold:g}"),
+                 ("catalogue size", self.catalogue_size), ("seconds", self.seconds)]
+        grid = _html.table(((fam, *(self.metrics.get(f"{fam}@{k}") for k in self.k_values))
+                            for fam in RECOMMENDATION_METRICS), ["metric", *(f"@{k}" for k in self.k_values)])
+        return _html.frame("RecommendationResult", _html.kv_table(facts), grid, subtitle=f"{self.n_users:,} users")
 
     def __str__(self) -> str:
         rel = "every test interaction" if self.threshold is None else f"rating >= {self.threshold:g}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError, UnknownKeyError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -89,6 +90,15 @@ class RetrievalResult:
         main = f"ndcg@10={self.metrics['ndcg@10']:.4f}, " if "ndcg@10" in self.metrics else ""
         return (f"RetrievalResult({self.model!r} on {self.dataset}/{self.split}: {main}queries={self.n_queries}, "
                 f"docs={self.n_docs})")
+
+    def _repr_html_(self) -> str:
+        facts = [("dataset", self.dataset), ("split", self.split), ("model", self.model), ("queries", self.n_queries),
+                 ("documents", self.n_docs), ("encode seconds", self.encode_seconds),
+                 ("docs per second", self.docs_per_second), ("search seconds", self.search_seconds)]
+        grid = _html.table(((fam, *(self.metrics.get(f"{fam}@{k}") for k in self.k_values)) for fam in METRIC_FAMILIES),
+                           ["metric", *(f"@{k}" for k in self.k_values)])
+        return _html.frame("RetrievalResult", _html.kv_table(facts), grid,
+                           subtitle=f"{self.dataset}/{self.split}")
 
     def __str__(self) -> str:
         lines = [f"retrieval on {self.dataset} ({self.split}): {self.n_queries:,} queries, {self.n_docs:,} documents, "

@@ -141,3 +141,33 @@ def knn_accuracy(train: EmbeddingSpace | npt.ArrayLike, train_labels: Sequence[A
             np.add.at(votes, (np.arange(len(q)), codes[top[:, r]]), 1.0 + 1e-6 * (k - r))
         correct += int((classes[votes.argmax(1)] == yt[s : s + 1024]).sum())
     return correct / len(xt)
+
+
+def knn_label_errors(space: EmbeddingSpace, labels: Sequence[Any] | npt.ArrayLike, *, k: int = 10) -> npt.NDArray[
+        np.float32]:
+    """Per point, the fraction of its ``k`` exact nearest neighbours (itself left out) whose label differs
+    from its own: 0 where the neighbourhood agrees, above 0.5 where a leave-one-out k-NN vote would get the
+    point wrong. An error map of the space for a labelled set (the projector colours by it).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(space),)`` float32 in ``[0, 1]``.
+    """
+    if not isinstance(space, EmbeddingSpace):
+        raise InvalidInputError(f"expected an EmbeddingSpace, got {type(space).__name__}")
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != len(space):
+        raise InvalidInputError(f"{len(y)} labels for {len(space)} vectors: give one label per key")
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if len(space) < 2:
+        raise InvalidInputError("k-NN label errors need at least 2 points")
+    k = min(k, len(space) - 1)
+    _, codes = np.unique(y, return_inverse=True)
+    out = np.empty(len(space), np.float32)
+    keys = list(space.keys)
+    for s in range(0, len(keys), 4096):
+        rows = np.asarray(space.neighbors(keys[s : s + 4096], k).ids, np.int64)
+        out[s : s + len(rows)] = (codes[rows] != codes[s : s + len(rows), None]).mean(axis=1)
+    return out

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .. import _html
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ._text import read_lines
@@ -72,6 +73,17 @@ class AnalogyResult:
             "sections": {s.name: {"accuracy": s.accuracy, "correct": len(s.correct),
                                   "evaluated": len(s.correct) + len(s.incorrect)} for s in self.sections},
         }
+
+    def _repr_html_(self) -> str:
+        facts = [("accuracy", self.accuracy), ("correct", self.correct), ("evaluated", self.evaluated),
+                 ("coverage", self.coverage), ("skipped", len(self.skipped)),
+                 ("semantic accuracy", self.semantic_accuracy), ("syntactic accuracy", self.syntactic_accuracy),
+                 ("method", self.method), ("restrict vocab", self.restrict_vocab)]
+        sections = _html.table(((s.name, s.accuracy, len(s.correct), len(s.correct) + len(s.incorrect))
+                                for s in self.sections), ["section", "accuracy", "correct", "evaluated"],
+                               total=len(self.sections), more="more sections")
+        return _html.frame("AnalogyResult", _html.kv_table(facts), sections,
+                           subtitle=f"accuracy {self.accuracy:.4f} on {self.evaluated:,} questions")
 
     def __repr__(self) -> str:
         return (f"AnalogyResult(accuracy={self.accuracy:.4f}, evaluated={self.evaluated}, "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _html
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ._text import read_lines
@@ -25,6 +26,15 @@ class SimilarityResult:
     def to_dict(self) -> dict[str, object]:
         return {"spearman": self.spearman, "pearson": self.pearson, "coverage": self.coverage,
                 "pairs": self.pairs, "oov": len(self.oov_pairs)}
+
+    def _repr_html_(self) -> str:
+        facts = [("spearman", self.spearman), ("pearson", self.pearson), ("coverage", self.coverage),
+                 ("pairs", self.pairs), ("out-of-vocabulary pairs", len(self.oov_pairs))]
+        parts = [_html.kv_table(facts)]
+        if self.oov_pairs:
+            parts.append(_html.table(self.oov_pairs, ["out-of-vocabulary pair", ""], total=len(self.oov_pairs),
+                                     limit=_html.MAX_ITEMS, more="more pairs"))
+        return _html.frame("SimilarityResult", *parts, subtitle=f"Spearman {self.spearman:.4f}")
 
     def __repr__(self) -> str:
         return (f"SimilarityResult(spearman={self.spearman:.4f}, pearson={self.pearson:.4f}, "

@@ -186,6 +186,26 @@ class Resources:
             self._remember(spec, enc)
             return enc
 
+    def encoder_for(self, model: str | None) -> Any:
+        """The offered encoder whose model is ``model`` (a space's provenance), or None: a space made by
+        another model (or learned, like word vectors) takes no free-text queries."""
+        if not model:
+            return None
+        with self._lock:
+            if model in self._encoders:
+                return self._encoders[model]
+        from ..encoders.sentence_encoder import ALIASES
+
+        default = self.default_encoder
+        same = ALIASES.get(default.lower(), default).lower() == ALIASES.get(model.lower(), model).lower()
+        if not same and Path(default).name != model.rsplit("/", 1)[-1]:
+            return None  # not the default encoder's model: no need to load it to find out
+        try:
+            enc = self.encoder()
+        except EmbspaceError:
+            return None
+        return enc if str(enc.name) == model else None
+
     def _remember(self, spec: str, enc: Any) -> None:
         """One instance per model: known by the name it was asked for and by its own name (which is what a
         collection created with it records)."""

@@ -17,15 +17,17 @@ import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 try:
     from fastapi import FastAPI, Query, Request
+    from fastapi import Path as Path_
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as e:  # pragma: no cover - the serve extra is missing
@@ -51,6 +53,13 @@ from ..apps.models import (
     Health,
     Hits,
     ItemsRequest,
+    MapHits,
+    MapInfo,
+    MapPoint,
+    MapPointsRequest,
+    MapQuery,
+    MapSelection,
+    MapSource,
     NeighborsRequest,
     RecommenderInfo,
     RecommendRequest,
@@ -85,6 +94,13 @@ log = logging.getLogger("embspace.serve")
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 #: The most items a dedup or summary request may scan (larger ones: use the CLI).
 MAX_SCAN = 200_000
+#: The web projector's built files (committed; rebuilt from projector/ with npm).
+PROJECTOR_DIR = Path(__file__).parent / "static" / "projector"
+#: Paths served without the API key (static files with no data in them: the projector's page and code,
+#: which then asks for the key); the loopback rule still applies to them when no key is configured.
+PUBLIC_PREFIX = "/projector"
+#: What a map shows (the path segment of the map routes).
+Source = Literal["space", "collection"]
 
 #: Library errors -> (HTTP status, stable code); the first matching class wins.
 ERROR_CODES: list[tuple[type[BaseException], int, str]] = [
@@ -159,8 +175,9 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        public = scope.get("method") in ("GET", "HEAD") and str(scope.get("path", "")).startswith(PUBLIC_PREFIX)
         if self.key is not None:
-            if not self._authorized(headers):
+            if not public and not self._authorized(headers):
                 await _reply(send, 401, "unauthorized", "an API key is required: send 'Authorization: Bearer KEY' "
                              "or 'X-API-Key: KEY'", [(b"www-authenticate", b"Bearer")])
                 return
@@ -597,6 +614,105 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
             if by == "user":
                 return Hits.of(model.recommend(req.user, req.k, exclude_seen=req.exclude_seen))
             return Hits.of(model.recommend_for_new_user(req.items or [], req.k))
+
+    # -- maps and the web projector ------------------------------------------------------------------
+    def map_of(kind: str, name: str) -> tuple[Served, Any]:
+        """The served resource and its MapView (opened once: a saved map, else a PCA map computed now)."""
+        from ..apps.map_view import MapView
+
+        served = resources_.get(kind, name)
+        with served.lock:
+            if "map" not in served.cache:
+                encoder = None
+                if kind == "space":
+                    model = served.obj.provenance.model if served.obj.provenance is not None else None
+                    encoder = resources_.encoder_for(model)
+                served.cache["map"] = MapView.open(served.obj, served.path if served.path.is_dir() else None,
+                                                   encoder=encoder, name=name)
+            return served, served.cache["map"]
+
+    def on_map(kind: str, name: str, fn: Callable[[Any], Any]) -> Any:
+        served, view = map_of(kind, name)
+        if kind == "space":
+            return fn(view)  # spaces are read-only: no lock
+        with served.lock:
+            return fn(view)
+
+    @app.get("/maps", tags=["projector"])
+    def list_maps() -> list[MapSource]:
+        """Every space and collection the projector can show."""
+        from ..apps.map_view import find_map
+
+        out = []
+        for kind in ("space", "collection"):
+            for n in resources_.names(kind):
+                served = resources_.get(kind, n)
+                size = len(served.obj) if kind == "space" else served.obj.count()
+                saved = find_map(served.path if served.path.is_dir() else None) is not None
+                out.append(MapSource(source=kind, name=n, size=size, saved=saved))  # type: ignore[arg-type]
+        return out
+
+    @app.get("/maps/{source}/{name}", tags=["projector"])
+    def get_map(source: Source, name: str) -> MapInfo:
+        """A map's size, method, axes and the fields it can be coloured by."""
+        info: MapInfo = on_map(source, name, lambda v: v.info())
+        return info
+
+    def binary(arr: np.ndarray[Any, Any], **headers: str) -> Response:
+        data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Cache-Control": "no-store", **headers})
+
+    @app.get("/maps/{source}/{name}/coords", tags=["projector"], response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "float32 little-endian, (size, n_components), row-major"}})
+    def map_coords(source: Source, name: str) -> Response:
+        """The map's positions as raw float32 (row-major, little-endian); X-Components gives the width."""
+        coords = on_map(source, name, lambda v: v.coords())
+        return binary(coords, **{"X-Components": str(coords.shape[1]), "X-Rows": str(coords.shape[0])})
+
+    @app.get("/maps/{source}/{name}/fields/{field}", tags=["projector"], response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "int32 category codes or float32 values, one per map row"}})
+    def map_field(source: Source, name: str, field: Annotated[str, Path_(max_length=64)]) -> Response:
+        """One field per map row: int32 codes into the field's categories (X-Field-Type: categorical) or
+        float32 values (numeric; NaN where missing)."""
+        desc, values = on_map(source, name, lambda v: v.field(field))
+        return binary(values, **{"X-Field-Type": desc.type})
+
+    @app.post("/maps/{source}/{name}/points", tags=["projector"])
+    def map_points(source: Source, name: str, req: MapPointsRequest) -> list[MapPoint]:
+        """Key, text and metadata of map rows (the hover labels)."""
+        points: list[MapPoint] = on_map(source, name, lambda v: v.points(req.rows))
+        return points
+
+    @app.post("/maps/{source}/{name}/keys", tags=["projector"])
+    def map_keys(source: Source, name: str, req: MapSelection) -> list[str]:
+        """The keys of map rows (a lasso selection, exported as ids)."""
+        keys: list[str] = on_map(source, name, lambda v: v.keys(req.rows))
+        return keys
+
+    @app.post("/maps/{source}/{name}/query", tags=["projector"])
+    def map_query(source: Source, name: str, req: MapQuery) -> MapHits:
+        """Neighbours of a point, a search (a key, or text through the encoder) or an analogy, answered by the
+        index, with each hit's map row."""
+        hits: MapHits = on_map(source, name, lambda v: v.query(req))
+        return hits
+
+    @app.get("/projector", include_in_schema=False)
+    def projector_root() -> RedirectResponse:
+        return RedirectResponse("/projector/")
+
+    @app.get("/projector/", include_in_schema=False)
+    def projector_page() -> FileResponse:
+        return FileResponse(PROJECTOR_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/projector/{asset}", include_in_schema=False)
+    def projector_asset(asset: str) -> FileResponse:
+        allowed = {p.name: p for p in PROJECTOR_DIR.iterdir() if p.is_file()} if PROJECTOR_DIR.is_dir() else {}
+        if asset not in allowed:  # only the built files, by exact name: nothing else on disk is reachable
+            raise NotFoundError(f"no projector file {asset!r}")
+        return FileResponse(allowed[asset], headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(Guard, api_key=api_key, max_body=max_body)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import html
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from .._types import METRICS, FloatArray, IntArray, Metric
 from ..errors import (
     DimensionMismatchError,
@@ -621,9 +621,24 @@ class EmbeddingSpace:
                 f"normalized={self._normalized}, model={self._provenance.describe()!r})")
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<tr><td>{html.escape(k)}</td></tr>" for k in self._keys[:10])
-        return (f"<b>EmbeddingSpace</b> {len(self)} x {self.dim}, metric {self._metric}, "
-                f"model {html.escape(self._provenance.describe())}<table>{head}</table>")
+        """A compact table for notebooks: size, metric, provenance, and the first rows (never all of them)."""
+        prov = self._provenance
+        facts = [("size", len(self)), ("dim", self.dim), ("metric", self._metric),
+                 ("normalized", self._normalized), ("model", prov.model), ("space id", prov.space_id),
+                 ("config", dict(prov.config)), ("data hash", None if prov.data_hash is None else prov.data_hash[:16]),
+                 ("created", prov.created), ("counts", "yes" if self._counts is not None else "no")]
+        n_show, n_comp = min(len(self), _html.MAX_ROWS // 2), min(self.dim, 4)
+        head = np.asarray(self._vectors[:n_show], np.float64)  # only the rows shown are read
+        norms = np.sqrt(np.einsum("ij,ij->i", head, head))
+        rows = [(key, *head[i, :n_comp].tolist(),
+                 *(["…"] if self.dim > n_comp else []), float(norms[i]),
+                 *([int(self._counts[i])] if self._counts is not None else []))
+                for i, key in enumerate(self._keys[:n_show])]
+        header = ["key", *(f"[{j}]" for j in range(n_comp)), *(["…"] if self.dim > n_comp else []), "norm",
+                  *(["count"] if self._counts is not None else [])]
+        return _html.frame(type(self).__name__, _html.kv_table(facts),
+                           _html.table(rows, header, total=len(self), limit=n_show, more="more keys"),
+                           subtitle=f"{len(self):,} x {self.dim}, {self._metric}")
 
 
 def _as_counts(counts: npt.ArrayLike | Mapping[str, int] | None, keys: tuple[str, ...],

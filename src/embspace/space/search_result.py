@@ -8,6 +8,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from .. import _html
 from .._types import FloatArray, IntArray
 
 __all__ = ["SearchResult"]
@@ -89,11 +90,23 @@ class SearchResult:
         return f"SearchResult({{{pairs}{more}}})"
 
     def _repr_html_(self) -> str:
-        import html
-
-        rows = self.to_list() if not self.batched else [(str(k), 0.0) for k in self.top]
-        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{s:.4f}</td></tr>" for k, s in rows)
-        return f"<table><tr><th>key</th><th>score</th></tr>{body}</table>"
+        """A compact table for notebooks: rank, key and score of the first hits (of the first queries)."""
+        if not self.batched:
+            rows = ((r + 1, k, float(s)) for r, (k, s) in enumerate(zip(self.keys, self.scores, strict=True)))
+            return _html.frame("SearchResult", _html.table(rows, ["rank", "key", "score"], total=len(self),
+                                                           more="more hits"), subtitle=f"{len(self):,} hits")
+        nq, k = len(self), int(self.scores.shape[1])
+        per_query = min(k, _html.MAX_ROWS // 2)
+        parts = []
+        for q in range(min(nq, _html.MAX_ITEMS)):
+            keys, scores = self.keys[q], self.scores[q, :per_query].tolist()
+            rows = ((r + 1, keys[r], float(s)) for r, s in enumerate(scores))
+            hits = _html.table(rows, ["rank", "key", "score"], total=k, limit=per_query, more="more hits")
+            parts.append(_html.Html(f'<div style="display:inline-block;vertical-align:top;margin-right:12px">'
+                                    f"query {q}{hits}</div>"))
+        if nq > _html.MAX_ITEMS:
+            parts.append(_html.note(f"… {nq - _html.MAX_ITEMS:,} more queries"))
+        return _html.frame("SearchResult", *parts, subtitle=f"{nq:,} queries x {k:,} hits")
 
     @staticmethod
     def empty(batched: bool, nq: int = 0) -> SearchResult:

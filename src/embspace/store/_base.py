@@ -7,6 +7,7 @@ vectors live; :class:`~embspace.store.Collection` (embedded: SQLite + FAISS) and
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from abc import ABC, abstractmethod
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _html
 from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -136,6 +138,34 @@ class BaseCollection(ABC):
 
     def __len__(self) -> int:
         return self.count()
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: where, size, metric, index, encoder, and the first few items."""
+        name = type(self).__name__
+        where = str(getattr(self, "path", None) or getattr(self, "uri", ""))
+        if getattr(self, "_closed", False):
+            return _html.frame(name, _html.note("closed"), subtitle=where)
+        count = self.count()
+        table_name = getattr(self, "name", None)
+        facts = [("path" if hasattr(self, "path") else "uri", where),
+                 *([("name", table_name)] if isinstance(table_name, str) else []),
+                 ("count", count), ("dim", self.dim), ("metric", self.metric),
+                 ("index", getattr(self, "index_factory", None)), ("encoder", self.encoder_spec),
+                 ("writable", self.writable)]
+        n_show, n_comp = min(count, _html.MAX_ITEMS), min(self.dim, 3)
+        it = self.items(batch=max(n_show, 1))
+        try:
+            first = list(itertools.islice(it, n_show))  # only the rows shown are read
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+        rows = [(k, _html.fmt(v[:n_comp].tolist()) + (", …" if self.dim > n_comp else ""), m or None)
+                for k, v, m in first]
+        return _html.frame(name, _html.kv_table(facts),
+                           _html.table(rows, ["key", "vector", "metadata"], total=count, limit=n_show,
+                                       more="more items"),
+                           subtitle=f"{count:,} items, dim {self.dim}, {self.metric}")
 
     # -- inputs --------------------------------------------------------------------------------------
     def _checked_items(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None

@@ -1,0 +1,321 @@
+"""A map of a space or a collection wired to its index: what the web projector shows.
+
+The map (a :class:`~embspace.analysis.maps.Projection`) gives every point a 2-D/3-D position; every
+*question* about a point — its neighbours, a search, an analogy — is answered by the space's exact
+search or the collection's index, never by distances on the map (which distort them), and the answers
+come back with their map rows so the projector can draw them.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..analysis.maps import MAPS_DIR, Projection, field_kind, map_path, project
+from ..errors import InvalidInputError, UnknownKeyError
+from ..space.embedding_space import EmbeddingSpace
+from .models import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
+
+__all__ = ["MapView", "find_map"]
+
+#: Clusters of the computed ``cluster`` field (k-means), at most.
+CLUSTERS = 12
+#: Collections up to this size get their metadata fields as map fields (read on first use).
+METADATA_FIELDS_MAX = 200_000
+#: A computed (PCA) map is fitted on at most this many points; every point is then placed with it.
+PCA_FIT = 50_000
+TEXT_CHARS = 500
+
+
+def find_map(path: str | Path | None, name: str = "default") -> Path | None:
+    """The saved map of the resource at ``path``: ``maps/<name>``, else the only map there, else None."""
+    if path is None:
+        return None
+    p = Path(path)
+    if (map_path(p, name) / "map.json").is_file():
+        return map_path(p, name)
+    found = sorted(d for d in (p / MAPS_DIR).glob("*") if (d / "map.json").is_file()) if (p / MAPS_DIR).is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+class MapView:
+    """A map (:class:`~embspace.analysis.maps.Projection`) over its source: an
+    :class:`~embspace.space.EmbeddingSpace` or a collection (:mod:`embspace.store`).
+
+    Parameters
+    ----------
+    source
+        The space or collection the map shows; its search answers every query.
+    projection
+        The map. Points are the projection's keys, in its order (its *rows*); keys missing from the
+        source are an error.
+    encoder
+        Encodes free-text queries (a collection's own encoder is used when not given).
+    name
+        What the map is called where it is served.
+    saved
+        Whether the map was read from disk (reported by :meth:`info`).
+    """
+
+    def __init__(self, source: Any, projection: Projection, *, encoder: Any = None, name: str = "",
+                 saved: bool = True) -> None:
+        self.source = source
+        self.projection = projection
+        self.is_space = isinstance(source, EmbeddingSpace)
+        self.encoder = encoder if encoder is not None or self.is_space else getattr(source, "encoder", None)
+        self.name = name
+        self.saved = saved
+        self._rows: dict[str, int] | None = None
+        self._computed: dict[str, npt.NDArray[Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- construction --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, source: Any, path: str | Path | None = None, *, map_name: str = "default", encoder: Any = None,
+             name: str = "") -> MapView:
+        """The map saved beside ``source`` (at ``path``/maps/``map_name``), or a PCA map computed now."""
+        found = find_map(path, map_name)
+        if found is not None:
+            return cls(source, Projection.load(found), encoder=encoder, name=name)
+        return cls(source, cls._pca(source), encoder=encoder, name=name, saved=False)
+
+    @staticmethod
+    def _space(source: Any) -> EmbeddingSpace:
+        if isinstance(source, EmbeddingSpace):
+            return source
+        n = source.count()
+        if n > METADATA_FIELDS_MAX * 5:
+            raise InvalidInputError(f"this collection has {n:,} items: compute its map once with "
+                                    "`embspace project` and save it beside the collection")
+        space: EmbeddingSpace = source.to_space()
+        return space
+
+    @classmethod
+    def _pca(cls, source: Any) -> Projection:
+        space = cls._space(source)
+        if len(space) < 4:
+            raise InvalidInputError(f"a map needs at least 4 points, this one has {len(space)}")
+        fit = project(space, "pca", 2, sample=PCA_FIT)
+        if len(fit.keys) == len(space):
+            return fit
+        coords = fit.transform(np.asarray(space.vectors, np.float32))
+        return Projection("pca", 2, space.dim, list(space.keys), coords, fit.state)
+
+    # -- what the map is -----------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self.projection.keys)
+
+    def coords(self) -> npt.NDArray[np.float32]:
+        """``(size, n_components)`` float32 map positions, in row order."""
+        return np.ascontiguousarray(self.projection.coords, np.float32)
+
+    def _total(self) -> int:
+        return len(self.source) if self.is_space else int(self.source.count())
+
+    def _analogy(self) -> bool:
+        return self.is_space or self.source.metric in ("cosine", "dot", "l2")
+
+    def info(self) -> MapInfo:
+        c = self.coords()
+        bounds = [[float(c[:, j].min()), float(c[:, j].max())] for j in range(c.shape[1])] if len(c) else []
+        enc = self.encoder
+        return MapInfo(source="space" if self.is_space else "collection", name=self.name, size=self.size,
+                       total=self._total(), n_components=self.projection.n_components, method=self.projection.method,
+                       saved=self.saved, fields=self.fields(), encoder=getattr(enc, "name", None) if enc else None,
+                       analogy=self._analogy(), bounds=bounds)
+
+    # -- fields --------------------------------------------------------------------------------------
+    def _metadata_names(self) -> list[str]:
+        if self.is_space or self.size > METADATA_FIELDS_MAX:
+            return []
+        sample = self.source.get(self.projection.keys[: min(200, self.size)], vectors=False)
+        names: set[str] = set()
+        for item in sample:
+            names.update(k for k, v in item["metadata"].items() if isinstance(v, str | int | float | bool)
+                         and k not in ("text", "start", "end", "hash", "content_hash"))
+        return sorted(names - set(self.projection.fields))
+
+    def fields(self) -> list[MapField]:
+        """The fields the map can be coloured by: saved with the map, ``cluster`` (k-means on the vectors,
+        computed on first use) and, for collections, their metadata fields (read on first use)."""
+        out = [self._describe(name, values) for name, values in self.projection.fields.items()]
+        for name in ["cluster", *self._metadata_names()]:
+            if name in self.projection.fields:
+                continue
+            if name in self._computed:
+                out.append(self._describe(name, self._computed[name], computed=True))
+            else:
+                out.append(MapField(name=name, type="categorical" if name == "cluster" else "numeric",
+                                    computed=True))
+        return out
+
+    @staticmethod
+    def _describe(name: str, values: npt.NDArray[Any], *, computed: bool = False) -> MapField:
+        if field_kind(values) == "numeric":
+            finite = values[np.isfinite(values)]
+            return MapField(name=name, type="numeric", computed=computed,
+                            min=float(finite.min()) if len(finite) else None,
+                            max=float(finite.max()) if len(finite) else None)
+        return MapField(name=name, type="categorical", computed=computed,
+                        categories=[str(c) for c in np.unique(values).tolist()])
+
+    def field(self, name: str) -> tuple[MapField, npt.NDArray[Any]]:
+        """A field's description and its per-row values: ``int32`` category codes (into
+        ``MapField.categories``) or ``float32`` numbers (NaN where missing)."""
+        values = self.projection.fields.get(name)
+        computed = False
+        if values is None:
+            with self._lock:
+                if name not in self._computed:
+                    self._computed[name] = self._compute(name)
+            values, computed = self._computed[name], True
+        desc = self._describe(name, values, computed=computed)
+        if desc.type == "numeric":
+            return desc, np.ascontiguousarray(values, np.float32)
+        _, codes = np.unique(values, return_inverse=True)
+        return desc, codes.astype(np.int32)
+
+    def _compute(self, name: str) -> npt.NDArray[Any]:
+        if name == "cluster":
+            from ..analysis.clustering import kmeans
+
+            space = self._map_space()
+            labels = kmeans(space, min(CLUSTERS, len(space)), nredo=1, seed=0, describe=0).labels
+            return np.asarray([f"cluster {i}" for i in range(int(labels.max()) + 1)])[labels]
+        if name not in self._metadata_names():
+            have = [f.name for f in self.fields()]
+            raise UnknownKeyError(f"this map has no field {name!r}; it has {', '.join(have) or 'none'}")
+        values = [item["metadata"].get(name) for item in self._get_all()]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None) and any(
+                isinstance(v, float) for v in values):
+            return np.asarray([np.nan if v is None else float(v) for v in values], np.float32)
+        return np.asarray(["(none)" if v is None else str(v) for v in values])
+
+    def _get_all(self) -> list[dict[str, Any]]:
+        keys = self.projection.keys
+        out: list[dict[str, Any]] = []
+        for s in range(0, len(keys), 10_000):
+            out.extend(self.source.get(keys[s : s + 10_000], vectors=False))
+        return out
+
+    def _map_space(self) -> EmbeddingSpace:
+        """The map's points as a space (their vectors from the source), in row order."""
+        keys = self.projection.keys
+        if self.is_space:
+            space: EmbeddingSpace = self.source
+            if len(keys) == len(space) and list(space.keys[:1]) == keys[:1] and list(space.keys) == keys:
+                return space
+            return EmbeddingSpace(keys, space[keys], metric=space.metric)
+        vecs = [np.asarray(item["vector"], np.float32) for s in range(0, len(keys), 10_000)
+                for item in self.source.get(keys[s : s + 10_000])]
+        return EmbeddingSpace(keys, np.stack(vecs), metric=self.source.metric)
+
+    # -- rows and points -----------------------------------------------------------------------------
+    def rows_of(self, keys: list[str]) -> list[int]:
+        """The map row of each key (-1 for a key the map does not show)."""
+        if self._rows is None:
+            with self._lock:
+                if self._rows is None:
+                    self._rows = {k: i for i, k in enumerate(self.projection.keys)}
+        return [self._rows.get(k, -1) for k in keys]
+
+    def _check_rows(self, rows: list[int]) -> None:
+        bad = [r for r in rows if not 0 <= r < self.size]
+        if bad:
+            raise InvalidInputError(f"row {bad[0]} is not on this map (rows 0 to {self.size - 1})")
+
+    def keys(self, rows: list[int]) -> list[str]:
+        """The keys of map ``rows`` (a lasso selection exported as ids)."""
+        self._check_rows(rows)
+        keys = self.projection.keys
+        return [keys[r] for r in rows]
+
+    def points(self, rows: list[int]) -> list[MapPoint]:
+        """Key, text and metadata of map ``rows`` (hover labels)."""
+        keys = self.keys(rows)
+        if self.is_space:
+            return [MapPoint(row=r, key=k) for r, k in zip(rows, keys, strict=True)]
+        out = []
+        for r, item in zip(rows, self.source.get(keys, vectors=False), strict=True):
+            meta = dict(item["metadata"])
+            text = meta.pop("text", None)
+            out.append(MapPoint(row=r, key=item["key"], text=str(text)[:TEXT_CHARS] if text is not None else None,
+                                metadata=meta or None))
+        return out
+
+    # -- questions, answered by the index ------------------------------------------------------------
+    def _hits(self, how: str, keys: list[str], scores: Any, row: int | None = None) -> MapHits:
+        rows = self.rows_of(keys)
+        return MapHits(query=how, row=row, hits=[MapHit(key=k, score=float(s), row=r)
+                                                 for k, s, r in zip(keys, scores, rows, strict=True)])
+
+    def _known(self, key: str) -> bool:
+        if self.is_space:
+            return key in self.source
+        try:
+            self.source.get([key], vectors=False)
+        except UnknownKeyError:
+            return False
+        return True
+
+    def neighbors(self, key: str, k: int = 10) -> MapHits:
+        """The ``k`` nearest neighbours of a stored key (itself left out), from the index."""
+        res = self.source.neighbors(key, k=k) if self.is_space else self.source.search(key=key, k=k)
+        return self._hits("neighbors", list(res.keys), res.scores, self.rows_of([key])[0])
+
+    def query(self, q: MapQuery) -> MapHits:
+        """Answer a :class:`~embspace.apps.models.MapQuery` (exactly one of row, key, text or a/b/c)."""
+        given = [n for n, v in (("row", q.row), ("key", q.key), ("text", q.text)) if v is not None]
+        analogy = [v for v in (q.a, q.b, q.c) if v is not None]
+        if analogy:
+            if len(analogy) != 3 or given:
+                raise InvalidInputError("an analogy query gives a, b and c (and nothing else)")
+            return self.analogy(q.a or "", q.b or "", q.c or "", q.k)
+        if len(given) != 1:
+            raise InvalidInputError(f"give exactly one of row, key, text or a/b/c (got {', '.join(given) or 'none'})")
+        if q.row is not None:
+            return self.neighbors(self.keys([q.row])[0], q.k)
+        if q.key is not None:
+            return self.neighbors(q.key, q.k)
+        return self.search(q.text or "", q.k)
+
+    def search(self, text: str, k: int = 10) -> MapHits:
+        """A search box: a stored key finds itself and its neighbours; other text is encoded (when the
+        source has an encoder) and searched."""
+        text = text.strip()
+        if text and self._known(text):
+            near = self.neighbors(text, max(k - 1, 1))
+            first = MapHit(key=text, score=1.0, row=self.rows_of([text])[0])
+            return MapHits(query="key", row=first.row, hits=[first, *near.hits[: k - 1]])
+        if self.encoder is None:
+            hint = ""
+            if self.is_space:
+                from ..space._suggest import suggest
+
+                near_keys = suggest(text, self.source.keys)
+                hint = f"; did you mean {', '.join(repr(s) for s in near_keys)}?" if near_keys else ""
+            raise UnknownKeyError(f"{text!r} is not a key of this map and it has no text encoder{hint}")
+        if self.is_space:
+            vec = self.encoder.encode([text], progress=False)[0]
+            res = self.source.neighbors(np.asarray(vec, np.float32), k=k)
+        else:
+            res = self.source.search(text, k=k)
+        return self._hits("text", list(res.keys), res.scores)
+
+    def analogy(self, a: str, b: str, c: str, k: int = 10) -> MapHits:
+        """a is to b as c is to ? (3CosAdd on unit vectors), a, b and c left out."""
+        if self.is_space:
+            res = self.source.analogy(a, b, c, k=k)
+            return self._hits("analogy", list(res.keys), res.scores)
+        items = self.source.get([a, b, c])
+        va, vb, vc = (np.asarray(it["vector"], np.float32) for it in items)
+        if self.source.metric == "cosine":
+            va, vb, vc = (v / max(float(np.linalg.norm(v)), 1e-12) for v in (va, vb, vc))
+        res = self.source.search(vb - va + vc, k=k + 3)
+        keep = [(key, s) for key, s in zip(res.keys, res.scores, strict=True) if key not in (a, b, c)][:k]
+        return self._hits("analogy", [key for key, _ in keep], [s for _, s in keep])

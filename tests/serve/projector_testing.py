@@ -1,0 +1,79 @@
+"""Data and a live server for the web projector's browser tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def blobs(n: int, dim: int, k: int, *, seed: int = 0, spread: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` float32 points around ``k`` random centres, and each point's centre (its label)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)).astype(np.float32)
+    labels = rng.integers(0, k, n)
+    x = centres[labels] + spread * rng.normal(size=(n, dim)).astype(np.float32)
+    return np.ascontiguousarray(x, np.float32), labels
+
+
+def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8, *, error_field: bool = True) -> Any:
+    """A space of ``n`` labelled points saved at ``path``, with a saved map carrying the fields ``label``
+    and (when ``error_field``) ``knn_error`` (:func:`embspace.evaluate.knn_label_errors`)."""
+    from embspace import EmbeddingSpace
+    from embspace.analysis import project
+    from embspace.analysis.maps import map_path
+    from embspace.evaluate import knn_label_errors
+
+    x, labels = blobs(n, dim, k)
+    names = np.asarray([f"topic{c}" for c in range(k)])[labels]
+    space = EmbeddingSpace([f"{names[i]}-{i}" for i in range(n)], x, metric="cosine")
+    space.save(path)
+    proj = project(space, "pca", 2, sample=50_000)
+    if len(proj.keys) != n:
+        from embspace.analysis.maps import Projection
+
+        proj = Projection("pca", 2, dim, list(space.keys), proj.transform(x), proj.state)
+    proj.add_field("label", names)
+    if error_field:
+        proj.add_field("knn_error", knn_label_errors(space, names, k=10))
+    proj.save(map_path(path, "default"))
+    return space
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+__all__ = ["CHROMIUM", "FLAGS", "blobs", "free_port", "labelled_space_with_map", "live_server"]
