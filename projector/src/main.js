@@ -1,7 +1,13 @@
-// The embspace web projector: a WebGL map (regl-scatterplot) of a space or a collection, wired to the
-// server's index. Every question (neighbours, search, analogy) is answered by the server's search, never by
-// distances on the map; answers come back with their map rows so they can be drawn.
-import createScatterplot from 'regl-scatterplot';
+// The embspace web projector: a WebGL map of a space or a collection, wired to the server's index. Every
+// question (neighbours, search, analogy) is answered by the server's search, never by distances on the map;
+// answers come back with their map rows so they can be drawn.
+//
+// Drawing: all points are one WebGL draw call (regl), repeated only when the view, the colours or a large
+// selection change. Hover, click answers, neighbour lines and the lasso live on a 2-D overlay canvas, and
+// picking is a KDBush query, so interacting never redraws the million points (which software-rendered WebGL,
+// as in headless or GPU-less browsers, takes a long time to do).
+import createREGL from 'regl';
+import KDBush from 'kdbush';
 
 const PALETTE = ['#4cc2ff', '#ff9f43', '#2ed573', '#ff6b81', '#a29bfe', '#ffd32a', '#17c0eb', '#ff5e57',
   '#7bed9f', '#e056fd', '#f8a5c2', '#3ae374', '#c8d6e5', '#ffb142', '#70a1ff', '#cd84f1'];
@@ -57,14 +63,217 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&
 let source = null; // {source, name}
 let base = '';
 let info = null;
-let scatter = null;
-let points = null; // {x, y, z, w} column arrays in [-1, 1]
-let spatialIndex;
-let selection = [];
+let n = 0;
+let X = null; let Y = null; // map positions, normalised to [-1, 1]
+let tree = null; // KDBush over (X, Y)
+let selection = []; // lasso selection (rows)
+let marked = []; // highlighted rows (search, analogy, neighbours)
 let clicked = null;
-let lastMove = 0;
-let lastDown = 0;
+let hovered = -1;
+let lines = []; // [from, to] rows
+let lasso = null; // [[x, y]] screen points while drawing
+const view = { cx: 0, cy: 0, zoom: 1 };
 const labels = new Map(); // row -> point description (hover labels, cached)
+let canvas; let overlay; let ctx; let regl; let drawPoints; let drawMarked;
+let buffers = {};
+let W = 1; let H = 1; let dpr = 1;
+let colourMode = 0; // 0 plain, 1 categories, 2 scale
+let pointSize = 4;
+let redrawQueued = false;
+
+// -- geometry ----------------------------------------------------------------------------------------
+const k = () => view.zoom * Math.min(W, H) / 2; // pixels per map unit
+const toScreen = (x, y) => [W / 2 + (x - view.cx) * k(), H / 2 - (y - view.cy) * k()];
+const toMap = (px, py) => [view.cx + (px - W / 2) / k(), view.cy - (py - H / 2) / k()];
+
+function pick(px, py, radius = 6) {
+  const [x, y] = toMap(px, py);
+  const r = radius / k();
+  let best = -1; let bestD = r * r;
+  for (const i of tree.within(x, y, r)) {
+    const d = (X[i] - x) ** 2 + (Y[i] - y) ** 2;
+    if (d <= bestD) { bestD = d; best = i; }
+  }
+  return best;
+}
+
+function insidePolygon(x, y, poly) {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i]; const [xj, yj] = poly[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+function normalise(coords, width) {
+  const n = coords.length / width;
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (let i = 0; i < n; i++) {
+    const x = coords[i * width]; const y = coords[i * width + 1];
+    if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
+  const half = Math.max(x1 - x0, y1 - y0, 1e-12) / 2 * 1.05;
+  const cx = (x0 + x1) / 2; const cy = (y0 + y1) / 2;
+  const x = new Float32Array(n); const y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    x[i] = (coords[i * width] - cx) / half;
+    y[i] = (coords[i * width + 1] - cy) / half;
+  }
+  return { x, y };
+}
+
+
+// -- drawing -----------------------------------------------------------------------------------------
+function hexRgb(h) { return [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)); }
+
+function paletteTexture(mode) {
+  const data = new Uint8Array(256 * 4);
+  for (let i = 0; i < 256; i++) {
+    let rgb;
+    if (mode === 1) rgb = hexRgb(PALETTE[i % PALETTE.length]);
+    else if (mode === 2) {
+      const t = (i / 255) * (RAMP.length - 1); const a = Math.floor(t); const b = Math.min(a + 1, RAMP.length - 1);
+      const [ra, rb] = [hexRgb(RAMP[a]), hexRgb(RAMP[b])];
+      rgb = ra.map((v, j) => Math.round(v + (rb[j] - v) * (t - a)));
+    } else rgb = hexRgb(BASE);
+    data.set([...rgb, 255], i * 4);
+  }
+  return data;
+}
+
+function setupGl() {
+  regl = createREGL({ canvas, extensions: ['OES_element_index_uint'],
+    attributes: { antialias: false, preserveDrawingBuffer: true, alpha: false } });
+  buffers.pos = regl.buffer({ usage: 'static', type: 'float', data: interleave() });
+  buffers.val = regl.buffer({ usage: 'dynamic', type: 'float', data: new Float32Array(n) });
+  buffers.marked = regl.elements({ usage: 'dynamic', type: 'uint32', primitive: 'points', data: new Uint32Array(0) });
+  buffers.palette = regl.texture({ width: 256, height: 1, data: paletteTexture(0) });
+  const round = n <= 200000;
+  const shared = {
+    vert: `precision mediump float;
+      attribute vec2 pos; attribute float val;
+      uniform vec2 scale, offset; uniform float size, mode;
+      varying float v;
+      void main() {
+        gl_Position = vec4(pos * scale + offset, 0.0, 1.0);
+        gl_PointSize = size;
+        v = mode > 1.5 ? floor(clamp(val, 0.0, 1.0) * 255.0) : mod(val, 256.0);
+      }`,
+    frag: `precision mediump float;
+      uniform sampler2D palette; uniform vec4 solid; uniform float useSolid;
+      varying float v;
+      void main() {
+        ${round ? 'vec2 c = gl_PointCoord - 0.5; if (dot(c, c) > 0.25) discard;' : ''}
+        gl_FragColor = useSolid > 0.5 ? solid : vec4(texture2D(palette, vec2((v + 0.5) / 256.0, 0.5)).rgb, 1.0);
+      }`,
+    attributes: { pos: buffers.pos, val: buffers.val },
+    uniforms: {
+      scale: () => [2 * k() / W, 2 * k() / H], offset: () => [-view.cx * 2 * k() / W, -view.cy * 2 * k() / H],
+      mode: () => colourMode, palette: buffers.palette,
+    },
+    depth: { enable: false },
+  };
+  drawPoints = regl({ ...shared, primitive: 'points', count: n,
+    uniforms: { ...shared.uniforms, size: () => pointSize * dpr, solid: [0, 0, 0, 0], useSolid: 0 } });
+  drawMarked = regl({ ...shared, elements: buffers.marked,
+    uniforms: { ...shared.uniforms, size: () => (pointSize + 3) * dpr, solid: [1, 0.83, 0.16, 1], useSolid: 1 } });
+}
+
+function interleave() {
+  const a = new Float32Array(n * 2);
+  for (let i = 0; i < n; i++) { a[2 * i] = X[i]; a[2 * i + 1] = Y[i]; }
+  return a;
+}
+
+function redraw() {
+  if (redrawQueued) return;
+  redrawQueued = true;
+  requestAnimationFrame(() => {
+    redrawQueued = false;
+    regl.poll();
+    regl.clear({ color: [0.063, 0.075, 0.102, 1] });
+    drawPoints();
+    if (selection.length) drawMarked();
+    drawOverlay();
+  });
+}
+
+function ring(row, colour, radius) {
+  const [px, py] = toScreen(X[row], Y[row]);
+  ctx.beginPath();
+  ctx.arc(px, py, radius, 0, 2 * Math.PI);
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 2;
+  ctx.stroke();
+}
+
+function drawOverlay() {
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = 'rgba(255, 216, 51, 0.9)';
+  for (const [a, b] of lines) {
+    const [x0, y0] = toScreen(X[a], Y[a]); const [x1, y1] = toScreen(X[b], Y[b]);
+    ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke();
+  }
+  ctx.fillStyle = '#ffd32a';
+  for (const r of marked) {
+    const [px, py] = toScreen(X[r], Y[r]);
+    ctx.beginPath(); ctx.arc(px, py, pointSize / 2 + 2.5, 0, 2 * Math.PI); ctx.fill();
+  }
+  if (clicked !== null) ring(clicked, '#ffffff', pointSize / 2 + 6);
+  if (hovered >= 0) ring(hovered, '#4cc2ff', pointSize / 2 + 5);
+  if (lasso && lasso.length > 1) {
+    ctx.beginPath();
+    ctx.moveTo(...lasso[0]);
+    for (const p of lasso.slice(1)) ctx.lineTo(...p);
+    ctx.closePath();
+    ctx.fillStyle = 'rgba(76, 194, 255, 0.12)';
+    ctx.fill();
+    ctx.strokeStyle = '#4cc2ff';
+    ctx.stroke();
+  }
+}
+
+function resize() {
+  const box = $('stage').getBoundingClientRect();
+  dpr = window.devicePixelRatio || 1;
+  W = Math.max(1, box.width); H = Math.max(1, box.height);
+  for (const c of [canvas, overlay]) {
+    c.width = Math.round(W * dpr); c.height = Math.round(H * dpr);
+    c.style.width = `${W}px`; c.style.height = `${H}px`;
+  }
+  if (regl) redraw();
+}
+
+function fly(rows) {
+  const on = rows.filter((r) => r >= 0);
+  if (!on.length) return;
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const r of on) { x0 = Math.min(x0, X[r]); x1 = Math.max(x1, X[r]); y0 = Math.min(y0, Y[r]); y1 = Math.max(y1, Y[r]); }
+  const span = Math.max(x1 - x0, y1 - y0, 0.02) * 1.6;
+  const target = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, zoom: Math.min(2 / span, 2000) };
+  const from = { ...view }; const t0 = performance.now();
+  metrics.flights += 1;
+  const step = () => {
+    const t = Math.min(1, (performance.now() - t0) / 400); const e = t < 0.5 ? 2 * t * t : 1 - (-2 * t + 2) ** 2 / 2;
+    view.cx = from.cx + (target.cx - from.cx) * e; view.cy = from.cy + (target.cy - from.cy) * e;
+    view.zoom = Math.exp(Math.log(from.zoom) + (Math.log(target.zoom) - Math.log(from.zoom)) * e);
+    redraw();
+    if (t < 1) requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+}
+
+const painted = (t0, list) => requestAnimationFrame(() => requestAnimationFrame(() => list.push(performance.now() - t0)));
+
+function highlight(rows, { fly: go = false } = {}) {
+  marked = rows.filter((r) => r >= 0);
+  metrics.highlighted = marked.length;
+  drawOverlay();
+  if (go) fly(marked);
+}
 
 function hitList(el, hits, { onPick } = {}) {
   el.innerHTML = '';
@@ -86,70 +295,46 @@ async function describe(rows) {
   return rows.map((r) => labels.get(r));
 }
 
-// -- drawing ---------------------------------------------------------------------------------------
-function normalise(coords, width) {
-  const n = coords.length / width;
-  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (let i = 0; i < n; i++) {
-    const x = coords[i * width]; const y = coords[i * width + 1];
-    if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
-  }
-  const half = Math.max(x1 - x0, y1 - y0, 1e-12) / 2 * 1.05;
-  const cx = (x0 + x1) / 2; const cy = (y0 + y1) / 2;
-  const x = new Float32Array(n); const y = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    x[i] = (coords[i * width] - cx) / half;
-    y[i] = (coords[i * width + 1] - cy) / half;
-  }
-  return { x, y, z: new Float32Array(n), w: new Float32Array(n) };
-}
-
-const painted = (t0, list) => requestAnimationFrame(() => requestAnimationFrame(() => list.push(performance.now() - t0)));
-
-function lines(from, rows) {
-  const on = rows.filter((r) => r >= 0 && r !== from);
-  metrics.lines = on.length;
-  scatter.drawAnnotations(on.map((r) => ({
-    vertices: [[points.x[from], points.y[from]], [points.x[r], points.y[r]]],
-    lineColor: [1, 0.85, 0.2, 0.9], lineWidth: 2,
-  })));
-}
-
-function highlight(rows, { fly = false } = {}) {
-  const on = rows.filter((r) => r >= 0);
-  scatter.select(on, { preventEvent: true });
-  metrics.highlighted = on.length;
-  if (fly && on.length) {
-    scatter.zoomToPoints(on, { padding: 0.6, transition: true, transitionDuration: 400 });
-    metrics.flights += 1;
-  }
-}
-
 // -- interactions ----------------------------------------------------------------------------------
-async function onHover(row) {
-  const t0 = lastMove || performance.now();
+async function onHover(row, t0) {
+  hovered = row;
+  drawOverlay();
   const tip = $('tooltip');
   const [p] = await describe([row]);
-  const pos = scatter.getScreenPosition(row);
+  if (hovered !== row) return; // the pointer moved on meanwhile
+  const [px, py] = toScreen(X[row], Y[row]);
   tip.innerHTML = `<div class="key">${esc(p.key)}</div>` + (p.text ? `<div class="text">${esc(p.text)}</div>` : '');
-  tip.style.left = `${Math.round(pos[0] + 12)}px`;
-  tip.style.top = `${Math.round(pos[1] + 12)}px`;
+  tip.style.left = `${Math.round(Math.min(px + 12, W - 200))}px`;
+  tip.style.top = `${Math.round(py + 12)}px`;
   tip.hidden = false;
   tip.dataset.row = row;
   painted(t0, metrics.hoverMs);
 }
 
+function unhover() {
+  if (hovered < 0) return;
+  hovered = -1;
+  $('tooltip').hidden = true;
+  drawOverlay();
+}
+
 async function showPoint(row, t0 = performance.now()) {
   clicked = row;
   const [[p], res] = await Promise.all([describe([row]), api(`${base}/query`, { body: { row, k: 10 } })]);
-  const meta = p.metadata ? Object.entries(p.metadata).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join('<br>') : '';
+  const meta = p.metadata ? Object.entries(p.metadata).map(([key, v]) => `${esc(key)}: ${esc(v)}`).join('<br>') : '';
   $('details').innerHTML = `<div class="key">${esc(p.key)}</div>` + (p.text ? `<div>${esc(p.text)}</div>` : '') +
     (meta ? `<div class="meta">${meta}</div>` : '');
   $('details').dataset.row = row;
   hitList($('neighbors'), res.hits, { onPick: (r) => showPoint(r) });
-  lines(row, res.hits.map((h) => h.row));
+  lines = res.hits.filter((h) => h.row >= 0 && h.row !== row).map((h) => [row, h.row]);
+  metrics.lines = lines.length;
   highlight([row, ...res.hits.map((h) => h.row)]);
   painted(t0, metrics.clickMs);
+}
+
+function clearPoint() {
+  clicked = null; lines = []; metrics.lines = 0;
+  highlight([]);
 }
 
 async function search(text) {
@@ -157,7 +342,7 @@ async function search(text) {
   try {
     const res = await api(`${base}/query`, { body: { text, k: 10 } });
     hitList($('search-results'), res.hits, { onPick: (r) => showPoint(r) });
-    scatter.clearAnnotations();
+    lines = []; clicked = null;
     highlight(res.hits.map((h) => h.row), { fly: true });
     status(`${res.hits.length} results for “${text}” (${res.query === 'key' ? 'a key' : 'encoded text'})`);
     metrics.searchMs.push(performance.now() - t0);
@@ -166,16 +351,17 @@ async function search(text) {
 
 async function analogy(a, b, c) {
   try {
-    const res = await api(`${base}/query`, { body: { a: b, b: a, c, k: 10 } });
+    const res = await api(`${base}/query`, { body: { a: b, b: a, c, k: 10 } }); // a − b + c = (b → a) applied to c
     hitList($('analogy-results'), res.hits, { onPick: (r) => showPoint(r) });
+    lines = []; clicked = null;
     highlight(res.hits.map((h) => h.row), { fly: true });
     status(`${a} − ${b} + ${c}: ${res.hits.length ? res.hits[0].key : 'no answer'}`);
   } catch (e) { status(`analogy: ${e.message}`, true); }
 }
 
-function legend(field, values) {
+function legend(field) {
   const el = $('legend');
-  if (!field) { el.innerHTML = ''; return; }
+  if (!field) { el.innerHTML = ''; delete el.dataset.field; return; }
   if (field.type === 'categorical') {
     el.innerHTML = field.categories.map((c, i) => `<div class="item"><span class="swatch" style="background:` +
       `${PALETTE[i % PALETTE.length]}"></span>${esc(c)}</div>`).join('');
@@ -183,16 +369,15 @@ function legend(field, values) {
     el.innerHTML = `<div class="ramp" style="background:linear-gradient(to right,${RAMP.join(',')})"></div>` +
       `<div class="item">${field.min?.toPrecision(3)} … ${field.max?.toPrecision(3)}</div>`;
   }
+  el.dataset.field = field.name;
 }
 
 async function colourBy(name) {
-  const field = info.fields.find((f) => f.name === name);
-  const n = metrics.n;
-  if (!field) {
-    points.z = new Float32Array(n);
-    scatter.set({ colorBy: null, pointColor: BASE });
-    await scatter.draw(points, { spatialIndex, preventFilterReset: true });
+  if (!name) {
+    colourMode = 0;
+    buffers.palette.subimage(paletteTexture(0));
     legend(null);
+    redraw();
     return;
   }
   status(`colouring by ${name}…`);
@@ -200,32 +385,31 @@ async function colourBy(name) {
     const res = await api(`${base}/fields/${encodeURIComponent(name)}`, { binary: true });
     const buf = await res.arrayBuffer();
     if (res.headers.get('X-Field-Type') === 'categorical') {
-      const codes = new Int32Array(buf);
-      const cats = info.fields.find((f) => f.name === name);
-      if (!cats.categories) Object.assign(cats, (await api(base)).fields.find((f) => f.name === name));
-      points.z = Float32Array.from(codes, (c) => c % PALETTE.length);
-      scatter.set({ colorBy: 'valueA', pointColor: PALETTE });
-      await scatter.draw(points, { spatialIndex, zDataType: 'categorical', preventFilterReset: true });
-      legend(cats);
+      const field = (await api(base)).fields.find((f) => f.name === name); // categories known once computed
+      buffers.val.subdata(Float32Array.from(new Int32Array(buf), (c) => c % PALETTE.length));
+      colourMode = 1;
+      legend(field);
     } else {
       const v = new Float32Array(buf);
       let lo = Infinity; let hi = -Infinity;
       for (const x of v) if (Number.isFinite(x)) { if (x < lo) lo = x; if (x > hi) hi = x; }
       const span = hi > lo ? hi - lo : 1;
-      points.w = Float32Array.from(v, (x) => (Number.isFinite(x) ? (x - lo) / span : 0));
-      scatter.set({ colorBy: 'valueB', pointColor: RAMP });
-      await scatter.draw(points, { spatialIndex, wDataType: 'continuous', preventFilterReset: true });
-      legend({ ...field, min: lo, max: hi });
+      buffers.val.subdata(Float32Array.from(v, (x) => (Number.isFinite(x) ? (x - lo) / span : 0)));
+      colourMode = 2;
+      legend({ name, type: 'numeric', min: lo, max: hi });
     }
-    $('legend').dataset.field = name;
+    buffers.palette.subimage(paletteTexture(colourMode));
+    redraw();
     status(`coloured by ${name}`);
   } catch (e) { status(`colour: ${e.message}`, true); }
 }
 
 function setSelection(rows) {
   selection = rows;
+  buffers.marked({ primitive: 'points', type: 'uint32', data: Uint32Array.from(rows) });
   $('selection-count').textContent = `${rows.length.toLocaleString()} selected`;
   $('export').disabled = rows.length === 0;
+  redraw();
 }
 
 async function exportSelection() {
@@ -249,17 +433,90 @@ async function summary() {
     const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString() : v.toPrecision(4))
       : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
     $('summary').innerHTML = Object.entries(s).filter(([, v]) => v !== null)
-      .map(([k, v]) => `<tr><td>${esc(k.replaceAll('_', ' '))}</td><td>${esc(fmt(v))}</td></tr>`).join('');
+      .map(([key, v]) => `<tr><td>${esc(key.replaceAll('_', ' '))}</td><td>${esc(fmt(v))}</td></tr>`).join('');
     status('geometry summary ready');
   } catch (e) { status(`summary: ${e.message}`, true); }
   $('summary-go').disabled = false;
+}
+
+function lassoMode() { return $('lasso-mode').getAttribute('aria-pressed') === 'true'; }
+
+function wire() {
+  let down = null; // {x, y, cx, cy, lasso}
+  const local = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  canvas.addEventListener('pointerdown', (e) => {
+    const [px, py] = local(e);
+    down = { x: px, y: py, cx: view.cx, cy: view.cy, t: performance.now(), lasso: lassoMode() || e.shiftKey };
+    if (down.lasso) lasso = [[px, py]];
+    canvas.setPointerCapture(e.pointerId);
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    const t0 = performance.now();
+    const [px, py] = local(e);
+    if (down) {
+      if (down.lasso) { lasso.push([px, py]); drawOverlay(); return; }
+      view.cx = down.cx - (px - down.x) / k(); view.cy = down.cy + (py - down.y) / k();
+      unhover();
+      redraw();
+      return;
+    }
+    const row = pick(px, py);
+    if (row < 0) unhover();
+    else if (row !== hovered) onHover(row, t0).catch((err) => status(`hover: ${err.message}`, true));
+  });
+  canvas.addEventListener('pointerup', (e) => {
+    const [px, py] = local(e);
+    const was = down; down = null;
+    if (!was) return;
+    if (was.lasso) {
+      const poly = lasso.map(([x, y]) => toMap(x, y)); lasso = null;
+      if (poly.length >= 3) {
+        let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+        for (const [x, y] of poly) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+        setSelection(tree.range(x0, y0, x1, y1).filter((i) => insidePolygon(X[i], Y[i], poly)));
+        status(`${selection.length.toLocaleString()} points selected`);
+      } else drawOverlay();
+      return;
+    }
+    if (Math.abs(px - was.x) + Math.abs(py - was.y) > 4) return; // a pan, not a click
+    const row = pick(px, py);
+    if (row >= 0) showPoint(row, was.t).catch((err) => status(`neighbours: ${err.message}`, true));
+    else clearPoint();
+  });
+  canvas.addEventListener('pointerleave', unhover);
+  canvas.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const [px, py] = local(e);
+    const [mx, my] = toMap(px, py);
+    view.zoom = Math.min(Math.max(view.zoom * Math.exp(-e.deltaY * 0.0015), 0.2), 5000);
+    const [nx, ny] = toMap(px, py);
+    view.cx += mx - nx; view.cy += my - ny;
+    unhover();
+    redraw();
+  }, { passive: false });
+  window.addEventListener('keydown', (e) => { if (e.key === 'Escape') { clearPoint(); unhover(); } });
+  window.addEventListener('resize', resize);
+
+  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search($('search').value.trim()); });
+  $('analogy-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    analogy($('analogy-a').value.trim(), $('analogy-b').value.trim(), $('analogy-c').value.trim());
+  });
+  $('color-by').addEventListener('change', (e) => colourBy(e.target.value));
+  $('lasso-mode').addEventListener('click', () => {
+    $('lasso-mode').setAttribute('aria-pressed', String(!lassoMode()));
+  });
+  $('clear-selection').addEventListener('click', () => setSelection([]));
+  $('export').addEventListener('click', () => exportSelection().catch((e) => status(`export: ${e.message}`, true)));
+  $('summary-go').addEventListener('click', summary);
+  if (!info.analogy) $('analogy-go').disabled = true;
 }
 
 // -- start -----------------------------------------------------------------------------------------
 async function main() {
   const t0 = performance.now();
   const maps = await api('/maps');
-  const pick = params.get('space') ? { source: 'space', name: params.get('space') }
+  const pick0 = params.get('space') ? { source: 'space', name: params.get('space') }
     : params.get('collection') ? { source: 'collection', name: params.get('collection') } : maps[0];
   const sel = $('source');
   for (const m of maps) {
@@ -272,16 +529,16 @@ async function main() {
     const [kind, name] = sel.value.split(/:(.*)/s);
     location.search = `?${kind}=${encodeURIComponent(name)}`;
   });
-  if (!pick) { status('this server has no spaces or collections to show', true); return; }
-  source = pick;
+  if (!pick0) { status('this server has no spaces or collections to show', true); return; }
+  source = pick0;
   sel.value = `${source.source}:${source.name}`;
   base = `/maps/${source.source}/${encodeURIComponent(source.name)}`;
   status(`loading ${source.name}…`);
   info = await api(base);
   const res = await api(`${base}/coords`, { binary: true });
   const width = Number(res.headers.get('X-Components') || info.n_components);
-  points = normalise(new Float32Array(await res.arrayBuffer()), width);
-  const n = points.x.length;
+  ({ x: X, y: Y } = normalise(new Float32Array(await res.arrayBuffer()), width));
+  n = X.length;
   metrics.n = n;
   $('map-info').textContent = `${n.toLocaleString()} of ${info.total.toLocaleString()} points · ${info.method}` +
     `${info.saved ? '' : ' (computed now)'}${info.encoder ? ` · text search: ${info.encoder}` : ''}`;
@@ -291,67 +548,24 @@ async function main() {
     o.textContent = `${f.name}${f.type === 'numeric' ? ' (scale)' : ''}`;
     $('color-by').appendChild(o);
   }
-  const big = n > 200000;
-  const canvas = $('canvas');
-  const box = $('stage').getBoundingClientRect();
-  scatter = createScatterplot({
-    canvas, width: box.width, height: box.height,
-    pointSize: n > 500000 ? 2 : n > 50000 ? 3 : n > 5000 ? 4 : 6,
-    pointSizeSelected: 3, pointOutlineWidth: 1,
-    pointColor: BASE, pointColorActive: '#ffd32a', pointColorHover: '#ffffff',
-    opacity: n > 100000 ? 0.6 : 0.9, backgroundColor: '#10131a',
-    lassoColor: [0.3, 0.76, 1, 1], performanceMode: big,
-    annotationLineColor: [1, 0.85, 0.2, 0.9], annotationLineWidth: 2,
-  });
-  await scatter.draw(points);
-  spatialIndex = scatter.get('spatialIndex');
+  tree = new KDBush(n, 64, Float32Array);
+  for (let i = 0; i < n; i++) tree.add(X[i], Y[i]);
+  tree.finish();
+  pointSize = n > 500000 ? 1.5 : n > 50000 ? 2.5 : n > 5000 ? 4 : 7;
+  canvas = $('canvas');
+  overlay = $('overlay');
+  ctx = overlay.getContext('2d');
+  resize();
+  setupGl();
+  wire();
   // page coordinates of a map row (for the browser tests and for anyone scripting the page)
   metrics.screen = (row) => {
-    const [x, y] = scatter.getScreenPosition(row);
+    const [px, py] = toScreen(X[row], Y[row]);
     const r = canvas.getBoundingClientRect();
-    return [r.left + x, r.top + y];
+    return [r.left + px, r.top + py];
   };
-
-  canvas.addEventListener('pointermove', () => { lastMove = performance.now(); }, { capture: true });
-  canvas.addEventListener('pointerdown', () => { lastDown = performance.now(); }, { capture: true });
-  canvas.addEventListener('pointerleave', () => { $('tooltip').hidden = true; });
-  scatter.subscribe('pointOver', (row) => onHover(row).catch((e) => status(`hover: ${e.message}`, true)));
-  scatter.subscribe('pointOut', () => { $('tooltip').hidden = true; });
-  let lassoing = false;
-  scatter.subscribe('lassoStart', () => { lassoing = true; });
-  scatter.subscribe('select', ({ points: rows }) => {
-    if (lassoing || rows.length > 1) {
-      lassoing = false;
-      scatter.clearAnnotations();
-      setSelection(Array.from(rows));
-      return;
-    }
-    if (rows.length === 1 && rows[0] !== clicked) {
-      showPoint(rows[0], lastDown || performance.now()).catch((e) => status(`neighbours: ${e.message}`, true));
-    }
-  });
-  scatter.subscribe('deselect', () => { clicked = null; scatter.clearAnnotations(); setSelection([]); });
-  window.addEventListener('resize', () => {
-    const b = $('stage').getBoundingClientRect();
-    scatter.set({ width: b.width, height: b.height });
-  });
-
-  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search($('search').value.trim()); });
-  $('analogy-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    analogy($('analogy-a').value.trim(), $('analogy-b').value.trim(), $('analogy-c').value.trim());
-  });
-  $('color-by').addEventListener('change', (e) => colourBy(e.target.value));
-  $('lasso-mode').addEventListener('click', () => {
-    const on = $('lasso-mode').getAttribute('aria-pressed') !== 'true';
-    $('lasso-mode').setAttribute('aria-pressed', String(on));
-    scatter.set({ mouseMode: on ? 'lasso' : 'panZoom' });
-  });
-  $('clear-selection').addEventListener('click', () => scatter.deselect());
-  $('export').addEventListener('click', () => exportSelection().catch((e) => status(`export: ${e.message}`, true)));
-  $('summary-go').addEventListener('click', summary);
-  if (!info.analogy) $('analogy-go').disabled = true;
-
+  redraw();
+  await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
   metrics.loadMs = performance.now() - t0;
   metrics.ready = true;
   status(`${n.toLocaleString()} points in ${(metrics.loadMs / 1000).toFixed(1)} s · hover a point, click it, ` +

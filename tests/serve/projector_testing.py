@@ -16,7 +16,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def blobs(n: int, dim: int, k: int, *, seed: int = 0, spread: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+def blobs(n: int, dim: int, k: int, *, seed: int = 0, spread: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
     """``n`` float32 points around ``k`` random centres, and each point's centre (its label)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(k, dim)).astype(np.float32)
@@ -25,7 +25,8 @@ def blobs(n: int, dim: int, k: int, *, seed: int = 0, spread: float = 0.35) -> t
     return np.ascontiguousarray(x, np.float32), labels
 
 
-def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8, *, error_field: bool = True) -> Any:
+def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8, *, error_field: bool = True,
+                            spread: float = 1.1) -> Any:
     """A space of ``n`` labelled points saved at ``path``, with a saved map carrying the fields ``label``
     and (when ``error_field``) ``knn_error`` (:func:`embspace.evaluate.knn_label_errors`)."""
     from embspace import EmbeddingSpace
@@ -33,7 +34,7 @@ def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8
     from embspace.analysis.maps import map_path
     from embspace.evaluate import knn_label_errors
 
-    x, labels = blobs(n, dim, k)
+    x, labels = blobs(n, dim, k, spread=spread)
     names = np.asarray([f"topic{c}" for c in range(k)])[labels]
     space = EmbeddingSpace([f"{names[i]}-{i}" for i in range(n)], x, metric="cosine")
     space.save(path)

@@ -193,6 +193,8 @@ def test_colour_by_cluster_metadata_field_and_evaluation_error(world: dict[str, 
         assert sorted(items) == sorted(expected)
     else:
         assert page.locator("#legend .ramp").count() == 1
+        lo, hi = (float(v) for v in page.inner_text("#legend .item").split(" … "))
+        assert 0 <= lo < hi <= 1  # errors vary over the map
     page.wait_for_timeout(300)
     shot = ARTIFACTS / f"projector-colour-{field}.png"
     page.screenshot(path=shot)
@@ -276,7 +278,6 @@ def test_api_key_server_serves_the_page_and_asks_for_the_key(tmp_path: Path, bro
         page.close()
 
 
-@pytest.mark.slow
 def test_a_million_points_stay_interactive(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> None:
     """1,000,000 points: the page loads, and hover and click round trips (pointer event to the painted answer)
     are measured and written to tests/artifacts/projector-1m.json."""
@@ -285,24 +286,30 @@ def test_a_million_points_stay_interactive(tmp_path_factory: pytest.TempPathFact
 
     data = tmp_path_factory.mktemp("million") / "data"
     data.mkdir()
-    space = labelled_space_with_map(data / "million", n=1_000_000, dim=8, k=20, error_field=False)
+    space = labelled_space_with_map(data / "million", n=1_000_000, dim=8, k=20, error_field=False,
+                                    spread=0.3)
     resources = Resources(data)
     with live_server(create_app(resources)) as url:
         page = open_page(browser, url, "space=million", timeout=300_000)
         assert page.evaluate("window.__projector.n") == 1_000_000
         rng = np.random.default_rng(1)
-        rows = [visible_row(page, rng.choice(len(space), 400, replace=False)) for _ in range(1)]
-        for _ in range(6):
-            row = visible_row(page, rng.choice(len(space), 400, replace=False))
-            rows.append(row)
-            hover(page, row)
-            x, y = screen(page, row)
-            n_clicks = len(page.evaluate("window.__projector.clickMs"))
+        for i in range(8):
+            x, y = screen(page, int(rng.integers(len(space))))  # some point; the one nearest the pointer answers
+            n_hover = len(page.evaluate("window.__projector.hoverMs"))
+            page.mouse.move(x - 25, y - 25)
+            page.mouse.move(x, y, steps=3)
+            page.wait_for_function(f"window.__projector.hoverMs.length > {n_hover}", timeout=30_000)
+            n_click = len(page.evaluate("window.__projector.clickMs"))
             page.mouse.click(x, y)
-            page.wait_for_function(f"window.__projector.clickMs.length > {n_clicks}", timeout=30_000)
-            page.mouse.click(5, 5)  # off the canvas: deselect before the next round
+            page.wait_for_function(f"window.__projector.clickMs.length > {n_click}", timeout=30_000)
+            if i == 0:
+                page.screenshot(path=ARTIFACTS / "projector-1m-click.png")
+            page.keyboard.press("Escape")
         m = page.evaluate("({loadMs: window.__projector.loadMs, hoverMs: window.__projector.hoverMs, "
                           "clickMs: window.__projector.clickMs})")
+        page.select_option("#color-by", "label")
+        page.wait_for_function("document.getElementById('legend').dataset.field === 'label'", timeout=60_000)
+        page.wait_for_timeout(500)
         page.screenshot(path=ARTIFACTS / "projector-1m.png")
         not_blank(ARTIFACTS / "projector-1m.png")
         page.close()
@@ -312,4 +319,4 @@ def test_a_million_points_stay_interactive(tmp_path_factory: pytest.TempPathFact
               "hover_max_ms": float(np.max(m["hoverMs"])), "click_max_ms": float(np.max(m["clickMs"]))}
     (ARTIFACTS / "projector-1m.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result))
-    assert len(m["hoverMs"]) >= 6 and len(m["clickMs"]) >= 6
+    assert len(m["hoverMs"]) >= 8 and len(m["clickMs"]) >= 8

@@ -263,6 +263,12 @@ class MapView:
             return False
         return True
 
+    def warm(self) -> None:
+        """Answer one neighbour query now, so that the first click does not pay for compiling or loading the
+        search (the exact search's kernels are compiled on first use)."""
+        if self.size:
+            self.neighbors(self.projection.keys[0], 1)
+
     def neighbors(self, key: str, k: int = 10) -> MapHits:
         """The ``k`` nearest neighbours of a stored key (itself left out), from the index."""
         res = self.source.neighbors(key, k=k) if self.is_space else self.source.search(key=key, k=k)

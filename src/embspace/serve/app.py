@@ -627,8 +627,10 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
                 if kind == "space":
                     model = served.obj.provenance.model if served.obj.provenance is not None else None
                     encoder = resources_.encoder_for(model)
-                served.cache["map"] = MapView.open(served.obj, served.path if served.path.is_dir() else None,
-                                                   encoder=encoder, name=name)
+                view = MapView.open(served.obj, served.path if served.path.is_dir() else None, encoder=encoder,
+                                    name=name)
+                view.warm()
+                served.cache["map"] = view
             return served, served.cache["map"]
 
     def on_map(kind: str, name: str, fn: Callable[[Any], Any]) -> Any:
