@@ -219,6 +219,77 @@ def test_retrieve_passages_with_citations(client: TestClient) -> None:
     err(client.post("/collections/nope/retrieve", json={"query": "x"}), 404, "not_found")
 
 
+# ------------------------------------------------------------------------------------------------ maps
+
+
+def test_maps_of_spaces_and_collections(client: TestClient) -> None:
+    listed = {(m["source"], m["name"]): m for m in ok(client.get("/maps"))}
+    assert ("space", "words") in listed and ("collection", "docs") in listed
+    assert listed[("space", "words")]["size"] == 46 and not listed[("space", "words")]["saved"]
+    info = ok(client.get("/maps/space/words"))
+    assert info["size"] == info["total"] == 46 and info["method"] == "pca" and not info["saved"]
+    assert info["analogy"] and info["encoder"] is None and len(info["bounds"]) == 2
+    assert [f["name"] for f in info["fields"]] == ["cluster"]
+    r = client.get("/maps/space/words/coords")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    coords = np.frombuffer(r.content, "<f4").reshape(-1, int(r.headers["X-Components"]))
+    assert coords.shape == (46, 2) and np.isfinite(coords).all()
+    r = client.get("/maps/space/words/fields/cluster")
+    assert r.headers["X-Field-Type"] == "categorical" and len(np.frombuffer(r.content, "<i4")) == 46
+    cats = next(f for f in ok(client.get("/maps/space/words"))["fields"] if f["name"] == "cluster")["categories"]
+    assert cats and all(c.startswith("cluster ") for c in cats)
+    keys = ok(client.post("/maps/space/words/keys", json={"rows": [0, 1]}))
+    assert len(keys) == 2
+    pts = ok(client.post("/maps/space/words/points", json={"rows": [1]}))
+    assert pts == [{"row": 1, "key": keys[1], "text": None, "metadata": None}]
+    near = ok(client.post("/maps/space/words/query", json={"key": "king", "k": 3}))
+    assert near["query"] == "neighbors" and len(near["hits"]) == 3 and all(h["row"] >= 0 for h in near["hits"])
+    by_row = ok(client.post("/maps/space/words/query", json={"row": near["row"], "k": 3}))
+    assert by_row["hits"] == near["hits"]
+    ana = ok(client.post("/maps/space/words/query", json={"a": "man", "b": "king", "c": "woman", "k": 1}))
+    assert ana["hits"][0]["key"] == "queen"
+    found = ok(client.post("/maps/space/words/query", json={"text": "queen", "k": 3}))
+    assert found["query"] == "key" and found["hits"][0]["key"] == "queen"
+    err(client.post("/maps/space/words/query", json={"text": "qeen"}), 404, "unknown_key")  # no encoder
+    err(client.post("/maps/space/words/query", json={}), 422, "invalid_input")
+    err(client.post("/maps/space/words/query", json={"key": "king", "text": "x"}), 422, "invalid_input")
+    err(client.post("/maps/space/words/keys", json={"rows": [46]}), 422, "invalid_input")
+    err(client.get("/maps/space/words/fields/nope"), 404, "unknown_key")
+    err(client.get("/maps/space/nope"), 404, "not_found")
+    err(client.get("/maps/spaces/words"), 422, "validation_error")
+
+
+def test_map_of_a_collection_has_metadata_fields_text_search_and_texts(client: TestClient) -> None:
+    info = ok(client.get("/maps/collection/docs"))
+    assert info["size"] == 4 and info["encoder"] is not None
+    assert {f["name"] for f in info["fields"]} == {"cluster", "lang", "year"}
+    r = client.get("/maps/collection/docs/fields/lang")
+    codes = np.frombuffer(r.content, "<i4")
+    cats = next(f for f in ok(client.get("/maps/collection/docs"))["fields"] if f["name"] == "lang")["categories"]
+    keys = ok(client.post("/maps/collection/docs/keys", json={"rows": [0, 1, 2, 3]}))
+    by_key = {d[0]: d[2]["lang"] for d in DOCS}
+    assert [cats[c] for c in codes] == [by_key[k] for k in keys]
+    year = np.frombuffer(client.get("/maps/collection/docs/fields/year").content, "<i4")
+    assert len(year) == 4  # integers are categories
+    hits = ok(client.post("/maps/collection/docs/query", json={"text": "a cat on a mat", "k": 2}))
+    assert hits["query"] == "text" and len(hits["hits"]) == 2
+    pts = ok(client.post("/maps/collection/library/points", json={"rows": [0]}))
+    assert pts[0]["text"] and "source" in pts[0]["metadata"]  # ingested passages: text and citation fields
+    ana = ok(client.post("/maps/collection/vecs/query", json={"a": "v0", "b": "v1", "c": "v2", "k": 3}))
+    assert len(ana["hits"]) == 3 and not {"v0", "v1", "v2"} & {h["key"] for h in ana["hits"]}
+
+
+def test_projector_page_and_assets(client: TestClient) -> None:
+    r = client.get("/projector", follow_redirects=False)
+    assert r.status_code in (307, 308) and r.headers["location"] == "/projector/"
+    page = client.get("/projector/")
+    assert page.status_code == 200 and "projector.js" in page.text
+    assert client.get("/projector/projector.js").status_code == 200
+    assert client.get("/projector/projector.css").status_code == 200
+    err(client.get("/projector/..%2Fapp.py"), 404, "not_found")
+    err(client.get("/projector/app.py"), 404, "not_found")
+
+
 # -------------------------------------------------------------------------------------------- coverage
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from projector_testing import CHROMIUM, FLAGS, labelled_space_with_map, live_server  # noqa: E402
+from projector_testing import CHROMIUM, FLAGS, labelled_space_with_map, live_server
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")

@@ -97,8 +97,15 @@ class MapView:
     @classmethod
     def _pca(cls, source: Any) -> Projection:
         space = cls._space(source)
-        if len(space) < 4:
-            raise InvalidInputError(f"a map needs at least 4 points, this one has {len(space)}")
+        if len(space) == 0:
+            raise InvalidInputError("there is nothing to map: it is empty")
+        if len(space) < 4:  # too few for project(): the same PCA, its missing axes left at 0
+            x = np.asarray(space.vectors, np.float64)
+            _, sv, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+            coords = np.zeros((len(x), 2), np.float32)
+            m = min(2, len(sv))
+            coords[:, :m] = ((x - x.mean(axis=0)) @ vt[:m].T).astype(np.float32)
+            return Projection("pca", 2, space.dim, list(space.keys), coords, {"cosine": space.metric == "cosine"})
         fit = project(space, "pca", 2, sample=PCA_FIT)
         if len(fit.keys) == len(space):
             return fit

@@ -376,10 +376,10 @@ class MapField(_Model):
 
     name: str
     type: Literal["categorical", "numeric"]
-    categories: list[str] | None = Field(None, description="categorical: the labels, by code")
-    min: float | None = Field(None, description="numeric: the smallest value")
-    max: float | None = Field(None, description="numeric: the largest value")
-    computed: bool = Field(False, description="computed by the server on first use (clusters, metadata)")
+    categories: list[str] | None = Field(default=None, description="categorical: the labels, by code")
+    min: float | None = Field(default=None, description="numeric: the smallest value")
+    max: float | None = Field(default=None, description="numeric: the largest value")
+    computed: bool = Field(default=False, description="computed by the server on first use (clusters, metadata)")
 
 
 class MapSource(_Model):
@@ -402,7 +402,7 @@ class MapInfo(_Model):
     method: str
     saved: bool = Field(description="read from a saved map (else computed now, by PCA)")
     fields: list[MapField]
-    encoder: str | None = Field(None, description="the text encoder behind text queries, if any")
+    encoder: str | None = Field(default=None, description="the text encoder behind text queries, if any")
     analogy: bool = Field(description="analogy queries are possible")
     bounds: list[list[float]] = Field(description="[[min, max]] per map axis")
 
@@ -416,7 +416,7 @@ class MapPointsRequest(_Model):
 class MapPoint(_Model):
     row: int
     key: str
-    text: str | None = Field(None, description="the item's text (metadata 'text'), cut to 500 characters")
+    text: str | None = Field(default=None, description="the item's text (metadata 'text'), cut to 500 characters")
     metadata: dict[str, Any] | None = None
 
 
@@ -449,5 +449,5 @@ class MapHits(_Model):
     """Hits from the index (never from the map's 2-D distances), with their map rows."""
 
     query: str = Field(description="how the query was read: 'neighbors', 'key', 'text' or 'analogy'")
-    row: int | None = Field(None, description="the query point's own row, for a point query")
+    row: int | None = Field(default=None, description="the query point's own row, for a point query")
     hits: list[MapHit]

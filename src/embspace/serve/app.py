@@ -651,7 +651,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
                 served = resources_.get(kind, n)
                 size = len(served.obj) if kind == "space" else served.obj.count()
                 saved = find_map(served.path if served.path.is_dir() else None) is not None
-                out.append(MapSource(source=kind, name=n, size=size, saved=saved))  # type: ignore[arg-type]
+                out.append(MapSource(source=kind, name=n, size=size, saved=saved))
         return out
 
     @app.get("/maps/{source}/{name}", tags=["projector"])
