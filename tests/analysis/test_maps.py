@@ -50,3 +50,25 @@ def test_three_dimensions_sample_and_errors() -> None:
         project(space, "pca", 4)
     with pytest.raises(DimensionMismatchError):
         m.transform(np.zeros((2, 5), np.float32))
+
+
+def test_map_fields_round_trip_and_are_validated(tmp_path: Path) -> None:
+    from embspace.analysis import project
+    from embspace.analysis.maps import Projection, field_kind
+
+    rng = np.random.default_rng(0)
+    space = EmbeddingSpace([f"k{i}" for i in range(30)], rng.normal(size=(30, 6)).astype(np.float32))
+    m = project(space, "pca")
+    m.add_field("label", [f"c{i % 3}" for i in range(30)]).add_field("score", rng.random(30))
+    m.add_field("group", np.arange(30) % 4).add_field("flag", np.arange(30) % 2 == 0)
+    assert field_kind(m.fields["score"]) == "numeric" and field_kind(m.fields["group"]) == "categorical"
+    m.save(tmp_path / "map")
+    back = Projection.load(tmp_path / "map")
+    assert list(back.fields) == ["label", "score", "group", "flag"]
+    assert list(back.fields["label"]) == [f"c{i % 3}" for i in range(30)]
+    assert np.allclose(back.fields["score"], m.fields["score"]) and back.fields["score"].dtype == np.float32
+    assert list(back.fields["group"]) == list(np.arange(30) % 4) and back.fields["flag"].dtype == bool
+    with pytest.raises(InvalidInputError, match="one value per map point"):
+        m.add_field("short", [1, 2])
+    with pytest.raises(InvalidInputError, match="field name"):
+        m.add_field("../evil", np.zeros(30))

@@ -63,3 +63,22 @@ def test_mnist_probe_matches_scikit_learn_on_the_same_split() -> None:
     ours = linear_probe(images[train], labels[train], test=(images[test], labels[test]), max_iter=200)
     ref = LogisticRegression(max_iter=200).fit(images[train], labels[train]).score(images[test], labels[test])
     assert ours.accuracy == pytest.approx(ref, abs=1e-9) and ours.accuracy > 0.85
+
+
+def test_knn_label_errors_measure_how_much_each_neighbourhood_disagrees() -> None:
+    from embspace import EmbeddingSpace
+    from embspace.errors import InvalidInputError
+    from embspace.evaluate import knn_label_errors
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(50, 4)) + 10, rng.normal(size=(50, 4)) - 10]).astype(np.float32)
+    space = EmbeddingSpace([f"k{i}" for i in range(100)], x, metric="l2")
+    labels = ["a"] * 50 + ["b"] * 50
+    clean = knn_label_errors(space, labels, k=5)
+    assert clean.shape == (100,) and clean.dtype == np.float32 and clean.max() == 0.0
+    noisy = list(labels)
+    noisy[0] = "b"  # one mislabelled point: all its neighbours disagree with it
+    err = knn_label_errors(space, noisy, k=5)
+    assert err[0] == 1.0 and 0 < err[1:50].max() <= 0.2 and err[50:].max() == 0.0
+    with pytest.raises(InvalidInputError, match="one label per key"):
+        knn_label_errors(space, labels[:10])

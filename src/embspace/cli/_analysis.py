@@ -143,16 +143,35 @@ def cluster(space_path: SpaceArg,
 
 
 def project(space_path: SpaceArg,
-            output: Annotated[Path, typer.Option("--output", "-o", help="Map directory to write.")],
+            output: Annotated[Path | None, typer.Option("--output", "-o", help="Map directory to write (default: "
+                                                        "SPACE/maps/default, the map the projector shows).")] = None,
             method: Annotated[str, typer.Option("--method", help="umap, tsne or pca.")] = "umap",
             dims: Annotated[int, typer.Option("--dims", help="2 or 3.")] = 2,
-            sample: SampleOpt = None) -> None:
-    """Make a 2-D/3-D map of a space (new points can be placed on it later)."""
+            sample: SampleOpt = None,
+            labels: Annotated[Path | None, typer.Option("--labels", help="A TSV of key<TAB>label: adds the map "
+                                                        "fields 'label' and 'knn_error' (the share of each point's "
+                                                        "10 nearest neighbours with another label).")] = None) -> None:
+    """Make a 2-D/3-D map of a space (new points can be placed on it later; `embspace serve` shows it)."""
     from .. import analysis
+    from ..analysis.maps import map_path
 
-    m = analysis.project(_load(space_path), method, dims, sample=sample)
+    if output is None:
+        if not space_path.is_dir():
+            out.error(f"{space_path} is not a space directory: give the map directory with --output")
+            raise typer.Exit(2)
+        output = map_path(space_path, "default")
+    space = _load(space_path)
+    m = analysis.project(space, method, dims, sample=sample)
+    if labels is not None:
+        from ..evaluate import knn_label_errors
+
+        mapped = space if len(m.keys) == len(space) else space.subset(m.keys)
+        values = _read_labels(labels, mapped)
+        m.add_field("label", values)
+        m.add_field("knn_error", knn_label_errors(mapped, values, k=10))
     m.save(output)
-    typer.echo(f"{method} map of {len(m.keys):,} points -> {output}")
+    extra = " (fields: label, knn_error)" if labels else ""
+    typer.echo(f"{method} map of {len(m.keys):,} points -> {output}{extra}")
 
 
 def compare(a_path: Annotated[Path, typer.Argument(help="The first space.")],
