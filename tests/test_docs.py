@@ -1,6 +1,6 @@
 """Every code example in README.md and docs/**/*.md runs as a test.
 
-- ```python blocks run in a fresh temporary directory (as before).
+- ```python blocks run in a fresh temporary directory.
 - ```bash / ```sh / ```shell / ```console blocks run with bash (``set -euo pipefail``) in a fresh
   temporary directory that holds the small input files `_write_fixtures` makes (a corpus, a word
   space, evaluation files, documents, ratings, a BEIR-layout dataset...), with ``$EMBSPACE_DATA``
