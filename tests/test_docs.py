@@ -109,7 +109,8 @@ def _blocks(path: Path) -> Iterator[Block]:
         before = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         reason = None
         if SKIP_FLAGS & {w.lower() for w in words[1:]}:
-            reason = "marked no-test"
+            after = next((x for x in lines[i:] if x.strip()), "")  # a comment right after explains it
+            reason = c.group("reason") if (c := NOT_RUN.match(after)) and c.group("reason") else "marked no-test"
         elif (c := NOT_RUN.match(before)) is not None:
             reason = c.group("reason") or "(no reason given)"
         else:
