@@ -60,9 +60,6 @@ NOT_RUN_ELSEWHERE: dict[tuple[str, str], str] = {
     # The README's first lines are fixed (the set-up commands): no marker can go before its block.
     ("README.md", 'python3 -m pip install -c constraints.txt -e ".[dev]" && embspace demo'):
         "installs embspace, runs the demo and the whole test suite",
-    # Kept by the serve docs' author; until that page marks its server commands itself:
-    ("docs/serve.md", "embspace serve --port 9000 --data-dir ./data"):
-        "starts servers that run until they are stopped",
 }
 
 
