@@ -67,6 +67,20 @@ def test_sampling_bounds_the_neighbour_work() -> None:
     assert "map" not in r.figures and r.clustering is not None and len(r.clustering.labels) == 800
 
 
+def test_a_map_made_already_is_drawn_instead_of_a_new_one() -> None:
+    from embspace.analysis import project
+
+    space = _problem_space(400)
+    proj = project(space, "pca", seed=0)
+    r = report(space, projection=proj, map_method="umap", progress=False)  # map_method is ignored
+    assert "map" in r.figures and "map (pca, given)" in r.steps and "map (umap)" not in r.steps
+    part = report(space, sample=200, projection=proj, progress=False)  # drawn where its points were analysed
+    assert "map" in part.figures
+    with pytest.raises(InvalidInputError, match="4-d"):
+        report(space, projection=project(EmbeddingSpace([f"k{i}" for i in range(10)],
+                                                        np.eye(10, 4, dtype=np.float32)), "pca"))
+
+
 def test_report_rejects_bad_input() -> None:
     with pytest.raises(InvalidInputError):
         report(np.zeros((50, 4)))  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ from .diagnostics import (
     norms,
 )
 from .fixes import FixReport
+from .maps import Projection
 from .rescoring import csls, mutual_proximity
 from .stability import Stability, stability
 
@@ -281,10 +282,12 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
            evaluate: Callable[[EmbeddingSpace], float] | None = None, evaluation_name: str = "the evaluation",
            labels: Sequence[Any] | None = None, clusters: int | None = None, map_method: str | None = "umap",
            map_points: int = MAP_POINTS, title: str | None = None, progress: bool = True,
-           seed: int = 0) -> Report:
+           seed: int = 0, projection: Projection | None = None) -> Report:
     """Analyse ``space`` end to end (see the module docs); ``labels`` (one per key) add NMI/ARI to the
     clustering; ``clusters`` is the k of k-means (default from the sample size); ``map_method`` is
-    ``"umap"``, ``"tsne"``, ``"pca"`` or ``None`` for no map."""
+    ``"umap"``, ``"tsne"``, ``"pca"`` or ``None`` for no map; ``projection``, a map of ``space`` made
+    already (:func:`~embspace.analysis.project`), is drawn instead of making one (``map_method`` is then
+    ignored)."""
     if not isinstance(space, EmbeddingSpace):
         raise InvalidInputError(f"expected an EmbeddingSpace, got {type(space).__name__}")
     if len(space) < max(ID_K, k) + 2:
@@ -293,10 +296,17 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
         raise InvalidInputError(f"{len(labels)} labels for {len(space)} keys")
     if map_method not in (None, "umap", "tsne", "pca"):
         raise InvalidInputError(f"map_method must be 'umap', 'tsne', 'pca' or None, got {map_method!r}")
+    if projection is not None:
+        if not isinstance(projection, Projection):
+            raise InvalidInputError(f"projection must be a Projection, got {type(projection).__name__}")
+        if projection.dim != space.dim:
+            raise InvalidInputError(f"the projection maps {projection.dim}-d vectors, the space has {space.dim}")
+        map_method = None
     start = time.perf_counter()
     steps: dict[str, float] = {}
     figures: dict[str, bytes] = {}
-    total = 8 + len(_fix_runs(space.dim, 0)) + (map_method is not None)  # with the reduced whitening
+    drawn = map_method is not None or projection is not None
+    total = 8 + len(_fix_runs(space.dim, 0)) + drawn  # with the reduced whitening
     with TrainingProgress(total, "report", unit="steps", enabled=progress) as bar, _fixes.shared_baseline():
         t = time.perf_counter()
 
@@ -365,6 +375,13 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
             pos = {key: i for i, key in enumerate(work.keys)}
             figures["map"] = _fig_map(proj.coords, clus.labels[[pos[key] for key in proj.keys]], map_method)
             step(f"map ({map_method})")
+        elif projection is not None:  # drawn where its points are in the rows analysed
+            pos = {key: i for i, key in enumerate(work.keys)}
+            shown = [i for i, key in enumerate(projection.keys) if key in pos]
+            if shown:
+                figures["map"] = _fig_map(projection.coords[shown],
+                                          clus.labels[[pos[projection.keys[i]] for i in shown]], projection.method)
+            step(f"map ({projection.method}, given)")
     recs = _recommend(an, idim, hub, reports, evaluation_name if evaluate is not None else None)
     return Report(title or f"{space.provenance.model}: {len(space):,} x {space.dim}", len(space), space.dim,
                   space.metric, space.provenance.model, len(rows), nrm, an, idim, hub, stab, reports, clus, recs,

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import _output as out
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..serve.app import ServeConfig
 
 API_KEY_ENV = "EMBSPACE_API_KEY"
 
@@ -50,31 +56,85 @@ def serve(
     if workers > 1 and not readonly:
         out.error("several workers serve read-only: add --readonly (a collection has one writing process)")
         raise typer.Exit(2)
-    import uvicorn
-
-    from ..serve.app import CONFIG_ENV, ServeConfig, app_from_env
+    from ..serve.app import ServeConfig
 
     config = ServeConfig(data_dir=str(data_dir or default_data_dir()), paths=[str(p) for p in paths or []],
                          encoder=encoder, readonly=readonly, api_key=api_key,
                          max_body=int(max_body_mb * 1024 * 1024))
-    os.environ[CONFIG_ENV] = config.model_dump_json()  # what each worker process builds its app from
-    app = app_from_env()
+    app = build_app(config)
+    out.console.print(banner(app, host, port, workers=workers, api_key=api_key))
+    if workers > 1:
+        import uvicorn
+
+        app.state.resources.close()  # the workers open their own
+        uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=log_level == "debug")
+        return
+    run_app(app, host=host, port=port, log_level=log_level)
+
+
+def build_app(config: ServeConfig) -> FastAPI:
+    """The API app for ``config``, which is also put in the environment: uvicorn's worker processes
+    build their own app from it."""
+    from ..serve.app import CONFIG_ENV, app_from_env
+
+    os.environ[CONFIG_ENV] = config.model_dump_json()
+    return app_from_env()
+
+
+def banner(app: FastAPI, host: str, port: int, *, workers: int = 1, api_key: str | None = None) -> str:
+    """One line: where the API listens and what it serves."""
     resources = app.state.resources
-    shown = f"[{host}]" if ":" in host else host
-    out.console.print(f"embspace API on http://{shown}:{port}  (docs /docs, schema /openapi.json; data "
-                      f"{resources.data_dir}; {len(resources.names('collection'))} collections, "
-                      f"{len(resources.names('space'))} spaces, {len(resources.names('recommender'))} recommenders"
-                      + (f"; {workers} workers, read-only" if workers > 1 else "")
-                      + ("; API key required" if api_key else "") + ")")
+    return (f"embspace API on {base_url(host, port)}  (docs /docs, schema /openapi.json; data "
+            f"{resources.data_dir}; {len(resources.names('collection'))} collections, "
+            f"{len(resources.names('space'))} spaces, {len(resources.names('recommender'))} recommenders"
+            + (f"; {workers} workers, read-only" if workers > 1 else "")
+            + ("; API key required" if api_key else "") + ")")
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def listen(host: str, port: int, *, fallback: bool = False) -> socket.socket:
+    """A socket listening on ``host``:``port``; with ``fallback``, on a free port the system picks when
+    that one is taken (``getsockname()[1]`` says which)."""
     try:
-        if workers > 1:
-            resources.close()  # the workers open their own
-            uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                        log_level=log_level, access_log=log_level == "debug")
-        else:
-            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+        return _listening(host, port)
+    except OSError:
+        if not fallback or port == 0:
+            raise
+        return _listening(host, 0)
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart binds over TIME_WAIT
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run_app(app: FastAPI, *, host: str, port: int, log_level: str = "info", sock: socket.socket | None = None
+            ) -> None:
+    """Serve ``app`` in this process (on ``sock`` when given) until Ctrl-C or SIGTERM, then close what it
+    serves."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                           access_log=log_level == "debug"))
+    try:
+        server.run(sockets=None if sock is None else [sock])
+    except KeyboardInterrupt:  # uvicorn stopped cleanly, then re-raised the Ctrl-C it caught
+        pass
     finally:
-        resources.close()
+        app.state.resources.close()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn logged why (uvicorn.run exits with its STARTUP_FAILURE, 3, too)
 
 
 def register(app: typer.Typer) -> None:

@@ -151,14 +151,31 @@ def convert(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the demo space here.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Where the demo writes (and the server serves) "
+                           "[default: $EMBSPACE_DATA or ~/.local/share/embspace].")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Save the sentence space here instead of DATA_DIR/demo-sentences.")] = None,
     sentences: Annotated[int, typer.Option("--sentences", min=10, help="How many sentences to encode.")] = 350,
+    docs: Annotated[int | None, typer.Option(
+        "--docs", min=30, help="How many documentation passages go into the collection [default: all, ~900].")]
+    = None,
+    map_method: Annotated[str, typer.Option("--map", help="The collection's map: umap, tsne or pca.")] = "umap",
+    serve: Annotated[bool, typer.Option(
+        "--serve/--no-serve", help="Serve the HTTP API and the web projector at the end (until Ctrl-C).")] = True,
+    port: Annotated[int, typer.Option(
+        "--port", "-p", min=0, max=65535, help="Port of the server (a free one when it is taken).")] = 8000,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Make the collection and its map again from scratch.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Show embspace working on real data, offline."""
+    """Show embspace working end to end on real data, offline: word vectors, a sentence encoder, a collection
+    of Python's documentation with searches, its map and analysis report, then the HTTP API and the web
+    projector."""
     from .demo import run_demo
 
-    run_demo(out_dir=out_dir, n_sentences=sentences, progress=not quiet)
+    run_demo(data_dir=data_dir, out_dir=out_dir, n_sentences=sentences, n_docs=docs, map_method=map_method,
+             serve=serve, port=port, rebuild=rebuild, progress=not quiet)
 
 
 # --------------------------------------------------------------------------- train

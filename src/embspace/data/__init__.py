@@ -1,6 +1,6 @@
 """Data: corpora, interaction tables (recommendation) and small built-in datasets available offline."""
 
-from .builtin import demo_words, python_help_sentences
+from .builtin import demo_words, python_help_passages, python_help_sentences
 from .corpus import TextCorpus
 from .interactions import Interactions, load_interactions
 from .mnist import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
@@ -25,6 +25,7 @@ __all__ = [
     "load_movielens_100k",
     "load_movielens_latest_small",
     "load_pairs",
+    "python_help_passages",
     "python_help_sentences",
     "random_split",
 ]
