@@ -174,3 +174,20 @@ def test_a_real_server_on_all_interfaces_refuses_unauthenticated_requests(tmp_pa
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_broken_file_in_the_data_directory_is_skipped_not_fatal(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+
+    import embspace
+    from embspace.serve import Resources
+
+    data = tmp_path / "data"
+    data.mkdir()
+    embspace.EmbeddingSpace(["a", "b"], np.eye(2, dtype=np.float32)).save(data / "good")
+    (data / "vectors.txt").write_text("2 3\nx 1 2 3\ny 1 2\n", encoding="utf-8")  # a broken word2vec file
+    with caplog.at_level("WARNING", logger="embspace.serve"):
+        res = Resources(data)
+    assert res.names("space") == ["good"]
+    assert "not serving" in caplog.text and "vectors.txt" in caplog.text

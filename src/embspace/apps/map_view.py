@@ -29,6 +29,8 @@ METADATA_FIELDS_MAX = 200_000
 #: A computed (PCA) map is fitted on at most this many points; every point is then placed with it.
 PCA_FIT = 50_000
 TEXT_CHARS = 500
+#: Metadata that is not worth colouring by (texts, offsets, hashes).
+NOT_FIELDS = frozenset({"text", "start", "end", "hash", "content_hash"})
 
 
 def find_map(path: str | Path | None, name: str = "default") -> Path | None:
@@ -137,27 +139,35 @@ class MapView:
                        analogy=self._analogy(), bounds=bounds)
 
     # -- fields --------------------------------------------------------------------------------------
-    def _metadata_names(self) -> list[str]:
+    def _metadata_fields(self) -> dict[str, str]:
+        """A collection's metadata fields and their kind (``numeric`` when every value seen is a float),
+        judged from the first 200 map points."""
         if self.is_space or self.size > METADATA_FIELDS_MAX:
-            return []
+            return {}
         sample = self.source.get(self.projection.keys[: min(200, self.size)], vectors=False)
-        names: set[str] = set()
+        seen: dict[str, list[Any]] = {}
         for item in sample:
-            names.update(k for k, v in item["metadata"].items() if isinstance(v, str | int | float | bool)
-                         and k not in ("text", "start", "end", "hash", "content_hash"))
-        return sorted(names - set(self.projection.fields))
+            for k, v in item["metadata"].items():
+                if isinstance(v, str | int | float | bool) and k not in NOT_FIELDS:
+                    seen.setdefault(k, []).append(v)
+        return {name: "numeric" if all(isinstance(v, float) for v in values) else "categorical"
+                for name, values in sorted(seen.items()) if name not in self.projection.fields}
+
+    def _metadata_names(self) -> list[str]:
+        return list(self._metadata_fields())
 
     def fields(self) -> list[MapField]:
         """The fields the map can be coloured by: saved with the map, ``cluster`` (k-means on the vectors,
         computed on first use) and, for collections, their metadata fields (read on first use)."""
         out = [self._describe(name, values) for name, values in self.projection.fields.items()]
-        for name in ["cluster", *self._metadata_names()]:
+        kinds: dict[str, str] = {"cluster": "categorical", **self._metadata_fields()}
+        for name, kind in kinds.items():
             if name in self.projection.fields:
                 continue
             if name in self._computed:
                 out.append(self._describe(name, self._computed[name], computed=True))
             else:
-                out.append(MapField(name=name, type="categorical" if name == "cluster" else "numeric",
+                out.append(MapField(name=name, type="numeric" if kind == "numeric" else "categorical",
                                     computed=True))
         return out
 

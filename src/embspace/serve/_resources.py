@@ -8,6 +8,7 @@ can be dropped through it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import threading
@@ -24,6 +25,9 @@ from ..errors import EmbspaceError, InvalidInputError
 __all__ = ["ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
 
 _NAME = re.compile(NAME_PATTERN)
+
+
+log = logging.getLogger("embspace.serve")
 
 
 class NotFoundError(EmbspaceError, LookupError):
@@ -112,8 +116,12 @@ class Resources:
         if kind is None:
             if top and path.is_dir():
                 for child in sorted(path.iterdir()):
-                    if not child.name.startswith(".") and kind_of(child) is not None:
+                    if child.name.startswith(".") or kind_of(child) is None:
+                        continue
+                    try:
                         self._add_path(child, top=False)
+                    except (EmbspaceError, OSError, ValueError) as e:  # one bad file must not stop the server
+                        log.warning("not serving %s: %s", child, e)
                 return
             if top:
                 raise InvalidInputError(f"{path} is not a collection, a space, a recommender model or a directory "
