@@ -77,4 +77,29 @@ def live_server(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-__all__ = ["CHROMIUM", "FLAGS", "blobs", "free_port", "labelled_space_with_map", "live_server"]
+def round_trips(page: Any, n: int, *, rounds: int = 8, seed: int = 1, shot: Path | None = None) -> dict[str, Any]:
+    """Hover then click ``rounds`` random points of a loaded projector page showing ``n`` points; the page's
+    own measures (pointer event to the painted answer, ms) of those rounds, and its load time (s)."""
+    rng = np.random.default_rng(seed)
+    before = page.evaluate("({h: window.__projector.hoverMs.length, c: window.__projector.clickMs.length})")
+    for i in range(rounds):
+        x, y = page.evaluate(f"window.__projector.screen({int(rng.integers(n))})")  # the nearest point answers
+        n_hover = len(page.evaluate("window.__projector.hoverMs"))
+        page.mouse.move(x - 25, y - 25)
+        page.mouse.move(x, y, steps=3)
+        page.wait_for_function(f"window.__projector.hoverMs.length > {n_hover}", timeout=30_000)
+        n_click = len(page.evaluate("window.__projector.clickMs"))
+        page.mouse.click(x, y)
+        page.wait_for_function(f"window.__projector.clickMs.length > {n_click}", timeout=30_000)
+        if i == 0 and shot is not None:
+            page.screenshot(path=shot)
+        page.keyboard.press("Escape")
+    m = page.evaluate("({loadMs: window.__projector.loadMs, hoverMs: window.__projector.hoverMs, "
+                      "clickMs: window.__projector.clickMs})")
+    hover, click = m["hoverMs"][before["h"]:], m["clickMs"][before["c"]:]
+    return {"points": n, "load_s": m["loadMs"] / 1000, "hover_ms": hover, "click_ms": click,
+            "hover_median_ms": float(np.median(hover)), "click_median_ms": float(np.median(click)),
+            "hover_max_ms": float(np.max(hover)), "click_max_ms": float(np.max(click))}
+
+
+__all__ = ["CHROMIUM", "FLAGS", "blobs", "free_port", "labelled_space_with_map", "live_server", "round_trips"]

@@ -219,6 +219,27 @@ def test_retrieve_passages_with_citations(client: TestClient) -> None:
     err(client.post("/collections/nope/retrieve", json={"query": "x"}), 404, "not_found")
 
 
+def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_errors(
+        world: tuple[Resources, RouteRecorder, TestClient]) -> None:
+    from embspace.apps.models import Hits
+
+    resources, _, client = world
+    col = resources.get("collection", "vecs").obj
+    q = np.random.default_rng(5).normal(size=8).astype(np.float32)
+    got = ok(client.post("/collections/vecs/search", json={"vector": q.tolist(), "k": 4}))
+    res = col.search(q, 4)
+    metas = {g["key"]: g["metadata"] for g in col.get(list(res.keys), vectors=False)}
+    assert got == Hits.of(res, metas).model_dump()
+    by_key = ok(client.post("/collections/vecs/search", json={"key": "v3", "k": 2, "metadata": False}))
+    assert by_key == Hits.of(col.search(key="v3", k=2)).model_dump()
+    # errors fall through to the framework's route: same codes as ever
+    err(client.post("/collections/vecs/search", json={"vector": [1.0, 2.0], "k": 2}), 422, "dimension_mismatch")
+    err(client.post("/collections/vecs/search", json={"key": "nope"}), 404, "unknown_key")
+    err(client.post("/collections/vecs/search", json={"vector": [1.0] * 8, "key": "v1"}), 422, "invalid_input")
+    err(client.post("/collections/nope/search", json={"key": "v1"}), 404, "not_found")
+    err(client.post("/collections/vecs/search", content=b"{"), 422, "validation_error")
+
+
 # ------------------------------------------------------------------------------------------------ maps
 
 
