@@ -298,6 +298,11 @@ def test_map_of_a_collection_has_metadata_fields_text_search_and_texts(client: T
     assert pts[0]["text"] and "source" in pts[0]["metadata"]  # ingested passages: text and citation fields
     ana = ok(client.post("/maps/collection/vecs/query", json={"a": "v0", "b": "v1", "c": "v2", "k": 3}))
     assert len(ana["hits"]) == 3 and not {"v0", "v1", "v2"} & {h["key"] for h in ana["hits"]}
+    before = ok(client.get("/maps/collection/vecs"))["size"]  # a write: the map is opened again
+    ok(client.post("/collections/vecs/upsert", json={"items": [{"key": "v_new", "vector": [0.5] * 8}]}))
+    assert ok(client.get("/maps/collection/vecs"))["size"] == before + 1
+    ok(client.post("/collections/vecs/delete", json={"keys": ["v_new"]}))
+    assert ok(client.get("/maps/collection/vecs"))["size"] == before
 
 
 def test_projector_page_and_assets(client: TestClient) -> None:

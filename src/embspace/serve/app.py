@@ -657,7 +657,9 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
 
         served = resources_.get(kind, name)
         with served.lock:
-            if "map" not in served.cache:
+            # a collection written since its map was opened: open it again (new items, deleted ones)
+            version = getattr(served.obj, "version", None) if kind == "collection" else None
+            if "map" not in served.cache or served.cache.get("map_version") != version:
                 encoder = None
                 if kind == "space":
                     model = served.obj.provenance.model if served.obj.provenance is not None else None
@@ -665,7 +667,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
                 view = MapView.open(served.obj, served.path if served.path.is_dir() else None, encoder=encoder,
                                     name=name)
                 view.warm()
-                served.cache["map"] = view
+                served.cache["map"], served.cache["map_version"] = view, version
             return served, served.cache["map"]
 
     def on_map(kind: str, name: str, fn: Callable[[Any], Any]) -> Any:
