@@ -29,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,23 @@ async def wait_ready(port: int, timeout: float = 300.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not start")
         await asyncio.sleep(0.3)
+
+
+def connections_per_process(pid: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by the server process ``pid`` and each of its workers."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    counts = []
+    for p in procs:
+        try:
+            n = sum(1 for c in p.net_connections("tcp") if c.laddr and c.laddr.port == port
+                    and c.status == psutil.CONN_ESTABLISHED)
+        except psutil.Error:
+            continue
+        if n:
+            counts.append(n)
+    return sorted(counts, reverse=True)
 
 
 async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds: float, warmup: float,
@@ -217,11 +235,18 @@ def main() -> None:
         asyncio.run(wait_ready(port))
         for run in range(args.runs):
             for kind, bodies in kinds:
+                split: list[int] = []  # the clients' connections held by each server process, after warm-up
+                timer = threading.Timer(args.warmup + 1.0, lambda out=split: out.extend(  # type: ignore[misc]
+                    connections_per_process(proc.pid, port)))
+                timer.start()
                 r = asyncio.run(load(port, bodies, "/collections/wiki/search", args.clients, args.seconds,
                                      args.warmup, args.rate))
+                timer.join()
+                r["connections_per_worker"] = split
                 results[kind].append(r)
                 say(f"run {run + 1} {kind}: {r['requests']} requests, {r['qps']:.0f}/s, p50 {r['p50_ms']:.1f} ms, "
-                    f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, errors {r['errors']}")
+                    f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, errors {r['errors']}, "
+                    f"connections per worker {split}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -263,6 +288,11 @@ def main() -> None:
             "; text queries send the paragraphs' first 12 words and the server encodes them with MiniLM." if
             "text" in summary else "."), "",
         *table, "",
+        "Per run (connections each worker process held after warm-up; uvicorn's workers race to accept on one "
+        "shared socket, so the split differs from run to run): "
+        + "; ".join(f"{kind} run {i + 1}: {r['qps']:.0f}/s, p99 {r['p99_ms']:.1f} ms, split "
+                    f"{'/'.join(map(str, r.get('connections_per_worker', []))) or 'n/a'}"
+                    for kind, rs in results.items() for i, r in enumerate(rs)) + ".", "",
         f"Acceptance (p99 <= 50 ms with 32 clients, zero errors): {'holds' if held else 'DOES NOT hold'} for vector "
         "queries.", "",
         measured_sentence(report["date"], os.cpu_count(), (load_before, report["loadavg_after"]), busy,
