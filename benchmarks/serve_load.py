@@ -89,16 +89,21 @@ def start_server(data: Path, port: int, threads: int, workers: int) -> subproces
     return proc
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> tuple[int, bytes]:
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   raw: bytes) -> tuple[int, bytes, bool]:
+    """Status, body, and whether the server closes the connection after it (``Connection: close``)."""
     writer.write(raw)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
+    close = False
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
+        elif line[:11].lower() == b"connection:":
+            close = b"close" in line[11:].lower()
     body = await reader.readexactly(length)
-    return status, body
+    return status, body, close
 
 
 def _raw(path: str, body: bytes, port: int) -> bytes:
@@ -147,6 +152,7 @@ async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds:
     ``1/rate`` seconds (or at once, when the previous answer came later)."""
     latencies: list[float] = []
     errors: list[str] = []
+    reconnects = [0]
     t_start = time.perf_counter()
     t_measure = t_start + warmup
     t_end = t_measure + seconds
@@ -168,13 +174,17 @@ async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds:
                 if t0 >= t_end:
                     return
                 try:
-                    status, body = await _request(reader, writer, raws[i % len(raws)])
+                    status, body, close = await _request(reader, writer, raws[i % len(raws)])
                 except (OSError, asyncio.IncompleteReadError) as e:
                     errors.append(type(e).__name__)
                     writer.close()
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                     continue
                 t1 = time.perf_counter()
+                if close:  # HTTP/1.1: the server ends this connection (a worker evening out its load)
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    reconnects[0] += 1
                 if t0 >= t_measure:
                     latencies.append(t1 - t0)
                     if status != 200 or not body.startswith(b'{"hits":[{'):
@@ -192,7 +202,8 @@ async def load(port: int, bodies: list[bytes], path: str, clients: int, seconds:
     def q(p: float) -> float:
         return 1000 * lat[min(len(lat) - 1, int(p * len(lat)))]
 
-    return {"requests": len(lat), "errors": len(errors), "error_examples": errors[:3], "qps": len(lat) / seconds,
+    return {"requests": len(lat), "errors": len(errors), "error_examples": errors[:3], "reconnects": reconnects[0],
+            "qps": len(lat) / seconds,
             "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "max_ms": 1000 * lat[-1]}
 
 
@@ -246,7 +257,7 @@ def main() -> None:
                 results[kind].append(r)
                 say(f"run {run + 1} {kind}: {r['requests']} requests, {r['qps']:.0f}/s, p50 {r['p50_ms']:.1f} ms, "
                     f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, errors {r['errors']}, "
-                    f"connections per worker {split}")
+                    f"connections per worker {split}, reconnects asked by the server {r['reconnects']}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -291,7 +302,8 @@ def main() -> None:
         "Per run (connections each worker process held after warm-up; uvicorn's workers race to accept on one "
         "shared socket, so the split differs from run to run): "
         + "; ".join(f"{kind} run {i + 1}: {r['qps']:.0f}/s, p99 {r['p99_ms']:.1f} ms, split "
-                    f"{'/'.join(map(str, r.get('connections_per_worker', []))) or 'n/a'}"
+                    f"{'/'.join(map(str, r.get('connections_per_worker', []))) or 'n/a'}, "
+                    f"{r.get('reconnects', 0)} reconnects asked"
                     for kind, rs in results.items() for i, r in enumerate(rs)) + ".", "",
         f"Acceptance (p99 <= 50 ms with 32 clients, zero errors): {'holds' if held else 'DOES NOT hold'} for vector "
         "queries.", "",

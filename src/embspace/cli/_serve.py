@@ -58,18 +58,29 @@ def serve(
         raise typer.Exit(2)
     from ..serve.app import ServeConfig
 
+    balance = None
+    if workers > 1:  # the workers even out their keep-alive connections through a shared file
+        from ..serve._balance import create_balance_file
+
+        balance = create_balance_file()
     config = ServeConfig(data_dir=str(data_dir or default_data_dir()), paths=[str(p) for p in paths or []],
                          encoder=encoder, readonly=readonly, api_key=api_key,
-                         max_body=int(max_body_mb * 1024 * 1024))
-    app = build_app(config)
-    out.console.print(banner(app, host, port, workers=workers, api_key=api_key))
-    if workers > 1:
-        import uvicorn
+                         max_body=int(max_body_mb * 1024 * 1024), balance=str(balance) if balance else None)
+    try:
+        app = build_app(config)
+        out.console.print(banner(app, host, port, workers=workers, api_key=api_key))
+        if workers > 1:
+            import uvicorn
 
-        app.state.resources.close()  # the workers open their own
-        uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=log_level == "debug")
-        return
+            app.state.resources.close()  # the workers open their own
+            if app.state.balancer is not None:
+                app.state.balancer.close()  # this process serves no requests: it takes no share
+            uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, access_log=log_level == "debug")
+            return
+    finally:
+        if balance is not None:
+            balance.unlink(missing_ok=True)
     run_app(app, host=host, port=port, log_level=log_level)
 
 

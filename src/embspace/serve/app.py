@@ -161,11 +161,12 @@ class Guard:
     """ASGI middleware: the API key (or loopback-only without one), and the request size limit."""
 
     def __init__(self, app: Any, *, api_key: str | None, max_body: int,
-                 fast_search: Callable[[str, bytes], bytes | None] | None = None) -> None:
+                 fast_search: Callable[[str, bytes], bytes | None] | None = None, balancer: Any = None) -> None:
         self.app = app
         self.key = api_key.encode() if api_key else None
         self.max_body = int(max_body)
         self.fast_search = fast_search
+        self.balancer = balancer  # a serve._balance.Balancer when several workers share the port
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
         assert self.key is not None
@@ -221,15 +222,25 @@ class Guard:
             if not msg.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # several workers: one holding more than its share of the clients asks this one to reconnect
+        close = self.balancer is not None and self.balancer.shed(tuple(scope.get("client") or ()))
         if self.fast_search is not None and scope["method"] == "POST":
             match = _SEARCH_PATH.match(scope["path"])
             answer = self.fast_search(match.group(1), body) if match else None
             if answer is not None:  # the hot path: about a third of a search's server time is the framework
+                reply = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
                 await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(answer)).encode())]})
+                            "headers": [*reply, (b"connection", b"close")] if close else reply})
                 await send({"type": "http.response.body", "body": answer})
                 return
+        if close:
+            inner_send = send
+
+            async def send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+                await inner_send(message)
+
         sent = False
 
         async def replay() -> Message:
@@ -255,6 +266,7 @@ class ServeConfig(BaseModel):
     readonly: bool = False
     api_key: str | None = None
     max_body: int = DEFAULT_MAX_BODY
+    balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
 
 
 def app_from_env() -> FastAPI:
@@ -264,7 +276,13 @@ def app_from_env() -> FastAPI:
         raise InvalidInputError(f"{CONFIG_ENV} is not set; start the server with `embspace serve`")
     cfg = ServeConfig.model_validate_json(raw)
     resources = Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
-    app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body)
+    balancer = None
+    if cfg.balance:
+        from ._balance import Balancer
+
+        balancer = Balancer(cfg.balance)
+    app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body, balancer=balancer)
+    app.state.balancer = balancer
     # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
     # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
     gc.collect()
@@ -272,7 +290,8 @@ def app_from_env() -> FastAPI:
     return app
 
 
-def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY,
+               balancer: Any = None) -> FastAPI:
     """The FastAPI app serving ``resources``.
 
     Parameters
@@ -284,6 +303,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         without it only loopback clients are served.
     max_body
         The largest request body, in bytes.
+    balancer
+        A :class:`~embspace.serve._balance.Balancer` when several worker processes share the port.
     """
     app = FastAPI(title="embspace", version=__version__, responses=_ERRORS,
                   telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -753,5 +774,5 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
             raise NotFoundError(f"no projector file {asset!r}")
         return FileResponse(allowed[asset], headers={"Cache-Control": "no-cache"})
 
-    app.add_middleware(Guard, api_key=api_key, max_body=max_body, fast_search=fast_search)
+    app.add_middleware(Guard, api_key=api_key, max_body=max_body, fast_search=fast_search, balancer=balancer)
     return app
