@@ -246,8 +246,10 @@ def main() -> None:
         asyncio.run(wait_ready(port))
         for run in range(args.runs):
             for kind, bodies in kinds:
-                split: list[int] = []  # the clients' connections held by each server process, after warm-up
-                timer = threading.Timer(args.warmup + 1.0, lambda out=split: out.extend(  # type: ignore[misc]
+                # the clients' connections held by each server process, counted near the end of the warm-up
+                # (psutil's scan holds this process's GIL: never inside the measured window)
+                split: list[int] = []
+                timer = threading.Timer(max(args.warmup - 1.0, 0.5), lambda out=split: out.extend(  # type: ignore[misc]
                     connections_per_process(proc.pid, port)))
                 timer.start()
                 r = asyncio.run(load(port, bodies, "/collections/wiki/search", args.clients, args.seconds,
@@ -299,8 +301,8 @@ def main() -> None:
             "; text queries send the paragraphs' first 12 words and the server encodes them with MiniLM." if
             "text" in summary else "."), "",
         *table, "",
-        "Per run (connections each worker process held after warm-up; uvicorn's workers race to accept on one "
-        "shared socket, so the split differs from run to run): "
+        "Per run (connections each worker process held at the end of the warm-up; uvicorn's workers race to accept "
+        "on one shared socket, and the workers then even out their clients by asking one at a time to reconnect): "
         + "; ".join(f"{kind} run {i + 1}: {r['qps']:.0f}/s, p99 {r['p99_ms']:.1f} ms, split "
                     f"{'/'.join(map(str, r.get('connections_per_worker', []))) or 'n/a'}, "
                     f"{r.get('reconnects', 0)} reconnects asked"

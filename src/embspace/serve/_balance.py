@@ -30,7 +30,7 @@ _FIELDS = 3  # pid, clients, update time (ns)
 WINDOW_S = 1.0
 #: How often a worker publishes its count, and at most how often it asks a client to reconnect.
 PUBLISH_S = 0.05
-SHED_S = 0.05
+SHED_S = 0.2  # one client at a time: the split settles, then stays (a fair share is never asked to move)
 
 
 def create_balance_file(directory: str | Path | None = None) -> Path:
@@ -103,8 +103,7 @@ class Balancer:
             del self.clients[c]
         now_ns = time.monotonic_ns()
         self.table[self.slot, 1:] = (len(self.clients), now_ns)
-        # one over the fair share is tolerated: asking at the margin would only move clients back and forth
-        if len(self.clients) <= self._fair_share(now_ns) + 1 or now - self._last_shed < SHED_S:
+        if len(self.clients) <= self._fair_share(now_ns) or now - self._last_shed < SHED_S:
             return False
         self._last_shed = now
         del self.clients[client]
