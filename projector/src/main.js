@@ -509,7 +509,6 @@ function wire() {
   $('clear-selection').addEventListener('click', () => setSelection([]));
   $('export').addEventListener('click', () => exportSelection().catch((e) => status(`export: ${e.message}`, true)));
   $('summary-go').addEventListener('click', summary);
-  if (!info.analogy) $('analogy-go').disabled = true;
 }
 
 // -- start -----------------------------------------------------------------------------------------

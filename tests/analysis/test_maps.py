@@ -72,3 +72,17 @@ def test_map_fields_round_trip_and_are_validated(tmp_path: Path) -> None:
         m.add_field("short", [1, 2])
     with pytest.raises(InvalidInputError, match="field name"):
         m.add_field("../evil", np.zeros(30))
+
+
+def test_a_pca_map_takes_any_number_of_points() -> None:
+    one = EmbeddingSpace(["a"], np.ones((1, 5), np.float32))
+    m = project(one, "pca")
+    assert m.coords.shape == (1, 2) and not m.coords.any()
+    three = EmbeddingSpace(["a", "b", "c"], np.eye(3, 5, dtype=np.float32), metric="l2")
+    m = project(three, "pca", 3)
+    assert m.coords.shape == (3, 3) and np.allclose(m.coords[:, 2], 0, atol=1e-6)  # rank 2: the third axis is 0
+    assert np.allclose(m.transform(three.vectors), m.coords, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="tsne map needs more than 3"):
+        project(three, "tsne")
+    with pytest.raises(InvalidInputError, match="needs more than 0"):
+        project(EmbeddingSpace([], np.zeros((0, 5), np.float32)), "pca")

@@ -249,7 +249,7 @@ def test_maps_of_spaces_and_collections(client: TestClient) -> None:
     assert listed[("space", "words")]["size"] == 46 and not listed[("space", "words")]["saved"]
     info = ok(client.get("/maps/space/words"))
     assert info["size"] == info["total"] == 46 and info["method"] == "pca" and not info["saved"]
-    assert info["analogy"] and info["encoder"] is None and len(info["bounds"]) == 2
+    assert info["encoder"] is None and len(info["bounds"]) == 2
     assert [f["name"] for f in info["fields"]] == ["cluster"]
     r = client.get("/maps/space/words/coords")
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"

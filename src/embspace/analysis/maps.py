@@ -206,13 +206,16 @@ def project(space: EmbeddingSpace, method: str = "umap", n_components: int = 2, 
     cosine = space.metric == "cosine"
     x = np.asarray(space.vectors[rows], np.float32)
     xin = _unit(x) if cosine else x
-    if len(x) <= n_components + 1:
-        raise InvalidInputError(f"a map needs more than {n_components + 1} points, got {len(x)}")
+    if len(x) == 0 or (method != "pca" and len(x) <= n_components + 1):
+        raise InvalidInputError(f"a {method} map needs more than {0 if method == 'pca' else n_components + 1} "
+                                f"points, got {len(x)}")
     state: dict[str, Any] = {"cosine": cosine}
-    if method == "pca":
+    if method == "pca":  # any number of points: axes beyond the data's rank stay at 0
         mean = x.mean(axis=0)
         _, _, vt = np.linalg.svd((x - mean).astype(np.float64), full_matrices=False)
-        state.update(mean=mean.astype(np.float32), components=vt[:n_components].astype(np.float32))
+        components = np.zeros((n_components, x.shape[1]), np.float32)
+        components[: min(n_components, len(vt))] = vt[:n_components]
+        state.update(mean=mean.astype(np.float32), components=components)
         coords = (x - mean) @ state["components"].T
     elif method == "tsne":
         from sklearn.manifold import TSNE

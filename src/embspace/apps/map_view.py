@@ -8,6 +8,7 @@ come back with their map rows so the projector can draw them.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ CLUSTERS = 12
 METADATA_FIELDS_MAX = 200_000
 #: A computed (PCA) map is fitted on at most this many points; every point is then placed with it.
 PCA_FIT = 50_000
+#: The largest collection the server maps on demand (larger ones: `embspace project`, saved beside it).
+COMPUTED_MAP_MAX = 1_000_000
 TEXT_CHARS = 500
 #: Metadata that is not worth colouring by (texts, offsets, hashes).
 NOT_FIELDS = frozenset({"text", "start", "end", "hash", "content_hash"})
@@ -90,7 +93,7 @@ class MapView:
         if isinstance(source, EmbeddingSpace):
             return source
         n = source.count()
-        if n > METADATA_FIELDS_MAX * 5:
+        if n > COMPUTED_MAP_MAX:
             raise InvalidInputError(f"this collection has {n:,} items: compute its map once with "
                                     "`embspace project` and save it beside the collection")
         space: EmbeddingSpace = source.to_space()
@@ -99,15 +102,6 @@ class MapView:
     @classmethod
     def _pca(cls, source: Any) -> Projection:
         space = cls._space(source)
-        if len(space) == 0:
-            raise InvalidInputError("there is nothing to map: it is empty")
-        if len(space) < 4:  # too few for project(): the same PCA, its missing axes left at 0
-            x = np.asarray(space.vectors, np.float64)
-            _, sv, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
-            coords = np.zeros((len(x), 2), np.float32)
-            m = min(2, len(sv))
-            coords[:, :m] = ((x - x.mean(axis=0)) @ vt[:m].T).astype(np.float32)
-            return Projection("pca", 2, space.dim, list(space.keys), coords, {"cosine": space.metric == "cosine"})
         fit = project(space, "pca", 2, sample=PCA_FIT)
         if len(fit.keys) == len(space):
             return fit
@@ -126,9 +120,6 @@ class MapView:
     def _total(self) -> int:
         return len(self.source) if self.is_space else int(self.source.count())
 
-    def _analogy(self) -> bool:
-        return self.is_space or self.source.metric in ("cosine", "dot", "l2")
-
     def info(self) -> MapInfo:
         c = self.coords()
         bounds = [[float(c[:, j].min()), float(c[:, j].max())] for j in range(c.shape[1])] if len(c) else []
@@ -136,12 +127,13 @@ class MapView:
         return MapInfo(source="space" if self.is_space else "collection", name=self.name, size=self.size,
                        total=self._total(), n_components=self.projection.n_components, method=self.projection.method,
                        saved=self.saved, fields=self.fields(), encoder=getattr(enc, "name", None) if enc else None,
-                       analogy=self._analogy(), bounds=bounds)
+                       bounds=bounds)
 
     # -- fields --------------------------------------------------------------------------------------
+    @functools.cached_property
     def _metadata_fields(self) -> dict[str, str]:
         """A collection's metadata fields and their kind (``numeric`` when every value seen is a float),
-        judged from the first 200 map points."""
+        judged from the first 200 map points (read once: a view is reopened when its collection changes)."""
         if self.is_space or self.size > METADATA_FIELDS_MAX:
             return {}
         sample = self.source.get(self.projection.keys[: min(200, self.size)], vectors=False)
@@ -153,14 +145,11 @@ class MapView:
         return {name: "numeric" if all(isinstance(v, float) for v in values) else "categorical"
                 for name, values in sorted(seen.items()) if name not in self.projection.fields}
 
-    def _metadata_names(self) -> list[str]:
-        return list(self._metadata_fields())
-
     def fields(self) -> list[MapField]:
         """The fields the map can be coloured by: saved with the map, ``cluster`` (k-means on the vectors,
         computed on first use) and, for collections, their metadata fields (read on first use)."""
         out = [self._describe(name, values) for name, values in self.projection.fields.items()]
-        kinds: dict[str, str] = {"cluster": "categorical", **self._metadata_fields()}
+        kinds: dict[str, str] = {"cluster": "categorical", **self._metadata_fields}
         for name, kind in kinds.items():
             if name in self.projection.fields:
                 continue
@@ -204,7 +193,7 @@ class MapView:
             space = self._map_space()
             labels = kmeans(space, min(CLUSTERS, len(space)), nredo=1, seed=0, describe=0).labels
             return np.asarray([f"cluster {i}" for i in range(int(labels.max()) + 1)])[labels]
-        if name not in self._metadata_names():
+        if name not in self._metadata_fields:
             have = [f.name for f in self.fields()]
             raise UnknownKeyError(f"this map has no field {name!r}; it has {', '.join(have) or 'none'}")
         values = [item["metadata"].get(name) for item in self._get_all()]

@@ -403,7 +403,6 @@ class MapInfo(_Model):
     saved: bool = Field(description="read from a saved map (else computed now, by PCA)")
     fields: list[MapField]
     encoder: str | None = Field(default=None, description="the text encoder behind text queries, if any")
-    analogy: bool = Field(description="analogy queries are possible")
     bounds: list[list[float]] = Field(description="[[min, max]] per map axis")
 
 
