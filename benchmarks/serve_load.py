@@ -80,9 +80,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data: Path, port: int, threads: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **{v: str(threads) for v in
-                                                    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+def start_server(data: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # with the thread variables set_threads() put there
     proc = subprocess.Popen([sys.executable, "-m", "embspace.cli.app", "serve", "--port", str(port),
                              "--data-dir", str(data), "--log-level", "warning",
                              *(["--workers", str(workers), "--readonly"] if workers > 1 else [])], env=env)
@@ -241,7 +240,7 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in kinds}
     before = cpu_snapshot()
     load_before = os.getloadavg()[0]
-    proc = start_server(data, port, args.threads, args.workers)
+    proc = start_server(data, port, args.workers)
     try:
         asyncio.run(wait_ready(port))
         for run in range(args.runs):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CollectionLockedError",
     "CorruptDataError",
     "DimensionMismatchError",
     "EmbspaceError",
@@ -44,6 +45,10 @@ def _rebuild(cls: type[EmbspaceError], args: tuple[Any, ...], state: dict[str, A
 
 class InvalidInputError(EmbspaceError, ValueError):
     """An argument has the right type but an unusable value (duplicate keys, NaN, bad metric...)."""
+
+
+class CollectionLockedError(InvalidInputError):
+    """A collection is open for writing by another process (only one may write it at a time)."""
 
 
 class NotFittedError(EmbspaceError, ValueError, AttributeError):

@@ -113,11 +113,6 @@ class Projection:
 
         return scatter(self.coords, labels, size=size, title=f"{self.method} map, {len(self.keys):,} points")
 
-    def _repr_png_(self) -> bytes:
-        from ._scatter import png
-
-        return png(self.plot())
-
     def _repr_html_(self) -> str:
         from ._scatter import map_html
 

@@ -13,8 +13,6 @@ evaluation is given, since it scores the whole space); re-scoring fixes on ``min
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
 import time
@@ -301,7 +299,6 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
             raise InvalidInputError(f"projection must be a Projection, got {type(projection).__name__}")
         if projection.dim != space.dim:
             raise InvalidInputError(f"the projection maps {projection.dim}-d vectors, the space has {space.dim}")
-        map_method = None
     start = time.perf_counter()
     steps: dict[str, float] = {}
     figures: dict[str, bytes] = {}
@@ -367,21 +364,20 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
         true = None if labels is None else [labels[i] for i in rows]
         clus = kmeans(work, min(n_clusters, len(work)), true_labels=true, seed=seed, nredo=1)
         step("clustering")
-        if map_method is not None:
-            from .maps import project
+        if drawn:  # the given map, or one made now; drawn where its points are in the rows analysed
+            if projection is None:
+                from .maps import project
 
-            options = {"n_epochs": 200} if map_method == "umap" else {}  # UMAP's own default for big data
-            proj = project(work, map_method, 2, sample=map_points, seed=seed, **options)
+                options = {"n_epochs": 200} if map_method == "umap" else {}  # UMAP's own default for big data
+                proj, how = project(work, str(map_method), 2, sample=map_points, seed=seed, **options), map_method
+            else:
+                proj, how = projection, f"{projection.method}, given"
             pos = {key: i for i, key in enumerate(work.keys)}
-            figures["map"] = _fig_map(proj.coords, clus.labels[[pos[key] for key in proj.keys]], map_method)
-            step(f"map ({map_method})")
-        elif projection is not None:  # drawn where its points are in the rows analysed
-            pos = {key: i for i, key in enumerate(work.keys)}
-            shown = [i for i, key in enumerate(projection.keys) if key in pos]
+            shown = [i for i, key in enumerate(proj.keys) if key in pos]
             if shown:
-                figures["map"] = _fig_map(projection.coords[shown],
-                                          clus.labels[[pos[projection.keys[i]] for i in shown]], projection.method)
-            step(f"map ({projection.method}, given)")
+                figures["map"] = _fig_map(proj.coords[shown], clus.labels[[pos[proj.keys[i]] for i in shown]],
+                                          proj.method)
+            step(f"map ({how})")
     recs = _recommend(an, idim, hub, reports, evaluation_name if evaluate is not None else None)
     return Report(title or f"{space.provenance.model}: {len(space):,} x {space.dim}", len(space), space.dim,
                   space.metric, space.provenance.model, len(rows), nrm, an, idim, hub, stab, reports, clus, recs,
@@ -401,15 +397,12 @@ border-left:4px solid #4a78b5;padding:.5em .9em}.rec li{margin:.3em 0}img{max-wi
 """
 
 
-def _e(s: object) -> str:
-    return html.escape(str(s))
+_e = _html.esc
 
 
 def _img(r: Report, name: str, alt: str) -> str:
     png = r.figures.get(name)
-    if png is None:
-        return ""
-    return f'<p><img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></p>'
+    return "" if png is None else f"<p>{_html.image(png, alt)}</p>"
 
 
 def _num(v: float | None, fmt: str = ".3f") -> str:

@@ -89,9 +89,6 @@ class Bm25Index:
         model.index(tokens, show_progress=False)
         return cls(keys, model, version)
 
-    def __len__(self) -> int:
-        return len(self.keys)
-
     def position(self, key: str) -> int | None:
         """The row of ``key`` in the index (None when not indexed)."""
         if self._positions is None:

@@ -155,19 +155,9 @@ def _open(collection: Any, encoder: Any) -> tuple[Any, bool, str]:
     """(the collection, whether we opened it, its name for the report)."""
     if isinstance(collection, str | Path):
         from ..store import Collection
-        from ..store.collection import DB_NAME
-        from ..store.milvus import is_milvus_uri
 
-        if is_milvus_uri(collection):
-            try:
-                col = Collection.open(collection)
-            except InvalidInputError:
-                col = Collection.create(collection, encoder=encoder or "minilm")
-        elif (Path(collection).expanduser() / DB_NAME).is_file():
-            col = Collection.open(collection)
-        else:
-            col = Collection.create(collection, encoder=encoder or "minilm")
-        return col, True, str(collection)
+        # an existing collection is opened as it is (with its own encoder); a new one is made
+        return Collection.create(collection, encoder=encoder or "minilm", exist_ok=True), True, str(collection)
     if not getattr(collection, "writable", False):
         raise InvalidInputError("ingest needs a collection open for writing (not readonly)")
     return collection, False, str(getattr(collection, "path", None) or getattr(collection, "name", collection))
@@ -230,9 +220,11 @@ def _refresh_bm25(col: Any) -> None:
     from ..store.collection import Collection
 
     if isinstance(col, Collection):
-        from .retriever import Retriever
+        from ._bm25 import Bm25Index
+        from .retriever import BM25_DIR, Retriever
 
-        Retriever(col).refresh()
+        if Bm25Index.covered(Path(col.path) / BM25_DIR) != col.version:  # nothing written: nothing to do
+            Retriever(col).refresh()
 
 
 # ------------------------------------------------------------------------------------------ writing

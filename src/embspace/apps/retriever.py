@@ -289,10 +289,10 @@ class Retriever:
             return {}
         with self._lock:
             try:
-                got = self.collection.get(list(keys))
+                got = self.collection.get(list(keys), vectors=False)
             except UnknownKeyError:
                 present = [key for key in keys if key in self.collection]
-                got = self.collection.get(present) if present else []
+                got = self.collection.get(present, vectors=False) if present else []
         return {g["key"]: g["metadata"] for g in got}
 
     def _reranked(self, query: str, keys: list[str], k: int) -> list[Passage]:

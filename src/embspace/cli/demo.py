@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,17 +146,16 @@ def show_sentences(console: Console, encoder: Any, n_sentences: int, out_dir: Pa
 def _open_for_demo(path: Path, encoder: Any, console: Console) -> Any:
     """The demo's collection at ``path`` opened for writing: the existing one when it was made with
     ``encoder``, else a new one (replacing an older demo collection)."""
-    from ..errors import EmbspaceError, InvalidInputError
+    from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
     from ..store import Collection
+    from ..store.collection import DB_NAME
 
-    if (path / "collection.sqlite").is_file():
+    if (path / DB_NAME).is_file():
         try:
             col = Collection.open(path, timeout=2.0)
-        except InvalidInputError as e:
-            if "open for writing" in str(e):
-                raise InvalidInputError(f"{path} is in use by another process (a running `embspace serve` or "
+        except CollectionLockedError:
+            raise CollectionLockedError(f"{path} is in use by another process (a running `embspace serve` or "
                                         "`embspace demo`?); stop it, or give the demo another --data-dir") from None
-            raise
         try:
             col.encoder = encoder  # refused when the collection holds another model's vectors
             return col
@@ -171,9 +170,10 @@ def _open_for_demo(path: Path, encoder: Any, console: Console) -> Any:
 
 
 def build_collection(console: Console, path: Path, encoder: Any, n_docs: int | None, progress: bool
-                     ) -> tuple[Any, bool]:
+                     ) -> tuple[Any, bool, dict[str, dict[str, Any]]]:
     """The collection of documentation passages at ``path``, brought up to date: only new or changed
-    passages are encoded, passages no longer wanted are deleted. Returns (collection, changed?)."""
+    passages are encoded, passages no longer wanted are deleted. Returns (collection, changed?, each key's
+    metadata)."""
     from ..data import python_help_passages
 
     passages = python_help_passages(n_docs)
@@ -197,7 +197,7 @@ def build_collection(console: Console, path: Path, encoder: Any, n_docs: int | N
     console.print(f"Collection [bold]{COLLECTION}[/] at {col.path}: {col.count():,} passages of Python's "
                   f"documentation ({state}); metadata fields text, topic, title, section, chapter "
                   f"({len(chapters)} chapters: {', '.join(chapters)})")
-    return col, bool(todo or stale)
+    return col, bool(todo or stale), wanted
 
 
 # --------------------------------------------------------------------------------------------- 4
@@ -244,17 +244,12 @@ def make_map(console: Console, col: Any, space: Any, method: str, changed: bool,
             return old, target, True
     note = " (its first use in a process compiles numba code: up to a minute)" if method == "umap" else ""
     t0 = time.perf_counter()
-    with console.status(f"{method.upper()} map of {len(space):,} points{note}...") if progress else _nothing():
+    with console.status(f"{method.upper()} map of {len(space):,} points{note}...") if progress else nullcontext():
         proj = project(space, method, 2, seed=0)
     proj.save(target)
     console.print(f"{method.upper()} map of {len(proj.keys):,} points in {time.perf_counter() - t0:.1f} s, saved to "
                   f"{target} (what the web projector shows)", soft_wrap=True)
     return proj, target, False
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 # --------------------------------------------------------------------------------------------- 6
@@ -310,12 +305,11 @@ def run_demo(*, data_dir: Path | None = None, out_dir: Path | None = None, n_sen
                       f"{time.perf_counter() - t0:.1f} s.")
         sentences_path = show_sentences(console, encoder, n_sentences, sentences_dir, progress)
     with steps.step("collection"):
-        col, changed = build_collection(console, col_path, encoder, n_docs, progress)
+        col, changed, metas = build_collection(console, col_path, encoder, n_docs, progress)
     try:
         with steps.step("searches"):
             run_searches(console, col)
         space = col.to_space()
-        metas = {m["key"]: m["metadata"] for m in col.get(list(space.keys), vectors=False)}
         with steps.step(f"map ({map_method})"):
             proj, map_dir, reused = make_map(console, col, space, map_method, changed, progress)
             if reused:

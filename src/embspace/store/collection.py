@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._sqlite import select_in
-from ..errors import InvalidInputError, UnknownKeyError
+from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
 from ..space.search_result import SearchResult
 from ._base import BaseCollection, Metadata, resolve_encoder
 from ._filter import compile_filter
@@ -173,8 +173,8 @@ class Collection(BaseCollection):
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     f.close()
-                    raise InvalidInputError(f"{self.path} is open for writing by another process; open it with "
-                                            "readonly=True, or close the writer") from None
+                    raise CollectionLockedError(f"{self.path} is open for writing by another process; open it "
+                                                "with readonly=True, or close the writer") from None
                 time.sleep(0.05)
         self._lock_file = f
 

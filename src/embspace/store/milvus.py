@@ -191,7 +191,6 @@ class MilvusCollection(BaseCollection):
         if metric not in _METRICS:
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         index_type, build = _index_params(index)
-        enc, dim, enc_info = resolve_encoder(encoder, dim)
         client, client_uri, name = cls._connect(uri, token)
         if client.has_collection(name):
             client.close()
@@ -199,6 +198,11 @@ class MilvusCollection(BaseCollection):
                 return cls.open(uri, token=token)
             raise InvalidInputError(f"a collection {name!r} already exists at {client_uri}; open it with "
                                     "Collection.open")
+        try:  # the encoder is loaded only for a collection that is really made
+            enc, dim, enc_info = resolve_encoder(encoder, dim)
+        except BaseException:
+            client.close()
+            raise
         pm = _pymilvus()
         info: dict[str, Any] = {"format": 1, "dim": dim, "metric": metric, "index": index, "encoder": enc_info}
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
