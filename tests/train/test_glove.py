@@ -32,6 +32,40 @@ def test_one_worker_same_seed_is_repeatable(corpus: list[list[str]]) -> None:
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_each_epoch_takes_a_fresh_order(corpus: list[list[str]], monkeypatch: pytest.MonkeyPatch,
+                                        streamed: bool) -> None:
+    """The records are reshuffled every epoch (in memory, or within each block read from disk), the
+    same records each time, and the order is seeded."""
+    import embspace.train._glove_kernels as kernels
+    import embspace.train.glove as glove_mod
+
+    if streamed:
+        monkeypatch.setattr(glove_mod.GloVe, "_records_budget", lambda self, budget: 1000 * 12, raising=False)
+    real = kernels.glove_epoch
+
+    def orders(seed: int) -> list[np.ndarray]:
+        seen: list[np.ndarray] = []
+
+        def spy(rows, cols, *rest):  # type: ignore[no-untyped-def]
+            seen.append(np.stack([rows, cols], axis=1).copy())
+            return real(rows, cols, *rest)
+
+        monkeypatch.setattr(kernels, "glove_epoch", spy)
+        GloVe(workers=1, seed=seed, **{**FAST, "epochs": 3}).fit(corpus)
+        per_epoch = len(seen) // 3
+        assert len(seen) == 3 * per_epoch and (per_epoch > 1) == streamed
+        return [np.concatenate(seen[e * per_epoch:(e + 1) * per_epoch]) for e in range(3)]
+
+    first, again, other = orders(5), orders(5), orders(6)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # seeded
+    assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[1], first[2])
+    for later in first[1:]:  # the same records, in another order
+        np.testing.assert_array_equal(np.unique(later, axis=0), np.unique(first[0], axis=0))
+    assert not np.array_equal(first[1], other[1])
+
+
 def test_streams_records_when_they_do_not_fit(corpus: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     """With a budget below the records' size, training reads them from disk in blocks."""
     from embspace.data import cooccurrence
