@@ -168,6 +168,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"Markdown file whose section is refreshed (default {DEFAULT_MARKDOWN.name} for a "
                         "full run; --quick writes none unless given)")
     p.add_argument("--no-markdown", action="store_true", help="do not write the Markdown section")
+    p.add_argument("--update", action="store_true",
+                   help="keep the results of the systems not in --systems from the existing --json file (same "
+                        "corpus), so that rerunning some systems refreshes their rows and leaves the others")
     p.add_argument("--render-only", action="store_true",
                    help="measure nothing: print the table of the --json results and refresh the Markdown")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -559,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[name]["label"] = SYSTEMS[name]["label"]
     if "stanford-glove" in summary:
         summary["stanford-glove"]["tools"] = str(tools)
+    carried = carry_over(args, corpus, summary, runs) if args.update else {}
     add_ratios(summary, corpus["is_wiki17"])
 
     versions = {"python": platform.python_version(), "numpy": version("numpy"), "scipy": version("scipy"),
@@ -580,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform.processor() or platform.machine(),
             "loadavg_before": list(load_before), "loadavg_after": list(load_after),
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "carried_over": carried,
         },
         "systems": summary,
         "reference": {"stanford-glove": STANFORD},
@@ -590,6 +595,33 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, report)
     publish(report, args.json, args.markdown)
     return 0
+
+
+def carry_over(args: argparse.Namespace, corpus: dict[str, Any], summary: dict[str, dict[str, Any]],
+               runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Copy the systems this run did not measure from the previous results file (``--update``)."""
+    if not args.json.exists():
+        say(f"--update: {args.json} does not exist; nothing carried over")
+        return {}
+    old = json.loads(args.json.read_text(encoding="utf-8"))
+    old_corpus = old.get("config", {}).get("corpus", {})
+    if (old_corpus.get("tokens"), old_corpus.get("lines")) != (corpus["tokens"], corpus["lines"]):
+        say(f"--update: {args.json} is for another corpus; nothing carried over")
+        return {}
+    carried: dict[str, dict[str, Any]] = {}
+    for name, s in old.get("systems", {}).items():
+        if name in summary or name not in SYSTEMS or not _measured(s):
+            continue
+        summary[name] = {k: v for k, v in s.items() if k not in ("peer", "ratio_vs_peer", "ratio_note")}
+        runs[name] = old.get("runs", {}).get(name, [])
+        carried[name] = {"date": old["config"]["date"], "command": old.get("command", "")}
+        say(f"--update: {name} carried over from the run of {old['config']['date']}")
+    order = list(SYSTEMS)
+    for d in (summary, runs):
+        items = sorted(d.items(), key=lambda kv: order.index(kv[0]))
+        d.clear()
+        d.update(items)
+    return carried
 
 
 def epochs_of(name: str) -> int:
@@ -771,6 +803,10 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--runs", str(args.runs), "--threads", str(args.threads)]
     if args.system_list != list(SYSTEMS):
         parts += ["--systems", ",".join(args.system_list)]
+    if args.stanford_glove is not None and "stanford-glove" in args.system_list:
+        parts += ["--stanford-glove", "DIR"]
+    if args.update:
+        parts.append("--update")
     if args.seed != 1:
         parts += ["--seed", str(args.seed)]
     if args.device != "cpu":
@@ -816,7 +852,7 @@ def _rows(report: dict[str, Any]) -> list[list[str]]:
         rows.append([label + extra, f"{s['median_s']:.1f}", f"{s['words_epochs_per_s']:,.0f}", ratio,
                      f"{s['peak_rss_mib']:,.0f}", _pair(s["analogy"], s["analogy_gensim_eval"], ".1f", 100) + "%",
                      _pair(s["wordsim"], s["wordsim_gensim_eval"], ".3f"), str(s["king_man_woman"])])
-    if "embspace-glove" in report["config"]["systems"]:
+    if any(SYSTEMS[n]["arch"] == "glove" for n in report["systems"] if n in SYSTEMS):
         ref = STANFORD
         full = EXPECTED[FULL_LINES][0]
         rows.append([f"{ref['label']} — reference figure (REFERENCE_FIGURES.md; full wiki17)",
@@ -899,6 +935,17 @@ def publish(report: dict[str, Any], json_path: Path, markdown: Path | None) -> N
     publish_section(markdown, SECTION, markdown_section(report))
 
 
+def carried_note(carried: dict[str, dict[str, Any]], report: dict[str, Any]) -> str:
+    by_date: dict[str, list[str]] = {}
+    for name, c in carried.items():
+        by_date.setdefault(c["date"], []).append(report["systems"][name].get("label", name))
+    rerun = [s.get("label", n) for n, s in report["systems"].items() if n not in carried]
+    return ("Rerun with `--update` for " + ", ".join(rerun) + "; carried over from earlier runs of this "
+            "benchmark (same corpus, same settings): " +
+            "; ".join(f"{', '.join(names)} (measured {date})" for date, names in by_date.items()) +
+            ". Ratios between rows of different runs compare different moments of a noisy machine.")
+
+
 def markdown_section(report: dict[str, Any]) -> str:
     cfg = report["config"]
     c = cfg["corpus"]
@@ -960,6 +1007,7 @@ def markdown_section(report: dict[str, Any]) -> str:
         "Acceptance targets (issue 3):",
         acceptance_table(report),
         f"All runs (s): {runs}.",
+        *([carried_note(cfg["carried_over"], report)] if cfg.get("carried_over") else []),
         measured_sentence(cfg["date"], cfg["cpu_count"], load, busy, v),
         f"```\n{report['command']}\n```",
     ]
