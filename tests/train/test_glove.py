@@ -47,9 +47,10 @@ def test_each_epoch_takes_a_fresh_order(corpus: list[list[str]], monkeypatch: py
     def orders(seed: int) -> list[np.ndarray]:
         seen: list[np.ndarray] = []
 
-        def spy(rows, cols, *rest):  # type: ignore[no-untyped-def]
-            seen.append(np.stack([rows, cols], axis=1).copy())
-            return real(rows, cols, *rest)
+        def spy(rows, cols, vals, start, stop, *rest):  # type: ignore[no-untyped-def]
+            if start == 0:  # one worker: the whole block
+                seen.append(np.stack([rows, cols], axis=1).copy())
+            return real(rows, cols, vals, start, stop, *rest)
 
         monkeypatch.setattr(kernels, "glove_epoch", spy)
         GloVe(workers=1, seed=seed, **{**FAST, "epochs": 3}).fit(corpus)
@@ -108,3 +109,45 @@ def test_torch_engine_runs_on_cpu() -> None:
 @pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
 def test_cuda_engine(corpus: list[list[str]]) -> None:  # pragma: no cover - runs only with a GPU
     assert topic_purity(GloVe(device="cuda", **FAST).fit(corpus).space_) > 0.9
+
+
+def test_kernel_applies_both_directions_once_half_a_block_apart() -> None:
+    """The compiled epoch against a plain-Python transcription of the documented update order."""
+    from embspace.train._glove_kernels import glove_epoch
+
+    rng = np.random.default_rng(0)
+    vocab, dim, n = 7, 4, 9
+    rows = rng.integers(0, vocab, n).astype(np.int32)
+    cols = rng.integers(0, vocab, n).astype(np.int32)
+    rows[2] = cols[2] = 3  # a diagonal record
+    vals = rng.uniform(0.5, 20.0, n).astype(np.float32)
+    w0 = (rng.random((2 * vocab, dim), dtype=np.float32) - 0.5) / dim
+    b0 = (rng.random(2 * vocab, dtype=np.float32) - 0.5) / dim
+    w, b, g, gb = w0.copy(), b0.copy(), np.ones((2 * vocab, dim)), np.ones(2 * vocab)
+    cost, count = glove_epoch(rows, cols, vals, 0, n, n // 2, w, g, b, gb, vocab, 10.0, 0.75, 0.05, 100.0)
+    assert count == 2 * n - int((rows == cols).sum())  # a diagonal record: once, with twice its value
+
+    rw, rb, rg, rgb = w0.astype(np.float64), b0.astype(np.float64), np.ones((2 * vocab, dim)), np.ones(2 * vocab)
+    expected = 0.0
+    for r in range(n):
+        q = (r + n // 2) % n
+        steps = [(int(rows[r]), int(cols[r]) + vocab, float(vals[r]) * (2 if rows[r] == cols[r] else 1))]
+        if rows[q] != cols[q]:
+            steps.append((int(cols[q]), int(rows[q]) + vocab, float(vals[q])))
+        for i, j, x in steps:
+            diff = rw[i] @ rw[j] + rb[i] + rb[j] - np.log(x)
+            fdiff = diff * min(1.0, (x / 10.0) ** 0.75)
+            expected += 0.5 * fdiff * diff
+            t1, t2 = np.clip(fdiff * rw[j], -100, 100) * 0.05, np.clip(fdiff * rw[i], -100, 100) * 0.05
+            up1, up2 = t1 / np.sqrt(rg[i]), t2 / np.sqrt(rg[j])
+            rg[i] += t1 * t1
+            rg[j] += t2 * t2
+            rw[i] -= up1
+            rw[j] -= up2
+            rb[i] -= fdiff / np.sqrt(rgb[i])
+            rb[j] -= fdiff / np.sqrt(rgb[j])
+            rgb[i] += fdiff * fdiff
+            rgb[j] += fdiff * fdiff
+    np.testing.assert_allclose(w, rw, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(b, rb, rtol=1e-4, atol=1e-6)
+    assert cost == pytest.approx(expected, rel=1e-4)
