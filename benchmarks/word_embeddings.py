@@ -499,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args.child)
     if args.render_only:
         report = json.loads(args.json.read_text(encoding="utf-8"))
+        report["acceptance"] = acceptance(report["systems"], report["config"]["quick"],
+                                          report["config"]["corpus"]["is_wiki17"])
         publish(report, args.json, args.markdown)
         return 0
     # Thread control BEFORE numpy (and its BLAS) is loaded, here and (inherited) in every child.
@@ -765,28 +767,42 @@ def acceptance(summary: dict[str, dict[str, Any]], quick: bool, is_wiki17: bool)
     st = summary.get("stanford-glove", {})
     fitted = _measured(g)
     lo, goal = TARGETS["glove_time"]
-    if fitted and _measured(st):  # side by side, this run: the figures that decide
-        peer_s, peer_an, peer_ws = st["median_s"], st["analogy"], st["wordsim"]
-        what, ok, why = "Stanford, this run", True, ""
-        pre = f"{g['median_s']:.1f} s vs {peer_s:.1f} s = "
-    else:
-        peer_s, peer_an, peer_ws = STANFORD["wall_s"], STANFORD["analogy"], STANFORD["wordsim"]
-        what = "Stanford, reference figure"
-        ok = fitted and is_wiki17
-        why = "" if ok else "n/a: the Stanford figures are for the full wiki17 corpus" if fitted else \
-            g.get("status", "not selected")
-        pre = f"{g['median_s']:.1f} s = " if ok else ""
+    side = fitted and _measured(st)  # Stanford run side by side: its time decides the ratio
+    ok = fitted and is_wiki17
+    why = "" if ok else "n/a: the Stanford figures are for the full wiki17 corpus" if fitted else \
+        g.get("status", "not selected")
+    peer_s = st["median_s"] if side else STANFORD["wall_s"]
+    timed = side or ok
+    what = "Stanford, this run" if side else "Stanford's reference figure"
     checks.append({"check": f"GloVe end-to-end time vs {what}",
                    "target": f"<= {lo:.1f}x ({lo * peer_s:.0f} s)", "goal": f"<= {goal:.1f}x ({goal * peer_s:.0f} s)",
-                   "measured": f"{pre}{g['median_s'] / peer_s:.2f}x" if ok else why,
-                   "holds": (g["median_s"] <= lo * peer_s) if ok else None,
-                   "goal_met": (g["median_s"] <= goal * peer_s) if ok else None})
-    checks.append({"check": f"GloVe analogy vs {what}", "target": f">= {100 * peer_an:.1f}%", "goal": "",
-                   "measured": f"{100 * g['analogy']:.1f}%" if ok else why,
-                   "holds": (g["analogy"] >= peer_an) if ok else None})
-    checks.append({"check": f"GloVe WordSim-353 vs {what}", "target": f">= {peer_ws:.3f}", "goal": "",
+                   "measured": f"{g['median_s']:.1f} s vs {peer_s:.1f} s = {g['median_s'] / peer_s:.2f}x" if timed
+                   else why,
+                   "holds": (g["median_s"] <= lo * peer_s) if timed else None,
+                   "goal_met": (g["median_s"] <= goal * peer_s) if timed else None})
+    # The quality targets are the reference figures (shared/design/REFERENCE_FIGURES.md).
+    checks.append({"check": "GloVe analogy vs Stanford's reference figure", "goal": "",
+                   "target": f">= {100 * STANFORD['analogy']:.1f}%",
+                   "measured": f"{100 * g['analogy']:.2f}%" if ok else why,
+                   "holds": (g["analogy"] >= STANFORD["analogy"]) if ok else None})
+    checks.append({"check": "GloVe WordSim-353 vs Stanford's reference figure", "goal": "",
+                   "target": f">= {STANFORD['wordsim']:.3f}",
                    "measured": f"{g['wordsim']:.3f}" if ok else why,
-                   "holds": (g["wordsim"] >= peer_ws) if ok else None})
+                   "holds": (g["wordsim"] >= STANFORD["wordsim"]) if ok else None})
+    if side:
+        def runs_of(x: dict[str, Any], key: str, scale: float, fmt: str) -> str:
+            return "/".join(format(scale * v, fmt) for v in x[f"{key}_runs"])
+
+        checks.append({"check": "GloVe analogy vs Stanford, this run (medians)", "goal": "",
+                       "target": f">= {100 * st['analogy']:.2f}%",
+                       "measured": f"{100 * g['analogy']:.2f}% (runs {runs_of(g, 'analogy', 100, '.2f')}; Stanford's "
+                                   f"{runs_of(st, 'analogy', 100, '.2f')})",
+                       "holds": g["analogy"] >= st["analogy"]})
+        checks.append({"check": "GloVe WordSim-353 vs Stanford, this run (medians)", "goal": "",
+                       "target": f">= {st['wordsim']:.3f}",
+                       "measured": f"{g['wordsim']:.3f} (runs {runs_of(g, 'wordsim', 1, '.3f')}; Stanford's "
+                                   f"{runs_of(st, 'wordsim', 1, '.3f')})",
+                       "holds": g["wordsim"] >= st["wordsim"]})
     for c in checks:
         c["note"] = "quick mode: the targets are for the full wiki17 corpus" if quick else ""
     return checks
@@ -978,8 +994,9 @@ def markdown_section(report: dict[str, Any]) -> str:
                          "flags (`-O3 -march=native -funroll-loops`), and run side by side on the same file: its "
                          "demo.sh pipeline (the call above), timed end to end; its peak memory is the largest of "
                          "its four processes. The last row is the reference figure from "
-                         "`shared/design/REFERENCE_FIGURES.md` (another machine of this kind), for comparison; "
-                         "the acceptance targets below use the side-by-side figures.")
+                         "`shared/design/REFERENCE_FIGURES.md` (another machine of this kind). Below, the time "
+                         "target is the side-by-side ratio (both timed on this machine in one run); the quality "
+                         "targets are the issue's reference figures, followed by the side-by-side medians.")
     else:
         stanford_note = ("The Stanford GloVe row is the reference figure from `shared/design/REFERENCE_FIGURES.md` "
                          "(a 2-core machine of the kind the project runs on; 44.1M co-occurrence non-zeros), not a "
