@@ -186,9 +186,9 @@ class GloVe(Learner):
         self._loss_history: list[float] = []
         # The counting step shuffled the records once (as Stanford's shuffle tool does); unlike glove.c,
         # which then reads that one order in every epoch, each later epoch takes a fresh seeded order, and
-        # the kernel applies a record's two directions half a block apart. On wiki17 (one run each) the
-        # analogy accuracy went from 34.3-35.0% (five runs, fixed order, directions back to back) to 35.3%
-        # with the fresh orders and 36.0% with both; the final loss fell from 0.0314 to 0.0312.
+        # the kernel applies a record's two directions n/2 records apart. On wiki17 with 2 workers the
+        # analogy accuracy went from 34.3-35.0% (five runs, fixed order, directions back to back) to
+        # 35.4-36.0% (BENCHMARKS.md); the final loss fell from 0.0314 to 0.0312.
         order_rng = np.random.default_rng([self.seed, 0x6C0E])
         updates = 2 * cooc.nnz - cooc.diagonal
         if kind == "torch":
@@ -233,7 +233,9 @@ class GloVe(Learner):
         rows, cols, vals = rec["row"], rec["col"], rec["val"]
         cuts = np.linspace(0, len(rec), workers + 1).astype(int)
 
-        shift = len(rec) // 2  # a record's second direction comes half a block after its first
+        # a record's second direction comes n/2 steps after its first (with 2 workers the other thread
+        # reaches it at the same step: the ranges split at n/2)
+        shift = len(rec) // 2
 
         def run(p: int) -> tuple[float, int]:
             c, k = glove_epoch(rows, cols, vals, int(cuts[p]), int(cuts[p + 1]), shift, w, gradsq, bias, gradsq_b,
