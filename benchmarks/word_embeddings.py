@@ -316,7 +316,6 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"system": name, "pid": os.getpid(), "loadavg_start": list(os.getloadavg())}
 
     import numpy as np
-    from gensim.models import KeyedVectors
 
     import embspace
     from embspace import EmbeddingSpace
@@ -365,8 +364,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         out["versions"] = {"gensim": version("gensim")}
     else:
         space = model.space_
-        kv = KeyedVectors(space.dim, count=0, dtype=np.float32)
-        kv.add_vectors(list(space.keys), np.asarray(space.vectors, dtype=np.float32))
+        kv = keyed_vectors(space)
         vocab = getattr(model, "vocab_", None)
         out["corpus_words"] = int(vocab.raw_token_count) if vocab is not None else None
         for attr in ("words_per_second_", "loss_history_", "timings_", "cooccurrence_nnz_"):
@@ -385,9 +383,6 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_stanford(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
     """Stanford GloVe's four tools in a scratch folder, timed end to end; then the same evaluation."""
-    import numpy as np
-    from gensim.models import KeyedVectors
-
     from embspace import EmbeddingSpace
 
     tools = Path(spec["stanford_glove"])
@@ -411,24 +406,26 @@ def run_stanford(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
             peak_kib = max(peak_kib, usage.ru_maxrss)
         wall = time.perf_counter() - t0
         nnz = (work / "cooccurrence.bin").stat().st_size // 16  # CREC: int, int, double
-        keys: list[str] = []
-        rows: list[Any] = []
-        with open(work / "vectors.txt", encoding="utf-8") as fh:
-            for line in fh:
-                word, _, rest = line.rstrip("\n").partition(" ")
-                if word != "<unk>":  # glove.c appends the mean of the 100 rarest words as <unk>
-                    keys.append(word)
-                    rows.append(np.array(rest.split(" "), dtype=np.float32))
+        space = EmbeddingSpace.load(work / "vectors.txt", format="glove")
+        # glove.c appends the mean of the 100 rarest words as <unk>
+        space = space.subset([k for k in space.keys if k != "<unk>"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.update({"wall_s": wall, "peak_rss_mib": peak_kib / 1024, "loadavg_end": list(os.getloadavg()),
                 "timings": {**timings, "total": wall}, "cooccurrence_nnz": int(nnz), "corpus_words": None,
                 "versions": {"stanford-glove": str(tools)}})
-    space = EmbeddingSpace(keys, np.vstack(rows), metric="cosine")
+    out["vocab_size"] = len(space)
+    return evaluate_into(out, space, keyed_vectors(space), spec)
+
+
+def keyed_vectors(space: Any) -> Any:
+    """The same vectors as a gensim ``KeyedVectors``, for gensim's own evaluation."""
+    import numpy as np
+    from gensim.models import KeyedVectors
+
     kv = KeyedVectors(space.dim, count=0, dtype=np.float32)
     kv.add_vectors(list(space.keys), np.asarray(space.vectors, dtype=np.float32))
-    out["vocab_size"] = len(space)
-    return evaluate_into(out, space, kv, spec)
+    return kv
 
 
 def evaluate_into(out: dict[str, Any], space: Any, kv: Any, spec: dict[str, Any]) -> dict[str, Any]:
@@ -699,7 +696,7 @@ def add_ratios(summary: dict[str, dict[str, Any]], is_wiki17: bool) -> None:
     Stanford GloVe's figure is for the full wiki17 corpus: on any other corpus there is no ratio."""
     for name, s in summary.items():
         peer = SYSTEMS[name]["peer"]
-        if s.get("status") not in ("ok", "partly failed") or not peer:
+        if not _measured(s) or not peer:
             continue
         if peer == "stanford-glove" and _measured(summary.get(peer, {})):
             s["peer"] = peer
@@ -712,7 +709,7 @@ def add_ratios(summary: dict[str, dict[str, Any]], is_wiki17: bool) -> None:
             s["peer"] = peer
             s["ratio_vs_peer"] = STANFORD["wall_s"] / s["median_s"]
             s["ratio_note"] = "Stanford's 495 s is a reference figure from another run, not measured here"
-        elif summary.get(peer, {}).get("status") in ("ok", "partly failed"):
+        elif _measured(summary.get(peer, {})):
             s["peer"] = peer
             s["ratio_vs_peer"] = summary[peer]["median_s"] / s["median_s"]
 
@@ -849,15 +846,15 @@ def _pair(a: float | None, b: float | None, fmt: str, scale: float = 1.0) -> str
 
 def _rows(report: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
+    measured_stanford = _measured(report["systems"].get("stanford-glove", {}))
     for name, s in report["systems"].items():
         label = s.get("label", name)
-        if s.get("status") not in ("ok", "partly failed"):
+        if not _measured(s):
             reason = "not available (embspace.train has no GloVe)" if s.get("status") == "not available" else \
                 f"{s.get('status')}: {'; '.join(str(e) for e in s.get('errors', []))}"
             rows.append([label, reason, "", "", "", "", "", ""])
             continue
         peer = s.get("peer")
-        measured_stanford = _measured(report["systems"].get("stanford-glove", {}))
         if "ratio_vs_peer" in s:
             ratio = f"{s['ratio_vs_peer']:.2f}x vs " + (("Stanford" if measured_stanford else "Stanford (ref.)")
                                                        if peer == "stanford-glove" else peer)

@@ -203,13 +203,11 @@ class GloVe(Learner):
                 ThreadPoolExecutor(workers) as pool:
             for epoch in range(self.epochs):
                 cost, count = 0.0, 0
-                if records is not None and epoch > 0:
-                    order_rng.shuffle(records)  # in place: a fresh order every epoch
                 blocks = [records] if records is not None else cooc.blocks(block)
                 for rec in blocks:
                     assert rec is not None
-                    if records is None and epoch > 0:
-                        order_rng.shuffle(rec)  # streamed from disk: a fresh order within each block
+                    if epoch > 0:  # in place: a fresh order of the whole table, or within each block read
+                        order_rng.shuffle(rec)
                     if trainer is not None:
                         c, k = trainer.run(rec)
                     else:
