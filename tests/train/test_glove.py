@@ -67,6 +67,42 @@ def test_each_epoch_takes_a_fresh_order(corpus: list[list[str]], monkeypatch: py
     assert not np.array_equal(first[1], other[1])
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_two_directions_of_a_record_are_never_applied_at_the_same_step(
+        corpus: list[list[str]], monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """Every direction of every record is applied exactly once per epoch, and a record's two
+    directions are half a worker's range apart: never back to back, never by two threads at once."""
+    import embspace.train._glove_kernels as kernels
+
+    real = kernels.glove_epoch
+    calls: list[tuple[int, int, int, int]] = []
+
+    def spy(rows, cols, vals, start, stop, shift, *rest):  # type: ignore[no-untyped-def]
+        calls.append((len(rows), start, stop, shift))
+        return real(rows, cols, vals, start, stop, shift, *rest)
+
+    monkeypatch.setattr(kernels, "glove_epoch", spy)
+    GloVe(workers=workers, **{**FAST, "epochs": 1}).fit(corpus)
+    assert len(calls) == workers
+    n = calls[0][0]
+    first = np.full(n, -1)  # step at which each record's direction is applied
+    second = np.full(n, -1)
+    thread_first = np.full(n, -1)
+    thread_second = np.full(n, -1)
+    for p, (_, start, stop, shift) in enumerate(sorted(calls, key=lambda c: c[1])):
+        steps = np.arange(stop - start)
+        first[start:stop] = steps
+        thread_first[start:stop] = p
+        q = (np.arange(start, stop) + shift) % n
+        second[q] = steps
+        thread_second[q] = p
+    assert (first >= 0).all() and (second >= 0).all()  # each direction once
+    same_step = (first == second) & (thread_first != thread_second)
+    assert not same_step.any()
+    gap = np.abs(first - second)
+    assert gap.min() >= n // (2 * workers) - 1
+
+
 def test_streams_records_when_they_do_not_fit(corpus: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     """With a budget below the records' size, training reads them from disk in blocks."""
     from embspace.data import cooccurrence

@@ -186,7 +186,7 @@ class GloVe(Learner):
         self._loss_history: list[float] = []
         # The counting step shuffled the records once (as Stanford's shuffle tool does); unlike glove.c,
         # which then reads that one order in every epoch, each later epoch takes a fresh seeded order, and
-        # the kernel applies a record's two directions n/2 records apart. On wiki17 with 2 workers the
+        # the kernel applies a record's two directions n/(2 x workers) records apart. On wiki17 with 2 workers the
         # analogy accuracy went from 34.3-35.0% (five runs, fixed order, directions back to back) to
         # 35.4-36.0% (BENCHMARKS.md); the final loss fell from 0.0314 to 0.0312.
         order_rng = np.random.default_rng([self.seed, 0x6C0E])
@@ -231,9 +231,9 @@ class GloVe(Learner):
         rows, cols, vals = rec["row"], rec["col"], rec["val"]
         cuts = np.linspace(0, len(rec), workers + 1).astype(int)
 
-        # a record's second direction comes n/2 steps after its first (with 2 workers the other thread
-        # reaches it at the same step: the ranges split at n/2)
-        shift = len(rec) // 2
+        # a record's second direction is applied half a worker's range after its first: by the same
+        # thread later, or by the previous thread earlier, never by two threads at the same step
+        shift = len(rec) // (2 * workers)
 
         def run(p: int) -> tuple[float, int]:
             c, k = glove_epoch(rows, cols, vals, int(cuts[p]), int(cuts[p + 1]), shift, w, gradsq, bias, gradsq_b,
