@@ -87,6 +87,16 @@ def measured_sentence(date: str, cpu_count: int | None, load: tuple[float, float
             f"{extra}.{busy} {libs}. Rerun with:")
 
 
+def busy_sentence(other: dict[str, Any] | None, *, noisy_at: float = 0.1) -> str:
+    """" Other processes used <n> CPU-seconds meanwhile (<p>% of the machine)." from :func:`other_cpu`'s
+    figures, saying the timings are noisy when that share exceeds ``noisy_at``; "" when unknown."""
+    if other is None or other.get("other_cpu_s") is None:
+        return ""
+    share = other.get("other_share") or 0.0
+    return (f" Other processes used {other['other_cpu_s']:.0f} CPU-seconds meanwhile ({share:.0%} of the machine)"
+            + (", so the timings are noisy." if share > noisy_at else "."))
+
+
 def cpu_snapshot() -> tuple[float | None, float, float]:
     """(busy CPU-seconds of the whole machine — None off Linux —, of this process and its finished
     children, wall clock). Two snapshots give the CPU time OTHER processes took in between

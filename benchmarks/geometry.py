@@ -48,7 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _report import cpu_snapshot, other_cpu, say, set_threads, version, write_json, write_markdown
+from _report import busy_sentence, cpu_snapshot, other_cpu, say, set_threads, version, write_json, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -930,8 +930,7 @@ def measured_line(m: dict[str, Any]) -> str:
     others, ncpu = m.get("cpu_s_other_processes"), m["cpu_count"] or 1
     if others is not None:
         share = others / (m["wall_s"] * ncpu) if m["wall_s"] > 0 else 0.0
-        busy = f" Other processes used {others:.0f} CPU-seconds ({share:.0%} of the machine) during this part"
-        busy += ", so its timings are noisy." if share > 0.1 else "."
+        busy = busy_sentence({"other_cpu_s": others, "other_share": share})
     else:
         busy = "" if lb < 0.5 * ncpu else " Other work was running before this part, so its timings may be noisy."
     return (

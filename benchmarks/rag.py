@@ -37,7 +37,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import cpu_snapshot, measured_sentence, other_cpu, publish_section, say, set_threads, version, write_json
+from _report import (
+    busy_sentence,
+    cpu_snapshot,
+    measured_sentence,
+    other_cpu,
+    publish_section,
+    say,
+    set_threads,
+    version,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "scifact"
@@ -294,10 +304,7 @@ def split_table(entry: dict[str, Any]) -> str:
 def render_markdown(report: dict[str, Any]) -> str:
     c = report["config"]
     ing = report["ingest"]
-    busy = ""
-    other = c.get("other_processes")
-    if other and other.get("other_share") is not None and other["other_share"] > 0.1:
-        busy = f" Other processes used {100 * other['other_share']:.0f}% of the machine meanwhile."
+    busy = busy_sentence(c.get("other_processes"))
     sentence = measured_sentence(c["date"][:10], c["cpu_count"], (c["loadavg_before"][0], c["loadavg_after"][0]),
                                  busy, c["versions"], extra=f", {c['threads']} threads")
     lines = [SECTION, "", f"{sentence} `{report['command']}`", ""]

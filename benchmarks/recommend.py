@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import (
+    busy_sentence,
     cpu_snapshot,
     measured_sentence,
     other_cpu,
@@ -685,11 +686,7 @@ def markdown_section(report: dict[str, Any]) -> str:
     k, v = cfg["k"], cfg["versions"]
     load = cfg["loadavg_before"][0], cfg["loadavg_after"][0]
     other = cfg.get("other_processes")
-    busy = "" if other is None else (
-        f" Other processes used {other['other_cpu_s']:.0f} CPU-seconds meanwhile ({100 * other['other_share']:.0f}% "
-        "of the machine; /proc/stat minus this process)" + (
-            "." if other["other_share"] < 0.1 else
-            ": other work was running, so the timings are noisy; the individual runs show how much."))
+    busy = busy_sentence(other)
     paras = [
         SECTION,
         f"embspace `MatrixFactorization` against `implicit` {v['implicit']} (ALS and BPR, CPU), in one process, "

@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _report import (  # noqa: E402
+    busy_sentence,
     cpu_snapshot,
     measured_sentence,
     other_cpu,
@@ -280,9 +281,7 @@ def main() -> None:
         table.append(f"| {kind} | {sm['requests']:,} | {sm['errors']} | {sm['qps']:.0f} | {sm['p50_ms']:.1f} | "
                      f"{sm['p90_ms']:.1f} | {sm['p99_ms']:.1f} | {sm['max_ms']:.1f} |")
     print("\n".join(table))
-    busy = "" if other["other_cpu_s"] is None else (
-        f" Other processes used {other['other_cpu_s']:.0f} CPU-seconds meanwhile "
-        f"({100 * other['other_share']:.0f}% of the machine).")
+    busy = busy_sentence(other)
     held = summary["vector"]["p99_ms"] <= 50 and summary["vector"]["errors"] == 0
     section = "\n".join([
         SECTION, "",
