@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from projector_testing import free_port
 from serve_testing import LOOPBACK
 from typer.testing import CliRunner
 
@@ -143,14 +143,8 @@ def test_serve_refuses_a_public_host_without_a_key(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--readonly" in r.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_real_server_on_all_interfaces_refuses_unauthenticated_requests(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "EMBSPACE_API_KEY": KEY}
     proc = subprocess.Popen([sys.executable, "-m", "embspace.cli.app", "serve", "--host", "0.0.0.0", "--port",
                              str(port), "--data-dir", str(tmp_path / "data"), "--log-level", "warning"],
