@@ -114,6 +114,7 @@ def test_filtered_search_is_exact_at_any_selectivity(tmp_path: Path, where: obje
         assert len(set(res.keys) & set(want)) >= 0.9 * len(want)
         assert all(matches(where, meta[int(k[1:])]) for k in res.keys)  # type: ignore[arg-type]
         assert col.search(q, k=3, where={"lang": "xx"}).keys == []
+        assert list(col.keys(where, batch=7)) == [keys[i] for i in rows]  # insertion order, several batches
 
 
 def test_bad_input_and_locking(tmp_path: Path) -> None:

@@ -97,6 +97,8 @@ class CollectionVsModel(RuleBasedStateMachine):
     @invariant()
     def same_contents(self) -> None:
         assert self.col.count() == len(self.model)
+        keys = list(self.col.keys(batch=2))  # several batches
+        assert keys == [k for k, _, _ in self.col.items()] and set(keys) == set(self.model)
         if self.model:
             got = {g["key"]: g for g in self.col.get(sorted(self.model))}
             for key, (v, m) in self.model.items():

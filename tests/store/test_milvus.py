@@ -131,6 +131,7 @@ def test_filtered_search_and_count_agree_with_the_python_semantics(lite: str, wh
         want = {k for k, m in zip(keys, metas, strict=True) if matches(where, m)}
         assert col.count(where) == len(want)
         assert {k for k, _, _ in col.items(where)} == want
+        assert set(col.keys(where)) == want
         res = col.search(x[0], k=len(keys), where=where)
         assert set(res.keys) == want
 

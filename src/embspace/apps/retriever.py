@@ -275,7 +275,7 @@ class Retriever:
         if hit is not None:
             return hit
         with self._lock:
-            keys = {key for key, _vec, _meta in self.collection.items(where)}
+            keys = set(self.collection.keys(where))
         mask = index.mask(keys)
         self._masks[cache_key] = mask
         while len(self._masks) > MASK_CACHE:

@@ -108,6 +108,12 @@ class BaseCollection(ABC):
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) (matching ``where`` when given)."""
 
+    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+        """Every key (matching ``where`` when given), in :meth:`items`' order; backends override it to
+        skip reading the vectors."""
+        for k, _vector, _metadata in self.items(where, batch):
+            yield k
+
     @abstractmethod
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
                params: Mapping[str, int] | None = None) -> SearchResult:

@@ -318,6 +318,19 @@ class Collection(BaseCollection):
                 yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
             last = int(rows[-1][0])
 
+    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+        """Every key, in insertion order (matching ``where`` when given); no vector is read."""
+        f = compile_filter(where)
+        last = 0
+        while True:
+            rows = self._db.execute(f"SELECT id, key FROM items WHERE id > ? AND {f.sql} ORDER BY id LIMIT ?",
+                                    (last, *f.params, batch)).fetchall()
+            if not rows:
+                return
+            for _id, k in rows:
+                yield k
+            last = int(rows[-1][0])
+
     # -- the index -----------------------------------------------------------------------------------
     def _index_path(self) -> Path:
         return self.path / INDEX_DIR

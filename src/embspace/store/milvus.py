@@ -337,6 +337,11 @@ class MilvusCollection(BaseCollection):
         for k, v, m in self._scan(where, ["key", "vector", "metadata"], batch):
             yield k, np.asarray(v, np.float32), dict(m or {})
 
+    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+        """Every key matching ``where``, in Milvus's order; no vector is read."""
+        for k, _vector, _metadata in self._scan(where, ["key"], batch):
+            yield k
+
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
                params: Mapping[str, int] | None = None) -> SearchResult:
         """As :meth:`Collection.search`; ``params`` takes ``efSearch`` (HNSW) or ``nprobe`` (IVF)."""
