@@ -127,3 +127,17 @@ def test_console_script_and_version() -> None:
     proc = subprocess.run([sys.executable, "-m", "embspace.cli.app", "neighbors", "/nonexistent/space", "x"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_hit_tables_show_brackets_in_titles_and_keys_literally() -> None:
+    """A filter like ``lang in ["de", "fr"]`` or a key like ``[x]`` is text, not rich markup."""
+    from rich.console import Console
+
+    from embspace.cli import _output as out
+
+    con = Console(record=True, width=120, highlight=False)
+    out.print_hits('nearest to "q" where lang in ["de", "fr"]', [("[bold]k1", 0.5), ("k2", 0.25)], to=con)
+    out.print_hits("custom cells", [("k3", 1.0)], cells={"k3": "[dim]rendered[/]"}, to=con)
+    text = " ".join(con.export_text().split())  # the title wraps at the table's width
+    assert 'where lang in ["de", "fr"]' in text and "[bold]k1" in text and "0.2500" in text
+    assert "rendered" in text and "[dim]" not in text

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(highlight=False)
@@ -22,14 +23,17 @@ def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
 
 
-def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = "key") -> None:
-    table = Table(title=title, title_justify="left", show_edge=False)
+def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = "key", *,
+               cells: Mapping[str, str] | None = None, to: Console | None = None) -> None:
+    """A ranked table of (key, score). ``cells`` gives a key's cell as rich markup (the key itself,
+    escaped, otherwise); ``to`` is the console (the CLI's standard output by default)."""
+    table = Table(title=escape(title), title_justify="left", show_edge=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column(key_header, overflow="fold")
     table.add_column("score", justify="right")
     for i, (key, score) in enumerate(hits, 1):
-        table.add_row(str(i), key, f"{score:.4f}")
-    console.print(table)
+        table.add_row(str(i), cells[key] if cells and key in cells else escape(key), f"{score:.4f}")
+    (to or console).print(table)
 
 
 def print_info(data: dict[str, Any]) -> None:

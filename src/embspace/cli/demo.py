@@ -105,7 +105,7 @@ def show_word_vectors(console: Console) -> None:
     console.print(f"[bold]Word vectors learned by embspace[/] (skip-gram word2vec on {corpus}): {words!r}")
     results = words.neighbors(WORDS, k=5)
     for word, res in zip(WORDS, results, strict=True):
-        out.print_hits(f"nearest to {word!r}", res.to_list())
+        out.print_hits(f"nearest to {word!r}", res.to_list(), to=console)
     for a, b, c in ANALOGIES:
         hits = [key for key, _ in words.analogy(a, b, c, k=3).to_list()]
         console.print(f"{a} : {b} :: {c} : [bold]{hits[0]}[/]   (then {', '.join(hits[1:])})")
@@ -126,7 +126,7 @@ def show_sentences(console: Console, encoder: Any, n_sentences: int, out_dir: Pa
                   f"({len(space) / max(dt, 1e-9):.0f} sentences/s) -> {space!r}")
     first = next((k for k in space.keys if "exception" in k.lower()), space.keys[0])
     out.print_hits(f"neighbours of the sentence {first!r}", space.neighbors(first, k=3).to_list(),
-                   key_header="nearest sentences")
+                   key_header="nearest sentences", to=console)
     for a, b in SIMILAR:
         va, vb = encoder.encode([a, b], progress=False)
         console.print(f"cos({a!r}, {b!r}) = {space.similarity(va, vb):.3f}")
@@ -209,18 +209,14 @@ def run_searches(console: Console, col: Any) -> None:
         res = col.search(query, k=3, where=where)
         hits = res.to_list()
         metas = {m["key"]: m["metadata"] for m in col.get([key for key, _ in hits], vectors=False)}
-        title = f"search {query!r}" + (f" where {where}" if where else "")
-        table = Table(title=escape(title), title_justify="left", show_edge=False)
-        table.add_column("#", justify="right", style="dim")
-        table.add_column("passage (key · chapter)", overflow="fold")
-        table.add_column("score", justify="right")
-        for i, (key, score) in enumerate(hits, 1):
+        cells = {}
+        for key, _score in hits:
             meta = metas.get(key, {})
             text = str(meta.get("text", key))
             text = text if len(text) <= 160 else text[:157] + "..."
-            table.add_row(str(i), f"{escape(text)}\n[dim]{escape(key)} · {escape(str(meta.get('chapter', '')))}[/]",
-                          f"{score:.4f}")
-        console.print(table)
+            cells[key] = f"{escape(text)}\n[dim]{escape(key)} · {escape(str(meta.get('chapter', '')))}[/]"
+        out.print_hits(f"search {query!r}" + (f" where {where}" if where else ""), hits, "passage (key · chapter)",
+                       cells=cells, to=console)
 
 
 # --------------------------------------------------------------------------------------------- 5
@@ -351,7 +347,7 @@ def serve_data_dir(data_dir: Path, *, port: int = DEFAULT_PORT, extra: list[Path
         if actual != port:
             console.print(f"(port {port} is taken: using {actual})")
         app = build_app(ServeConfig(data_dir=str(data_dir), paths=[str(p) for p in extra or []]))
-        console.print(banner(app, host, actual), soft_wrap=True)
+        console.print(banner(app.state.resources, host, actual), soft_wrap=True)
         console.print(f"Web projector: [bold]{projector_url(actual, host)}[/]", soft_wrap=True)
         console.print(f"API docs:      [bold]{base_url(host, actual)}/docs[/]", soft_wrap=True)
         console.print("Press Ctrl-C to stop.")
