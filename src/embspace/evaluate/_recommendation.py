@@ -29,6 +29,7 @@ import numpy.typing as npt
 from .. import _html
 from ..data.interactions import Interactions
 from ..errors import InvalidInputError, UnknownKeyError
+from ._grid import grid_html, grid_lines
 
 __all__ = ["RECOMMENDATION_METRICS", "RecommendationResult", "catalogue_coverage", "mae", "map_at_k", "ndcg_at_k",
            "precision_at_k", "recall_at_k", "recommendation", "rmse"]
@@ -254,21 +255,14 @@ class RecommendationResult:
         facts = [("users", self.n_users), ("unknown users", self.n_unknown_users),
                  ("relevant", "every test interaction" if self.threshold is None else f"rating >= {self.threshold:g}"),
                  ("catalogue size", self.catalogue_size), ("seconds", self.seconds)]
-        grid = _html.table(((fam, *(self.metrics.get(f"{fam}@{k}") for k in self.k_values))
-                            for fam in RECOMMENDATION_METRICS), ["metric", *(f"@{k}" for k in self.k_values)])
+        grid = grid_html(self.metrics, RECOMMENDATION_METRICS, self.k_values)
         return _html.frame("RecommendationResult", _html.kv_table(facts), grid, subtitle=f"{self.n_users:,} users")
 
     def __str__(self) -> str:
         rel = "every test interaction" if self.threshold is None else f"rating >= {self.threshold:g}"
         lines = [f"recommendation: {self.n_users:,} users ({self.n_unknown_users:,} unknown to the model), "
                  f"relevant = {rel}, catalogue {self.catalogue_size:,} items, {self.seconds:.2f} s"]
-        heads = [f"@{k}" for k in self.k_values]
-        width = max(7, *(len(h) for h in heads))
-        lines.append("metric    " + "".join(h.rjust(width + 1) for h in heads))
-        for fam in RECOMMENDATION_METRICS:
-            lines.append(f"{fam:<10}" + "".join(f"{self.metrics[f'{fam}@{k}']:.4f}".rjust(width + 1)
-                                                   for k in self.k_values))
-        return "\n".join(lines)
+        return "\n".join(lines + grid_lines(self.metrics, RECOMMENDATION_METRICS, self.k_values))
 
 
 def recommendation(recommender: Recommender, test: Interactions, *, k_values: int | Iterable[int] = (10,),

@@ -22,6 +22,7 @@ from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInpu
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ._beir import BeirDataset, load_beir
+from ._grid import grid_html, grid_lines
 
 if TYPE_CHECKING:
     from ..encoders.encoder import Encoder
@@ -95,8 +96,7 @@ class RetrievalResult:
         facts = [("dataset", self.dataset), ("split", self.split), ("model", self.model), ("queries", self.n_queries),
                  ("documents", self.n_docs), ("encode seconds", self.encode_seconds),
                  ("docs per second", self.docs_per_second), ("search seconds", self.search_seconds)]
-        grid = _html.table(((fam, *(self.metrics.get(f"{fam}@{k}") for k in self.k_values)) for fam in METRIC_FAMILIES),
-                           ["metric", *(f"@{k}" for k in self.k_values)])
+        grid = grid_html(self.metrics, METRIC_FAMILIES, self.k_values)
         return _html.frame("RetrievalResult", _html.kv_table(facts), grid,
                            subtitle=f"{self.dataset}/{self.split}")
 
@@ -108,14 +108,7 @@ class RetrievalResult:
             lines.append(f"encoded in {self.encode_seconds:.2f} s{rate}; searched in {self.search_seconds:.2f} s")
         else:
             lines.append(f"precomputed vectors; searched in {self.search_seconds:.2f} s")
-        heads = [f"@{k}" for k in self.k_values]
-        width = max(7, *(len(h) for h in heads))
-        lines.append("metric    " + "".join(h.rjust(width + 1) for h in heads))
-        for fam in METRIC_FAMILIES:
-            cells = [self.metrics.get(f"{fam}@{k}") for k in self.k_values]
-            lines.append(f"{fam:<10}" + "".join(("n/a" if v is None else f"{v:.4f}").rjust(width + 1)
-                                                   for v in cells))
-        return "\n".join(lines)
+        return "\n".join(lines + grid_lines(self.metrics, METRIC_FAMILIES, self.k_values))
 
 
 # --------------------------------------------------------------------------- metrics
