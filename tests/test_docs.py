@@ -35,7 +35,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -396,28 +395,14 @@ def _reference_sections() -> dict[str, str]:
 
 
 def _app_commands() -> dict[str, list[str]]:
-    """``{"embspace train word2vec": [its options and arguments]}`` for every command and group."""
-    import typer
-
-    from embspace.cli.app import app
-
-    found: dict[str, list[str]] = {}
-
-    def walk(cmd: Any, path: str) -> None:
-        names: list[str] = []
-        for p in cmd.params:
-            if p.param_type_name == "option":
-                if not p.hidden:
-                    names.extend(o for o in [*p.opts, *p.secondary_opts] if o.startswith("--"))
-            else:
-                names.append(str(p.metavar or p.name).upper())
-        found[path] = names
-        for name, sub in getattr(cmd, "commands", {}).items():
-            if not sub.hidden:
-                walk(sub, f"{path} {name}")
-
-    walk(typer.main.get_command(app), "embspace")
-    return found
+    """``{"embspace train word2vec": [its options and arguments]}`` for every command and group, as
+    tools/cli_reference.py (which writes the page) walks the app."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import cli_reference
+    finally:
+        sys.path.pop(0)
+    return {path: cli_reference.param_names(cmd) for path, cmd in cli_reference.walk(cli_reference.root_command())}
 
 
 def test_cli_reference_lists_every_command() -> None:

@@ -16,6 +16,7 @@ import inspect
 import re
 import sys
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +132,33 @@ def _section(cmd: Any, path: str, out: list[str]) -> None:
         out += ["| argument / option | description |", "|---|---|"]
         out += [_param_row(p) for p in params]
         out.append("")
+
+
+def walk(cmd: Any, path: str = "embspace") -> Iterator[tuple[str, Any]]:
+    """``(path, command)`` of ``cmd`` and of every visible command under it, depth first, in the app's order."""
+    yield path, cmd
     if _is_group(cmd):
         for n, c in cmd.commands.items():
             if not c.hidden:
-                _section(c, f"{path} {n}", out)
+                yield from walk(c, f"{path} {n}")
+
+
+def root_command() -> Any:
+    """The click command behind embspace's Typer app."""
+    from embspace.cli.app import app
+
+    return typer.main.get_command(app)
+
+
+def param_names(cmd: Any) -> list[str]:
+    """What the reference of ``cmd`` must name: its visible ``--options`` and its ARGUMENTS."""
+    names: list[str] = []
+    for p in cmd.params:
+        if not _is_option(p):
+            names.append(_arg_name(p))
+        elif not p.hidden:
+            names.extend(o for o in [*p.opts, *p.secondary_opts] if o.startswith("--"))
+    return names
 
 
 def _anchor(path: str) -> str:
@@ -143,11 +167,9 @@ def _anchor(path: str) -> str:
 
 
 def reference() -> str:
-    from embspace.cli.app import app
-
-    root = typer.main.get_command(app)
     out: list[str] = []
-    _section(root, "embspace", out)
+    for path, cmd in walk(root_command()):
+        _section(cmd, path, out)
     return "\n".join(out).rstrip() + "\n"
 
 
