@@ -57,7 +57,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _report import measured_sentence, publish_section, say, set_threads, version, write_json
+from _report import (
+    busy_sentence,
+    cpu_snapshot,
+    measured_sentence,
+    other_cpu,
+    publish_section,
+    say,
+    set_threads,
+    version,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "word_embeddings.json"
@@ -530,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         f"device={args.device}")
 
     load_before = os.getloadavg()
+    cpu_before = cpu_snapshot()
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     with tempfile.TemporaryDirectory(prefix="embspace-bench-") as tmp:
         for r in range(args.runs):
@@ -550,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{e['wordsim_spearman']:.3f}, king-man+woman={res['king_man_woman']} "
                     f"(eval {res['eval_s']:.1f}s)")
     load_after = os.getloadavg()
+    contention = other_cpu(cpu_before, cpu_snapshot())  # the fits are waited-for children: they count as ours
 
     summary = {name: summarize(name, rs, words) for name, rs in runs.items()}
     if "embspace-glove" in args.system_list and not glove_available:
@@ -582,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "processor": platform.processor() or platform.machine(),
             "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+            "other_processes": contention if contention["other_cpu_s"] is not None else None,
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "carried_over": carried,
         },
@@ -613,8 +626,10 @@ def carry_over(args: argparse.Namespace, corpus: dict[str, Any], summary: dict[s
             continue
         summary[name] = {k: v for k, v in s.items() if k not in ("peer", "ratio_vs_peer", "ratio_note")}
         runs[name] = old.get("runs", {}).get(name, [])
-        carried[name] = {"date": old["config"]["date"], "command": old.get("command", "")}
-        say(f"--update: {name} carried over from the run of {old['config']['date']}")
+        # a system the previous file had carried over itself keeps the date of the run that measured it
+        carried[name] = old["config"].get("carried_over", {}).get(name) or {
+            "date": old["config"]["date"], "command": old.get("command", "")}
+        say(f"--update: {name} carried over from the run of {carried[name]['date']}")
     order = list(SYSTEMS)
     for d in (summary, runs):
         items = sorted(d.items(), key=lambda kv: order.index(kv[0]))
@@ -977,9 +992,7 @@ def markdown_section(report: dict[str, Any]) -> str:
                  f"{agr['runs_checked']} fitted models (both figures are shown in the table as "
                  "'embspace / gensim'; details in the JSON results).")
     load = cfg["loadavg_before"][0], cfg["loadavg_after"][0]
-    busy = "" if max(load) < 0.5 * (cfg["cpu_count"] or 1) else (
-        " Other work was running on the machine during this run, so the timings are noisy; "
-        "the individual runs above show how much.")
+    busy = busy_sentence(cfg.get("other_processes"))  # load averages alone would count the benchmark itself
     glove = report["systems"].get("embspace-glove", {})
     glove_note = ""
     if glove.get("status") == "not available":

@@ -186,9 +186,9 @@ class GloVe(Learner):
         self._loss_history: list[float] = []
         # The counting step shuffled the records once (as Stanford's shuffle tool does); unlike glove.c,
         # which then reads that one order in every epoch, each later epoch takes a fresh seeded order, and
-        # the kernel applies a record's two directions n/(2 x workers) records apart. On wiki17 with 2 workers the
-        # analogy accuracy went from 34.3-35.0% (five runs, fixed order, directions back to back) to
-        # 35.4-36.0% (BENCHMARKS.md); the final loss fell from 0.0314 to 0.0312.
+        # the kernel applies a record's two directions n/(2 x workers) records apart. On wiki17 with 2
+        # workers the analogy accuracy went from 34.3-35.0% (five runs, fixed order, directions back to
+        # back) to 36.3-36.5% (three runs; Stanford's glove.c 36.1-36.4% side by side, BENCHMARKS.md).
         order_rng = np.random.default_rng([self.seed, 0x6C0E])
         updates = 2 * cooc.nnz - cooc.diagonal
         if kind == "torch":
