@@ -61,7 +61,8 @@ def test_serve_with_two_workers_shares_a_balance_file_and_removes_it(tmp_path: P
     before = set(glob.glob("/dev/shm/embspace-balance-*"))
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "embspace.cli.app", "serve", "--port", str(port), "--data-dir",
-                             str(data), "--workers", "2", "--readonly", "--log-level", "warning"])
+                             str(data), "--workers", "2", "--readonly", "--log-level", "warning"],
+                            stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         conns: list[http.client.HTTPConnection] = []
@@ -84,5 +85,7 @@ def test_serve_with_two_workers_shares_a_balance_file_and_removes_it(tmp_path: P
         assert len(set(glob.glob("/dev/shm/embspace-balance-*")) - before) == (1 if Path("/dev/shm").is_dir() else 0)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+    banner = " ".join(out.split())  # the parent only opens the data to say what the workers serve
+    assert "0 collections, 1 spaces" in banner and "2 workers, read-only" in banner
     assert set(glob.glob("/dev/shm/embspace-balance-*")) - before == set()

@@ -14,6 +14,7 @@ from . import _output as out
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ..serve import Resources
     from ..serve.app import ServeConfig
 
 API_KEY_ENV = "EMBSPACE_API_KEY"
@@ -66,22 +67,29 @@ def serve(
     config = ServeConfig(data_dir=str(data_dir or default_data_dir()), paths=[str(p) for p in paths or []],
                          encoder=encoder, readonly=readonly, api_key=api_key,
                          max_body=int(max_body_mb * 1024 * 1024), balance=str(balance) if balance else None)
-    try:
+    if workers == 1:
         app = build_app(config)
-        out.console.print(banner(app, host, port, workers=workers, api_key=api_key))
-        if workers > 1:
-            import uvicorn
+        out.console.print(banner(app.state.resources, host, port, api_key=api_key))
+        run_app(app, host=host, port=port, log_level=log_level)
+        return
+    import uvicorn
 
-            app.state.resources.close()  # the workers open their own
-            if app.state.balancer is not None:
-                app.state.balancer.close()  # this process serves no requests: it takes no share
-            uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                        log_level=log_level, access_log=log_level == "debug")
-            return
+    from ..serve import Resources
+    from ..serve.app import CONFIG_ENV
+
+    try:
+        os.environ[CONFIG_ENV] = config.model_dump_json()  # each worker process builds its app from it
+        # this process serves no requests: it opens the data only to check it and say what is served
+        resources = Resources(config.data_dir, config.paths, encoder=encoder, readonly=True)
+        try:
+            out.console.print(banner(resources, host, port, workers=workers, api_key=api_key))
+        finally:
+            resources.close()
+        uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=log_level == "debug")
     finally:
         if balance is not None:
             balance.unlink(missing_ok=True)
-    run_app(app, host=host, port=port, log_level=log_level)
 
 
 def build_app(config: ServeConfig) -> FastAPI:
@@ -93,9 +101,8 @@ def build_app(config: ServeConfig) -> FastAPI:
     return app_from_env()
 
 
-def banner(app: FastAPI, host: str, port: int, *, workers: int = 1, api_key: str | None = None) -> str:
+def banner(resources: Resources, host: str, port: int, *, workers: int = 1, api_key: str | None = None) -> str:
     """One line: where the API listens and what it serves."""
-    resources = app.state.resources
     return (f"embspace API on {base_url(host, port)}  (docs /docs, schema /openapi.json; data "
             f"{resources.data_dir}; {len(resources.names('collection'))} collections, "
             f"{len(resources.names('space'))} spaces, {len(resources.names('recommender'))} recommenders"
