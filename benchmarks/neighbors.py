@@ -36,7 +36,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import measured_sentence, publish_section, say, set_threads, write_json
+from _report import (
+    busy_sentence,
+    cpu_snapshot,
+    measured_sentence,
+    other_cpu,
+    publish_section,
+    say,
+    set_threads,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "neighbors.json"
@@ -184,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         faiss_search_times.clear()
 
         load_before = os.getloadavg()
+        cpu_before = cpu_snapshot()
         times: dict[str, list[float]] = {name: [] for name in systems}
         for r in range(args.runs):
             for name, fn in systems.items():
@@ -194,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{name} returned different neighbours in run {r + 1}")
             say(f"run {r + 1}/{args.runs}: " + ", ".join(f"{s} {t[-1]:.3f}s" for s, t in times.items()))
         load_after = os.getloadavg()
+        contention = other_cpu(cpu_before, cpu_snapshot())
 
         agreement = compare(results, qkeys, space, k)
 
@@ -214,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "threadpools": pools,
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
             "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+            "other_processes": contention if contention["other_cpu_s"] is not None else None,
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
         "build_seconds": build,
@@ -378,9 +390,7 @@ def markdown_section(report: dict[str, Any], table: str) -> str:
                  f"({agr['identical_as_sets']:,} identical as sets); the disagreements, with the float64 "
                  "cosines of the keys involved, are listed in the JSON results.")
     load = cfg["loadavg_before"][0], cfg["loadavg_after"][0]
-    busy = "" if max(load) < 0.5 * cfg["cpu_count"] else (
-        " Other work was running on the machine during this run, so the timings are noisy; "
-        "the interleaved runs above show how much.")
+    busy = busy_sentence(cfg.get("other_processes"))  # load averages alone would count the benchmark itself
     paragraphs = [
         SECTION,
         f"Exact cosine k-nearest neighbours of {cfg['queries']:,} query keys (each key excluded from "
