@@ -104,6 +104,26 @@ def test_encoded_corpus_drops_rare_words_and_empty_sentences() -> None:
     assert not workdir.exists()
 
 
+@pytest.mark.parametrize("block", [1, 3, 7, 1 << 19])
+def test_encoded_corpus_is_the_same_whatever_the_rewrite_block(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """The ids are rewritten a block of tokens at a time: blocks smaller than a sentence, sentences
+    empty from the start or emptied by min_count, and block edges inside runs of them change nothing."""
+    import embspace.data.encoded_corpus as ec_mod
+
+    monkeypatch.setattr(ec_mod, "_REMAP_BLOCK", block)
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(40)]
+    sents = [[words[int(i)] for i in rng.zipf(1.5, size=int(n)) % 40] for n in rng.integers(0, 12, size=300)]
+    sents[10:14] = [[], [], ["rare1"], []]
+    ec = EncodedCorpus.encode(sents, min_count=3)
+    v = ec.vocab
+    expected = [s for s in ([v[w] for w in s if w in v] for s in sents) if s]
+    assert ec.tokens.tolist() == [i for s in expected for i in s]
+    assert ec.sentence_lengths.tolist() == [len(s) for s in expected]
+    assert ec.sentence_lengths.dtype == np.int64 and ec.raw_token_count == sum(map(len, sents))
+    ec.close()
+
+
 def test_encoded_corpus_keeps_base_vocab_ids() -> None:
     base = Vocab.build(SENTS, min_count=2)
     ec = EncodedCorpus.encode([["zebra", "zebra", "the", "cat"]], min_count=2, base_vocab=base)

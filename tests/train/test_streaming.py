@@ -22,6 +22,9 @@ import json, resource, sys, time
 from embspace.data.corpus import TextCorpus
 from embspace.train import Word2Vec
 def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096
+# a tiny fit first: the compiled kernels, LLVM and the thread pool (~250 MB, whatever the corpus) are loaded
+Word2Vec(dim=32, window=3, min_count=1, architecture="cbow", negative=2, epochs=1, workers=2,
+         progress=False).fit([["a", "b", "c", "d"]] * 100)
 start = rss()
 t = time.time()
 model = Word2Vec(dim=32, window=3, min_count=5, architecture="cbow", negative=2, sample=1e-3, epochs=1,
@@ -55,5 +58,6 @@ def test_200m_tokens_stream_in_bounded_memory(tmp_path: Path) -> None:
     print(json.dumps({**stats, "file_bytes": size}))
     assert stats["tokens"] >= n >= TOKENS
     grown = stats["peak_rss"] - stats["start_rss"]
-    # Holding the corpus would take >= 800 MB as int32 ids (and 1 GB+ as text); the stream stays far below.
-    assert grown < 400 * 2**20, f"peak memory grew by {grown / 2**20:.0f} MiB"
+    # Holding the corpus would take >= 800 MB as int32 ids (and 1 GB+ as text); the stream stays far
+    # below: what grows is the vocabulary and one length per sentence (8M sentences here).
+    assert grown < 300 * 2**20, f"peak memory grew by {grown / 2**20:.0f} MiB"

@@ -79,7 +79,7 @@ class EncodedCorpus:
     def _encode(cls, sentences: Iterable[Sequence[str]], wd: Path, min_count: int, max_vocab_size: int | None,
                 base_vocab: Vocab | None, progress: Progress | None, own_dir: bool) -> EncodedCorpus:
         ids: dict[str, int] = {w: i for i, w in enumerate(base_vocab.words)} if base_vocab else {}
-        lens = array("q")
+        lens = array("i")  # one int32 per sentence (at most max_sentence_length tokens each)
         buf = array("i")
         n_tokens = 0
         raw_path = wd / "provisional.i32"
@@ -119,25 +119,30 @@ class EncodedCorpus:
             if j is not None:
                 remap[prov] = j
         del ids
-        sent_lens = np.frombuffer(lens, dtype=np.int64) if len(lens) else np.zeros(0, np.int64)
-        kept_lens: list[npt.NDArray[np.int64]] = []
-        out_path = wd / "tokens.i32"
-        bounds = np.concatenate([[0], np.cumsum(sent_lens)])
-        with open(out_path, "wb") as f, open(raw_path, "rb") as src:
+        # Rewrite the ids without the rare words, about _REMAP_BLOCK tokens at a time, and the
+        # sentences' new lengths (empty sentences dropped) to a file: no array of sentence offsets
+        # is ever built, so memory per sentence stays at the 4 bytes of ``lens``.
+        sent_lens = np.frombuffer(lens, dtype=np.int32) if len(lens) else np.zeros(0, np.int32)
+        out_path, lens_path = wd / "tokens.i32", wd / "lengths.i32"
+        total = 0
+        with open(out_path, "wb") as f, open(lens_path, "wb") as lf, open(raw_path, "rb") as src:
             s0 = 0
             while s0 < len(sent_lens):
-                s1 = int(np.searchsorted(bounds, bounds[s0] + _REMAP_BLOCK, side="right")) - 1
-                s1 = min(max(s1, s0 + 1), len(sent_lens))
-                block = remap[np.fromfile(src, dtype=np.int32, count=int(bounds[s1] - bounds[s0]))]
+                window = np.cumsum(sent_lens[s0:s0 + _REMAP_BLOCK], dtype=np.int64)
+                k = min(max(int(np.searchsorted(window, _REMAP_BLOCK, side="right")), 1), len(window))
+                s1 = s0 + k
+                block = remap[np.fromfile(src, dtype=np.int32, count=int(window[k - 1]))]
                 keep = block >= 0
-                sid = np.repeat(np.arange(s1 - s0, dtype=np.int32), sent_lens[s0:s1])
-                kept_lens.append(np.bincount(sid[keep], minlength=s1 - s0).astype(np.int64))
+                sid = np.repeat(np.arange(k, dtype=np.int32), sent_lens[s0:s1])
+                kept = np.bincount(sid[keep], minlength=k).astype(np.int32)
+                kept[kept > 0].tofile(lf)
                 block[keep].tofile(f)
+                total += int(keep.sum())
                 s0 = s1
         raw_path.unlink()
-        new_lens = np.concatenate(kept_lens) if kept_lens else np.zeros(0, np.int64)
-        new_lens = new_lens[new_lens > 0]
-        total = int(new_lens.sum())
+        del sent_lens, lens
+        new_lens = np.fromfile(lens_path, dtype=np.int32).astype(np.int64)
+        lens_path.unlink()
         tokens = (np.memmap(out_path, dtype=np.int32, mode="r") if total else np.zeros(0, np.int32))
         return cls(tokens, new_lens, vocab, n_tokens, wd if own_dir else None, path=out_path if total else None)
 
@@ -159,7 +164,8 @@ class EncodedCorpus:
     def jobs(self, words_per_job: int = 10000) -> list[tuple[int, int, int, int]]:
         """Split into jobs of whole sentences, about ``words_per_job`` tokens each:
         ``(token_start, token_end, sentence_start, sentence_end)``."""
-        bounds = np.concatenate([[0], np.cumsum(self.sentence_lengths)])
+        bounds = np.zeros(len(self.sentence_lengths) + 1, np.int64)
+        np.cumsum(self.sentence_lengths, out=bounds[1:])
         out: list[tuple[int, int, int, int]] = []
         s0 = 0
         n = len(self.sentence_lengths)
