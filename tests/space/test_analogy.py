@@ -49,8 +49,11 @@ def test_batch_equals_single_and_reference(seed: int, method: str, data: st.Data
         valid = np.ones(n, bool)
         valid[[ia, ib, ic]] = False
         ref = ref_analogy_scores(x, ia, ib, ic, method)
+        # 3CosMul divides by a shifted cosine that can be ~0.04 (scores ~25): float32 rounding of that
+        # cosine then moves the score by ~1e-4, so the tolerance grows with the scores' size
+        tol = 1e-4 * max(1.0, float(np.abs(ref[valid]).max()))
         for res_s, res_i in ((batch.scores[i], batch.ids[i]), (single.scores, single.ids)):
-            assert_topk(res_s, res_i, ref, valid, k, atol=1e-4)
+            assert_topk(res_s, res_i, ref, valid, k, atol=tol)
         # float32 scores: 3CosMul's can reach ~1/ε, so the tolerance is relative as well as absolute
         np.testing.assert_allclose(batch.scores[i], single.scores, rtol=1e-5, atol=1e-5)
         for j in np.nonzero(batch.ids[i] != single.ids)[0]:  # only where scores tie
