@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "threadpools": pools,
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
             "loadavg_before": list(load_before), "loadavg_after": list(load_after),
-            "other_processes": contention if contention["other_cpu_s"] is not None else None,
+            "other_processes": contention,
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
         "build_seconds": build,

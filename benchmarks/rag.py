@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "docs_per_query": DOCS, "first_k": FIRST_K, "threads": args.threads, "versions": versions,
         "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
         "platform": platform.platform(), "loadavg_before": list(load_before), "loadavg_after": list(load_after),
-        "other_processes": contention if contention["other_cpu_s"] is not None else None,
+        "other_processes": contention,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "total_s": time.perf_counter() - t_start,
     }
     write_json(args.json, report)

@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "processor": platform.processor() or platform.machine(),
             "loadavg_before": list(load_before), "loadavg_after": list(load_after),
-            "other_processes": contention if contention["other_cpu_s"] is not None else None,
+            "other_processes": contention,
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "carried_over": carried,
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -74,13 +73,12 @@ def serve(
         return
     import uvicorn
 
-    from ..serve import Resources
-    from ..serve.app import CONFIG_ENV
+    from ..serve.app import export_config, open_resources
 
     try:
-        os.environ[CONFIG_ENV] = config.model_dump_json()  # each worker process builds its app from it
+        export_config(config)  # each worker process builds its app from it
         # this process serves no requests: it opens the data only to check it and say what is served
-        resources = Resources(config.data_dir, config.paths, encoder=encoder, readonly=True)
+        resources = open_resources(config)
         try:
             out.console.print(banner(resources, host, port, workers=workers, api_key=api_key))
         finally:
@@ -95,9 +93,9 @@ def serve(
 def build_app(config: ServeConfig) -> FastAPI:
     """The API app for ``config``, which is also put in the environment: uvicorn's worker processes
     build their own app from it."""
-    from ..serve.app import CONFIG_ENV, app_from_env
+    from ..serve.app import app_from_env, export_config
 
-    os.environ[CONFIG_ENV] = config.model_dump_json()
+    export_config(config)
     return app_from_env()
 
 

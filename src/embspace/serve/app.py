@@ -87,7 +87,7 @@ from ..errors import (
 from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, Served
 
 __all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "Guard", "ServeConfig", "app_from_env", "create_app",
-           "is_loopback"]
+           "export_config", "is_loopback", "open_resources"]
 
 log = logging.getLogger("embspace.serve")
 
@@ -269,13 +269,23 @@ class ServeConfig(BaseModel):
     balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
 
 
+def open_resources(cfg: ServeConfig) -> Resources:
+    """The collections, spaces and recommenders ``cfg`` serves."""
+    return Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
+
+
+def export_config(cfg: ServeConfig) -> None:
+    """Put ``cfg`` in the environment, where :func:`app_from_env` (each uvicorn worker) reads it."""
+    os.environ[CONFIG_ENV] = cfg.model_dump_json()
+
+
 def app_from_env() -> FastAPI:
     """The app described by ``$EMBSPACE_SERVE_CONFIG`` (uvicorn's factory for each worker process)."""
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
         raise InvalidInputError(f"{CONFIG_ENV} is not set; start the server with `embspace serve`")
     cfg = ServeConfig.model_validate_json(raw)
-    resources = Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
+    resources = open_resources(cfg)
     balancer = None
     if cfg.balance:
         from ._balance import Balancer

@@ -307,28 +307,25 @@ class Collection(BaseCollection):
     def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata), in insertion order (matching ``where`` when given)."""
-        f = compile_filter(where)
-        last = 0
-        while True:
-            rows = self._db.execute(f"SELECT id, key, vector, metadata FROM items WHERE id > ? AND {f.sql} "
-                                    f"ORDER BY id LIMIT ?", (last, *f.params, batch)).fetchall()
-            if not rows:
-                return
-            for _id, k, v, m in rows:
-                yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
-            last = int(rows[-1][0])
+        for k, v, m in self._scan(where, "key, vector, metadata", batch):
+            yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
 
     def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
         """Every key, in insertion order (matching ``where`` when given); no vector is read."""
+        for (k,) in self._scan(where, "key", batch):
+            yield k
+
+    def _scan(self, where: Any, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query."""
         f = compile_filter(where)
         last = 0
         while True:
-            rows = self._db.execute(f"SELECT id, key FROM items WHERE id > ? AND {f.sql} ORDER BY id LIMIT ?",
+            rows = self._db.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND {f.sql} ORDER BY id LIMIT ?",
                                     (last, *f.params, batch)).fetchall()
             if not rows:
                 return
-            for _id, k in rows:
-                yield k
+            for row in rows:
+                yield tuple(row[1:])
             last = int(rows[-1][0])
 
     # -- the index -----------------------------------------------------------------------------------
