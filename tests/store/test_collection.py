@@ -178,3 +178,58 @@ def test_filtered_search_sees_writes_after_a_cached_filter(tmp_path: Path) -> No
         col.delete(["k3"])
         assert "k3" not in reader.search(x[0], k=50, where={"g": 1}).keys  # another process's write
         reader.close()
+
+
+class _CountingEncoder:
+    """A stand-in encoder (no model): a text's vector is made from its length, so a test can add texts."""
+
+    name = "counting"
+    space_id = "counting-space"
+    dim = 4
+
+    def __init__(self) -> None:
+        self.provenance = embspace.Provenance(model="counting", config={})
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return np.asarray([[1.0, len(t), 0.5, 0.25] for t in texts], np.float32)
+
+
+def test_add_file_reports_a_truncated_space_file_instead_of_reading_it_as_texts(tmp_path: Path) -> None:
+    """Issue 21: a truncated word2vec binary raised "this collection has no encoder" (the CorruptDataError
+    was swallowed and the file re-read as texts); it must say which file is corrupt, and where."""
+    from embspace.errors import CorruptDataError
+
+    rng = np.random.default_rng(0)
+    space = embspace.EmbeddingSpace([f"w{i}" for i in range(20)], rng.standard_normal((20, 8)).astype(np.float32))
+    space.save(tmp_path / "v.bin")
+    data = (tmp_path / "v.bin").read_bytes()
+    (tmp_path / "cut.bin").write_bytes(data[: len(data) // 2])
+    space.save(tmp_path / "v.txt")
+    text = (tmp_path / "v.txt").read_text()
+    (tmp_path / "cut.txt").write_text(text[: len(text) // 2])
+    (tmp_path / "cut.glove").write_text("\n".join(text.splitlines()[1:11]) + "\nw10\n")  # headerless, cut short
+    with Collection.create(tmp_path / "c", dim=8) as col:
+        with pytest.raises(CorruptDataError, match=r"cut\.bin.*truncated") as info:
+            col.add_file(tmp_path / "cut.bin")
+        assert info.value.path == str(tmp_path / "cut.bin")
+        with pytest.raises(CorruptDataError, match=r"cut\.txt, line \d+.*truncated"):
+            col.add_file(tmp_path / "cut.txt")
+        with pytest.raises(CorruptDataError, match=r"cut\.glove, line 11.*no encoder"):  # no encoder: not texts
+            col.add_file(tmp_path / "cut.glove")
+        assert col.count() == 0  # nothing half-added
+        assert col.add_file(tmp_path / "v.bin") == 20 and col.add_file(tmp_path / "v.txt", upsert=True) == 20
+
+
+def test_add_file_still_reads_texts_with_an_encoder(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "lines.txt").write_text("hello world\nthe year 2000\n")
+    (tmp_path / "r.jsonl").write_text('{"id": "x", "text": "a b", "lang": "en"}\n')
+    pq.write_table(pa.table({"id": ["p"], "text": ["from parquet"]}), tmp_path / "r.parquet")
+    with Collection.create(tmp_path / "c", encoder=_CountingEncoder()) as col:
+        assert col.add_file(tmp_path / "lines.txt") == 2
+        assert col.add_file(tmp_path / "r.jsonl", id_field="id") == 1
+        assert col.add_file(tmp_path / "r.parquet", id_field="id") == 1
+        assert sorted(col.keys()) == ["1", "2", "p", "x"]
+        assert col.get(["x"], vectors=False)[0]["metadata"] == {"lang": "en"}

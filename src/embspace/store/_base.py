@@ -19,8 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _html
-from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError
+from ..errors import (
+    CorruptDataError,
+    DimensionMismatchError,
+    IncompatibleSpaceError,
+    InvalidInputError,
+    UnknownFormatError,
+)
 from ..space.embedding_space import EmbeddingSpace
+from ..space.io import detect_format, load
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
 
@@ -67,6 +74,50 @@ def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, 
             "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
             "spec": encoder if isinstance(encoder, str) else enc.name}
     return enc, int(dim), info
+
+
+#: Files of records (one item per line or row) that :meth:`BaseCollection.add_file` reads as texts.
+_RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".csv", ".csv.gz", ".tsv")
+
+
+def _saved_space(path: Path, text_field: str, texts_ok: bool) -> EmbeddingSpace | None:
+    """The space saved at ``path``, or None when ``path`` holds texts to encode.
+
+    A file in a vector format (a word2vec header, a binary, .vec, .npy, .arrow, a space directory) is
+    read as a space, and its errors propagate (a truncated file raises CorruptDataError naming it).
+    Texts are a folder that is not a space, a .jsonl/.csv/.tsv file, a .parquet file with the text
+    field(s) and no ``vector`` column, and a headerless text file that does not parse as GloVe
+    (lines of text and GloVe rows look alike until parsed; without an encoder, ``texts_ok`` False,
+    such a file can only be vectors, so its parse error propagates).
+    """
+    if path.name.lower().endswith(_RECORD_SUFFIXES) or not path.exists():
+        return None  # read_items reads the records (or says there is no input)
+    try:
+        fmt = detect_format(path)
+    except UnknownFormatError:  # a folder that is not a space: a folder of texts
+        return None
+    except CorruptDataError:
+        if path.name.lower().endswith((".txt", ".txt.gz")):
+            return None  # an empty text file: no texts
+        raise
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception:  # unreadable: load names the file and the problem
+            return load(path)
+        fields = {f.strip() for f in text_field.split(",")}
+        return None if fields & names and "vector" not in names else load(path)
+    if fmt == "glove":
+        try:
+            return load(path)
+        except CorruptDataError as e:
+            if texts_ok:
+                return None
+            raise CorruptDataError(e.path, f"{e.reason} (and this collection has no encoder, so the file cannot be "
+                                   "texts to encode either)", e.line) from None
+    return load(path)
 
 
 class BaseCollection(ABC):
@@ -312,13 +363,8 @@ class BaseCollection(ABC):
                  upsert: bool = False) -> int:
         """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
         .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
-        from ..errors import UnknownFormatError
-        from ..space.io import load
-
-        try:
-            space = load(path)
-        except (UnknownFormatError, IsADirectoryError, ValueError):
-            space = None
+        texts_ok = bool(self._info.get("encoder")) or self._encoder is not None
+        space = _saved_space(Path(path).expanduser(), text_field, texts_ok)
         if space is not None:
             return self.add_space(space, upsert=upsert)
         from ..encoders.pipeline import read_items
