@@ -233,3 +233,52 @@ def test_add_file_still_reads_texts_with_an_encoder(tmp_path: Path) -> None:
         assert col.add_file(tmp_path / "r.parquet", id_field="id") == 1
         assert sorted(col.keys()) == ["1", "2", "p", "x"]
         assert col.get(["x"], vectors=False)[0]["metadata"] == {"lang": "en"}
+
+
+@pytest.mark.parametrize("index", ["exact", "Flat"])
+def test_search_includes_metadata_text_and_vectors_in_one_read(tmp_path: Path, index: str) -> None:
+    from embspace.store import CollectionResult
+
+    keys, vecs, meta = _data(300)
+    for i, m in enumerate(meta):
+        m["text"] = f"passage {i}" if i % 3 else i  # a non-string text is no text
+    meta[7]["text"] = {"nested": "object"}
+    unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    with Collection.create(tmp_path / "c", dim=16, index=index) as col:
+        col.add(keys, vecs, meta)
+        plain = col.search(vecs[4], k=5)
+        assert isinstance(plain, CollectionResult) and plain.metadata is plain.texts is plain.vectors is None
+        statements: list[str] = []
+        col._db.set_trace_callback(statements.append)
+        res = col.search(vecs[4], k=5, include=("metadata", "text", "vector"))
+        col._db.set_trace_callback(None)
+        reads = [s for s in statements if "metadata" in s and "IN (" in s]
+        assert len(reads) == 1, statements  # one batched read for all hits, not one per hit
+        assert res.keys == plain.keys
+        rows = [keys.index(k) for k in res.keys]
+        assert res.metadata == [meta[i] for i in rows]
+        assert res.texts == [meta[i]["text"] if isinstance(meta[i]["text"], str) else None for i in rows]
+        assert res.vectors is not None and res.vectors.shape == (5, 16)
+        # the stored (normalised) vectors: float32 storage vs float64 normalisation here, hence the tolerance
+        np.testing.assert_allclose(res.vectors, unit[rows], atol=1e-6)
+        assert res.to_records()[0] == {"key": res.keys[0], "score": pytest.approx(float(res.scores[0])),
+                                       "metadata": res.metadata[0], "text": res.texts[0],
+                                       "vector": pytest.approx(res.vectors[0].tolist())}
+        only_text = col.search(vecs[4], k=5, include="text")  # read by SQLite's json_extract: same answer
+        assert only_text.texts == res.texts and only_text.metadata is None and only_text.vectors is None
+        assert col.search(vecs[7], k=1, include="text").texts == [None]  # {"nested": ...} is not a text
+        # by key (itself excluded), under a filter, and a batch with fewer matches than k
+        by_key = col.search(key="k4", k=3, include="metadata", where={"lang": "fr"})
+        assert "k4" not in by_key.keys and by_key.metadata == [meta[keys.index(k)] for k in by_key.keys]
+        assert all(m["lang"] == "fr" for m in by_key.metadata)
+        batch = col.search(vecs[:2], k=4, where={"i": {"$in": [1, 2, 3]}}, include=("metadata", "vector"))
+        assert batch.batched and all(len(row) == 3 for row in batch.keys)
+        for q in range(2):
+            assert batch.metadata[q] == [meta[keys.index(k)] for k in batch.keys[q]]
+            assert batch[q].metadata == batch.metadata[q] and batch[q].vectors is not None
+            np.testing.assert_allclose(batch.vectors[q, :3], unit[[keys.index(k) for k in batch.keys[q]]], atol=1e-6)
+        none = col.search(vecs[0], k=3, where={"lang": "none"}, include=["metadata", "text", "vector"])
+        assert none.keys == [] and none.metadata == [] and none.texts == [] and none.vectors.shape == (0, 16)
+        assert "metadata" in res.to_dict() and "vectors" in res.to_dict()
+        with pytest.raises(InvalidInputError, match="include"):
+            col.search(vecs[0], k=3, include=("metadata", "payload"))  # type: ignore[arg-type]

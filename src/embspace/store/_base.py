@@ -29,7 +29,8 @@ from ..errors import (
 from ..space.embedding_space import EmbeddingSpace
 from ..space.io import detect_format, load
 from ..space.provenance import Provenance
-from ..space.search_result import SearchResult
+from ._filter import FilterLike
+from .collection_result import CollectionResult, IncludeArg
 
 __all__ = ["BaseCollection", "resolve_encoder"]
 
@@ -139,11 +140,11 @@ class BaseCollection(ABC):
         """Add items, replacing those whose key exists."""
 
     @abstractmethod
-    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+    def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         """Delete by keys, or every item matching a filter; returns how many were deleted."""
 
     @abstractmethod
-    def count(self, where: Any = None) -> int:
+    def count(self, where: FilterLike = None) -> int:
         """Items in the collection (matching ``where`` when given)."""
 
     @abstractmethod
@@ -155,20 +156,21 @@ class BaseCollection(ABC):
         an unknown key raises UnknownKeyError."""
 
     @abstractmethod
-    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+    def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) (matching ``where`` when given)."""
 
-    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+    def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key (matching ``where`` when given), in :meth:`items`' order; backends override it to
         skip reading the vectors."""
         for k, _vector, _metadata in self.items(where, batch):
             yield k
 
     @abstractmethod
-    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
-               params: Mapping[str, int] | None = None) -> SearchResult:
-        """The ``k`` nearest items to ``query`` or to the item ``key``, best first."""
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
+               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+        """The ``k`` nearest items to ``query`` or to the item ``key``, best first, each with the extras named
+        by ``include`` (``"metadata"``, ``"text"``, ``"vector"``)."""
 
     @abstractmethod
     def info(self) -> dict[str, Any]:
@@ -338,7 +340,7 @@ class BaseCollection(ABC):
         return self._query_vectors(query)
 
     # -- import / export -----------------------------------------------------------------------------
-    def to_space(self, where: Any = None) -> EmbeddingSpace:
+    def to_space(self, where: FilterLike = None) -> EmbeddingSpace:
         """The items (matching ``where``) as an EmbeddingSpace."""
         keys, vecs = [], []
         for k, v, _ in self.items(where):
@@ -375,7 +377,7 @@ class BaseCollection(ABC):
         metas = [i.metadata for i in items]
         return self.upsert(keys, texts, metas) if upsert else self.add(keys, texts, metas)
 
-    def export_jsonl(self, path: str | Path, where: Any = None) -> int:
+    def export_jsonl(self, path: str | Path, where: FilterLike = None) -> int:
         """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
         from .._atomic import atomic_path
 
@@ -386,7 +388,7 @@ class BaseCollection(ABC):
                 n += 1
         return n
 
-    def export_parquet(self, path: str | Path, where: Any = None) -> int:
+    def export_parquet(self, path: str | Path, where: FilterLike = None) -> int:
         """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
