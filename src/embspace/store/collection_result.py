@@ -69,8 +69,8 @@ class CollectionResult(SearchResult):
     None as metadata and text and a zero vector.
     """
 
-    metadata: list[Meta] | list[list[Meta]] | None = None
-    texts: list[str | None] | list[list[str | None]] | None = None
+    metadata: list[Any] | None = None  # list[dict | None], or one such list per query
+    texts: list[Any] | None = None  # list[str | None], or one such list per query
     vectors: FloatArray | None = None
 
     @overload
@@ -94,7 +94,7 @@ class CollectionResult(SearchResult):
         for i in range(len(self)):
             yield self[i]
 
-    def to_records(self) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+    def to_records(self) -> list[Any]:
         """``[{"key", "score", and the extras asked: "metadata", "text", "vector" (a list)}, ...]``, or one
         such list per query for a batch."""
         if self.batched:
