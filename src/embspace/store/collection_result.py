@@ -86,8 +86,8 @@ class CollectionResult(SearchResult):
         else:
             keys = self.keys[i]
         return CollectionResult(keys, self.scores[i], self.ids[i],
-                                metadata=None if self.metadata is None else self.metadata[i],  # type: ignore[arg-type]
-                                texts=None if self.texts is None else self.texts[i],  # type: ignore[arg-type]
+                                metadata=None if self.metadata is None else self.metadata[i],
+                                texts=None if self.texts is None else self.texts[i],
                                 vectors=None if self.vectors is None else self.vectors[i])
 
     def __iter__(self) -> Iterator[Any]:
@@ -164,5 +164,5 @@ def attach(result: SearchResult, include: frozenset[str], dim: int, handles: lis
                 if g[2] is not None:
                     v[r, c] = g[2]
         vectors = v if batched else v[0]
-    return CollectionResult(result.keys, result.scores, result.ids, metadata=metadata,  # type: ignore[arg-type]
-                            texts=texts, vectors=vectors)  # type: ignore[arg-type]
+    return CollectionResult(result.keys, result.scores, result.ids, metadata=metadata,
+                            texts=texts, vectors=vectors)
