@@ -257,7 +257,7 @@ def encode(
     as_json: JsonOpt = False,
 ) -> None:
     """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
-    from ..encoders.pipeline import encode_file
+    from ..encoders.file_encoding import encode_file
 
     options: dict[str, Any] = {"device": device}
     if precision != "fp32":
