@@ -8,7 +8,6 @@ See docs/analysis.md; the words are in docs/glossary.md.
 """
 
 from .. import _deprecation
-
 from .clustering import Clustering, distinctive_terms, find_duplicates, hdbscan, kmeans
 from .compare import Alignment, SpaceComparison, cka, compare_spaces, neighbor_overlap, procrustes, shared_keys
 from .diagnostics import (

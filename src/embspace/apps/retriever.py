@@ -36,8 +36,8 @@ from ..errors import CorruptDataError, InvalidInputError, UnknownKeyError
 from ._bm25 import Bm25Index
 from ._passages import passage_from, with_title
 from .fusion import reciprocal_rank_fusion
-from .schemas import MAX_K, MAX_TEXT, Passage, RetrieveRequest, RetrieveResponse
 from .reranker import Reranker
+from .schemas import MAX_K, MAX_TEXT, Passage, RetrieveRequest, RetrieveResponse
 
 MODES: Final = ("hybrid", "vector", "bm25")
 #: Candidates taken from each ranking before fusion (at least k).

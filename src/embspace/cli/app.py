@@ -516,7 +516,7 @@ def evaluate_retrieval(
     """nDCG@k, recall@k, MRR@k and MAP@k of dense retrieval on a BEIR dataset (exact search)."""
     import json
 
-    from ..evaluate import compare, load_beir, retrieval
+    from ..evaluate import compare_models, load_beir, retrieval
 
     ds = load_beir(dataset, split=split)
     names = list(models or ["minilm"])
@@ -529,7 +529,7 @@ def evaluate_retrieval(
         from rich.console import Console
 
         console = Console(stderr=True, highlight=False) if to_stdout else out.console
-        results = compare(ds, names, batch_size=batch_size, progress=not quiet, console=console)
+        results = compare_models(ds, names, batch_size=batch_size, progress=not quiet, console=console)
     if json_path is None:
         return
     data = {"dataset": str(dataset), "split": split, "results": [r.to_dict(per_query=True) for r in results]}

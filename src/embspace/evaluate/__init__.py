@@ -2,7 +2,6 @@
 several models side by side), and recommendations."""
 
 from .. import _deprecation
-
 from ._beir import BeirDataset, load_beir
 from ._compare import compare_models, comparison_table
 from ._recommendation import (
