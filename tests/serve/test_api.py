@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,25 @@ def test_spaces(client: TestClient) -> None:
     err(client.post("/spaces/words/analogy", json={"a": "man", "b": "king", "c": "nope"}), 404, "unknown_key")
     err(client.post("/spaces/words/dedup", json={"where": {"a": 1}}), 422, "invalid_input")
     err(client.get("/spaces/nope"), 404, "not_found")
+
+
+def test_space_info_reports_whether_the_space_is_normalized(tmp_path: Path) -> None:
+    """``normalized`` is the space's ``is_normalized`` (it once read the ``normalized`` method: always true)."""
+    import embspace
+
+    data = tmp_path / "data"
+    raw = embspace.EmbeddingSpace.from_dict({"a": [3.0, 0.0], "b": [1.0, 1.0]})
+    assert not raw.is_normalized
+    raw.save(data / "raw")
+    raw.normalized().save(data / "unit")
+    resources = Resources(data)
+    try:
+        client = TestClient(create_app(resources), client=LOOPBACK)
+        assert ok(client.get("/spaces/raw"))["normalized"] is False
+        assert ok(client.get("/spaces/unit"))["normalized"] is True
+        assert {s["name"]: s["normalized"] for s in ok(client.get("/spaces"))} == {"raw": False, "unit": True}
+    finally:
+        resources.close()
 
 
 # ------------------------------------------------------------------------------------------ recommenders

@@ -608,7 +608,7 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     # -- spaces --------------------------------------------------------------------------------------
     def space_info(served: Served) -> SpaceInfo:
         s = served.obj
-        return SpaceInfo(name=served.name, size=len(s), dim=s.dim, metric=s.metric, normalized=bool(s.normalized),
+        return SpaceInfo(name=served.name, size=len(s), dim=s.dim, metric=s.metric, normalized=s.is_normalized,
                          model=s.provenance.model if s.provenance is not None else None)
 
     @app.get("/spaces", tags=["spaces"])
