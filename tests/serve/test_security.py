@@ -35,16 +35,16 @@ def resources(tmp_path: Path) -> Iterator[Resources]:
 
 def test_api_key_is_required_and_compared_in_constant_time(resources: Resources, monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    import embspace.serve.app as serve_app
+    import embspace.serve._guard as guard
 
     compared: list[tuple[bytes, bytes]] = []
-    real = serve_app.hmac.compare_digest
+    real = guard.hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(serve_app.hmac, "compare_digest", spy)
+    monkeypatch.setattr(guard.hmac, "compare_digest", spy)
     client = TestClient(create_app(resources, api_key=KEY))  # a non-loopback client address ('testclient')
     r = client.get("/collections/vecs")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
