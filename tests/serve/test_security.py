@@ -136,7 +136,7 @@ runner = CliRunner()
 
 def test_serve_refuses_a_public_host_without_a_key(tmp_path: Path) -> None:
     r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
-    assert r.exit_code == 2 and "API key" in r.output
+    assert r.exit_code == 2 and "API key" in r.output and "--api-key" in r.output  # in terms of flags
     r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--api-key", "short", "--data-dir", str(tmp_path)])
     assert r.exit_code == 2 and "too short" in r.output
     r = runner.invoke(cli, ["serve", "--workers", "2", "--data-dir", str(tmp_path)])

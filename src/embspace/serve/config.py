@@ -32,9 +32,8 @@ FIELD_NAMES: Final[Mapping[str, str]] = {"api_key": "api_key", "host": "host", "
                                          "workers": "workers", "max_body": "max_body"}
 #: The rules' messages; ``{field}`` is replaced by the caller's name of that field.
 _RULES: Final[Mapping[str, str]] = {
-    "api_key_too_short": "the API key is too short ({length} characters): give {api_key} with at least "
-                         f"{MIN_API_KEY} characters (e.g. `python -c \"import secrets; "
-                         "print(secrets.token_urlsafe(32))\"`)",
+    "api_key_too_short": f"the API key is too short ({{length}} characters): use at least {MIN_API_KEY} (e.g. "
+                         "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`)",
     "public_without_key": "refusing to listen on {address} without an API key: anyone who can reach it could read "
                           "and change your collections. Give {api_key}, or listen on 127.0.0.1",
     "workers_need_readonly": "{workers_given} workers serve read-only data: add {readonly} (one process writes a "
@@ -67,11 +66,12 @@ class ServeConfig(BaseModel):
     --------
     >>> ServeConfig(data_dir="data").host
     '127.0.0.1'
-    >>> ServeConfig(data_dir="data", host="0.0.0.0")
-    Traceback (most recent call last):
-    ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for ServeConfig
-    ...
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     ServeConfig(data_dir="data", host="0.0.0.0")
+    ... except ValidationError as e:
+    ...     print(problems(e)[0][:49])
+    refusing to listen on 0.0.0.0 without an API key:
     """
 
     model_config = ConfigDict(extra="forbid")
