@@ -33,7 +33,7 @@ from .routers import ROUTERS, collections
 from .schemas import SearchRequest
 
 if TYPE_CHECKING:
-    from ._guard import ASGIApp
+    from ._guard import ASGIApp, Receive, Scope, Send
 
 __all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "ServeConfig", "app_from_env", "create_app",
            "export_config", "is_loopback", "open_resources"]
@@ -132,5 +132,5 @@ class _LegacyGuard:
                  balancer: Balancer | None = None) -> None:
         self.app = AccessGuard(BodyLimit(LoadShedder(app, balancer=balancer), max_body=max_body), api_key=api_key)
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)

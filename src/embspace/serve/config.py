@@ -110,7 +110,7 @@ def problems(error: ValidationError, names: Mapping[str, str] | None = None) -> 
     out = []
     for err in error.errors():
         ctx = err.get("ctx") or {}
-        rule = ctx.get("rule")
+        rule = str(ctx.get("rule"))
         if rule in _RULES:
             out.append(_RULES[rule].format_map({**spell, **{k: str(v) for k, v in ctx.items()}}))
         else:

@@ -15,11 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from ...analysis import summary
 from ...apps.models import Summary
 from ...errors import InvalidInputError
+from ...space import EmbeddingSpace
+from ...store import Collection
 from .._resources import Resources, Served
 
 if TYPE_CHECKING:
-    from ...space import EmbeddingSpace, SearchResult
-    from ...store import Collection
+    from ...space import SearchResult
 
 __all__ = ["MAX_SCAN", "ResourcesDep", "ServedRecommender", "as_collection", "as_recommender", "as_space",
            "get_resources", "locked", "one_of", "summary_of", "using_collection", "vector"]
@@ -61,15 +62,21 @@ class ServedRecommender(Protocol):
 
 
 # The served objects: Resources opens each kind as one class (a Collection, an EmbeddingSpace, a
-# MatrixFactorization); these give the routes that type.
+# MatrixFactorization); these give the routes that type, checked.
 def as_collection(served: Served) -> Collection:
     """The collection ``served`` holds."""
-    return cast("Collection", served.obj)
+    obj = served.obj
+    if not isinstance(obj, Collection):
+        raise TypeError(f"{served.kind} {served.name!r} holds a {type(obj).__name__}, not a Collection")
+    return obj
 
 
 def as_space(served: Served) -> EmbeddingSpace:
     """The space ``served`` holds."""
-    return cast("EmbeddingSpace", served.obj)
+    obj = served.obj
+    if not isinstance(obj, EmbeddingSpace):
+        raise TypeError(f"{served.kind} {served.name!r} holds a {type(obj).__name__}, not an EmbeddingSpace")
+    return obj
 
 
 def as_recommender(served: Served) -> ServedRecommender:

@@ -145,9 +145,8 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
         res = col.search(req.text, req.k, where=req.where)
     else:
         res = col.search(vector(req.vector or []), req.k, where=req.where)
-    metas = ({g["key"]: g["metadata"] for g in col.get(list(res.keys), vectors=False)}
-             if req.metadata and len(res.keys)
-             else None)
+    keys = [str(k) for k in res.keys]  # one query: a flat list of keys
+    metas = ({g["key"]: g["metadata"] for g in col.get(keys, vectors=False)} if req.metadata and keys else None)
     return Hits.of(res, metas)
 
 
