@@ -263,15 +263,16 @@ def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_er
 
 def test_the_search_shortcut_runs_the_search_routes_own_handler(
         world: tuple[Resources, RouteRecorder, TestClient]) -> None:
-    """The shortcut before routing calls the very handler of POST /collections/{name}/search; a request it
-    refuses goes through the framework's route (the same handler), which formats the error."""
+    """The shortcut before routing calls the very handler that POST /collections/{name}/search calls; a
+    request it refuses goes through the framework's route (the same handler), which formats the error."""
     from embspace.serve._guard import SearchShortcut
     from embspace.serve.routers import collections
 
     resources = world[0]
     app = create_app(resources)
     shortcut = [m for m in app.user_middleware if m.cls is SearchShortcut]
-    assert len(shortcut) == 1 and shortcut[0].kwargs["search"] is collections.search
+    handler = shortcut[0].kwargs["search"] if len(shortcut) == 1 else None
+    assert handler.func is collections.search_json and handler.args == (resources,)  # the route's own handler
     recorder = RouteRecorder(app)
     client = TestClient(recorder, client=LOOPBACK)
     route = ("POST", "/collections/{name}/search")

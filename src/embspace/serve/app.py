@@ -10,6 +10,7 @@ OpenAPI schema (``/openapi.json``, browsable at ``/docs``) is the library's cont
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import warnings
@@ -111,7 +112,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         app.include_router(router)
     _with_own_models(app)
     install_error_handlers(app)
-    install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer, search=collections.search)
+    install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer,
+                   search=functools.partial(collections.search_json, resources))
     return app
 
 

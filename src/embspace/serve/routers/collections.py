@@ -27,7 +27,7 @@ from ..schemas import (
 )
 from ._common import MAX_SCAN, ResourcesDep, as_collection, locked, one_of, summary_of, using_collection, vector
 
-__all__ = ["router", "search", "search_hits", "search_now"]
+__all__ = ["router", "search", "search_hits", "search_json", "search_now"]
 
 router = APIRouter()
 
@@ -159,21 +159,28 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
     return await locked(served, lambda: search_now(served, by, req), inline=by != "text")
 
 
-# The body is validated by pydantic straight from bytes and the hits serialised by it (no generic
-# dependency solving or response re-validation); the schema is the same SearchRequest. The app's
-# SearchShortcut (serve._guard) calls this very function for every search request, before routing.
+async def search_json(resources: Resources, name: str, body: bytes) -> bytes:
+    """The search handler: the JSON hits of the search request ``body`` in the collection called ``name``.
+
+    The body is validated by pydantic straight from bytes and the hits serialised by it (no generic
+    dependency solving or response re-validation). Both ways in call it: the route below, and the app's
+    :class:`~embspace.serve._guard.SearchShortcut`, which answers searches before routing."""
+    try:
+        req = SearchRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+    hits = await search_hits(resources, name, req)
+    return hits.model_dump_json().encode()
+
+
+# the schema of the body is SearchRequest, which the handler parses itself
 @router.post("/collections/{name}/search", tags=["collections"], response_model=Hits,
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/SearchRequest"}}}}})
 async def search(name: str, request: Request) -> Response:
     """The k nearest items to a text, a vector or a stored item, under an optional metadata filter."""
-    try:
-        req = SearchRequest.model_validate_json(await request.body())
-    except ValidationError as e:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
     resources: Resources = request.app.state.resources
-    hits = await search_hits(resources, name, req)
-    return Response(hits.model_dump_json(), media_type="application/json")
+    return Response(await search_json(resources, name, await request.body()), media_type="application/json")
 
 
 @router.get("/collections/{name}/summary", tags=["analysis"])
