@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, default_data_dir
-from .app import DEFAULT_MAX_BODY, ERROR_CODES, create_app
+from .app import DEFAULT_MAX_BODY, ERROR_CODES, _LegacyGuard, create_app
 from .config import ServeConfig
 
 __all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources",
@@ -24,7 +24,5 @@ def __getattr__(name: str) -> Any:
         warnings.warn("embspace.serve.Guard is deprecated: create_app installs the middlewares of "
                       "embspace.serve._guard (AccessGuard, BodyLimit, LoadShedder, SearchShortcut)",
                       DeprecationWarning, stacklevel=2)
-        from . import app
-
-        return app.__dict__["_LegacyGuard"]
+        return _LegacyGuard
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
