@@ -369,7 +369,7 @@ class BaseCollection(ABC):
         space = _saved_space(Path(path).expanduser(), text_field, texts_ok)
         if space is not None:
             return self.add_space(space, upsert=upsert)
-        from ..encoders.pipeline import read_items
+        from ..encoders.file_encoding import read_items
 
         items, _modality = read_items(path, text_field=text_field, id_field=id_field)
         keys = [i.id for i in items]
