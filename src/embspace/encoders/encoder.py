@@ -142,7 +142,7 @@ class BaseEncoder:
         data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in checked]).encode()).hexdigest()
         prov = Provenance(model=self._provenance.model, config=dict(self._provenance.config), data_hash=data_hash)
         return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
-                              normalized=True if normalize else None)
+                              is_normalized=True if normalize else None)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim})"

@@ -297,7 +297,7 @@ class BaseCollection(ABC):
         enc = self._info.get("encoder")
         prov = Provenance(model=enc["provenance"]["model"], config=enc["provenance"]["config"]) if enc else None
         return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
-                              normalized=True if self.metric == "cosine" else None)
+                              is_normalized=True if self.metric == "cosine" else None)
 
     def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
         """Add every key and vector of ``space`` (it must have this collection's dimension)."""
