@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
-from ..index.base import normalize_rows
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Projection", "map_path", "project"]
@@ -55,7 +55,7 @@ def _field_array(name: str, values: Any, n: int) -> npt.NDArray[Any]:
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
-    return normalize_rows(np.ascontiguousarray(x, np.float32), allow_zero=True)
+    return _linalg.unit_rows(np.ascontiguousarray(x, np.float32))
 
 
 @dataclass(eq=False)

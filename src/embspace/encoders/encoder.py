@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
@@ -149,7 +150,6 @@ class BaseEncoder:
 
 
 def l2_normalize(arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rows scaled to unit length in place (zero rows stay zero)."""
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    np.divide(arr, norms, out=arr, where=norms > 0)
+    """Rows scaled to unit length in place (zero rows stay zero: :func:`embspace.space._linalg.unit_rows`)."""
+    arr[...] = _linalg.unit_rows(arr)
     return arr

@@ -28,7 +28,7 @@ negated Euclidean distance. For speed the ``l2`` blocks hold ``2 q.x - |x|^2`` (
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +74,7 @@ def inv_norms(sq: Float64Array) -> FloatArray:
 
 
 def unit_rows(x: npt.ArrayLike, *, zero: ZeroRows = "keep", what: str = "vector",
-              dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.floating]:
+              dtype: npt.DTypeLike = np.float32) -> npt.NDArray[Any]:
     """The rows of ``x`` scaled to unit L2 norm (a new array of ``dtype``, float32 by default).
 
     Parameters
