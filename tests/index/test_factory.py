@@ -87,3 +87,13 @@ def test_milvus_index_params_read_the_spec() -> None:
         _index_params("IVF1024,PQ32,Refine(Flat)")
     with pytest.raises(InvalidInputError, match="did you mean 'HNSW32'"):
         _index_params("HSNW32")
+
+
+def test_faiss_index_reads_the_spec() -> None:
+    from embspace.index import FaissIndex
+
+    assert FaissIndex(8, "hnsw16").factory == "HNSW16"
+    assert FaissIndex(8, FactorySpec.parse("IVF4,Flat")).factory == "IVF4,Flat"
+    assert FaissIndex(8, "IVF4,PQ2", refine=3).factory == "IVF4,PQ2,Refine(Flat)"
+    with pytest.raises(InvalidInputError, match="did you mean 'HNSW32'"):
+        FaissIndex(8, "HSNW32")

@@ -106,7 +106,10 @@ class FaissIndex(BaseIndex):
     factory
         FAISS factory string: ``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``,
         ``"OPQ16,IVF1024,PQ16"``, ``"IVF1024,PQ16,Refine(Flat)"``, ... (no ``IDMap``: ids are
-        handled here). :func:`~embspace.index.choose_index` picks one from the size of the data.
+        handled here), or a :class:`~embspace.index.FactorySpec`. It is read by ``FactorySpec`` and
+        kept in its canonical spelling (:attr:`factory`); a string it cannot read raises
+        :class:`~embspace.errors.InvalidInputError` naming the nearest valid part.
+        :func:`~embspace.index.choose_index` picks one from the size of the data.
     metric
         ``"cosine"`` (vectors and queries L2-normalised, inner product), ``"dot"`` (inner product on
         the vectors as given) or ``"l2"``. Scores are always higher-is-better (cosine similarity,
@@ -184,7 +187,7 @@ class FaissIndex(BaseIndex):
     kind = "faiss"
     _filter_mode: str = "auto"  # "auto" | "exact" | "index": how allowed_ids are served (tests force one)
 
-    def __init__(self, dim: int, factory: str = "HNSW32", *, metric: Metric = "cosine",
+    def __init__(self, dim: int, factory: str | FactorySpec = "HNSW32", *, metric: Metric = "cosine",
                  params: dict[str, int] | None = None, refine: int | None = None,
                  max_norm: float | None = None, dot_graph: DotGraph = "reduce") -> None:
         super().__init__(dim, metric=metric)
