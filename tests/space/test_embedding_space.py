@@ -300,7 +300,7 @@ def test_normalized_gives_unit_rows(rng: np.random.Generator) -> None:
 def test_is_normalized_detected() -> None:
     assert EmbeddingSpace(["a", "b"], [[0.6, 0.8], [1, 0]]).is_normalized
     assert not EmbeddingSpace(["a", "b"], [[0.6, 0.8], [2, 0]]).is_normalized
-    assert not EmbeddingSpace(["a"], [[0.6, 0.8]], normalized=False).is_normalized
+    assert not EmbeddingSpace(["a"], [[0.6, 0.8]], is_normalized=False).is_normalized
 
 
 # ----------------------------------------------------------------------------- subset, top, counts

@@ -593,13 +593,13 @@ class EmbeddingSpace:
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:
         return (f"EmbeddingSpace(n={len(self)}, dim={self.dim}, metric={self._metric!r}, "
-                f"normalized={self._normalized}, model={self._provenance.describe()!r})")
+                f"is_normalized={self._normalized}, model={self._provenance.describe()!r})")
 
     def _repr_html_(self) -> str:
         """A compact table for notebooks: size, metric, provenance, and the first rows (never all of them)."""
         prov = self._provenance
         facts = [("size", len(self)), ("dim", self.dim), ("metric", self._metric),
-                 ("normalized", self._normalized), ("model", prov.model), ("space id", prov.space_id),
+                 ("is_normalized", self._normalized), ("model", prov.model), ("space id", prov.space_id),
                  ("config", dict(prov.config)), ("data hash", None if prov.data_hash is None else prov.data_hash[:16]),
                  ("created", prov.created), ("counts", "yes" if self._counts is not None else "no")]
         n_show, n_comp = min(len(self), _html.MAX_ROWS // 2), min(self.dim, 4)
