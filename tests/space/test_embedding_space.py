@@ -437,7 +437,7 @@ def test_normalized_spellings_are_deprecated_aliases() -> None:
         unit = raw.normalized()
     np.testing.assert_allclose(unit.vectors, raw.normalize().vectors)  # same code path: equal rows
     assert unit.is_normalized
-    with pytest.raises(InvalidInputError, match="is_normalized"):
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidInputError, match="is_normalized"):
         EmbeddingSpace(["a"], [[1.0, 0.0]], is_normalized=True, normalized=True)
     with pytest.raises(TypeError, match="unexpected keyword"):
         EmbeddingSpace(["a"], [[1.0, 0.0]], normalised=True)  # type: ignore[call-arg]
