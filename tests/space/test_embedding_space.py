@@ -441,3 +441,16 @@ def test_normalized_spellings_are_deprecated_aliases() -> None:
         EmbeddingSpace(["a"], [[1.0, 0.0]], is_normalized=True, normalized=True)
     with pytest.raises(TypeError, match="unexpected keyword"):
         EmbeddingSpace(["a"], [[1.0, 0.0]], normalised=True)  # type: ignore[call-arg]
+
+
+def test_src_docs_and_readme_use_the_new_normalization_names() -> None:
+    """Only the deprecated alias itself says ``.normalized()``; no code passes ``normalized=`` to a space."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [*(root / "src").rglob("*.py"), *(root / "docs").rglob("*.md"), root / "README.md"]
+    alias = root / "src" / "embspace" / "space" / "embedding_space.py"
+    found = [f"{path.relative_to(root)}:{i}" for path in files if path != alias
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if ".normalized()" in line and "normalized()` still work" not in line]
+    assert not found, "use .normalize() (see docs/space.md):\n" + "\n".join(found)
