@@ -255,6 +255,9 @@ def test_search_includes_metadata_text_and_vectors_in_one_read(tmp_path: Path, i
         reads = [s for s in statements if "metadata" in s and "IN (" in s]
         assert len(reads) == 1, statements  # one batched read for all hits, not one per hit
         assert res.keys == plain.keys
+        # include only adds a read after the search: the same search path (the one-vector hot path), so the
+        # very same scores (the HTTP API compares its answers with the library's exactly)
+        np.testing.assert_array_equal(res.scores, plain.scores)
         rows = [keys.index(k) for k in res.keys]
         assert res.metadata == [meta[i] for i in rows]
         assert res.texts == [meta[i]["text"] if isinstance(meta[i]["text"], str) else None for i in rows]

@@ -492,12 +492,12 @@ class Collection(BaseCollection):
         (the metadata's ``"text"`` field, where ingestion keeps a passage's text) and ``"vector"``
         (see :class:`~embspace.store.CollectionResult`); they are read in one query for all hits.
         """
-        if (not include and where is None and key is None and params is None and type(query) is np.ndarray
-                and query.ndim == 1 and query.dtype == np.float32 and type(k) is int and k > 0):
+        extras = check_include(include) if include else frozenset()
+        if (where is None and key is None and params is None and type(query) is np.ndarray and query.ndim == 1
+                and query.dtype == np.float32 and type(k) is int and k > 0):
             fast = self._search_one(query, k)  # one vector, no filter: the hot path
             if fast is not None:
-                return fast
-        extras = check_include(include)
+                return self._with_extras(fast, extras) if extras else fast
         q, single, exclude = self._search_input(query, key, k)
         self._sync_index()
         entry: dict[str, Any] = {}
