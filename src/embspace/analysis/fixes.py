@@ -167,8 +167,8 @@ class FixedSpace(EmbeddingSpace):
                 (work / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n", "utf-8")
             out: dict[str, object] = {"fix": transform.kind, "fixed_space_version": FORMAT_VERSION}
             if rescoring is not None:  # a RescoredSpace: its statistics are learnt again on load
-                out["rescoring"] = {"kind": rescoring, "k": getattr(self, "_k"),
-                                    "reference": getattr(self, "_reference_size"), "seed": getattr(self, "_seed")}
+                out["rescoring"] = {"kind": rescoring, **{name: getattr(self, attr) for name, attr in (
+                    ("k", "_k"), ("reference", "_reference_size"), ("seed", "_seed"))}}
             return out
 
         write_own(self, p, kind="fixed-space", extra=extra, **options)
