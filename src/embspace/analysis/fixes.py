@@ -151,8 +151,9 @@ class FixedSpace(EmbeddingSpace):
         """Write the fixed space: a directory (no suffix) keeps the vectors, the transform and the report
         (kind ``fixed-space``; read it back with :meth:`load` or :func:`embspace.open`); a file format
         (``.txt``, ``.npy``, ``.parquet``...) keeps the vectors only, as :func:`embspace.save` does."""
+        from ..space._formats._common import strip_compression
         from ..space._formats._own import write_own
-        from ..space.io import _BY_SUFFIX, strip_compression
+        from ..space.io import _BY_SUFFIX
 
         p = Path(path)
         fmt = format if format is not None else _BY_SUFFIX.get(strip_compression(p)[0].suffix.lower(), "embspace")
@@ -218,8 +219,9 @@ class FixedSpace(EmbeddingSpace):
             out = cls._trusted(space.keys, space.vectors, metric=space.metric,  # type: ignore[assignment]
                                normalized=space.is_normalized, counts=space.counts, provenance=space.provenance)
         out.transform = transform
+        nan = float("nan")
         out.report = report if report is not None else FixReport(
-            transform.kind, *([float("nan")] * 4), explanation=f"{transform.kind}: saved without its report.")
+            transform.kind, nan, nan, nan, nan, explanation=f"{transform.kind}: saved without its report.")
         return out
 
 
