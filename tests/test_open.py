@@ -80,8 +80,16 @@ def test_a_loader_given_another_kind_says_what_it_holds(tmp_path: Path) -> None:
     _space().save(tmp_path / "s")
     with pytest.raises(CorruptDataError, match=r"holds a space, not a map; open it with embspace.open\(\)"):
         Projection.load(tmp_path / "s")
-    with pytest.raises(CorruptDataError, match="holds a space, not a index"):
+    with pytest.raises(CorruptDataError, match="holds a space, not an index"):
         load_index(tmp_path / "s")
+
+
+def test_load_of_another_artifact_points_to_open(tmp_path: Path) -> None:
+    from embspace import Collection
+
+    Collection.create(tmp_path / "c", dim=3).close()
+    with pytest.raises(UnknownFormatError, match=r"holds a collection: open it with embspace.open\(\)"):
+        embspace.load(tmp_path / "c")
 
 
 def test_a_space_written_with_an_unknown_kind_is_refused(tmp_path: Path) -> None:
@@ -338,7 +346,7 @@ def test_check_format_version_accepts_several_kinds(tmp_path: Path) -> None:
     write_header(tmp_path, "fixed-space", 1)
     header = check_format_version(tmp_path, ("space", "fixed-space"), 1)
     assert header is not None and header.kind == "fixed-space"
-    with pytest.raises(CorruptDataError, match="holds a fixed-space, not a map or a model"):
+    with pytest.raises(CorruptDataError, match="holds a fixed space, not a map or a model"):
         check_format_version(tmp_path, ("map", "model"), 1)
 
 

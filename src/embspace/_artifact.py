@@ -121,6 +121,12 @@ def artifact_kind(directory: Path | str) -> str | None:
     return None
 
 
+def kind_phrase(kind: str) -> str:
+    """The kind for a message, with its article: ``"an index"``, ``"a fixed space"``."""
+    words = kind.replace("-", " ")
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
 def check_format_version(directory: Path | str, kind: str | tuple[str, ...], supported: int
                          ) -> ArtifactHeader | None:
     """Read the header and refuse another kind or a layout newer than ``supported``, by name.
@@ -144,8 +150,8 @@ def check_format_version(directory: Path | str, kind: str | tuple[str, ...], sup
     path = Path(directory) / HEADER
     kinds = (kind,) if isinstance(kind, str) else kind
     if header.kind not in kinds:
-        raise CorruptDataError(path, f"this directory holds a {header.kind}, not a {' or a '.join(kinds)}; "
-                                     f"open it with embspace.open()")
+        raise CorruptDataError(path, f"this directory holds {kind_phrase(header.kind)}, not "
+                                     f"{' or '.join(kind_phrase(k) for k in kinds)}; open it with embspace.open()")
     if header.format_version > supported:
         raise CorruptDataError(path, f"{header.kind} format version {header.format_version} is newer than this "
                                      f"embspace ({__version__}) reads (up to {supported}); upgrade embspace")

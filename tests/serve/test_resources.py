@@ -11,6 +11,7 @@ import pytest
 from embspace import Collection, EmbeddingSpace
 from embspace._artifact import HEADER
 from embspace.analysis import FixedSpace, center, project
+from embspace.errors import InvalidInputError
 from embspace.index import ExactIndex
 from embspace.serve import Resources
 from embspace.serve._resources import kind_of
@@ -49,3 +50,11 @@ def test_resources_are_found_by_kind_not_by_file_names(tmp_path: Path, caplog: p
         assert "broken" in caplog.text and "invalid JSON" in caplog.text  # skipped with a reason, not fatal
     finally:
         res.close()
+
+
+def test_an_artifact_the_server_does_not_serve_is_refused_by_kind(tmp_path: Path) -> None:
+    index = ExactIndex(4)
+    index.add(_space().vectors, np.arange(20))
+    index.save(tmp_path / "an-index")
+    with pytest.raises(InvalidInputError, match="holds an index, which a server does not serve on its own"):
+        Resources(tmp_path / "data", [tmp_path / "an-index"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._artifact import artifact_kind
+from .._artifact import artifact_kind, kind_phrase
 from .._dirs import default_data_dir
 from ..apps.models import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
@@ -116,6 +116,11 @@ class Resources:
             raise InvalidInputError(f"{path} does not exist")
         kind = kind_of(path)
         if kind is None:
+            other = artifact_kind(path) if top and path.is_dir() else None
+            if other is not None:
+                raise InvalidInputError(f"{path} holds {kind_phrase(other)}, which a server does not serve on its "
+                                        "own; give the space or collection it belongs to (maps are served from "
+                                        "SPACE/maps/)")
             if top and path.is_dir():
                 for child in sorted(path.iterdir()):
                     if child.name.startswith("."):

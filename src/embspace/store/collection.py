@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._artifact import artifact_kind, check_format_version, write_header
+from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
 from ..space.search_result import SearchResult
@@ -119,7 +119,7 @@ class Collection(BaseCollection):
             raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open")
         other = artifact_kind(p)
         if other not in (None, "collection"):
-            raise InvalidInputError(f"{p} holds a {other}, not a collection; choose another directory")
+            raise InvalidInputError(f"{p} holds {kind_phrase(other)}, not a collection; choose another directory")
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
