@@ -172,11 +172,12 @@ def test_collection_has_a_header_and_opens(tmp_path: Path) -> None:
         assert back.search(s.vectors[3], k=1).keys[0] == "w3"
     finally:
         back.close()
-    legacy = embspace.open(_legacy(tmp_path / "c"))
-    try:
+    with embspace.open(_legacy(tmp_path / "c"), readonly=True) as legacy:
+        assert isinstance(legacy, Collection) and len(legacy) == 40
+    assert read_header(tmp_path / "c") is None  # a reader changes nothing
+    with embspace.open(tmp_path / "c") as legacy:
         assert isinstance(legacy, Collection) and len(legacy) == 40 and legacy.writable
-    finally:
-        legacy.close()
+    assert _header(tmp_path / "c")["kind"] == "collection"  # the writer added the header
 
 
 def test_collection_of_a_newer_embspace_is_refused(tmp_path: Path) -> None:

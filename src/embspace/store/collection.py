@@ -149,7 +149,7 @@ class Collection(BaseCollection):
         p = Path(path).expanduser()
         if not (p / DB_NAME).is_file():
             raise InvalidInputError(f"no collection at {p} (no {DB_NAME}); create one with Collection.create")
-        check_format_version(p, "collection", FORMAT)
+        header = check_format_version(p, "collection", FORMAT)
         db = cls._connect(p / DB_NAME)
         rows = db.execute("SELECT name, value FROM info").fetchall()
         info = {k: json.loads(v) for k, v in rows}
@@ -158,6 +158,8 @@ class Collection(BaseCollection):
         col = cls(p, db, info, writable=not readonly, encoder=encoder)
         if not readonly:
             col._take_writer_lock(timeout=timeout)
+            if header is None:  # created before the header existed: the writer adds it
+                write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
         return col
 
     @staticmethod
