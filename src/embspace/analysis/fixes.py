@@ -37,7 +37,9 @@ from .diagnostics import Anisotropy, _gram, _rows, anisotropy, hubness, hubness_
 __all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "standardize", "whiten"]
 
 F32 = npt.NDArray[np.float32]
-FORMAT_VERSION = 1  # of a saved fixed space: a space directory + transform.npz + report.json
+#: The version of what a fixed space adds to the space layout (transform.npz, report.json), kept in its header
+#: as ``fixed_space_version``; the header's ``format_version`` is the space layout's.
+FORMAT_VERSION = 1
 TRANSFORM_FILE = "transform.npz"
 REPORT_FILE = "report.json"
 LEGACY_TRANSFORM_SUFFIX = ".transform.npz"  # `embspace fix` wrote OUTPUT.transform.npz beside the space
@@ -157,9 +159,10 @@ class FixedSpace(EmbeddingSpace):
 
         p = Path(path)
         fmt = format if format is not None else _BY_SUFFIX.get(strip_compression(p)[0].suffix.lower(), "embspace")
-        if fmt != "embspace":
+        transform: Transform | None = getattr(self, "transform", None)
+        if fmt != "embspace" or transform is None:  # a file format, or no transform to keep: the vectors alone
             return super().save(p, format=format, **options)
-        transform, report = self.transform, getattr(self, "report", None)
+        report = getattr(self, "report", None)
         rescoring = getattr(self, "rescoring", None)
 
         def extra(work: Path) -> dict[str, object]:
