@@ -74,12 +74,12 @@ def test_a_newer_layout_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_a_loader_given_another_kind_says_what_it_holds(tmp_path: Path) -> None:
-    from embspace.analysis import Projection
+    from embspace.analysis import SpaceMap
     from embspace.index import load_index
 
     _space().save(tmp_path / "s")
     with pytest.raises(CorruptDataError, match=r"holds a space, not a map; open it with embspace.open\(\)"):
-        Projection.load(tmp_path / "s")
+        SpaceMap.load(tmp_path / "s")
     with pytest.raises(CorruptDataError, match="holds a space, not an index"):
         load_index(tmp_path / "s")
 
@@ -229,14 +229,14 @@ def test_index_has_a_header_and_opens(tmp_path: Path, factory: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- maps
 def test_map_has_a_header_and_opens(tmp_path: Path) -> None:
-    from embspace.analysis import Projection, project
+    from embspace.analysis import SpaceMap, project
 
     m = project(_space(), "pca")
     m.save(tmp_path / "m")
     assert _header(tmp_path / "m")["kind"] == "map" and _header(tmp_path / "m")["method"] == "pca"
     for path in (tmp_path / "m", _legacy(tmp_path / "m")):
         back = embspace.open(path)
-        assert isinstance(back, Projection) and back.keys == m.keys
+        assert isinstance(back, SpaceMap) and back.keys == m.keys
         np.testing.assert_array_equal(back.coords, m.coords)  # saved .npy, read back as is
 
 

@@ -39,7 +39,7 @@ OPENS_AS: dict[str, str] = {
     "collection": "Collection (embspace.Collection.open)",
     "index": "ExactIndex or FaissIndex (embspace.index.load_index)",
     "recommender": "a matrix-factorisation recommender (its load)",
-    "map": "Projection (embspace.analysis.maps.Projection.load)",
+    "map": "SpaceMap (embspace.analysis.SpaceMap.load)",
     "model": "TwoTowerClip (its load)",
 }
 _LEGACY_TRANSFORM_SUFFIX = ".transform.npz"  # `embspace fix` wrote OUTPUT.transform.npz beside the space
@@ -56,7 +56,7 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
     collection      :class:`~embspace.Collection` (also a ``milvus://`` address)
     index           :class:`~embspace.index.ExactIndex` or :class:`~embspace.index.FaissIndex`
     recommender     the matrix-factorisation recommender
-    map             :class:`~embspace.analysis.maps.Projection`
+    map             :class:`~embspace.analysis.SpaceMap`
     model           the CLIP-style two-tower model
     ==============  ============================================================
 
@@ -118,9 +118,9 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
 
         return MatrixFactorization.load(p, **kwargs)
     if kind == "map":
-        from .analysis.maps import Projection
+        from .analysis.maps import SpaceMap
 
-        return Projection.load(p, **kwargs)
+        return SpaceMap.load(p, **kwargs)
     if kind == "model":
         from .encoders.two_tower_clip import TwoTowerClip
 

@@ -221,7 +221,7 @@ def test_retrieve_passages_with_citations(client: TestClient) -> None:
 
 def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_errors(
         world: tuple[Resources, RouteRecorder, TestClient]) -> None:
-    from embspace.apps.models import Hits
+    from embspace.apps.schemas import Hits
 
     resources, _, client = world
     col = resources.get("collection", "vecs").obj

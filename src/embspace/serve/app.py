@@ -37,7 +37,7 @@ except ImportError as e:  # pragma: no cover - the serve extra is missing
     raise MissingDependencyError("fastapi", "serve", "the HTTP API") from e
 
 from .._version import __version__
-from ..apps.models import (
+from ..apps.schemas import (
     AnalogyRequest,
     ClassifyRequest,
     ClassifyResponse,
