@@ -17,50 +17,24 @@ __all__ = [
     "MAX_BATCH",
     "MAX_K",
     "MAX_TEXT",
-    "AnalogyRequest",
     "Classification",
     "ClassifyRequest",
     "ClassifyResponse",
-    "CollectionCreate",
-    "CollectionInfo",
-    "CountResponse",
-    "DedupRequest",
     "DedupResponse",
-    "DeleteRequest",
-    "EncodeRequest",
-    "EncodeResponse",
-    "ErrorBody",
-    "ErrorResponse",
-    "GetRequest",
-    "Health",
     "Hit",
     "Hits",
     "IngestReport",
-    "Item",
-    "ItemsRequest",
     "MapField",
     "MapHit",
     "MapHits",
     "MapInfo",
     "MapPoint",
-    "MapPointsRequest",
     "MapQuery",
-    "MapSelection",
-    "MapSource",
-    "NeighborsRequest",
     "Passage",
-    "RecommendRequest",
-    "RecommenderInfo",
     "RetrieveRequest",
     "RetrieveResponse",
-    "SearchRequest",
-    "SimilarityRequest",
-    "SimilarityResponse",
-    "SpaceInfo",
-    "StoredItem",
     "Summary",
     "Where",
-    "WriteResponse",
 ]
 
 #: The most hits one query may ask for.
@@ -112,100 +86,7 @@ class Hits(_Model):
                          for k, s in zip(result.keys, result.scores.tolist(), strict=True)])
 
 
-class ErrorBody(_Model):
-    code: str = Field(description="stable, machine-readable: invalid_input, validation_error, not_found, "
-                                  "unknown_key, dimension_mismatch, conflict, unauthorized, forbidden, "
-                                  "payload_too_large, read_only, ...")
-    message: str
-    detail: Any = None
-
-
-class ErrorResponse(_Model):
-    """Every error of the HTTP API has this shape."""
-
-    error: ErrorBody
-
-
 # ---------------------------------------------------------------------------------------- collections
-
-
-class CollectionCreate(_Model):
-    """A new collection in the server's data directory."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    dim: int | None = Field(None, ge=1, le=65_536, description="vector size; taken from the encoder when given")
-    encoder: str | None = Field(None, max_length=200,
-                                description="a text encoder the server offers (see GET /health); texts added "
-                                            "and searched are encoded with it")
-    metric: Literal["cosine", "dot", "l2"] = "cosine"
-    index: str = Field("auto", max_length=100, pattern=r"^[A-Za-z0-9,_.]+$",
-                       description="'auto', 'exact' or a FAISS factory string such as 'HNSW32'")
-
-
-class CollectionInfo(_Model):
-    name: str
-    count: int
-    dim: int
-    metric: str
-    index: str
-    encoder: str | None = None
-    writable: bool
-
-
-class Item(_Model):
-    """An item to store: a key with either a text (encoded by the collection's encoder) or a vector."""
-
-    key: Key
-    text: Text | None = None
-    vector: Vector | None = None
-    metadata: dict[str, Any] | None = None
-
-
-class ItemsRequest(_Model):
-    items: list[Item] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-class WriteResponse(_Model):
-    count: int = Field(description="items written or deleted")
-
-
-class DeleteRequest(_Model):
-    """Delete by keys, or every item matching a filter (one of the two)."""
-
-    keys: list[Key] | None = Field(None, max_length=MAX_BATCH)
-    where: Where = None
-
-
-class GetRequest(_Model):
-    keys: list[Key] = Field(min_length=1, max_length=MAX_BATCH)
-    vectors: bool = Field(False, description="include the stored vectors")
-
-
-class StoredItem(_Model):
-    key: str
-    metadata: dict[str, Any]
-    vector: list[float] | None = None
-
-
-class CountResponse(_Model):
-    count: int
-
-
-class SearchRequest(_Model):
-    """Search by one of: a text (encoded by the collection's encoder), a vector, or a stored item's key
-    (itself left out of the hits)."""
-
-    text: Text | None = None
-    vector: Vector | None = None
-    key: Key | None = None
-    k: K = 10
-    where: Where = None
-    metadata: bool = Field(True, description="attach each hit's metadata")
-
-
-class DedupRequest(_Model):
-    threshold: float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
-    where: Where = None
 
 
 class DedupResponse(_Model):
@@ -216,41 +97,6 @@ class DedupResponse(_Model):
 
 
 # --------------------------------------------------------------------------------------------- spaces
-
-
-class SpaceInfo(_Model):
-    name: str
-    size: int
-    dim: int
-    metric: str
-    normalized: bool
-    model: str | None = None
-
-
-class NeighborsRequest(_Model):
-    """Nearest neighbours of a stored key (itself left out) or of a vector (one of the two)."""
-
-    key: Key | None = None
-    vector: Vector | None = None
-    k: K = 10
-
-
-class AnalogyRequest(_Model):
-    """a is to b as c is to ? (``b - a + c``); a, b and c are left out of the answers."""
-
-    a: Key
-    b: Key
-    c: Key
-    k: K = 5
-    method: Literal["3cosadd", "3cosmul"] = "3cosadd"
-
-
-class SimilarityRequest(_Model):
-    pairs: list[tuple[Key, Key]] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-class SimilarityResponse(_Model):
-    scores: list[float]
 
 
 class Summary(_Model):
@@ -266,23 +112,6 @@ class Summary(_Model):
 
 
 # ---------------------------------------------------------------------------------- recommend, classify
-
-
-class RecommenderInfo(_Model):
-    name: str
-    users: int
-    items: int
-    dim: int
-    objective: str
-
-
-class RecommendRequest(_Model):
-    """Items for a known user, or for a new user described by items they liked."""
-
-    user: Key | None = None
-    items: list[Key] | None = Field(None, min_length=1, max_length=MAX_BATCH)
-    k: K = 10
-    exclude_seen: bool = True
 
 
 class ClassifyRequest(_Model):
@@ -350,26 +179,6 @@ class IngestReport(_Model):
     seconds: float
 
 
-class EncodeRequest(_Model):
-    texts: list[Text] = Field(min_length=1, max_length=1000)
-    encoder: str | None = Field(None, max_length=200, description="one of the server's encoders (default: its own)")
-
-
-class EncodeResponse(_Model):
-    encoder: str
-    dim: int
-    vectors: list[list[float]] = Field(description="unit-length sentence vectors, one per text")
-
-
-class Health(_Model):
-    status: Literal["ok"] = "ok"
-    version: str
-    encoders: list[str]
-    collections: list[str]
-    spaces: list[str]
-    recommenders: list[str]
-
-
 # -- maps (the web projector) ---------------------------------------------------------------------
 class MapField(_Model):
     """A per-point field the map can be coloured by."""
@@ -380,15 +189,6 @@ class MapField(_Model):
     min: float | None = Field(default=None, description="numeric: the smallest value")
     max: float | None = Field(default=None, description="numeric: the largest value")
     computed: bool = Field(default=False, description="computed by the server on first use (clusters, metadata)")
-
-
-class MapSource(_Model):
-    """A space or collection the projector can show."""
-
-    source: Literal["space", "collection"]
-    name: str
-    size: int
-    saved: bool = Field(description="a map is saved beside it (else one is computed on first use, by PCA)")
 
 
 class MapInfo(_Model):
@@ -406,23 +206,11 @@ class MapInfo(_Model):
     bounds: list[list[float]] = Field(description="[[min, max]] per map axis")
 
 
-class MapPointsRequest(_Model):
-    """Map rows to describe (hover labels)."""
-
-    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
-
-
 class MapPoint(_Model):
     row: int
     key: str
     text: str | None = Field(default=None, description="the item's text (metadata 'text'), cut to 500 characters")
     metadata: dict[str, Any] | None = None
-
-
-class MapSelection(_Model):
-    """Map rows to export as keys (a lasso selection)."""
-
-    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
 
 
 class MapQuery(_Model):
