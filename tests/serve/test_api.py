@@ -194,7 +194,7 @@ def test_space_info_reports_whether_the_space_is_normalized(tmp_path: Path) -> N
     raw = embspace.EmbeddingSpace.from_dict({"a": [3.0, 0.0], "b": [1.0, 1.0]})
     assert not raw.is_normalized
     raw.save(data / "raw")
-    raw.normalized().save(data / "unit")
+    raw.normalize().save(data / "unit")
     resources = Resources(data)
     try:
         client = TestClient(create_app(resources), client=LOOPBACK)

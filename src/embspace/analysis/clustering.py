@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from .. import _deprecation, _html
 from ..errors import InvalidInputError
-from ..index.base import normalize_rows
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Clustering", "distinctive_terms", "find_duplicates", "hdbscan", "kmeans"]
@@ -61,7 +61,7 @@ def _vectors(space: EmbeddingSpace | npt.ArrayLike) -> tuple[npt.NDArray[np.floa
     if not np.isfinite(x).all():
         raise InvalidInputError("the vectors contain NaN or Inf")
     if metric == "cosine":
-        x = normalize_rows(x, allow_zero=True)
+        x = _linalg.unit_rows(x)
     return np.ascontiguousarray(x, np.float32), keys, metric
 
 

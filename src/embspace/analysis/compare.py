@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from .. import _deprecation, _html
 from ..errors import InvalidInputError
+from ..space import _topk
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _unit
 
@@ -103,10 +104,10 @@ def cka(a: EmbeddingSpace, b: EmbeddingSpace, *, keys: Sequence[str] | None = No
 
 
 def _knn(x: F64, k: int) -> npt.NDArray[np.int64]:
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    idx = np.argpartition(-sims, k, axis=1)[:, :k]
-    return idx.astype(np.int64)
+    """The ``k`` nearest rows of each row of ``x`` (unit rows), itself left out, by embspace's exact searcher."""
+    x32 = np.ascontiguousarray(x, np.float32)
+    _, rows = _topk.search(x32, x32, k, "dot", exclude_per_query=np.arange(len(x), dtype=np.int64)[:, None])
+    return rows
 
 
 def neighbor_overlap(a: EmbeddingSpace, b: EmbeddingSpace, k: int = 10, *, keys: Sequence[str] | None = None,

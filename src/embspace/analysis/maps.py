@@ -30,7 +30,7 @@ import numpy.typing as npt
 from .. import _deprecation
 from .._artifact import check_format_version, write_header
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
-from ..index.base import normalize_rows
+from ..space import _linalg, _topk
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["SpaceMap", "map_path", "project"]
@@ -61,7 +61,7 @@ def _field_array(name: str, values: Any, n: int) -> npt.NDArray[Any]:
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
-    return normalize_rows(np.ascontiguousarray(x, np.float32), allow_zero=True)
+    return _linalg.unit_rows(np.ascontiguousarray(x, np.float32))
 
 
 @dataclass(eq=False)
@@ -101,10 +101,10 @@ class SpaceMap:
             out = self.state["model"].transform(_unit(x) if self.state.get("cosine") else x)
         else:
             fitted = self.state["fitted"]  # unit vectors of the mapped points
-            sims = _unit(x) @ fitted.T
             kk = min(k, fitted.shape[0])
-            nn = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-            w = np.maximum(np.take_along_axis(sims, nn, 1), 0.0) + 1e-6
+            # the kk nearest mapped points by cosine, with embspace's one exact searcher
+            near, nn = _topk.search(_unit(x), np.ascontiguousarray(fitted, np.float32), kk, "dot")
+            w = np.maximum(near, 0.0) + 1e-6
             out = (w[:, :, None] * self.state["fitted_coords"][nn]).sum(axis=1) / w.sum(axis=1, keepdims=True)
         out = np.ascontiguousarray(out, np.float32)
         return out[0] if single else out

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from .._artifact import artifact_kind
 from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
 from ..errors import InvalidInputError, UnknownKeyError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from .schemas import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
 
@@ -333,7 +334,7 @@ class MapView:
         items = self.source.get([a, b, c])
         va, vb, vc = (np.asarray(it["vector"], np.float32) for it in items)
         if self.source.metric == "cosine":
-            va, vb, vc = (v / max(float(np.linalg.norm(v)), 1e-12) for v in (va, vb, vc))
+            va, vb, vc = _linalg.unit_rows(np.stack([va, vb, vc]))
         res = self.source.search(vb - va + vc, k=k + 3)
         keep = [(key, s) for key, s in zip(res.keys, res.scores, strict=True) if key not in (a, b, c)][:k]
         return self._hits("analogy", [key for key, _ in keep], [s for _, s in keep])

@@ -392,7 +392,7 @@ def _write(output: str | Path, format: str | None, keys: list[str], vectors: npt
     data_hash = hashlib.sha256(b"".join(hashes)).hexdigest()
     prov = Provenance(model=prov.model, config=dict(prov.config), data_hash=data_hash)
     space = EmbeddingSpace(keys, vectors, metric="cosine", provenance=prov, copy=False,
-                           normalized=True if normalize else None)
+                           is_normalized=True if normalize else None)
     out = save(space, output, format)
     meta_path = out / "metadata.jsonl" if out.is_dir() else out.parent / f"{out.name}.metadata.jsonl"
     with open(meta_path, "w", encoding="utf-8") as f:
