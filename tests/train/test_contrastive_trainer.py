@@ -92,7 +92,7 @@ def test_views_mode_and_pairs_mode_and_seeded_runs_repeat() -> None:
     sb = tr.encode_space(other, [f"o{i}" for i in range(len(x))], tower="second")
     assert sa.space_id == sb.space_id
     # space_: the training inputs' space (keys: row numbers), computed once
-    assert tr.space_ is tr.space_ and tr.space_.keys[:2] == ["0", "1"] and tr.space_.space_id == sa.space_id
+    assert tr.space_ is tr.space_ and list(tr.space_.keys[:2]) == ["0", "1"] and tr.space_.space_id == sa.space_id
     np.testing.assert_array_equal(tr.space_.vectors, sa.vectors)  # the same encoder on the same rows
     with pytest.warns(DeprecationWarning, match="encode_space"):
         old = tr.space([f"x{i}" for i in range(len(x))], x)
