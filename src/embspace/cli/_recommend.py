@@ -99,7 +99,7 @@ def recommend(
         hits = model.recommend_for_new_user(chosen, k, exclude_seen=not include_seen)
         title = f"for a new user with {len(chosen)} items" if chosen else "most popular (no history)"
     else:
-        hits = model.recommend(user, k, exclude_seen=not include_seen)
+        hits = model.recommend(str(user), k, exclude_seen=not include_seen)
         title = f"for user {user}"
     keys: list[str] = [str(key) for key in hits.keys]
     pairs = list(zip(keys, [float(s) for s in hits.scores], strict=True))

@@ -261,7 +261,7 @@ class ImageEncoderBase(BaseEncoder):
             out[start:start + len(batch)] = self._embed_images(load_images(batch, start=start))
         return l2_normalize(out) if normalize else out
 
-    def encode_space(self, items: Sequence[ImageItem], keys: Sequence[str] | None = None, *,  # type: ignore[override]
+    def encode_space(self, items: Sequence[ImageItem], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace:
         """Encode images into an EmbeddingSpace.

@@ -148,7 +148,7 @@ class BaseEncoder:
         sequence of items gives an ``(n, dim)`` matrix (``(0, dim)`` for an empty one).
         """
         single = self._is_single(items)
-        checked = self._check_items([items] if single else items)  # type: ignore[list-item, arg-type]
+        checked = self._check_items([items] if single else items)  # type: ignore[arg-type]
         if not checked:
             return self._tag(np.zeros((0, self.dim), np.float32))
         out = self._encode(checked, batch_size=batch_size, normalize=normalize, progress=progress)

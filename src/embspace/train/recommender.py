@@ -255,6 +255,7 @@ class Recommender:
         p = Path(path)
         header = check_format_version(p, "recommender", FORMAT_VERSION)
         try:
+            meta: dict[str, Any]
             if header is not None and "params" in header.extra:
                 meta = dict(header.extra)
             else:
