@@ -110,7 +110,7 @@ def clip_digits(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from embspace.data import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
-    from embspace.encoders import TwoTowerClip
+    from embspace.train import TwoTowerClip
 
     images, labels = load_mnist(args.data_dir / "images" / "mnist", "test")
     model = TwoTowerClip(dim=64, epochs=args.clip_epochs, device="cpu", seed=args.seed, progress=sys.stderr.isatty())
@@ -140,7 +140,7 @@ def finetune_scifact(args: argparse.Namespace) -> dict[str, Any]:
     import tempfile
 
     from embspace import evaluate
-    from embspace.encoders import finetune
+    from embspace.train import finetune
 
     folder = args.data_dir / "retrieval" / "scifact"
     train = evaluate.load_beir(folder, "train")
