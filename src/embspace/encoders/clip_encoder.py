@@ -321,7 +321,7 @@ class ClipEncoder(ImageEncoderBase):
         """
         return self._text_encoder.encode(texts, batch_size=batch_size, normalize=normalize, progress=progress)
 
-    def zero_shot(self, images: Sequence[Any], labels: Sequence[str], template: str = "a photo of a {}", *,
+    def zero_shot(self, images: Sequence[ImageItem], labels: Sequence[str], template: str = "a photo of a {}", *,
                   batch_size: int | None = None, progress: bool = True) -> ZeroShotResult:
         """Classify images among labels never trained on: which caption (``template`` with the label) fits best.
 
@@ -371,7 +371,8 @@ def zero_shot_captions(labels: Sequence[str], template: str) -> tuple[list[str],
     return label_list, [template.replace("{}", label) for label in label_list]
 
 
-def zero_shot_result(labels: Sequence[str], images: Any, captions: Any, logit_scale: float) -> ZeroShotResult:
+def zero_shot_result(labels: Sequence[str], images: npt.ArrayLike, captions: npt.ArrayLike,
+                     logit_scale: float) -> ZeroShotResult:
     """``softmax(logit_scale · cos(image, caption))`` over the labels, from unit-length vectors."""
     img, txt = np.asarray(images, np.float64), np.asarray(captions, np.float64)
     logits = logit_scale * (img @ txt.T)
