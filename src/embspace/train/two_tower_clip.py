@@ -180,7 +180,8 @@ class TwoTowerClip(Learner):
         t = self._frozen_text([texts] if isinstance(texts, str) else texts)
         return self._tag(embed_with(self.text_projection_, t, self._torch_device, normalize=normalize), single)
 
-    def zero_shot(self, images: npt.ArrayLike, labels: Sequence[str], template: str = "a photo of a {}") -> ZeroShotResult:
+    def zero_shot(self, images: npt.ArrayLike, labels: Sequence[str],
+                  template: str = "a photo of a {}") -> ZeroShotResult:
         """Classify images among ``labels``: which caption (``template`` with the label) fits best.
         Same contract as :meth:`ClipEncoder.zero_shot`."""
         label_list, captions = zero_shot_captions(labels, template)
