@@ -76,7 +76,8 @@ class ContrastiveTrainer(Learner):
     space_
         The trained encoder's :class:`~embspace.EmbeddingSpace` of the training inputs ``x`` (keys:
         ``fit(..., keys=...)``, default the row numbers ``"0"``, ``"1"``, ...), computed on first
-        use; :meth:`encode_space` makes the space of other inputs.
+        use (the trainer keeps a reference to ``x`` for it, not a copy); :meth:`encode_space` makes
+        the space of other inputs.
     encoder_, second_encoder_
         The trained towers (in eval mode).
     device_
