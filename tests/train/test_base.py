@@ -68,3 +68,9 @@ def test_contrastive_trainer_follows_the_contract() -> None:
     assert repr(tr).startswith("ContrastiveTrainer(encoder=Linear(") and "epochs=3" in repr(tr)
     with pytest.raises(NotFittedError, match=r"ContrastiveTrainer is not fitted yet: call fit\(x\)"):
         _ = tr.space_
+
+
+def test_repr_counts_an_objective_dependent_default_as_a_default() -> None:
+    assert repr(MatrixFactorization()) == "MatrixFactorization()"
+    assert repr(MatrixFactorization(objective="als")) == "MatrixFactorization(objective='als')"  # 15 epochs: its own
+    assert repr(MatrixFactorization(objective="bpr", epochs=5)) == "MatrixFactorization(objective='bpr', epochs=5)"

@@ -95,11 +95,15 @@ class Learner:
         ``progress``): recorded in provenance and checkpoint fingerprints."""
         return {k: v for k, v in self.get_params().items() if k not in DISPLAY_ONLY}
 
+    def _default(self, name: str) -> Any:
+        """The default of setting ``name`` (from the signature; a learner that resolves a derived
+        default in ``__init__`` answers with the resolved value)."""
+        return inspect.signature(type(self).__init__).parameters[name].default
+
     def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
         shown = []
         for name, value in self.get_params().items():
-            default = sig.parameters[name].default
+            default = self._default(name)
             if default is not inspect.Parameter.empty and _same(value, default):
                 continue
             shown.append(f"{name}={_short(value)}")

@@ -105,6 +105,12 @@ class MatrixFactorization(Learner):
         self.device = device
         self.progress = progress
 
+    def _default(self, name: str) -> Any:
+        """``epochs``, ``regularization`` and ``learning_rate`` default by objective (shown so by ``repr``)."""
+        epochs, reg, lr = _DEFAULTS.get(self.objective, _DEFAULTS["explicit"])
+        resolved = {"epochs": epochs, "regularization": reg, "learning_rate": lr or 0.01}
+        return resolved[name] if name in resolved else super()._default(name)
+
     def _check(self) -> None:
         for name in ("dim", "epochs"):
             v = getattr(self, name)
