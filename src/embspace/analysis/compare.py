@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .. import _html
+from .. import _deprecation, _html
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _unit
 
-__all__ = ["Alignment", "Comparison", "cka", "compare", "neighbor_overlap", "procrustes", "shared_keys"]
+__all__ = ["Alignment", "SpaceComparison", "cka", "compare_spaces", "neighbor_overlap", "procrustes", "shared_keys"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -123,7 +123,7 @@ def neighbor_overlap(a: EmbeddingSpace, b: EmbeddingSpace, k: int = 10, *, keys:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class SpaceComparison:
     """Procrustes, CKA and neighbour overlap of two spaces, and the keys that moved most."""
 
     shared: int
@@ -140,8 +140,8 @@ class Comparison:
                                     subtitle=f"{self.shared:,} shared keys")
 
 
-def compare(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | None = 5_000,
-            moved: int = 20) -> Comparison:
+def compare_spaces(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | None = 5_000,
+                   moved: int = 20) -> SpaceComparison:
     """Compare two spaces over (at most ``top`` of) their shared keys."""
     ks = shared_keys(a, b, None, top)
     acc = procrustes(a, b, keys=ks).accuracy if a.dim == b.dim else None
@@ -156,4 +156,8 @@ def compare(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | Non
     if acc is not None and acc >= 0.9:
         text += " The spaces are the same up to a rotation."
     text += f" Moved most: {', '.join(repr(kk) for kk, _ in most[:5])}."
-    return Comparison(len(ks), acc, c, ov, k, most, text)
+    return SpaceComparison(len(ks), acc, c, ov, k, most, text)
+
+
+#: Old names (one release): ``compare`` and ``Comparison``.
+__getattr__ = _deprecation.renamed(__name__, {"compare": "compare_spaces", "Comparison": "SpaceComparison"})

@@ -321,7 +321,7 @@ class BaseCollection(ABC):
             space = None
         if space is not None:
             return self.add_space(space, upsert=upsert)
-        from ..encoders.pipeline import read_items
+        from ..encoders.file_encoding import read_items
 
         items, _modality = read_items(path, text_field=text_field, id_field=id_field)
         keys = [i.id for i in items]
