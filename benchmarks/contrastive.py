@@ -176,7 +176,7 @@ def finetune_markdown(f: dict[str, Any] | None) -> list[str]:
     return [
         "### Fine-tuning MiniLM on SciFact",
         "",
-        f"`embspace.encoders.finetune`: all-MiniLM-L6-v2, MultipleNegativesRankingLoss (scale 20, in-batch "
+        f"`embspace.train.finetune`: all-MiniLM-L6-v2, MultipleNegativesRankingLoss (scale 20, in-batch "
         f"negatives), {f['pairs']} (query, relevant abstract) pairs of the {f['train_queries']} SciFact TRAIN "
         f"queries, {f['config']['epochs']} epoch(s), batch 32, AdamW 2e-5 with warm-up, 256 tokens "
         f"({f['train_s']:.0f} s on the CPU). Evaluated on the {f['test_queries']} TEST queries (never trained on; "
