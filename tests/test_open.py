@@ -257,19 +257,19 @@ def test_map_view_finds_maps_by_header_and_by_the_old_layout(tmp_path: Path) -> 
 # -------------------------------------------------------------------------------------------- recommenders
 def test_recommender_opens(tmp_path: Path) -> None:
     from embspace.data import Interactions
-    from embspace.train import MatrixFactorization
+    from embspace.train import MatrixFactorization, Recommender
 
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, 20, 300), rng.integers(0, 15, 300)
     data = Interactions({"user": [f"u{u}" for u in users], "item": [f"i{i}" for i in items],
                          "rating": rng.uniform(1, 5, 300)})
-    m = MatrixFactorization(dim=4, epochs=3, progress=False).fit(data)
-    m.save(tmp_path / "r")
-    assert artifact_kind(tmp_path / "r") == "recommender"
-    expected = m.recommend("u1", k=3)
-    paths = [tmp_path / "r"] + ([_legacy(tmp_path / "r")] if (tmp_path / "r" / HEADER).exists() else [])
-    for path in paths:
+    rec = MatrixFactorization(dim=4, epochs=3, progress=False).fit(data).recommender_
+    rec.save(tmp_path / "r")
+    assert _header(tmp_path / "r")["kind"] == "recommender"
+    expected = rec.recommend("u1", k=3)
+    for path in (tmp_path / "r", _legacy(tmp_path / "r")):  # the legacy layout: model.json without the header
         back = embspace.open(path)
+        assert isinstance(back, Recommender)
         got = back.recommend("u1", k=3)
         assert list(got.keys) == list(expected.keys)
         np.testing.assert_allclose(got.scores, expected.scores, atol=1e-5)  # same stored factors, same sums
@@ -278,8 +278,8 @@ def test_recommender_opens(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------------------------- models
 def test_two_tower_model_opens(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from embspace.encoders import TwoTowerClip, register_encoder
-    from embspace.train import SmallConvNet
+    from embspace.encoders import register_encoder
+    from embspace.train import SmallConvNet, TwoTowerClip
 
     class Words:
         """A frozen 'text encoder': counts of four words."""

@@ -38,9 +38,9 @@ OPENS_AS: dict[str, str] = {
     "fixed-space": "FixedSpace (embspace.analysis.FixedSpace.load)",
     "collection": "Collection (embspace.Collection.open)",
     "index": "ExactIndex or FaissIndex (embspace.index.load_index)",
-    "recommender": "a matrix-factorisation recommender (its load)",
+    "recommender": "Recommender (embspace.train.Recommender.load)",
     "map": "SpaceMap (embspace.analysis.SpaceMap.load)",
-    "model": "TwoTowerClip (its load)",
+    "model": "TwoTowerClip (embspace.train.TwoTowerClip.load)",
 }
 _LEGACY_TRANSFORM_SUFFIX = ".transform.npz"  # `embspace fix` wrote OUTPUT.transform.npz beside the space
 
@@ -55,9 +55,9 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
     fixed space     :class:`~embspace.analysis.FixedSpace` (with its transform and report)
     collection      :class:`~embspace.Collection` (also a ``milvus://`` address)
     index           :class:`~embspace.index.ExactIndex` or :class:`~embspace.index.FaissIndex`
-    recommender     the matrix-factorisation recommender
+    recommender     :class:`~embspace.train.Recommender`
     map             :class:`~embspace.analysis.SpaceMap`
-    model           the CLIP-style two-tower model
+    model           :class:`~embspace.train.TwoTowerClip` (the CLIP-style two-tower model)
     ==============  ============================================================
 
     Parameters
@@ -114,15 +114,15 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
 
         return load_index(p, **kwargs)
     if kind == "recommender":
-        from .train.matrix_factorization import MatrixFactorization
+        from .train.recommender import Recommender
 
-        return MatrixFactorization.load(p, **kwargs)
+        return Recommender.load(p, **kwargs)
     if kind == "map":
         from .analysis.maps import SpaceMap
 
         return SpaceMap.load(p, **kwargs)
     if kind == "model":
-        from .encoders.two_tower_clip import TwoTowerClip
+        from .train.two_tower_clip import TwoTowerClip
 
         return TwoTowerClip.load(p, **kwargs)
     if kind == "checkpoint":

@@ -160,6 +160,8 @@ class Resources:
                     self._remember(spec, col.encoder)
             return col
         if kind == "recommender":
+            # TODO(issue 21): Recommender.load once serve/routers/recommenders.py stops reading ``dim`` (the
+            # Recommender has none); embspace.open already returns the Recommender
             from ..train import MatrixFactorization
 
             return MatrixFactorization.load(path)
