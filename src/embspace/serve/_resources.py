@@ -160,11 +160,9 @@ class Resources:
                     self._remember(spec, col.encoder)
             return col
         if kind == "recommender":
-            # TODO(issue 21): Recommender.load once serve/routers/recommenders.py stops reading ``dim`` (the
-            # Recommender has none); embspace.open already returns the Recommender
-            from ..train import MatrixFactorization
+            from ..train import Recommender
 
-            return MatrixFactorization.load(path)
+            return Recommender.load(path)
         if path.is_dir() and artifact_kind(path) == "fixed-space":
             from ..analysis.fixes import FixedSpace
 

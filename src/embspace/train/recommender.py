@@ -90,6 +90,11 @@ class Recommender:
         """``"explicit"``, ``"als"`` or ``"bpr"``: what the vectors were trained for."""
         return str(self.params_.get("objective", "explicit"))
 
+    @property
+    def dim(self) -> int:
+        """The number of latent factors (the spaces carry one more column: the item bias, for scoring)."""
+        return int(self.params_.get("dim", self.item_space_.dim - 1))
+
     # ------------------------------------------------------------------ using it
     @staticmethod
     def _rows(keys: Any, space: EmbeddingSpace, what: str) -> tuple[npt.NDArray[np.int64], bool]:
@@ -277,4 +282,4 @@ class Recommender:
 
     def __repr__(self) -> str:
         return (f"Recommender(objective={self.objective!r}, users={len(self.user_space_):,}, "
-                f"items={len(self.item_space_):,}, dim={self.item_space_.dim - 1})")
+                f"items={len(self.item_space_):,}, dim={self.dim})")
