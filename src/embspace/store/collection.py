@@ -2,6 +2,7 @@
 
 Layout of a collection directory::
 
+    PATH/embspace.json       the artifact header (kind "collection"; collections created before it have none)
     PATH/collection.sqlite   keys, float32 vectors, JSON metadata, a change log (source of truth)
     PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
     PATH/writer.lock         held (flock) by the one writer
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
 from ._base import BaseCollection, Metadata, resolve_encoder
@@ -115,6 +117,9 @@ class Collection(BaseCollection):
             if exist_ok:
                 return cls.open(p)
             raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open")
+        other = artifact_kind(p)
+        if other not in (None, "collection"):
+            raise InvalidInputError(f"{p} holds {kind_phrase(other)}, not a collection; choose another directory")
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
@@ -130,6 +135,7 @@ class Collection(BaseCollection):
             db.executescript(SCHEMA)
             db.executemany("INSERT OR REPLACE INTO info (name, value) VALUES (?, ?)",
                            [(k, json.dumps(v)) for k, v in info.items()])
+        write_header(p, "collection", FORMAT, dim=int(dim), metric=metric)  # after the table: it marks a whole one
         col = cls(p, db, info, writable=True, encoder=enc)
         col._take_writer_lock(timeout=0)
         return col
@@ -143,6 +149,7 @@ class Collection(BaseCollection):
         p = Path(path).expanduser()
         if not (p / DB_NAME).is_file():
             raise InvalidInputError(f"no collection at {p} (no {DB_NAME}); create one with Collection.create")
+        header = check_format_version(p, "collection", FORMAT)
         db = cls._connect(p / DB_NAME)
         rows = db.execute("SELECT name, value FROM info").fetchall()
         info = {k: json.loads(v) for k, v in rows}
@@ -151,6 +158,8 @@ class Collection(BaseCollection):
         col = cls(p, db, info, writable=not readonly, encoder=encoder)
         if not readonly:
             col._take_writer_lock(timeout=timeout)
+            if header is None:  # created before the header existed: the writer adds it
+                write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
         return col
 
     @staticmethod
