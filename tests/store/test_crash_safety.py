@@ -24,8 +24,9 @@ import json, os, sys
 import numpy as np
 from embspace.store import Collection
 
-path, log = sys.argv[1], sys.argv[2]
+path, log, ready = sys.argv[1], sys.argv[2], sys.argv[3]
 col = Collection.create(path, dim=8, index="HNSW32", exist_ok=True)
+open(ready, "w").close()  # the parent's random kill delay starts now, whatever the start-up took
 rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
 start = col.count() + 10_000 * int(rng.integers(1, 10**6))
 with open(log, "a") as ack:
@@ -104,9 +105,16 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
     rng = np.random.default_rng(0)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for kill in range(KILLS):
-        proc = subprocess.Popen([sys.executable, str(script), str(path), str(log)], env=env,
+        ready = tmp_path / f"ready-{kill}"
+        proc = subprocess.Popen([sys.executable, str(script), str(path), str(log), str(ready)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(float(rng.uniform(0.6, 1.6)))  # interpreter start-up ~0.5 s, then writes until killed
+        # Start-up (interpreter, numpy, FAISS) takes ~0.5 s on a quiet machine but several seconds on a loaded
+        # one (parallel test workers): wait for the writer to hold its collection, then kill it at a random
+        # point of its writes, so every kill lands among writes however busy the machine is.
+        deadline = time.monotonic() + 120
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.1, 1.1)))
         if proc.poll() is not None:
             pytest.fail(f"the writer died by itself: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         proc.send_signal(signal.SIGKILL)
