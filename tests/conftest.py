@@ -53,9 +53,13 @@ LONG_FIRST = (
     "tests/test_docs.py::test_shell_example[",
 )
 # Tests that run in one worker, in order: test_schemathesis.py counts the requests its generated tests made (a
-# module-level list) in a later test; test_demo.py's tests share one run of the demo (a module fixture that
-# two workers would each build).
-SAME_WORKER = {"tests/serve/test_schemathesis.py": "schemathesis", "tests/cli/test_demo.py": "demo"}
+# module-level list) in a later test, and test_api.py's last test checks that the tests before it called every
+# endpoint; test_demo.py's tests share one run of the demo (a module fixture that two workers would each build).
+SAME_WORKER = {
+    "tests/serve/test_schemathesis.py": "schemathesis",
+    "tests/serve/test_api.py": "api",
+    "tests/cli/test_demo.py": "demo",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks

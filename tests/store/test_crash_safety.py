@@ -104,9 +104,17 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
     rng = np.random.default_rng(0)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for kill in range(KILLS):
+        acked = log.stat().st_size if log.exists() else 0
         proc = subprocess.Popen([sys.executable, str(script), str(path), str(log)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(float(rng.uniform(0.6, 1.6)))  # interpreter start-up ~0.5 s, then writes until killed
+        # Kill 0.1-1.1 s into the writing. The writer's start-up (~0.5 s idle, many seconds on a busy machine or
+        # beside parallel test workers) is waited out first: a writer killed before it opened the collection
+        # tests nothing, and left no collection to check.
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and (log.stat().st_size if log.exists() else 0) == acked:
+            assert time.monotonic() < deadline, "the writer did not start writing within 120 s"
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.1, 1.1)))
         if proc.poll() is not None:
             pytest.fail(f"the writer died by itself: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         proc.send_signal(signal.SIGKILL)
