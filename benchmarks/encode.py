@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"sentence-transformers' evaluator failed: {e.__class__.__name__}: {e}")
 
     # the pipeline's cache: first run with a fresh cache, then the unchanged file again
-    from embspace.encoders.pipeline import encode_file
+    from embspace.encoders.file_encoding import encode_file
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "scifact.jsonl"

@@ -7,7 +7,7 @@ Three parts, each measured on shared data and reported in plain language:
   seeds 1 and 2. On the seed-1 space: norms, anisotropy, intrinsic dimension and hubness; every fix of
   ``embspace.analysis`` with ``evaluate=`` WordSim-353 Spearman (isotropy, mean cosine and WordSim
   before/after, hubness and Google-analogy accuracy after); CSLS / mutual proximity when the library
-  has them. The two seeds are compared with ``analysis.compare(a, b, k=10, top=5000)`` (Procrustes
+  has them. The two seeds are compared with ``analysis.compare_spaces(a, b, k=10, top=5000)`` (Procrustes
   top-1 translation accuracy, neighbour overlap@10, linear CKA); when CBOW's accuracy is below 90%,
   two skip-gram spaces are trained and compared as well (``--skipgram auto``).
 - ``scifact``: all-MiniLM-L6-v2 vectors of the SciFact corpus (5,183 abstracts) and its 300 test
@@ -384,10 +384,10 @@ def trained_space(arch: str, seed: int, corpus: dict[str, Any], args: argparse.N
 
 
 def compare_seeds(a: Any, b: Any) -> dict[str, Any]:
-    """analysis.compare over the 5,000 most frequent shared words, plus a held-out Procrustes figure."""
+    """analysis.compare_spaces over the 5,000 most frequent shared words, plus a held-out Procrustes figure."""
     from embspace import analysis
 
-    c, seconds = _timed(lambda: analysis.compare(a, b, k=HUB_K, top=COMPARE_TOP))
+    c, seconds = _timed(lambda: analysis.compare_spaces(a, b, k=HUB_K, top=COMPARE_TOP))
     out = {
         "shared_keys_compared": c.shared,
         "procrustes_accuracy": c.procrustes_accuracy,
@@ -398,7 +398,7 @@ def compare_seeds(a: Any, b: Any) -> dict[str, Any]:
         "explanation": c.explanation,
         "seconds": seconds,
     }
-    # compare() fits and scores the rotation on the same 5,000 words; score it on the next 5,000 too.
+    # compare_spaces() fits and scores the rotation on the same 5,000 words; score it on the next 5,000 too.
     keys = analysis.shared_keys(a, b, None, 2 * COMPARE_TOP)
     held = analysis.procrustes(a, b, keys=keys[:COMPARE_TOP], eval_keys=keys[COMPARE_TOP:])
     out["procrustes_heldout_accuracy"] = held.accuracy
@@ -1049,7 +1049,7 @@ def render_words(r: dict[str, Any]) -> list[str]:
     cb = r["compare"]["cbow"]
     met = (cb["procrustes_accuracy"] or 0) >= ACCEPT_PROCRUSTES
     verdict = (
-        f"Seed 1 vs seed 2 (`analysis.compare(a, b, k=10, top=5000)`, the 5,000 most frequent shared words): "
+        f"Seed 1 vs seed 2 (`analysis.compare_spaces(a, b, k=10, top=5000)`, the 5,000 most frequent shared words): "
         f"CBOW's top-1 translation accuracy is {cb['procrustes_accuracy']:.1%}, so the acceptance target "
         f"(≥ {ACCEPT_PROCRUSTES:.0%}) {'holds' if met else 'is MISSED'}."
     )
@@ -1065,7 +1065,7 @@ def render_words(r: dict[str, Any]) -> list[str]:
     verdict += (
         f" A rotation maps one run onto the other (linear CKA {cb['cka']:.3f}), yet only "
         f"{cb['neighbor_overlap']:.0%} of each word's 10 nearest neighbours are the same in both: the fine "
-        "neighbourhoods are seed noise. `compare` fits and scores the rotation on the same words; the held-out "
+        "neighbourhoods are seed noise. `compare_spaces` fits and scores the rotation on the same words; the held-out "
         "column fits on those 5,000 and scores on the next 5,000 (frequency ranks 5,001-10,000), each word's "
         "translation chosen among those 5,000. Moved most: "
         + ", ".join(f"{k} ({v:.0%})" for k, v in cb["most_moved"][:5])

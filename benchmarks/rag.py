@@ -141,7 +141,7 @@ def ingest_corpus(args: argparse.Namespace, data: Path) -> dict[str, Any]:
 def doc_ranking(retriever: Any, query: str, mode: str) -> tuple[list[str], int]:
     """Document ids by their best passage, at least DOCS of them when the collection has that many;
     and the passages asked for."""
-    from embspace.apps.models import MAX_K
+    from embspace.apps.schemas import MAX_K
 
     k = FIRST_K
     while True:

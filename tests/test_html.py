@@ -171,7 +171,7 @@ def test_analysis_results_render(tmp_path: Path) -> None:
         (analysis.hubness(space, 5), ["Hubness", "skewness", "top hub"]),
         (analysis.kmeans(space, 4, seed=0), ["Clustering", "4 clusters", "nearest its centre"]),
         (analysis.stability(space, rounds=2), ["Stability", "least stable"]),
-        (analysis.compare(space, fixed), ["Comparison", "moved most", "cka"]),
+        (analysis.compare_spaces(space, fixed), ["SpaceComparison", "moved most", "cka"]),
         (analysis.procrustes(space, fixed), ["Alignment", "accuracy", "array(16, 16) float64"]),
         (fixed, ["FixedSpace", "FixReport", "center", "isotropy", "before"]),
         (fixed.transform, ["Transform", "center", "out dim"]),
@@ -216,7 +216,7 @@ def test_map_renders_inline_as_a_png_that_is_not_blank() -> None:
     proj = analysis.project(space, "pca", 2)
     out = proj._repr_html_()
     text = check(out)
-    assert "Projection" in text and "pca" in text and EVIL in text and "… 115 more" in text
+    assert "SpaceMap" in text and "pca" in text and EVIL in text and "… 115 more" in text
     data = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', out)
     assert data is not None
     img = _decode(base64.b64decode(data.group(1)))
@@ -246,10 +246,10 @@ def test_plot_colours_by_labels_and_draws_3d_maps_by_their_first_two_components(
 
 def test_a_100k_point_map_draws_in_bounded_time() -> None:
     pytest.importorskip("PIL")
-    from embspace.analysis import Projection
+    from embspace.analysis import SpaceMap
 
     coords = np.random.default_rng(0).standard_normal((100_000, 2)).astype(np.float32)
-    proj = Projection("pca", 2, 8, [f"k{i}" for i in range(100_000)], coords)
+    proj = SpaceMap("pca", 2, 8, [f"k{i}" for i in range(100_000)], coords)
     t = time.perf_counter()
     out = proj._repr_html_()
     assert time.perf_counter() - t < 3.0 and len(out) < 400_000

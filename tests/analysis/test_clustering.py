@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embspace import EmbeddingSpace
-from embspace.analysis import dedup, distinctive_terms, hdbscan, kmeans
+from embspace.analysis import distinctive_terms, find_duplicates, hdbscan, kmeans
 from embspace.errors import InvalidInputError
 
 
@@ -50,8 +50,8 @@ def test_dedup_groups_near_duplicates_exactly_and_approximately() -> None:
     x[20] = x[5] + 0.01 * rng.standard_normal(32).astype(np.float32)
     x[7] = x[2] * 3  # same direction, another length: a cosine duplicate
     space = EmbeddingSpace([f"d{i}" for i in range(3000)], x)
-    assert dedup(space, 0.99) == [["d5", "d10", "d20"], ["d2", "d7"]]
-    assert dedup(space, 0.99, exact_below=100) == [["d5", "d10", "d20"], ["d2", "d7"]]  # via HNSW
-    assert dedup(space, 0.9999999) == [["d2", "d7"]]
+    assert find_duplicates(space, 0.99) == [["d5", "d10", "d20"], ["d2", "d7"]]
+    assert find_duplicates(space, 0.99, exact_below=100) == [["d5", "d10", "d20"], ["d2", "d7"]]  # via HNSW
+    assert find_duplicates(space, 0.9999999) == [["d2", "d7"]]
     with pytest.raises(InvalidInputError):
-        dedup(space, 2.0)
+        find_duplicates(space, 2.0)

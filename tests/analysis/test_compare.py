@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embspace import EmbeddingSpace
-from embspace.analysis import cka, compare, neighbor_overlap, procrustes
+from embspace.analysis import cka, compare_spaces, neighbor_overlap, procrustes
 from embspace.errors import InvalidInputError
 
 
@@ -37,7 +37,7 @@ def test_noise_lowers_every_figure_and_the_moved_keys_are_found() -> None:
     moved = [b.index_of(f"w{i}") for i in (3, 5, 8)]
     vecs[moved] = np.random.default_rng(9).standard_normal((3, 32)).astype(np.float32) * 3
     b = EmbeddingSpace(b.keys, vecs)
-    c = compare(a, b, k=10, top=1000)
+    c = compare_spaces(a, b, k=10, top=1000)
     assert c.shared == 1000 and c.procrustes_accuracy is not None and 0.5 < c.procrustes_accuracy < 1.0
     assert 0.5 < c.cka < 1.0 and 0.1 < c.neighbor_overlap < 1.0
     assert {"w3", "w5", "w8"} <= {k for k, _ in c.most_moved[:10]}

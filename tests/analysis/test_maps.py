@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embspace import EmbeddingSpace
-from embspace.analysis import Projection, project
+from embspace.analysis import SpaceMap, project
 from embspace.errors import DimensionMismatchError, InvalidInputError
 
 
@@ -35,7 +35,7 @@ def test_maps_keep_clusters_apart_and_place_new_points(method: str, tmp_path: Pa
     placed = m.transform(new)
     nearest = np.linalg.norm(placed[:, None, :] - centres[None], axis=2).argmin(axis=1)
     assert (nearest == 1).all()  # new points land on their cluster
-    back = Projection.load(m.save(tmp_path / "map"))
+    back = SpaceMap.load(m.save(tmp_path / "map"))
     np.testing.assert_allclose(back.transform(new), placed, atol=1e-4)
     assert back.method == method and back.keys == m.keys
 
@@ -54,7 +54,7 @@ def test_three_dimensions_sample_and_errors() -> None:
 
 def test_map_fields_round_trip_and_are_validated(tmp_path: Path) -> None:
     from embspace.analysis import project
-    from embspace.analysis.maps import Projection, field_kind
+    from embspace.analysis.maps import SpaceMap, field_kind
 
     rng = np.random.default_rng(0)
     space = EmbeddingSpace([f"k{i}" for i in range(30)], rng.normal(size=(30, 6)).astype(np.float32))
@@ -63,7 +63,7 @@ def test_map_fields_round_trip_and_are_validated(tmp_path: Path) -> None:
     m.add_field("group", np.arange(30) % 4).add_field("flag", np.arange(30) % 2 == 0)
     assert field_kind(m.fields["score"]) == "numeric" and field_kind(m.fields["group"]) == "categorical"
     m.save(tmp_path / "map")
-    back = Projection.load(tmp_path / "map")
+    back = SpaceMap.load(tmp_path / "map")
     assert list(back.fields) == ["label", "score", "group", "flag"]
     assert list(back.fields["label"]) == [f"c{i % 3}" for i in range(30)]
     assert np.allclose(back.fields["score"], m.fields["score"]) and back.fields["score"].dtype == np.float32

@@ -100,9 +100,9 @@ def test_rescoring_rejects_bad_arguments() -> None:
 
 
 def test_derived_spaces_stay_rescored() -> None:
-    space = _hubby(400, 20).with_metric("cosine").normalized()
+    space = _hubby(400, 20).with_metric("cosine").normalize()
     fixed = csls(space, 5)
-    assert fixed.with_metric("dot") is fixed and fixed.normalized() is fixed  # unit rows: the same scores
+    assert fixed.with_metric("dot") is fixed and fixed.normalize() is fixed  # unit rows: the same scores
     sub = fixed.subset(list(space.keys[:200]))
     assert isinstance(sub, RescoredSpace) and sub.rescoring == "csls" and len(sub) == 200
     direct = csls(space.subset(list(space.keys[:200])), 5)

@@ -9,7 +9,7 @@ import pytest
 from rag_testing import DOCS, tiny_model, write_docs
 
 from embspace.apps import ingest, read_document
-from embspace.apps.models import IngestReport
+from embspace.apps.schemas import IngestReport
 from embspace.errors import InvalidInputError
 from embspace.store import Collection
 

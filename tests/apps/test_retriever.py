@@ -12,7 +12,7 @@ from rag_testing import RARE, tiny_cross_encoder, tiny_model, write_docs
 
 from embspace.apps import CrossEncoderReranker, Retriever, ingest, read_document, reciprocal_rank_fusion
 from embspace.apps import _bm25 as bm25_module
-from embspace.apps.models import MAX_K, Passage, RetrieveRequest, RetrieveResponse
+from embspace.apps.schemas import MAX_K, Passage, RetrieveRequest, RetrieveResponse
 from embspace.errors import InvalidInputError
 from embspace.store import Collection
 

@@ -50,9 +50,9 @@ def test_analyze_fix_cluster_project_compare_dedup(tmp_path: Path) -> None:
     labels.write_text("".join(f"w{i}\t{'ab'[i % 2]}\n" for i in range(400)), encoding="utf-8")
     r = runner.invoke(app, ["project", str(s), "--method", "pca", "--labels", str(labels)])  # beside the space
     assert r.exit_code == 0, r.output
-    from embspace.analysis.maps import Projection, map_path
+    from embspace.analysis.maps import SpaceMap, map_path
 
-    m = Projection.load(map_path(s, "default"))  # what `embspace serve` shows in the projector
+    m = SpaceMap.load(map_path(s, "default"))  # what `embspace serve` shows in the projector
     assert list(m.fields["label"][:2]) == ["a", "b"] and 0.3 < float(m.fields["knn_error"].mean()) < 0.7
 
     r = runner.invoke(app, ["compare", str(s), str(s), "--json", "--top", "300"])

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import embspace
-from embspace.analysis import Projection
+from embspace.analysis import SpaceMap
 from embspace.analysis.maps import map_path
 from embspace.cli.app import main
 from embspace.cli.demo import COLLECTION, REPORT, SEARCHES, projector_url
@@ -77,7 +77,7 @@ def test_the_default_demo_runs_end_to_end_as_a_user_runs_it(
     assert page.startswith("<!doctype html>") and COLLECTION in page and "data:image/png;base64," in page
     assert str(report) in text.replace("\n", "")
     # the map the projector reads: one row per item of the collection
-    proj = Projection.load(map_path(data / COLLECTION, "default"))
+    proj = SpaceMap.load(map_path(data / COLLECTION, "default"))
     assert proj.method == "umap" and proj.coords.shape == (len(keys), 2) and set(proj.keys) == keys
     # the sentence space as before
     assert len(embspace.load(data / "demo-sentences")) == len(python_help_sentences(350))
@@ -134,7 +134,7 @@ def test_rerunning_the_demo_reuses_or_updates_its_collection(tmp_path: Path, mon
     assert "(created)" in first
     assert f"embspace serve --data-dir {data}" in first  # how to serve this data directory later
     col_dir = data / COLLECTION
-    before = Projection.load(map_path(col_dir, "default"))
+    before = SpaceMap.load(map_path(col_dir, "default"))
     assert before.method == "pca" and len(before.keys) == 60
     served: list[tuple[Any, ...]] = []  # without --no-serve the demo ends serving its data directory
     monkeypatch.setattr("embspace.cli.demo.serve_data_dir", lambda *a, **k: served.append((*a, k)))
@@ -147,7 +147,7 @@ def test_rerunning_the_demo_reuses_or_updates_its_collection(tmp_path: Path, mon
     assert "updated: 0 encoded, 20 removed" in fewer
     with Collection.open(col_dir, readonly=True) as col:
         assert col.count() == 40
-    assert len(Projection.load(map_path(col_dir, "default")).keys) == 40
+    assert len(SpaceMap.load(map_path(col_dir, "default")).keys) == 40
     assert len(embspace.load(tmp_path / "sentences")) == 20  # --out: the sentence space goes there
     assert f"embspace serve {tmp_path / 'sentences'} --data-dir {data}" in fewer
 

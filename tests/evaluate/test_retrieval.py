@@ -25,7 +25,7 @@ from retrieval_testing import (
 
 from embspace import EmbeddingSpace, Provenance
 from embspace.errors import CorruptDataError, IncompatibleSpaceError, InvalidInputError, UnknownKeyError
-from embspace.evaluate._compare import compare, comparison_table
+from embspace.evaluate import compare_models, comparison_table
 from embspace.evaluate._retrieval import BeirDataset, RetrievalResult, load_beir, ranking_metrics, retrieval
 
 LOG2 = math.log2
@@ -336,7 +336,7 @@ def test_progress_messages(ds: BeirDataset, capsys: pytest.CaptureFixture[str]) 
     assert "encoding 42 documents of toy with hashing-bow" in capsys.readouterr().err
 
 
-# --------------------------------------------------------------------------- compare
+# --------------------------------------------------------------------- compare_models
 def _console() -> Any:
     from rich.console import Console
 
@@ -347,7 +347,7 @@ def test_compare_prints_a_side_by_side_table(ds: BeirDataset) -> None:
     small, large = HashingEncoder(dim=4, name="bow-4"), HashingEncoder(dim=64, name="bow-64")
     spaces = _spaces(ds, HashingEncoder(dim=64, name="bow-64"))
     console = _console()
-    results = compare(ds, [small, large, spaces], metrics=("ndcg@10", "recall@20", "mrr@10"), console=console,
+    results = compare_models(ds, [small, large, spaces], metrics=("ndcg@10", "recall@20", "mrr@10"), console=console,
                       progress=False)
     assert [r.model for r in results] == ["bow-4", "bow-64", "bow-64"]
     assert "recall@20" in results[0].metrics and "map@100" in results[0].metrics
@@ -362,16 +362,16 @@ def test_compare_prints_a_side_by_side_table(ds: BeirDataset) -> None:
 
 def test_compare_labels_and_errors(ds: BeirDataset) -> None:
     console = _console()
-    compare(ds, {"tiny": HashingEncoder(dim=8)}, console=console, progress=False)
+    compare_models(ds, {"tiny": HashingEncoder(dim=8)}, console=console, progress=False)
     assert "tiny" in console.file.getvalue()
     with pytest.raises(InvalidInputError, match="unknown metric 'ndcg10'"):
-        compare(ds, [HashingEncoder()], metrics=("ndcg10",), console=console)
+        compare_models(ds, [HashingEncoder()], metrics=("ndcg10",), console=console)
     with pytest.raises(InvalidInputError, match="k_values lacks"):
-        compare(ds, [HashingEncoder()], metrics=("ndcg@7",), k_values=(10,), console=console)
+        compare_models(ds, [HashingEncoder()], metrics=("ndcg@7",), k_values=(10,), console=console)
     with pytest.raises(InvalidInputError, match="no models"):
-        compare(ds, [], console=console)
+        compare_models(ds, [], console=console)
     with pytest.raises(InvalidInputError, match="pair"):
-        compare(ds, [(1, 2, 3)], console=console)  # type: ignore[list-item]
+        compare_models(ds, [(1, 2, 3)], console=console)  # type: ignore[list-item]
 
 
 def test_comparison_table_is_generic() -> None:

@@ -127,8 +127,11 @@ def test_save_load_round_trip(tmp_path: Path, metric: str) -> None:
     for loaded in (ExactIndex.load(path), load_index(path)):
         assert isinstance(loaded, ExactIndex) and loaded.metric == metric and loaded.ntotal == len(X) - 3
         after = loaded.search(Q, k=10)
-        np.testing.assert_array_equal(after.ids, before.ids)
-        np.testing.assert_array_equal(after.scores, before.scores)
+        np.testing.assert_array_equal(after.ids, before.ids)  # the same hits, in the same order
+        # Not bit for bit: save() compacts the removed rows away, so the loaded matrix has other row
+        # offsets and BLAS (float32, blocked and vectorised by row) sums the products in another
+        # order; the scores then differ in the last bits (relative error ~6e-8 seen on a fresh venv).
+        np.testing.assert_allclose(after.scores, before.scores, rtol=1e-6, atol=1e-6)
 
 
 def test_load_errors(tmp_path: Path) -> None:

@@ -40,9 +40,9 @@ def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8
     space.save(path)
     proj = project(space, "pca", 2, sample=50_000)
     if len(proj.keys) != n:
-        from embspace.analysis.maps import Projection
+        from embspace.analysis.maps import SpaceMap
 
-        proj = Projection("pca", 2, dim, list(space.keys), proj.transform(x), proj.state)
+        proj = SpaceMap("pca", 2, dim, list(space.keys), proj.transform(x), proj.state)
     proj.add_field("label", names)
     if error_field:
         proj.add_field("knn_error", knn_label_errors(space, names, k=10))

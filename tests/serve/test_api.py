@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from serve_testing import DOCS, LOOPBACK, RouteRecorder, build_world, tiny_encoder
 
 from embspace.serve import Resources, create_app
+from embspace.serve.routers import ROUTERS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -184,6 +186,25 @@ def test_spaces(client: TestClient) -> None:
     err(client.get("/spaces/nope"), 404, "not_found")
 
 
+def test_space_info_reports_whether_the_space_is_normalized(tmp_path: Path) -> None:
+    """``normalized`` is the space's ``is_normalized`` (it once read the ``normalized`` method: always true)."""
+    import embspace
+
+    data = tmp_path / "data"
+    raw = embspace.EmbeddingSpace.from_dict({"a": [3.0, 0.0], "b": [1.0, 1.0]})
+    assert not raw.is_normalized
+    raw.save(data / "raw")
+    raw.normalize().save(data / "unit")
+    resources = Resources(data)
+    try:
+        client = TestClient(create_app(resources), client=LOOPBACK)
+        assert ok(client.get("/spaces/raw"))["normalized"] is False
+        assert ok(client.get("/spaces/unit"))["normalized"] is True
+        assert {s["name"]: s["normalized"] for s in ok(client.get("/spaces"))} == {"raw": False, "unit": True}
+    finally:
+        resources.close()
+
+
 # ------------------------------------------------------------------------------------------ recommenders
 
 
@@ -221,7 +242,7 @@ def test_retrieve_passages_with_citations(client: TestClient) -> None:
 
 def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_errors(
         world: tuple[Resources, RouteRecorder, TestClient]) -> None:
-    from embspace.apps.models import Hits
+    from embspace.apps.schemas import Hits
 
     resources, _, client = world
     col = resources.get("collection", "vecs").obj
@@ -238,6 +259,29 @@ def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_er
     err(client.post("/collections/vecs/search", json={"vector": [1.0] * 8, "key": "v1"}), 422, "invalid_input")
     err(client.post("/collections/nope/search", json={"key": "v1"}), 404, "not_found")
     err(client.post("/collections/vecs/search", content=b"{"), 422, "validation_error")
+
+
+def test_the_search_shortcut_runs_the_search_routes_own_handler(
+        world: tuple[Resources, RouteRecorder, TestClient]) -> None:
+    """The shortcut before routing calls the very handler that POST /collections/{name}/search calls; a
+    request it refuses goes through the framework's route (the same handler), which formats the error."""
+    from embspace.serve._guard import SearchShortcut
+    from embspace.serve.routers import collections
+
+    resources = world[0]
+    app = create_app(resources)
+    shortcut = [m for m in app.user_middleware if m.cls is SearchShortcut]
+    handler = shortcut[0].kwargs["search"] if len(shortcut) == 1 else None
+    assert handler.func is collections.search_json and handler.args == (resources,)  # the route's own handler
+    recorder = RouteRecorder(app)
+    client = TestClient(recorder, client=LOOPBACK)
+    route = ("POST", "/collections/{name}/search")
+    for body in ({"vector": [1.0] * 8, "k": 2}, {"key": "v3", "k": 2}, {"text": "the cat", "k": 1}):
+        name = "docs" if "text" in body else "vecs"
+        assert len(ok(client.post(f"/collections/{name}/search", json=body))["hits"]) >= 1
+    assert route not in recorder.seen  # answered before routing
+    err(client.post("/collections/vecs/search", json={"key": "nope"}), 404, "unknown_key")
+    assert route in recorder.seen  # the error took the framework's route
 
 
 # ------------------------------------------------------------------------------------------------ maps
@@ -327,7 +371,9 @@ def test_every_endpoint_is_in_the_schema_and_was_exercised(world: tuple[Resource
     schema = ok(client.get("/openapi.json"))
     in_schema = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     app = recorder.app
-    routes = {(m, r.path) for r in app.routes if getattr(r, "include_in_schema", False) for m in r.methods}
+    # the app's own routes and those of its routers (which FastAPI may keep as included routers, not copies)
+    declared = [*(r for router in ROUTERS for r in router.routes), *(r for r in app.routes if hasattr(r, "path"))]
+    routes = {(m, r.path) for r in declared if getattr(r, "include_in_schema", False) for m in r.methods}
     assert routes == in_schema
     assert len(in_schema) >= 25
     missing = in_schema - recorder.seen

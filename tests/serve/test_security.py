@@ -35,16 +35,16 @@ def resources(tmp_path: Path) -> Iterator[Resources]:
 
 def test_api_key_is_required_and_compared_in_constant_time(resources: Resources, monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    import embspace.serve.app as serve_app
+    import embspace.serve._guard as guard
 
     compared: list[tuple[bytes, bytes]] = []
-    real = serve_app.hmac.compare_digest
+    real = guard.hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(serve_app.hmac, "compare_digest", spy)
+    monkeypatch.setattr(guard.hmac, "compare_digest", spy)
     client = TestClient(create_app(resources, api_key=KEY))  # a non-loopback client address ('testclient')
     r = client.get("/collections/vecs")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
@@ -136,7 +136,7 @@ runner = CliRunner()
 
 def test_serve_refuses_a_public_host_without_a_key(tmp_path: Path) -> None:
     r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
-    assert r.exit_code == 2 and "API key" in r.output
+    assert r.exit_code == 2 and "API key" in r.output and "--api-key" in r.output  # in terms of flags
     r = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--api-key", "short", "--data-dir", str(tmp_path)])
     assert r.exit_code == 2 and "too short" in r.output
     r = runner.invoke(cli, ["serve", "--workers", "2", "--data-dir", str(tmp_path)])
@@ -185,3 +185,40 @@ def test_a_broken_file_in_the_data_directory_is_skipped_not_fatal(tmp_path: Path
         res = Resources(data)
     assert res.names("space") == ["good"]
     assert "not serving" in caplog.text and "vectors.txt" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------- middlewares
+
+
+def test_a_worker_over_its_share_closes_the_connection_after_its_answer(resources: Resources) -> None:
+    class Busy:
+        def __init__(self) -> None:
+            self.seen: list[tuple[object, ...]] = []
+
+        def shed(self, client: tuple[object, ...]) -> bool:
+            self.seen.append(client)
+            return len(self.seen) % 2 == 0  # every other request: over its share
+
+    busy = Busy()
+    client = TestClient(create_app(resources, balancer=busy), client=LOOPBACK)  # type: ignore[arg-type]
+    search = {"vector": [1, 0, 0, 0], "k": 1}
+    answers = [client.post("/collections/vecs/search", json=search), client.post("/collections/vecs/search",
+                                                                                 json=search),
+               client.get("/health"), client.get("/health")]
+    assert [r.status_code for r in answers] == [200] * 4
+    assert [r.headers.get("connection") for r in answers] == [None, "close", None, "close"]
+    assert busy.seen == [LOOPBACK] * 4
+
+
+def test_the_former_guard_is_a_deprecated_alias(resources: Resources) -> None:
+    import embspace.serve
+
+    with pytest.warns(DeprecationWarning, match="Guard is deprecated"):
+        guard_cls = embspace.serve.Guard
+    app = create_app(resources)
+    client = TestClient(guard_cls(app, api_key=KEY, max_body=100), client=LOOPBACK)
+    assert client.get("/health").status_code == 401
+    assert client.get("/health", headers={"X-API-Key": KEY}).status_code == 200
+    big = client.post("/collections/vecs/add", headers={"X-API-Key": KEY}, json={"items": [{"key": "x" * 200,
+                                                                                         "vector": [1, 0, 0, 0]}]})
+    assert big.status_code == 413

@@ -160,8 +160,8 @@ def test_non_string_keys_rejected() -> None:
 
 def test_normalized_true_is_verified() -> None:
     with pytest.raises(InvalidInputError, match="unit"):
-        EmbeddingSpace(["a"], [[3.0, 4.0]], normalized=True)
-    ok = EmbeddingSpace(["a", "z"], [[0.6, 0.8], [0, 0]], normalized=True)  # zero rows allowed
+        EmbeddingSpace(["a"], [[3.0, 4.0]], is_normalized=True)
+    ok = EmbeddingSpace(["a", "z"], [[0.6, 0.8], [0, 0]], is_normalized=True)  # zero rows allowed
     assert ok.is_normalized
 
 
@@ -248,7 +248,7 @@ def test_similarity_with_zero_vector_is_zero(with_zero: EmbeddingSpace) -> None:
 
 
 def test_normalized_keeps_zero_rows(with_zero: EmbeddingSpace) -> None:
-    n = with_zero.normalized()
+    n = with_zero.normalize()
     np.testing.assert_array_equal(n.vectors[2], [0, 0])
 
 
@@ -284,11 +284,11 @@ def test_similarity_follows_metric() -> None:
 def test_normalized_gives_unit_rows(rng: np.random.Generator) -> None:
     space = EmbeddingSpace([f"k{i}" for i in range(30)], rng.standard_normal((30, 5)) * 7)
     assert not space.is_normalized
-    n = space.normalized()
+    n = space.normalize()
     assert n.is_normalized
     np.testing.assert_allclose(np.linalg.norm(n.vectors, axis=1), 1.0, rtol=1e-6)
     assert n.vectors.dtype == np.float32 and n.vectors.flags.c_contiguous and not n.vectors.flags.writeable
-    assert n.normalized() is n
+    assert n.normalize() is n
     assert n.keys == space.keys and n.metric == space.metric
     # Cosine ranking is unchanged by normalising.
     a = space.neighbors("k3", k=10)
@@ -300,7 +300,7 @@ def test_normalized_gives_unit_rows(rng: np.random.Generator) -> None:
 def test_is_normalized_detected() -> None:
     assert EmbeddingSpace(["a", "b"], [[0.6, 0.8], [1, 0]]).is_normalized
     assert not EmbeddingSpace(["a", "b"], [[0.6, 0.8], [2, 0]]).is_normalized
-    assert not EmbeddingSpace(["a"], [[0.6, 0.8]], normalized=False).is_normalized
+    assert not EmbeddingSpace(["a"], [[0.6, 0.8]], is_normalized=False).is_normalized
 
 
 # ----------------------------------------------------------------------------- subset, top, counts
@@ -419,5 +419,38 @@ def test_tiny_rows_are_not_zero_rows() -> None:
     assert space.neighbors([1e-30, 0.0], k=1).top == "a"  # a tiny query is not the zero vector
     tiny = EmbeddingSpace(["a", "b"], [[1e-30, 0], [0, 1e-30]])
     assert not tiny.is_normalized
-    np.testing.assert_allclose(tiny.normalized().vectors, np.eye(2), atol=1e-6)
+    np.testing.assert_allclose(tiny.normalize().vectors, np.eye(2), atol=1e-6)
     np.testing.assert_allclose(space.similarity_matrix(["a", "b"]), np.eye(2), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- one concept, one spelling
+
+
+def test_normalized_spellings_are_deprecated_aliases() -> None:
+    """``is_normalized`` is the property and the constructor keyword, ``normalize()`` the verb; the old
+    ``normalized=`` keyword and ``normalized()`` method still work for one release, with a warning."""
+    with pytest.warns(DeprecationWarning, match="is_normalized"):
+        old = EmbeddingSpace(["a", "b"], [[0.6, 0.8], [1.0, 0.0]], normalized=True)
+    assert old.is_normalized
+    raw = EmbeddingSpace(["a", "b"], [[3.0, 4.0], [2.0, 0.0]])
+    with pytest.warns(DeprecationWarning, match=r"normalize\(\)"):
+        unit = raw.normalized()
+    np.testing.assert_allclose(unit.vectors, raw.normalize().vectors)  # same code path: equal rows
+    assert unit.is_normalized
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidInputError, match="is_normalized"):
+        EmbeddingSpace(["a"], [[1.0, 0.0]], is_normalized=True, normalized=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        EmbeddingSpace(["a"], [[1.0, 0.0]], normalised=True)  # type: ignore[call-arg]
+
+
+def test_src_docs_and_readme_use_the_new_normalization_names() -> None:
+    """Only the deprecated alias itself says ``.normalized()``; no code passes ``normalized=`` to a space."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [*(root / "src").rglob("*.py"), *(root / "docs").rglob("*.md"), root / "README.md"]
+    alias = root / "src" / "embspace" / "space" / "embedding_space.py"
+    found = [f"{path.relative_to(root)}:{i}" for path in files if path != alias
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if ".normalized()" in line and "normalized()` still work" not in line]
+    assert not found, "use .normalize() (see docs/space.md):\n" + "\n".join(found)

@@ -231,7 +231,7 @@ def test_open_memory_maps(tmp_path: Path, small_space: EmbeddingSpace) -> None:
 
 
 def test_own_format_keeps_normalized_flag(tmp_path: Path, small_space: EmbeddingSpace) -> None:
-    p = small_space.normalized().save(tmp_path / "n")
+    p = small_space.normalize().save(tmp_path / "n")
     assert load(p).is_normalized
     assert not load(small_space.save(tmp_path / "u")).is_normalized
 

@@ -83,7 +83,7 @@ def test_similarity_with_other_space_vector_raises(spaces: tuple[EmbeddingSpace,
 def test_derived_spaces_stay_compatible(spaces: tuple[EmbeddingSpace, EmbeddingSpace]) -> None:
     a, _ = spaces
     sub = a.subset(["woman", "king", "queen"])
-    norm = a.normalized()
+    norm = a.normalize()
     top = EmbeddingSpace(KEYS, a.vectors, counts=[1, 4, 3, 2], provenance=a.provenance).top(4)
     for derived in (sub, norm, top, a.with_metric("dot")):
         assert derived.space_id == a.space_id

@@ -1,13 +1,15 @@
 """Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness), fixes
 (centring, all-but-the-top, whitening, standardisation) that map new vectors too, CSLS and mutual-proximity
 re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
-near-duplicates, and the comparison of two spaces (Procrustes, CKA, neighbour overlap).
+near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
+of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap).
 
-See docs/analysis.md.
+See docs/analysis.md; the words are in docs/glossary.md.
 """
 
-from .clustering import Clustering, dedup, distinctive_terms, hdbscan, kmeans
-from .compare import Alignment, Comparison, cka, compare, neighbor_overlap, procrustes, shared_keys
+from .. import _deprecation
+from .clustering import Clustering, distinctive_terms, find_duplicates, hdbscan, kmeans
+from .compare import Alignment, SpaceComparison, cka, compare_spaces, neighbor_overlap, procrustes, shared_keys
 from .diagnostics import (
     Anisotropy,
     Hubness,
@@ -22,15 +24,23 @@ from .diagnostics import (
     twonn,
 )
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
-from .maps import Projection, map_path, project
+from .maps import SpaceMap, map_path, project
 from .report import Report, report
 from .rescoring import RescoredSpace, csls, mutual_proximity
 from .stability import Stability, stability
 
 __all__ = [
-    "Alignment", "Anisotropy", "Clustering", "Comparison", "FixReport", "FixedSpace", "Hubness",
-    "IntrinsicDimension", "Norms", "Projection", "Report", "RescoredSpace", "Stability", "Transform", "all_but_the_top",
-    "anisotropy", "center", "cka", "compare", "csls", "dedup", "distinctive_terms", "hdbscan", "hubness",
-    "intrinsic_dimension", "kmeans", "map_path", "mle_dimension", "mutual_proximity", "neighbor_overlap", "norms",
-    "procrustes", "project", "report", "shared_keys", "stability", "standardize", "summary", "twonn", "whiten",
+    "Alignment", "Anisotropy", "Clustering", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension", "Norms",
+    "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
+    "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan",
+    "hubness", "intrinsic_dimension", "kmeans", "map_path", "mle_dimension", "mutual_proximity", "neighbor_overlap",
+    "norms", "procrustes", "project", "report", "shared_keys", "stability", "standardize", "summary", "twonn",
+    "whiten",
 ]
+
+# The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.
+globals().pop("compare", None)
+
+#: Old names (one release): the function `compare`, `Comparison`, `dedup` and `Projection`.
+__getattr__ = _deprecation.renamed(__name__, {"compare": "compare_spaces", "Comparison": "SpaceComparison",
+                                              "dedup": "find_duplicates", "Projection": "SpaceMap"})

@@ -1,4 +1,4 @@
-"""A map drawn as a PNG scatter with Pillow (no matplotlib): what a notebook shows for a Projection.
+"""A map drawn as a PNG scatter with Pillow (no matplotlib): what a notebook shows for a SpaceMap.
 
 The points are rasterised with NumPy (one vectorised pass, whatever their number), so drawing a map of
 100,000 points takes milliseconds; Pillow only encodes the image and writes the title and legend.
@@ -19,7 +19,7 @@ from ..errors import InvalidInputError, MissingDependencyError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from .maps import Projection
+    from .maps import SpaceMap
 
 __all__ = ["map_html", "png", "scatter"]
 
@@ -143,8 +143,8 @@ def png(img: Image) -> bytes:
     return buf.getvalue()
 
 
-def map_html(proj: Projection) -> str:
-    """A Projection in a notebook: what made it, a few of its points, and the map as an inline PNG."""
+def map_html(proj: SpaceMap) -> str:
+    """A SpaceMap in a notebook: what made it, a few of its points, and the map as an inline PNG."""
     n = len(proj.keys)
     coords = np.asarray(proj.coords)
     facts = _html.kv_table([("method", proj.method), ("points", n), ("components", proj.n_components),
@@ -158,6 +158,6 @@ def map_html(proj: Projection) -> str:
             pic = _html.Html(pic + _html.note(shown))
     except MissingDependencyError as e:
         pic = _html.note(str(e))
-    return _html.frame("Projection", f'<div style="display:flex;gap:12px;align-items:flex-start">'
-                                     f"<div>{facts}{pts}</div><div>{pic}</div></div>",
+    return _html.frame("SpaceMap", f'<div style="display:flex;gap:12px;align-items:flex-start">'
+                                   f"<div>{facts}{pts}</div><div>{pic}</div></div>",
                        subtitle=f"{proj.method}, {n:,} points")

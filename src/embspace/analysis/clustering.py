@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .. import _html
+from .. import _deprecation, _html
 from ..errors import InvalidInputError
-from ..index.base import normalize_rows
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["Clustering", "dedup", "distinctive_terms", "hdbscan", "kmeans"]
+__all__ = ["Clustering", "distinctive_terms", "find_duplicates", "hdbscan", "kmeans"]
 
 SILHOUETTE_SAMPLE = 10_000
 
@@ -61,7 +61,7 @@ def _vectors(space: EmbeddingSpace | npt.ArrayLike) -> tuple[npt.NDArray[np.floa
     if not np.isfinite(x).all():
         raise InvalidInputError("the vectors contain NaN or Inf")
     if metric == "cosine":
-        x = normalize_rows(x, allow_zero=True)
+        x = _linalg.unit_rows(x)
     return np.ascontiguousarray(x, np.float32), keys, metric
 
 
@@ -164,8 +164,8 @@ def distinctive_terms(texts: Sequence[str], labels: npt.ArrayLike, top: int = 10
     return {cl: [str(vocab[j]) for j in np.argsort(-score[i])[:top]] for i, cl in enumerate(clusters)}
 
 
-def dedup(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 20, exact_below: int = 100_000
-          ) -> list[list[str]]:
+def find_duplicates(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 20, exact_below: int = 100_000
+                    ) -> list[list[str]]:
     """Groups (of two or more keys) of near-duplicates: connected by cosine similarity >= ``threshold``.
 
     Below ``exact_below`` rows every pair above the threshold is found (FAISS range search);
@@ -212,3 +212,7 @@ def dedup(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 20, exact_
     groups = [g for g in np.split(order, bounds) if len(g) > 1]
     groups.sort(key=lambda g: (-len(g), int(g[0])))
     return [[keys[i] for i in g.tolist()] for g in groups]
+
+
+#: Old name (one release): ``dedup``.
+__getattr__ = _deprecation.renamed(__name__, {"dedup": "find_duplicates"})

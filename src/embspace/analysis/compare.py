@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .. import _html
+from .. import _deprecation, _html
 from ..errors import InvalidInputError
+from ..space import _topk
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _unit
 
-__all__ = ["Alignment", "Comparison", "cka", "compare", "neighbor_overlap", "procrustes", "shared_keys"]
+__all__ = ["Alignment", "SpaceComparison", "cka", "compare_spaces", "neighbor_overlap", "procrustes", "shared_keys"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -103,10 +104,10 @@ def cka(a: EmbeddingSpace, b: EmbeddingSpace, *, keys: Sequence[str] | None = No
 
 
 def _knn(x: F64, k: int) -> npt.NDArray[np.int64]:
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    idx = np.argpartition(-sims, k, axis=1)[:, :k]
-    return idx.astype(np.int64)
+    """The ``k`` nearest rows of each row of ``x`` (unit rows), itself left out, by embspace's exact searcher."""
+    x32 = np.ascontiguousarray(x, np.float32)
+    _, rows = _topk.search(x32, x32, k, "dot", exclude_per_query=np.arange(len(x), dtype=np.int64)[:, None])
+    return rows
 
 
 def neighbor_overlap(a: EmbeddingSpace, b: EmbeddingSpace, k: int = 10, *, keys: Sequence[str] | None = None,
@@ -123,7 +124,7 @@ def neighbor_overlap(a: EmbeddingSpace, b: EmbeddingSpace, k: int = 10, *, keys:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class SpaceComparison:
     """Procrustes, CKA and neighbour overlap of two spaces, and the keys that moved most."""
 
     shared: int
@@ -140,8 +141,8 @@ class Comparison:
                                     subtitle=f"{self.shared:,} shared keys")
 
 
-def compare(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | None = 5_000,
-            moved: int = 20) -> Comparison:
+def compare_spaces(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | None = 5_000,
+                   moved: int = 20) -> SpaceComparison:
     """Compare two spaces over (at most ``top`` of) their shared keys."""
     ks = shared_keys(a, b, None, top)
     acc = procrustes(a, b, keys=ks).accuracy if a.dim == b.dim else None
@@ -156,4 +157,8 @@ def compare(a: EmbeddingSpace, b: EmbeddingSpace, *, k: int = 10, top: int | Non
     if acc is not None and acc >= 0.9:
         text += " The spaces are the same up to a rotation."
     text += f" Moved most: {', '.join(repr(kk) for kk, _ in most[:5])}."
-    return Comparison(len(ks), acc, c, ov, k, most, text)
+    return SpaceComparison(len(ks), acc, c, ov, k, most, text)
+
+
+#: Old names (one release): ``compare`` and ``Comparison``.
+__getattr__ = _deprecation.renamed(__name__, {"compare": "compare_spaces", "Comparison": "SpaceComparison"})

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from .. import _html
 from ..errors import InvalidInputError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "hubness_of",
@@ -47,10 +48,9 @@ def _rows(data: EmbeddingSpace | npt.ArrayLike, sample: int | None, seed: int, *
 
 
 def _unit(x: npt.NDArray[Any]) -> F64:
-    """Unit rows in float64 (zero rows stay zero)."""
-    x64 = np.asarray(x, np.float64)
-    n = np.linalg.norm(x64, axis=1, keepdims=True)
-    return x64 / np.where(n == 0, 1.0, n)
+    """Unit rows in float64 (zero rows stay zero: :func:`embspace.space._linalg.unit_rows`)."""
+    out: F64 = _linalg.unit_rows(x, dtype=np.float64)
+    return out
 
 
 def _pca_shares(x: npt.NDArray[Any]) -> F64:

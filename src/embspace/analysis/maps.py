@@ -7,7 +7,7 @@ so new points land on an existing map, saved beside the space.
 - t-SNE has no out-of-sample map; new points are placed at the similarity-weighted average of the
   map positions of their ``k`` nearest fitted points (cosine), a standard approximation.
 
-A map may carry per-point **fields** (``Projection.fields``: a label, a cluster, an evaluation error),
+A map may carry per-point **fields** (``SpaceMap.fields``: a label, a cluster, an evaluation error),
 which the web projector offers for colouring: numbers (floats) are a continuous scale, strings, integers
 and booleans are categories. They are saved with the map as ``.npy`` arrays (never pickled).
 """
@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _deprecation
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
-from ..index.base import normalize_rows
+from ..space import _linalg, _topk
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["Projection", "map_path", "project"]
+__all__ = ["SpaceMap", "map_path", "project"]
 
 F32 = npt.NDArray[np.float32]
 METHODS = ("pca", "tsne", "umap")
@@ -55,11 +56,11 @@ def _field_array(name: str, values: Any, n: int) -> npt.NDArray[Any]:
 
 
 def _unit(x: npt.NDArray[Any]) -> F32:
-    return normalize_rows(np.ascontiguousarray(x, np.float32), allow_zero=True)
+    return _linalg.unit_rows(np.ascontiguousarray(x, np.float32))
 
 
 @dataclass(eq=False)
-class Projection:
+class SpaceMap:
     """A map of ``keys`` to ``coords`` (``(n, n_components)``) made by ``method``; :meth:`transform`
     places new vectors on it."""
 
@@ -74,7 +75,7 @@ class Projection:
     def __post_init__(self) -> None:
         self.fields = {name: _field_array(name, v, len(self.keys)) for name, v in self.fields.items()}
 
-    def add_field(self, name: str, values: npt.ArrayLike) -> Projection:
+    def add_field(self, name: str, values: npt.ArrayLike) -> SpaceMap:
         """Attach per-point ``values`` (one per map point, in map order) as the field ``name``; returns self.
 
         Floats are a continuous scale; strings, integers and booleans are categories.
@@ -95,10 +96,10 @@ class Projection:
             out = self.state["model"].transform(_unit(x) if self.state.get("cosine") else x)
         else:
             fitted = self.state["fitted"]  # unit vectors of the mapped points
-            sims = _unit(x) @ fitted.T
             kk = min(k, fitted.shape[0])
-            nn = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-            w = np.maximum(np.take_along_axis(sims, nn, 1), 0.0) + 1e-6
+            # the kk nearest mapped points by cosine, with embspace's one exact searcher
+            near, nn = _topk.search(_unit(x), np.ascontiguousarray(fitted, np.float32), kk, "dot")
+            w = np.maximum(near, 0.0) + 1e-6
             out = (w[:, :, None] * self.state["fitted_coords"][nn]).sum(axis=1) / w.sum(axis=1, keepdims=True)
         out = np.ascontiguousarray(out, np.float32)
         return out[0] if single else out
@@ -151,7 +152,7 @@ class Projection:
         return p
 
     @classmethod
-    def load(cls, path: str | Path) -> Projection:
+    def load(cls, path: str | Path) -> SpaceMap:
         p = Path(path)
         try:
             meta = json.loads((p / "map.json").read_text(encoding="utf-8"))
@@ -182,7 +183,7 @@ def map_path(space_dir: str | Path, name: str) -> Path:
 
 
 def project(space: EmbeddingSpace, method: str = "umap", n_components: int = 2, *, sample: int | None = None,
-            seed: int = 0, **options: Any) -> Projection:
+            seed: int = 0, **options: Any) -> SpaceMap:
     """A 2-D or 3-D map of ``space`` (of a seeded sample of ``sample`` rows when given).
 
     ``options`` go to the method: ``perplexity`` (t-SNE), ``n_neighbors`` / ``min_dist`` (UMAP).
@@ -231,4 +232,8 @@ def project(space: EmbeddingSpace, method: str = "umap", n_components: int = 2, 
                           n_neighbors=int(options.pop("n_neighbors", min(15, len(x) - 1))), **options)
         coords = model.fit_transform(xin)
         state["model"] = model
-    return Projection(method, n_components, space.dim, keys, np.ascontiguousarray(coords, np.float32), state)
+    return SpaceMap(method, n_components, space.dim, keys, np.ascontiguousarray(coords, np.float32), state)
+
+
+#: Old name (one release): ``Projection``.
+__getattr__ = _deprecation.renamed(__name__, {"Projection": "SpaceMap"})

@@ -44,7 +44,7 @@ from .diagnostics import (
     norms,
 )
 from .fixes import FixReport
-from .maps import Projection
+from .maps import SpaceMap
 from .rescoring import csls, mutual_proximity
 from .stability import Stability, stability
 
@@ -280,7 +280,7 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
            evaluate: Callable[[EmbeddingSpace], float] | None = None, evaluation_name: str = "the evaluation",
            labels: Sequence[Any] | None = None, clusters: int | None = None, map_method: str | None = "umap",
            map_points: int = MAP_POINTS, title: str | None = None, progress: bool = True,
-           seed: int = 0, projection: Projection | None = None) -> Report:
+           seed: int = 0, projection: SpaceMap | None = None) -> Report:
     """Analyse ``space`` end to end (see the module docs); ``labels`` (one per key) add NMI/ARI to the
     clustering; ``clusters`` is the k of k-means (default from the sample size); ``map_method`` is
     ``"umap"``, ``"tsne"``, ``"pca"`` or ``None`` for no map; ``projection``, a map of ``space`` made
@@ -295,8 +295,8 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
     if map_method not in (None, "umap", "tsne", "pca"):
         raise InvalidInputError(f"map_method must be 'umap', 'tsne', 'pca' or None, got {map_method!r}")
     if projection is not None:
-        if not isinstance(projection, Projection):
-            raise InvalidInputError(f"projection must be a Projection, got {type(projection).__name__}")
+        if not isinstance(projection, SpaceMap):
+            raise InvalidInputError(f"projection must be a SpaceMap, got {type(projection).__name__}")
         if projection.dim != space.dim:
             raise InvalidInputError(f"the projection maps {projection.dim}-d vectors, the space has {space.dim}")
     start = time.perf_counter()

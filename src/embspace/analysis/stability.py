@@ -22,13 +22,13 @@ import numpy.typing as npt
 
 from .. import _html
 from ..errors import InvalidInputError
+from ..space import _topk
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _rows, _unit
 
 __all__ = ["Stability", "stability"]
 
 F64 = npt.NDArray[np.float64]
-_BLOCK = 512  # probes scored at once
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,10 @@ def _knn(probes: F64, pool: F64, own: npt.NDArray[np.int64], k: int, metric: str
     """Rows of ``pool`` nearest each probe (its own pool row ``own`` left out), as sorted ``(n, k)``."""
     if metric == "cosine":
         probes, pool = _unit(probes), _unit(pool)
-    sq = np.einsum("ij,ij->i", pool, pool) if metric == "l2" else None
-    out = np.empty((len(probes), k), np.int64)
-    for p0 in range(0, len(probes), _BLOCK):
-        p1 = min(p0 + _BLOCK, len(probes))
-        s = probes[p0:p1] @ pool.T
-        if sq is not None:
-            s = 2 * s - sq  # ranks as minus the squared distance
-        s[np.arange(p1 - p0), own[p0:p1]] = -np.inf
-        out[p0:p1] = np.sort(np.argpartition(-s, k, axis=1)[:, :k], axis=1)
-    return out
+    q, x = (np.ascontiguousarray(a, np.float32) for a in (probes, pool))
+    # embspace's one exact searcher (unit rows: cosine is the inner product)
+    _, rows = _topk.search(q, x, k, "l2" if metric == "l2" else "dot", exclude_per_query=own[:, None])
+    return np.sort(rows, axis=1)
 
 
 def _overlap(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> F64:

@@ -1,8 +1,8 @@
 """Applications of a space: RAG retrieval (token chunks, hybrid BM25 + vector search fused by reciprocal
-rank, optional cross-encoder re-ranking), semantic search, recommendation, dedup and zero-shot
-classification.
+rank, optional cross-encoder re-ranking), semantic search, recommendation, near-duplicates
+(``find_duplicates``), zero-shot classification, and ``MapView`` (a map joined with its collection's metadata).
 
-Their inputs and outputs are pydantic models (:mod:`embspace.apps.models`): the HTTP API
+Their inputs and outputs are pydantic models, the wire schemas (:mod:`embspace.apps.schemas`): the HTTP API
 (:mod:`embspace.serve`) takes and returns the very same models.
 """
 

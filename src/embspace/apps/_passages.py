@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .models import Passage
+from .schemas import Passage
 
 #: Metadata fields every chunk carries; the others go to ``Passage.metadata``.
 CITATION_FIELDS = ("text", "source", "title", "start", "end", "chunk")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
-from .models import DedupResponse
+from .schemas import DedupResponse
 
 __all__ = ["find_duplicates"]
 
@@ -16,9 +16,9 @@ def find_duplicates(source: Any, threshold: float = 0.95, *, where: Any = None) 
     ``source``: an :class:`~embspace.EmbeddingSpace` or a collection (its items matching ``where``).
 
     Every pair above the threshold is found below 100,000 vectors (then each vector's 20 nearest are
-    checked; see :func:`embspace.analysis.dedup`). Groups are largest first.
+    checked; see :func:`embspace.analysis.find_duplicates`, which this calls). Groups are largest first.
     """
-    from ..analysis.clustering import dedup
+    from ..analysis.clustering import find_duplicates as find_in_space
 
     if isinstance(source, EmbeddingSpace):
         if where is not None:
@@ -28,5 +28,5 @@ def find_duplicates(source: Any, threshold: float = 0.95, *, where: Any = None) 
         space = source.to_space(where)
     if len(space) < 2:
         return DedupResponse(threshold=threshold, groups=[])
-    return DedupResponse(threshold=threshold, groups=dedup(space, threshold))
+    return DedupResponse(threshold=threshold, groups=find_in_space(space, threshold))
 

@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ._passages import with_title
 from .documents import Document, find_documents, read_document, skip_reason
-from .models import IngestReport
+from .schemas import IngestReport
 
 #: Tokens per chunk (special tokens included) when the encoder allows it. all-MiniLM-L6-v2 reads at
 #: most 256 word pieces: 200 leave room for the title put in front of each chunk, and keep a chunk

@@ -1,6 +1,6 @@
 """A map of a space or a collection wired to its index: what the web projector shows.
 
-The map (a :class:`~embspace.analysis.maps.Projection`) gives every point a 2-D/3-D position; every
+The map (a :class:`~embspace.analysis.maps.SpaceMap`) gives every point a 2-D/3-D position; every
 *question* about a point — its neighbours, a search, an analogy — is answered by the space's exact
 search or the collection's index, never by distances on the map (which distort them), and the answers
 come back with their map rows so the projector can draw them.
@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..analysis.maps import MAPS_DIR, Projection, field_kind, map_path, project
+from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
 from ..errors import InvalidInputError, UnknownKeyError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
-from .models import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
+from .schemas import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
 
 __all__ = ["MapView", "find_map"]
 
@@ -48,7 +49,7 @@ def find_map(path: str | Path | None, name: str = "default") -> Path | None:
 
 
 class MapView:
-    """A map (:class:`~embspace.analysis.maps.Projection`) over its source: an
+    """A map (:class:`~embspace.analysis.maps.SpaceMap`) over its source: an
     :class:`~embspace.space.EmbeddingSpace` or a collection (:mod:`embspace.store`).
 
     Parameters
@@ -66,7 +67,7 @@ class MapView:
         Whether the map was read from disk (reported by :meth:`info`).
     """
 
-    def __init__(self, source: Any, projection: Projection, *, encoder: Any = None, name: str = "",
+    def __init__(self, source: Any, projection: SpaceMap, *, encoder: Any = None, name: str = "",
                  saved: bool = True) -> None:
         self.source = source
         self.projection = projection
@@ -85,7 +86,7 @@ class MapView:
         """The map saved beside ``source`` (at ``path``/maps/``map_name``), or a PCA map computed now."""
         found = find_map(path, map_name)
         if found is not None:
-            return cls(source, Projection.load(found), encoder=encoder, name=name)
+            return cls(source, SpaceMap.load(found), encoder=encoder, name=name)
         return cls(source, cls._pca(source), encoder=encoder, name=name, saved=False)
 
     @staticmethod
@@ -100,13 +101,13 @@ class MapView:
         return space
 
     @classmethod
-    def _pca(cls, source: Any) -> Projection:
+    def _pca(cls, source: Any) -> SpaceMap:
         space = cls._space(source)
         fit = project(space, "pca", 2, sample=PCA_FIT)
         if len(fit.keys) == len(space):
             return fit
         coords = fit.transform(np.asarray(space.vectors, np.float32))
-        return Projection("pca", 2, space.dim, list(space.keys), coords, fit.state)
+        return SpaceMap("pca", 2, space.dim, list(space.keys), coords, fit.state)
 
     # -- what the map is -----------------------------------------------------------------------------
     @property
@@ -281,7 +282,7 @@ class MapView:
         return self._hits("neighbors", list(res.keys), res.scores, self.rows_of([key])[0])
 
     def query(self, q: MapQuery) -> MapHits:
-        """Answer a :class:`~embspace.apps.models.MapQuery` (exactly one of row, key, text or a/b/c)."""
+        """Answer a :class:`~embspace.apps.schemas.MapQuery` (exactly one of row, key, text or a/b/c)."""
         given = [n for n, v in (("row", q.row), ("key", q.key), ("text", q.text)) if v is not None]
         analogy = [v for v in (q.a, q.b, q.c) if v is not None]
         if analogy:
@@ -327,7 +328,7 @@ class MapView:
         items = self.source.get([a, b, c])
         va, vb, vc = (np.asarray(it["vector"], np.float32) for it in items)
         if self.source.metric == "cosine":
-            va, vb, vc = (v / max(float(np.linalg.norm(v)), 1e-12) for v in (va, vb, vc))
+            va, vb, vc = _linalg.unit_rows(np.stack([va, vb, vc]))
         res = self.source.search(vb - va + vc, k=k + 3)
         keep = [(key, s) for key, s in zip(res.keys, res.scores, strict=True) if key not in (a, b, c)][:k]
         return self._hits("analogy", [key for key, _ in keep], [s for _, s in keep])

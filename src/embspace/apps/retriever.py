@@ -36,8 +36,8 @@ from ..errors import CorruptDataError, InvalidInputError, UnknownKeyError
 from ._bm25 import Bm25Index
 from ._passages import passage_from, with_title
 from .fusion import reciprocal_rank_fusion
-from .models import MAX_K, MAX_TEXT, Passage, RetrieveRequest, RetrieveResponse
 from .reranker import Reranker
+from .schemas import MAX_K, MAX_TEXT, Passage, RetrieveRequest, RetrieveResponse
 
 MODES: Final = ("hybrid", "vector", "bm25")
 #: Candidates taken from each ranking before fusion (at least k).
@@ -148,7 +148,7 @@ class Retriever:
         return [passage_from(key, s, metas[key]) for key, s in zip(ranked, scores, strict=True) if key in metas]
 
     def run(self, request: RetrieveRequest) -> RetrieveResponse:
-        """Answer a :class:`~embspace.apps.models.RetrieveRequest` (what the HTTP API calls)."""
+        """Answer a :class:`~embspace.apps.schemas.RetrieveRequest` (what the HTTP API calls)."""
         passages = self.retrieve(request.query, request.k, mode=request.mode, where=request.where,
                                  rerank=request.rerank)
         return RetrieveResponse(query=request.query, mode=request.mode, passages=passages)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from .models import Classification, ClassifyRequest, ClassifyResponse
+from .schemas import Classification, ClassifyRequest, ClassifyResponse
 
 __all__ = ["ZeroShotClassifier"]
 

@@ -183,7 +183,7 @@ def compare(a_path: Annotated[Path, typer.Argument(help="The first space.")],
     """Compare two spaces over their shared keys: Procrustes, CKA, neighbour overlap, drift."""
     from .. import analysis
 
-    c = analysis.compare(_load(a_path), _load(b_path), k=k, top=top)
+    c = analysis.compare_spaces(_load(a_path), _load(b_path), k=k, top=top)
     if as_json:
         out.print_json(_plain(c))
         return
@@ -196,7 +196,7 @@ def dedup(space_path: SpaceArg,
     """Groups of near-duplicate keys (cosine similarity at or above the threshold)."""
     from .. import analysis
 
-    groups = analysis.dedup(_load(space_path), threshold)
+    groups = analysis.find_duplicates(_load(space_path), threshold)
     if as_json:
         typer.echo(json.dumps(groups, ensure_ascii=False))
         return

@@ -10,7 +10,7 @@ import typer
 from . import _output as out
 
 if TYPE_CHECKING:
-    from ..apps.models import Passage
+    from ..apps.schemas import Passage
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
 CollectionArg = Annotated[str, typer.Argument(help="The collection: a directory (or a Milvus address).")]

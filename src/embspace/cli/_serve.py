@@ -13,10 +13,13 @@ from . import _output as out
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ..serve import Resources
-    from ..serve.app import ServeConfig
+    from ..serve import Resources, ServeConfig
 
 API_KEY_ENV = "EMBSPACE_API_KEY"
+#: How the messages of a refused ServeConfig name its fields: by the flags that set them.
+FLAGS = {"api_key": f"--api-key (or set {API_KEY_ENV})", "host": "--host", "readonly": "--readonly",
+         "workers": "--workers", "max_body": "--max-body-mb", "port": "--port", "encoder": "--encoder",
+         "data_dir": "--data-dir"}
 
 
 def serve(
@@ -42,30 +45,25 @@ def serve(
                                          "serves read-only (--readonly): one process writes a collection.")] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json, docs at /docs)."""
-    from ..serve import default_data_dir
-    from ..serve.app import is_loopback
+    from pydantic import ValidationError
 
-    if api_key is not None and len(api_key) < 16:
-        out.error("the API key is too short: use at least 16 characters (e.g. `python -c \"import secrets; "
-                  "print(secrets.token_urlsafe(32))\"`)")
-        raise typer.Exit(2)
-    if not is_loopback(host) and not api_key:
-        out.error(f"refusing to listen on {host} without an API key: anyone who can reach it could read and change "
-                  f"your collections. Give --api-key (or set {API_KEY_ENV}), or bind 127.0.0.1.")
-        raise typer.Exit(2)
-    if workers > 1 and not readonly:
-        out.error("several workers serve read-only: add --readonly (a collection has one writing process)")
-        raise typer.Exit(2)
-    from ..serve.app import ServeConfig
+    from ..serve import ServeConfig, default_data_dir
+    from ..serve.config import problems
 
-    balance = None
-    if workers > 1:  # the workers even out their keep-alive connections through a shared file
-        from ..serve._balance import create_balance_file
+    try:
+        config = ServeConfig(data_dir=str(data_dir or default_data_dir()), paths=[str(p) for p in paths or []],
+                             encoder=encoder, readonly=readonly, api_key=api_key,
+                             max_body=int(max_body_mb * 1024 * 1024), host=host, port=port, workers=workers)
+    except ValidationError as e:  # the serving safety rules (ServeConfig's validators), in terms of our flags
+        for message in problems(e, FLAGS):
+            out.error(message)
+        raise typer.Exit(2) from None
+    serve_config(config, log_level=log_level)
 
-        balance = create_balance_file()
-    config = ServeConfig(data_dir=str(data_dir or default_data_dir()), paths=[str(p) for p in paths or []],
-                         encoder=encoder, readonly=readonly, api_key=api_key,
-                         max_body=int(max_body_mb * 1024 * 1024), balance=str(balance) if balance else None)
+
+def serve_config(config: ServeConfig, *, log_level: str = "info") -> None:
+    """Serve ``config`` until Ctrl-C or SIGTERM: in this process, or in ``config.workers`` worker processes."""
+    host, port, workers, api_key = config.host, config.port, config.workers, config.api_key
     if workers == 1:
         app = build_app(config)
         out.console.print(banner(app.state.resources, host, port, api_key=api_key))
@@ -73,10 +71,12 @@ def serve(
         return
     import uvicorn
 
+    from ..serve._balance import create_balance_file
     from ..serve.app import export_config, open_resources
 
+    balance = create_balance_file()  # the workers even out their keep-alive connections through it
     try:
-        export_config(config)  # each worker process builds its app from it
+        export_config(config.model_copy(update={"balance": str(balance)}))  # each worker builds its app from it
         # this process serves no requests: it opens the data only to check it and say what is served
         resources = open_resources(config)
         try:
@@ -86,8 +86,7 @@ def serve(
         uvicorn.run("embspace.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, access_log=log_level == "debug")
     finally:
-        if balance is not None:
-            balance.unlink(missing_ok=True)
+        balance.unlink(missing_ok=True)
 
 
 def build_app(config: ServeConfig) -> FastAPI:

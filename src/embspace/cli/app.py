@@ -257,7 +257,7 @@ def encode(
     as_json: JsonOpt = False,
 ) -> None:
     """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
-    from ..encoders.pipeline import encode_file
+    from ..encoders.file_encoding import encode_file
 
     options: dict[str, Any] = {"device": device}
     if precision != "fp32":
@@ -516,7 +516,7 @@ def evaluate_retrieval(
     """nDCG@k, recall@k, MRR@k and MAP@k of dense retrieval on a BEIR dataset (exact search)."""
     import json
 
-    from ..evaluate import compare, load_beir, retrieval
+    from ..evaluate import compare_models, load_beir, retrieval
 
     ds = load_beir(dataset, split=split)
     names = list(models or ["minilm"])
@@ -529,7 +529,7 @@ def evaluate_retrieval(
         from rich.console import Console
 
         console = Console(stderr=True, highlight=False) if to_stdout else out.console
-        results = compare(ds, names, batch_size=batch_size, progress=not quiet, console=console)
+        results = compare_models(ds, names, batch_size=batch_size, progress=not quiet, console=console)
     if json_path is None:
         return
     data = {"dataset": str(dataset), "split": split, "results": [r.to_dict(per_query=True) for r in results]}

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
@@ -142,14 +143,13 @@ class BaseEncoder:
         data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in checked]).encode()).hexdigest()
         prov = Provenance(model=self._provenance.model, config=dict(self._provenance.config), data_hash=data_hash)
         return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
-                              normalized=True if normalize else None)
+                              is_normalized=True if normalize else None)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim})"
 
 
 def l2_normalize(arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rows scaled to unit length in place (zero rows stay zero)."""
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    np.divide(arr, norms, out=arr, where=norms > 0)
+    """Rows scaled to unit length in place (zero rows stay zero: :func:`embspace.space._linalg.unit_rows`)."""
+    arr[...] = _linalg.unit_rows(arr)
     return arr

@@ -1,7 +1,9 @@
-"""Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets, and recommendations."""
+"""Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets (``compare_models`` puts
+several models side by side), and recommendations."""
 
+from .. import _deprecation
 from ._beir import BeirDataset, load_beir
-from ._compare import compare, comparison_table
+from ._compare import compare_models, comparison_table
 from ._recommendation import (
     RecommendationResult,
     catalogue_coverage,
@@ -30,7 +32,7 @@ __all__ = [
            "analogy",
            "catalogue_coverage",
            "clustering",
-           "compare",
+           "compare_models",
            "comparison_table",
            "knn_accuracy",
            "knn_label_errors",
@@ -49,3 +51,6 @@ __all__ = [
            "rmse",
            "word_similarity",
 ]
+
+#: Old name (one release): ``compare`` (now ``compare_models``; ``embspace.analysis.compare_spaces`` compares spaces).
+__getattr__ = _deprecation.renamed(__name__, {"compare": "compare_models"})

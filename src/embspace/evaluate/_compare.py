@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ..encoders.encoder import Encoder
 
-__all__ = ["DEFAULT_METRICS", "ModelSpec", "compare", "comparison_table"]
+__all__ = ["DEFAULT_METRICS", "ModelSpec", "compare_models", "comparison_table"]
 
 ModelSpec: TypeAlias = "str | Encoder | tuple[EmbeddingSpace, EmbeddingSpace]"
 """A model name for :func:`~embspace.encoders.get_encoder`, an encoder, or precomputed
@@ -96,7 +96,7 @@ def _rate(r: RetrievalResult) -> str:
     return "precomputed" if r.docs_per_second is None else f"{r.docs_per_second:,.0f}"
 
 
-def compare(
+def compare_models(
     dataset: BeirDataset | str | Path,
     models: Sequence[ModelSpec] | Mapping[str, ModelSpec],
     *,

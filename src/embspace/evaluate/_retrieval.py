@@ -226,7 +226,7 @@ def _search(corpus: EmbeddingSpace, queries: npt.NDArray[np.float32], query_ids:
         raise DimensionMismatchError(queries.shape[1], corpus.dim, "query vectors")
     skip = ignore_identical_ids and any(q in corpus for q in query_ids)
     if corpus.metric == "cosine":  # cosine = dot product of unit rows; a zero query then ranks in corpus order
-        corpus = corpus.normalized().with_metric("dot")
+        corpus = corpus.normalize().with_metric("dot")
         queries = _unit_rows(queries)
     hits = corpus.neighbors(queries, k=k + 1 if skip else k)
     keys: list[list[str]] = hits.keys  # type: ignore[assignment]  # a batch: one list per query

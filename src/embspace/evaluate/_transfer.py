@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInputError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["ClusteringScore", "ProbeResult", "clustering", "knn_accuracy", "linear_probe"]
@@ -128,8 +129,7 @@ def knn_accuracy(train: EmbeddingSpace | npt.ArrayLike, train_labels: Sequence[A
     k = min(k, len(x))
     classes, codes = np.unique(y, return_inverse=True)
     if metric == "cosine":
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        xt = xt / np.maximum(np.linalg.norm(xt, axis=1, keepdims=True), 1e-12)
+        x, xt = _linalg.unit_rows(x, dtype=x.dtype), _linalg.unit_rows(xt, dtype=xt.dtype)  # zero rows stay zero
     correct = 0
     for s in range(0, len(xt), 1024):
         q = xt[s : s + 1024]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _html
 from ..errors import CorruptDataError, InvalidInputError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ._text import read_lines
 
@@ -110,9 +111,8 @@ def word_similarity(space: EmbeddingSpace, path: str | Path, *, case_insensitive
         return SimilarityResult(float("nan"), float("nan"), len(used) / len(pairs), len(used), oov)
     va = np.asarray(space[[a for a, _ in used]], dtype=np.float64)
     vb = np.asarray(space[[b for _, b in used]], dtype=np.float64)
-    na, nb = np.linalg.norm(va, axis=1), np.linalg.norm(vb, axis=1)
-    denom = na * nb
-    model = np.divide(np.einsum("ij,ij->i", va, vb), denom, out=np.zeros(len(used)), where=denom > 0)
+    ua, ub = (_linalg.unit_rows(v, dtype=np.float64) for v in (va, vb))  # a zero row: cosine 0
+    model = np.einsum("ij,ij->i", ua, ub)
     spearman = float(stats.spearmanr(gold, model).statistic)
     pearson = float(stats.pearsonr(gold, model).statistic)
     return SimilarityResult(spearman, pearson, len(used) / len(pairs), len(used), oov)

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .._types import METRICS, FloatArray, IntArray, Metric
-from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError, UnknownKeyError, ZeroVectorError
-from ..space import _topk
+from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError, UnknownKeyError
+from ..space import _linalg, _topk
 from ..space.search_result import SearchResult
 from ._idmap import IdMap, as_ids
 
@@ -37,7 +37,6 @@ Float64Array = npt.NDArray[np.float64]
 SIDECAR = "index.json"
 FORMAT = "embspace-index"
 FORMAT_VERSION = 1
-_NORM_CHUNK = 8192
 
 
 @runtime_checkable
@@ -88,32 +87,21 @@ def _faiss() -> Any:
 
 
 def row_sq_norms(x: FloatArray) -> Float64Array:
-    """Squared L2 norms of the rows, summed in float64 (tiny or huge rows stay exact)."""
-    out = np.empty(len(x), np.float64)
-    for r0 in range(0, len(x), _NORM_CHUNK):
-        blk = np.asarray(x[r0 : r0 + _NORM_CHUNK], dtype=np.float64)
-        out[r0 : r0 + len(blk)] = np.einsum("ij,ij->i", blk, blk)
-    return out
+    """Squared L2 norms of the rows, summed in float64 (:func:`embspace.space._linalg.row_sq_norms`)."""
+    return _linalg.row_sq_norms(x)
 
 
 def normalize_rows(x: FloatArray, *, allow_zero: bool, what: str = "query") -> FloatArray:
-    """Unit rows (norms in float64); zero rows stay zero, or raise :class:`ZeroVectorError`."""
-    norms = np.sqrt(row_sq_norms(x))
-    zero = norms == 0
-    if zero.any() and not allow_zero:
-        raise ZeroVectorError(f"{what} #{int(np.nonzero(zero)[0][0])} is the zero vector, which has no direction: "
-                              "cosine similarity to it is undefined")
-    out = np.empty_like(x)
-    for r0 in range(0, len(x), _NORM_CHUNK):
-        r1 = min(len(x), r0 + _NORM_CHUNK)
-        n = np.where(zero[r0:r1], 1.0, norms[r0:r1])[:, None]
-        out[r0:r1] = (x[r0:r1].astype(np.float64) / n).astype(np.float32)
+    """Unit rows (:func:`embspace.space._linalg.unit_rows`): zero rows stay zero, or raise
+    :class:`~embspace.errors.ZeroVectorError` when ``allow_zero`` is false."""
+    out: FloatArray = _linalg.unit_rows(x, zero="keep" if allow_zero else "raise", what=what)
     return out
 
 
 def exact_topk(q: FloatArray, x: FloatArray, k: int, metric: Metric, *, sq: Float64Array | None = None,
                exclude: IntArray | None = None) -> tuple[FloatArray, IntArray]:
-    """Exact top-k of prepared queries over stored rows, with embspace's top-k kernel.
+    """Exact top-k of prepared queries over stored rows: embspace's one exact searcher,
+    :func:`embspace.space._topk.search` (the one :class:`~embspace.space.EmbeddingSpace` uses).
 
     Parameters
     ----------
@@ -135,25 +123,7 @@ def exact_topk(q: FloatArray, x: FloatArray, k: int, metric: Metric, *, sq: Floa
     scores, rows
         float32 ``(nq, k)`` scores, best first, and int64 ``(nq, k)`` row numbers of ``x``.
     """
-    if metric == "l2":
-        sq_ = row_sq_norms(x) if sq is None else sq
-
-        def block(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
-            np.matmul(q[q0:q1], x[r0:r1].T, out=out)
-            out *= 2.0
-            out -= sq_[r0:r1]
-            return out  # 2 q.x - |x|^2 ranks as -|q - x|^2, as EmbeddingSpace does
-
-        scores, rows = _topk.topk(block, len(q), len(x), k, exclude=exclude)
-        q_sq = np.einsum("ij,ij->i", q, q)[:, None]
-        with np.errstate(invalid="ignore"):
-            finished: FloatArray = (-np.sqrt(np.maximum(q_sq - scores, 0.0))).astype(np.float32)
-        return finished, rows
-
-    def dot(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
-        return np.matmul(q[q0:q1], x[r0:r1].T, out=out)
-
-    return _topk.topk(dot, len(q), len(x), k, exclude=exclude)
+    return _topk.search(q, x, k, metric, sq=sq if metric == "l2" else None, exclude=exclude)
 
 
 def check_k(k: object) -> int:

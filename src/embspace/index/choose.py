@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..errors import InvalidInputError
+from ._factory import FactorySpec
 
 __all__ = ["choose_index", "estimate_memory"]
 
@@ -36,35 +37,42 @@ def estimate_memory(factory: str, n: int, dim: int) -> int:
     """Approximate resident bytes of a :class:`~embspace.index.FaissIndex` holding ``n`` vectors.
 
     Understands the factory strings :func:`choose_index` returns: ``Flat``, ``HNSW<M>`` and
-    ``IVF<nlist>,PQ<m>`` optionally followed by ``,Refine(Flat)`` or ``,Refine(SQ8)``. Counts the
+    ``IVF<nlist>,PQ<m>`` optionally followed by ``,Refine(Flat)`` or ``,Refine(SQ8)``, and also
+    ``IVF<nlist>,Flat``, ``IVF<nlist>,SQ8``, ``SQ8`` and a leading ``OPQ``/``PCA`` rotation. Counts the
     stored codes, graph links, inverted-list ids, trained tables and embspace's id map (24 bytes
-    per vector).
+    per vector). The string is read by :class:`~embspace.index.FactorySpec`, as FaissIndex reads it.
     """
-    parts = factory.replace(" ", "").split(",")
+    spec = FactorySpec.parse(factory)
     per, fixed = float(_ID_BYTES), 0.0
-    main = parts[0]
-    if main == "Flat":
+    pq_m, sq_bits = spec.pq_m, spec.sq_bits
+    if spec.index == "Flat":
         per += 4 * dim
-    elif main.startswith("HNSW"):
-        m = int(main[4:].split("_")[0] or 32)
+    elif spec.index == "HNSW" and spec.encoding is None:
+        m = spec.m or 32
         # float32 storage, 2M level-0 links (int32), ~M/(M-1) upper-level links, level and offset tables
         per += 4 * dim + 8 * m + 4 * m / max(m - 1, 1) + 12
-    elif main.startswith("IVF") and len(parts) > 1 and parts[1].startswith("PQ"):
-        nlist = int(main[3:])
-        m = int(parts[1][2:].split("x")[0])
-        per += m + 8 + 8  # code, inverted-list id, direct map
-        fixed += 4 * dim * (nlist + _SQ8_KSUB)  # centroids and PQ codebooks
-    elif main.startswith("IVF") and len(parts) > 1 and parts[1] == "Flat":
+    elif spec.index == "IVF" and spec.coarse is None and pq_m is not None:
+        per += pq_m * (spec.pq_nbits or 8) / 8 + 8 + 8  # code, inverted-list id, direct map
+        fixed += 4 * dim * (int(spec.nlist or 1) + _SQ8_KSUB)  # centroids and PQ codebooks
+    elif spec.index == "IVF" and spec.coarse is None and spec.encoding == "Flat":
         per += 4 * dim + 16
-        fixed += 4 * dim * int(main[3:])
+        fixed += 4 * dim * int(spec.nlist or 1)
+    elif spec.index == "IVF" and spec.coarse is None and sq_bits is not None:
+        per += dim * sq_bits / 8 + 16
+        fixed += 4 * dim * int(spec.nlist or 1) + 8 * dim  # centroids, per-dimension ranges
+    elif spec.index == "SQ" and sq_bits is not None:
+        per += dim * sq_bits / 8
+        fixed += 8 * dim
     else:
-        raise InvalidInputError(f"estimate_memory does not know the factory {factory!r}")
-    for part in parts[1:]:
-        if part == "Refine(Flat)":
-            per += 4 * dim
-        elif part == "Refine(SQ8)":
-            per += dim
-            fixed += 8 * dim
+        raise InvalidInputError(f"estimate_memory does not know the factory {factory!r}; it sizes Flat, HNSW<M>, "
+                                "IVF<nlist>,Flat|PQ<m>|SQ8 and SQ8, each with an optional Refine(Flat|SQ8)")
+    if any(t.startswith(("OPQ", "PCA", "RR")) for t in spec.transforms):
+        fixed += 4 * dim * dim  # the rotation matrix
+    if spec.refine == "Flat":
+        per += 4 * dim
+    elif spec.refine == "SQ8":
+        per += dim
+        fixed += 8 * dim
     return math.ceil(n * per + fixed)
 
 

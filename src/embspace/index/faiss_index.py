@@ -14,6 +14,8 @@ import numpy.typing as npt
 from .._atomic import atomic_path
 from .._types import FloatArray, IntArray, Metric
 from ..errors import CorruptDataError, InvalidInputError
+from ._factory import EXAMPLES as _EXAMPLES
+from ._factory import FactorySpec
 from ._idmap import IdMap, as_ids
 from .base import BaseIndex, _faiss, exact_topk, load_ids, read_meta, row_sq_norms, write_meta
 
@@ -27,7 +29,6 @@ _MIN_POINTS_PER_LIST = 39  # below this FAISS warns that k-means is unreliable; 
 DEFAULT_EF_SEARCH = 64
 DEFAULT_K_FACTOR = 4
 _EF_CAP = 4096  # efSearch raised for a filtered search never goes beyond this (or the given value)
-_EXAMPLES = "'Flat', 'HNSW32', 'IVF1024,Flat', 'IVF4096,PQ32', 'OPQ16,IVF1024,PQ16', 'IVF1024,PQ16,Refine(Flat)'"
 
 
 @dataclass(frozen=True)
@@ -72,28 +73,22 @@ def _structure(index: Any) -> _Structure:
 
 
 def _parse_factory(factory: object, refine: int | None) -> str:
-    if not isinstance(factory, str) or not factory.strip():
-        raise InvalidInputError(f"factory must be a FAISS factory string such as {_EXAMPLES}; got {factory!r}")
-    text = factory.replace(" ", "")
-    parts = text.split(",")
-    if any(p.upper().startswith("IDMAP") for p in parts):
-        raise InvalidInputError(f"factory {factory!r}: drop the IDMap part; FaissIndex maps the caller's ids itself")
+    """The canonical factory string (:class:`FactorySpec`), with ``Refine(Flat)`` added for ``refine``."""
+    spec = FactorySpec.parse(factory)
     if refine is not None:
         if not isinstance(refine, int) or isinstance(refine, bool) or refine < 1:
             raise InvalidInputError(f"refine must be a positive integer (candidates per hit re-ranked exactly), "
                                     f"got {refine!r}")
-        if not any(p.startswith("Refine(") or p == "RFlat" for p in parts):
-            text += ",Refine(Flat)"
-    return text
+        spec = spec.with_refine()
+    return str(spec)
 
 
 def _is_graph(factory: str) -> bool:
     """Whether the index proper (after any transform) is a graph (HNSW, NSG)."""
-    for part in factory.split(","):
-        if part.startswith(_TRANSFORMS):
-            continue
-        return part.startswith(("HNSW", "NSG"))
-    return False
+    try:
+        return FactorySpec.parse(factory).is_graph
+    except InvalidInputError:  # a sidecar written before FactorySpec, with a string FAISS took
+        return any(p.startswith(("HNSW", "NSG")) for p in factory.split(",") if not p.startswith(_TRANSFORMS))
 
 
 def _boost(value: int, frac: float) -> int:
@@ -111,7 +106,10 @@ class FaissIndex(BaseIndex):
     factory
         FAISS factory string: ``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``,
         ``"OPQ16,IVF1024,PQ16"``, ``"IVF1024,PQ16,Refine(Flat)"``, ... (no ``IDMap``: ids are
-        handled here). :func:`~embspace.index.choose_index` picks one from the size of the data.
+        handled here), or a :class:`~embspace.index.FactorySpec`. It is read by ``FactorySpec`` and
+        kept in its canonical spelling (:attr:`factory`); a string it cannot read raises
+        :class:`~embspace.errors.InvalidInputError` naming the nearest valid part.
+        :func:`~embspace.index.choose_index` picks one from the size of the data.
     metric
         ``"cosine"`` (vectors and queries L2-normalised, inner product), ``"dot"`` (inner product on
         the vectors as given) or ``"l2"``. Scores are always higher-is-better (cosine similarity,
@@ -189,7 +187,7 @@ class FaissIndex(BaseIndex):
     kind = "faiss"
     _filter_mode: str = "auto"  # "auto" | "exact" | "index": how allowed_ids are served (tests force one)
 
-    def __init__(self, dim: int, factory: str = "HNSW32", *, metric: Metric = "cosine",
+    def __init__(self, dim: int, factory: str | FactorySpec = "HNSW32", *, metric: Metric = "cosine",
                  params: dict[str, int] | None = None, refine: int | None = None,
                  max_norm: float | None = None, dot_graph: DotGraph = "reduce") -> None:
         super().__init__(dim, metric=metric)

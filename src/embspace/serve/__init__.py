@@ -2,11 +2,27 @@
 recommendation, dedup, zero-shot classification and geometry summaries, over the library's own models.
 
 ``embspace serve [PATH...]`` runs it; :func:`create_app` builds the app for tests or another ASGI
-server. See docs/serve.md.
+server; :class:`ServeConfig` holds what a server serves and how, and its validators are the serving
+safety rules. See docs/serve.md.
 """
 
-from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, default_data_dir
-from .app import DEFAULT_MAX_BODY, ERROR_CODES, Guard, create_app
+from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "ConflictError", "Guard", "NotFoundError", "ReadOnlyError", "Resources",
-           "create_app", "default_data_dir"]
+import warnings
+from typing import Any
+
+from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, default_data_dir
+from .app import DEFAULT_MAX_BODY, ERROR_CODES, _LegacyGuard, create_app
+from .config import ServeConfig
+
+__all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources",
+           "ServeConfig", "create_app", "default_data_dir"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Guard":
+        warnings.warn("embspace.serve.Guard is deprecated: create_app installs the middlewares of "
+                      "embspace.serve._guard (AccessGuard, BodyLimit, LoadShedder, SearchShortcut)",
+                      DeprecationWarning, stacklevel=2)
+        return _LegacyGuard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

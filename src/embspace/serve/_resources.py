@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dirs import default_data_dir
-from ..apps.models import NAME_PATTERN
+from ..apps.schemas import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
 
 __all__ = ["ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]

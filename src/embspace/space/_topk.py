@@ -15,23 +15,30 @@ Without numba, a NumPy path does the same in bulk: the first block is reduced wi
 and the few candidates that beat it are merged in.
 
 Ties are broken by the lower row id, so a query gives the same hits alone or in a batch.
+
+:func:`search` is the one exact searcher of embspace: :class:`~embspace.space.EmbeddingSpace`,
+:class:`~embspace.index.ExactIndex` (and the exact paths of :class:`~embspace.index.FaissIndex`)
+and the analyses call it with a metric, and the score blocks come from :mod:`._linalg`.
+:func:`topk` takes any score block, for the scores that are not a plain metric (analogies,
+re-scoring).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
+import numpy.typing as npt
 
-from .._types import FloatArray, IntArray
+from .._types import FloatArray, IntArray, Metric
+from . import _linalg
+from ._linalg import ScoreBlock
 
-ScoreBlock = Callable[[int, int, int, int, FloatArray], FloatArray]
-"""``score_block(q0, q1, r0, r1, out)`` writes the (q1-q0, r1-r0) float32 scores into ``out`` (a
-C-contiguous buffer of that shape) and returns it."""
+__all__ = ["ScoreBlock", "search", "topk"]
 
 DEFAULT_BUDGET = 64 * 2**20  # bytes of scores held at once, all threads together
 MAX_ROW_BLOCK = 4096  # a block of a few MB stays in cache between the product and the scan
@@ -179,6 +186,37 @@ def topk(score_block: ScoreBlock, nq: int, n: int, k: int, *, exclude: IntArray 
         return out_s, out_i
     return _select(np.concatenate([r[0] for r in results], axis=1), np.concatenate([r[1] for r in results], axis=1),
                    k)
+
+
+def search(q: FloatArray, x: FloatArray, k: int, metric: Metric, *, sq: npt.NDArray[np.float64] | None = None,
+           inv: FloatArray | None = None, exclude: IntArray | None = None,
+           exclude_per_query: IntArray | None = None) -> tuple[FloatArray, IntArray]:
+    """Exact top-k of prepared queries over rows under a metric: the one exact searcher.
+
+    Parameters
+    ----------
+    q
+        ``(nq, dim)`` float32 queries, unit rows for ``cosine``.
+    x
+        ``(n, dim)`` float32 rows: unit rows for ``cosine``, or give their inverse norms as ``inv``.
+    k
+        Hits per query; at least ``k`` rows must remain after the exclusions.
+    metric
+        ``"cosine"``, ``"dot"`` or ``"l2"`` (scores are the negated Euclidean distances).
+    sq, inv
+        Squared row norms (``l2``; computed when missing) and inverse row norms (``cosine`` over
+        rows that are not unit); see :func:`._linalg.score_block`.
+    exclude, exclude_per_query
+        As for :func:`topk`.
+
+    Returns
+    -------
+    scores, rows
+        float32 ``(nq, k)`` final scores, best first, and int64 ``(nq, k)`` row numbers of ``x``.
+    """
+    block = _linalg.score_block(metric, q, x, sq=sq, inv=inv)
+    scores, rows = topk(block, len(q), len(x), k, exclude=exclude, exclude_per_query=exclude_per_query)
+    return _linalg.finish_scores(metric, q, scores), rows
 
 
 def _cpus() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,9 +18,8 @@ from ..errors import (
     IncompatibleSpaceError,
     InvalidInputError,
     UnknownKeyError,
-    ZeroVectorError,
 )
-from . import _topk
+from . import _linalg, _topk
 from ._suggest import suggest
 from .provenance import Provenance
 from .search_result import SearchResult
@@ -35,8 +35,6 @@ Query = str | npt.ArrayLike
 _NORM_TOL = 1e-3
 _COSMUL_EPS = 1e-6  # as gensim's most_similar_cosmul
 _ROW_CHUNK = 65536
-_NORM_CHUNK = 8192  # rows converted to float64 at once to sum squares
-_F32_MAX = float(np.finfo(np.float32).max)
 Float64Array = npt.NDArray[np.float64]
 
 
@@ -48,16 +46,6 @@ def content_hash(keys: Sequence[str], vectors: FloatArray) -> str:
     for r0 in range(0, len(vectors), _ROW_CHUNK):
         h.update(np.ascontiguousarray(vectors[r0 : r0 + _ROW_CHUNK]).tobytes())
     return h.hexdigest()
-
-
-def _row_sq_norms(vectors: FloatArray) -> Float64Array:
-    """Squared L2 norms, summed in float64: in float32 the squares of tiny (or huge) rows
-    underflow to 0 (or overflow), and a row of 1e-30 would pass for a zero row."""
-    out = np.empty(len(vectors), np.float64)
-    for r0 in range(0, len(vectors), _NORM_CHUNK):
-        blk = np.asarray(vectors[r0 : r0 + _NORM_CHUNK], dtype=np.float64)
-        out[r0 : r0 + len(blk)] = np.einsum("ij,ij->i", blk, blk)
-    return out
 
 
 class EmbeddingSpace:
@@ -73,9 +61,10 @@ class EmbeddingSpace:
         ``"cosine"`` (default), ``"dot"`` or ``"l2"``: how :meth:`neighbors` and
         :meth:`similarity` compare vectors. Scores are always higher-is-more-similar (``l2`` gives
         the negated Euclidean distance).
-    normalized
-        Whether the rows are L2-normalised. ``None`` (default) checks; ``True`` is verified
-        (zero rows allowed); ``False`` is taken as given.
+    is_normalized
+        Whether the rows are L2-normalised (the :attr:`is_normalized` property). ``None`` (default)
+        checks; ``True`` is verified (zero rows allowed); ``False`` is taken as given. The old
+        spelling ``normalized=`` is still accepted, with a :class:`DeprecationWarning`.
     counts
         Optional frequency of each key, as an array aligned with ``keys`` or a mapping key -> count.
     provenance
@@ -120,11 +109,13 @@ class EmbeddingSpace:
         vectors: npt.ArrayLike,
         *,
         metric: Metric = "cosine",
-        normalized: bool | None = None,
+        is_normalized: bool | None = None,
         counts: npt.ArrayLike | Mapping[str, int] | None = None,
         provenance: Provenance | None = None,
         copy: bool = True,
+        **deprecated: Any,
     ) -> None:
+        normalized = _legacy_normalized_keyword(is_normalized, deprecated)
         key_tuple = tuple(keys)
         for i, key in enumerate(key_tuple):
             if not isinstance(key, str):
@@ -154,13 +145,13 @@ class EmbeddingSpace:
             raise InvalidInputError(f"duplicate key {dup!r}; keys must be unique")
         if metric not in METRICS:
             raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-        sq = _row_sq_norms(arr)
+        sq = _linalg.row_sq_norms(arr)
         unit = bool(np.all((np.abs(sq - 1.0) < _NORM_TOL) | (sq == 0.0)))
         if normalized is None:
             normalized = unit and bool(len(arr))
         elif normalized and not unit:
-            raise InvalidInputError("normalized=True but some rows do not have unit L2 norm; "
-                                    "pass normalized=None, or call .normalized() on the space")
+            raise InvalidInputError("is_normalized=True but some rows do not have unit L2 norm; "
+                                    "pass is_normalized=None, or call .normalize() on the space")
         self._init(
             key_tuple, arr, metric=metric, normalized=bool(normalized),
             counts=_as_counts(counts, key_tuple, index),
@@ -347,20 +338,12 @@ class EmbeddingSpace:
         raise TypeError(f"a query is a key, a vector, or a list of them; got {type(query).__name__}")
 
     def _unit(self, q: FloatArray, allow_zero: bool = False) -> FloatArray:
-        q64 = q.astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", q64, q64))[:, None]  # float64: tiny queries stay nonzero
-        zero = norms[:, 0] == 0
-        if zero.any() and not allow_zero:
-            raise ZeroVectorError(
-                f"query #{int(np.nonzero(zero)[0][0])} is the zero vector, which has no direction: "
-                "cosine similarity to it is undefined"
-            )
-        out: FloatArray = (q64 / np.where(norms == 0, 1, norms)).astype(np.float32)
+        out: FloatArray = _linalg.unit_rows(q, zero="keep" if allow_zero else "raise", what="query")
         return out
 
     def _sq(self) -> Float64Array:
         if self._sq_norms is None:
-            self._sq_norms = _row_sq_norms(self._vectors)
+            self._sq_norms = _linalg.row_sq_norms(self._vectors)
         return self._sq_norms
 
     def _inv_norms(self) -> FloatArray | None:
@@ -368,46 +351,25 @@ class EmbeddingSpace:
         if self._normalized:
             return None
         if self._inv is None:  # computed once per space, not on every search
-            sq = self._sq()
-            with np.errstate(divide="ignore"):
-                inv = np.where(sq > 0, np.minimum(1.0 / np.sqrt(sq), _F32_MAX), 0.0)
-            self._inv = inv.astype(np.float32)
+            self._inv = _linalg.inv_norms(self._sq())
         return self._inv
 
     def _cosine_block(self, q_unit: FloatArray) -> _topk.ScoreBlock:
-        inv = self._inv_norms()
-        x = self._vectors
+        return _linalg.score_block("cosine", q_unit, self._vectors, inv=self._inv_norms())
 
-        def block(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
-            np.matmul(q_unit[q0:q1], x[r0:r1].T, out=out)
-            if inv is not None:
-                out *= inv[r0:r1]
-            return out
-
-        return block
+    def _prepared(self, q: FloatArray) -> FloatArray:
+        """Queries as the score blocks take them: unit rows under cosine (a zero query raises)."""
+        return self._unit(q) if self._metric == "cosine" else q
 
     def _score_block(self, q: FloatArray) -> _topk.ScoreBlock:
+        """Block scores of raw queries ``q`` under the space's metric (``l2``: before :meth:`_finish_scores`)."""
         x = self._vectors
         if self._metric == "cosine":
             return self._cosine_block(self._unit(q))
-        if self._metric == "dot":
-            return lambda q0, q1, r0, r1, out: np.matmul(q[q0:q1], x[r0:r1].T, out=out)
-        sq = self._sq()
-
-        def l2(q0: int, q1: int, r0: int, r1: int, out: FloatArray) -> FloatArray:
-            np.matmul(q[q0:q1], x[r0:r1].T, out=out)
-            out *= 2.0
-            out -= sq[r0:r1]
-            return out  # 2 q.x - |x|^2: ranks as -|q - x|^2
-
-        return l2
+        return _linalg.score_block(self._metric, q, x, sq=self._sq() if self._metric == "l2" else None)
 
     def _finish_scores(self, q: FloatArray, scores: FloatArray) -> FloatArray:
-        if self._metric != "l2":
-            return scores
-        q_sq = np.einsum("ij,ij->i", q, q)[:, None]
-        out: FloatArray = (-np.sqrt(np.maximum(q_sq - scores, 0.0))).astype(np.float32)
-        return out
+        return _linalg.finish_scores(self._metric, q, scores)
 
     def _exclusion(self, exclude: Iterable[str] | str) -> IntArray | None:
         if isinstance(exclude, str):
@@ -415,8 +377,8 @@ class EmbeddingSpace:
         rows = self._rows(exclude)
         return np.unique(rows) if len(rows) else None
 
-    def _search(self, block: _topk.ScoreBlock, nq: int, k: int, exclude: IntArray | None,
-                per_query: IntArray | None) -> tuple[FloatArray, IntArray]:
+    def _k_eff(self, k: int, exclude: IntArray | None, per_query: IntArray | None) -> int:
+        """``k`` checked, and lowered to the rows every query may still return."""
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         available = len(self) - (0 if exclude is None else len(exclude))
@@ -427,8 +389,11 @@ class EmbeddingSpace:
             if exclude is not None:
                 fresh &= ~np.isin(pq, exclude)
             available -= int(fresh.sum(axis=1).max())
-        k_eff = max(0, min(int(k), available))
-        return _topk.topk(block, nq, len(self), k_eff, exclude=exclude,
+        return max(0, min(int(k), available))
+
+    def _search(self, block: _topk.ScoreBlock, nq: int, k: int, exclude: IntArray | None,
+                per_query: IntArray | None) -> tuple[FloatArray, IntArray]:
+        return _topk.topk(block, nq, len(self), self._k_eff(k, exclude, per_query), exclude=exclude,
                           exclude_per_query=per_query)
 
     def _result(self, scores: FloatArray, ids: IntArray, batched: bool) -> SearchResult:
@@ -469,8 +434,13 @@ class EmbeddingSpace:
         if len(self) == 0 or len(q) == 0:
             return SearchResult.empty(batched, len(q))
         per_query = None if include_self or not (self_rows >= 0).any() else self_rows[:, None]
-        scores, ids = self._search(self._score_block(q), len(q), k, self._exclusion(exclude), per_query)
-        return self._result(self._finish_scores(q, scores), ids, batched)
+        exclusion = self._exclusion(exclude)
+        k_eff = self._k_eff(k, exclusion, per_query)
+        scores, ids = _topk.search(self._prepared(q), self._vectors, k_eff, self._metric,
+                                   sq=self._sq() if self._metric == "l2" else None,
+                                   inv=self._inv_norms() if self._metric == "cosine" else None,
+                                   exclude=exclusion, exclude_per_query=per_query)
+        return self._result(scores, ids, batched)
 
     def similarity_matrix(self, a: Query | Sequence[Query], b: Query | Sequence[Query] | None = None
                           ) -> FloatArray:
@@ -567,16 +537,21 @@ class EmbeddingSpace:
             out._sq_norms = self._sq_norms[rows]
         return out
 
-    def normalized(self) -> EmbeddingSpace:
-        """An L2-normalised copy (the same space if rows are unit already). Zero rows stay zero."""
+    def normalize(self) -> EmbeddingSpace:
+        """A new space with L2-normalised rows (the same space if :attr:`is_normalized` already).
+
+        Zero rows stay zero (they have no direction; see ``embspace.space._linalg``).
+        """
         if self._normalized:
             return self
-        out = np.empty(self._vectors.shape, np.float32)
-        inv = self._inv_norms()
-        assert inv is not None
-        for r0 in range(0, len(out), _ROW_CHUNK):
-            out[r0 : r0 + _ROW_CHUNK] = self._vectors[r0 : r0 + _ROW_CHUNK] * inv[r0 : r0 + _ROW_CHUNK, None]
+        out: FloatArray = _linalg.unit_rows(self._vectors)
         return self._derive(vectors=out, normalized=True)
+
+    def normalized(self) -> EmbeddingSpace:
+        """Deprecated alias of :meth:`normalize` (kept for one release)."""
+        warnings.warn("EmbeddingSpace.normalized() is deprecated; use .normalize() (and the is_normalized "
+                      "property to ask whether the rows are unit)", DeprecationWarning, stacklevel=2)
+        return self.normalize()
 
     def with_metric(self, metric: Metric) -> EmbeddingSpace:
         """The same vectors compared by another metric."""
@@ -618,13 +593,13 @@ class EmbeddingSpace:
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:
         return (f"EmbeddingSpace(n={len(self)}, dim={self.dim}, metric={self._metric!r}, "
-                f"normalized={self._normalized}, model={self._provenance.describe()!r})")
+                f"is_normalized={self._normalized}, model={self._provenance.describe()!r})")
 
     def _repr_html_(self) -> str:
         """A compact table for notebooks: size, metric, provenance, and the first rows (never all of them)."""
         prov = self._provenance
         facts = [("size", len(self)), ("dim", self.dim), ("metric", self._metric),
-                 ("normalized", self._normalized), ("model", prov.model), ("space id", prov.space_id),
+                 ("is_normalized", self._normalized), ("model", prov.model), ("space id", prov.space_id),
                  ("config", dict(prov.config)), ("data hash", None if prov.data_hash is None else prov.data_hash[:16]),
                  ("created", prov.created), ("counts", "yes" if self._counts is not None else "no")]
         n_show, n_comp = min(len(self), _html.MAX_ROWS // 2), min(self.dim, 4)
@@ -639,6 +614,19 @@ class EmbeddingSpace:
         return _html.frame(type(self).__name__, _html.kv_table(facts),
                            _html.table(rows, header, total=len(self), limit=n_show, more="more keys"),
                            subtitle=f"{len(self):,} x {self.dim}, {self._metric}")
+
+
+def _legacy_normalized_keyword(is_normalized: bool | None, deprecated: dict[str, Any]) -> bool | None:
+    """``is_normalized``, or the deprecated ``normalized=`` keyword (with a DeprecationWarning)."""
+    if "normalized" in deprecated:
+        warnings.warn("EmbeddingSpace(normalized=...) is deprecated; pass is_normalized=...",
+                      DeprecationWarning, stacklevel=3)
+        if is_normalized is not None:
+            raise InvalidInputError("give is_normalized= only (normalized= is its deprecated spelling)")
+        is_normalized = deprecated.pop("normalized")
+    if deprecated:
+        raise TypeError(f"EmbeddingSpace() got an unexpected keyword argument {next(iter(deprecated))!r}")
+    return is_normalized
 
 
 def _as_counts(counts: npt.ArrayLike | Mapping[str, int] | None, keys: tuple[str, ...],

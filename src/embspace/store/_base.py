@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from .. import _html
 from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
@@ -217,10 +218,9 @@ class BaseCollection(ABC):
         if not np.isfinite(arr).all():
             raise InvalidInputError("vectors contain NaN or Inf")
         if self.metric == "cosine":
-            norms = np.linalg.norm(arr, axis=1, keepdims=True)
-            if (norms == 0).any():
+            if (_linalg.row_sq_norms(arr) == 0).any():
                 raise InvalidInputError("a zero vector has no direction; cosine collections cannot hold it")
-            arr = arr / norms
+            arr = _linalg.unit_rows(arr)
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     @property
@@ -297,7 +297,7 @@ class BaseCollection(ABC):
         enc = self._info.get("encoder")
         prov = Provenance(model=enc["provenance"]["model"], config=enc["provenance"]["config"]) if enc else None
         return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
-                              normalized=True if self.metric == "cosine" else None)
+                              is_normalized=True if self.metric == "cosine" else None)
 
     def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
         """Add every key and vector of ``space`` (it must have this collection's dimension)."""
@@ -321,7 +321,7 @@ class BaseCollection(ABC):
             space = None
         if space is not None:
             return self.add_space(space, upsert=upsert)
-        from ..encoders.pipeline import read_items
+        from ..encoders.file_encoding import read_items
 
         items, _modality = read_items(path, text_field=text_field, id_field=id_field)
         keys = [i.id for i in items]

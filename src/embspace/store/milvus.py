@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
+from ..index import FactorySpec
 from ..space.search_result import SearchResult
 from ._base import BaseCollection, Metadata, resolve_encoder
 from ._filter import _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
@@ -133,21 +134,22 @@ def milvus_filter(where: Any) -> str:
 
 def _index_params(factory: str) -> tuple[str, dict[str, int]]:
     """Milvus index type and build parameters of an embspace index string."""
-    f = factory.replace(" ", "")
-    low = f.lower()
+    low = factory.replace(" ", "").lower()
     if low in ("auto", "autoindex"):
         return "AUTOINDEX", {}
-    if low in ("flat", "exact"):
+    if low == "exact":
         return "FLAT", {}
-    if low.startswith("hnsw") and low[4:].isdigit():
-        return "HNSW", {"M": int(low[4:]), "efConstruction": 200}
-    parts = low.split(",")
-    if len(parts) == 2 and parts[0].startswith("ivf") and parts[0][3:].isdigit():
-        nlist = int(parts[0][3:])
-        if parts[1] == "flat":
-            return "IVF_FLAT", {"nlist": nlist}
-        if parts[1].startswith("pq") and parts[1][2:].isdigit():
-            return "IVF_PQ", {"nlist": nlist, "m": int(parts[1][2:]), "nbits": 8}
+    spec = FactorySpec.parse(factory)  # a malformed string: the parser's message, with the nearest valid part
+    plain = not spec.transforms and spec.refine is None
+    if plain and spec.index == "Flat":
+        return "FLAT", {}
+    if plain and spec.index == "HNSW" and spec.encoding is None:
+        return "HNSW", {"M": int(spec.m or 32), "efConstruction": 200}
+    if plain and spec.index == "IVF" and spec.coarse is None and spec.nlist is not None:
+        if spec.encoding == "Flat":
+            return "IVF_FLAT", {"nlist": spec.nlist}
+        if spec.encoding == f"PQ{spec.pq_m}":
+            return "IVF_PQ", {"nlist": spec.nlist, "m": int(spec.pq_m or 0), "nbits": 8}
     raise InvalidInputError(f"the Milvus backend has no index for {factory!r}; use 'auto', 'Flat', 'HNSW<M>', "
                             "'IVF<nlist>,Flat' or 'IVF<nlist>,PQ<m>'")
 

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from .._types import Metric
 from ..errors import InvalidInputError, NotFittedError
+from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ._device import resolve_engine
@@ -318,5 +319,5 @@ def embed_with(model: Any, x: Any, device: Any, *, batch_size: int = 1024,
                for i in range(0, n, batch_size)]
     z = np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
     if normalize:
-        z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        z = _linalg.unit_rows(z)  # zero rows stay zero
     return z

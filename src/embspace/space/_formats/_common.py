@@ -81,7 +81,7 @@ def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: 
     prov = provenance or Provenance.from_content("unknown", content_hash(keys, vectors))
     try:
         return EmbeddingSpace(keys, vectors, metric=metric, counts=counts, provenance=prov, copy=False,
-                              normalized=normalized)
+                              is_normalized=normalized)
     except InvalidInputError as e:  # what the file holds is unusable (negative counts...)
         raise CorruptDataError(path, str(e)) from None
 

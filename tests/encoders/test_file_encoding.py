@@ -1,4 +1,4 @@
-"""The encoding pipeline: every input kind, the content-hash cache, chunking, truncation, the CLI."""
+"""File encoding (encode_file): every input kind, the content-hash cache, chunking, truncation, the CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import embspace
 from embspace.encoders import get_encoder
-from embspace.encoders.pipeline import encode_file, read_items
+from embspace.encoders.file_encoding import encode_file, read_items
 from embspace.errors import CorruptDataError, InvalidInputError
 
 pytest.importorskip("sentence_transformers")

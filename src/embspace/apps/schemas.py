@@ -1,0 +1,241 @@
+"""The wire schemas: the inputs and outputs of embspace's applications, as pydantic models.
+
+The library's application functions (:class:`~embspace.apps.Retriever`, semantic search, near-duplicates,
+zero-shot classification, recommendation) return these models, and the HTTP API
+(:mod:`embspace.serve`) takes and returns the very same ones, so its OpenAPI schema is the
+library's own contract. Limits (``k``, text lengths, batch sizes) are part of the models: a request
+beyond them is refused with a clear message before any work is done.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_K",
+    "MAX_TEXT",
+    "Classification",
+    "ClassifyRequest",
+    "ClassifyResponse",
+    "DedupResponse",
+    "Hit",
+    "Hits",
+    "IngestReport",
+    "MapField",
+    "MapHit",
+    "MapHits",
+    "MapInfo",
+    "MapPoint",
+    "MapQuery",
+    "Passage",
+    "RetrieveRequest",
+    "RetrieveResponse",
+    "Summary",
+    "Where",
+]
+
+#: The most hits one query may ask for.
+MAX_K: Final = 1000
+#: The longest text (characters) accepted as a query, a document to add or a label.
+MAX_TEXT: Final = 100_000
+#: The most items (texts, vectors, keys) one call may carry.
+MAX_BATCH: Final = 10_000
+#: The most map rows one call may name (a lasso selection of a whole 1M-point map is one call).
+MAX_ROWS: Final = 2_000_000
+
+#: A metadata filter: a dict of equalities (with optional ``$``-operators) or a filter string
+#: (``'lang = "en" and year >= 2000'``); see docs/filters.md.
+Where = dict[str, Any] | Annotated[str, Field(max_length=10_000)] | None
+
+Mode = Literal["hybrid", "vector", "bm25"]
+#: A key or a label: non-empty, bounded.
+Key = Annotated[str, Field(min_length=1, max_length=1000)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+#: A vector component: a finite float (JSON has no NaN or Infinity).
+Component = Annotated[float, Field(allow_inf_nan=False)]
+Vector = Annotated[list[Component], Field(min_length=1, max_length=65_536)]
+K = Annotated[int, Field(ge=1, le=MAX_K, description=f"how many results (1 to {MAX_K})")]
+#: A collection, space or model name: what the server calls it (letters, digits, '.', '_', '-').
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hit(_Model):
+    """One search hit: the item's key, its similarity (higher is more similar) and its metadata."""
+
+    key: str
+    score: float
+    metadata: dict[str, Any] | None = None
+
+
+class Hits(_Model):
+    """The hits of one query, best first: the wire form of a :class:`~embspace.SearchResult` (one query)."""
+
+    hits: list[Hit]
+
+    @classmethod
+    def of(cls, result: Any, metadata: dict[str, dict[str, Any]] | None = None) -> Hits:
+        """From a single-query :class:`~embspace.SearchResult` (``metadata``: key -> metadata to attach)."""
+        return cls(hits=[Hit(key=k, score=float(s), metadata=None if metadata is None else metadata.get(k))
+                         for k, s in zip(result.keys, result.scores.tolist(), strict=True)])
+
+
+# ---------------------------------------------------------------------------------------- collections
+
+
+class DedupResponse(_Model):
+    """Groups of near-duplicate keys (two or more each), largest first."""
+
+    threshold: float
+    groups: list[list[str]]
+
+
+# --------------------------------------------------------------------------------------------- spaces
+
+
+class Summary(_Model):
+    """The geometry of a space, measured on a sample (see docs/analysis.md)."""
+
+    size: int
+    dim: int
+    metric: str
+    norms: dict[str, Any]
+    anisotropy: dict[str, Any]
+    intrinsic_dimension: dict[str, Any]
+    hubness: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------- recommend, classify
+
+
+class ClassifyRequest(_Model):
+    """Zero-shot classification of texts over labels: each text goes to the label whose caption
+    (``template`` with the label in place of ``{}``) it is closest to."""
+
+    texts: list[Text] = Field(min_length=1, max_length=1000)
+    labels: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=1000)
+    template: str = Field("This text is about {}.", min_length=2, max_length=1000)
+
+
+class Classification(_Model):
+    label: str
+    scores: dict[str, float] = Field(description="probability of every label (they sum to 1)")
+
+
+class ClassifyResponse(_Model):
+    results: list[Classification]
+
+
+class Passage(_Model):
+    """A retrieved chunk of a document, with what a citation needs.
+
+    ``text`` is ``document[start:end]`` of the source document's extracted text (characters).
+    """
+
+    key: str = Field(description="the chunk's key in the collection: 'SOURCE#CHUNK'")
+    text: str
+    source: str = Field(description="the document's path relative to the ingested directory")
+    title: str | None = None
+    start: int = Field(ge=0, description="first character of the chunk in the document's text")
+    end: int = Field(ge=0, description="one past the last character of the chunk")
+    chunk: int = Field(ge=0, description="the chunk's position in its document (0 = first)")
+    score: float = Field(description="the fused (or re-ranked) score; higher is more relevant")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RetrieveRequest(_Model):
+    """A RAG retrieval query."""
+
+    query: str = Field(min_length=1, max_length=MAX_TEXT)
+    k: int = Field(5, ge=1, le=MAX_K)
+    mode: Mode = "hybrid"
+    where: Where = None
+    rerank: bool = Field(False, description="re-rank the candidates with the retriever's cross-encoder")
+
+
+class RetrieveResponse(_Model):
+    """Passages for one query, best first."""
+
+    query: str
+    mode: Mode
+    passages: list[Passage]
+
+
+class IngestReport(_Model):
+    """What :func:`~embspace.apps.ingest` did."""
+
+    collection: str
+    documents: int = Field(description="documents read and stored")
+    chunks: int = Field(description="chunks encoded and stored")
+    unchanged: int = Field(0, description="documents already stored as they are now, left alone")
+    removed: int = Field(0, description="documents whose file is gone, deleted (prune)")
+    skipped: list[str] = Field(default_factory=list, description="files skipped, each with the reason")
+    seconds: float
+
+
+# -- maps (the web projector) ---------------------------------------------------------------------
+class MapField(_Model):
+    """A per-point field the map can be coloured by."""
+
+    name: str
+    type: Literal["categorical", "numeric"]
+    categories: list[str] | None = Field(default=None, description="categorical: the labels, by code")
+    min: float | None = Field(default=None, description="numeric: the smallest value")
+    max: float | None = Field(default=None, description="numeric: the largest value")
+    computed: bool = Field(default=False, description="computed by the server on first use (clusters, metadata)")
+
+
+class MapInfo(_Model):
+    """A 2-D or 3-D map of a space or a collection."""
+
+    source: Literal["space", "collection"]
+    name: str
+    size: int = Field(description="points on the map")
+    total: int = Field(description="items in the space or collection (the map may show a sample)")
+    n_components: int
+    method: str
+    saved: bool = Field(description="read from a saved map (else computed now, by PCA)")
+    fields: list[MapField]
+    encoder: str | None = Field(default=None, description="the text encoder behind text queries, if any")
+    bounds: list[list[float]] = Field(description="[[min, max]] per map axis")
+
+
+class MapPoint(_Model):
+    row: int
+    key: str
+    text: str | None = Field(default=None, description="the item's text (metadata 'text'), cut to 500 characters")
+    metadata: dict[str, Any] | None = None
+
+
+class MapQuery(_Model):
+    """One query on a map: neighbours of a point (``row`` or ``key``), a search (``text``: a key of the map or,
+    through the encoder, free text), or an analogy (``a``, ``b``, ``c``: a is to b as c is to ?)."""
+
+    row: Annotated[int, Field(ge=0)] | None = None
+    key: Key | None = None
+    text: Text | None = None
+    a: Key | None = None
+    b: Key | None = None
+    c: Key | None = None
+    k: K = 10
+
+
+class MapHit(_Model):
+    key: str
+    score: float
+    row: int = Field(description="the hit's row on the map, -1 when the map (a sample) does not show it")
+
+
+class MapHits(_Model):
+    """The wire form of a search on a map: hits from the index (never from the map's 2-D distances),
+    with their map rows."""
+
+    query: str = Field(description="how the query was read: 'neighbors', 'key', 'text' or 'analogy'")
+    row: int | None = Field(default=None, description="the query point's own row, for a point query")
+    hits: list[MapHit]

@@ -1,0 +1,402 @@
+"""File encoding (``embspace encode``): files in, an EmbeddingSpace out, with a content-hash cache and chunking.
+
+Inputs: ``.txt`` (one item per line), ``.jsonl``/``.jsonl.gz``, ``.csv``, ``.parquet`` (a text field,
+an optional id field, every other field kept as metadata), a directory of text files, or a directory
+of images. Every item's vector is cached under a hash of its content and the model's ``space_id``
+(SQLite, one file per model space), so re-encoding a file where a few items changed encodes only
+those. Long texts are truncated at the model's maximum length (and counted), or cut into
+overlapping token windows with ``chunk``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import sqlite3
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from .._sqlite import select_in
+from ..errors import CorruptDataError, InvalidInputError
+from ..space.embedding_space import EmbeddingSpace
+from ..space.provenance import Provenance
+from .encoder import BaseEncoder, item_digest
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm", ".xml", ".tex", ".csv", ".json"}
+
+__all__ = ["EncodeReport", "EncodingCache", "Item", "encode_file", "read_items"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to encode: its id, its content (a text, or an image path) and its metadata."""
+
+    id: str
+    content: str | Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodeReport:
+    """What :func:`encode_file` did."""
+
+    output: Path
+    modality: str
+    n_items: int
+    n_vectors: int
+    n_encoded: int
+    n_cached: int
+    n_truncated: int
+    n_chunked: int
+    seconds: float
+    model: str
+
+    @property
+    def items_per_second(self) -> float:
+        return self.n_items / max(self.seconds, 1e-9)
+
+    def __str__(self) -> str:
+        parts = [f"{self.n_items:,} items -> {self.n_vectors:,} vectors in {self.seconds:.1f} s "
+                 f"({self.items_per_second:,.1f} items/s) with {self.model}",
+                 f"encoded {self.n_encoded:,}, from cache {self.n_cached:,}"]
+        if self.n_truncated:
+            parts.append(f"truncated {self.n_truncated:,}")
+        if self.n_chunked:
+            parts.append(f"split into chunks {self.n_chunked:,}")
+        return "; ".join(parts) + f" -> {self.output}"
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def _open_text(path: Path) -> TextIO:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _fields(spec: str) -> list[str]:
+    out = [f.strip() for f in spec.split(",") if f.strip()]
+    if not out:
+        raise InvalidInputError("text_field is empty; name the field(s) holding the text, e.g. 'text' or 'title,text'")
+    return out
+
+
+def _record_item(rec: dict[str, Any], row: int, path: Path, text_fields: list[str], id_field: str | None,
+                 line: int | None = None) -> Item:
+    missing = [f for f in text_fields if f not in rec]
+    if len(missing) == len(text_fields):
+        raise CorruptDataError(path, f"no text field {'/'.join(text_fields)!r} (fields: {', '.join(map(str, rec))}); "
+                                     "choose one with --text-field", line)
+    text = " ".join(str(rec[f]) for f in text_fields if rec.get(f) not in (None, "")).strip()
+    if id_field is not None:
+        if id_field not in rec:
+            raise CorruptDataError(path, f"no id field {id_field!r} (fields: {', '.join(map(str, rec))})", line)
+        key = str(rec[id_field])
+    else:
+        key = str(row)
+    meta = {k: v for k, v in rec.items() if k not in text_fields and k != id_field}
+    return Item(key, text, meta)
+
+
+def _iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a .jsonl[.gz], .csv or .parquet file."""
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        with _open_text(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CorruptDataError(path, f"not JSON ({e.msg})", n) from None
+                if not isinstance(rec, dict):
+                    raise CorruptDataError(path, "each line must be a JSON object", n)
+                yield n, rec
+    elif name.endswith((".csv", ".csv.gz", ".tsv")):
+        with _open_text(path) as f:
+            reader = csv.DictReader(f, delimiter="\t" if name.endswith(".tsv") else ",")
+            for n, rec in enumerate(reader, 2):
+                yield n, dict(rec)
+    elif name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        for n, rec in enumerate(table.to_pylist(), 1):
+            yield n, rec
+    else:
+        raise InvalidInputError(f"{path}: unknown input type; use .txt, .jsonl[.gz], .csv, .parquet or a directory")
+
+
+def read_items(path: str | Path, *, text_field: str = "text", id_field: str | None = None) -> tuple[list[Item], str]:
+    """The items of an input file or directory, and their modality (``"text"`` or ``"image"``).
+
+    ``text_field`` may name several fields separated by commas (``"title,text"``): they are joined
+    with a space. Items without an ``id_field`` are numbered from 0 (lines of a .txt file by line
+    number, files of a directory by their relative path).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InvalidInputError(f"no input at {p}")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        if images and len(images) >= len(files) / 2:
+            return [Item(str(f.relative_to(p)), f, {"path": str(f)}) for f in images], "image"
+        texts = [f for f in files if f.suffix.lower() in TEXT_SUFFIXES or not f.suffix]
+        if not texts:
+            raise InvalidInputError(f"{p} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}) or images")
+        items = []
+        for f in texts:
+            try:
+                items.append(Item(str(f.relative_to(p)), f.read_text("utf-8").strip(), {"path": str(f)}))
+            except UnicodeDecodeError:
+                raise CorruptDataError(f, "not UTF-8 text") from None
+        return items, "text"
+    name = p.name.lower()
+    if name.endswith((".txt", ".txt.gz")):
+        with _open_text(p) as fh:
+            return [Item(str(n), line.strip(), {"line": n}) for n, line in enumerate(fh, 1) if line.strip()], "text"
+    fields = _fields(text_field)
+    items = [_record_item(rec, i, p, fields, id_field, line) for i, (line, rec) in enumerate(_iter_records(p))]
+    seen: set[str] = set()
+    for it in items:
+        if it.id in seen:
+            raise InvalidInputError(f"{p}: id {it.id!r} occurs twice in field {id_field!r}; ids must be unique")
+        seen.add(it.id)
+    return items, "text"
+
+
+# -- cache --------------------------------------------------------------------------------------------
+class EncodingCache:
+    """Vectors by content hash for one model space: ``<cache>/vectors/<space_id>.sqlite`` (WAL).
+
+    A key is the SHA-256 of the item's content and the ``normalize`` flag; the file is per
+    ``space_id``, so another model (or revision, or pooling) never reads these vectors.
+    """
+
+    def __init__(self, space_id: str, dim: int, root: Path | None = None) -> None:
+        from ._cache import cache_dir
+
+        self.dim = dim
+        folder = (root or cache_dir()) / "vectors"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{space_id}.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+
+    @staticmethod
+    def key(content: Any, normalize: bool) -> bytes:
+        return hashlib.sha256(f"{int(normalize)}\x00{item_digest(content)}".encode()).digest()
+
+    def get(self, keys: Sequence[bytes]) -> dict[bytes, npt.NDArray[np.float32]]:
+        width = self.dim * 4
+        return {k: np.frombuffer(v, np.float32)
+                for k, v in select_in(self._db, "SELECT key, vector FROM vectors WHERE key IN ({in})", keys)
+                if len(v) == width}
+
+    def put(self, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                                 [(k, np.ascontiguousarray(v, np.float32).tobytes()) for k, v in zip(keys, vectors,
+                                                                                                      strict=True)])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class ModelIndex:
+    """``<cache>/vectors/models.sqlite``: a model fingerprint -> the space it encodes into.
+
+    A fingerprint is computed from the model's name and files without loading it, so a fully
+    cached input is answered without starting the model at all.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        from ._cache import cache_dir
+
+        folder = (root or cache_dir()) / "vectors"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(folder / "models.sqlite")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, info TEXT NOT NULL)")
+
+    def get(self, fingerprint: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT info FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, fingerprint: str, encoder: BaseEncoder) -> None:
+        info = {"space_id": encoder.space_id, "dim": encoder.dim, "modality": encoder.modality, "name": encoder.name,
+                "provenance": {"model": encoder.provenance.model, "config": dict(encoder.provenance.config)}}
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO models (fingerprint, info) VALUES (?, ?)",
+                             (fingerprint, json.dumps(info)))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def model_fingerprint(model: str, options: dict[str, Any]) -> str | None:
+    """A hash naming ``model`` with ``options`` without loading it: its files' revision (model directories),
+    the package version (the bundled MiniLM), the file's size and time (static:SPACE); None for hub ids."""
+    from .sentence_encoder import ALIASES, bundled_minilm
+    from .text_encoder import dir_revision
+
+    name = str(model)
+    if name.lower() in ALIASES:
+        bundled = bundled_minilm()
+        if bundled is None:
+            return None
+        ident = f"bundled:{bundled[1]}"
+    elif name.startswith("static:"):
+        target = Path(name.removeprefix("static:")).expanduser()
+        if not target.exists():
+            return None
+        files = [target] if target.is_file() else sorted(f for f in target.iterdir() if f.is_file())
+        ident = "static:" + ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    elif Path(name).expanduser().is_dir():
+        ident = f"dir:{Path(name).expanduser().resolve()}:{dir_revision(Path(name).expanduser())}"
+    else:
+        return None
+    raw = json.dumps({"model": ident, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# -- the file-encoding job -----------------------------------------------------------------------------
+def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm", encoder: BaseEncoder | None = None,
+                text_field: str = "text", id_field: str | None = None, chunk: int | None = None, overlap: int = 0,
+                batch_size: int | None = None, normalize: bool = True, cache: bool = True,
+                cache_dir: str | Path | None = None, format: str | None = None, progress: bool = True,
+                encoder_options: dict[str, Any] | None = None) -> EncodeReport:
+    """Encode the items of ``input`` and save them as an EmbeddingSpace at ``output``.
+
+    Parameters
+    ----------
+    input
+        A .txt/.jsonl[.gz]/.csv/.parquet file, a directory of text files, or a directory of images.
+    output
+        Where the space is written (its format follows the suffix; a directory is embspace's own
+        format). Metadata (other fields, chunk spans) goes beside it in ``metadata.jsonl``.
+    model, encoder
+        A name for :func:`~embspace.encoders.get_encoder`, or an encoder object.
+    chunk, overlap
+        Cut texts into windows of ``chunk`` tokens overlapping by ``overlap`` (keys ``id#n``);
+        without ``chunk``, texts longer than the model's maximum are truncated (and counted).
+    cache, cache_dir
+        Reuse vectors of unchanged items (by content hash; default cache under ``$EMBSPACE_CACHE``).
+    """
+    t0 = time.perf_counter()
+    items, modality = read_items(input, text_field=text_field, id_field=id_field)
+    if not items:
+        raise InvalidInputError(f"{input}: no items to encode")
+    options = dict(encoder_options or {})
+    options.pop("progress", None)
+    fingerprint = model_fingerprint(model, options) if encoder is None and cache and chunk is None else None
+    index = ModelIndex(Path(cache_dir) if cache_dir else None) if cache else None
+    try:
+        known = index.get(fingerprint) if index is not None and fingerprint is not None else None
+        if known is not None and known["modality"] != modality:
+            known = None
+        contents_all = [i.content for i in items]
+        if known is not None:  # try answering from the cache alone, without starting the model
+            hashes = [EncodingCache.key(c, normalize) for c in contents_all]
+            quick = EncodingCache(known["space_id"], int(known["dim"]), Path(cache_dir) if cache_dir else None)
+            try:
+                hits = quick.get(hashes)
+            finally:
+                quick.close()
+            if len(hits) == len(hashes):
+                vectors = np.stack([hits[h] for h in hashes]).astype(np.float32, copy=False)
+                prov = known["provenance"]
+                return _write(output, format, [i.id for i in items], vectors, [dict(i.metadata) for i in items],
+                              hashes, Provenance(model=prov["model"], config=prov["config"]), normalize, modality,
+                              len(items), 0, 0, 0, t0, known["name"])
+        if encoder is None:
+            from .registry import get_encoder
+
+            encoder = get_encoder(model, **options)
+            if index is not None and fingerprint is not None:
+                index.put(fingerprint, encoder)
+    finally:
+        if index is not None:
+            index.close()
+    if encoder.modality != modality:
+        raise InvalidInputError(f"{input} holds {modality}s but {encoder.name} encodes {encoder.modality}s")
+    keys: list[str] = []
+    contents: list[Any] = []
+    metas: list[dict[str, Any]] = []
+    n_chunked = 0
+    if chunk is not None:
+        chunker = getattr(encoder, "chunk", None)
+        if modality != "text" or chunker is None:
+            raise InvalidInputError(f"chunking needs a transformer text encoder; {encoder.name} cannot chunk")
+        for item, parts in zip(items, chunker([str(i.content) for i in items], chunk, overlap), strict=True):
+            n_chunked += len(parts) > 1
+            for c in parts:
+                keys.append(f"{item.id}#{c.index}" if len(parts) > 1 else item.id)
+                contents.append(c.text)
+                metas.append({**item.metadata, "parent": item.id, "chunk": c.index, "start": c.start, "end": c.end})
+    else:
+        for item in items:
+            keys.append(item.id)
+            contents.append(item.content)
+            metas.append(dict(item.metadata))
+    vectors = np.empty((len(contents), encoder.dim), np.float32)
+    store = EncodingCache(encoder.space_id, encoder.dim, Path(cache_dir) if cache_dir else None) if cache else None
+    try:
+        hashes = [EncodingCache.key(c, normalize) for c in contents]
+        hits = store.get(hashes) if store is not None else {}
+        todo = [i for i, h in enumerate(hashes) if h not in hits]
+        for i, h in enumerate(hashes):
+            if h in hits:
+                vectors[i] = hits[h]
+        n_truncated = 0
+        if todo:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fresh = np.asarray(encoder.encode([contents[i] for i in todo], batch_size=batch_size,
+                                                  normalize=normalize, progress=progress))
+            for w in caught:
+                if w.category.__name__ != "TruncationWarning":
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            n_truncated = int(getattr(encoder, "last_truncated_", 0) or 0)
+            vectors[todo] = fresh
+            if store is not None:
+                store.put([hashes[i] for i in todo], fresh)
+    finally:
+        if store is not None:
+            store.close()
+    prov = Provenance(model=encoder.provenance.model, config=dict(encoder.provenance.config))
+    return _write(output, format, keys, vectors, metas, hashes, prov, normalize, modality, len(items), len(todo),
+                  n_truncated, n_chunked, t0, encoder.name)
+
+
+def _write(output: str | Path, format: str | None, keys: list[str], vectors: npt.NDArray[np.float32],
+           metas: list[dict[str, Any]], hashes: list[bytes], prov: Provenance, normalize: bool, modality: str,
+           n_items: int, n_encoded: int, n_truncated: int, n_chunked: int, t0: float, name: str) -> EncodeReport:
+    """Save the space (provenance with the data hash) and its metadata; the report."""
+    from ..space.io import save
+
+    data_hash = hashlib.sha256(b"".join(hashes)).hexdigest()
+    prov = Provenance(model=prov.model, config=dict(prov.config), data_hash=data_hash)
+    space = EmbeddingSpace(keys, vectors, metric="cosine", provenance=prov, copy=False,
+                           is_normalized=True if normalize else None)
+    out = save(space, output, format)
+    meta_path = out / "metadata.jsonl" if out.is_dir() else out.parent / f"{out.name}.metadata.jsonl"
+    with open(meta_path, "w", encoding="utf-8") as f:
+        for k, m in zip(keys, metas, strict=True):
+            f.write(json.dumps({"key": k, **m}, ensure_ascii=False, default=str) + "\n")
+    return EncodeReport(out, modality, n_items, len(keys), n_encoded, len(keys) - n_encoded, n_truncated,
+                        n_chunked, time.perf_counter() - t0, name)

@@ -1,0 +1,282 @@
+"""FactorySpec: a FAISS factory string parsed once, for every part of embspace that reads one.
+
+:class:`~embspace.index.FaissIndex` builds from it, :func:`~embspace.index.estimate_memory` sizes
+it and the Milvus backend maps it to its own index types; all three read the same
+:class:`FactorySpec` instead of splitting the string their own way.
+
+The grammar is the subset of FAISS's ``index_factory`` that embspace uses, comma-separated::
+
+    [transform,]... index [,Refine(encoding) | ,RFlat]
+
+    transform  OPQ<m>[_<d>] | PCA[W][R]<d> | RR<d> | L2norm | ITQ[<d>] | Pad<d>
+    index      Flat | HNSW[<M>][_<encoding>] | NSG[<R>][_<encoding>] | IVF<nlist>[_HNSW<M>],<encoding>
+               | PQ<m>[x<bits>][fs|np] | SQ4 | SQ6 | SQ8 | SQfp16 | SQbf16 | LSH
+    encoding   Flat | PQ<m>[x<bits>][fs|np] | SQ4 | SQ6 | SQ8 | SQfp16 | SQbf16
+
+Keywords are read case-insensitively and written back in FAISS's spelling, so ``str(spec)`` is the
+canonical string and ``FactorySpec.parse(str(spec)) == spec``. A string outside the grammar raises
+:class:`~embspace.errors.InvalidInputError` naming the part that is wrong and the nearest valid one.
+
+>>> spec = FactorySpec.parse("ivf1024, pq32")
+>>> str(spec), spec.nlist, spec.pq_m, spec.search_params
+('IVF1024,PQ32', 1024, 32, ('nprobe',))
+>>> FactorySpec.parse("HNSW32").with_refine()
+FactorySpec('HNSW32,Refine(Flat)')
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from ..errors import InvalidInputError
+
+__all__ = ["EXAMPLES", "FactorySpec"]
+
+IndexKind = Literal["Flat", "HNSW", "NSG", "IVF", "PQ", "SQ", "LSH"]
+
+EXAMPLES = "'Flat', 'HNSW32', 'IVF1024,Flat', 'IVF4096,PQ32', 'SQ8', 'OPQ16,IVF1024,PQ16', 'IVF1024,PQ16,Refine(Flat)'"
+DEFAULT_GRAPH_M = 32  # FAISS's M for a bare "HNSW" / "NSG"
+
+_ENC = r"flat|pq\d+(?:x\d+)?(?:fs|np)?|sq(?:4|6|8|fp16|bf16)"
+_TRANSFORM = re.compile(r"opq\d+(?:_\d+)?|pcaw?r?\d+|rr\d+|l2norm|itq\d*|pad\d+", re.IGNORECASE)
+_GRAPH = re.compile(rf"(hnsw|nsg)(\d*)(?:_({_ENC}))?", re.IGNORECASE)
+_IVF = re.compile(r"ivf(\d+)(?:_hnsw(\d+))?", re.IGNORECASE)
+_ENCODING = re.compile(_ENC, re.IGNORECASE)
+_REFINE = re.compile(rf"refine\(({_ENC})\)|(rflat)", re.IGNORECASE)
+# What a misspelt part is compared with to suggest the nearest valid one.
+_KNOWN = ("Flat", "HNSW32", "NSG32", "IVF1024", "PQ16", "SQ8", "SQfp16", "LSH", "OPQ16", "PCA64", "RR64",
+          "L2norm", "ITQ", "Pad64", "Refine(Flat)", "Refine(SQ8)", "RFlat")
+
+
+def _canonical_encoding(text: str) -> str:
+    low = text.lower()
+    if low == "flat":
+        return "Flat"
+    if low.startswith("pq"):
+        m = re.fullmatch(r"pq(\d+)(x\d+)?(fs|np)?", low)
+        assert m is not None
+        return f"PQ{int(m.group(1))}{m.group(2) or ''}{m.group(3) or ''}"
+    return "SQ" + low[2:]  # SQ8, SQfp16, SQbf16
+
+
+def _canonical_transform(text: str) -> str:
+    low = text.lower()
+    for word in ("opq", "pca", "rr", "itq", "pad"):
+        if low.startswith(word):
+            rest = low[len(word):]
+            if word == "pca":
+                return "PCA" + rest.upper()  # PCAW64, PCAR64, PCAWR64
+            return {"opq": "OPQ", "rr": "RR", "itq": "ITQ", "pad": "Pad"}[word] + rest
+    return "L2norm"
+
+
+def _suggest(part: str) -> str:
+    shape = re.sub(r"\d+", "", part).lower()
+    known = {re.sub(r"\d+", "", k).lower(): k for k in _KNOWN}
+    close = difflib.get_close_matches(shape, list(known), n=1, cutoff=0.5)
+    if not close:
+        return ""
+    guess = known[close[0]]
+    if guess.lower() == part.lower():
+        return ""
+    digits = re.findall(r"\d+", part)
+    if digits and re.search(r"\d", guess):  # keep the user's number: "HSNW16" -> "HNSW16"
+        guess = re.sub(r"\d+", digits[0], guess, count=1)
+    return f" (did you mean {guess!r}?)"
+
+
+@dataclass(frozen=True)
+class FactorySpec:
+    """A parsed FAISS factory string (see the module docs for the grammar).
+
+    Attributes
+    ----------
+    transforms
+        Leading vector transforms in FAISS spelling (``("OPQ16",)``), applied before the index.
+    index
+        The index proper: ``"Flat"``, ``"HNSW"``, ``"NSG"``, ``"IVF"``, ``"PQ"``, ``"SQ"`` or ``"LSH"``.
+    graph_m
+        The graph degree of ``HNSW<M>``/``NSG<R>`` as written (``None``: FAISS's default, 32).
+    nlist
+        The number of inverted lists of ``IVF<nlist>``.
+    coarse
+        The coarse quantizer of ``IVF<nlist>_HNSW<M>`` (``"HNSW32"``); ``None`` for a flat one.
+    encoding
+        How vectors are stored: the codes of an IVF (``"Flat"``, ``"PQ32"``, ``"SQ8"``), the storage
+        of a graph (``None``: full vectors) or the codec of a bare ``PQ``/``SQ`` index.
+    refine
+        The re-ranking storage of ``Refine(<encoding>)`` (``"Flat"``, ``"SQ8"``), or ``None``.
+    refine_alias
+        Whether the refinement was written ``RFlat`` (FAISS's alias of ``Refine(Flat)``).
+    """
+
+    transforms: tuple[str, ...] = ()
+    index: IndexKind = "Flat"
+    graph_m: int | None = None
+    nlist: int | None = None
+    coarse: str | None = None
+    encoding: str | None = None
+    refine: str | None = None
+    refine_alias: bool = False
+
+    # ----------------------------------------------------------------- parsing
+    @classmethod
+    def parse(cls, factory: object) -> FactorySpec:
+        """Parse a factory string; :class:`~embspace.errors.InvalidInputError` (with the nearest valid
+        part) when it is not one."""
+        if isinstance(factory, FactorySpec):
+            return factory
+        if not isinstance(factory, str) or not factory.strip():
+            raise InvalidInputError(f"factory must be a FAISS factory string such as {EXAMPLES}; got {factory!r}")
+        text = factory.replace(" ", "")
+        parts = text.split(",")
+
+        def bad(part: str, why: str) -> InvalidInputError:
+            return InvalidInputError(f"factory {factory!r}: {why}{_suggest(part) if part else ''}. "
+                                     f"Examples: {EXAMPLES}")
+
+        if any(p.upper().startswith("IDMAP") for p in parts):
+            raise InvalidInputError(f"factory {factory!r}: drop the IDMap part; embspace maps the caller's ids itself")
+        i = 0
+        transforms: list[str] = []
+        while i < len(parts) and _TRANSFORM.fullmatch(parts[i]):
+            transforms.append(_canonical_transform(parts[i]))
+            i += 1
+        if i == len(parts) or not parts[i]:
+            raise bad("", "no index after the transforms (expected Flat, HNSW<M>, IVF<nlist>,<encoding>, PQ<m> "
+                          "or SQ8 next)")
+        main = parts[i]
+        i += 1
+        spec: FactorySpec
+        if main.lower() == "flat":
+            spec = cls(index="Flat")
+        elif main.lower() == "lsh":
+            spec = cls(index="LSH")
+        elif g := _GRAPH.fullmatch(main):
+            kind: IndexKind = "HNSW" if g.group(1).lower() == "hnsw" else "NSG"
+            m = int(g.group(2)) if g.group(2) else None
+            if m is not None and m < 2:
+                raise bad(main, f"{kind} needs a degree of at least 2, got {m}")
+            spec = cls(index=kind, graph_m=m, encoding=_canonical_encoding(g.group(3)) if g.group(3) else None)
+        elif v := _IVF.fullmatch(main):
+            nlist = int(v.group(1))
+            if nlist < 1:
+                raise bad(main, "IVF needs at least one list")
+            if i == len(parts) or not _ENCODING.fullmatch(parts[i]):
+                got = f"got {parts[i]!r}" if i < len(parts) and parts[i] else "got nothing"
+                raise bad(parts[i] if i < len(parts) else "",
+                          f"IVF{nlist} must be followed by its encoding ('IVF{nlist},Flat', 'IVF{nlist},PQ<m>' or "
+                          f"'IVF{nlist},SQ8'), {got}")
+            enc = _canonical_encoding(parts[i])
+            i += 1
+            spec = cls(index="IVF", nlist=nlist, coarse=f"HNSW{int(v.group(2))}" if v.group(2) else None,
+                       encoding=enc)
+        elif _ENCODING.fullmatch(main) and main.lower() != "flat":
+            enc = _canonical_encoding(main)
+            spec = cls(index="PQ" if enc.startswith("PQ") else "SQ", encoding=enc)
+        else:
+            raise bad(main, f"{main!r} is not an index embspace knows (expected Flat, HNSW<M>, "
+                            "IVF<nlist>,<encoding>, PQ<m>, SQ8 or LSH, after optional transforms such as OPQ<m>)")
+        refine, alias = None, False
+        if i < len(parts):
+            r = _REFINE.fullmatch(parts[i])
+            if r is None:
+                raise bad(parts[i], f"unexpected part {parts[i]!r} after the index (only a refinement, "
+                                    "Refine(Flat), Refine(SQ8) or RFlat, may follow)")
+            refine, alias = ("Flat", True) if r.group(2) else (_canonical_encoding(r.group(1)), False)
+            i += 1
+        if i < len(parts):
+            raise bad(parts[i], f"unexpected part {parts[i]!r} after the refinement")
+        return replace(spec, transforms=tuple(transforms), refine=refine, refine_alias=alias)
+
+    # ----------------------------------------------------------------- text
+    def __str__(self) -> str:
+        parts = list(self.transforms)
+        if self.index in ("HNSW", "NSG"):
+            main = f"{self.index}{'' if self.graph_m is None else self.graph_m}"
+            parts.append(main if self.encoding is None else f"{main}_{self.encoding}")
+        elif self.index == "IVF":
+            parts.append(f"IVF{self.nlist}" + ("" if self.coarse is None else f"_{self.coarse}"))
+            parts.append(str(self.encoding))
+        elif self.index in ("PQ", "SQ"):
+            parts.append(str(self.encoding))
+        else:
+            parts.append(self.index)
+        if self.refine is not None:
+            parts.append("RFlat" if self.refine_alias else f"Refine({self.refine})")
+        return ",".join(parts)
+
+    def __repr__(self) -> str:
+        return f"FactorySpec({str(self)!r})"
+
+    # ----------------------------------------------------------------- derived facts
+    @property
+    def is_graph(self) -> bool:
+        """Whether the index proper is a graph (HNSW, NSG)."""
+        return self.index in ("HNSW", "NSG")
+
+    @property
+    def is_ivf(self) -> bool:
+        return self.index == "IVF"
+
+    @property
+    def m(self) -> int | None:
+        """The graph degree, FAISS's default (32) when not written; ``None`` for other indexes."""
+        return (self.graph_m or DEFAULT_GRAPH_M) if self.is_graph else None
+
+    @property
+    def pq_m(self) -> int | None:
+        """Bytes (sub-quantizers) of a PQ encoding, ``None`` without one."""
+        if self.encoding is None or not self.encoding.startswith("PQ"):
+            return None
+        return int(re.match(r"PQ(\d+)", self.encoding).group(1))  # type: ignore[union-attr]
+
+    @property
+    def pq_nbits(self) -> int | None:
+        """Bits per PQ sub-code (8 unless written ``PQ<m>x<bits>``)."""
+        if self.pq_m is None:
+            return None
+        assert self.encoding is not None
+        x = re.search(r"x(\d+)", self.encoding)
+        return int(x.group(1)) if x else 8
+
+    @property
+    def sq_bits(self) -> int | None:
+        """Bits per dimension of an SQ encoding (16 for fp16/bf16), ``None`` without one."""
+        if self.encoding is None or not self.encoding.startswith("SQ"):
+            return None
+        rest = self.encoding[2:]
+        return 16 if rest in ("fp16", "bf16") else int(rest)
+
+    @property
+    def stores_exact_vectors(self) -> bool:
+        """Whether the full float32 vectors are kept (flat storage, or a ``Refine(Flat)``), as written;
+        transforms that are not rotations can still make the kept vectors inexact."""
+        if self.refine == "Flat":
+            return True
+        return self.index == "Flat" or (self.index in ("HNSW", "NSG") and self.encoding in (None, "Flat")) or (
+            self.index == "IVF" and self.encoding == "Flat")
+
+    @property
+    def search_params(self) -> tuple[str, ...]:
+        """The search-time options the index takes: ``efSearch`` (HNSW), ``nprobe`` (IVF), ``k_factor``
+        (a refinement: candidates per hit re-ranked)."""
+        out: list[str] = []
+        if self.index == "HNSW":
+            out.append("efSearch")
+        if self.index == "IVF":
+            out.append("nprobe")
+        if self.refine is not None:
+            out.append("k_factor")
+        return tuple(out)
+
+    def with_refine(self, encoding: str = "Flat") -> FactorySpec:
+        """The same index with exact re-ranking by ``encoding`` storage (unchanged when it has one)."""
+        if self.refine is not None:
+            return self
+        if not _ENCODING.fullmatch(encoding):
+            raise InvalidInputError(f"a refinement stores vectors as Flat, SQ8, SQfp16 or PQ<m>, got {encoding!r}")
+        return replace(self, refine=_canonical_encoding(encoding))

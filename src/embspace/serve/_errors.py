@@ -1,0 +1,102 @@
+"""Errors as HTTP answers: every error is ``{"error": {"code", "message", "detail"}}`` with a stable code.
+
+:data:`ERROR_CODES` maps the library's errors to statuses and codes; :func:`install_error_handlers` makes
+an app answer them (and the framework's own errors) in that shape; :func:`error_body` is the same body for
+the ASGI middlewares of :mod:`._guard`, which answer before the app runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    DimensionMismatchError,
+    EmbspaceError,
+    IncompatibleSpaceError,
+    InvalidInputError,
+    MissingDependencyError,
+    NotFittedError,
+    UnknownKeyError,
+    ZeroVectorError,
+)
+from ._resources import ConflictError, NotFoundError, ReadOnlyError
+from .schemas import ErrorResponse
+
+__all__ = ["ERROR_CODES", "ERROR_RESPONSES", "error_body", "install_error_handlers"]
+
+log = logging.getLogger("embspace.serve")
+
+#: Library errors -> (HTTP status, stable code); the first matching class wins.
+ERROR_CODES: list[tuple[type[BaseException], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (UnknownKeyError, 404, "unknown_key"),
+    (ConflictError, 409, "conflict"),
+    (ReadOnlyError, 403, "read_only"),
+    (DimensionMismatchError, 422, "dimension_mismatch"),
+    (IncompatibleSpaceError, 422, "incompatible_space"),
+    (ZeroVectorError, 422, "zero_vector"),
+    (NotFittedError, 422, "not_fitted"),
+    (MissingDependencyError, 501, "missing_dependency"),
+    (InvalidInputError, 422, "invalid_input"),
+    (EmbspaceError, 422, "invalid_input"),
+]
+#: The framework's HTTP errors -> stable code.
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+#: The error answers every operation may give, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": desc} for status, desc in
+    [(401, "missing or wrong API key"), (403, "refused: remote client without an API key, or read-only"),
+     (404, "no such resource or key"), (409, "exists already"), (413, "request body too large"),
+     (422, "invalid input")]}
+
+
+def error_body(code: str, message: str, detail: Any = None) -> bytes:
+    """The JSON body of an error answer."""
+    return ErrorResponse.model_validate({"error": {"code": code, "message": message, "detail": detail}}
+                                        ).model_dump_json().encode()
+
+
+def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
+
+
+async def _library_error(request: Request, exc: Exception) -> JSONResponse:
+    for cls, status, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            return _error(status, code, msg)
+    return _error(422, "invalid_input", str(exc))  # pragma: no cover - EmbspaceError is last in the table
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in exc.errors()[:20]]
+    first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(x) for x in first["loc"])
+    return _error(422, "validation_error", f"{where}: {first['msg']}" if where else str(first["msg"]), detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error on %s %s", request.method, request.url.path)
+    return _error(500, "internal_error", "the server failed on this request; its log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make ``app`` answer library errors, invalid requests, HTTP errors and bugs in the one error shape."""
+    app.add_exception_handler(EmbspaceError, _library_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)

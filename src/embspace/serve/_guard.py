@@ -1,0 +1,221 @@
+"""The ASGI middlewares in front of the API, one job each (outermost first):
+
+1. :class:`AccessGuard` — who may ask: the API key on every request (compared in constant time), or, on a
+   server without a key, loopback clients only. Checked before anything of the body is read.
+2. :class:`BodyLimit` — how much they may send: bodies over ``max_body`` bytes are refused (413), by
+   Content-Length at once or while streaming; the app only ever sees a whole body.
+3. :class:`LoadShedder` — where a connection should live: with several worker processes on one port, a
+   worker holding more than its share of the clients ends a response with ``Connection: close``
+   (see :mod:`._balance`).
+4. :class:`SearchShortcut` — the hot path: ``POST /collections/{name}/search`` goes straight to the
+   search handler (:func:`~embspace.serve.routers.collections.search_json`), skipping the framework's
+   routing (about a third of a fast search's server time). The route calls that very handler; a request
+   the handler refuses (any error) takes the framework's route, which calls the handler again and formats
+   the error as for every other route.
+
+:func:`install_guards` puts them on an app in that order.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import error_body
+from .config import is_loopback
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ._balance import Balancer
+
+__all__ = ["PUBLIC_PREFIX", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut", "install_guards"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: The search handler: (collection name, request body) -> the JSON answer.
+SearchHandler = Callable[[str, bytes], Awaitable[bytes]]
+
+#: Paths served without the API key (static files with no data in them: the projector's page and code,
+#: which then asks for the key); the loopback rule still applies to them when no key is configured.
+PUBLIC_PREFIX = "/projector"
+
+
+async def reply(send: Send, status: int, code: str, message: str,
+                headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with an error (the API's error shape) without calling the app."""
+    body = error_body(code, message)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for k, v in scope.get("headers", ()):
+        if k.lower() == name:
+            return bytes(v)
+    return None
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` whole once, then what ``receive`` gives (the disconnect, when it comes)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class AccessGuard:
+    """Who may ask: with ``api_key``, every request carries it (``Authorization: Bearer KEY`` or
+    ``X-API-Key: KEY``; 401 otherwise) except GETs of the public projector files; without one, only
+    loopback clients are served (403 otherwise)."""
+
+    def __init__(self, app: ASGIApp, *, api_key: str | None) -> None:
+        self.app = app
+        self.key = api_key.encode() if api_key else None
+
+    def authorized(self, scope: Scope) -> bool:
+        """Whether the request carries the key (compared in constant time)."""
+        if self.key is None:
+            return False
+        given = _header(scope, b"x-api-key")
+        auth = _header(scope, b"authorization") or b""
+        if given is None and auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+        # compare_digest takes time independent of where the strings differ (their lengths may leak)
+        return given is not None and hmac.compare_digest(given, self.key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self.key is not None:
+                public = scope.get("method") in ("GET", "HEAD") and str(scope.get("path", "")).startswith(
+                    PUBLIC_PREFIX)
+                if not public and not self.authorized(scope):
+                    await reply(send, 401, "unauthorized", "an API key is required: send 'Authorization: Bearer "
+                                "KEY' or 'X-API-Key: KEY'", [(b"www-authenticate", b"Bearer")])
+                    return
+            else:
+                client = scope.get("client")
+                if client and not is_loopback(str(client[0])):
+                    await reply(send, 403, "forbidden", "this server has no API key and serves loopback clients "
+                                "only; restart it with --api-key to serve others")
+                    return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """How much a client may send: at most ``max_body`` bytes, refused (413) by Content-Length before
+    reading, or as soon as a streamed body passes it. The body is read whole before the app runs, so
+    the app never parses a truncated document."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = int(max_body)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                await reply(send, 400, "bad_request", "invalid Content-Length")
+                return
+            if n > self.max_body:
+                await reply(send, 413, "payload_too_large",
+                            f"the request body has {n} bytes; this server takes at most {self.max_body}")
+                return
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":  # the client went away
+                return
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
+                await reply(send, 413, "payload_too_large", f"the request body exceeds {self.max_body} bytes")
+                return
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        await self.app(scope, _replaying(b"".join(chunks), receive), send)
+
+
+class LoadShedder:
+    """Where a connection should live: with a ``balancer`` (several workers share the port), a worker
+    holding more than its fair share of the clients ends this response with ``Connection: close``; the
+    client reconnects, most often to a less busy worker. Without one, it passes requests through."""
+
+    def __init__(self, app: ASGIApp, *, balancer: Balancer | None) -> None:
+        self.app = app
+        self.balancer = balancer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.balancer is None or not self.balancer.shed(
+                tuple(scope.get("client") or ())):
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)
+
+
+_SEARCH_PATH = re.compile(r"^/collections/([^/]+)/search$")
+
+
+class SearchShortcut:
+    """The hot path: ``POST /collections/{name}/search`` answered by ``search`` — the search route's own
+    handler — without the framework's routing and dependency solving. Anything the handler raises sends the
+    request down the framework's route (the same handler, run again), which formats the error."""
+
+    def __init__(self, app: ASGIApp, *, search: SearchHandler) -> None:
+        self.app = app
+        self.search = search
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _SEARCH_PATH.match(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        msg = await receive()  # BodyLimit has read the body: it comes whole, in one message
+        body = msg.get("body", b"") if msg["type"] == "http.request" else b""
+        try:
+            answer = await self.search(match.group(1), body)
+        except Exception:  # the framework's route runs the handler again and reports the error properly
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer: Balancer | None = None,
+                   search: SearchHandler | None = None) -> None:
+    """Put the middlewares on ``app``: :class:`AccessGuard` outermost, then :class:`BodyLimit`,
+    :class:`LoadShedder` and (given the search handler) :class:`SearchShortcut`."""
+    # each add_middleware wraps what was added before: add the innermost first
+    if search is not None:
+        app.add_middleware(SearchShortcut, search=search)
+    app.add_middleware(LoadShedder, balancer=balancer)
+    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(AccessGuard, api_key=api_key)

@@ -1,0 +1,119 @@
+"""What ``embspace serve`` serves and how: :class:`ServeConfig`, whose validators are the serving safety rules.
+
+The rules (an API key of at least :data:`MIN_API_KEY` characters; any address but loopback only with a key;
+several worker processes only over read-only data) belong to the library, so every way of starting a
+server — the CLI, the demo, a worker process reading its configuration from the environment, a user's
+own code — obeys the same ones. :func:`problems` words a refused configuration for the caller: the CLI
+names its flags (``--api-key``), Python callers see the fields (``api_key``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ._balance import SLOTS
+
+__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "MIN_API_KEY", "ServeConfig", "is_loopback", "problems"]
+
+#: The largest request body accepted by default (bytes): 10,000 384-d vectors as JSON fit.
+DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
+#: The shortest API key accepted (characters).
+MIN_API_KEY: Final = 16
+#: The environment variable holding a :class:`ServeConfig` as JSON, for :func:`~embspace.serve.app_from_env`.
+CONFIG_ENV: Final = "EMBSPACE_SERVE_CONFIG"
+
+#: How a rule's message names each field, for Python callers (the CLI passes its flags to :func:`problems`).
+FIELD_NAMES: Final[Mapping[str, str]] = {"api_key": "api_key", "host": "host", "readonly": "readonly=True",
+                                         "workers": "workers", "max_body": "max_body"}
+#: The rules' messages; ``{field}`` is replaced by the caller's name of that field.
+_RULES: Final[Mapping[str, str]] = {
+    "api_key_too_short": f"the API key is too short ({{length}} characters): use at least {MIN_API_KEY} (e.g. "
+                         "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`)",
+    "public_without_key": "refusing to listen on {address} without an API key: anyone who can reach it could read "
+                          "and change your collections. Give {api_key}, or listen on 127.0.0.1",
+    "workers_need_readonly": "{workers_given} workers serve read-only data: add {readonly} (one process writes a "
+                             "collection)",
+}
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _rule(name: str, **values: object) -> PydanticCustomError:
+    message = _RULES[name].format_map({**FIELD_NAMES, **{k: str(v) for k, v in values.items()}})
+    return PydanticCustomError(f"serve_{name}", message, {"rule": name, **values})
+
+
+class ServeConfig(BaseModel):
+    """What a server serves and how (passed to worker processes as JSON).
+
+    Validation enforces the serving safety rules: ``api_key`` has at least :data:`MIN_API_KEY` characters;
+    a ``host`` other than loopback needs an ``api_key``; ``workers`` > 1 needs ``readonly`` (a collection has
+    one writing process). A refused configuration raises :class:`pydantic.ValidationError`;
+    :func:`problems` words it.
+
+    Examples
+    --------
+    >>> ServeConfig(data_dir="data").host
+    '127.0.0.1'
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     ServeConfig(data_dir="data", host="0.0.0.0")
+    ... except ValidationError as e:
+    ...     print(problems(e)[0][:49])
+    refusing to listen on 0.0.0.0 without an API key:
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: str
+    paths: list[str] = []
+    encoder: str = "minilm"
+    readonly: bool = False
+    api_key: str | None = None
+    max_body: int = Field(DEFAULT_MAX_BODY, ge=1, description="the largest request body, in bytes")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=SLOTS, description="server processes sharing the port")
+    balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, key: str | None) -> str | None:
+        if key is not None and len(key) < MIN_API_KEY:
+            raise _rule("api_key_too_short", length=len(key))
+        return key
+
+    @model_validator(mode="after")
+    def _safe(self) -> ServeConfig:
+        if not self.api_key and not is_loopback(self.host):
+            raise _rule("public_without_key", address=self.host)
+        if self.workers > 1 and not self.readonly:
+            raise _rule("workers_need_readonly", workers_given=self.workers)
+        return self
+
+
+def problems(error: ValidationError, names: Mapping[str, str] | None = None) -> list[str]:
+    """What is wrong with a refused :class:`ServeConfig`, one sentence each, naming each field as ``names``
+    does (e.g. ``{"api_key": "--api-key"}`` for a command line; the field names by default)."""
+    spell = {**FIELD_NAMES, **(names or {})}
+    out = []
+    for err in error.errors():
+        ctx = err.get("ctx") or {}
+        rule = str(ctx.get("rule"))
+        if rule in _RULES:
+            out.append(_RULES[rule].format_map({**spell, **{k: str(v) for k, v in ctx.items()}}))
+        else:
+            field = ".".join(str(x) for x in err["loc"])
+            out.append(f"{spell.get(field, field)}: {err['msg']}" if field else str(err["msg"]))
+    return out

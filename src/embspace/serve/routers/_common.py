@@ -1,0 +1,131 @@
+"""What the routers share: the server's resources (a FastAPI dependency), typed access to the served
+objects, the one-of check, request vectors, locked calls and geometry summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from ...analysis import summary
+from ...apps.schemas import Summary
+from ...errors import InvalidInputError
+from ...space import EmbeddingSpace
+from ...store import Collection
+from .._resources import Resources, Served
+
+if TYPE_CHECKING:
+    from ...space import SearchResult
+
+__all__ = ["MAX_SCAN", "ResourcesDep", "ServedRecommender", "as_collection", "as_recommender", "as_space",
+           "get_resources", "locked", "one_of", "summary_of", "using_collection", "vector"]
+
+T = TypeVar("T")
+
+#: The most items a dedup or summary request may scan (larger ones: use the CLI).
+MAX_SCAN = 200_000
+
+
+async def get_resources(request: Request) -> Resources:
+    """The server's :class:`~embspace.serve.Resources` (``app.state.resources``): a dependency of every route."""
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+#: A route parameter receiving the server's resources.
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+class ServedRecommender(Protocol):
+    """What the API uses of a recommendation model (:class:`~embspace.train.MatrixFactorization`)."""
+
+    @property
+    def user_space_(self) -> EmbeddingSpace: ...
+
+    @property
+    def item_space_(self) -> EmbeddingSpace: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def objective(self) -> str: ...
+
+    def recommend(self, user: str, k: int = 10, *, exclude_seen: bool = True) -> SearchResult: ...
+
+    def recommend_for_new_user(self, items: Sequence[str], k: int = 10) -> SearchResult: ...
+
+
+# The served objects: Resources opens each kind as one class (a Collection, an EmbeddingSpace, a
+# MatrixFactorization); these give the routes that type, checked.
+def as_collection(served: Served) -> Collection:
+    """The collection ``served`` holds."""
+    obj = served.obj
+    if not isinstance(obj, Collection):
+        raise TypeError(f"{served.kind} {served.name!r} holds a {type(obj).__name__}, not a Collection")
+    return obj
+
+
+def as_space(served: Served) -> EmbeddingSpace:
+    """The space ``served`` holds."""
+    obj = served.obj
+    if not isinstance(obj, EmbeddingSpace):
+        raise TypeError(f"{served.kind} {served.name!r} holds a {type(obj).__name__}, not an EmbeddingSpace")
+    return obj
+
+
+def as_recommender(served: Served) -> ServedRecommender:
+    """The recommendation model ``served`` holds."""
+    return cast(ServedRecommender, served.obj)
+
+
+@contextmanager
+def using_collection(resources: Resources, name: str) -> Iterator[Collection]:
+    """The collection called ``name``, used under its lock."""
+    served = resources.get("collection", name)
+    with served.lock:
+        yield as_collection(served)
+
+
+def one_of(**given: object) -> str:
+    """The name of the one argument given (not None); an error when none or several are."""
+    present = [k for k, v in given.items() if v is not None]
+    if len(present) != 1:
+        raise InvalidInputError(f"give exactly one of {', '.join(given)} (got {', '.join(present) or 'none'})")
+    return present[0]
+
+
+def vector(values: Sequence[float]) -> npt.NDArray[np.float32]:
+    """A request's vector as float32 (components beyond float32's range refused)."""
+    with np.errstate(over="ignore"):
+        arr = np.asarray(values, np.float32)
+    if not np.isfinite(arr).all():
+        raise InvalidInputError("the vector has components beyond float32's range")
+    return arr
+
+
+async def locked(served: Served, fn: Callable[[], T], *, inline: bool) -> T:
+    """``fn()`` under the resource's lock: right here when ``inline`` and the lock is free, else in the
+    thread pool (so the event loop never waits for a lock or a long computation)."""
+    if inline and served.lock.acquire(blocking=False):
+        try:
+            return fn()
+        finally:
+            served.lock.release()
+
+    def blocking() -> T:
+        with served.lock:
+            return fn()
+
+    return await run_in_threadpool(blocking)
+
+
+def summary_of(space: EmbeddingSpace) -> Summary:
+    """The geometry summary of ``space``, measured on a seeded sample (too few rows: a clear 422)."""
+    parts: dict[str, Any] = summary(space, sample=10_000, k=10)
+    return Summary(size=len(space), dim=space.dim, metric=space.metric, **parts)

@@ -1,0 +1,55 @@
+"""The applications over served data: RAG retrieval, near-duplicate groups, zero-shot classification."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ...apps.dedup import find_duplicates
+from ...apps.retriever import Retriever
+from ...apps.schemas import ClassifyRequest, ClassifyResponse, DedupResponse, RetrieveRequest, RetrieveResponse
+from ...errors import InvalidInputError
+from ..schemas import DedupRequest
+from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, using_collection
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.post("/classify", tags=["apps"])
+def classify(req: ClassifyRequest, resources: ResourcesDep) -> ClassifyResponse:
+    """Zero-shot classification of texts over labels with the server's text encoder."""
+    result: ClassifyResponse = resources.classifier().run(req)
+    return result
+
+
+@router.post("/collections/{name}/retrieve", tags=["apps"])
+def retrieve(name: str, req: RetrieveRequest, resources: ResourcesDep) -> RetrieveResponse:
+    """RAG passages for a query (hybrid BM25 + vector by default), with source and offsets to cite."""
+    served = resources.get("collection", name)
+    with served.lock:
+        retriever = served.cache.get("retriever")
+        if not isinstance(retriever, Retriever):
+            retriever = served.cache["retriever"] = Retriever(as_collection(served))
+        return retriever.run(req)
+
+
+@router.post("/collections/{name}/dedup", tags=["apps"])
+def dedup_collection(name: str, req: DedupRequest, resources: ResourcesDep) -> DedupResponse:
+    """Groups of near-duplicate items (cosine >= threshold)."""
+    with using_collection(resources, name) as col:
+        n = col.count(req.where)
+        if n > MAX_SCAN:
+            raise InvalidInputError(f"dedup over HTTP scans at most {MAX_SCAN:,} items, this is {n:,}; narrow it "
+                                    "with where, or run `embspace dedup`")
+        return find_duplicates(col, req.threshold, where=req.where)
+
+
+@router.post("/spaces/{name}/dedup", tags=["apps"])
+def dedup_space(name: str, req: DedupRequest, resources: ResourcesDep) -> DedupResponse:
+    """Groups of near-duplicate keys (cosine >= threshold)."""
+    space = as_space(resources.get("space", name))
+    if len(space) > MAX_SCAN:
+        raise InvalidInputError(f"dedup over HTTP scans at most {MAX_SCAN:,} vectors, this space has "
+                                f"{len(space):,}; run `embspace dedup`")
+    return find_duplicates(space, req.threshold, where=req.where)  # a space is read-only: no lock

@@ -1,0 +1,194 @@
+"""Collections: create, list, drop; add, upsert, delete, get, count; search (the hot path) and summary."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ...apps.schemas import Hits, Summary
+from ...errors import InvalidInputError
+from .._resources import Resources, Served
+from ..schemas import (
+    CollectionCreate,
+    CollectionInfo,
+    CountResponse,
+    DeleteRequest,
+    GetRequest,
+    ItemsRequest,
+    SearchRequest,
+    StoredItem,
+    WriteResponse,
+)
+from ._common import MAX_SCAN, ResourcesDep, as_collection, locked, one_of, summary_of, using_collection, vector
+
+__all__ = ["router", "search", "search_hits", "search_json", "search_now"]
+
+router = APIRouter()
+
+
+def collection_info(served: Served) -> CollectionInfo:
+    col = as_collection(served)
+    info = col.info()
+    return CollectionInfo(name=served.name, count=info["count"], dim=info["dim"], metric=info["metric"],
+                          index=info["index"], encoder=info.get("encoder"), writable=col.writable)
+
+
+@router.get("/collections", tags=["collections"])
+def list_collections(resources: ResourcesDep) -> list[CollectionInfo]:
+    """Every served collection."""
+    out = []
+    for name in resources.names("collection"):
+        served = resources.get("collection", name)
+        with served.lock:
+            out.append(collection_info(served))
+    return out
+
+
+@router.post("/collections", status_code=201, tags=["collections"])
+def create_collection(req: CollectionCreate, resources: ResourcesDep) -> CollectionInfo:
+    """A new, empty collection in the server's data directory."""
+    served = resources.create_collection(req.name, dim=req.dim, encoder=req.encoder, metric=req.metric,
+                                         index=req.index)
+    with served.lock:
+        return collection_info(served)
+
+
+@router.get("/collections/{name}", tags=["collections"])
+def get_collection(name: str, resources: ResourcesDep) -> CollectionInfo:
+    """Size, dimension, metric, index and encoder of a collection."""
+    served = resources.get("collection", name)
+    with served.lock:
+        return collection_info(served)
+
+
+@router.delete("/collections/{name}", status_code=204, response_class=Response, tags=["collections"])
+def drop_collection(name: str, resources: ResourcesDep) -> None:
+    """Delete a collection created through the API (with all its items)."""
+    resources.drop_collection(name)
+
+
+def write(resources: Resources, name: str, req: ItemsRequest, *, replace: bool) -> WriteResponse:
+    """Add (or, with ``replace``, upsert) the request's items: all texts or all vectors of one length."""
+    kinds = {("text" if it.text is not None else "vector" if it.vector is not None else "none") for it in req.items}
+    if "none" in kinds or len(kinds) != 1 or any(it.text is not None and it.vector is not None for it in req.items):
+        raise InvalidInputError("every item needs a text or a vector (one of the two), the same for all items "
+                                "of one request")
+    keys = [it.key for it in req.items]
+    data: list[str] | npt.NDArray[np.float32]
+    if kinds == {"text"}:
+        data = [it.text for it in req.items if it.text is not None]
+    elif len({len(it.vector or ()) for it in req.items}) == 1:
+        data = np.stack([vector(it.vector) for it in req.items if it.vector is not None])
+    else:
+        raise InvalidInputError("the vectors of one request must all have the same length")
+    metas = [it.metadata for it in req.items]
+    with using_collection(resources, name) as col:
+        n = col.upsert(keys, data, metas) if replace else col.add(keys, data, metas)
+    return WriteResponse(count=int(n))
+
+
+@router.post("/collections/{name}/add", tags=["collections"])
+def add(name: str, req: ItemsRequest, resources: ResourcesDep) -> WriteResponse:
+    """Add items (texts are encoded by the collection's encoder); an existing key is a conflict."""
+    return write(resources, name, req, replace=False)
+
+
+@router.post("/collections/{name}/upsert", tags=["collections"])
+def upsert(name: str, req: ItemsRequest, resources: ResourcesDep) -> WriteResponse:
+    """Add items, replacing those whose key exists."""
+    return write(resources, name, req, replace=True)
+
+
+@router.post("/collections/{name}/delete", tags=["collections"])
+def delete(name: str, req: DeleteRequest, resources: ResourcesDep) -> WriteResponse:
+    """Delete items by key, or every item matching a filter."""
+    one_of(keys=req.keys, where=req.where)
+    with using_collection(resources, name) as col:
+        return WriteResponse(count=int(col.delete(req.keys, where=req.where)))
+
+
+@router.post("/collections/{name}/get", tags=["collections"])
+def get_items(name: str, req: GetRequest, resources: ResourcesDep) -> list[StoredItem]:
+    """Stored items by key (an unknown key is a 404 naming it)."""
+    with using_collection(resources, name) as col:
+        got = col.get(req.keys, vectors=req.vectors)
+    return [StoredItem(key=g["key"], metadata=g["metadata"],
+                       vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
+
+
+@router.get("/collections/{name}/count", tags=["collections"])
+def count(name: str, resources: ResourcesDep,
+          where: Annotated[str | None, Query(max_length=10_000, description="a filter string")] = None
+          ) -> CountResponse:
+    """Items in the collection (matching ``where``)."""
+    with using_collection(resources, name) as col:
+        return CountResponse(count=int(col.count(where)))
+
+
+# -- search: the hot path ------------------------------------------------------------------------------
+def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
+    """Run a search and attach each hit's metadata when asked (the caller holds the collection's lock).
+
+    The one place the API writes "search, then fetch the hits' metadata"."""
+    col = as_collection(served)
+    if by == "key":
+        res = col.search(key=req.key, k=req.k, where=req.where)
+    elif by == "text":
+        if col.encoder_spec is None:
+            raise InvalidInputError(f"the collection {served.name!r} has no encoder: search it by vector or key")
+        res = col.search(req.text, req.k, where=req.where)
+    else:
+        res = col.search(vector(req.vector or []), req.k, where=req.where)
+    keys = [str(k) for k in res.keys]  # one query: a flat list of keys
+    metas = ({g["key"]: g["metadata"] for g in col.get(keys, vectors=False)} if req.metadata and keys else None)
+    return Hits.of(res, metas)
+
+
+async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hits:
+    """The hits of ``req`` in the collection called ``name``."""
+    by = one_of(text=req.text, vector=req.vector, key=req.key)
+    served = resources.get("collection", name)
+    # a vector or key search takes a millisecond: answered on the event loop when the collection is free
+    # (no thread hand-off); a text (encoded first) or a busy collection goes to the thread pool
+    return await locked(served, lambda: search_now(served, by, req), inline=by != "text")
+
+
+async def search_json(resources: Resources, name: str, body: bytes) -> bytes:
+    """The search handler: the JSON hits of the search request ``body`` in the collection called ``name``.
+
+    The body is validated by pydantic straight from bytes and the hits serialised by it (no generic
+    dependency solving or response re-validation). Both ways in call it: the route below, and the app's
+    :class:`~embspace.serve._guard.SearchShortcut`, which answers searches before routing."""
+    try:
+        req = SearchRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+    hits = await search_hits(resources, name, req)
+    return hits.model_dump_json().encode()
+
+
+# the schema of the body is SearchRequest, which the handler parses itself
+@router.post("/collections/{name}/search", tags=["collections"], response_model=Hits,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"$ref": "#/components/schemas/SearchRequest"}}}}})
+async def search(name: str, request: Request) -> Response:
+    """The k nearest items to a text, a vector or a stored item, under an optional metadata filter."""
+    resources: Resources = request.app.state.resources
+    return Response(await search_json(resources, name, await request.body()), media_type="application/json")
+
+
+@router.get("/collections/{name}/summary", tags=["analysis"])
+def collection_summary(name: str, resources: ResourcesDep) -> Summary:
+    """Geometry of the collection's vectors: norms, anisotropy, intrinsic dimension, hubness."""
+    with using_collection(resources, name) as col:
+        if col.count() > MAX_SCAN:
+            raise InvalidInputError(f"a summary over HTTP reads at most {MAX_SCAN:,} items; run "
+                                    "`embspace analyze` on an export")
+        space = col.to_space()
+    return summary_of(space)

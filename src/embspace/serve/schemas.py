@@ -1,0 +1,250 @@
+"""The HTTP API's own request and response bodies: errors, health, the create/read/write requests of
+collections, and the requests of spaces, recommenders and maps.
+
+Models that the library itself takes or returns (:class:`~embspace.apps.schemas.Hits`,
+:class:`~embspace.apps.schemas.RetrieveRequest`, :class:`~embspace.apps.schemas.MapQuery`, ...) stay in
+:mod:`embspace.apps.schemas`: the API takes and returns those very ones. The class names are the names of
+the OpenAPI schema's components.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, K, Key, Text, Vector, Where
+
+__all__ = [
+    "AnalogyRequest",
+    "CollectionCreate",
+    "CollectionInfo",
+    "CountResponse",
+    "DedupRequest",
+    "DeleteRequest",
+    "EncodeRequest",
+    "EncodeResponse",
+    "ErrorBody",
+    "ErrorResponse",
+    "GetRequest",
+    "Health",
+    "Item",
+    "ItemsRequest",
+    "MapPointsRequest",
+    "MapSelection",
+    "MapSource",
+    "NeighborsRequest",
+    "RecommendRequest",
+    "RecommenderInfo",
+    "SearchRequest",
+    "SimilarityRequest",
+    "SimilarityResponse",
+    "SpaceInfo",
+    "StoredItem",
+    "WriteResponse",
+]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -------------------------------------------------------------------------------------- errors, server
+
+
+class ErrorBody(_Schema):
+    code: str = Field(description="stable, machine-readable: invalid_input, validation_error, not_found, "
+                                  "unknown_key, dimension_mismatch, conflict, unauthorized, forbidden, "
+                                  "payload_too_large, read_only, ...")
+    message: str
+    detail: Any = None
+
+
+class ErrorResponse(_Schema):
+    """Every error of the HTTP API has this shape."""
+
+    error: ErrorBody
+
+
+class Health(_Schema):
+    status: Literal["ok"] = "ok"
+    version: str
+    encoders: list[str]
+    collections: list[str]
+    spaces: list[str]
+    recommenders: list[str]
+
+
+class EncodeRequest(_Schema):
+    texts: list[Text] = Field(min_length=1, max_length=1000)
+    encoder: str | None = Field(None, max_length=200, description="one of the server's encoders (default: its own)")
+
+
+class EncodeResponse(_Schema):
+    encoder: str
+    dim: int
+    vectors: list[list[float]] = Field(description="unit-length sentence vectors, one per text")
+
+
+# ---------------------------------------------------------------------------------------- collections
+
+
+class CollectionCreate(_Schema):
+    """A new collection in the server's data directory."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    dim: int | None = Field(None, ge=1, le=65_536, description="vector size; taken from the encoder when given")
+    encoder: str | None = Field(None, max_length=200,
+                                description="a text encoder the server offers (see GET /health); texts added "
+                                            "and searched are encoded with it")
+    metric: Literal["cosine", "dot", "l2"] = "cosine"
+    index: str = Field("auto", max_length=100, pattern=r"^[A-Za-z0-9,_.]+$",
+                       description="'auto', 'exact' or a FAISS factory string such as 'HNSW32'")
+
+
+class CollectionInfo(_Schema):
+    name: str
+    count: int
+    dim: int
+    metric: str
+    index: str
+    encoder: str | None = None
+    writable: bool
+
+
+class Item(_Schema):
+    """An item to store: a key with either a text (encoded by the collection's encoder) or a vector."""
+
+    key: Key
+    text: Text | None = None
+    vector: Vector | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ItemsRequest(_Schema):
+    items: list[Item] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class WriteResponse(_Schema):
+    count: int = Field(description="items written or deleted")
+
+
+class DeleteRequest(_Schema):
+    """Delete by keys, or every item matching a filter (one of the two)."""
+
+    keys: list[Key] | None = Field(None, max_length=MAX_BATCH)
+    where: Where = None
+
+
+class GetRequest(_Schema):
+    keys: list[Key] = Field(min_length=1, max_length=MAX_BATCH)
+    vectors: bool = Field(False, description="include the stored vectors")
+
+
+class StoredItem(_Schema):
+    key: str
+    metadata: dict[str, Any]
+    vector: list[float] | None = None
+
+
+class CountResponse(_Schema):
+    count: int
+
+
+class SearchRequest(_Schema):
+    """Search by one of: a text (encoded by the collection's encoder), a vector, or a stored item's key
+    (itself left out of the hits)."""
+
+    text: Text | None = None
+    vector: Vector | None = None
+    key: Key | None = None
+    k: K = 10
+    where: Where = None
+    metadata: bool = Field(True, description="attach each hit's metadata")
+
+
+class DedupRequest(_Schema):
+    threshold: float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
+    where: Where = None
+
+
+# --------------------------------------------------------------------------------------------- spaces
+
+
+class SpaceInfo(_Schema):
+    name: str
+    size: int
+    dim: int
+    metric: str
+    normalized: bool
+    model: str | None = None
+
+
+class NeighborsRequest(_Schema):
+    """Nearest neighbours of a stored key (itself left out) or of a vector (one of the two)."""
+
+    key: Key | None = None
+    vector: Vector | None = None
+    k: K = 10
+
+
+class AnalogyRequest(_Schema):
+    """a is to b as c is to ? (``b - a + c``); a, b and c are left out of the answers."""
+
+    a: Key
+    b: Key
+    c: Key
+    k: K = 5
+    method: Literal["3cosadd", "3cosmul"] = "3cosadd"
+
+
+class SimilarityRequest(_Schema):
+    pairs: list[tuple[Key, Key]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class SimilarityResponse(_Schema):
+    scores: list[float]
+
+
+# ------------------------------------------------------------------------------------------ recommenders
+
+
+class RecommenderInfo(_Schema):
+    name: str
+    users: int
+    items: int
+    dim: int
+    objective: str
+
+
+class RecommendRequest(_Schema):
+    """Items for a known user, or for a new user described by items they liked."""
+
+    user: Key | None = None
+    items: list[Key] | None = Field(None, min_length=1, max_length=MAX_BATCH)
+    k: K = 10
+    exclude_seen: bool = True
+
+
+# ----------------------------------------------------------------------------------- maps (the projector)
+
+
+class MapSource(_Schema):
+    """A space or collection the projector can show."""
+
+    source: Literal["space", "collection"]
+    name: str
+    size: int
+    saved: bool = Field(description="a map is saved beside it (else one is computed on first use, by PCA)")
+
+
+class MapPointsRequest(_Schema):
+    """Map rows to describe (hover labels)."""
+
+    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class MapSelection(_Schema):
+    """Map rows to export as keys (a lasso selection)."""
+
+    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
