@@ -40,17 +40,12 @@ LONG_FIRST = (
     "tests/train/test_glove_memory.py::",  # a GloVe fit in a subprocess, peak memory measured
     "tests/serve/test_schemathesis.py::",  # ~1,600 generated requests
     "tests/store/test_crash_safety.py::",  # 50 writers killed at random points
-    "tests/test_docs.py::test_shell_example[docs/cli.md:83]",
-    "tests/test_docs.py::test_shell_example[README.md:159]",
-    "tests/test_docs.py::test_shell_example[docs/cli.md:104]",
     "tests/cli/test_demo.py::",  # the demo, run once for the module (a 40 s fixture)
     "tests/analysis/test_maps.py::test_maps_keep_clusters_apart_and_place_new_points",
-    "tests/test_docs.py::test_shell_example[docs/contrastive.md:158]",
-    "tests/test_docs.py::test_shell_example[docs/analysis.md:216]",
     "tests/evaluate/test_transfer.py::test_mnist_probe_matches_scikit_learn_on_the_same_split",
-    "tests/test_docs.py::test_shell_example[docs/evaluate-retrieval.md:118]",
     "tests/index/test_faiss_index.py::test_recall_against_exact[OPQ8",
-    "tests/test_docs.py::test_shell_example[",
+    "tests/cli/test_contrastive_cli.py::test_train_clip_digits_on_synthetic_digits",
+    "tests/test_docs.py::test_shell_example[",  # 10-45 s each: the docs' shell examples
 )
 # Tests that run in one worker, in order: test_schemathesis.py counts the requests its generated tests made (a
 # module-level list) in a later test, and test_api.py's last test checks that the tests before it called every
