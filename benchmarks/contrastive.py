@@ -110,7 +110,7 @@ def clip_digits(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from embspace.data import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
-    from embspace.encoders import TwoTowerClip
+    from embspace.train import TwoTowerClip
 
     images, labels = load_mnist(args.data_dir / "images" / "mnist", "test")
     model = TwoTowerClip(dim=64, epochs=args.clip_epochs, device="cpu", seed=args.seed, progress=sys.stderr.isatty())
@@ -140,7 +140,7 @@ def finetune_scifact(args: argparse.Namespace) -> dict[str, Any]:
     import tempfile
 
     from embspace import evaluate
-    from embspace.encoders import finetune
+    from embspace.train import finetune
 
     folder = args.data_dir / "retrieval" / "scifact"
     train = evaluate.load_beir(folder, "train")
@@ -176,7 +176,7 @@ def finetune_markdown(f: dict[str, Any] | None) -> list[str]:
     return [
         "### Fine-tuning MiniLM on SciFact",
         "",
-        f"`embspace.encoders.finetune`: all-MiniLM-L6-v2, MultipleNegativesRankingLoss (scale 20, in-batch "
+        f"`embspace.train.finetune`: all-MiniLM-L6-v2, MultipleNegativesRankingLoss (scale 20, in-batch "
         f"negatives), {f['pairs']} (query, relevant abstract) pairs of the {f['train_queries']} SciFact TRAIN "
         f"queries, {f['config']['epochs']} epoch(s), batch 32, AdamW 2e-5 with warm-up, 256 tokens "
         f"({f['train_s']:.0f} s on the CPU). Evaluated on the {f['test_queries']} TEST queries (never trained on; "

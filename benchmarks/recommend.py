@@ -14,7 +14,7 @@ the same thread count:
   ml-latest-small (``leave_last_out(all ratings, n=5)`` by timestamp, the train part's ratings >= 4 as
   positives, relevance: held-out ratings >= 4; a leave-one-out (n=1) check is reported beside it).
   NDCG@10 via ``embspace.evaluate.recommendation``; each library's own recommend call leaves out the
-  user's training positives (``MatrixFactorization.recommend(user, k)``; implicit's
+  user's training positives (``MatrixFactorization(...).fit(x).recommender_.recommend(user, k)``; implicit's
   ``recommend(userids, user_items[userids], N=k, filter_already_liked_items=True)``).
 - hyper-parameters: a grid for BOTH libraries (ALS: regularization x the confidence c of a positive pair,
   15 iterations -- implicit weighs a positive ``alpha * value`` and embspace ``1 + alpha * value``, so c
@@ -190,7 +190,7 @@ def recommendations(lib: str, m: Any, csr: Any, x: Any, users: list[str], k: int
         out: dict[str, list[str]] = {}
         for u in users:
             try:
-                out[u] = list(m.recommend(u, k).keys)
+                out[u] = list(m.recommender_.recommend(u, k).keys)
             except UnknownKeyError:
                 out[u] = []
         return out
@@ -328,7 +328,7 @@ def explicit_bench(d: dict[str, Any], runs: int, seed: int) -> dict[str, Any]:
         users, items = test.users, test.items
         known = np.array([u in m.user_space_ and i in m.item_space_ for u, i in zip(users, items, strict=True)])
         pred = np.full(len(test), m.global_mean_)
-        pred[known] = m.predict(users[known].tolist(), items[known].tolist())
+        pred[known] = m.recommender_.predict(users[known].tolist(), items[known].tolist())
         res = {"seed": seed + r, "fit_s": wall, "rmse": evaluate.rmse(pred, actual), "mae": evaluate.mae(pred, actual),
                "unknown_pairs": int((~known).sum())}
         out["runs"].append(res)

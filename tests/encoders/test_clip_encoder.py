@@ -109,8 +109,9 @@ def test_text_vectors_share_the_image_space(clip: ClipEncoder, images: list[np.n
     sims = img @ txt.T  # same space: comparable
     assert sims.shape == (5, 3) and np.all(np.abs(sims) <= 1.0 + 1e-5)
     np.testing.assert_allclose(clip.encode_text(texts, batch_size=1, progress=False), txt, atol=1e-5)
-    with pytest.raises(TypeError, match="wrap a single text in a list"):
-        clip.encode_text("a cat", progress=False)  # type: ignore[arg-type]
+    one = clip.encode_text("a cat", progress=False)  # one text: one (dim,) vector, as in sentence-transformers
+    assert one.shape == (24,) and one.space_id == clip.space_id
+    np.testing.assert_allclose(one, clip.encode_text(["a cat"], progress=False)[0], atol=1e-6)  # batch of 1 vs 1
     with pytest.raises(TypeError, match="item #1 is int"):
         clip.encode_text(["a cat", 3], progress=False)  # type: ignore[list-item]
 

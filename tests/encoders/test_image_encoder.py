@@ -228,8 +228,10 @@ def test_missing_and_unreadable_files(vit_cls: ImageEncoder, tmp_path: Path, ima
     truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:200])
     with pytest.raises(CorruptDataError, match="item #2"):
         vit_cls.encode([images[0], images[1], truncated], batch_size=2, progress=False)
+    with pytest.raises(CorruptDataError, match="item #0"):  # one path: read as the one item it is
+        vit_cls.encode(str(bad), progress=False)
     with pytest.raises(TypeError, match="wrap a single path in a list"):
-        vit_cls.encode(str(bad), progress=False)  # type: ignore[arg-type]
+        vit_cls.encode_space(str(bad), progress=False)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="wrap a single path in a list"):
         check_images(bad)  # type: ignore[arg-type]
 

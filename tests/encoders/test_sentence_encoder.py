@@ -58,8 +58,11 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_encode_rejects_bad_input(tiny_model_dir: Path) -> None:
     enc = get_encoder(str(tiny_model_dir), device="cpu")
-    with pytest.raises(TypeError):
-        enc.encode("a single string")  # type: ignore[arg-type]
+    one = enc.encode("a single string", progress=False)  # one text: (dim,), as in sentence-transformers
+    assert one.shape == (16,) and one.space_id == enc.space_id
+    np.testing.assert_allclose(one, enc.encode(["a single string"], progress=False)[0], atol=1e-6)
+    with pytest.raises(TypeError, match="wrap a single text"):
+        enc.encode_space("a single string")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         enc.encode(["ok", 3])  # type: ignore[list-item]
     assert enc.encode([], progress=False).shape == (0, 16)

@@ -282,8 +282,11 @@ def test_bad_input_is_refused(space: embspace.EmbeddingSpace) -> None:
     with pytest.raises(TypeError, match="tokenizer must be a callable"):
         StaticEncoder(space, tokenizer="split")  # type: ignore[arg-type]
     enc = StaticEncoder(space)
+    one = enc.encode("the cat")  # one text: one (dim,) vector; a list: (n, dim)
+    assert one.shape == (space.dim,) and one.space_id == enc.space_id
+    np.testing.assert_array_equal(one, enc.encode(["the cat"])[0])  # the same rows averaged the same way
     with pytest.raises(TypeError, match="wrap a single text in a list"):
-        enc.encode("the cat")
+        enc.encode_space("the cat")
     with pytest.raises(TypeError, match="item #1 is int"):
         enc.encode(["the cat", 3])
     with pytest.raises(TypeError, match="wrap a single text"):

@@ -57,7 +57,8 @@ def build_world(root: Path, encoder_dir: Path) -> Resources:
     data = root / "data"
     data.mkdir()
     words_space().save(data / "words")
-    MatrixFactorization(objective="bpr", dim=8, seed=0, progress=False).fit(ratings()).save(data / "movies")
+    mf = MatrixFactorization(objective="bpr", dim=8, seed=0, progress=False).fit(ratings())
+    mf.recommender_.save(data / "movies")
     with Collection.create(data / "docs", encoder=str(encoder_dir)) as col:
         col.add([d[0] for d in DOCS], [d[1] for d in DOCS], [d[2] for d in DOCS])
     rng = np.random.default_rng(1)

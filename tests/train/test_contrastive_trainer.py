@@ -88,9 +88,15 @@ def test_views_mode_and_pairs_mode_and_seeded_runs_repeat() -> None:
     a, b = tr.embed(x, normalize=True), tr.embed(other, tower="second", normalize=True)
     hit = float(((a @ b.T).argmax(1) == np.arange(len(x))).mean())
     assert hit > 0.5, hit  # chance: 1/240
-    sa, sb = tr.space([f"x{i}" for i in range(len(x))], x), tr.space([f"o{i}" for i in range(len(x))], other,
-                                                                     tower="second")
+    sa = tr.encode_space(x, [f"x{i}" for i in range(len(x))])
+    sb = tr.encode_space(other, [f"o{i}" for i in range(len(x))], tower="second")
     assert sa.space_id == sb.space_id
+    # space_: the training inputs' space (keys: row numbers), computed once
+    assert tr.space_ is tr.space_ and list(tr.space_.keys[:2]) == ["0", "1"] and tr.space_.space_id == sa.space_id
+    np.testing.assert_array_equal(tr.space_.vectors, sa.vectors)  # the same encoder on the same rows
+    with pytest.warns(DeprecationWarning, match="encode_space"):
+        old = tr.space([f"x{i}" for i in range(len(x))], x)
+    assert old.keys == sa.keys and old.space_id == sa.space_id
 
 
 def test_bad_inputs_and_not_fitted() -> None:

@@ -8,7 +8,7 @@ from train_testing import two_tastes
 
 from embspace.data import Interactions
 from embspace.errors import InvalidInputError, UnknownKeyError
-from embspace.train import MatrixFactorization
+from embspace.train import MatrixFactorization, Recommender
 
 
 @pytest.mark.parametrize("objective", ["als", "bpr"])
@@ -18,7 +18,7 @@ def test_implicit_objectives_recommend_the_users_own_kind(objective: str) -> Non
     half = 30
     hits = same = 0
     for u, g in enumerate(groups):
-        rec = m.recommend(f"u{u}", k=5)
+        rec = m.recommender_.recommend(f"u{u}", k=5)
         seen = set(data.item_ids[c] for c in data.item_codes[data.user_codes == data.user_index(f"u{u}")])
         assert not seen & set(rec.keys)  # exclude_seen
         same += sum((int(k[1:]) // half) == g for k in rec.keys)
@@ -26,7 +26,7 @@ def test_implicit_objectives_recommend_the_users_own_kind(objective: str) -> Non
     assert same / (5 * len(groups)) > 0.9  # the user's own kind
     assert hits > 0.3 * 3 * len(groups) * 5 / half  # far above chance for the held-out items
     assert m.user_space_.space_id == m.item_space_.space_id and m.user_space_.metric == "dot"
-    scores = m.predict(["u0", "u0"], ["i0", "i59"])
+    scores = m.recommender_.predict(["u0", "u0"], ["i0", "i59"])
     assert scores.dtype == np.float32 and len(m.loss_history_) == m.epochs
 
 
@@ -65,20 +65,20 @@ def test_cold_users_fold_in_or_get_popular_items_and_models_round_trip(objective
     m = MatrixFactorization(objective=objective, dim=8, progress=False, seed=2).fit(data)
     # a new user who liked a few group-0 items gets mostly group-0 items
     liked = [f"i{i}" for i in range(5)]
-    rec = m.recommend_for_new_user(liked, k=10)
+    rec = m.recommender_.recommend_for_new_user(liked, k=10)
     assert not set(liked) & set(rec.keys)
     assert sum(int(k[1:]) < 30 for k in rec.keys) >= 8
-    assert m.fold_in(liked).shape == (9,)
+    assert m.recommender_.fold_in(liked).shape == (9,)
     # no history: the most popular items, by training count
-    pop = m.recommend_for_new_user([], k=3)
+    pop = m.recommender_.recommend_for_new_user([], k=3)
     counts = np.bincount(data.item_codes, minlength=data.n_items)
     assert [int(c) for c in pop.scores] == sorted(counts.tolist(), reverse=True)[:3]
     with pytest.raises(InvalidInputError):
-        m.fold_in([])
-    out = m.save(tmp_path / "model")
-    back = MatrixFactorization.load(out)
-    assert back.recommend("u3", k=5).keys == m.recommend("u3", k=5).keys
-    np.testing.assert_array_equal(back.predict(["u1"], ["i2"]), m.predict(["u1"], ["i2"]))
+        m.recommender_.fold_in([])
+    out = m.recommender_.save(tmp_path / "model")
+    back = Recommender.load(out)
+    assert back.recommend("u3", k=5).keys == m.recommender_.recommend("u3", k=5).keys
+    np.testing.assert_array_equal(back.predict(["u1"], ["i2"]), m.recommender_.predict(["u1"], ["i2"]))
     assert back.user_space_.space_id == m.user_space_.space_id == back.item_space_.space_id
 
 
@@ -86,13 +86,13 @@ def test_unknown_users_and_items_raise_or_fall_back_on_request() -> None:
     data, _, _ = two_tastes(6)
     m = MatrixFactorization(objective="bpr", dim=8, epochs=5, progress=False).fit(data)
     with pytest.raises(UnknownKeyError):
-        m.recommend("nobody")
+        m.recommender_.recommend("nobody")
     with pytest.raises(UnknownKeyError):
-        m.predict(["u0"], ["nothing"])
-    assert m.recommend("nobody", 3, unknown="popular").keys == m.popular(3).keys
-    pred = m.predict(["u0", "nobody", "u1"], ["i1", "i2", "nothing"], unknown="mean")
-    assert pred[1] == pred[2] == np.float32(m.global_mean_) and pred[0] == m.predict("u0", "i1")
+        m.recommender_.predict(["u0"], ["nothing"])
+    assert m.recommender_.recommend("nobody", 3, unknown="popular").keys == m.recommender_.popular(3).keys
+    pred = m.recommender_.predict(["u0", "nobody", "u1"], ["i1", "i2", "nothing"], unknown="mean")
+    assert pred[1] == pred[2] == np.float32(m.global_mean_) and pred[0] == m.recommender_.predict("u0", "i1")
     seen = set(data.item_ids[c] for c in data.item_codes[data.user_codes == data.user_index("u4")])
-    assert not seen & set(m.recommend("u4", k=40).keys)  # the cached per-user index
+    assert not seen & set(m.recommender_.recommend("u4", k=40).keys)  # the cached per-user index
     with pytest.raises(InvalidInputError):
-        m.recommend("u0", unknown="mean")
+        m.recommender_.recommend("u0", unknown="mean")

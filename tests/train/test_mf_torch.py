@@ -31,7 +31,8 @@ def test_torch_als_solves_the_same_rows_as_the_cpu_kernel() -> None:
 def test_torch_implicit_objectives_learn_the_users_own_kind(objective: str) -> None:
     data, _, groups = two_tastes()
     m = MatrixFactorization(objective=objective, dim=8, device="torch-cpu", progress=False, seed=1).fit(data)
-    same = sum(sum((int(k[1:]) // 30) == g for k in m.recommend(f"u{u}", k=5).keys) for u, g in enumerate(groups))
+    rec = m.recommender_
+    same = sum(sum((int(k[1:]) // 30) == g for k in rec.recommend(f"u{u}", k=5).keys) for u, g in enumerate(groups))
     assert same / (5 * len(groups)) > 0.9
     assert m.loss_history_[-1] < m.loss_history_[0]
 
@@ -43,8 +44,8 @@ def test_torch_explicit_fits_low_rank_ratings_like_the_cpu_kernel() -> None:
     cpu = MatrixFactorization(**kw).fit(data)  # type: ignore[arg-type]
     gpu_like = MatrixFactorization(device="torch-cpu", **kw).fit(data)  # type: ignore[arg-type]
     baseline = evaluate.rmse(np.full(len(data), data.ratings.mean()), data.ratings)
-    err_cpu = evaluate.rmse(cpu.predict(data.users, data.items), data.ratings)
-    err_torch = evaluate.rmse(gpu_like.predict(data.users, data.items), data.ratings)
+    err_cpu = evaluate.rmse(cpu.recommender_.predict(data.users, data.items), data.ratings)
+    err_torch = evaluate.rmse(gpu_like.recommender_.predict(data.users, data.items), data.ratings)
     assert err_torch < 0.3 * baseline and err_torch < 1.5 * err_cpu
 
 
@@ -66,9 +67,11 @@ def test_cuda_engine(objective: str) -> None:  # pragma: no cover - runs only wi
         data = low_rank_ratings()
         m = MatrixFactorization(dim=8, epochs=80, regularization=0.01, device="cuda", progress=False).fit(data)
         assert data.ratings is not None
-        assert evaluate.rmse(m.predict(data.users, data.items), data.ratings) < 0.3 * float(np.std(data.ratings))
+        pred = m.recommender_.predict(data.users, data.items)
+        assert evaluate.rmse(pred, data.ratings) < 0.3 * float(np.std(data.ratings))
         return
     data, _, groups = two_tastes()
     m = MatrixFactorization(objective=objective, dim=8, device="cuda", progress=False, seed=1).fit(data)
-    same = sum(sum((int(k[1:]) // 30) == g for k in m.recommend(f"u{u}", k=5).keys) for u, g in enumerate(groups))
+    rec = m.recommender_
+    same = sum(sum((int(k[1:]) // 30) == g for k in rec.recommend(f"u{u}", k=5).keys) for u, g in enumerate(groups))
     assert same / (5 * len(groups)) > 0.9

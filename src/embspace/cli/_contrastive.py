@@ -29,8 +29,8 @@ def finetune_command(
 ) -> None:
     """Fine-tune a sentence encoder on (query, positive) pairs with in-batch negatives (MNRL)."""
     from ..data import load_pairs
-    from ..encoders import finetune
     from ..evaluate import load_beir
+    from ..train import finetune
 
     if pairs.is_dir():
         pair_list = load_beir(pairs, split).pairs()
@@ -119,8 +119,8 @@ def train_clip_digits(
     """Train a CLIP-style digits model (image tower + frozen text tower with a projection) on MNIST digits
     paired with generated captions; report zero-shot accuracy on held-out digits with an unseen phrasing."""
     from ..data import DIGIT_WORDS, digit_captions, load_mnist
-    from ..encoders import TwoTowerClip
     from ..errors import InvalidInputError
+    from ..train import TwoTowerClip
 
     images, labels = load_mnist(mnist, split)
     if not 0 <= holdout < len(images) - 10:

@@ -67,7 +67,7 @@ def train_mf(
     t0 = time.perf_counter()
     model.fit(data)
     seconds = time.perf_counter() - t0
-    model.save(output)
+    model.recommender_.save(output)
     summary = {"output": str(output), "objective": objective, "users": data.n_users, "items": data.n_items,
                "interactions": len(data), "seconds": round(seconds, 3), "final_loss": model.loss_history_[-1]}
     if as_json:
@@ -89,9 +89,9 @@ def recommend(
 ) -> None:
     """Recommend items to a user of the model, or to a new user from a few items (--items)."""
     from ..errors import InvalidInputError
-    from ..train import MatrixFactorization
+    from ..train import Recommender
 
-    model = MatrixFactorization.load(model_dir)
+    model = Recommender.load(model_dir)
     if (user is None) == (items is None):
         raise InvalidInputError("give a USER, or --items for a new user (not both)")
     if items is not None:
@@ -99,7 +99,7 @@ def recommend(
         hits = model.recommend_for_new_user(chosen, k, exclude_seen=not include_seen)
         title = f"for a new user with {len(chosen)} items" if chosen else "most popular (no history)"
     else:
-        hits = model.recommend(user, k, exclude_seen=not include_seen)
+        hits = model.recommend(str(user), k, exclude_seen=not include_seen)
         title = f"for user {user}"
     keys: list[str] = [str(key) for key in hits.keys]
     pairs = list(zip(keys, [float(s) for s in hits.scores], strict=True))
@@ -123,9 +123,9 @@ def evaluate_recs(
     """Score a model on held-out interactions: RMSE/MAE (explicit) and precision/recall/NDCG/MAP@k, coverage."""
     from .. import evaluate as ev
     from ..data import Interactions
-    from ..train import MatrixFactorization
+    from ..train import Recommender
 
-    model = MatrixFactorization.load(model_dir)
+    model = Recommender.load(model_dir)
     data = Interactions(str(test), columns=_columns(columns))
     result: dict[str, Any] = {}
     if model.objective == "explicit" and data.ratings is not None:

@@ -1,7 +1,12 @@
 """Pretrained encoders: sentence, contextual token, image, CLIP and static (mean/SIF) embeddings.
 
 ``get_encoder("minilm")`` is the default text encoder (all-MiniLM-L6-v2, offline). Heavy libraries
-(torch, transformers, OpenVINO, Pillow) load only when an encoder is built.
+(torch, transformers, OpenVINO, Pillow) load only when an encoder is built. ``encode("one text")``
+returns one vector ``(dim,)``; a list returns ``(n, dim)``.
+
+``TwoTowerClip`` and ``finetune`` are learners: they moved to :mod:`embspace.train`. Their old names
+here still work for one release with a ``DeprecationWarning``; :func:`__getattr__` imports
+``embspace.train`` lazily, so ``encoders`` does not depend on ``train``.
 """
 
 from __future__ import annotations
@@ -13,32 +18,37 @@ from .registry import get_encoder, register_encoder
 from .sentence_encoder import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    from ._finetune import finetune
     from .clip_encoder import ClipEncoder, ZeroShotResult
     from .image_encoder import ImageEncoder
     from .sentence_encoder import SentenceEncoder
     from .static_encoder import OOVReport, OOVWarning, StaticEncoder
     from .text_encoder import Chunk, TextEncoder, TokenEmbeddings, TruncationWarning
-    from .two_tower_clip import TwoTowerClip
 
 _LAZY = {
     "SentenceEncoder": "sentence_encoder", "TextEncoder": "text_encoder", "TokenEmbeddings": "text_encoder",
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
-    "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "TwoTowerClip": "two_tower_clip",
-    "finetune": "_finetune",
+    "OOVReport": "static_encoder", "OOVWarning": "static_encoder",
 }
+#: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
+_MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
 
 __all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "Encoder", "ImageEncoder", "Modality",
            "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder", "TokenEmbeddings",
-           "TruncationWarning", "TwoTowerClip", "ZeroShotResult", "finetune", "get_encoder",
-           "register_encoder"]
+           "TruncationWarning", "ZeroShotResult", "get_encoder", "register_encoder"]
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    moved = _MOVED.get(name)
+    if moved is not None:  # a lazy import of train: the deprecated alias, not a dependency of encoders
+        import warnings
+
+        warnings.warn(f"embspace.encoders.{name} moved to embspace.train.{name}; the old name will be removed in "
+                      "the next release", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moved), name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'embspace.encoders' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f".{module}", __name__), name)

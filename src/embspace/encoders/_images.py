@@ -20,7 +20,7 @@ import numpy.typing as npt
 from .._progress import TrainingProgress
 from ..errors import CorruptDataError, InvalidInputError, MissingDependencyError
 from ..space.embedding_space import EmbeddingSpace
-from .encoder import BaseEncoder, Modality, l2_normalize
+from .encoder import BaseEncoder, ImageItem, Modality, l2_normalize
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage  # type: ignore[import-not-found, unused-ignore]
@@ -79,7 +79,7 @@ def check_images(items: Sequence[Any], *, start: int = 0) -> list[Any]:
         A missing file, an array that is not an image, or array values out of range.
     """
     if isinstance(items, str | os.PathLike):
-        raise TypeError("encode takes a list of images; wrap a single path in a list")
+        raise TypeError("a list of images is needed here; wrap a single path in a list")
     out = list(items)
     for i, item in enumerate(out, start):
         if _is_path(item):
@@ -261,7 +261,7 @@ class ImageEncoderBase(BaseEncoder):
             out[start:start + len(batch)] = self._embed_images(load_images(batch, start=start))
         return l2_normalize(out) if normalize else out
 
-    def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
+    def encode_space(self, items: Sequence[ImageItem], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace:
         """Encode images into an EmbeddingSpace.

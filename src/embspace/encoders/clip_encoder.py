@@ -17,7 +17,7 @@ import numpy.typing as npt
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 from ..space.vector import EmbeddingVector
 from ._images import ImageEncoderBase, _pil, _transformers, batched, describe_image_size
-from .encoder import BaseEncoder, Encoder, Modality, l2_normalize, resolve_device
+from .encoder import BaseEncoder, Encoder, ImageItem, Modality, l2_normalize, resolve_device
 from .image_encoder import _resolve_model
 from .sentence_encoder import _dir_revision
 
@@ -290,22 +290,23 @@ class ClipEncoder(ImageEncoderBase):
             out[start:start + len(batch)] = feats.float().cpu().numpy()
         return l2_normalize(out) if normalize else out
 
-    def encode_image(self, images: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
-                     progress: bool = True) -> EmbeddingVector:
-        """Encode images (paths, Pillow images, arrays) to a float32 ``(n, dim)`` matrix of this space.
+    def encode_image(self, images: ImageItem | Sequence[ImageItem], *, batch_size: int | None = None,
+                     normalize: bool = True, progress: bool = True) -> EmbeddingVector:
+        """Encode images (paths, Pillow images, arrays) to a float32 ``(n, dim)`` matrix of this space
+        (one path or Pillow image: a ``(dim,)`` vector).
 
         The same as :meth:`encode`.
         """
         return self.encode(images, batch_size=batch_size, normalize=normalize, progress=progress)
 
-    def encode_text(self, texts: Sequence[str], *, batch_size: int | None = None, normalize: bool = True,
+    def encode_text(self, texts: str | Sequence[str], *, batch_size: int | None = None, normalize: bool = True,
                     progress: bool = True) -> EmbeddingVector:
-        """Encode texts to a float32 ``(n, dim)`` matrix of the same space as the images.
+        """Encode texts to a float32 ``(n, dim)`` matrix of the same space as the images (one text: ``(dim,)``).
 
         Parameters
         ----------
         texts
-            A list of strings (longer ones are truncated to the model's context length).
+            A string, or a list of strings (longer ones are truncated to the model's context length).
         batch_size
             Texts per forward pass (default: the encoder's ``batch_size``).
         normalize
@@ -316,11 +317,11 @@ class ClipEncoder(ImageEncoderBase):
         Returns
         -------
         EmbeddingVector
-            float32 ``(n, dim)``, tagged with this model's ``space_id``.
+            float32 ``(n, dim)`` (``(dim,)`` for one text), tagged with this model's ``space_id``.
         """
         return self._text_encoder.encode(texts, batch_size=batch_size, normalize=normalize, progress=progress)
 
-    def zero_shot(self, images: Sequence[Any], labels: Sequence[str], template: str = "a photo of a {}", *,
+    def zero_shot(self, images: Sequence[ImageItem], labels: Sequence[str], template: str = "a photo of a {}", *,
                   batch_size: int | None = None, progress: bool = True) -> ZeroShotResult:
         """Classify images among labels never trained on: which caption (``template`` with the label) fits best.
 
@@ -370,7 +371,8 @@ def zero_shot_captions(labels: Sequence[str], template: str) -> tuple[list[str],
     return label_list, [template.replace("{}", label) for label in label_list]
 
 
-def zero_shot_result(labels: Sequence[str], images: Any, captions: Any, logit_scale: float) -> ZeroShotResult:
+def zero_shot_result(labels: Sequence[str], images: npt.ArrayLike, captions: npt.ArrayLike,
+                     logit_scale: float) -> ZeroShotResult:
     """``softmax(logit_scale · cos(image, caption))`` over the labels, from unit-length vectors."""
     img, txt = np.asarray(images, np.float64), np.asarray(captions, np.float64)
     logits = logit_scale * (img @ txt.T)

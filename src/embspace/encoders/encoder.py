@@ -1,9 +1,10 @@
 """The Encoder protocol, and the base class every embspace encoder shares.
 
 An encoder maps items (texts, images) to float32 vectors of one coordinate system. ``encode``
-returns an ``(n, dim)`` array tagged with the encoder's ``space_id`` (an
-:class:`~embspace.space.EmbeddingVector`), so a query encoded by one model can never silently search
-vectors of another; ``encode_space`` wraps the same vectors in an
+returns an array tagged with the encoder's ``space_id`` (an :class:`~embspace.space.EmbeddingVector`),
+so a query encoded by one model can never silently search vectors of another: one item (a ``str``,
+an image path, a Pillow image) gives a ``(dim,)`` vector, a list of items an ``(n, dim)`` matrix, as
+in sentence-transformers. ``encode_space`` wraps the vectors of a list in an
 :class:`~embspace.space.EmbeddingSpace` whose provenance names the model and its revision.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -23,9 +25,18 @@ from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
 
-Modality = Literal["text", "image"]
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
-__all__ = ["BaseEncoder", "Encoder", "Modality", "resolve_device"]
+Modality = Literal["text", "image"]
+#: One image: a file path, a Pillow image, or an ``(h, w)``/``(h, w, c)`` array.
+ImageItem: TypeAlias = "str | os.PathLike[str] | PILImage | npt.NDArray[Any]"
+#: One item of either modality: a text, or an image.
+Item: TypeAlias = "str | ImageItem"
+#: What ``encode`` takes: one item (a ``(dim,)`` result) or a sequence of items (``(n, dim)``).
+EncodeInput: TypeAlias = "str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any]"
+
+__all__ = ["BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
 
 
 @runtime_checkable
@@ -42,10 +53,12 @@ class Encoder(Protocol):
     @property
     def space_id(self) -> str: ...
 
-    def encode(self, items: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
-               progress: bool = True) -> EmbeddingVector: ...
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True) -> EmbeddingVector:
+        """One item -> ``(dim,)``; a sequence of items -> ``(n, dim)``."""
+        ...
 
-    def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
+    def encode_space(self, items: Sequence[Item], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace: ...
 
@@ -104,10 +117,19 @@ class BaseEncoder:
     def space_id(self) -> str:
         return self._provenance.space_id
 
+    def _is_single(self, items: object) -> bool:
+        """Whether ``items`` is ONE item (a text, an image path or a Pillow image), not a sequence of them.
+
+        An array is always a sequence of images (its first axis); one array image goes in a list.
+        """
+        if isinstance(items, str | os.PathLike):
+            return True
+        return self.modality == "image" and type(items).__module__.startswith("PIL.")
+
     def _check_items(self, items: Sequence[Any]) -> list[Any]:
         """A list of the items; a clear TypeError for a bare string or an item of the wrong kind."""
         if isinstance(items, str):
-            raise TypeError("encode takes a list of items; wrap a single text in a list")
+            raise TypeError("a list of items is needed here; wrap a single text in a list")
         out = list(items)
         if self.modality == "text":
             for i, t in enumerate(out):
@@ -119,22 +141,28 @@ class BaseEncoder:
         return EmbeddingVector(np.ascontiguousarray(arr, dtype=np.float32), self.space_id,
                                self._provenance.describe())
 
-    def encode(self, items: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
                progress: bool = True) -> EmbeddingVector:
-        """Encode items to a float32 ``(n, dim)`` matrix tagged with this model's space."""
-        checked = self._check_items(items)
+        """Encode items to float32 vectors tagged with this model's space.
+
+        One item (a ``str``; for images a path or a Pillow image) gives a ``(dim,)`` vector; a
+        sequence of items gives an ``(n, dim)`` matrix (``(0, dim)`` for an empty one).
+        """
+        single = self._is_single(items)
+        checked = self._check_items([items] if single else items)  # type: ignore[arg-type]
         if not checked:
             return self._tag(np.zeros((0, self.dim), np.float32))
-        return self._tag(self._encode(checked, batch_size=batch_size, normalize=normalize, progress=progress))
+        out = self._encode(checked, batch_size=batch_size, normalize=normalize, progress=progress)
+        return self._tag(out[0] if single else out)
 
     def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
                 progress: bool) -> npt.NDArray[np.float32]:
         raise NotImplementedError
 
-    def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
+    def encode_space(self, items: Sequence[Item], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace:
-        """Encode items into an EmbeddingSpace (keys default to the items themselves, as text)."""
+        """Encode a list of items into an EmbeddingSpace (keys default to the items themselves, as text)."""
         checked = self._check_items(items)
         key_list = [str(k) for k in keys] if keys is not None else [str(i) for i in checked]
         if len(key_list) != len(checked):

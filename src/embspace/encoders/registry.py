@@ -55,7 +55,7 @@ def model_kind(path: Path) -> str:
     return "text"
 
 
-def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> Any:
+def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     """The encoder for ``name``.
 
     Parameters

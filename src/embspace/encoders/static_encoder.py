@@ -287,14 +287,14 @@ class StaticEncoder(BaseEncoder):
         self._set_component(avgs, bs)
         return self
 
-    def encode(self, items: Sequence[Any], *, batch_size: int | None = None, normalize: bool = True,
-               progress: bool = True) -> EmbeddingVector:
+    def encode(self, items: str | Sequence[str], *, batch_size: int | None = None,  # type: ignore[override]
+               normalize: bool = True, progress: bool = True) -> EmbeddingVector:
         """Encode texts to a float32 ``(n, dim)`` matrix tagged with this encoder's space.
 
         Parameters
         ----------
         items
-            The texts (a list of str).
+            The texts (a list of str), or one text (the result is then one ``(dim,)`` vector).
         batch_size
             Texts tokenised and averaged at once (memory bound only; default 16384).
         normalize
@@ -305,8 +305,8 @@ class StaticEncoder(BaseEncoder):
         Returns
         -------
         EmbeddingVector
-            ``(n, dim)`` float32. Also sets :attr:`last_report_`; an unfitted ``"sif"`` encoder
-            first learns its principal component from these texts (see the class notes).
+            ``(n, dim)`` float32 (``(dim,)`` for one text). Also sets :attr:`last_report_`; an unfitted
+            ``"sif"`` encoder first learns its principal component from these texts (see the class notes).
         """
         out = super().encode(items, batch_size=batch_size, normalize=normalize, progress=progress)
         if len(out) == 0:

@@ -67,7 +67,7 @@ class BeirDataset:
 
     def pairs(self, min_relevance: int = 1) -> list[tuple[str, str]]:
         """(query text, document text) for every judged pair with relevance >= ``min_relevance`` whose
-        document is in the corpus: training pairs for :func:`embspace.encoders.finetune`."""
+        document is in the corpus: training pairs for :func:`embspace.train.finetune`."""
         doc = dict(zip(self.corpus_ids, self.corpus_texts, strict=True))
         query = dict(zip(self.query_ids, self.query_texts, strict=True))
         return [(query[q], doc[d]) for q, rel in self.qrels.items() if q in query

@@ -150,9 +150,9 @@ class Resources:
                     self._remember(spec, col.encoder)
             return col
         if kind == "recommender":
-            from ..train import MatrixFactorization
+            from ..train import Recommender
 
-            return MatrixFactorization.load(path)
+            return Recommender.load(path)
         from ..space.io import load
 
         return load(path)

@@ -81,10 +81,10 @@ class ServeConfig(BaseModel):
     encoder: str = "minilm"
     readonly: bool = False
     api_key: str | None = None
-    max_body: int = Field(DEFAULT_MAX_BODY, ge=1, description="the largest request body, in bytes")
+    max_body: int = Field(default=DEFAULT_MAX_BODY, ge=1, description="the largest request body, in bytes")
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=SLOTS, description="server processes sharing the port")
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=SLOTS, description="server processes sharing the port")
     balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
 
     @field_validator("api_key")

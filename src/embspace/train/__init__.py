@@ -1,13 +1,22 @@
 """Learners: word2vec (skip-gram, CBOW), GloVe, matrix factorisation (compiled CPU kernels and a
-PyTorch engine), and contrastive/metric learning of any PyTorch encoder."""
+PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
+encoder, a CLIP-style two-tower model, and fine-tuning of sentence encoders.
+
+Every learner follows one contract (:class:`Learner`): settings in ``__init__``, ``fit(data) -> self``,
+learned state ending in ``_``, ``get_params``/``set_params``, ``NotFittedError`` before ``fit``.
+"""
 
 from typing import Any
 
+from ._base import Learner
 from .contrastive_trainer import ContrastiveTrainer
+from .finetune import finetune  # binds the function over the same-named submodule
 from .glove import GloVe
 from .matrix_factorization import MatrixFactorization
 from .metric_projection import MetricProjection
+from .recommender import Recommender
 from .sampler import ClassBalancedSampler
+from .two_tower_clip import TwoTowerClip
 from .word2vec import Word2Vec
 
 __all__ = [
@@ -16,10 +25,14 @@ __all__ = [
     "ContrastiveTrainer",
     "GloVe",
     "ImageAugment",
+    "Learner",
     "MatrixFactorization",
     "MetricProjection",
+    "Recommender",
     "SmallConvNet",
+    "TwoTowerClip",
     "Word2Vec",
+    "finetune",
 ]
 
 

@@ -1,17 +1,19 @@
-"""What every learner shares: corpus handling, fitted-state access, settings."""
+"""What the corpus learners (Word2Vec, GloVe) share: corpus handling, the vocabulary, common checks.
+
+The learner contract itself (settings, ``check_is_fitted``) is :class:`._base.Learner`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..data.corpus import TextCorpus
 from ..data.encoded_corpus import EncodedCorpus
 from ..data.vocab import Vocab
-from ..errors import InvalidInputError, NotFittedError
+from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from ._base import Learner
 from ._progress import TrainingProgress
 
 CorpusLike = str | Path | TextCorpus | Iterable[Sequence[str]]
@@ -30,18 +32,13 @@ def as_corpus(corpus: CorpusLike) -> Iterable[Sequence[str]]:
     return corpus
 
 
-class Learner:
-    """Base of the learners: settings in ``__init__`` (no I/O), learned state ending in ``_``."""
+class CorpusLearner(Learner):
+    """Base of the learners of a text corpus: settings in ``__init__`` (no I/O), learned state ending in ``_``."""
 
-    _PARAMS: tuple[str, ...] = ()
     min_count: int
     max_vocab_size: int | None
     progress: bool
     workers: int | None
-
-    def get_params(self) -> dict[str, Any]:
-        """The settings, as given to ``__init__``."""
-        return {k: getattr(self, k) for k in self._PARAMS}
 
     def _n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -53,13 +50,6 @@ class Learner:
                 raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise InvalidInputError(f"workers must be a positive integer, got {self.workers!r}")
-
-    def _fitted(self, name: str) -> Any:
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(corpus) before using "
-                                 f"{name.lstrip('_')}_") from None
 
     @property
     def space_(self) -> EmbeddingSpace:

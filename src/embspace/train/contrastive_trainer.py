@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ import numpy as np
 import numpy.typing as npt
 
 from .._types import Metric
-from ..errors import InvalidInputError, NotFittedError
+from ..errors import InvalidInputError
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
+from ._base import Learner
 from ._device import resolve_engine
 from ._progress import TrainingProgress
 from .sampler import ClassBalancedSampler
@@ -25,7 +27,7 @@ __all__ = ["ContrastiveTrainer"]
 Augment = Callable[[Any, Any], Any]
 
 
-class ContrastiveTrainer:
+class ContrastiveTrainer(Learner):
     """Train a PyTorch encoder (any ``nn.Module`` mapping a batch to ``(n, dim)`` embeddings) with one
     of :mod:`embspace.losses`. What ``fit`` is given decides the batches:
 
@@ -72,6 +74,11 @@ class ContrastiveTrainer:
 
     Attributes
     ----------
+    space_
+        The trained encoder's :class:`~embspace.EmbeddingSpace` of the training inputs ``x`` (keys:
+        ``fit(..., keys=...)``, default the row numbers ``"0"``, ``"1"``, ...), computed on first
+        use (the trainer keeps a reference to ``x`` for it, not a copy); :meth:`encode_space` makes
+        the space of other inputs.
     encoder_, second_encoder_
         The trained towers (in eval mode).
     device_
@@ -125,14 +132,20 @@ class ContrastiveTrainer:
             raise InvalidInputError(f"{what} must be an array, a tensor or a list, got {type(x).__name__}") from None
 
     # ------------------------------------------------------------------ training
-    def fit(self, x: Any, labels: Any = None, *, pairs: Any = None) -> ContrastiveTrainer:
-        """Train on ``x`` (with ``labels``, or ``pairs``, or neither with ``augment``). Returns ``self``."""
+    def fit(self, x: Any, labels: Any = None, *, pairs: Any = None,
+            keys: Sequence[Any] | None = None) -> ContrastiveTrainer:
+        """Train on ``x`` (with ``labels``, or ``pairs``, or neither with ``augment``). Returns ``self``.
+
+        ``keys`` (one per example) name the rows of :attr:`space_`; default ``"0"``, ``"1"``, ...
+        """
         import torch
 
         self._check()
         n = self._length(x, "x")
         if n < 2:
             raise InvalidInputError(f"need at least 2 examples to train on, got {n}")
+        if keys is not None and len(keys) != n:
+            raise InvalidInputError(f"keys must name every example: {n} examples, {len(keys)} keys")
         modes = [labels is not None, pairs is not None]
         if all(modes):
             raise InvalidInputError("give labels (mined pairs/triplets) or pairs (aligned pairs), not both")
@@ -224,6 +237,8 @@ class ContrastiveTrainer:
         self.loss_history_ = history
         self.device_ = dev
         self._run_id = uuid.uuid4().hex[:12]
+        self._fit_inputs = (x, None if keys is None else [str(k) for k in keys])
+        self._space: EmbeddingSpace | None = None
         return self
 
     # ------------------------------------------------------------------ checkpoints
@@ -267,31 +282,43 @@ class ContrastiveTrainer:
         return int(state["epoch"])
 
     # ------------------------------------------------------------------ products
-    def _fitted(self) -> None:
-        if not hasattr(self, "encoder_"):
-            raise NotFittedError("this ContrastiveTrainer is not fitted yet; call fit() first")
-
     def embed(self, x: Any, *, batch_size: int = 1024, tower: str = "first", normalize: bool = False
               ) -> npt.NDArray[np.float32]:
         """Embeddings of ``x`` by the trained encoder (``tower="second"``: the pairs' tower), float32
         ``(n, dim)``, computed in eval mode without gradients."""
-        self._fitted()
+        self.check_is_fitted("encoder_")
         if tower not in ("first", "second"):
             raise InvalidInputError(f"tower must be 'first' or 'second', got {tower!r}")
         model = self.encoder_ if tower == "first" else self.second_encoder_
         return embed_with(model, x, self.device_, batch_size=batch_size, normalize=normalize)
 
-    def space(self, keys: Sequence[Any], x: Any, *, tower: str = "first", metric: Metric = "cosine") -> EmbeddingSpace:
-        """An :class:`~embspace.EmbeddingSpace` of ``x`` (one key each) in this trained encoder's space;
-        both towers of one run share the provenance, so their spaces are comparable."""
+    def encode_space(self, x: Any, keys: Sequence[Any] | None = None, *, tower: str = "first",
+                     metric: Metric = "cosine") -> EmbeddingSpace:
+        """An :class:`~embspace.EmbeddingSpace` of ``x`` (one key each; default ``"0"``, ``"1"``, ...) in
+        this trained encoder's space; both towers of one run share the provenance, so their spaces are
+        comparable."""
         z = self.embed(x, tower=tower)
+        key_list = [str(i) for i in range(len(z))] if keys is None else list(keys)
+        if len(key_list) != len(z):
+            raise InvalidInputError(f"{len(key_list)} keys for {len(z)} inputs; give one key per input")
         prov = Provenance(model="embspace.contrastive", config={**self._settings(), "run_id": self._run_id,
                                                                  "encoder": type(self.encoder_).__name__})
-        return EmbeddingSpace(list(keys), z, metric=metric, provenance=prov, copy=False)
+        return EmbeddingSpace(key_list, z, metric=metric, provenance=prov, copy=False)
 
-    def __repr__(self) -> str:
-        return (f"ContrastiveTrainer(encoder={type(self.encoder).__name__}, loss={self.loss!r}, "
-                f"epochs={self.epochs}, batch_size={self.batch_size}, device={self.device!r})")
+    @property
+    def space_(self) -> EmbeddingSpace:
+        """The trained encoder's space of the training inputs (computed once, on first use)."""
+        self.check_is_fitted("encoder_")
+        if self._space is None:
+            x, keys = self._fit_inputs
+            self._space = self.encode_space(x, keys)
+        return self._space
+
+    def space(self, keys: Sequence[Any], x: Any, *, tower: str = "first", metric: Metric = "cosine") -> EmbeddingSpace:
+        """Deprecated: :meth:`encode_space` (``encode_space(x, keys)``; :attr:`space_` for the training inputs)."""
+        warnings.warn("ContrastiveTrainer.space(keys, x) is deprecated and will be removed in the next release; use "
+                      "encode_space(x, keys), or space_ for the training inputs", DeprecationWarning, stacklevel=2)
+        return self.encode_space(x, keys, tower=tower, metric=metric)
 
 
 def take(x: Any, idx: npt.NDArray[np.int64], dev: Any) -> Any:

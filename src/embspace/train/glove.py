@@ -17,7 +17,7 @@ from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ._device import resolve_engine
-from ._learner import CorpusLike, Learner
+from ._learner import CorpusLearner, CorpusLike
 from ._progress import TrainingProgress
 
 _GRAD_CLIP = 100.0  # as Stanford's glove.c
@@ -33,7 +33,7 @@ def _default_memory() -> int:
     return int(min(_DEFAULT_MEMORY, total // 2))
 
 
-class GloVe(Learner):
+class GloVe(CorpusLearner):
     """GloVe (Pennington, Socher & Manning 2014), as Stanford's tool computes it.
 
     Co-occurrences are counted in a symmetric window with 1/distance weighting, in bounded memory
@@ -70,9 +70,6 @@ class GloVe(Learner):
     timings_ : dict[str, float]
         Seconds spent on vocabulary, counting and training.
     """
-
-    _PARAMS = ("dim", "window", "min_count", "x_max", "alpha", "epochs", "learning_rate", "workers", "seed",
-               "device", "max_memory", "max_vocab_size")
 
     def __init__(self, *, dim: int = 100, window: int = 10, min_count: int = 5, x_max: float = 10.0,
                  alpha: float = 0.75, epochs: int = 15, learning_rate: float = 0.05, workers: int | None = None,
@@ -139,7 +136,7 @@ class GloVe(Learner):
         self._nnz = cooc.nnz_both_directions
         self._timings = {"vocabulary": t1 - t0, "cooccurrence": t2 - t1, "training": t3 - t2, "total": t3 - t0}
         vectors = w[: len(vocab)] + w[len(vocab):]
-        config = {**self.get_params(), "engine": engine.kind, "run_id": uuid.uuid4().hex[:12],
+        config = {**self._config(), "engine": engine.kind, "run_id": uuid.uuid4().hex[:12],
                   "vocab_size": len(vocab), "corpus_tokens": vocab.raw_token_count, "vectors": "W + W~"}
         self._space = EmbeddingSpace(vocab.words, vectors, metric="cosine", counts=vocab.counts, copy=False,
                                      provenance=Provenance(model="embspace.glove", config=config,
@@ -242,6 +239,3 @@ class GloVe(Learner):
 
         parts = list(pool.map(run, range(workers)))
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
-
-    def __repr__(self) -> str:
-        return f"GloVe(dim={self.dim}, window={self.window}, x_max={self.x_max}, epochs={self.epochs})"

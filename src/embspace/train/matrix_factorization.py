@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,24 +12,23 @@ import numpy as np
 import numpy.typing as npt
 
 from ..data.interactions import Interactions
-from ..errors import InvalidInputError, NotFittedError, UnknownKeyError
+from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.search_result import SearchResult
+from ._base import Learner
 from ._device import Engine, resolve_engine
 from ._progress import TrainingProgress
+from .recommender import FORMAT, Recommender
 
-#: The ``format`` written in a saved model's model.json.
-FORMAT = "embspace.matrix_factorization/1"
-
-__all__ = ["MatrixFactorization"]
+__all__ = ["FORMAT", "MatrixFactorization"]
 
 _OBJECTIVES = ("explicit", "als", "bpr")
 # defaults that depend on the objective: (epochs, regularization, learning_rate)
 _DEFAULTS = {"explicit": (60, 0.1, 0.01), "als": (15, 0.01, 0.0), "bpr": (100, 0.01, 0.01)}
 
 
-class MatrixFactorization:
+class MatrixFactorization(Learner):
     """Matrix factorisation: users and items in one space, ``score(u, i) = user · item``.
 
     - ``objective="explicit"``: the predicted rating is ``mu + b_u + b_i + p_u · q_i`` (Koren, Bell &
@@ -75,18 +75,18 @@ class MatrixFactorization:
 
     Attributes
     ----------
+    recommender_
+        The product: a :class:`~embspace.train.Recommender` that predicts, recommends, folds in new
+        users and saves (``recommender_.save(dir)``; ``Recommender.load(dir)``).
     user_space_, item_space_
-        EmbeddingSpaces (metric ``dot``) sharing ONE provenance: a user vector ``[p_u, 1]`` queries
-        the item space ``[q_i, b_i]`` directly, and its dot product ranks items as the predicted
-        rating does (``mu + b_u`` is the same for all items of a user).
+        The recommender's EmbeddingSpaces (metric ``dot``) sharing ONE provenance: a user vector
+        ``[p_u, 1]`` queries the item space ``[q_i, b_i]`` directly, and its dot product ranks items
+        as the predicted rating does (``mu + b_u`` is the same for all items of a user).
     global_mean_, user_bias_, item_bias_
         ``mu`` and the learned biases (float32, in the spaces' key order).
     loss_history_
         Training RMSE of each epoch (before each update, as SGD goes).
     """
-
-    _PARAMS = ("dim", "objective", "epochs", "regularization", "bias_regularization", "learning_rate", "alpha",
-               "init_std", "seed", "device")
 
     def __init__(self, *, dim: int = 64, objective: str = "explicit", epochs: int | None = None,
                  regularization: float | None = None, bias_regularization: float = 0.02,
@@ -105,9 +105,11 @@ class MatrixFactorization:
         self.device = device
         self.progress = progress
 
-    def get_params(self) -> dict[str, Any]:
-        """The settings, as given to ``__init__``."""
-        return {k: getattr(self, k) for k in self._PARAMS}
+    def _default(self, name: str) -> Any:
+        """``epochs``, ``regularization`` and ``learning_rate`` default by objective (shown so by ``repr``)."""
+        epochs, reg, lr = _DEFAULTS.get(self.objective, _DEFAULTS["explicit"])
+        resolved = {"epochs": epochs, "regularization": reg, "learning_rate": lr or 0.01}
+        return resolved[name] if name in resolved else super()._default(name)
 
     def _check(self) -> None:
         for name in ("dim", "epochs"):
@@ -182,19 +184,18 @@ class MatrixFactorization:
     def _finish(self, data: Interactions, engine: Engine, p: npt.NDArray[np.float32], q: npt.NDArray[np.float32],
                 bu: npt.NDArray[np.float32], bi: npt.NDArray[np.float32], mu: float, history: list[float],
                 rating_range: tuple[float, float] | None) -> None:
-        config = {**self.get_params(), "engine": engine.kind, "run_id": uuid.uuid4().hex[:12]}
+        settings = self._config()
+        config = {**settings, "engine": engine.kind, "run_id": uuid.uuid4().hex[:12]}
         prov = Provenance(model="embspace.matrix_factorization", config=config, data_hash=data.fingerprint())
         ucount = np.bincount(data.user_codes, minlength=data.n_users)
         icount = np.bincount(data.item_codes, minlength=data.n_items)
-        self._user_space = EmbeddingSpace(data.user_ids, np.hstack([p, np.ones((len(p), 1), np.float32)]),
-                                          metric="dot", counts=ucount, provenance=prov, copy=False)
-        self._item_space = EmbeddingSpace(data.item_ids, np.hstack([q, bi[:, None]]), metric="dot", counts=icount,
-                                          provenance=prov, copy=False)
-        self._mu = mu
-        self._bu, self._bi = bu, bi
-        self._range = rating_range
-        self._train = data
-        self._loss_history = history
+        users = EmbeddingSpace(data.user_ids, np.hstack([p, np.ones((len(p), 1), np.float32)]), metric="dot",
+                               counts=ucount, provenance=prov, copy=False)
+        items = EmbeddingSpace(data.item_ids, np.hstack([q, bi[:, None]]), metric="dot", counts=icount,
+                               provenance=prov, copy=False)
+        self.loss_history_ = history
+        self.recommender_ = Recommender(users, items, data, user_bias=bu, item_bias=bi, global_mean=mu,
+                                        rating_range=rating_range, params=settings, loss_history=history)
 
     def _fit_implicit(self, data: Interactions, engine: Engine) -> MatrixFactorization:
         """ALS or BPR on the user-item matrix of ``data`` (duplicate pairs summed)."""
@@ -267,217 +268,77 @@ class MatrixFactorization:
         return self
 
     # ------------------------------------------------------------------ fitted state
-    def _fitted(self, name: str) -> Any:
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            raise NotFittedError(f"this MatrixFactorization is not fitted yet: call fit(interactions) before using "
-                                 f"{name.lstrip('_')}") from None
-
     @property
     def user_space_(self) -> EmbeddingSpace:
-        return self._fitted("_user_space")  # type: ignore[no-any-return]
+        """The users' space (``recommender_.user_space_``)."""
+        return self._product().user_space_
 
     @property
     def item_space_(self) -> EmbeddingSpace:
-        return self._fitted("_item_space")  # type: ignore[no-any-return]
+        """The items' space (``recommender_.item_space_``)."""
+        return self._product().item_space_
 
     @property
     def global_mean_(self) -> float:
-        return float(self._fitted("_mu"))
+        return self._product().global_mean_
 
     @property
     def user_bias_(self) -> npt.NDArray[np.float32]:
-        return self._fitted("_bu")  # type: ignore[no-any-return]
+        return self._product().user_bias_
 
     @property
     def item_bias_(self) -> npt.NDArray[np.float32]:
-        return self._fitted("_bi")  # type: ignore[no-any-return]
+        return self._product().item_bias_
 
-    @property
-    def loss_history_(self) -> list[float]:
-        return self._fitted("_loss_history")  # type: ignore[no-any-return]
+    def _product(self) -> Recommender:
+        self.check_is_fitted("recommender_")
+        return self.recommender_
 
-    # ------------------------------------------------------------------ using it
-    def _rows(self, keys: Any, space: EmbeddingSpace, what: str) -> tuple[npt.NDArray[np.int64], bool]:
-        single = isinstance(keys, str | int | np.integer)
-        seq = [keys] if single else list(keys)
-        rows = np.empty(len(seq), np.int64)
-        for n, key in enumerate(seq):
-            text = str(key)
-            if text not in space:
-                raise UnknownKeyError(key, where=f"the {what} of this model (trained on {len(space):,} {what})")
-            rows[n] = space.index_of(text)
-        return rows, single
+    # ------------------------------------------------------------------ deprecated: the Recommender's now
+    def _moved(self, name: str) -> Recommender:
+        warnings.warn(f"MatrixFactorization.{name} is deprecated and will be removed in the next release; use "
+                      f"MatrixFactorization.recommender_.{name} (a Recommender)", DeprecationWarning, stacklevel=3)
+        return self._product()
 
     def predict(self, users: Any, items: Any, *, unknown: str = "raise") -> Any:
-        """Predicted ratings of (user, item) pairs, clipped to the training ratings' range (explicit), or
-        ranking scores ``user · item`` (ALS, BPR): ``(n,)`` float32 (a float for one pair). A pair with an
-        unknown user or item raises :class:`UnknownKeyError` (``unknown="raise"``) or is predicted as
-        the global mean (``unknown="mean"``, the usual convention when scoring a held-out set)."""
-        if unknown not in ("raise", "mean"):
-            raise InvalidInputError(f"unknown must be 'raise' or 'mean', got {unknown!r}")
-        us, ispace = self.user_space_, self.item_space_
-        single = isinstance(users, str | int | np.integer)
-        user_list = [users] if single else list(users)
-        item_list = [items] if isinstance(items, str | int | np.integer) else list(items)
-        if len(user_list) != len(item_list):
-            raise InvalidInputError(f"{len(user_list)} users but {len(item_list)} items; give one item per user")
-        known = np.ones(len(user_list), bool)
-        if unknown == "mean":
-            known = np.array([str(u) in us and str(i) in ispace for u, i in zip(user_list, item_list, strict=True)],
-                             bool)
-        pred = np.full(len(user_list), self._mu, np.float64)
-        if known.any():
-            u, _ = self._rows([x for x, ok in zip(user_list, known, strict=True) if ok], us, "users")
-            i, _ = self._rows([x for x, ok in zip(item_list, known, strict=True) if ok], ispace, "items")
-            pu = us.vectors[u, :-1].astype(np.float64)
-            qi = ispace.vectors[i, :-1].astype(np.float64)
-            pred[known] = self._mu + self._bu[u] + self._bi[i] + np.einsum("ij,ij->i", pu, qi)
-        out = (pred if self._range is None else np.clip(pred, *self._range)).astype(np.float32)
-        return float(out[0]) if single else out
-
-    def _seen(self, row: int) -> list[str]:
-        """The items a user interacted with in training (a per-user index, built once)."""
-        seen = self.__dict__.get("_seen_index")
-        if seen is None:
-            seen = self._seen_index = self._train.user_item_matrix("ones")
-        ids = self._train.item_ids
-        return [ids[c] for c in seen.indices[seen.indptr[row] : seen.indptr[row + 1]].tolist()]
+        """Deprecated: :meth:`Recommender.predict` of :attr:`recommender_`."""
+        return self._moved("predict").predict(users, items, unknown=unknown)
 
     def recommend(self, user: Any, k: int = 10, *, exclude_seen: bool = True, unknown: str = "raise") -> SearchResult:
-        """The ``k`` items of highest predicted rating for ``user``, best first (scores: ``b_i + p_u · q_i``);
-        with ``exclude_seen`` the items the user rated in training are left out. A user the model does not
-        know raises :class:`UnknownKeyError` (``unknown="raise"``) or gets :meth:`popular` items
-        (``unknown="popular"``)."""
-        if unknown not in ("raise", "popular"):
-            raise InvalidInputError(f"unknown must be 'raise' or 'popular', got {unknown!r}")
-        us = self.user_space_
-        if unknown == "popular" and str(user) not in us:
-            return self.popular(k)
-        (row,), _ = self._rows([user], us, "users")
-        exclude = self._seen(int(row)) if exclude_seen else []
-        return self.item_space_.neighbors(us.vectors[row], k=k, exclude=exclude)
+        """Deprecated: :meth:`Recommender.recommend` of :attr:`recommender_`."""
+        return self._moved("recommend").recommend(user, k, exclude_seen=exclude_seen, unknown=unknown)
 
     def similar_items(self, item: Any, k: int = 10) -> SearchResult:
-        """The ``k`` items most similar to ``item`` by cosine of their item vectors (the item itself left out)."""
-        ispace = self.item_space_
-        (row,), _ = self._rows([item], ispace, "items")
-        return ispace.with_metric("cosine").neighbors(ispace.keys[row], k=k)
+        """Deprecated: :meth:`Recommender.similar_items` of :attr:`recommender_`."""
+        return self._moved("similar_items").similar_items(item, k)
 
-    # ------------------------------------------------------------------ cold users
     def popular(self, k: int = 10, *, exclude: Sequence[Any] = ()) -> SearchResult:
-        """The ``k`` items with the most training interactions (scores: those counts), best first: what a
-        user with no history gets."""
-        ispace = self.item_space_
-        counts = np.asarray(ispace.counts if ispace.counts is not None else np.zeros(len(ispace)), np.float64)
-        skip = {str(x) for x in exclude}
-        order = [r for r in np.argsort(-counts, kind="stable").tolist() if ispace.keys[r] not in skip][:k]
-        ids = np.asarray(order, np.int64)
-        return SearchResult([ispace.keys[r] for r in order], counts[ids].astype(np.float32), ids)
+        """Deprecated: :meth:`Recommender.popular` of :attr:`recommender_`."""
+        return self._moved("popular").popular(k, exclude=exclude)
 
     def fold_in(self, items: Sequence[Any], ratings: Sequence[float] | None = None) -> npt.NDArray[np.float32]:
-        """The user vector (as in :attr:`user_space_`) of a new user from a few interactions, the item
-        vectors held fixed: a ridge regression on the ratings' residuals (explicit), the ALS row solve
-        (ALS), or gradient ascent on the BPR objective against seeded negatives (BPR)."""
-        ispace = self.item_space_
-        rows, _ = self._rows(list(items), ispace, "items")
-        if len(rows) == 0:
-            raise InvalidInputError("fold_in needs at least one item; a user with no history gets popular()")
-        y = ispace.vectors[rows, :-1].astype(np.float64)
-        f = y.shape[1]
-        reg = float(self.regularization)
-        if ratings is not None and len(ratings) != len(rows):
-            raise InvalidInputError(f"{len(ratings)} ratings for {len(rows)} items")
-        if self.objective == "explicit":
-            rng_ = self._range or (0.0, 1.0)
-            r = np.full(len(rows), rng_[1]) if ratings is None else np.asarray(ratings, np.float64)
-            target = r - self._mu - self._bi[rows]
-            bu = float(target.mean()) * len(rows) / (len(rows) + 1.0)  # the bias, shrunk towards 0
-            x = np.linalg.solve(y.T @ y + reg * len(rows) * np.eye(f) + 1e-9 * np.eye(f), y.T @ (target - bu))
-        elif self.objective == "als":
-            all_y = ispace.vectors[:, :-1].astype(np.float64)
-            value = np.ones(len(rows)) if ratings is None else np.asarray(ratings, np.float64)
-            c = 1.0 + self.alpha * value
-            a = all_y.T @ all_y + (y.T * (c - 1.0)) @ y + reg * np.eye(f)
-            x = np.linalg.solve(a, y.T @ c)
-        else:
-            all_y = ispace.vectors[:, :-1].astype(np.float64)
-            bias = ispace.vectors[:, -1].astype(np.float64)
-            rng = np.random.default_rng(self.seed)
-            seen = set(rows.tolist())
-            neg = np.array([j for j in rng.permutation(len(ispace))[: 200 + len(rows)].tolist() if j not in seen][:200])
-            x = np.zeros(f)
-            diff = y[:, None, :] - all_y[neg][None, :, :]  # (pos, neg, f)
-            bdiff = bias[rows][:, None] - bias[neg][None, :]
-            for _ in range(200):
-                z = 1.0 / (1.0 + np.exp(np.clip(diff @ x + bdiff, -30, 30)))  # σ(-margin)
-                grad = np.einsum("pn,pnf->f", z, diff) / z.size - reg * x
-                x += 0.5 * grad
-        return np.concatenate([x, [1.0]]).astype(np.float32)
+        """Deprecated: :meth:`Recommender.fold_in` of :attr:`recommender_`."""
+        return self._moved("fold_in").fold_in(items, ratings)
 
     def recommend_for_new_user(self, items: Sequence[Any], k: int = 10, *, ratings: Sequence[float] | None = None,
                                exclude_seen: bool = True) -> SearchResult:
-        """Recommendations for a user the model has not seen, from the items they interacted with (and
-        their ratings, for the explicit objective; default: the top rating). No items: :meth:`popular`."""
-        if len(items) == 0:
-            return self.popular(k)
-        vector = self.fold_in(items, ratings)
-        return self.item_space_.neighbors(vector, k=k, exclude=[str(i) for i in items] if exclude_seen else ())
+        """Deprecated: :meth:`Recommender.recommend_for_new_user` of :attr:`recommender_`."""
+        return self._moved("recommend_for_new_user").recommend_for_new_user(items, k, ratings=ratings,
+                                                                            exclude_seen=exclude_seen)
 
-    # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to a directory: the two spaces, the biases, the settings and the
-        training interactions (for ``exclude_seen`` and popularity). :meth:`load` reads it back."""
-        import json
-
-        from .._atomic import atomic_path
-
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        self.user_space_.save(out / "users")
-        self.item_space_.save(out / "items")
-        with atomic_path(out / "biases.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, user_bias=self._bu, item_bias=self._bi)
-        import pyarrow.parquet as pq
-
-        with atomic_path(out / "train.parquet") as tmp:
-            pq.write_table(self._train.to_arrow(), str(tmp))
-        meta = {"format": FORMAT, "params": self.get_params(), "global_mean": self._mu,
-                "rating_range": self._range, "loss_history": self._loss_history}
-        with atomic_path(out / "model.json") as tmp:
-            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        return out
+        """Deprecated: :meth:`Recommender.save` of :attr:`recommender_`."""
+        return self._moved("save").save(path)
 
     @classmethod
     def load(cls, path: str | Path) -> MatrixFactorization:
-        """Read a model written by :meth:`save`."""
-        import json
-
-        from ..errors import CorruptDataError
-        from ..space.io import load as load_space
-
-        p = Path(path)
-        try:
-            meta = json.loads((p / "model.json").read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"unknown format {meta.get('format')!r}")
-            params = dict(meta["params"])
-            model = cls(**params, progress=False)
-            with np.load(p / "biases.npz") as z:
-                bu, bi = np.asarray(z["user_bias"], np.float32), np.asarray(z["item_bias"], np.float32)
-            model._user_space = load_space(p / "users")
-            model._item_space = load_space(p / "items")
-            model._train = Interactions(str(p / "train.parquet"))
-        except (OSError, KeyError, ValueError) as e:
-            raise CorruptDataError(p, f"not an embspace matrix-factorisation model: {e}") from None
-        model._mu = float(meta["global_mean"])
-        model._bu, model._bi = bu, bi
-        rr = meta.get("rating_range")
-        model._range = None if rr is None else (float(rr[0]), float(rr[1]))
-        model._loss_history = list(meta.get("loss_history", []))
+        """Deprecated: :meth:`Recommender.load <embspace.train.Recommender.load>` reads the product; this
+        returns a fitted MatrixFactorization around it (its settings as saved), as it did before."""
+        warnings.warn("MatrixFactorization.load is deprecated and will be removed in the next release; use "
+                      "embspace.train.Recommender.load(path)", DeprecationWarning, stacklevel=2)
+        rec = Recommender.load(path)
+        names = set(cls._param_names())
+        model = cls(**{k: v for k, v in rec.params_.items() if k in names and k != "progress"}, progress=False)
+        model.recommender_ = rec
+        model.loss_history_ = list(rec.loss_history_)
         return model
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"MatrixFactorization({params})"

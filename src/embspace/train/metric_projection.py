@@ -8,13 +8,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidInputError, NotFittedError
+from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from ._base import Learner
 
 __all__ = ["MetricProjection"]
 
 
-class MetricProjection:
+class MetricProjection(Learner):
     """Learn a map (a seeded :class:`~embspace.train.MLP`) of a space's vectors with
     :class:`~embspace.losses.TripletLoss` or :class:`~embspace.losses.ContrastiveLoss` (cosine
     distance) on the labelled keys, through :class:`~embspace.train.ContrastiveTrainer` (class-balanced
@@ -75,12 +76,11 @@ class MetricProjection:
                                            epochs=self.epochs, batch_size=self.batch_size,
                                            learning_rate=self.learning_rate, device=self.device, seed=self.seed,
                                            progress=self.progress).fit(x, y)
-        self.space_ = self.trainer_.space(list(space.keys), np.asarray(space.vectors, np.float32))
+        self.space_ = self.trainer_.encode_space(np.asarray(space.vectors, np.float32), list(space.keys))
         return self
 
     def transform(self, vectors: EmbeddingSpace | npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Map vectors (a space's, or an ``(n, dim)`` array) with the learned projection."""
-        if not hasattr(self, "trainer_"):
-            raise NotFittedError("this MetricProjection is not fitted yet; call fit(space, labels) first")
+        self.check_is_fitted("trainer_")
         x = np.asarray(vectors.vectors if isinstance(vectors, EmbeddingSpace) else vectors, np.float32)
         return self.trainer_.embed(np.atleast_2d(x))

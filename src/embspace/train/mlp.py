@@ -15,7 +15,7 @@ class MLP(nn.Sequential):
     drawn from ``seed`` without touching torch's global generator (None: draw from it).
 
     Used as the trained projection over frozen vectors: the text tower of
-    :class:`~embspace.encoders.TwoTowerClip`, the map of :class:`~embspace.train.MetricProjection`.
+    :class:`~embspace.train.TwoTowerClip`, the map of :class:`~embspace.train.MetricProjection`.
     """
 
     def __init__(self, in_dim: int, out_dim: int, *, hidden: int = 256, seed: int | None = 0) -> None:

@@ -23,7 +23,7 @@ from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from . import _checkpoint
 from ._device import resolve_engine
-from ._learner import CorpusLike, Learner
+from ._learner import CorpusLearner, CorpusLike
 from ._progress import TrainingProgress
 from ._sampling import alias_table
 
@@ -31,7 +31,7 @@ Architecture = Literal["skipgram", "cbow"]
 _JOB_WORDS = 10000
 
 
-class Word2Vec(Learner):
+class Word2Vec(CorpusLearner):
     """word2vec (Mikolov et al. 2013): skip-gram or CBOW with negative sampling.
 
     Configured here (no I/O); learns in :meth:`fit`. On the CPU a compiled hogwild kernel (numba)
@@ -109,9 +109,6 @@ class Word2Vec(Learner):
         self.max_vocab_size = max_vocab_size
 
     # ------------------------------------------------------------------ config
-    _PARAMS = ("dim", "window", "min_count", "architecture", "negative", "ns_exponent", "sample", "epochs", "alpha",
-               "min_alpha", "workers", "seed", "device", "max_vocab_size")
-
     def _check(self) -> None:
         if self.architecture not in ("skipgram", "cbow"):
             raise InvalidInputError(f"architecture must be 'skipgram' or 'cbow', got {self.architecture!r}")
@@ -190,7 +187,7 @@ class Word2Vec(Learner):
         return self
 
     def _fingerprint(self, vocab: Vocab) -> str:
-        params = json.dumps(self.get_params(), sort_keys=True)
+        params = json.dumps(self._config(), sort_keys=True)
         return hashlib.sha256((params + vocab.fingerprint()).encode()).hexdigest()
 
     def _train(self, encoded: EncodedCorpus, epochs: int, start: tuple[int, int], checkpoint: str | Path | None,
@@ -293,7 +290,7 @@ class Word2Vec(Learner):
 
     def _make_space(self) -> EmbeddingSpace:
         vocab = self._vocab
-        config = {**self.get_params(), "engine": resolve_engine(self.device).kind, "run_id": self._run_id,
+        config = {**self._config(), "engine": resolve_engine(self.device).kind, "run_id": self._run_id,
                   "vocab_size": len(vocab), "corpus_tokens": vocab.raw_token_count}
         prov = Provenance(model="embspace.word2vec", config=config, data_hash=vocab.fingerprint())
         return EmbeddingSpace(vocab.words, self._syn0, metric="cosine", counts=vocab.counts, provenance=prov)
@@ -304,7 +301,7 @@ class Word2Vec(Learner):
         self._fitted("_syn0")
         p = Path(path)
         _checkpoint.save(p, self._fingerprint(self._vocab), self.epochs, 0, self._loss_history,
-                         {"syn0": self._syn0, "syn1": self._syn1}, vocab=self._vocab, params=self.get_params())
+                         {"syn0": self._syn0, "syn1": self._syn1}, vocab=self._vocab, params=self._config())
         return p
 
     @classmethod
@@ -321,7 +318,3 @@ class Word2Vec(Learner):
         model._wps = 0.0
         model._space = model._make_space()
         return model
-
-    def __repr__(self) -> str:
-        return (f"Word2Vec(architecture={self.architecture!r}, dim={self.dim}, window={self.window}, "
-                f"negative={self.negative}, epochs={self.epochs})")

@@ -42,7 +42,7 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 class ServedRecommender(Protocol):
-    """What the API uses of a recommendation model (:class:`~embspace.train.MatrixFactorization`)."""
+    """What the API uses of a recommendation model (:class:`~embspace.train.Recommender`)."""
 
     @property
     def user_space_(self) -> EmbeddingSpace: ...
@@ -62,7 +62,7 @@ class ServedRecommender(Protocol):
 
 
 # The served objects: Resources opens each kind as one class (a Collection, an EmbeddingSpace, a
-# MatrixFactorization); these give the routes that type, checked.
+# Recommender); these give the routes that type, checked.
 def as_collection(served: Served) -> Collection:
     """The collection ``served`` holds."""
     obj = served.obj

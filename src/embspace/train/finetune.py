@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_path
+from ..encoders.sentence_encoder import SentenceEncoder
+from ..encoders.text_encoder import quiet_loading
 from ..errors import InvalidInputError, MissingDependencyError
+from .contrastive_trainer import ContrastiveTrainer
 
 __all__ = ["finetune"]
 
@@ -49,10 +52,7 @@ def finetune(pairs: Sequence[tuple[str, str]], output: str | Path, *, model: str
         from torch import nn
     except ImportError:
         raise MissingDependencyError("sentence-transformers", "encoders", "Fine-tuning sentence encoders") from None
-    from ..losses import MultipleNegativesRankingLoss
-    from ..train import ContrastiveTrainer
-    from .sentence_encoder import SentenceEncoder
-    from .text_encoder import quiet_loading
+    from ..losses import MultipleNegativesRankingLoss  # torch: loaded on first use
 
     pair_list = list(pairs)
     if len(pair_list) < 2:

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 pytest.importorskip("sentence_transformers")
 
-from embspace.encoders import finetune, get_encoder
+from embspace.encoders import get_encoder
 from embspace.errors import InvalidInputError
+from embspace.train import finetune
 
 # texts in the tiny model's vocabulary (text_testing.WORDS); the documents share words, so pairing is learnt
 DOCS = ["the cat sat on the mat", "a dog in the river", "money in the bank account", "she opened a long text",
         "we sat on a bank", "the word is long", "a river of money", "she is a dog"]
 QUERIES = ["cat mat", "dog river", "money account", "opened text", "we bank", "word long", "river money", "she dog"]
+
+
+def _text_testing() -> Any:
+    """tests/encoders/text_testing.py: the tiny sentence-transformers model these tests train."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "encoders"))
+    import text_testing
+
+    return text_testing
 
 
 def _recall_at_1(enc: object, queries: list[str], docs: list[str]) -> float:
@@ -26,7 +37,7 @@ def _recall_at_1(enc: object, queries: list[str], docs: list[str]) -> float:
 
 
 def test_finetune_learns_the_pairs_and_saves_a_loadable_model(tmp_path: Path) -> None:
-    from text_testing import build_st
+    build_st = _text_testing().build_st
 
     base = build_st(tmp_path / "base")
     before = _recall_at_1(get_encoder(str(base), device="cpu"), QUERIES, DOCS)

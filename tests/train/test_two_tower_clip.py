@@ -10,9 +10,8 @@ import pytest
 pytest.importorskip("torch")
 
 from embspace.data import digit_captions
-from embspace.encoders import TwoTowerClip
 from embspace.errors import InvalidInputError, NotFittedError
-from embspace.train import SmallConvNet
+from embspace.train import SmallConvNet, TwoTowerClip
 
 
 class BagOfWords:
@@ -101,3 +100,44 @@ def test_zero_shot_result_accuracy() -> None:
     assert r.accuracy(["a", "b", "b"]) == pytest.approx(2 / 3)
     with pytest.raises(InvalidInputError):
         r.accuracy(["a"])
+
+
+def test_vectors_are_tagged_one_input_gives_one_vector_and_saves_carry_a_header(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from embspace._artifact import artifact_kind, read_header
+    from embspace.encoders import register_encoder
+
+    register_encoder("bag-of-words-test", lambda **_: BagOfWords())  # type: ignore[arg-type, return-value]
+    x, y = _shapes(60, seed=2)
+    captions = [("a {} shape", "the {}")[i % 2].format(("bar", "box")[c]) for i, c in enumerate(y)]
+    m = TwoTowerClip(dim=8, image_encoder=SmallConvNet(width=4, dim=8, seed=0), text_encoder="bag-of-words-test",
+                     epochs=1, batch_size=30, device="cpu", progress=False).fit(x, captions)
+    img, txt = m.encode(x[:3]), m.encode_text(["a bar", "the box"])
+    assert img.space_id == txt.space_id == m.provenance_.space_id
+    one = m.encode_text("a bar")
+    assert one.shape == (8,) and one.space_id == txt.space_id
+    np.testing.assert_allclose(one, txt[0], atol=1e-6)  # a batch of one vs two rows of a batch
+    np.testing.assert_allclose(m.encode(x[0]), img[0], atol=1e-6)  # one (h, w) image -> (dim,)
+    out = m.save(tmp_path / "clip")
+    header = read_header(out)
+    assert header is not None and header.kind == "model" and header.extra["model"] == "TwoTowerClip"
+    assert artifact_kind(out) == "model" and (out / "two_tower_clip.json").is_file()
+    back = TwoTowerClip.load(out)
+    assert back.encode(x[:2]).space_id == img.space_id  # the saved model is the same space
+    (out / "embspace.json").unlink()  # the layout before the header still loads
+    assert TwoTowerClip.load(out).logit_scale == pytest.approx(m.logit_scale)
+
+
+def test_old_locations_still_import_with_a_deprecation_warning() -> None:
+    import importlib
+
+    import embspace.encoders as enc
+    import embspace.train as train
+
+    with pytest.warns(DeprecationWarning, match="embspace.train.TwoTowerClip"):
+        assert enc.TwoTowerClip is TwoTowerClip
+    with pytest.warns(DeprecationWarning, match="embspace.train.finetune"):
+        assert enc.finetune is train.finetune
+    old = importlib.import_module("embspace.encoders.two_tower_clip")
+    with pytest.warns(DeprecationWarning, match="embspace.train.two_tower_clip"):
+        assert old.TwoTowerClip is TwoTowerClip
+    assert "TwoTowerClip" not in enc.__all__ and "finetune" not in enc.__all__
