@@ -5,6 +5,7 @@ index it, look into its geometry, evaluate it, and use it.
 """
 
 from . import errors
+from ._open import open  # embspace.open(path), like gzip.open: shadows the builtin here only (unused here)
 from ._version import __version__
 from .errors import (
     CorruptDataError,
@@ -69,6 +70,7 @@ __all__ = [
     "get_encoder",
     "index",
     "load",
+    "open",
     "save",
     "store",
     "train",

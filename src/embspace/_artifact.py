@@ -121,19 +121,38 @@ def artifact_kind(directory: Path | str) -> str | None:
     return None
 
 
-def check_format_version(directory: Path | str, kind: str, supported: int) -> ArtifactHeader | None:
-    """Read the header and refuse a different kind or a layout newer than ``supported``, by name.
+def kind_phrase(kind: str) -> str:
+    """The kind for a message, with its article: ``"an index"``, ``"a fixed space"``."""
+    words = kind.replace("-", " ")
+    return ("an " if words[:1] in "aeiou" else "a ") + words
 
+
+def check_format_version(directory: Path | str, kind: str | tuple[str, ...], supported: int
+                         ) -> ArtifactHeader | None:
+    """Read the header and refuse another kind or a layout newer than ``supported``, by name.
+
+    ``kind`` may be a tuple of the kinds the caller reads (a fixed space is also a space).
     Returns the header (``None`` for a legacy layout, which the caller reads as before).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_format_version(d, "space", 1) is None  # no header: a layout older than the header
+    True
+    >>> write_header(d, "map", 2)
+    >>> check_format_version(d, "map", 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    embspace.errors.CorruptDataError: ...: map format version 2 is newer than this embspace ... upgrade embspace
     """
     header = read_header(directory)
     if header is None:
         return None
     path = Path(directory) / HEADER
-    if header.kind != kind:
-        raise CorruptDataError(path, f"this directory holds a {header.kind}, not a {kind}; "
-                                     f"open it with embspace.open()")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if header.kind not in kinds:
+        raise CorruptDataError(path, f"this directory holds {kind_phrase(header.kind)}, not "
+                                     f"{' or '.join(kind_phrase(k) for k in kinds)}; open it with embspace.open()")
     if header.format_version > supported:
-        raise CorruptDataError(path, f"{kind} format version {header.format_version} is newer than this "
+        raise CorruptDataError(path, f"{header.kind} format version {header.format_version} is newer than this "
                                      f"embspace ({__version__}) reads (up to {supported}); upgrade embspace")
     return header

@@ -73,6 +73,33 @@ def test_passages_cite_their_source_with_exact_offsets(corpus: tuple[Path, Path]
         assert r.retrieve("the cat sat on the mat", k=1, mode="bm25")[0].source == "animals/cat.md"
 
 
+def test_vector_passages_come_with_the_search_and_hybrid_reads_only_the_final_ones(
+        corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: no "search, then fetch metadata" copy: vector mode takes each passage's metadata from the
+    search itself (include="metadata"); hybrid reads the metadata of the final k passages only."""
+    _, coll = corpus
+    with Retriever(coll) as r:
+        want = {mode: r.retrieve("the cat sat on the mat", k=3, mode=mode) for mode in ("vector", "hybrid")}
+        reads: list[list[str]] = []
+        searches: list[object] = []
+        get, search = r.collection.get, r.collection.search
+
+        def counting_get(keys: list[str], **kw: object) -> object:
+            reads.append(list(keys))
+            return get(keys, **kw)
+
+        def counting_search(*args: object, **kw: object) -> object:
+            searches.append(kw.get("include"))
+            return search(*args, **kw)
+
+        monkeypatch.setattr(r.collection, "get", counting_get)
+        monkeypatch.setattr(r.collection, "search", counting_search)
+        assert r.retrieve("the cat sat on the mat", k=3, mode="vector") == want["vector"]
+        assert reads == [] and searches == ["metadata"]
+        assert r.retrieve("the cat sat on the mat", k=3, mode="hybrid") == want["hybrid"]
+        assert len(reads) == 1 and len(reads[0]) <= 3 and searches[-1] == ()
+
+
 def test_bm25_finds_a_rare_exact_term_that_vector_search_misses(corpus: tuple[Path, Path]) -> None:
     _, coll = corpus
     with Retriever(coll) as r:

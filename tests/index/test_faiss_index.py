@@ -201,7 +201,7 @@ def test_save_load_round_trip(tmp_path: Path, factory: str, refine: int | None, 
     path = index.save(tmp_path / "idx")
     meta = json.loads((path / "index.json").read_text())
     assert meta["factory"] == index.factory and meta["metric"] == metric and meta["params"] == index.params
-    assert sorted(p.name for p in path.iterdir()) == ["ids.npy", "index.faiss", "index.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["embspace.json", "ids.npy", "index.faiss", "index.json"]
     for loaded in (FaissIndex.load(path), load_index(path)):
         assert isinstance(loaded, FaissIndex)
         assert loaded.params == index.params and loaded.factory == index.factory

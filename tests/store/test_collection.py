@@ -178,3 +178,110 @@ def test_filtered_search_sees_writes_after_a_cached_filter(tmp_path: Path) -> No
         col.delete(["k3"])
         assert "k3" not in reader.search(x[0], k=50, where={"g": 1}).keys  # another process's write
         reader.close()
+
+
+class _CountingEncoder:
+    """A stand-in encoder (no model): a text's vector is made from its length, so a test can add texts."""
+
+    name = "counting"
+    space_id = "counting-space"
+    dim = 4
+
+    def __init__(self) -> None:
+        self.provenance = embspace.Provenance(model="counting", config={})
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return np.asarray([[1.0, len(t), 0.5, 0.25] for t in texts], np.float32)
+
+
+def test_add_file_reports_a_truncated_space_file_instead_of_reading_it_as_texts(tmp_path: Path) -> None:
+    """Issue 21: a truncated word2vec binary raised "this collection has no encoder" (the CorruptDataError
+    was swallowed and the file re-read as texts); it must say which file is corrupt, and where."""
+    from embspace.errors import CorruptDataError
+
+    rng = np.random.default_rng(0)
+    space = embspace.EmbeddingSpace([f"w{i}" for i in range(20)], rng.standard_normal((20, 8)).astype(np.float32))
+    space.save(tmp_path / "v.bin")
+    data = (tmp_path / "v.bin").read_bytes()
+    (tmp_path / "cut.bin").write_bytes(data[: len(data) // 2])
+    space.save(tmp_path / "v.txt")
+    text = (tmp_path / "v.txt").read_text()
+    (tmp_path / "cut.txt").write_text(text[: len(text) // 2])
+    (tmp_path / "cut.glove").write_text("\n".join(text.splitlines()[1:11]) + "\nw10\n")  # headerless, cut short
+    with Collection.create(tmp_path / "c", dim=8) as col:
+        with pytest.raises(CorruptDataError, match=r"cut\.bin.*truncated") as info:
+            col.add_file(tmp_path / "cut.bin")
+        assert info.value.path == str(tmp_path / "cut.bin")
+        with pytest.raises(CorruptDataError, match=r"cut\.txt, line \d+.*truncated"):
+            col.add_file(tmp_path / "cut.txt")
+        with pytest.raises(CorruptDataError, match=r"cut\.glove, line 11.*no encoder"):  # no encoder: not texts
+            col.add_file(tmp_path / "cut.glove")
+        assert col.count() == 0  # nothing half-added
+        assert col.add_file(tmp_path / "v.bin") == 20 and col.add_file(tmp_path / "v.txt", upsert=True) == 20
+
+
+def test_add_file_still_reads_texts_with_an_encoder(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "lines.txt").write_text("hello world\nthe year 2000\n")
+    (tmp_path / "r.jsonl").write_text('{"id": "x", "text": "a b", "lang": "en"}\n')
+    pq.write_table(pa.table({"id": ["p"], "text": ["from parquet"]}), tmp_path / "r.parquet")
+    with Collection.create(tmp_path / "c", encoder=_CountingEncoder()) as col:
+        assert col.add_file(tmp_path / "lines.txt") == 2
+        assert col.add_file(tmp_path / "r.jsonl", id_field="id") == 1
+        assert col.add_file(tmp_path / "r.parquet", id_field="id") == 1
+        assert sorted(col.keys()) == ["1", "2", "p", "x"]
+        assert col.get(["x"], vectors=False)[0]["metadata"] == {"lang": "en"}
+
+
+@pytest.mark.parametrize("index", ["exact", "Flat"])
+def test_search_includes_metadata_text_and_vectors_in_one_read(tmp_path: Path, index: str) -> None:
+    from embspace.store import CollectionResult
+
+    keys, vecs, meta = _data(300)
+    for i, m in enumerate(meta):
+        m["text"] = f"passage {i}" if i % 3 else i  # a non-string text is no text
+    meta[7]["text"] = {"nested": "object"}
+    unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    with Collection.create(tmp_path / "c", dim=16, index=index) as col:
+        col.add(keys, vecs, meta)
+        plain = col.search(vecs[4], k=5)
+        assert isinstance(plain, CollectionResult) and plain.metadata is plain.texts is plain.vectors is None
+        statements: list[str] = []
+        col._db.set_trace_callback(statements.append)
+        res = col.search(vecs[4], k=5, include=("metadata", "text", "vector"))
+        col._db.set_trace_callback(None)
+        reads = [s for s in statements if "metadata" in s and "IN (" in s]
+        assert len(reads) == 1, statements  # one batched read for all hits, not one per hit
+        assert res.keys == plain.keys
+        # include only adds a read after the search: the same search path (the one-vector hot path), so the
+        # very same scores (the HTTP API compares its answers with the library's exactly)
+        np.testing.assert_array_equal(res.scores, plain.scores)
+        rows = [keys.index(k) for k in res.keys]
+        assert res.metadata == [meta[i] for i in rows]
+        assert res.texts == [meta[i]["text"] if isinstance(meta[i]["text"], str) else None for i in rows]
+        assert res.vectors is not None and res.vectors.shape == (5, 16)
+        # the stored (normalised) vectors: float32 storage vs float64 normalisation here, hence the tolerance
+        np.testing.assert_allclose(res.vectors, unit[rows], atol=1e-6)
+        assert res.to_records()[0] == {"key": res.keys[0], "score": pytest.approx(float(res.scores[0])),
+                                       "metadata": res.metadata[0], "text": res.texts[0],
+                                       "vector": pytest.approx(res.vectors[0].tolist())}
+        only_text = col.search(vecs[4], k=5, include="text")  # read by SQLite's json_extract: same answer
+        assert only_text.texts == res.texts and only_text.metadata is None and only_text.vectors is None
+        assert col.search(vecs[7], k=1, include="text").texts == [None]  # {"nested": ...} is not a text
+        # by key (itself excluded), under a filter, and a batch with fewer matches than k
+        by_key = col.search(key="k4", k=3, include="metadata", where={"lang": "fr"})
+        assert "k4" not in by_key.keys and by_key.metadata == [meta[keys.index(k)] for k in by_key.keys]
+        assert all(m["lang"] == "fr" for m in by_key.metadata)
+        batch = col.search(vecs[:2], k=4, where={"i": {"$in": [1, 2, 3]}}, include=("metadata", "vector"))
+        assert batch.batched and all(len(row) == 3 for row in batch.keys)
+        for q in range(2):
+            assert batch.metadata[q] == [meta[keys.index(k)] for k in batch.keys[q]]
+            assert batch[q].metadata == batch.metadata[q] and batch[q].vectors is not None
+            np.testing.assert_allclose(batch.vectors[q, :3], unit[[keys.index(k) for k in batch.keys[q]]], atol=1e-6)
+        none = col.search(vecs[0], k=3, where={"lang": "none"}, include=["metadata", "text", "vector"])
+        assert none.keys == [] and none.metadata == [] and none.texts == [] and none.vectors.shape == (0, 16)
+        assert "metadata" in res.to_dict() and "vectors" in res.to_dict()
+        with pytest.raises(InvalidInputError, match="include"):
+            col.search(vecs[0], k=3, include=("metadata", "payload"))  # type: ignore[arg-type]

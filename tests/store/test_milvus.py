@@ -171,3 +171,25 @@ def test_export_and_space_roundtrip(lite: str, tmp_path: Path) -> None:
         assert n == 40 and {d["key"] for d in lines} == set(keys)
         res = col.search(x[3], k=1)
         assert res.keys == ["doc-3"] or float(x[3] @ x[3]) <= float(res.scores[0]) + 1e-4
+
+
+def test_search_includes_metadata_text_and_vectors(lite: str, tmp_path: Path) -> None:
+    """The same extras as the embedded backend, returned by the search request itself."""
+    keys, x, metas = _data(60)
+    for i, m in enumerate(metas):
+        if i % 2:
+            m["text"] = f"passage {i}"
+    q = np.random.default_rng(2).standard_normal((2, 16)).astype(np.float32)
+    with Collection.create(lite + "#inc", dim=16, index="Flat") as col, \
+            Collection.create(tmp_path / "embedded", dim=16, index="exact") as ref:
+        col.add(keys, x, metas)
+        ref.add(keys, x, metas)
+        want = ref.search(q, k=5, include=("metadata", "text", "vector"))
+        got = col.search(q, k=5, include=("metadata", "text", "vector"))
+        assert got.keys == want.keys and got.metadata == want.metadata and got.texts == want.texts
+        assert got.vectors is not None and want.vectors is not None
+        np.testing.assert_allclose(got.vectors, want.vectors, atol=1e-6)  # Milvus returns the stored float32s
+        one = col.search(key="doc-1", k=3, include="text", where={"lang": "de"})
+        assert "doc-1" not in one.keys and one.metadata is None and one.vectors is None
+        assert one.texts == [metas[keys.index(k)].get("text") for k in one.keys]
+        assert col.search(q[0], k=3).metadata is None

@@ -5,11 +5,18 @@ returns a :class:`FixedSpace`: an EmbeddingSpace of the transformed vectors whos
 maps new vectors (queries, items added later) into it, with the transform recorded in its
 provenance and a :class:`FixReport` of what changed (isotropy and mean cosine before and after,
 and an evaluation before and after when one is given).
+
+A fixed space saves as a space directory that also holds its transform (``transform.npz``) and its
+report (``report.json``), under the artifact kind ``fixed-space``: :meth:`FixedSpace.load` and
+:func:`embspace.open` read it back whole, while :func:`embspace.load` reads its vectors as a plain
+space.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,14 +27,22 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _html
+from .._artifact import check_format_version
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
+from ..space.io import FormatName
 from ..space.provenance import Provenance
 from .diagnostics import Anisotropy, _gram, _rows, anisotropy, hubness, hubness_of
 
 __all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "standardize", "whiten"]
 
 F32 = npt.NDArray[np.float32]
+#: The version of what a fixed space adds to the space layout (transform.npz, report.json), kept in its header
+#: as ``fixed_space_version``; the header's ``format_version`` is the space layout's.
+FORMAT_VERSION = 1
+TRANSFORM_FILE = "transform.npz"
+REPORT_FILE = "report.json"
+LEGACY_TRANSFORM_SUFFIX = ".transform.npz"  # `embspace fix` wrote OUTPUT.transform.npz beside the space
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +93,6 @@ class Transform:
         from .._atomic import atomic_path
 
         p = Path(path)
-        import json
-
         arrays: dict[str, Any] = {k: v for k, v in (("mean", self.mean), ("scale", self.scale),
                                                     ("matrix", self.matrix)) if v is not None}
         arrays.update(kind=np.array(self.kind), dim=np.array(self.dim), params=np.array(json.dumps(self.params)))
@@ -89,8 +102,7 @@ class Transform:
 
     @classmethod
     def load(cls, path: str | Path) -> Transform:
-        import json
-
+        """Read a transform written by :meth:`save`."""
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 parts = {k: (np.asarray(z[k], np.float32) if k in z else None) for k in ("mean", "scale", "matrix")}
@@ -136,6 +148,95 @@ class FixedSpace(EmbeddingSpace):
     def _repr_html_(self) -> str:
         report = getattr(self, "report", None)
         return super()._repr_html_() + ("" if report is None else report._repr_html_())
+
+    def save(self, path: str | Path, format: FormatName | None = None, **options: Any) -> Path:
+        """Write the fixed space: a directory (no suffix) keeps the vectors, the transform and the report
+        (kind ``fixed-space``; read it back with :meth:`load` or :func:`embspace.open`); a file format
+        (``.txt``, ``.npy``, ``.parquet``...) keeps the vectors only, as :func:`embspace.save` does."""
+        from ..space._formats._common import strip_compression
+        from ..space._formats._own import write_own
+        from ..space.io import _BY_SUFFIX
+
+        p = Path(path)
+        fmt = format if format is not None else _BY_SUFFIX.get(strip_compression(p)[0].suffix.lower(), "embspace")
+        transform: Transform | None = getattr(self, "transform", None)
+        if fmt != "embspace" or transform is None:  # a file format, or no transform to keep: the vectors alone
+            return super().save(p, format=format, **options)
+        report = getattr(self, "report", None)
+        rescoring = getattr(self, "rescoring", None)
+
+        def extra(work: Path) -> dict[str, object]:
+            transform.save(work / TRANSFORM_FILE)
+            if report is not None:
+                (work / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n", "utf-8")
+            out: dict[str, object] = {"fix": transform.kind, "fixed_space_version": FORMAT_VERSION}
+            if rescoring is not None:  # a RescoredSpace: its statistics are learnt again on load
+                out["rescoring"] = {"kind": rescoring, **{name: getattr(self, attr) for name, attr in (
+                    ("k", "_k"), ("reference", "_reference_size"), ("seed", "_seed"))}}
+            return out
+
+        write_own(self, p, kind="fixed-space", extra=extra, **options)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path, format: FormatName | None = None, **options: Any) -> FixedSpace:
+        """Read a fixed space written by :meth:`save` (``mmap`` as for :func:`embspace.load`).
+
+        A space directory without the header but with ``PATH.transform.npz`` beside it (what
+        ``embspace fix`` wrote before the header existed) reads too, with an empty report.
+        """
+        from ..space._formats._own import FORMAT_VERSION as SPACE_VERSION
+        from ..space._formats._own import read_own
+
+        p = Path(path)
+        if format not in (None, "embspace"):
+            raise InvalidInputError(f"a fixed space is a directory (format 'embspace'), not {format!r}")
+        header = check_format_version(p, "fixed-space", SPACE_VERSION) if p.is_dir() else None
+        if header is None:
+            legacy = p.with_name(p.name + LEGACY_TRANSFORM_SUFFIX)
+            if not legacy.is_file():
+                raise CorruptDataError(p, "not a fixed space (no embspace.json of kind 'fixed-space', and no "
+                                          f"{legacy.name} beside it); load it as a plain space with embspace.load")
+            space, transform, report = read_own(p, **options), Transform.load(legacy), None
+            rescoring = None
+        else:
+            version = header.extra.get("fixed_space_version", 1)
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise CorruptDataError(p / "embspace.json", f"fixed-space version {version!r} is newer than this "
+                                                            f"embspace reads ({FORMAT_VERSION}); upgrade embspace")
+            space, transform = read_own(p, **options), Transform.load(p / TRANSFORM_FILE)
+            report = _read_report(p / REPORT_FILE)
+            rescoring = header.extra.get("rescoring")
+        if transform.out_dim != space.dim:
+            raise CorruptDataError(p, f"the transform maps to {transform.out_dim} dimensions, the space has "
+                                      f"{space.dim}")
+        if isinstance(rescoring, dict):
+            from .rescoring import _build
+
+            try:
+                out: FixedSpace = _build(space, str(rescoring["kind"]), int(rescoring["k"]),
+                                         int(rescoring["reference"]), int(rescoring["seed"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise CorruptDataError(p / "embspace.json", f"invalid 'rescoring': {e}") from None
+        else:
+            out = cls._trusted(space.keys, space.vectors, metric=space.metric,  # type: ignore[assignment]
+                               normalized=space.is_normalized, counts=space.counts, provenance=space.provenance)
+        out.transform = transform
+        nan = float("nan")
+        out.report = report if report is not None else FixReport(
+            transform.kind, nan, nan, nan, nan, explanation=f"{transform.kind}: saved without its report.")
+        return out
+
+
+def _read_report(path: Path) -> FixReport | None:
+    if not path.is_file():
+        return None
+    try:
+        body = json.loads(path.read_text("utf-8"))
+        names = {f.name for f in dataclasses.fields(FixReport)}
+        return FixReport(**{k: v for k, v in body.items() if k in names})
+    except (UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+        raise CorruptDataError(path, f"not a fix report: {e}") from None
 
 
 def _space(space: EmbeddingSpace) -> EmbeddingSpace:

@@ -10,6 +10,9 @@ so new points land on an existing map, saved beside the space.
 A map may carry per-point **fields** (``SpaceMap.fields``: a label, a cluster, an evaluation error),
 which the web projector offers for colouring: numbers (floats) are a continuous scale, strings, integers
 and booleans are categories. They are saved with the map as ``.npy`` arrays (never pickled).
+
+A saved map is a directory (``map.json``, ``coords.npy``, ``keys.json``, ...) with the ``embspace.json``
+artifact header (kind ``map``); maps saved before the header existed load as before.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _deprecation
+from .._artifact import check_format_version, write_header
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
 from ..space import _linalg, _topk
 from ..space.embedding_space import EmbeddingSpace
@@ -34,6 +38,7 @@ __all__ = ["SpaceMap", "map_path", "project"]
 F32 = npt.NDArray[np.float32]
 METHODS = ("pca", "tsne", "umap")
 MAPS_DIR = "maps"
+FORMAT_VERSION = 1  # of the saved map directory (its embspace.json header)
 FIELD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -149,11 +154,19 @@ class SpaceMap:
             (tmp / "map.json").write_text(json.dumps({"method": self.method, "n_components": self.n_components,
                                                       "dim": self.dim, "flags": flags, "fields": fields}),
                                           encoding="utf-8")
+            write_header(tmp, "map", FORMAT_VERSION, method=self.method, n_components=self.n_components,
+                         n=len(self.keys))
         return p
 
     @classmethod
     def load(cls, path: str | Path) -> SpaceMap:
+        """Read a map written by :meth:`save` (or by an embspace older than the artifact header)."""
         p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no saved map at {p}")
+        if not p.is_dir():
+            raise CorruptDataError(p, "not an embspace map (a file, not a directory)")
+        check_format_version(p, "map", FORMAT_VERSION)
         try:
             meta = json.loads((p / "map.json").read_text(encoding="utf-8"))
             coords = np.load(p / "coords.npy")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._artifact import artifact_kind
 from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
 from ..errors import InvalidInputError, UnknownKeyError
 from ..space import _linalg
@@ -42,10 +43,15 @@ def find_map(path: str | Path | None, name: str = "default") -> Path | None:
     if path is None:
         return None
     p = Path(path)
-    if (map_path(p, name) / "map.json").is_file():
+    if _is_map(map_path(p, name)):
         return map_path(p, name)
-    found = sorted(d for d in (p / MAPS_DIR).glob("*") if (d / "map.json").is_file()) if (p / MAPS_DIR).is_dir() else []
+    found = sorted(d for d in (p / MAPS_DIR).glob("*") if _is_map(d)) if (p / MAPS_DIR).is_dir() else []
     return found[0] if len(found) == 1 else None
+
+
+def _is_map(path: Path) -> bool:
+    """A saved map: its header says so, or (saved before the header) it has a ``map.json``."""
+    return artifact_kind(path) == "map"
 
 
 class MapView:

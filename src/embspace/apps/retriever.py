@@ -25,7 +25,7 @@ import json
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CorruptDataError, InvalidInputError, UnknownKeyError
+from ..store import FilterLike
 from ._bm25 import Bm25Index
 from ._passages import passage_from, with_title
 from .fusion import reciprocal_rank_fusion
@@ -94,7 +95,7 @@ class Retriever:
         self._masks: OrderedDict[tuple[str, int], npt.NDArray[np.bool_]] = OrderedDict()
 
     # -- the API -------------------------------------------------------------------------------------
-    def retrieve(self, query: str, k: int = 5, *, mode: str = "hybrid", where: Any = None,
+    def retrieve(self, query: str, k: int = 5, *, mode: str = "hybrid", where: FilterLike = None,
                  rerank: bool | None = None, candidates: int | None = None) -> list[Passage]:
         """The ``k`` best passages for ``query``, best first.
 
@@ -131,7 +132,10 @@ class Retriever:
         if mode != "vector":
             self._require_embedded("BM25 and hybrid retrieval")
         rankings: list[tuple[list[str], list[float]]] = []
-        if mode in ("vector", "hybrid"):
+        known: dict[str, dict[str, Any]] = {}  # metadata that came with the vector hits (vector mode)
+        if mode == "vector":  # the hits are the passages: their metadata comes with them, in the search
+            rankings.append(self._vector(query, depth, where, known))
+        elif mode == "hybrid":  # most fused keys are not passages: only the final k are read, after fusion
             rankings.append(self._vector(query, depth, where))
         if mode in ("bm25", "hybrid"):
             rankings.append(self._bm25_ranking(query, depth, where))
@@ -142,9 +146,9 @@ class Retriever:
         else:
             ranked, scores = rankings[0]
         if rerank and ranked:
-            return self._reranked(query, ranked[: max(k, self.rerank_depth)], k)
+            return self._reranked(query, ranked[: max(k, self.rerank_depth)], k, known)
         ranked, scores = ranked[:k], scores[:k]
-        metas = self._metadata(ranked)
+        metas = self._metadata(ranked, known)
         return [passage_from(key, s, metas[key]) for key, s in zip(ranked, scores, strict=True) if key in metas]
 
     def run(self, request: RetrieveRequest) -> RetrieveResponse:
@@ -203,17 +207,23 @@ class Retriever:
                                     "use mode='vector'")
 
     # -- the two rankings ----------------------------------------------------------------------------
-    def _vector(self, query: str, depth: int, where: Any) -> tuple[list[str], list[float]]:
+    def _vector(self, query: str, depth: int, where: FilterLike,
+                metadata: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], list[float]]:
+        """The collection's ranking for ``query``; with ``metadata`` (a dict, filled here) the hits'
+        metadata is read by the same search."""
         with self._lock:
             enc = self.collection.encoder
             if enc is None:
                 raise InvalidInputError("this collection has no encoder, so a text query cannot be embedded; use "
                                         "mode='bm25', or a collection written by ingest")
             vec = enc.encode([query], progress=False)[0]
-            res = self.collection.search(vec, k=depth, where=where)
-        return [str(key) for key in res.keys], [float(s) for s in np.asarray(res.scores)]
+            res = self.collection.search(vec, k=depth, where=where, include="metadata" if metadata is not None else ())
+        keys = [str(key) for key in res.keys]
+        if metadata is not None and res.metadata is not None:
+            metadata.update((key, m) for key, m in zip(keys, res.metadata, strict=True) if m is not None)
+        return keys, [float(s) for s in np.asarray(res.scores)]
 
-    def _bm25_ranking(self, query: str, depth: int, where: Any) -> tuple[list[str], list[float]]:
+    def _bm25_ranking(self, query: str, depth: int, where: FilterLike) -> tuple[list[str], list[float]]:
         index, _ = self._current_bm25()
         allowed = None if where is None else self._mask(index, where)
         keys, scores = index.search(query, depth, allowed)
@@ -267,7 +277,7 @@ class Retriever:
             warnings.warn(f"could not save the BM25 index to {path} ({e}); it is kept in memory only",
                           RuntimeWarning, stacklevel=5)
 
-    def _mask(self, index: Bm25Index, where: Any) -> npt.NDArray[np.bool_]:
+    def _mask(self, index: Bm25Index, where: FilterLike) -> npt.NDArray[np.bool_]:
         """Rows of ``index`` whose item matches ``where`` (by the collection's own filter evaluation)."""
         spec = where if isinstance(where, str) else json.dumps(where, sort_keys=True, default=str)
         cache_key = (spec, index.version)
@@ -283,21 +293,27 @@ class Retriever:
         return mask
 
     # -- passages ------------------------------------------------------------------------------------
-    def _metadata(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Metadata of the keys still in the collection (one deleted since the ranking is left out)."""
-        if not keys:
-            return {}
+    def _metadata(self, keys: Sequence[str], known: Mapping[str, dict[str, Any]] | None = None
+                  ) -> dict[str, dict[str, Any]]:
+        """Metadata of the keys still in the collection (one deleted since the ranking is left out); those in
+        ``known`` (read with the vector hits) are not read again."""
+        known = known or {}
+        metas = {key: known[key] for key in keys if key in known}
+        missing = [key for key in keys if key not in metas]
+        if not missing:
+            return metas
         with self._lock:
             try:
-                got = self.collection.get(list(keys), vectors=False)
+                got = self.collection.get(missing, vectors=False)
             except UnknownKeyError:
-                present = [key for key in keys if key in self.collection]
+                present = [key for key in missing if key in self.collection]
                 got = self.collection.get(present, vectors=False) if present else []
-        return {g["key"]: g["metadata"] for g in got}
+        metas.update((g["key"], g["metadata"]) for g in got)
+        return metas
 
-    def _reranked(self, query: str, keys: list[str], k: int) -> list[Passage]:
+    def _reranked(self, query: str, keys: list[str], k: int, known: Mapping[str, dict[str, Any]]) -> list[Passage]:
         assert self.reranker is not None
-        metas = self._metadata(keys)
+        metas = self._metadata(keys, known)
         keys = [key for key in keys if key in metas]
         texts = [with_title(metas[key].get("title"), str(metas[key].get("text") or "")) for key in keys]
         scores = np.asarray(self.reranker(query, texts), dtype=np.float64).reshape(-1)

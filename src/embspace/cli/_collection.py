@@ -139,16 +139,15 @@ def search(
     from ..store import Collection
 
     with Collection.open(path, readonly=True) as col:
-        res = col.search(key=query, k=k, where=where) if by_key else col.search(query, k=k, where=where)
-        hits = res.to_list()
-        metas = {m["key"]: m["metadata"] for m in col.get([h[0] for h in hits])} if hits else {}
+        res = (col.search(key=query, k=k, where=where, include="metadata") if by_key
+               else col.search(query, k=k, where=where, include="metadata"))
+    hits = res.to_records()
     if as_json:
-        out.print_json({"query": query, "hits": [{"key": key, "score": float(s), "metadata": metas.get(key)}
-                                                 for key, s in hits]})
+        out.print_json({"query": query, "hits": hits})
     else:
-        out.print_hits(f"nearest to {query!r}" + (f" where {where}" if where else ""), hits)
-        if hits and any(metas.values()):
-            typer.echo(json.dumps({key: metas[key] for key, _ in hits[:3]}, ensure_ascii=False)[:500], err=True)
+        out.print_hits(f"nearest to {query!r}" + (f" where {where}" if where else ""), res.to_list())
+        if any(h["metadata"] for h in hits):
+            typer.echo(json.dumps({h["key"]: h["metadata"] for h in hits[:3]}, ensure_ascii=False)[:500], err=True)
 
 
 index_app = typer.Typer(help="Vector indexes of collections.", no_args_is_help=True)

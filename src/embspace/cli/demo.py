@@ -206,12 +206,11 @@ def run_searches(console: Console, col: Any) -> None:
     console.print("Queries in plain words, answered by meaning through the collection's index "
                   "([bold]embspace search[/] does the same):")
     for query, where in SEARCHES:
-        res = col.search(query, k=3, where=where)
+        res = col.search(query, k=3, where=where, include="metadata")
         hits = res.to_list()
-        metas = {m["key"]: m["metadata"] for m in col.get([key for key, _ in hits], vectors=False)}
         cells = {}
-        for key, _score in hits:
-            meta = metas.get(key, {})
+        for (key, _score), meta in zip(hits, res.metadata or [], strict=True):
+            meta = meta or {}
             text = str(meta.get("text", key))
             text = text if len(text) <= 160 else text[:157] + "..."
             cells[key] = f"{escape(text)}\n[dim]{escape(key)} · {escape(str(meta.get('chapter', '')))}[/]"

@@ -10,7 +10,8 @@ distance for ``l2``).
 what an index gives back is the unit vector), input validation, the id map with its tombstones,
 the ``allowed_ids`` restriction and the on-disk layout: a directory with ``index.json`` (the
 sidecar: kind, metric, dimension, factory string and every search parameter) next to the data
-files (``.npy`` without pickle, or FAISS's own ``write_index`` binary).
+files (``.npy`` without pickle, or FAISS's own ``write_index`` binary), and the ``embspace.json``
+artifact header (kind ``index``; directories written before the header read as before).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from .._artifact import check_format_version, write_header
 from .._types import METRICS, FloatArray, IntArray, Metric
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError, UnknownKeyError
 from ..space import _linalg, _topk
@@ -467,7 +469,10 @@ class BaseIndex(ABC):
 
 
 def write_meta(directory: Path, meta: Mapping[str, Any]) -> None:
+    """Write the sidecar and the artifact header (kind ``index``) of an index directory."""
     (directory / SIDECAR).write_text(json.dumps(dict(meta), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_header(directory, "index", FORMAT_VERSION, index_kind=meta.get("kind"), dim=meta.get("dim"),
+                 metric=meta.get("metric"))
 
 
 def read_meta(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -476,6 +481,7 @@ def read_meta(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     sidecar = path / SIDECAR
     if not path.exists():
         raise FileNotFoundError(f"no index at {str(path)!r}")
+    check_format_version(path, "index", FORMAT_VERSION)
     if not sidecar.is_file():
         raise CorruptDataError(path, f"not an embspace index directory (no {SIDECAR})")
     try:

@@ -7,7 +7,6 @@ can be dropped through it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._artifact import artifact_kind, kind_phrase
 from .._dirs import default_data_dir
 from ..apps.schemas import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
@@ -55,19 +55,21 @@ class Served:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-def kind_of(path: Path) -> str | None:
-    """``"collection"``, ``"recommender"``, ``"space"`` or None (not a resource: maybe a directory of them)."""
-    if (path / "collection.sqlite").is_file():
-        return "collection"
-    model = path / "model.json"
-    if model.is_file():
-        from ..train.matrix_factorization import FORMAT as mf_format
+#: The artifact kinds a server serves, and what it serves them as (a fixed space is a space).
+SERVED_KINDS: dict[str, str] = {"collection": "collection", "recommender": "recommender", "space": "space",
+                                "fixed-space": "space"}
 
-        try:
-            if json.loads(model.read_text(encoding="utf-8")).get("format") == mf_format:
-                return "recommender"
-        except (OSError, ValueError, AttributeError):
-            pass
+
+def kind_of(path: Path) -> str | None:
+    """``"collection"``, ``"recommender"``, ``"space"`` or None (not a resource: maybe a directory of them).
+
+    A directory's kind is the one its ``embspace.json`` header names (or its older layout implies:
+    :func:`embspace._artifact.artifact_kind`); other artifacts (indexes, maps, models, checkpoints) are
+    not served on their own. A file is a space when its format is one embspace reads.
+    """
+    if path.is_dir():
+        kind = artifact_kind(path)
+        return None if kind is None else SERVED_KINDS.get(kind)
     from ..space.io import detect_format
 
     try:
@@ -114,12 +116,18 @@ class Resources:
             raise InvalidInputError(f"{path} does not exist")
         kind = kind_of(path)
         if kind is None:
+            other = artifact_kind(path) if top and path.is_dir() else None
+            if other is not None:
+                raise InvalidInputError(f"{path} holds {kind_phrase(other)}, which a server does not serve on its "
+                                        "own; give the space or collection it belongs to (maps are served from "
+                                        "SPACE/maps/)")
             if top and path.is_dir():
                 for child in sorted(path.iterdir()):
-                    if child.name.startswith(".") or kind_of(child) is None:
+                    if child.name.startswith("."):
                         continue
                     try:
-                        self._add_path(child, top=False)
+                        if kind_of(child) is not None:
+                            self._add_path(child, top=False)
                     except (EmbspaceError, OSError, ValueError) as e:  # one bad file must not stop the server
                         log.warning("not serving %s: %s", child, e)
                 return
@@ -138,6 +146,8 @@ class Resources:
                                            owned=path.parent == self.data_dir)
 
     def _open(self, kind: str, path: Path) -> Any:
+        """The object of a resource, by its loader (what :func:`embspace.open` would call; that function
+        sits above every layer, so the server calls the loaders itself)."""
         if kind == "collection":
             from ..store import Collection
 
@@ -153,6 +163,10 @@ class Resources:
             from ..train import Recommender
 
             return Recommender.load(path)
+        if path.is_dir() and artifact_kind(path) == "fixed-space":
+            from ..analysis.fixes import FixedSpace
+
+            return FixedSpace.load(path)
         from ..space.io import load
 
         return load(path)

@@ -25,6 +25,7 @@ import lzma
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from .._artifact import artifact_kind, kind_phrase
 from .._atomic import atomic_path
 from ..errors import CorruptDataError, InvalidInputError, UnknownFormatError
 from ._formats._arrow import read_arrow, write_arrow
@@ -161,7 +162,12 @@ def detect_format(path: str | Path) -> FormatName:
     if p.is_dir():
         if is_own_dir(p):
             return "embspace"
-        raise UnknownFormatError(f"{p} is a directory but not an embspace space (no meta.json)")
+        try:
+            kind = artifact_kind(p)
+        except CorruptDataError:
+            kind = None
+        hint = f"; it holds {kind_phrase(kind)}: open it with embspace.open()" if kind else ""
+        raise UnknownFormatError(f"{p} is a directory but not an embspace space (no meta.json){hint}")
     if not p.exists():
         raise FileNotFoundError(f"no such file or directory: {p}")
     inner, _ = strip_compression(p)

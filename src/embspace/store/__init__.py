@@ -7,9 +7,10 @@ docs/filters.md.
 """
 
 from ._base import BaseCollection
-from ._filter import CompiledFilter, Filter, compile_filter, matches, parse_filter
+from ._filter import CompiledFilter, Filter, FilterLike, compile_filter, matches, parse_filter
 from .collection import Collection
+from .collection_result import CollectionResult, Include
 from .milvus import MilvusCollection, milvus_filter
 
-__all__ = ["BaseCollection", "Collection", "CompiledFilter", "Filter", "MilvusCollection", "compile_filter",
-           "matches", "milvus_filter", "parse_filter"]
+__all__ = ["BaseCollection", "Collection", "CollectionResult", "CompiledFilter", "Filter", "FilterLike", "Include",
+           "MilvusCollection", "compile_filter", "matches", "milvus_filter", "parse_filter"]

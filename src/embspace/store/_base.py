@@ -19,11 +19,19 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _html
-from ..errors import DimensionMismatchError, IncompatibleSpaceError, InvalidInputError
+from ..errors import (
+    CorruptDataError,
+    DimensionMismatchError,
+    IncompatibleSpaceError,
+    InvalidInputError,
+    UnknownFormatError,
+)
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
+from ..space.io import detect_format, load
 from ..space.provenance import Provenance
-from ..space.search_result import SearchResult
+from ._filter import FilterLike
+from .collection_result import CollectionResult, IncludeArg
 
 __all__ = ["BaseCollection", "resolve_encoder"]
 
@@ -70,6 +78,50 @@ def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, 
     return enc, int(dim), info
 
 
+#: Files of records (one item per line or row) that :meth:`BaseCollection.add_file` reads as texts.
+_RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".csv", ".csv.gz", ".tsv")
+
+
+def _saved_space(path: Path, text_field: str, texts_ok: bool) -> EmbeddingSpace | None:
+    """The space saved at ``path``, or None when ``path`` holds texts to encode.
+
+    A file in a vector format (a word2vec header, a binary, .vec, .npy, .arrow, a space directory) is
+    read as a space, and its errors propagate (a truncated file raises CorruptDataError naming it).
+    Texts are a folder that is not a space, a .jsonl/.csv/.tsv file, a .parquet file with the text
+    field(s) and no ``vector`` column, and a headerless text file that does not parse as GloVe
+    (lines of text and GloVe rows look alike until parsed; without an encoder, ``texts_ok`` False,
+    such a file can only be vectors, so its parse error propagates).
+    """
+    if path.name.lower().endswith(_RECORD_SUFFIXES) or not path.exists():
+        return None  # read_items reads the records (or says there is no input)
+    try:
+        fmt = detect_format(path)
+    except UnknownFormatError:  # a folder that is not a space: a folder of texts
+        return None
+    except CorruptDataError:
+        if path.name.lower().endswith((".txt", ".txt.gz")):
+            return None  # an empty text file: no texts
+        raise
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception:  # unreadable: load names the file and the problem
+            return load(path)
+        fields = {f.strip() for f in text_field.split(",")}
+        return None if fields & names and "vector" not in names else load(path)
+    if fmt == "glove":
+        try:
+            return load(path)
+        except CorruptDataError as e:
+            if texts_ok:
+                return None
+            raise CorruptDataError(e.path, f"{e.reason} (and this collection has no encoder, so the file cannot be "
+                                   "texts to encode either)", e.line) from None
+    return load(path)
+
+
 class BaseCollection(ABC):
     """The collection API (see :class:`~embspace.store.Collection` for the embedded one)."""
 
@@ -89,11 +141,11 @@ class BaseCollection(ABC):
         """Add items, replacing those whose key exists."""
 
     @abstractmethod
-    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+    def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         """Delete by keys, or every item matching a filter; returns how many were deleted."""
 
     @abstractmethod
-    def count(self, where: Any = None) -> int:
+    def count(self, where: FilterLike = None) -> int:
         """Items in the collection (matching ``where`` when given)."""
 
     @abstractmethod
@@ -105,20 +157,21 @@ class BaseCollection(ABC):
         an unknown key raises UnknownKeyError."""
 
     @abstractmethod
-    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+    def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) (matching ``where`` when given)."""
 
-    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+    def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key (matching ``where`` when given), in :meth:`items`' order; backends override it to
         skip reading the vectors."""
         for k, _vector, _metadata in self.items(where, batch):
             yield k
 
     @abstractmethod
-    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
-               params: Mapping[str, int] | None = None) -> SearchResult:
-        """The ``k`` nearest items to ``query`` or to the item ``key``, best first."""
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
+               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+        """The ``k`` nearest items to ``query`` or to the item ``key``, best first, each with the extras named
+        by ``include`` (``"metadata"``, ``"text"``, ``"vector"``)."""
 
     @abstractmethod
     def info(self) -> dict[str, Any]:
@@ -287,7 +340,7 @@ class BaseCollection(ABC):
         return self._query_vectors(query)
 
     # -- import / export -----------------------------------------------------------------------------
-    def to_space(self, where: Any = None) -> EmbeddingSpace:
+    def to_space(self, where: FilterLike = None) -> EmbeddingSpace:
         """The items (matching ``where``) as an EmbeddingSpace."""
         keys, vecs = [], []
         for k, v, _ in self.items(where):
@@ -312,13 +365,8 @@ class BaseCollection(ABC):
                  upsert: bool = False) -> int:
         """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
         .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
-        from ..errors import UnknownFormatError
-        from ..space.io import load
-
-        try:
-            space = load(path)
-        except (UnknownFormatError, IsADirectoryError, ValueError):
-            space = None
+        texts_ok = bool(self._info.get("encoder")) or self._encoder is not None
+        space = _saved_space(Path(path).expanduser(), text_field, texts_ok)
         if space is not None:
             return self.add_space(space, upsert=upsert)
         from ..encoders.file_encoding import read_items
@@ -329,7 +377,7 @@ class BaseCollection(ABC):
         metas = [i.metadata for i in items]
         return self.upsert(keys, texts, metas) if upsert else self.add(keys, texts, metas)
 
-    def export_jsonl(self, path: str | Path, where: Any = None) -> int:
+    def export_jsonl(self, path: str | Path, where: FilterLike = None) -> int:
         """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
         from .._atomic import atomic_path
 
@@ -340,7 +388,7 @@ class BaseCollection(ABC):
                 n += 1
         return n
 
-    def export_parquet(self, path: str | Path, where: Any = None) -> int:
+    def export_parquet(self, path: str | Path, where: FilterLike = None) -> int:
         """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
         import pyarrow as pa
         import pyarrow.parquet as pq

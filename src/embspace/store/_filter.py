@@ -28,11 +28,14 @@ from typing import Any, Final, TypeAlias
 
 from ..errors import InvalidInputError
 
-__all__ = ["MAX_DEPTH", "MAX_SQL_NESTING", "CompiledFilter", "Filter", "compile_filter", "matches",
-           "parse_filter"]
+__all__ = ["MAX_DEPTH", "MAX_SQL_NESTING", "CompiledFilter", "Filter", "FilterLike", "FilterValue", "Scalar",
+           "compile_filter", "matches", "parse_filter"]
 
 #: A JSON scalar: the values a filter compares with.
 Scalar: TypeAlias = str | int | float | bool | None
+#: The value of one key of a dict filter: a JSON scalar (equality), or a dict of operators such as
+#: ``{"$gte": 2000}`` or ``{"$in": ["en", "de"]}``.
+FilterValue: TypeAlias = Scalar | Mapping[str, object]
 #: A path into nested JSON objects: ``a.b`` is ``("a", "b")``.
 _Path: TypeAlias = tuple[str, ...]
 
@@ -498,7 +501,7 @@ def _dict_op(key: str, op: object, arg: object) -> _Node:
                             "(equality with an object is not supported)")
 
 
-def _from_mapping(where: Mapping[Any, Any]) -> _Node:
+def _from_mapping(where: Mapping[object, object]) -> _Node:
     args: list[_Node] = []
     for key, value in where.items():
         if not isinstance(key, str):
@@ -671,13 +674,13 @@ class _Frag:
     """A piece of SQL and the parameters of its ``?`` placeholders, in order."""
 
     sql: str
-    params: tuple[Any, ...] = ()
+    params: tuple[Scalar, ...] = ()
 
 
 def _cat(*parts: str | _Frag) -> _Frag:
     """Concatenate SQL pieces: plain strings are constants of this module, never user input."""
     sql: list[str] = []
-    params: list[Any] = []
+    params: list[Scalar] = []
     for part in parts:
         if isinstance(part, str):
             sql.append(part)
@@ -827,7 +830,7 @@ class CompiledFilter:
     """
 
     sql: str
-    params: tuple[Any, ...]
+    params: tuple[Scalar, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -840,7 +843,7 @@ class Filter:
 
     node: _Node
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
+    def matches(self, metadata: Mapping[str, object] | None) -> bool:
         """Whether ``metadata`` (a JSON object as a dict; ``None``: no metadata) satisfies the filter."""
         return _evaluate(self.node, {} if metadata is None else metadata)
 
@@ -861,7 +864,12 @@ class Filter:
         return f"Filter({_format(self.node)!r})"
 
 
-def parse_filter(where: str | Mapping[str, Any] | Filter | None) -> Filter:
+#: What every ``where=`` takes: a string in the filter language, a dict of conditions, an already
+#: parsed :class:`Filter`, or None (no filter: everything matches). See docs/filters.md.
+FilterLike: TypeAlias = str | Mapping[str, FilterValue] | Filter | None
+
+
+def parse_filter(where: FilterLike) -> Filter:
     """Parse a filter string or dict into a :class:`Filter`.
 
     Parameters
@@ -888,7 +896,7 @@ def parse_filter(where: str | Mapping[str, Any] | Filter | None) -> Filter:
     return where if isinstance(where, Filter) else Filter(_to_node(where))
 
 
-def compile_filter(where: str | Mapping[str, Any] | Filter | None, *, column: str = "metadata") -> CompiledFilter:
+def compile_filter(where: FilterLike, *, column: str = "metadata") -> CompiledFilter:
     """Compile a filter into a parameterised boolean SQLite expression over a JSON column.
 
     Parameters
@@ -924,7 +932,7 @@ def compile_filter(where: str | Mapping[str, Any] | Filter | None, *, column: st
     return parse_filter(where).compile(column=column)
 
 
-def matches(where: str | Mapping[str, Any] | Filter | None, metadata: Mapping[str, Any] | None) -> bool:
+def matches(where: FilterLike, metadata: Mapping[str, object] | None) -> bool:
     """Whether ``metadata`` satisfies the filter ``where``: the pure-Python twin of :func:`compile_filter`.
 
     Parameters

@@ -2,6 +2,7 @@
 
 Layout of a collection directory::
 
+    PATH/embspace.json       the artifact header (kind "collection"; collections created before it have none)
     PATH/collection.sqlite   keys, float32 vectors, JSON metadata, a change log (source of truth)
     PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
     PATH/writer.lock         held (flock) by the one writer
@@ -29,11 +30,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
-from ..space.search_result import SearchResult
 from ._base import BaseCollection, Metadata, resolve_encoder
-from ._filter import compile_filter
+from ._filter import FilterLike, compile_filter
+from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 from .milvus import MilvusCollection, is_milvus_uri
 
 FORMAT = 1
@@ -115,6 +117,9 @@ class Collection(BaseCollection):
             if exist_ok:
                 return cls.open(p)
             raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open")
+        other = artifact_kind(p)
+        if other not in (None, "collection"):
+            raise InvalidInputError(f"{p} holds {kind_phrase(other)}, not a collection; choose another directory")
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
@@ -130,6 +135,7 @@ class Collection(BaseCollection):
             db.executescript(SCHEMA)
             db.executemany("INSERT OR REPLACE INTO info (name, value) VALUES (?, ?)",
                            [(k, json.dumps(v)) for k, v in info.items()])
+        write_header(p, "collection", FORMAT, dim=int(dim), metric=metric)  # after the table: it marks a whole one
         col = cls(p, db, info, writable=True, encoder=enc)
         col._take_writer_lock(timeout=0)
         return col
@@ -143,6 +149,7 @@ class Collection(BaseCollection):
         p = Path(path).expanduser()
         if not (p / DB_NAME).is_file():
             raise InvalidInputError(f"no collection at {p} (no {DB_NAME}); create one with Collection.create")
+        header = check_format_version(p, "collection", FORMAT)
         db = cls._connect(p / DB_NAME)
         rows = db.execute("SELECT name, value FROM info").fetchall()
         info = {k: json.loads(v) for k, v in rows}
@@ -151,6 +158,8 @@ class Collection(BaseCollection):
         col = cls(p, db, info, writable=not readonly, encoder=encoder)
         if not readonly:
             col._take_writer_lock(timeout=timeout)
+            if header is None:  # created before the header existed: the writer adds it
+                write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
         return col
 
     @staticmethod
@@ -243,7 +252,7 @@ class Collection(BaseCollection):
     def _ids_for(self, keys: Sequence[str]) -> dict[str, int]:
         return {k: int(i) for k, i in select_in(self._db, "SELECT key, id FROM items WHERE key IN ({in})", keys)}
 
-    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+    def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         """Delete by keys, or every item matching a filter; returns how many were deleted."""
         self._require_writer()
         if (keys is None) == (where is None):
@@ -263,7 +272,7 @@ class Collection(BaseCollection):
         return len(ids)
 
     # -- reading -------------------------------------------------------------------------------------
-    def count(self, where: Any = None) -> int:
+    def count(self, where: FilterLike = None) -> int:
         """Items in the collection (matching ``where`` when given)."""
         if where is None:
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
@@ -304,18 +313,18 @@ class Collection(BaseCollection):
             raise UnknownKeyError(str(missing[0]), where="the collection")
         return [found[str(k)] for k in keys]
 
-    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+    def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata), in insertion order (matching ``where`` when given)."""
         for k, v, m in self._scan(where, "key, vector, metadata", batch):
             yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
 
-    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+    def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key, in insertion order (matching ``where`` when given); no vector is read."""
         for (k,) in self._scan(where, "key", batch):
             yield k
 
-    def _scan(self, where: Any, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
+    def _scan(self, where: FilterLike, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
         """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query."""
         f = compile_filter(where)
         last = 0
@@ -374,7 +383,7 @@ class Collection(BaseCollection):
         if self.writable:
             self._save_index()
 
-    def _all_vectors(self, where: Any = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def _all_vectors(self, where: FilterLike = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         f = compile_filter(where)
         rows = self._db.execute(f"SELECT id, vector FROM items WHERE {f.sql} ORDER BY id", f.params).fetchall()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -478,8 +487,8 @@ class Collection(BaseCollection):
         return result
 
     # -- search --------------------------------------------------------------------------------------
-    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
-               params: Mapping[str, int] | None = None) -> SearchResult:
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
+               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
         """The ``k`` nearest items to ``query`` (a vector, a batch of vectors, or a text or texts — encoded
         with the collection's encoder; in a collection without an encoder a string is a key) or to the
         item ``key`` (itself excluded), best first.
@@ -487,19 +496,24 @@ class Collection(BaseCollection):
         ``where`` restricts the search to items whose metadata matches (a dict of equalities or a
         filter string, see docs/filters.md); few matches are searched exactly, many through the index
         with an id selector, so recall holds at any selectivity.
+
+        ``include`` names what each hit carries besides its key and score: ``"metadata"``, ``"text"``
+        (the metadata's ``"text"`` field, where ingestion keeps a passage's text) and ``"vector"``
+        (see :class:`~embspace.store.CollectionResult`); they are read in one query for all hits.
         """
+        extras = check_include(include) if include else frozenset()
         if (where is None and key is None and params is None and type(query) is np.ndarray and query.ndim == 1
                 and query.dtype == np.float32 and type(k) is int and k > 0):
             fast = self._search_one(query, k)  # one vector, no filter: the hot path
             if fast is not None:
-                return fast
+                return self._with_extras(fast, extras) if extras else fast
         q, single, exclude = self._search_input(query, key, k)
         self._sync_index()
         entry: dict[str, Any] = {}
         if where is not None:
             entry = self._filter_entry(where)
             if len(entry["ids"]) == 0:
-                return SearchResult.empty(not single, len(q))
+                return attach(CollectionResult.empty(not single, len(q)), extras, self.dim, [[]] * len(q), {})
         kk = k + len(exclude)
         if entry and len(entry["ids"]) < EXACT_BELOW:
             if "exact" not in entry:
@@ -510,11 +524,35 @@ class Collection(BaseCollection):
                 entry["selection"] = self._index.select(entry["ids"])
             got = self._index.search_prepared(q, kk, params=params, allowed_ids=entry.get("selection"))
             if got is None:
-                return SearchResult.empty(not single, len(q))
-            res = SearchResult([], got[0], got[1])
-        return self._keyed(res, k, exclude, single)
+                return attach(CollectionResult.empty(not single, len(q)), extras, self.dim, [[]] * len(q), {})
+            res = CollectionResult([], got[0], got[1])
+        result = self._keyed(res, k, exclude, single)
+        return self._with_extras(result, extras) if extras else result
 
-    def _filter_entry(self, where: Any) -> dict[str, Any]:
+    def _with_extras(self, result: CollectionResult, extras: frozenset[str]) -> CollectionResult:
+        """``result`` with the metadata, texts or vectors of its hits, read in one query (by row id)."""
+        keys = [result.keys] if not result.batched else result.keys
+        handles = [row[: len(ks)] for row, ks in zip(np.atleast_2d(result.ids).tolist(), keys, strict=True)]
+        wanted = sorted({i for row in handles for i in row if i >= 0})
+        columns = ["vector" if "vector" in extras else "NULL"]
+        if "metadata" in extras:
+            columns.append("metadata")
+        elif "text" in extras:  # only the text: SQLite extracts it, no JSON is parsed here
+            columns.append("CASE WHEN json_type(metadata, '$.text') = 'text' THEN json_extract(metadata, '$.text') END")
+        else:
+            columns.append("NULL")
+        found: dict[int, Row] = {}
+        for i, v, m in select_in(self._db, f"SELECT id, {', '.join(columns)} FROM items WHERE id IN ({{in}})",
+                                 wanted):
+            vec = None if v is None else np.frombuffer(v, np.float32)
+            if "metadata" in extras:
+                meta = json.loads(m)
+                found[int(i)] = (meta, text_of(meta), vec)
+            else:
+                found[int(i)] = (None, m, vec)
+        return attach(result, extras, self.dim, handles, found)
+
+    def _filter_entry(self, where: FilterLike) -> dict[str, Any]:
         """``{"ids": ids matching where, ...}`` from SQLite, kept for the filter until the next change
         together with what searches derive from it (an exact index over few rows, or the index's
         label selection over many)."""
@@ -530,7 +568,7 @@ class Collection(BaseCollection):
             self._filter_cache.pop(next(iter(self._filter_cache)))
         return hit[1]
 
-    def _search_one(self, query: npt.NDArray[np.float32], k: int) -> SearchResult | None:
+    def _search_one(self, query: npt.NDArray[np.float32], k: int) -> CollectionResult | None:
         """:meth:`search` of one float32 vector without filter, in as few steps as possible (None: take the
         general path, which also produces the errors)."""
         if query.shape[0] != self.dim:
@@ -551,7 +589,7 @@ class Collection(BaseCollection):
             keys = [names[i] for i in ids[0].tolist()]
         except KeyError:
             return None
-        return SearchResult(keys, scores[0], ids[0])
+        return CollectionResult(keys, scores[0], ids[0])
 
     def _exact_index_over(self, ids: npt.NDArray[np.int64]) -> Any:
         from ..index import ExactIndex
@@ -563,7 +601,7 @@ class Collection(BaseCollection):
             index.add(np.stack([got[i] for i in keep.tolist()]), keep)
         return index
 
-    def _keyed(self, res: Any, k: int, exclude: set[str], single: bool) -> SearchResult:
+    def _keyed(self, res: Any, k: int, exclude: set[str], single: bool) -> CollectionResult:
         ids = np.atleast_2d(np.asarray(res.ids, np.int64))
         scores = np.atleast_2d(np.asarray(res.scores, np.float32))
         names = self._names
@@ -579,8 +617,8 @@ class Collection(BaseCollection):
                 pass
             else:
                 if single:
-                    return SearchResult(keys_full[0], scores[0], ids[0])
-                return SearchResult(keys_full, scores, ids)
+                    return CollectionResult(keys_full[0], scores[0], ids[0])
+                return CollectionResult(keys_full, scores, ids)
         keys_out: list[list[str]] = []
         score_out = np.full((len(id_rows), k), -np.inf, np.float32)
         id_out = np.full((len(id_rows), k), -1, np.int64)
@@ -592,8 +630,8 @@ class Collection(BaseCollection):
         n = max((len(x) for x in keys_out), default=0)
         if single:
             m = len(keys_out[0])
-            return SearchResult(keys_out[0], score_out[0, :m], id_out[0, :m])
-        return SearchResult(keys_out, score_out[:, :n], id_out[:, :n])
+            return CollectionResult(keys_out[0], score_out[0, :m], id_out[0, :m])
+        return CollectionResult(keys_out, score_out[:, :n], id_out[:, :n])
 
     def info(self) -> dict[str, Any]:
         """Size, dimension, metric, index and encoder of the collection."""

@@ -22,9 +22,9 @@ import numpy.typing as npt
 
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
 from ..index import FactorySpec
-from ..space.search_result import SearchResult
 from ._base import BaseCollection, Metadata, resolve_encoder
-from ._filter import _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
+from ._filter import FilterLike, _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
+from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 
 __all__ = ["MilvusCollection", "is_milvus_uri", "milvus_filter"]
 
@@ -114,7 +114,7 @@ def _expr(node: _Node) -> str:
     return f"(exists {field} and ({alts}))"
 
 
-def milvus_filter(where: Any) -> str:
+def milvus_filter(where: FilterLike) -> str:
     """A filter (string or dict, see docs/filters.md) as a Milvus boolean expression ("" for none).
 
     Every key and value is written as an escaped literal of Milvus's expression language; text
@@ -282,7 +282,7 @@ class MilvusCollection(BaseCollection):
     def upsert(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
         return self._write(keys, data, metadata, replace=True)
 
-    def delete(self, keys: Sequence[str] | None = None, *, where: Any = None) -> int:
+    def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         self._require_writer()
         if (keys is None) == (where is None):
             raise InvalidInputError("delete takes keys or where=, not both and not neither")
@@ -297,7 +297,7 @@ class MilvusCollection(BaseCollection):
         return len(gone)
 
     # -- reading -------------------------------------------------------------------------------------
-    def count(self, where: Any = None) -> int:
+    def count(self, where: FilterLike = None) -> int:
         rows = self._client.query(self.name, filter=milvus_filter(where), output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
@@ -320,7 +320,7 @@ class MilvusCollection(BaseCollection):
             raise UnknownKeyError(missing[0], where="the collection")
         return [found[k] for k in wanted]
 
-    def _scan(self, where: Any, fields: list[str], batch: int = 10_000) -> Iterator[tuple[str, Any, Any]]:
+    def _scan(self, where: FilterLike, fields: list[str], batch: int = 10_000) -> Iterator[tuple[str, Any, Any]]:
         it = self._client.query_iterator(self.name, batch_size=batch, filter=milvus_filter(where),
                                          output_fields=fields)
         try:
@@ -333,42 +333,55 @@ class MilvusCollection(BaseCollection):
         finally:
             it.close()
 
-    def items(self, where: Any = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
+    def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) matching ``where``, in Milvus's order."""
         for k, v, m in self._scan(where, ["key", "vector", "metadata"], batch):
             yield k, np.asarray(v, np.float32), dict(m or {})
 
-    def keys(self, where: Any = None, batch: int = 10_000) -> Iterator[str]:
+    def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key matching ``where``, in Milvus's order; no vector is read."""
         for k, _vector, _metadata in self._scan(where, ["key"], batch):
             yield k
 
-    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: Any = None,
-               params: Mapping[str, int] | None = None) -> SearchResult:
-        """As :meth:`Collection.search`; ``params`` takes ``efSearch`` (HNSW) or ``nprobe`` (IVF)."""
+    def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
+               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+        """As :meth:`Collection.search`; ``params`` takes ``efSearch`` (HNSW) or ``nprobe`` (IVF). The extras
+        of ``include`` come back with the hits, in the search request itself."""
+        extras = check_include(include)
         q, single, exclude = self._search_input(query, key, k)
         sp: dict[str, Any] = {"metric_type": _METRICS[self.metric], "params": {}}
         for name, value in (params or {}).items():
             if name not in ("efSearch", "nprobe"):
                 raise InvalidInputError(f"unknown search parameter {name!r} for Milvus; it takes efSearch or nprobe")
             sp["params"]["ef" if name == "efSearch" else "nprobe"] = int(value)
+        fields = ["key"] + (["metadata"] if extras & {"metadata", "text"} else []) + \
+            (["vector"] if "vector" in extras else [])
         hits = self._client.search(self.name, data=q.tolist(), limit=k + len(exclude), filter=milvus_filter(where),
-                                   search_params=sp, anns_field="vector", output_fields=["key"])
+                                   search_params=sp, anns_field="vector", output_fields=fields)
         keys_out: list[list[str]] = []
+        found: dict[str, Row] = {}
         score_out = np.full((len(q), k), -np.inf, np.float32)
         for r, row in enumerate(hits):
-            ks = [h["key"] for h in row if h["key"] not in exclude][:k]
-            ds = [float(h["distance"]) for h in row if h["key"] not in exclude][:k]
+            kept = [h for h in row if h["key"] not in exclude][:k]
+            ks = [h["key"] for h in kept]
+            ds = [float(h["distance"]) for h in kept]
             scores = [-math.sqrt(max(d, 0.0)) for d in ds] if self.metric == "l2" else ds
             keys_out.append(ks)
             score_out[r, : len(ks)] = scores
+            if extras:
+                for h in kept:
+                    meta = dict(h["metadata"] or {}) if "metadata" in fields else None
+                    vec = np.asarray(h["vector"], np.float32) if "vector" in extras else None
+                    found[h["key"]] = (meta, text_of(meta), vec)
         no_ids = np.full(score_out.shape, -1, np.int64)  # Milvus rows have keys, not embspace row ids
         if single:
             m = len(keys_out[0])
-            return SearchResult(keys_out[0], score_out[0, :m], no_ids[0, :m])
-        n = max((len(x) for x in keys_out), default=0)
-        return SearchResult([x + [""] * (n - len(x)) for x in keys_out], score_out[:, :n], no_ids[:, :n])
+            result = CollectionResult(keys_out[0], score_out[0, :m], no_ids[0, :m])
+        else:
+            n = max((len(x) for x in keys_out), default=0)
+            result = CollectionResult([x + [""] * (n - len(x)) for x in keys_out], score_out[:, :n], no_ids[:, :n])
+        return attach(result, extras, self.dim, keys_out, found) if extras else result
 
     def info(self) -> dict[str, Any]:
         return {"path": self.uri, "count": self.count(), "dim": self.dim, "metric": self.metric,

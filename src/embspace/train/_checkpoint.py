@@ -1,4 +1,8 @@
-"""Training checkpoints: weights (.npy), progress and settings (JSON), written atomically."""
+"""Training checkpoints: weights (.npy), progress and settings (JSON), written atomically.
+
+A checkpoint directory holds ``state.json``, one ``.npy`` per array and the ``embspace.json``
+artifact header (kind ``checkpoint``; checkpoints written before the header read as before).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._artifact import check_format_version, write_header
 from .._atomic import atomic_path
 from ..data.vocab import Vocab
 from ..errors import CorruptDataError, InvalidInputError
 
 FORMAT = "embspace.checkpoint"
+FORMAT_VERSION = 1
 
 
 @dataclass
@@ -42,9 +48,11 @@ def save(path: str | Path, fingerprint: str, epoch: int, job: int, loss_history:
             meta["vocab"] = {"words": list(vocab.words), "counts": vocab.counts.tolist(),
                              "min_count": vocab.min_count, "raw_token_count": vocab.raw_token_count}
         (work / "state.json").write_text(json.dumps(meta), "utf-8")
+        write_header(work, "checkpoint", FORMAT_VERSION, epoch=epoch, job=job)
 
 
 def load_any(path: Path) -> State:
+    check_format_version(path, "checkpoint", FORMAT_VERSION)
     try:
         meta = json.loads((path / "state.json").read_text("utf-8"))
     except FileNotFoundError:

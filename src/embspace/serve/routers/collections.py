@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from ...apps.schemas import Hits, Summary
 from ...errors import InvalidInputError
+from ...store import Include
 from .._resources import Resources, Served
 from ..schemas import (
     CollectionCreate,
@@ -133,20 +134,20 @@ def count(name: str, resources: ResourcesDep,
 
 # -- search: the hot path ------------------------------------------------------------------------------
 def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
-    """Run a search and attach each hit's metadata when asked (the caller holds the collection's lock).
-
-    The one place the API writes "search, then fetch the hits' metadata"."""
+    """Run a search, each hit with its metadata when asked (the caller holds the collection's lock); the
+    metadata comes with the search (``include="metadata"``), read in one query for all hits."""
     col = as_collection(served)
+    include: tuple[Include, ...] = ("metadata",) if req.metadata else ()
     if by == "key":
-        res = col.search(key=req.key, k=req.k, where=req.where)
+        res = col.search(key=req.key, k=req.k, where=req.where, include=include)
     elif by == "text":
         if col.encoder_spec is None:
             raise InvalidInputError(f"the collection {served.name!r} has no encoder: search it by vector or key")
-        res = col.search(req.text, req.k, where=req.where)
+        res = col.search(req.text, req.k, where=req.where, include=include)
     else:
-        res = col.search(vector(req.vector or []), req.k, where=req.where)
+        res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
     keys = [str(k) for k in res.keys]  # one query: a flat list of keys
-    metas = ({g["key"]: g["metadata"] for g in col.get(keys, vectors=False)} if req.metadata and keys else None)
+    metas = dict(zip(keys, res.metadata, strict=True)) if res.metadata is not None else None
     return Hits.of(res, metas)
 
 

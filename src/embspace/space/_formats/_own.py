@@ -1,18 +1,22 @@
 """embspace's own directory format: ``vectors.npy`` (memory-mappable), ``keys.json``, ``meta.json``.
 
-Optionally ``counts.npy``. Written to a temporary sibling and renamed into place, so a failed
+Optionally ``counts.npy``; the ``embspace.json`` artifact header (kind ``space``, or ``fixed-space``
+for a fixed space, which adds its transform) since the header exists; directories without it
+(written before) read as before. Written to a temporary sibling and renamed into place, so a failed
 write never leaves a half-written space behind.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ..._artifact import ArtifactKind, check_format_version, write_header
 from ..._atomic import atomic_path
 from ..._types import METRICS
 from ...errors import CorruptDataError, InvalidInputError
@@ -21,6 +25,8 @@ from ..provenance import Provenance
 
 FORMAT_TAG = "embspace.space"
 FORMAT_VERSION = 1
+#: The artifact kinds whose directories hold a space in this layout (a fixed space adds its transform).
+KINDS = ("space", "fixed-space")
 STORAGE = ("float32", "float16", "int8")
 
 
@@ -34,6 +40,7 @@ def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
         if not path.exists():
             raise FileNotFoundError(f"no such space directory: {path}")
         raise CorruptDataError(path, "not an embspace space directory (a file, not a directory)")
+    check_format_version(path, KINDS, FORMAT_VERSION)
     meta_path = path / "meta.json"
     try:
         meta: Any = json.loads(meta_path.read_text("utf-8"))
@@ -130,14 +137,21 @@ def _quantize(vectors: npt.NDArray[np.float32], storage: str
     return np.rint(vectors / safe[:, None]).astype(np.int8), scales
 
 
-def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32") -> None:
+def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32", kind: ArtifactKind = "space",
+              extra: Callable[[Path], Mapping[str, object]] | None = None) -> None:
     """Write a space directory; ``dtype="float16"`` or ``"int8"`` (per-row scale) makes it smaller.
 
     Quantised spaces load as float32 (dequantised, not memory-mapped); int8 keeps cosine
     similarities within about 0.01 of the original.
+
+    ``kind`` and ``extra`` are for the layers above that save a space with more (a fixed space and
+    its transform): ``extra(work)`` writes its files into the temporary directory, inside the same
+    atomic write, and returns the extra keys of the ``embspace.json`` header.
     """
     if dtype not in STORAGE:
         raise InvalidInputError(f"unknown storage dtype {dtype!r}; expected one of {', '.join(STORAGE)}")
+    if kind not in KINDS:
+        raise InvalidInputError(f"a space directory is written as kind {' or '.join(KINDS)}, not {kind!r}")
     if path.exists() and not is_own_dir(path) and not (path.is_dir() and not any(path.iterdir())):
         raise InvalidInputError(
             f"{path} exists and is not an embspace space directory; refusing to replace it. "
@@ -163,3 +177,5 @@ def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32") -> N
             "provenance": space.provenance.to_dict(),
         }
         (work / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        more = dict(extra(work)) if extra is not None else {}
+        write_header(work, kind, FORMAT_VERSION, n=len(space), dim=space.dim, metric=space.metric, **more)
