@@ -24,9 +24,8 @@ import json, os, sys
 import numpy as np
 from embspace.store import Collection
 
-path, log, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+path, log = sys.argv[1], sys.argv[2]
 col = Collection.create(path, dim=8, index="HNSW32", exist_ok=True)
-open(ready, "w").close()  # the parent's random kill delay starts now, whatever the start-up took
 rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
 start = col.count() + 10_000 * int(rng.integers(1, 10**6))
 with open(log, "a") as ack:
@@ -105,14 +104,15 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
     rng = np.random.default_rng(0)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for kill in range(KILLS):
-        ready = tmp_path / f"ready-{kill}"
-        proc = subprocess.Popen([sys.executable, str(script), str(path), str(log), str(ready)], env=env,
+        acked = log.stat().st_size if log.exists() else 0
+        proc = subprocess.Popen([sys.executable, str(script), str(path), str(log)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Start-up (interpreter, numpy, FAISS) takes ~0.5 s on a quiet machine but several seconds on a loaded
-        # one (parallel test workers): wait for the writer to hold its collection, then kill it at a random
-        # point of its writes, so every kill lands among writes however busy the machine is.
+        # Kill 0.1-1.1 s into the writing. The writer's start-up (~0.5 s idle, many seconds on a busy machine or
+        # beside parallel test workers) is waited out first: a writer killed before it opened the collection
+        # tests nothing, and left no collection to check.
         deadline = time.monotonic() + 120
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while proc.poll() is None and (log.stat().st_size if log.exists() else 0) == acked:
+            assert time.monotonic() < deadline, "the writer did not start writing within 120 s"
             time.sleep(0.02)
         time.sleep(float(rng.uniform(0.1, 1.1)))
         if proc.poll() is not None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from .. import __version__
+from .._version import __version__
 from ..errors import EmbspaceError
 from . import _output as out
 
