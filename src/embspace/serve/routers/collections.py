@@ -146,9 +146,7 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
         res = col.search(req.text, req.k, where=req.where, include=include)
     else:
         res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
-    keys = [str(k) for k in res.keys]  # one query: a flat list of keys
-    metas = dict(zip(keys, res.metadata, strict=True)) if res.metadata is not None else None
-    return Hits.of(res, metas)
+    return Hits.of(res)  # with the hits' metadata when the search included it
 
 
 async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hits:
