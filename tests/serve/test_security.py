@@ -215,6 +215,10 @@ def test_the_former_guard_is_a_deprecated_alias(resources: Resources) -> None:
 
     with pytest.warns(DeprecationWarning, match="Guard is deprecated"):
         guard_cls = embspace.serve.Guard
+    with pytest.warns(DeprecationWarning, match=r"embspace\.serve\.app\.Guard is deprecated"):
+        assert embspace.serve.app.Guard is guard_cls  # its home before, the same deprecated alias
+    with pytest.raises(AttributeError, match="no attribute 'Gaurd'"):
+        _ = embspace.serve.Gaurd
     app = create_app(resources)
     client = TestClient(guard_cls(app, api_key=KEY, max_body=100), client=LOOPBACK)
     assert client.get("/health").status_code == 401

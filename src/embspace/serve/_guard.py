@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
     from ._balance import Balancer
 
-__all__ = ["PUBLIC_PREFIX", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut", "install_guards"]
+__all__ = ["PUBLIC_PREFIX", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut", "deprecated_guard",
+           "install_guards"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -219,3 +221,26 @@ def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer
     app.add_middleware(LoadShedder, balancer=balancer)
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(AccessGuard, api_key=api_key)
+
+
+# -- deprecated ------------------------------------------------------------------------------------------
+class LegacyGuard:
+    """The former all-in-one middleware ``Guard`` (deprecated): the access guard, body limit and load shedder
+    in a row. ``fast_search`` is ignored (create_app installs the search shortcut)."""
+
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int, fast_search: Any = None,
+                 balancer: Balancer | None = None) -> None:
+        self.app = AccessGuard(BodyLimit(LoadShedder(app, balancer=balancer), max_body=max_body), api_key=api_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def deprecated_guard(module: str, name: str) -> type[LegacyGuard]:
+    """The module ``__getattr__`` of :mod:`embspace.serve` and :mod:`embspace.serve.app`, where ``Guard`` was
+    public: ``Guard`` warns and gives :class:`LegacyGuard`; any other name is missing."""
+    if name != "Guard":
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.Guard is deprecated: create_app installs the middlewares of embspace.serve._guard "
+                  "(AccessGuard, BodyLimit, LoadShedder, SearchShortcut)", DeprecationWarning, stacklevel=3)
+    return LegacyGuard
