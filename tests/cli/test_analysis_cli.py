@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
+import embspace
 from embspace import EmbeddingSpace, load
-from embspace.analysis import Transform
+from embspace.analysis import FixedSpace, Transform
 from embspace.cli.app import app
 
 runner = CliRunner()
@@ -36,7 +37,13 @@ def test_analyze_fix_cluster_project_compare_dedup(tmp_path: Path) -> None:
 
     r = runner.invoke(app, ["fix", str(s), "--whiten", "--dim", "8", "-o", str(tmp_path / "w")])
     assert r.exit_code == 0, r.output
-    assert load(tmp_path / "w").dim == 8 and Transform.load(tmp_path / "w.transform.npz").out_dim == 8
+    assert load(tmp_path / "w").dim == 8 and Transform.load(tmp_path / "w" / "transform.npz").out_dim == 8
+    assert not (tmp_path / "w.transform.npz").exists()  # a directory keeps its transform: no second copy beside it
+    assert isinstance(embspace.open(tmp_path / "w"), FixedSpace)
+    r = runner.invoke(app, ["fix", str(s), "--center", "-o", str(tmp_path / "c.npy"), "--json"])
+    assert r.exit_code == 0, r.output  # a file format keeps the vectors only: the transform goes beside it
+    assert json.loads(r.output)["transform"] == str(tmp_path / "c.npy.transform.npz")
+    assert load(tmp_path / "c.npy").dim == 16 and Transform.load(tmp_path / "c.npy.transform.npz").out_dim == 16
     r = runner.invoke(app, ["fix", str(s), "--center", "--whiten", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2
 

@@ -129,6 +129,33 @@ def test_an_unexpected_failure_is_a_json_500_without_internals(resources: Resour
     assert "secret" not in r.text
 
 
+def test_a_refused_search_runs_once_and_answers_as_every_route(resources: Resources,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search shortcut hands its error to the search route, which raises it: no second search."""
+    from embspace.serve.routers import collections as routes
+
+    calls: list[str] = []
+    real = routes.search_hits
+
+    async def counted(res: Resources, name: str, req: object) -> object:
+        calls.append(name)
+        return await real(res, name, req)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routes, "search_hits", counted)
+    client = TestClient(create_app(resources), client=LOOPBACK, raise_server_exceptions=False)
+    for body, status, code in ((({"vector": [1, 0], "k": 1}), 422, "dimension_mismatch"),
+                               ({"key": "nope", "k": 1}, 404, "unknown_key"),
+                               ({"vector": [1, 0, 0, 0], "k": 1, "where": "(("}, 422, None)):
+        calls.clear()
+        r = client.post("/collections/vecs/search", json=body)
+        assert r.status_code == status and (code is None or r.json()["error"]["code"] == code), r.text
+        assert calls == ["vecs"]
+    calls.clear()
+    r = client.post("/collections/vecs/search", json={"vector": [1, 0, 0, 0], "k": 1})
+    assert r.status_code == 200 and r.json()["hits"][0]["key"] == "a" and calls == ["vecs"]
+    assert client.post("/collections/nope/search", json={"key": "a"}).json()["error"]["code"] == "not_found"
+
+
 # ------------------------------------------------------------------------------------------------- CLI
 
 runner = CliRunner()
@@ -215,6 +242,10 @@ def test_the_former_guard_is_a_deprecated_alias(resources: Resources) -> None:
 
     with pytest.warns(DeprecationWarning, match="Guard is deprecated"):
         guard_cls = embspace.serve.Guard
+    with pytest.warns(DeprecationWarning, match=r"embspace\.serve\.app\.Guard is deprecated"):
+        assert embspace.serve.app.Guard is guard_cls  # its home before, the same deprecated alias
+    with pytest.raises(AttributeError, match="no attribute 'Gaurd'"):
+        _ = embspace.serve.Gaurd
     app = create_app(resources)
     client = TestClient(guard_cls(app, api_key=KEY, max_body=100), client=LOOPBACK)
     assert client.get("/health").status_code == 401

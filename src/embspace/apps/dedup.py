@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from .schemas import DedupResponse
 
+if TYPE_CHECKING:
+    from ..store import BaseCollection, FilterLike
+
 __all__ = ["find_duplicates"]
 
 
-def find_duplicates(source: Any, threshold: float = 0.95, *, where: Any = None) -> DedupResponse:
+def find_duplicates(source: EmbeddingSpace | BaseCollection, threshold: float = 0.95, *,
+                    where: FilterLike = None) -> DedupResponse:
     """Groups of near-duplicates (cosine similarity >= ``threshold``, connected) among the vectors of
     ``source``: an :class:`~embspace.EmbeddingSpace` or a collection (its items matching ``where``).
 

@@ -9,9 +9,13 @@ beyond them is refused with a clear message before any work is done.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from ..space.search_result import SearchResult
 
 __all__ = [
     "MAX_BATCH",
@@ -80,10 +84,17 @@ class Hits(_Model):
     hits: list[Hit]
 
     @classmethod
-    def of(cls, result: Any, metadata: dict[str, dict[str, Any]] | None = None) -> Hits:
-        """From a single-query :class:`~embspace.SearchResult` (``metadata``: key -> metadata to attach)."""
-        return cls(hits=[Hit(key=k, score=float(s), metadata=None if metadata is None else metadata.get(k))
-                         for k, s in zip(result.keys, result.scores.tolist(), strict=True)])
+    def of(cls, result: SearchResult, metadata: Mapping[str, dict[str, Any] | None] | None = None) -> Hits:
+        """From a single-query :class:`~embspace.SearchResult`. Each hit's metadata comes from ``metadata``
+        (key -> metadata) when given, else from the result: a :class:`~embspace.store.CollectionResult`
+        searched with ``include="metadata"`` carries it, aligned with its keys."""
+        keys = [str(k) for k in result.keys]
+        if metadata is not None:
+            metas: Sequence[dict[str, Any] | None] = [metadata.get(k) for k in keys]
+        else:  # a CollectionResult's metadata (None when not asked); a plain SearchResult has none
+            metas = getattr(result, "metadata", None) or [None] * len(keys)
+        return cls(hits=[Hit(key=k, score=float(s), metadata=m)
+                         for k, s, m in zip(keys, result.scores.tolist(), metas, strict=True)])
 
 
 # ---------------------------------------------------------------------------------------- collections

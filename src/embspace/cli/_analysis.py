@@ -95,8 +95,10 @@ def fix(space_path: SpaceArg,
         dim: Annotated[int | None, typer.Option("--dim", help="Keep this many dimensions (PCA whitening).")] = None,
         standardize: Annotated[bool, typer.Option("--standardize", help="Z-score every coordinate.")] = False,
         as_json: JsonOpt = False) -> None:
-    """Apply one fix and save the fixed space, with its transform beside it (OUTPUT.transform.npz)."""
+    """Apply one fix and save the fixed space and its transform (inside a directory, else OUTPUT.transform.npz)."""
     from .. import analysis
+    from .._artifact import artifact_kind
+    from ..analysis.fixes import TRANSFORM_FILE
 
     chosen = [name for name, on in (("center", center), ("all-but-the-top", abtt is not None),
                                     ("whiten", whiten), ("standardize", standardize)) if on]
@@ -113,7 +115,10 @@ def fix(space_path: SpaceArg,
     else:
         fixed = analysis.standardize(space)
     fixed.save(output)
-    tpath = fixed.transform.save(Path(str(output).rstrip("/") + ".transform.npz"))
+    if artifact_kind(output) == "fixed-space":  # a directory: the transform is saved inside it
+        tpath = Path(output) / TRANSFORM_FILE
+    else:  # a file format keeps the vectors only: the transform goes beside it
+        tpath = fixed.transform.save(Path(str(output).rstrip("/") + ".transform.npz"))
     if as_json:
         out.print_json({**_plain(fixed.report), "output": str(output), "transform": str(tpath)})
     else:

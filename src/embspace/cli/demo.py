@@ -223,14 +223,15 @@ def make_map(console: Console, col: Any, space: Any, method: str, changed: bool,
              ) -> tuple[Any, Path, bool]:
     """The 2-D map of the collection saved where the projector reads it (reused when the collection
     did not change and the saved map has the same method and points). Returns (map, path, reused?)."""
+    from .._artifact import artifact_kind
     from ..analysis import SpaceMap, project
     from ..analysis.maps import map_path
     from ..errors import CorruptDataError
 
     target = map_path(col.path, MAP_NAME)
-    if not changed and (target / "map.json").is_file():
-        try:
-            old = SpaceMap.load(target)
+    if not changed:
+        try:  # the saved map, by its artifact header (or a map's legacy files)
+            old = SpaceMap.load(target) if artifact_kind(target) == "map" else None
         except CorruptDataError:
             old = None
         if old is not None and old.method == method and old.keys == list(space.keys):

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._types import Metric
 from ..errors import InvalidInputError
-from ..space import _linalg
+from ..space import _linalg, _topk
 from ..space.embedding_space import EmbeddingSpace
 
 __all__ = ["ClusteringScore", "ProbeResult", "clustering", "knn_accuracy", "linear_probe"]
@@ -130,17 +131,12 @@ def knn_accuracy(train: EmbeddingSpace | npt.ArrayLike, train_labels: Sequence[A
     classes, codes = np.unique(y, return_inverse=True)
     if metric == "cosine":
         x, xt = _linalg.unit_rows(x, dtype=x.dtype), _linalg.unit_rows(xt, dtype=xt.dtype)  # zero rows stay zero
-    correct = 0
-    for s in range(0, len(xt), 1024):
-        q = xt[s : s + 1024]
-        score = q @ x.T if metric == "cosine" else 2 * (q @ x.T) - (x * x).sum(1)[None, :]
-        top = np.argpartition(-score, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable"), 1)
-        votes = np.zeros((len(q), len(classes)))
-        for r in range(k):  # earlier (nearer) neighbours add a tiny tie-break bonus
-            np.add.at(votes, (np.arange(len(q)), codes[top[:, r]]), 1.0 + 1e-6 * (k - r))
-        correct += int((classes[votes.argmax(1)] == yt[s : s + 1024]).sum())
-    return correct / len(xt)
+    scoring: Metric = "cosine" if metric == "cosine" else "l2"  # over unit rows, cosine is their inner product
+    _, top = _topk.search(np.ascontiguousarray(xt), np.ascontiguousarray(x), k, scoring)  # the one exact searcher
+    votes = np.zeros((len(xt), len(classes)))
+    for r in range(k):  # earlier (nearer) neighbours add a tiny tie-break bonus
+        np.add.at(votes, (np.arange(len(xt)), codes[top[:, r]]), 1.0 + 1e-6 * (k - r))
+    return int((classes[votes.argmax(1)] == yt).sum()) / len(xt)
 
 
 def knn_label_errors(space: EmbeddingSpace, labels: Sequence[Any] | npt.ArrayLike, *, k: int = 10) -> npt.NDArray[

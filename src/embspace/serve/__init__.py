@@ -8,11 +8,11 @@ safety rules. See docs/serve.md.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from ._guard import deprecated_guard
 from ._resources import ConflictError, NotFoundError, ReadOnlyError, Resources, default_data_dir
-from .app import DEFAULT_MAX_BODY, ERROR_CODES, _LegacyGuard, create_app
+from .app import DEFAULT_MAX_BODY, ERROR_CODES, create_app
 from .config import ServeConfig
 
 __all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources",
@@ -20,9 +20,4 @@ __all__ = ["DEFAULT_MAX_BODY", "ERROR_CODES", "ConflictError", "NotFoundError", 
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Guard":
-        warnings.warn("embspace.serve.Guard is deprecated: create_app installs the middlewares of "
-                      "embspace.serve._guard (AccessGuard, BodyLimit, LoadShedder, SearchShortcut)",
-                      DeprecationWarning, stacklevel=2)
-        return _LegacyGuard
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return deprecated_guard(__name__, name)

@@ -10,8 +10,9 @@
 4. :class:`SearchShortcut` — the hot path: ``POST /collections/{name}/search`` goes straight to the
    search handler (:func:`~embspace.serve.routers.collections.search_json`), skipping the framework's
    routing (about a third of a fast search's server time). The route calls that very handler; a request
-   the handler refuses (any error) takes the framework's route, which calls the handler again and formats
-   the error as for every other route.
+   the handler refuses (any error) takes the framework's route with the error in its scope
+   (:data:`SEARCH_ERROR`): the route raises it, without searching again, and the framework formats it as
+   for every other route.
 
 :func:`install_guards` puts them on an app in that order.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
 
     from ._balance import Balancer
 
-__all__ = ["PUBLIC_PREFIX", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut", "install_guards"]
+__all__ = ["PUBLIC_PREFIX", "SEARCH_ERROR", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut",
+           "deprecated_guard", "install_guards"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -182,10 +185,15 @@ class LoadShedder:
 _SEARCH_PATH = re.compile(r"^/collections/([^/]+)/search$")
 
 
+#: The scope key under which :class:`SearchShortcut` hands the search's error to the search route.
+SEARCH_ERROR = "embspace.search_error"
+
+
 class SearchShortcut:
     """The hot path: ``POST /collections/{name}/search`` answered by ``search`` — the search route's own
     handler — without the framework's routing and dependency solving. Anything the handler raises sends the
-    request down the framework's route (the same handler, run again), which formats the error."""
+    request down the framework's route with the error (:data:`SEARCH_ERROR`), which the route raises and the
+    framework formats."""
 
     def __init__(self, app: ASGIApp, *, search: SearchHandler) -> None:
         self.app = app
@@ -200,7 +208,8 @@ class SearchShortcut:
         body = msg.get("body", b"") if msg["type"] == "http.request" else b""
         try:
             answer = await self.search(match.group(1), body)
-        except Exception:  # the framework's route runs the handler again and reports the error properly
+        except Exception as e:  # the framework's route raises it (no second search) and reports it properly
+            scope[SEARCH_ERROR] = e
             await self.app(scope, _replaying(body, receive), send)
             return
         await send({"type": "http.response.start", "status": 200,
@@ -219,3 +228,26 @@ def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer
     app.add_middleware(LoadShedder, balancer=balancer)
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(AccessGuard, api_key=api_key)
+
+
+# -- deprecated ------------------------------------------------------------------------------------------
+class LegacyGuard:
+    """The former all-in-one middleware ``Guard`` (deprecated): the access guard, body limit and load shedder
+    in a row. ``fast_search`` is ignored (create_app installs the search shortcut)."""
+
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int, fast_search: Any = None,
+                 balancer: Balancer | None = None) -> None:
+        self.app = AccessGuard(BodyLimit(LoadShedder(app, balancer=balancer), max_body=max_body), api_key=api_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def deprecated_guard(module: str, name: str) -> type[LegacyGuard]:
+    """The module ``__getattr__`` of :mod:`embspace.serve` and :mod:`embspace.serve.app`, where ``Guard`` was
+    public: ``Guard`` warns and gives :class:`LegacyGuard`; any other name is missing."""
+    if name != "Guard":
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.Guard is deprecated: create_app installs the middlewares of embspace.serve._guard "
+                  "(AccessGuard, BodyLimit, LoadShedder, SearchShortcut)", DeprecationWarning, stacklevel=3)
+    return LegacyGuard

@@ -13,8 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
-import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     from fastapi import FastAPI
@@ -27,14 +26,11 @@ from .._version import __version__
 from ..errors import InvalidInputError
 from ._balance import Balancer
 from ._errors import ERROR_CODES, ERROR_RESPONSES, install_error_handlers
-from ._guard import AccessGuard, BodyLimit, LoadShedder, install_guards
+from ._guard import deprecated_guard, install_guards
 from ._resources import Resources
 from .config import CONFIG_ENV, DEFAULT_MAX_BODY, ServeConfig, is_loopback
 from .routers import ROUTERS, collections
 from .schemas import SearchRequest
-
-if TYPE_CHECKING:
-    from ._guard import ASGIApp, Receive, Scope, Send
 
 __all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "ServeConfig", "app_from_env", "create_app",
            "export_config", "is_loopback", "open_resources"]
@@ -118,21 +114,4 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Guard":
-        warnings.warn("embspace.serve.app.Guard is deprecated: create_app installs the middlewares of "
-                      "embspace.serve._guard (AccessGuard, BodyLimit, LoadShedder, SearchShortcut)",
-                      DeprecationWarning, stacklevel=2)
-        return _LegacyGuard
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _LegacyGuard:
-    """The former all-in-one middleware (deprecated): the access guard, body limit and load shedder in a
-    row. ``fast_search`` is ignored (create_app installs the search shortcut)."""
-
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int, fast_search: Any = None,
-                 balancer: Balancer | None = None) -> None:
-        self.app = AccessGuard(BodyLimit(LoadShedder(app, balancer=balancer), max_body=max_body), api_key=api_key)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+    return deprecated_guard(__name__, name)

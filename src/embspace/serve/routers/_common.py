@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,12 +17,10 @@ from ...apps.schemas import Summary
 from ...errors import InvalidInputError
 from ...space import EmbeddingSpace
 from ...store import Collection
+from ...train.recommender import Recommender
 from .._resources import Resources, Served
 
-if TYPE_CHECKING:
-    from ...space import SearchResult
-
-__all__ = ["MAX_SCAN", "ResourcesDep", "ServedRecommender", "as_collection", "as_recommender", "as_space",
+__all__ = ["MAX_SCAN", "ResourcesDep", "as_collection", "as_recommender", "as_space",
            "get_resources", "locked", "one_of", "summary_of", "using_collection", "vector"]
 
 T = TypeVar("T")
@@ -39,26 +37,6 @@ async def get_resources(request: Request) -> Resources:
 
 #: A route parameter receiving the server's resources.
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
-
-
-class ServedRecommender(Protocol):
-    """What the API uses of a recommendation model (:class:`~embspace.train.Recommender`)."""
-
-    @property
-    def user_space_(self) -> EmbeddingSpace: ...
-
-    @property
-    def item_space_(self) -> EmbeddingSpace: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def objective(self) -> str: ...
-
-    def recommend(self, user: str, k: int = 10, *, exclude_seen: bool = True) -> SearchResult: ...
-
-    def recommend_for_new_user(self, items: Sequence[str], k: int = 10) -> SearchResult: ...
 
 
 # The served objects: Resources opens each kind as one class (a Collection, an EmbeddingSpace, a
@@ -79,9 +57,12 @@ def as_space(served: Served) -> EmbeddingSpace:
     return obj
 
 
-def as_recommender(served: Served) -> ServedRecommender:
+def as_recommender(served: Served) -> Recommender:
     """The recommendation model ``served`` holds."""
-    return cast(ServedRecommender, served.obj)
+    obj = served.obj
+    if not isinstance(obj, Recommender):
+        raise TypeError(f"{served.kind} {served.name!r} holds a {type(obj).__name__}, not a Recommender")
+    return obj
 
 
 @contextmanager

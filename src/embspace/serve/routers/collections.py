@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ...apps.schemas import Hits, Summary
 from ...errors import InvalidInputError
 from ...store import Include
+from .._guard import SEARCH_ERROR
 from .._resources import Resources, Served
 from ..schemas import (
     CollectionCreate,
@@ -146,9 +147,7 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
         res = col.search(req.text, req.k, where=req.where, include=include)
     else:
         res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
-    keys = [str(k) for k in res.keys]  # one query: a flat list of keys
-    metas = dict(zip(keys, res.metadata, strict=True)) if res.metadata is not None else None
-    return Hits.of(res, metas)
+    return Hits.of(res)  # with the hits' metadata when the search included it
 
 
 async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hits:
@@ -180,6 +179,9 @@ async def search_json(resources: Resources, name: str, body: bytes) -> bytes:
                  "schema": {"$ref": "#/components/schemas/SearchRequest"}}}}})
 async def search(name: str, request: Request) -> Response:
     """The k nearest items to a text, a vector or a stored item, under an optional metadata filter."""
+    failed = request.scope.get(SEARCH_ERROR)
+    if isinstance(failed, Exception):  # the SearchShortcut ran this handler already: its error, not a 2nd search
+        raise failed
     resources: Resources = request.app.state.resources
     return Response(await search_json(resources, name, await request.body()), media_type="application/json")
 
