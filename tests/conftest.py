@@ -7,11 +7,18 @@ import tempfile
 
 import pytest
 
-# Derived artifacts (exported ONNX graphs, encoding caches) go to a throw-away folder, never ~/.cache.
-os.environ.setdefault("EMBSPACE_CACHE", tempfile.mkdtemp(prefix="embspace-test-cache-"))
+# Derived artifacts (exported ONNX graphs, encoding caches) go to a throw-away folder, never ~/.cache; what the
+# demo saves and `embspace serve` serves by default goes there too, never ~/.local/share. Each parallel worker
+# gets folders of its own (a worker inherits the controller's environment, so `setdefault` alone would share
+# them): tests assume they own the cache, e.g. that no half-written int8 conversion is left in it, which another
+# worker converting a model at the same moment would break.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+for _var, _prefix in (("EMBSPACE_CACHE", "embspace-test-cache-"), ("EMBSPACE_DATA", "embspace-test-data-")):
+    if _worker:
+        os.environ[_var] = tempfile.mkdtemp(prefix=f"{_prefix}{_worker}-")
+    else:
+        os.environ.setdefault(_var, tempfile.mkdtemp(prefix=_prefix))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# What the demo saves and `embspace serve` serves by default goes there too, never ~/.local/share.
-os.environ.setdefault("EMBSPACE_DATA", tempfile.mkdtemp(prefix="embspace-test-data-"))
 
 # Parallel workers (pytest-xdist, `-n auto` in pyproject.toml): each worker is one process per core, so each
 # gets ONE BLAS/OpenMP/torch thread; two workers with a thread per core each would run four threads on two
