@@ -57,14 +57,21 @@ def test_zero_shot_with_unseen_phrasings() -> None:
         m.fit(x[:10], captions[:9])
 
 
-def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _fitted_on_shapes(n: int, *, seed: int, epochs: int, batch_size: int
+                      ) -> tuple[np.ndarray, list[str], TwoTowerClip]:
+    """A small two-tower model fitted on ``n`` seeded shapes with two caption templates (bag-of-words texts)."""
     from embspace.encoders import register_encoder
 
     register_encoder("bag-of-words-test", lambda **_: BagOfWords())  # type: ignore[arg-type, return-value]
-    x, y = _shapes(120, seed=1)
+    x, y = _shapes(n, seed=seed)
     captions = [("a {} shape", "the {}")[i % 2].format(("bar", "box")[c]) for i, c in enumerate(y)]
     m = TwoTowerClip(dim=8, image_encoder=SmallConvNet(width=4, dim=8, seed=0), text_encoder="bag-of-words-test",
-                     epochs=2, batch_size=40, device="cpu", progress=False).fit(x, captions)
+                     epochs=epochs, batch_size=batch_size, device="cpu", progress=False).fit(x, captions)
+    return x, captions, m
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x, captions, m = _fitted_on_shapes(120, seed=1, epochs=2, batch_size=40)
     m.save(tmp_path / "clip")
     back = TwoTowerClip.load(tmp_path / "clip")
     np.testing.assert_allclose(back.encode(x[:5]), m.encode(x[:5]), atol=1e-6)
@@ -104,13 +111,8 @@ def test_zero_shot_result_accuracy() -> None:
 
 def test_vectors_are_tagged_one_input_gives_one_vector_and_saves_carry_a_header(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from embspace._artifact import artifact_kind, read_header
-    from embspace.encoders import register_encoder
 
-    register_encoder("bag-of-words-test", lambda **_: BagOfWords())  # type: ignore[arg-type, return-value]
-    x, y = _shapes(60, seed=2)
-    captions = [("a {} shape", "the {}")[i % 2].format(("bar", "box")[c]) for i, c in enumerate(y)]
-    m = TwoTowerClip(dim=8, image_encoder=SmallConvNet(width=4, dim=8, seed=0), text_encoder="bag-of-words-test",
-                     epochs=1, batch_size=30, device="cpu", progress=False).fit(x, captions)
+    x, _, m = _fitted_on_shapes(60, seed=2, epochs=1, batch_size=30)
     img, txt = m.encode(x[:3]), m.encode_text(["a bar", "the box"])
     assert img.space_id == txt.space_id == m.provenance_.space_id
     one = m.encode_text("a bar")
