@@ -11,6 +11,7 @@ import datetime as _dt
 import itertools
 import json
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,13 +26,14 @@ from ..errors import (
     DimensionMismatchError,
     IncompatibleSpaceError,
     InvalidInputError,
+    UnknownFieldWarning,
     UnknownFormatError,
 )
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.io import detect_format, load
 from ..space.provenance import Provenance
-from ._filter import FilterLike
+from ._filter import FilterLike, parse_filter
 from .collection_result import CollectionResult, IncludeArg
 from .get_result import GetResult
 
@@ -374,6 +376,51 @@ class BaseCollection(ABC):
                            _html.table(rows, ["key", "vector", "metadata"], total=count, limit=n_show,
                                        more="more items"),
                            subtitle=f"{count:,} items, dim {self.dim}, {self.metric}")
+
+    # -- filters on fields no item has --------------------------------------------------------------
+    def _fields_version(self) -> int | None:
+        """A number that changes whenever the items change (None: unknown; present fields are then kept
+        for the collection's life, absent ones looked up again)."""
+        return None
+
+    @abstractmethod
+    def _has_field(self, name: str) -> bool:
+        """Whether some item's metadata has the top-level field ``name``."""
+
+    @abstractmethod
+    def _all_fields(self) -> list[str]:
+        """The top-level metadata fields of the items, sorted (for the warning's message)."""
+
+    def _check_fields(self, where: FilterLike, stacklevel: int = 3) -> None:
+        """Warn :class:`~embspace.errors.UnknownFieldWarning` when ``where`` names a field no item has
+        (``stacklevel``: as for :func:`warnings.warn`, counted from this method, so that the warning
+        points at the user's call).
+
+        What is known of the fields is kept per collection version (a field seen stays seen until the
+        next change), so a filter on known fields costs one look-up of the version; each field not yet
+        seen costs one query (which stops at the first item having it).
+        """
+        if where is None:
+            return
+        names = parse_filter(where).fields()
+        if not names:
+            return
+        version = self._fields_version()
+        cache = getattr(self, "_field_cache", None)
+        if cache is None or (version is not None and cache[0] != version):
+            cache = (version, set(), set())  # (version, fields some item has, fields no item has)
+            self._field_cache: tuple[int | None, set[str], set[str]] = cache
+        present, absent = cache[1], cache[2]
+        todo = [n for n in names if n not in present and (version is None or n not in absent)]
+        for name in todo:
+            (present if self._has_field(name) else absent).add(name)
+        unknown = sorted(n for n in names if n not in present)
+        if unknown and self.count() > 0:
+            fields = self._all_fields()
+            which = ", ".join(repr(n) for n in unknown)
+            warnings.warn(f"no item has the field{'s' if len(unknown) > 1 else ''} {which}; fields are: "
+                          f"{', '.join(fields) or '(none: the items have no metadata)'}",
+                          UnknownFieldWarning, stacklevel=stacklevel)
 
     # -- inputs --------------------------------------------------------------------------------------
     def _checked_items(self, keys: Sequence[str | int], data: Any, metadata: Sequence[Metadata] | None,
