@@ -225,7 +225,8 @@ def test_a_filter_on_a_field_no_item_has_warns(lite: str) -> None:
     keys, x, metas = _data(20)
     with Collection.create(lite + "#fields", dim=16, index="Flat") as col:
         col.add(keys, x, metas)
-        with pytest.warns(UnknownFieldWarning, match="no item has the field 'lnag'; fields are: lang, score, tags, year"):
+        want = "no item has the field 'lnag'; fields are: lang, score, tags, year"
+        with pytest.warns(UnknownFieldWarning, match=want):
             assert col.count({"lnag": "en"}) == 0
         with pytest.warns(UnknownFieldWarning, match="'lnag'"):
             col.search(x[0], k=2, where={"lnag": "en"})
