@@ -714,31 +714,33 @@ class BaseCollection(ABC):
         return pd.DataFrame(data)
 
     def export_jsonl(self, path: str | Path, where: FilterLike = None) -> int:
-        """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
+        """Write ``{"key", "vector", "metadata", "text"}`` lines; returns the number written."""
         from .._atomic import atomic_path
 
         n = 0
         with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for k, v, m in self.items(where):
-                f.write(json.dumps({"key": k, "vector": v.tolist(), "metadata": m}, ensure_ascii=False) + "\n")
+            for rec in self.records(where):
+                f.write(json.dumps({"key": rec["key"], "vector": rec["vector"].tolist(), "metadata": rec["metadata"],
+                                    "text": rec["text"]}, ensure_ascii=False) + "\n")
                 n += 1
         return n
 
     def export_parquet(self, path: str | Path, where: FilterLike = None) -> int:
-        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
+        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text, text)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from .._atomic import atomic_path
 
-        keys, vecs, metas = [], [], []
-        for k, v, m in self.items(where):
-            keys.append(k)
-            vecs.append(v)
-            metas.append(json.dumps(m, ensure_ascii=False))
+        keys, vecs, metas, texts = [], [], [], []
+        for rec in self.records(where):
+            keys.append(rec["key"])
+            vecs.append(rec["vector"])
+            metas.append(json.dumps(rec["metadata"], ensure_ascii=False))
+            texts.append(rec["text"])
         flat = pa.array(np.concatenate(vecs) if vecs else np.zeros(0, np.float32))
         table = pa.table({"key": keys, "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-                          "metadata": metas})
+                          "metadata": metas, "text": pa.array(texts, pa.string())})
         with atomic_path(Path(path)) as tmp:
             pq.write_table(table, tmp)
         return len(keys)
