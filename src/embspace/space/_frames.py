@@ -275,11 +275,15 @@ def space_to_pandas(space: EmbeddingSpace) -> Any:
 def space_from_pandas(cls: type[EmbeddingSpace], df: Any, *, key: str | None = "key",
                       vector: str | Sequence[str] = "vector", counts: str | None = "count",
                       **kwargs: Any) -> EmbeddingSpace:
+    import pyarrow as pa
+
     from .embedding_space import content_hash
 
-    if not hasattr(df, "columns") or not hasattr(df, "__getitem__"):
-        raise TypeError(f"from_pandas reads a DataFrame (pandas, or polars); got {type(df).__name__}; "
-                        "for a pyarrow Table use EmbeddingSpace.from_arrow")
+    if isinstance(df, pa.Table | pa.RecordBatch) and key is not None and isinstance(vector, str):
+        return space_from_table(cls, df, key=key, vector=vector, counts=counts, **kwargs)
+    if not hasattr(df, "columns") or not hasattr(df, "__getitem__") or isinstance(df, pa.Table | pa.RecordBatch):
+        raise TypeError(f"from_pandas reads a DataFrame (pandas, or polars) by column names; got "
+                        f"{type(df).__name__}; for Arrow data use EmbeddingSpace.from_arrow")
     names = [str(c) for c in df.columns]
 
     def column(name: str, what: str) -> Any:
