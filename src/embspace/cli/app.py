@@ -423,14 +423,15 @@ def _corr(x: float | None) -> str:
 def evaluate(
     space: SpaceArg,
     analogy_file: Annotated[Path | None, typer.Option(
-        "--analogy", help="Analogy questions in the questions-words format (': section' lines, then 'a b c d').")]
+        "--analogy", help="Analogy questions: the questions-words format (': section' lines, then 'a b c d'), or a "
+        "CSV/TSV table with one question per row and a category column.")]
         = None,
     similarity_files: Annotated[list[Path] | None, typer.Option(
-        "--similarity", help="Word pairs with human scores ('word1 word2 score', tab or space separated); "
-        "repeat for several sets.")] = None,
+        "--similarity", help="Word pairs with human scores ('word1 word2 score': tab, space or comma separated, "
+        "an optional header; POS-tagged words such as cat-n are read as cat); repeat for several sets.")] = None,
     restrict_vocab: Annotated[int | None, typer.Option(
-        "--restrict-vocab", help="Use only the N most frequent words [default: 30000 for analogies, 300000 for "
-        "similarity].")] = None,
+        "--restrict-vocab", help="Use only the N most frequent words [default: 30000 for analogies (gensim's "
+        "evaluate_word_analogies: 300000), 300000 for similarity (as gensim)].")] = None,
     method: Annotated[str, typer.Option("--method", "-m", help="Analogy method: 3cosadd or 3cosmul.")] = "3cosadd",
     case_sensitive: Annotated[bool, typer.Option(
         "--case-sensitive", help="Compare words as written (default: ignore case, the most frequent variant "
