@@ -37,12 +37,12 @@ PANDAS_ATTR = "embspace"
 
 # --------------------------------------------------------------------------- keys
 def _missing(value: object) -> bool:
+    """None, a float NaN, or pandas' NA/NaT (recognised by type name: pandas is never imported here)."""
     if value is None:
         return True
-    try:
-        return bool(isinstance(value, float | np.floating) and math.isnan(value)) or str(value) in ("NaT", "<NA>")
-    except (TypeError, ValueError):
-        return False
+    if isinstance(value, float | np.floating):
+        return bool(math.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def as_keys(keys: Iterable[Any]) -> tuple[str, ...]:
@@ -147,39 +147,47 @@ def as_matrix(vectors: Any, *, copy: bool = True, keys: Sequence[str] | None = N
             return InvalidInputError(f"{where}{reason}; vectors must be rows of numbers of equal length")
 
         return list_matrix(vectors, fail)
-    try:
-        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused by the caller
-            arr: FloatArray = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
-        return arr
-    except (ValueError, TypeError) as e:
-        first_error = e
-    # A sequence of rows: a Series of arrays (object dtype), a list of arrays of unequal length, ...
     rows: Any = vectors.to_numpy() if hasattr(vectors, "to_numpy") and not isinstance(vectors, np.ndarray) \
-        else vectors
+        and str(getattr(vectors, "dtype", "")) == "object" else vectors  # a pandas Series of arrays
+    first_error: Exception | None = None
+    if not (isinstance(rows, np.ndarray) and rows.dtype == object and rows.ndim == 1):
+        try:
+            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused by the caller
+                arr: FloatArray = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
+            return arr
+        except (ValueError, TypeError) as e:
+            first_error = e
+        # A sequence of rows: a Series of arrays or lists, a list of arrays of unequal length, ...
+        rows = vectors.to_numpy() if hasattr(vectors, "to_numpy") and not isinstance(vectors, np.ndarray) \
+            else vectors
     if isinstance(rows, np.ndarray) and rows.ndim != 1:
         raise InvalidInputError(f"vectors must be a 2-D (n, dim) array of numbers: {first_error}") from None
     try:
         seq = list(rows)
     except TypeError:
         raise InvalidInputError(f"vectors must be a 2-D (n, dim) array of numbers: {first_error}") from None
-    stacked: list[np.ndarray[Any, Any]] = []
-    for i, row in enumerate(seq):
-        if _missing(row):
-            raise InvalidInputError(f"{_row_name(i, keys)} has no vector ({row!r}); drop the row or fill it")
-        try:
-            with np.errstate(over="ignore"):
-                r = np.asarray(row, dtype=np.float32)
-        except (ValueError, TypeError) as e:
-            raise InvalidInputError(f"{_row_name(i, keys)} is not a vector of numbers: {e}") from None
-        if r.ndim != 1:
-            raise InvalidInputError(f"{_row_name(i, keys)} has shape {r.shape}; each row must be a 1-D vector")
-        if stacked and r.shape != stacked[0].shape:
-            raise InvalidInputError(f"ragged rows: {_row_name(i, keys)} has {_values(r.shape[0])}, but "
-                                    f"{_row_name(0, keys)} has {stacked[0].shape[0]}; vectors must form a 2-D "
-                                    "(n, dim) array, every row of the same length")
-        stacked.append(r)
-    if not stacked:
+    if not seq:
         raise InvalidInputError(f"vectors must be a 2-D (n, dim) array of numbers: {first_error}")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused by the caller
+        first = seq[0]
+        if isinstance(first, np.ndarray) and first.ndim == 1 and first.dtype.kind in "fiu" and all(
+                isinstance(r, np.ndarray) and r.shape == first.shape and r.dtype.kind in "fiu" for r in seq):
+            return np.ascontiguousarray(np.stack(seq), dtype=np.float32)  # the usual Series of equal arrays
+        stacked: list[np.ndarray[Any, Any]] = []
+        for i, row in enumerate(seq):
+            if _missing(row):
+                raise InvalidInputError(f"{_row_name(i, keys)} has no vector ({row!r}); drop the row or fill it")
+            try:
+                r = np.asarray(row, dtype=np.float32)
+            except (ValueError, TypeError) as e:
+                raise InvalidInputError(f"{_row_name(i, keys)} is not a vector of numbers: {e}") from None
+            if r.ndim != 1:
+                raise InvalidInputError(f"{_row_name(i, keys)} has shape {r.shape}; each row must be a 1-D vector")
+            if stacked and r.shape != stacked[0].shape:
+                raise InvalidInputError(f"ragged rows: {_row_name(i, keys)} has {_values(r.shape[0])}, but "
+                                        f"{_row_name(0, keys)} has {stacked[0].shape[0]}; vectors must form a 2-D "
+                                        "(n, dim) array, every row of the same length")
+            stacked.append(r)
     return np.ascontiguousarray(np.stack(stacked), dtype=np.float32)
 
 
