@@ -17,6 +17,7 @@ pyarrow is a core dependency; pandas and polars are never imported here except b
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -267,7 +268,7 @@ def space_from_table(cls: type[EmbeddingSpace], data: Any, *, key: str = "key", 
 # --------------------------------------------------------------------------- pandas
 def space_to_pandas(space: EmbeddingSpace) -> Any:
     try:
-        import pandas as pd
+        pd = importlib.import_module("pandas")  # optional; imported by name so that no stubs are needed
     except ImportError:
         raise MissingDependencyError("pandas", "pandas", "EmbeddingSpace.to_pandas()") from None
     from .embedding_space import content_hash
@@ -324,11 +325,11 @@ def space_from_pandas(cls: type[EmbeddingSpace], df: Any, *, key: str | None = "
                                         "per dimension") from None
         matrix = np.ascontiguousarray(np.stack(parts, axis=1), dtype=np.float32)
     if counts is not None and counts in names and "counts" not in kwargs:
-        c = np.asarray(df[counts])
-        if c.dtype.kind not in "iu":
-            raise InvalidInputError(f"column {counts!r} holds {c.dtype}, expected integer counts; pass counts=None "
-                                    "to ignore it")
-        kwargs["counts"] = c.astype(np.int64)
+        freq = np.asarray(df[counts])
+        if freq.dtype.kind not in "iu":
+            raise InvalidInputError(f"column {counts!r} holds {freq.dtype}, expected integer counts; pass "
+                                    "counts=None to ignore it")
+        kwargs["counts"] = freq.astype(np.int64)
     attrs = getattr(df, "attrs", None)
     meta = attrs.get(PANDAS_ATTR) if isinstance(attrs, dict) else None
     if isinstance(meta, dict):
