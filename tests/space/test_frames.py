@@ -264,3 +264,20 @@ def test_duckdb_reads_the_stream(space: EmbeddingSpace) -> None:
     back = EmbeddingSpace.from_arrow(relation, metric="dot", provenance=space.provenance)
     assert back.keys == space.keys[:10]
     np.testing.assert_array_equal(back.vectors, space.vectors[:10])
+
+
+def test_to_pandas_without_pandas_names_the_extra(space: EmbeddingSpace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from embspace.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r'pip install "embspace\[pandas\]"'):
+        space.to_pandas()
+    assert space.to_arrow().num_rows == len(space)  # Arrow needs only pyarrow, a core dependency
+
+
+def test_from_pandas_key_none_needs_an_index(space: EmbeddingSpace) -> None:
+    pl = pytest.importorskip("polars")
+    with pytest.raises(InvalidInputError, match="has none; pass key=COLUMN"):
+        EmbeddingSpace.from_pandas(pl.DataFrame(space), key=None)
