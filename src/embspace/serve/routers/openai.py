@@ -1,4 +1,5 @@
-"""OpenAI-compatible endpoints: ``POST /v1/embeddings``, ``GET /v1/models`` and ``GET /v1/models/{id}``.
+"""OpenAI-compatible endpoints: ``POST /v1/embeddings``, ``GET /v1/models`` and ``GET /v1/models/{id}`` (an id
+with its organisation too: ``GET /v1/models/sentence-transformers/all-MiniLM-L6-v2``).
 
 What the ``openai`` client, LangChain's ``OpenAIEmbeddings``, LlamaIndex's ``OpenAIEmbedding`` and most RAG
 tools speak, served by the server's own text encoders (the very instances ``/encode`` and the collections
@@ -39,7 +40,7 @@ from ..schemas import (
 from ._common import ResourcesDep
 
 __all__ = ["MATRYOSHKA_MODELS", "WARNING_HEADER", "create_embeddings", "list_models", "resolve_model",
-           "retrieve_model", "router"]
+           "retrieve_hub_model", "retrieve_model", "router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
 
@@ -85,7 +86,9 @@ def resolve_model(resources: Resources, model: str) -> tuple[str, str]:
         if want in {n.lower() for n in _names_of(name, specs)} or want in {s.lower() for s in specs}:
             return specs[0], name
     every = [n for name, specs in offered.items() for n in _names_of(name, specs)]
-    by_lower = {n.lower(): n for n in every}
+    by_lower: dict[str, str] = {}
+    for n in every:  # each name as the model spells it first (not as the lower-case aliases do)
+        by_lower.setdefault(n.lower(), n)
     close = difflib.get_close_matches(want, list(by_lower), n=1, cutoff=0.6)
     hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
     raise OpenAIRequestError(f"the model {model!r} is not served here (this server has {', '.join(offered)}; "
@@ -187,8 +190,14 @@ def list_models(resources: ResourcesDep) -> OpenAIModelList:
     return OpenAIModelList(data=[OpenAIModel(id=name, created=_STARTED) for name in resources.models()])
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id}")
 def retrieve_model(model_id: str, resources: ResourcesDep) -> OpenAIModel:
     """One of the server's text encoders, by any name /v1/embeddings takes for it."""
     _, name = resolve_model(resources, model_id)
     return OpenAIModel(id=name, created=_STARTED)
+
+
+@router.get("/models/{organization}/{model_id}")
+def retrieve_hub_model(organization: str, model_id: str, resources: ResourcesDep) -> OpenAIModel:
+    """One of the server's text encoders by its Hugging Face id (``sentence-transformers/all-MiniLM-L6-v2``)."""
+    return retrieve_model(f"{organization}/{model_id}", resources)
