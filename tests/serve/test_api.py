@@ -104,6 +104,10 @@ def test_openai_embeddings_and_models(client: TestClient) -> None:
     assert short.shape == (2, 4) and np.allclose(np.linalg.norm(short, axis=1), 1, atol=1e-5)
     assert "not trained for truncation" in r.headers["x-embspace-warning"]
     assert "x-embspace-warning" not in client.post("/v1/embeddings", json={"model": name, "input": "x"}).headers
+    # what other clients send: a null encoding_format, the user field, fields of newer API versions (ignored)
+    lenient = ok(client.post("/v1/embeddings", json={"model": name, "input": texts[:1], "encoding_format": None,
+                                                     "user": "u1", "some_new_field": 1}))
+    assert np.allclose(lenient["data"][0]["embedding"], want[0], atol=1e-5)
     msg = openai_err(client.post("/v1/embeddings", json={"model": name + "x", "input": "a"}), 404, "model_not_found",
                      "model")["message"]
     assert f"did you mean {name!r}?" in msg and "\n" not in msg

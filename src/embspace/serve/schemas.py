@@ -291,8 +291,9 @@ class OpenAIEmbeddingsRequest(BaseModel):
         description="a text or a list of texts (token arrays are refused: send the text)")
     model: str = Field(min_length=1, max_length=200, description="one of the server's encoders: its name, or its "
                        "Hugging Face id with or without the organisation (GET /v1/models)")
-    encoding_format: Literal["float", "base64"] = Field(
-        "float", description="float: lists of numbers; base64: little-endian float32 bytes, base64-encoded")
+    encoding_format: Literal["float", "base64"] | None = Field(
+        "float", description="float (or null): lists of numbers; base64: little-endian float32 bytes, "
+                             "base64-encoded")
     dimensions: int | None = Field(None, ge=1, le=65_536, description="keep the first dimensions and "
                                    "re-normalise (a Matryoshka model keeps its quality; others warn in the "
                                    "X-Embspace-Warning header)")
