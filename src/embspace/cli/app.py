@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .._version import __version__
-from ..errors import EmbspaceError
+from ..errors import EmbspaceError, InvalidInputError
 from . import _output as out
 
 app = typer.Typer(
@@ -455,15 +455,25 @@ def evaluate(
     if restrict_vocab is not None:
         common["restrict_vocab"] = restrict_vocab
     data: dict[str, Any] = {"space": str(space), "analogy": None, "similarity": []}
-    if analogy_file is not None:
-        res = ev.analogy(s, analogy_file, method=method, **common)  # type: ignore[arg-type]
-        data["analogy"] = {"file": str(analogy_file), **res.to_dict(), "total": res.evaluated + len(res.skipped)}
-    for f in sims:
-        data["similarity"].append({"file": str(f), **_nan_to_none(ev.word_similarity(s, f, **common).to_dict())})
+    try:
+        if analogy_file is not None:
+            res = ev.analogy(s, analogy_file, method=method, **common)  # type: ignore[arg-type]
+            data["analogy"] = {"file": str(analogy_file), **res.to_dict(), "total": res.evaluated + len(res.skipped)}
+        for f in sims:
+            data["similarity"].append({"file": str(f), **_nan_to_none(ev.word_similarity(s, f, **common).to_dict())})
+    except InvalidInputError as e:  # nothing of a file in the vocabulary: the advice in flags, not keywords
+        msg = str(e)
+        for python, flag in _EVALUATE_ADVICE:
+            msg = msg.replace(python, flag)
+        raise UserError(msg) from None
     if as_json:
         out.print_json(data)
         return
     _print_evaluation(data)
+
+
+_EVALUATE_ADVICE = (("raise restrict_vocab (or pass None)", "raise --restrict-vocab"),
+                    ("pass case_insensitive=True", "drop --case-sensitive"), ("restrict_vocab=", "--restrict-vocab "))
 
 
 def _print_evaluation(data: dict[str, Any]) -> None:
