@@ -72,7 +72,8 @@ def _read(path: Path, stream: ByteStream, encoding: str, unicode_errors: str, li
     tail = stream.offset
     if want == n and not stream.rest_is_blank():
         raise CorruptDataError(path, f"data after the {n} records the header promises (byte offset {tail})")
-    return imported_space(path, keys, vectors[:want], unit="record", **options)
+    return imported_space(path, keys, vectors[:want], unit="record", unicode_errors=unicode_errors,
+                          **options)
 
 
 def write_binary(space: EmbeddingSpace, path: Path) -> None:

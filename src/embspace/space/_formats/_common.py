@@ -207,11 +207,13 @@ def check_text_keys(keys: Sequence[str], fmt: str) -> None:
 
 def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: Metric = "cosine",
                    counts: Any = None, provenance: Provenance | None = None,
-                   normalized: bool | None = None, first_line: int = 1, unit: str = "line") -> EmbeddingSpace:
+                   normalized: bool | None = None, first_line: int = 1, unit: str = "line",
+                   unicode_errors: str = "strict") -> EmbeddingSpace:
     """Validate what a reader produced (duplicates, NaN/Inf) and build the space.
 
     Entry ``i`` is reported as ``unit`` number ``first_line + i`` (a line of a text file, a record
-    of a binary file, a row of a table).
+    of a binary file, a row of a table). ``unicode_errors`` is the handler the keys were decoded
+    with: a lossy one can make two keys alike, which a duplicate's message then says.
     """
     if metric not in METRICS:  # the caller's option, not the file's fault
         raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
@@ -226,7 +228,9 @@ def imported_space(path: Path, keys: list[str], vectors: FloatArray, *, metric: 
     seen: dict[str, int] = {}
     for i, k in enumerate(keys):
         if k in seen:
-            raise fail(i, f"duplicate key {k!r}, first seen at {unit} {first_line + seen[k]}")
+            hint = (f" (unicode_errors={unicode_errors!r} may have made two different keys alike; pass the "
+                    "file's encoding= instead)" if unicode_errors != "strict" else "")
+            raise fail(i, f"duplicate key {k!r}, first seen at {unit} {first_line + seen[k]}{hint}")
         seen[k] = i
     bad = ~np.isfinite(vectors)
     if bad.any():

@@ -146,7 +146,8 @@ def _read(path: Path, stream: ByteStream, encoding: str, unicode_errors: str, li
     if bucket == 0 or maxn == 0 or pruneidx_size == 0:
         minn, maxn = 1, 0  # no n-grams: each word is its own row
     vectors = _word_vectors(words, matrix, nwords, bucket, minn, maxn, pruneidx)
-    return imported_space(path, keys, vectors, counts=counts, unit="word", **options)
+    return imported_space(path, keys, vectors, counts=counts, unit="word", unicode_errors=unicode_errors,
+                          **options)
 
 
 def _input_matrix(path: Path, stream: ByteStream, m: int, n: int) -> npt.NDArray[np.float32]:
@@ -205,10 +206,8 @@ def ngram_rows(words: list[bytes], nwords: int, bucket: int, minn: int, maxn: in
     k = np.arange(k_max)[None, :]
     h = np.full((c, k_max), _FNV_OFFSET, np.uint64)
     cur = cs[:, :k_max].copy()
-    rows = np.zeros((c, 1 + k_max * max(maxn, 0)), np.int64)
-    mask = np.zeros(rows.shape, bool)
-    rows[:, 0] = np.arange(c)
-    mask[:, 0] = True
+    grams = np.zeros((c, k_max, max(maxn, 0)), np.int64)  # [word, start character, n - 1]
+    used_grams = np.zeros(grams.shape, bool)
     is_eos = np.array([w == _EOS for w in words], bool)
     for n in range(1, maxn + 1):
         end = cs[:, n : n + k_max]
@@ -227,8 +226,11 @@ def ngram_rows(words: list[bytes], nwords: int, bucket: int, minn: int, maxn: in
             mapped = np.array([pruneidx.get(int(x), -1) for x in ids.ravel()], np.int64).reshape(ids.shape)
             used &= mapped >= 0
             ids = mapped
-        rows[:, 1 + (n - 1) * k_max : 1 + n * k_max] = nwords + ids
-        mask[:, 1 + (n - 1) * k_max : 1 + n * k_max] = used
+        grams[:, :, n - 1] = nwords + ids
+        used_grams[:, :, n - 1] = used
+    # fastText's order: by start character, then by length
+    rows = np.concatenate([np.arange(c)[:, None], grams.reshape(c, -1)], axis=1)
+    mask = np.concatenate([np.ones((c, 1), bool), used_grams.reshape(c, -1)], axis=1)
     return rows, mask
 
 

@@ -126,7 +126,7 @@ def read_text(path: Path, *, header: bool | None = None, encoding: str = "utf-8"
         except ValueError:
             _locate_bad_value(path, lines, c0, first, encoding, unicode_errors)
     vectors = np.concatenate(blocks) if blocks else np.empty((0, dim or 1), np.float32)
-    return imported_space(path, keys, vectors, first_line=first, **options)
+    return imported_space(path, keys, vectors, first_line=first, unicode_errors=unicode_errors, **options)
 
 
 def _tab_hint(parts: list[str]) -> str:
