@@ -274,7 +274,7 @@ def load(path: str | Path, format: FormatName | str | None = None, *, encoding: 
         raise FileNotFoundError(f"no such file: {p}")
     if fmt in _LEGACY:
         _refuse_pickle(p)
-        legacy = {"encoding": encoding, "unicode_errors": unicode_errors, "limit": limit}
+        legacy: dict[str, Any] = {"encoding": encoding, "unicode_errors": unicode_errors, "limit": limit}
         if fmt in ("word2vec", "fasttext"):
             return read_text(p, header=True, **legacy, **options)
         if fmt == "glove":

@@ -59,7 +59,7 @@ def looks_like_old_fasttext(head: bytes) -> bool:
     dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket, minn, maxn, lr_rate, t = \
         _ARGS.unpack_from(head)
     size, nwords, nlabels = struct.unpack_from("<3i", head, _ARGS.size)
-    return (0 < dim <= 100_000 and 0 < ws <= 10_000 and 0 < epoch <= 1_000_000 and min_count >= 0
+    return bool(0 < dim <= 100_000 and 0 < ws <= 10_000 and 0 < epoch <= 1_000_000 and min_count >= 0
             and 0 <= neg <= 10_000 and 0 < word_ngrams <= 100 and 1 <= loss <= 4 and 1 <= model <= 3
             and 0 <= bucket <= 1 << 31 and 0 <= minn <= maxn <= 1000 and lr_rate > 0 and 0.0 <= t <= 1.0
             and 0 < nwords <= size and nlabels >= 0 and nwords + nlabels == size)
