@@ -19,7 +19,8 @@ def read_binary(path: Path, *, encoding: str = "utf-8", unicode_errors: str = "s
     """Read the word2vec C binary format.
 
     A key is the bytes up to the first ' ' after the previous vector (newlines before it skipped),
-    as gensim's ``_add_bytes_to_kv`` and word2vec.c read it: other whitespace stays in the key.
+    as word2vec.c's distance.c and gensim's ``_add_bytes_to_kv`` read it: other whitespace stays
+    in the key.
     ``encoding``/``unicode_errors`` decode the keys; ``limit`` reads only the first ``limit``
     records and leaves the rest of the file unread.
     """

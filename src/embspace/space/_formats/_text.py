@@ -30,12 +30,14 @@ def parse_header(line: bytes) -> tuple[int, int] | None:
 def split_fields(text: str) -> list[str]:
     """The key and the values of a decoded line, split as word2vec.c and gensim split them.
 
-    Fields are separated by the ASCII space ' ' only: gensim's reader does
-    ``line.rstrip().split(" ")`` (``gensim.models.keyedvectors._word2vec_line_to_vector``), and the
-    word2vec C tool writes ``key`` + ``' '`` + values and reads keys up to a space. Any other
-    whitespace (a tab, a non-breaking space U+00A0, U+3000...) is part of the key, where Python's
-    ``str.split()`` would cut it. Unlike gensim, runs of spaces count as one separator (what a
-    ``%s`` scanf in word2vec.c's distance.c does too), so a double space is not an empty value.
+    Fields are separated by the ASCII space only. word2vec.c writes ``fprintf("%s ", word)`` then
+    each value followed by ``' '`` (text), or the word, ``' '`` and the floats (binary), and its
+    distance.c reads a binary key as the bytes up to ``' '`` (newlines dropped); gensim reads a
+    text line as ``line.rstrip().split(" ")`` (``keyedvectors._word2vec_line_to_vector``) and a
+    binary key up to ``b' '`` (``_add_bytes_to_kv``). So any other whitespace (a tab, a
+    non-breaking space U+00A0, U+3000...) is part of the key, where Python's ``str.split()`` would
+    cut it. Unlike gensim, runs of spaces count as one separator, so a double space is not an
+    empty value.
     """
     parts = text.rstrip(_TRAILING).split(" ")
     if "" in parts:
