@@ -127,7 +127,7 @@ def _sniff(path: Path, prefer_binary: bool = False, encoding: str = "utf-8",
     """Tell word2vec text, word2vec binary, GloVe text and fastText ``.bin`` apart from the first bytes."""
     head = read_head(path, _SNIFF_BYTES + 1)
     if is_pickle(head):
-        raise UnknownFormatError(pickle_refusal(path))
+        raise pickle_refusal(path)
     if head.startswith(MAGIC_BYTES) or (prefer_binary and looks_like_old_fasttext(head)):
         return "fasttext-bin"
     whole = len(head) <= _SNIFF_BYTES
@@ -189,7 +189,8 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8", unicode_errors: 
     """The format of an existing file or directory, from its layout, suffix and first bytes.
 
     ``encoding``/``unicode_errors`` are those the file will be read with (they decide whether a
-    line reads as text). A pickle is refused here, with what to do instead.
+    line reads as text). A pickle is refused here (:class:`CorruptDataError`), with what to do
+    instead.
     """
     p = Path(path)
     if p.is_dir():
@@ -215,7 +216,7 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8", unicode_errors: 
 
 def _refuse_pickle(path: Path) -> None:
     if is_pickle(read_head(path, 2)):
-        raise UnknownFormatError(pickle_refusal(path))
+        raise pickle_refusal(path)
 
 
 def load(path: str | Path, format: FormatName | str | None = None, *, encoding: str = "utf-8",
@@ -243,10 +244,11 @@ def load(path: str | Path, format: FormatName | str | None = None, *, encoding: 
     Raises
     ------
     CorruptDataError
-        The file is not valid in its format; the message names the file and line.
+        The file is not valid in its format (the message names the file and line), or is a
+        pickle (never unpickled; the message says how to export the vectors instead).
     UnknownFormatError
         The format could not be detected, an unknown format name was given, or the file is a
-        pickle (never unpickled; the message says how to export it) or a quantized fastText model.
+        quantized fastText model.
     InvalidInputError
         ``encoding``, ``unicode_errors`` or ``limit`` is unusable, or was given for a format
         that does not take it.

@@ -86,11 +86,13 @@ def is_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def pickle_refusal(path: Path) -> str:
-    return (f"{path} is a Python pickle (what gensim's KeyedVectors.save, Word2Vec.save or FastText.save "
-            "write), and embspace never unpickles a file (unpickling can run any code); export the vectors "
-            "from gensim with kv.save_word2vec_format('vectors.bin', binary=True) (kv = model.wv for a "
-            "model) and load that file")
+def pickle_refusal(path: Path) -> CorruptDataError:
+    """The error for a pickle: what it is, why it is not read, and how to export the vectors instead."""
+    return CorruptDataError(
+        path, "this is a Python pickle (what gensim's KeyedVectors.save, Word2Vec.save or FastText.save "
+              "write), and embspace never unpickles a file (unpickling can run any code); export the vectors "
+              "from gensim with kv.save_word2vec_format('vectors.bin', binary=True) (kv = model.wv for a "
+              "model) and load that file")
 
 
 def read_head(path: Path, size: int) -> bytes:
