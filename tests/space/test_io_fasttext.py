@@ -281,3 +281,21 @@ def test_errors_are_embspace_errors(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<2i", 793712314, 12) + b"\0" * 10)
     with pytest.raises(EmbspaceError):
         load(path)
+
+
+def test_arguments_out_of_range(tmp_path: Path) -> None:
+    path, _ = _model(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[8 + 8 * 4 : 8 + 9 * 4] = struct.pack("<i", -5)  # bucket
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptDataError, match="bucket -5"):
+        load(path)
+
+
+def test_maxn_beyond_every_word(tmp_path: Path) -> None:
+    """maxn larger than any word only takes the n-grams that exist (and allocates nothing for the rest)."""
+    short, matrix = _model(tmp_path, "short.bin", maxn=10)
+    words = [k.encode() for k in load(short).keys]
+    np.testing.assert_allclose(load(short).vectors, _expected(matrix, words, 50, 3, 10), rtol=1e-5, atol=1e-6)
+    huge, _ = _model(tmp_path, "huge.bin", maxn=1_000_000)
+    np.testing.assert_allclose(load(huge).vectors, load(short).vectors, rtol=1e-6)

@@ -104,8 +104,9 @@ def _read(path: Path, stream: ByteStream, encoding: str, unicode_errors: str, li
     dim, model, bucket, minn, maxn = args[0], args[7], args[8], args[9], args[10]
     if new_format and version == 11 and model == _SUPERVISED:
         maxn = 0  # fasttext.cc loadModel: supervised models of version 11 had no character n-grams
-    if dim <= 0:
-        raise CorruptDataError(path, f"fastText arguments give dimension {dim}")
+    if dim <= 0 or bucket < 0 or minn < 0 or maxn < 0:
+        raise CorruptDataError(path, f"fastText arguments out of range (dim {dim}, bucket {bucket}, minn {minn}, "
+                                     f"maxn {maxn})")
 
     size, nwords, nlabels = struct.unpack("<3i", _take(path, stream, 12, "dictionary header"))
     _take(path, stream, 8, "dictionary header")  # ntokens
@@ -197,6 +198,7 @@ def ngram_rows(words: list[bytes], nwords: int, bucket: int, minn: int, maxn: in
     starts = ((grid & 0xC0) != 0x80) & (cols < lens[:, None])  # the first byte of each character
     nch = starts.sum(axis=1)
     k_max = int(nch.max()) if c else 0
+    maxn = min(maxn, k_max)  # no n-gram is longer than the longest word
     # cs[r, k]: byte offset of the k-th character of row r; len(row) from the last character on.
     cs = np.repeat(lens[:, None], k_max + maxn + 1, axis=1)
     r_idx, c_idx = np.nonzero(starts)
