@@ -73,6 +73,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 texts.append(t)
                 meta.append({"topic": topic, "text": t, "year": 2000 + i})
         col.add(keys, texts, meta)
+    with Collection.create(data / "demo-docs", dim=8) as col:  # the demo's passages and metadata, random vectors
+        from embspace.data import python_help_passages
+
+        passages = python_help_passages(400)
+        # plus `author`, one value per passage (like a folder's paths), named to sort first: too many values
+        # to colour by, so the map opens coloured by `chapter` still
+        col.add([p["key"] for p in passages], np.random.default_rng(0).normal(size=(len(passages), 8)),
+                [{**{k: v for k, v in p.items() if k != "key"}, "author": f"writer {i}"}
+                 for i, p in enumerate(passages)])
     resources = Resources(data, encoder=str(enc))
     with live_server(create_app(resources)) as url:
         yield {"url": url, "space": space, "resources": resources, "data": data}
@@ -217,13 +226,16 @@ def test_colour_by_cluster_metadata_field_and_evaluation_error(world: dict[str, 
 
 
 @pytest.mark.parametrize(("query", "field"), [("space=blobs", "label"), ("collection=notes", "topic"),
+                                            ("collection=demo-docs", "chapter"),
                                             ("collection=notes&colour=year", "year"),
                                             ("collection=notes&colour=none", None)])
 def test_the_map_opens_coloured_by_its_first_categorical_field(world: dict[str, Any], browser: Any, query: str,
                                                                field: str | None) -> None:
     """A space with a saved map opens coloured by its first field (`label`, before `knn_error`, a scale, and
     `cluster`, computed on request); a collection by its first categorical metadata field (`topic`); the
-    page's ?colour= picks another field or none."""
+    demo's passages (metadata chapter, section, title, topic, text) by `chapter`, as the README shows them
+    (not by `author`, first by name but with a value per point);
+    the page's ?colour= picks another field or none."""
     page = open_page(browser, world["url"], query)
     assert page.evaluate("document.getElementById('legend').dataset.field") == field
     assert page.input_value("#color-by") == (field or "")
@@ -232,6 +244,11 @@ def test_the_map_opens_coloured_by_its_first_categorical_field(world: dict[str, 
         assert "coloured by topic" in page.inner_text("#status")
     if field == "label":
         assert len(page.locator("#legend .item").all_inner_texts()) == 8
+    if field == "chapter":
+        from embspace.data import python_help_passages
+
+        chapters = sorted({p["chapter"] for p in python_help_passages(400)})
+        assert sorted(page.locator("#legend .item").all_inner_texts()) == chapters and len(chapters) > 2
     page.close()
 
 
@@ -266,7 +283,8 @@ def test_search_hits_are_drawn_in_a_colour_no_legend_uses(world: dict[str, Any],
         const ctx = overlay.getContext('2d'); const dpr = window.devicePixelRatio || 1;
         return rows.filter((r) => r >= 0).map((r) => {
           const [x, y] = window.__projector.screen(r);
-          return Array.from(ctx.getImageData(Math.round((x - box.left) * dpr), Math.round((y - box.top) * dpr), 1, 1).data);
+          const px = Math.round((x - box.left) * dpr); const py = Math.round((y - box.top) * dpr);
+          return Array.from(ctx.getImageData(px, py, 1, 1).data);
         });
       }""", rows)
     assert drawn and all(tuple(p[:3]) == mark and p[3] == 255 for p in drawn), (drawn, mark)
