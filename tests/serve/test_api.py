@@ -413,6 +413,10 @@ def test_map_of_a_collection_has_metadata_fields_text_search_and_texts(client: T
     assert hits["query"] == "text" and len(hits["hits"]) == 2
     pts = ok(client.post("/maps/collection/library/points", json={"rows": [0]}))
     assert pts[0]["text"] and "source" in pts[0]["metadata"]  # ingested passages: text and citation fields
+    assert "text" not in pts[0]["metadata"]  # the text comes from the text column, once
+    doc_pts = ok(client.post("/maps/collection/docs/points", json={"rows": [0, 1, 2, 3]}))
+    texts = {d[0]: d[1] for d in DOCS}
+    assert [p["text"] for p in doc_pts] == [texts[p["key"]] for p in doc_pts]  # texts added to encode are kept
     ana = ok(client.post("/maps/collection/vecs/query", json={"a": "v0", "b": "v1", "c": "v2", "k": 3}))
     assert len(ana["hits"]) == 3 and not {"v0", "v1", "v2"} & {h["key"] for h in ana["hits"]}
     before = ok(client.get("/maps/collection/vecs"))["size"]  # a write: the map is opened again
