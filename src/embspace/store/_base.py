@@ -127,12 +127,22 @@ def _clean_value(value: Any, where: str, field: str) -> Any:
                             "and timestamps are converted); convert it first, e.g. with str()")
 
 
+def _as_list(values: Any) -> Any:
+    """A NumPy array, a pandas Series or Index, a pyarrow array or column as a list (anything else as is)."""
+    if isinstance(values, list):
+        return values
+    if hasattr(values, "to_pylist"):
+        return values.to_pylist()
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return values
+
+
 def check_keys(keys: Any) -> list[str]:
     """``keys`` (strings, or integers stored as their decimal text) as a list of strings."""
     if isinstance(keys, str | bytes):
         raise TypeError("keys must be a list of strings; wrap a single key in a list")
-    if hasattr(keys, "tolist") and not isinstance(keys, list):
-        keys = keys.tolist()  # a NumPy array, a pandas Series or Index, a pyarrow array
+    keys = _as_list(keys)
     out = []
     for k in keys:
         if isinstance(k, str):
@@ -188,8 +198,7 @@ def _text_list(texts: Any, n: int) -> list[str | None]:
         return [None] * n
     if isinstance(texts, str):
         raise InvalidInputError("texts= takes one text per key (a list); wrap a single text in a list")
-    if hasattr(texts, "tolist") and not isinstance(texts, list):
-        texts = texts.tolist()
+    texts = _as_list(texts)
     out: list[str | None] = []
     for t in texts:
         if isinstance(t, str):
