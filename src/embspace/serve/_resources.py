@@ -171,7 +171,9 @@ class Resources:
                             self.skipped.append((child, _not_served(child)))
                     except (EmbspaceError, OSError, ValueError) as e:  # one bad file must not stop the server
                         log.warning("not serving %s: %s", child, e)
-                        self.skipped.append((child, str(e)))
+                        why = str(e)  # said without the path, which the list gives
+                        self.skipped.append((child, why[len(str(child)):].lstrip(":, ") if why.startswith(str(child))
+                                             else why))
                 return
             if top:
                 raise InvalidInputError(f"{path} is not a collection, a space, a recommender model or a directory "

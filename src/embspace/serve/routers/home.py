@@ -5,7 +5,9 @@ The docs pages' scripts and styles come from the ``fastapi-offline`` package (th
 ships Swagger UI's and ReDoc's release bundles; nothing is fetched from a CDN, so the docs work on a machine
 without internet. The pages are plain HTML written here: they fetch ``/openapi.json`` themselves with the API
 key when the server has one (asked for once, like the projector, and kept for the browser tab), then hand
-the schema to Swagger UI / ReDoc; "Try it out" requests carry the key too.
+the schema to Swagger UI / ReDoc; "Try it out" requests carry the key too. A Content-Security-Policy keeps
+the pages from contacting any other host (ReDoc's bundle would fetch its vendor's logo from a CDN: the
+image is left out instead).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from ..._version import __version__
 from .._resources import NotFoundError
 
-__all__ = ["ASSETS", "assets_dir", "links", "router"]
+__all__ = ["ASSETS", "DOCS_CSP", "assets_dir", "links", "router"]
 
 router = APIRouter()
 
@@ -47,6 +49,10 @@ def links(root: str = "") -> dict[str, str]:
     return {"docs": f"{root}/docs", "redoc": f"{root}/redoc", "openapi": f"{root}/openapi.json",
             "projector": f"{root}/projector/", "health": f"{root}/health"}
 
+
+#: The docs pages reach this server only: images, fonts and requests from here (ReDoc's scripts need eval).
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:")
 
 _TITLES = {"docs": "API docs (Swagger UI: try every endpoint)", "redoc": "API reference (ReDoc)",
            "openapi": "OpenAPI schema (JSON)", "projector": "Web projector (maps of spaces and collections)",
@@ -167,7 +173,7 @@ def _page(request: Request, template: str, kind: str) -> HTMLResponse:
     values: dict[str, Any] = {"title": html.escape(f"{request.app.title} API - {kind}"),
                               "assets": html.escape(f"{root}/docs/assets"),
                               "openapi": json.dumps(openapi).replace("<", "\\u003c"), "key_js": _KEY_JS}
-    return HTMLResponse(template.format(**values))
+    return HTMLResponse(template.format(**values), headers={"Content-Security-Policy": DOCS_CSP})
 
 
 @router.get("/docs", include_in_schema=False)
