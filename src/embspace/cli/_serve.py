@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -89,7 +91,8 @@ def serve_config(config: ServeConfig, *, log_level: str = "info", fixed_port: bo
     config = config.model_copy(update={"port": port})
     if workers == 1:
         try:
-            app = build_app(config)
+            with _quiet_skips():
+                app = build_app(config)
             announce(app.state.resources, config, asked=asked)
             run_app(app, host=host, port=port, log_level=log_level, sock=sock)
         finally:
@@ -105,7 +108,8 @@ def serve_config(config: ServeConfig, *, log_level: str = "info", fixed_port: bo
     try:
         export_config(config.model_copy(update={"balance": str(balance)}))  # each worker builds its app from it
         # this process serves no requests: it opens the data only to check it and say what is served
-        resources = open_resources(config)
+        with _quiet_skips():
+            resources = open_resources(config)
         try:
             announce(resources, config, asked=asked)
         finally:
@@ -114,6 +118,20 @@ def serve_config(config: ServeConfig, *, log_level: str = "info", fixed_port: bo
                     log_level=log_level, access_log=log_level == "debug")
     finally:
         balance.unlink(missing_ok=True)
+
+
+@contextmanager
+def _quiet_skips() -> Iterator[None]:
+    """Without the server's log warnings while it opens the data: the announcement lists what was skipped."""
+    import logging
+
+    log = logging.getLogger("embspace.serve")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def take_port(host: str, port: int, *, fixed: bool) -> socket.socket:
