@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
         msg = e.args[0] if isinstance(e, KeyError) and not isinstance(e, EmbspaceError) and e.args else e
         if isinstance(e, OSError) and e.filename:
             msg = f"{e.strerror}: {e.filename}"
-        if isinstance(e, CollectionLockedError):  # who writes it, and what to do, in CLI terms
+        if isinstance(e, CollectionLockedError) and e.path is not None:  # the store's (Python) words: CLI terms
             msg = lock_advice(e)
         out.error(escape(str(msg)))
         sys.exit(2)
