@@ -136,9 +136,9 @@ def install_cors(app: FastAPI, origins: Sequence[str]) -> None:
     (cookies) are not allowed: the API key goes in a header."""
     from starlette.middleware.cors import CORSMiddleware
 
-    app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["*"],
-                       allow_headers=["Authorization", "X-API-Key", "Content-Type"], expose_headers=["*"],
-                       allow_credentials=False, max_age=600)
+    # any request header: OpenAI's browser client sends its own (x-stainless-*) besides the key
+    app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=["*"], allow_credentials=False, max_age=600)
 
 
 def __getattr__(name: str) -> Any:
