@@ -40,12 +40,12 @@ def test_the_front_page_links_everything_as_html_or_json(resources: Resources) -
     body = client.get("/", headers={"Accept": "application/json"}).json()
     assert body["name"] == "embspace" and body["links"] == {
         "docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json", "projector": "/projector/",
-        "health": "/health"}
+        "health": "/health", "openai_models": "/v1/models"}
     assert client.get("/").json() == body  # curl's */*: JSON
     page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})  # a browser
     assert page.headers["content-type"].startswith("text/html")
     hrefs = re.findall(r'href="([^"]+)"', page.text)
-    assert hrefs == ["/docs", "/redoc", "/openapi.json", "/projector/", "/health"]
+    assert hrefs == ["/docs", "/redoc", "/openapi.json", "/projector/", "/health", "/v1/models"]
     for href in hrefs:  # every link answers
         assert client.get(href).status_code == 200, href
 

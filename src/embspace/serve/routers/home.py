@@ -47,7 +47,7 @@ def assets_dir() -> Path | None:
 def links(root: str = "") -> dict[str, str]:
     """What the server offers, by name: its pages and the endpoints to start from."""
     return {"docs": f"{root}/docs", "redoc": f"{root}/redoc", "openapi": f"{root}/openapi.json",
-            "projector": f"{root}/projector/", "health": f"{root}/health"}
+            "projector": f"{root}/projector/", "health": f"{root}/health", "openai_models": f"{root}/v1/models"}
 
 
 #: The docs pages reach this server only: images, fonts and requests from here (ReDoc's scripts need eval).
@@ -56,7 +56,8 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'
 
 _TITLES = {"docs": "API docs (Swagger UI: try every endpoint)", "redoc": "API reference (ReDoc)",
            "openapi": "OpenAPI schema (JSON)", "projector": "Web projector (maps of spaces and collections)",
-           "health": "Health: what this server serves"}
+           "health": "Health: what this server serves",
+           "openai_models": "OpenAI-compatible API (base URL /v1): its models"}
 
 
 def _wants_html(request: Request) -> bool:
