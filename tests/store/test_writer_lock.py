@@ -10,7 +10,7 @@ import pytest
 
 from embspace.errors import CollectionLockedError
 from embspace.store import Collection
-from embspace.store.collection import describe_holder, lock_holder
+from embspace.store.collection import command_line, describe_holder, lock_holder
 
 EYE = np.eye(8, dtype=np.float32)
 
@@ -76,3 +76,11 @@ def test_readers_never_take_the_lock(tmp_path: Path) -> None:
     with Collection.open(path, readonly=True) as reader, Collection.open(path, timeout=0.1) as writer:
         writer.add(["z"], EYE[7:8])
         assert reader.count() == 3
+
+
+def test_the_noted_command_line_hides_secrets() -> None:
+    argv = ["/usr/local/bin/embspace", "serve", "--api-key", "s3cret-value", "--token=abc123", "data/",
+            "milvus://user:pw@host:19530/docs", "--port", "9000"]
+    noted = command_line(argv)
+    assert noted == "embspace serve --api-key *** --token=*** data/ milvus://***@host:19530/docs --port 9000"
+    assert "s3cret" not in noted and "abc123" not in noted and "pw@" not in noted

@@ -119,11 +119,10 @@ def _error(request: Request, status: int, code: str, message: str, detail: Any =
 
 
 def _locked_message(exc: CollectionLockedError) -> str:
-    """A locked collection, in words for an HTTP client (the library's message gives Python advice)."""
-    from ..store.collection import describe_holder
-
+    """A locked collection, in words for an HTTP client (the library's message gives Python advice). The
+    other process is named by its pid only: its command line is nothing a remote client needs."""
     what = f"the collection {exc.path.name!r}" if exc.path is not None else "the collection"
-    who = f" ({describe_holder(exc.holder)})" if exc.holder else ""
+    who = f" (pid {exc.holder['pid']})" if exc.holder and exc.holder.get("pid") else ""
     return (f"{what} is being written by another process{who}; this server waited {WRITE_WAIT:g} s for it. "
             "Retry when that process is done")
 

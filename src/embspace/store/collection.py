@@ -22,6 +22,7 @@ import functools
 import json
 import math
 import os
+import re
 import sqlite3
 import sys
 import warnings
@@ -48,7 +49,7 @@ COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is re
 SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
 FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next change)
 
-__all__ = ["Collection", "describe_holder", "lock_holder"]
+__all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +76,29 @@ def lock_holder(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return note if isinstance(note, dict) else None
+
+
+_SECRET_OPTION = re.compile(r"key|token|secret|passw", re.I)
+_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """This process's command line (``sys.argv``) as a lock holder notes it: the program's file name, and the
+    values of options that look secret (``--api-key``, ``--token``...) and credentials in URLs hidden."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv:
+        return ""
+    words, hide = [Path(argv[0]).name if argv[0] else ""], False
+    for arg in argv[1:]:
+        if hide:
+            words.append("***")
+            hide = False
+        elif arg.startswith("-") and _SECRET_OPTION.search(arg.split("=", 1)[0]):
+            hide = "=" not in arg
+            words.append(arg if hide else arg.split("=", 1)[0] + "=***")
+        else:
+            words.append(_URL_CREDENTIALS.sub("://***@", arg))
+    return " ".join(w for w in words if w)
 
 
 def describe_holder(holder: Mapping[str, Any]) -> str:
@@ -250,8 +274,7 @@ class Collection(BaseCollection):
                     err.path, err.holder = self.path, holder
                     raise err from None
                 time.sleep(0.05)
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else sys.argv)
-        note = {"pid": os.getpid(), "command": command[:300], **self.lock_note}
+        note = {"pid": os.getpid(), "command": command_line()[:300], **self.lock_note}
         f.seek(0)
         f.truncate()
         f.write(json.dumps(note))
