@@ -325,6 +325,7 @@ class Collection(BaseCollection):
         """Add items, replacing those whose key exists."""
         return self._write(keys, data, metadata, replace=True)
 
+    @_writes  # the funnel of every add and upsert (a new writing method must be @_writes too)
     def _write(self, keys: Sequence[str], data: Any, metadata: Any, *, replace: bool) -> int:
         self._require_writer()
         rows = self._rows(keys, data, metadata)
