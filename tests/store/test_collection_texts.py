@@ -219,3 +219,21 @@ def test_exports_carry_the_texts(tmp_path: Path) -> None:
         assert pq.read_table(tmp_path / "c.parquet").column("text").to_pylist() == ["the text of a", None]
         back = embspace.load(tmp_path / "c.parquet")  # still a space file
         assert list(back.keys) == ["a", "b"]
+
+
+def test_an_older_collection_opened_by_a_writer_that_locks_per_write(tmp_path: Path) -> None:
+    """A writer with hold_lock=False (the server) adds the text column at its first write, under the lock."""
+    x = _vecs(2)
+    with Collection.create(tmp_path / "c", dim=4) as col:
+        col.add(["old"], x[:1], [{"text": "from metadata"}])
+    _drop_text_column(tmp_path / "c")
+    import fcntl
+
+    with open(tmp_path / "c" / "writer.lock", "a+") as other:  # another process writes while it opens
+        fcntl.flock(other, fcntl.LOCK_EX)
+        col = Collection.open(tmp_path / "c", hold_lock=False)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    with col:
+        assert col.get(["old"])[0]["text"] == "from metadata" and not col._has_text
+        col.add(["new"], x[1:], texts=["stored"])
+        assert [g["text"] for g in col.get(["old", "new"])] == ["from metadata", "stored"]
