@@ -2,7 +2,8 @@
 
 Every error raised on bad user input is an :class:`EmbspaceError` and also a subclass of the
 matching built-in exception, so ``except KeyError`` or ``except ValueError`` keep working.
-Messages say what was given, what was expected, and how to fix it.
+Messages say what was given, what was expected, and how to fix it. The warnings defined here
+(:class:`UnknownFieldWarning`) are ``UserWarning`` subclasses.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "NotFittedError",
+    "UnknownFieldWarning",
     "UnknownFormatError",
     "UnknownKeyError",
     "ZeroVectorError",
@@ -129,3 +131,8 @@ class ZeroVectorError(EmbspaceError, ValueError):
 
 class ModelNotFoundError(EmbspaceError, FileNotFoundError):
     """A pretrained model could not be found locally; the message says how to provide it."""
+
+
+class UnknownFieldWarning(UserWarning):
+    """A metadata filter names a field that no item of the collection has (a typo, most often): the
+    message names the field and lists the fields items do have."""
