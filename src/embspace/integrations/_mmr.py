@@ -12,7 +12,8 @@ __all__ = ["maximal_marginal_relevance"]
 
 def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    out: npt.NDArray[np.float64] = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return out
 
 
 def maximal_marginal_relevance(query: npt.ArrayLike, candidates: npt.ArrayLike, k: int,

@@ -108,7 +108,7 @@ class EmbspaceEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """The vector of one query."""
-        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+        return [float(x) for x in self.encode([text]).reshape(-1)]
 
     def __repr__(self) -> str:
         return f"EmbspaceEmbeddings(model={self.model!r})"
@@ -194,7 +194,7 @@ class EmbspaceVectorStore(VectorStore):
     def _embed_query(self, text: str) -> npt.NDArray[np.float32]:
         self._check_space()
         if isinstance(self._embedding, EmbspaceEmbeddings):
-            return self._embedding.encode([text])[0]
+            return self._embedding.encode([text]).reshape(-1)
         return np.asarray(self._embedding.embed_query(text), dtype=np.float32)
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
@@ -238,11 +238,12 @@ class EmbspaceVectorStore(VectorStore):
             raise InvalidInputError(f"{len(metadatas)} metadatas for {len(texts)} texts; give one per text")
         if ids is not None and len(ids) != len(texts):
             raise InvalidInputError(f"{len(ids)} ids for {len(texts)} texts; give one per text")
-        keys = [str(i) if i is not None else uuid.uuid4().hex for i in (ids or [None] * len(texts))]
+        given: list[str | None] = list(ids) if ids is not None else [None] * len(texts)
+        keys = [str(i) if i is not None else uuid.uuid4().hex for i in given]
         if not texts:
             return []
         vectors = self._embed_texts(texts)
-        metas = [dict(m) if m else {} for m in (metadatas or [None] * len(texts))]  # type: ignore[list-item]
+        metas = [dict(m) if m else {} for m in (metadatas or [{}] * len(texts))]
         self.collection.upsert(keys, vectors, metas, texts=texts)
         return keys
 
@@ -292,7 +293,7 @@ class EmbspaceVectorStore(VectorStore):
             if metas[i] is None:  # deleted by another writer between the search and the read
                 continue
             vec = None if res.vectors is None else res.vectors[i]
-            out.append((self._document(key, texts[i], metas[i]), float(score), vec))
+            out.append((self._document(str(key), texts[i], metas[i]), float(score), vec))
         return out
 
     def similarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
@@ -300,7 +301,7 @@ class EmbspaceVectorStore(VectorStore):
         """The ``k`` documents nearest to a vector, with their scores (higher is more similar), best first."""
         return [(doc, score) for doc, score, _ in self._search(embedding, k, filter)]
 
-    def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,  # type: ignore[override]
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                      **kwargs: Any) -> list[tuple[Document, float]]:
         """The ``k`` documents nearest to ``query``, with their scores (higher is more similar), best first.
 

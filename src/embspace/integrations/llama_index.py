@@ -134,7 +134,7 @@ def _scores(metric: str, matrix: npt.NDArray[np.float32], query: npt.NDArray[np.
     m = matrix.astype(np.float64)
     q = query.astype(np.float64)
     if metric == "l2":
-        return -np.linalg.norm(m - q, axis=1)  # type: ignore[no-any-return]
+        return -np.linalg.norm(m - q, axis=1)
     if metric == "cosine":  # stored rows are unit length; the query may not be
         norm = float(np.linalg.norm(q))
         q = q / norm if norm > 0 else q
@@ -250,8 +250,8 @@ class EmbspaceVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes nearest to ``query.query_embedding`` that pass its filters.
 
-        ``filters`` (MetadataFilters), ``doc_ids`` (their ``ref_doc_id``) and ``node_ids`` restrict the
-        nodes searched; the modes are ``default`` and ``mmr``.
+        ``filters`` (MetadataFilters), ``doc_ids`` (their ``ref_doc_id``) and ``node_ids`` (a non-empty list)
+        restrict the nodes searched; the modes are ``default`` and ``mmr``.
         """
         if query.query_embedding is None:
             raise InvalidInputError("this store searches by vector: the query needs query_embedding (LlamaIndex "
@@ -271,11 +271,13 @@ class EmbspaceVectorStore(BasePydanticVectorStore):
         if mmr:
             factor = int(kwargs.get("mmr_prefetch_factor") or MMR_PREFETCH_FACTOR)
             fetch = max(k, int(kwargs.get("mmr_prefetch_k") or k * factor))
-        hits = (self._hits_among(query.node_ids, vector, fetch, where) if query.node_ids is not None
+        # node_ids=[] is no restriction: a VectorStoreIndex over a store that keeps text holds no node ids of its
+        # own, and its retrievers pass that empty list
+        hits = (self._hits_among(query.node_ids, vector, fetch, where) if query.node_ids
                 else self._hits(vector, fetch, where, vectors=mmr))
         if mmr and hits:
             lam = 0.5 if query.mmr_threshold is None else float(query.mmr_threshold)
-            cands = np.stack([h[4] for h in hits])
+            cands = np.stack([h[4] if h[4] is not None else np.zeros(len(vector), np.float32) for h in hits])
             hits = [hits[i] for i in maximal_marginal_relevance(vector, cands, k, lam)]
         hits = hits[:k]
         return VectorStoreQueryResult(nodes=[self._node(key, text, meta) for key, _, text, meta, _ in hits],
@@ -286,7 +288,7 @@ class EmbspaceVectorStore(BasePydanticVectorStore):
         include: tuple[Any, ...] = ("metadata", "text", "vector") if vectors else ("metadata", "text")
         res = self.collection.search(vector, k=k, where=where, include=include)
         metas, texts = res.metadata or [], res.texts or []
-        return [(key, float(score), texts[i], metas[i], None if res.vectors is None else res.vectors[i])
+        return [(str(key), float(score), texts[i], metas[i], None if res.vectors is None else res.vectors[i])
                 for i, (key, score) in enumerate(zip(res.keys, res.scores.tolist(), strict=True))
                 if metas[i] is not None]  # None: deleted by another writer meanwhile
 
