@@ -53,7 +53,8 @@ class EmbspaceEmbeddings(Embeddings):
         A name for :func:`embspace.encoders.get_encoder` (``"minilm"``, a model directory, a hub id, a
         name given to :func:`~embspace.encoders.register_encoder`). The model loads on first use.
     encoder : encoder object, optional
-        An encoder already loaded (anything with ``encode(texts)``); ``model`` is then only its name.
+        An encoder already loaded (anything with ``encode(texts)``); ``model`` is then only its name
+        (the encoder's ``name`` by default).
     batch_size : int, optional
         Texts per forward pass (the encoder's default when None).
     normalize : bool, default True
@@ -68,10 +69,10 @@ class EmbspaceEmbeddings(Embeddings):
     384
     """
 
-    def __init__(self, model: str = "minilm", *, encoder: Any = None, batch_size: int | None = None,
+    def __init__(self, model: str | None = None, *, encoder: Any = None, batch_size: int | None = None,
                  normalize: bool = True, **encoder_kwargs: Any) -> None:
-        if encoder is not None and model == "minilm":
-            model = str(getattr(encoder, "name", model))
+        if model is None:
+            model = str(getattr(encoder, "name", None) or "minilm")
         self.model = model
         self.batch_size = batch_size
         self.normalize = normalize
@@ -170,7 +171,8 @@ class EmbspaceVectorStore(VectorStore):
     # -- plumbing -----------------------------------------------------------------------------------
     @property
     def embeddings(self) -> Embeddings:
-        """What embeds the texts and queries."""
+        """What embeds the texts and queries (for a collection's own encoder: that very encoder object)."""
+        self._check_space()
         return self._embedding
 
     def _check_space(self) -> None:

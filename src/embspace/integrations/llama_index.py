@@ -48,6 +48,8 @@ except ImportError as e:  # pragma: no cover - the llama-index extra is part of 
 
 __all__ = ["EmbspaceEmbedding", "EmbspaceVectorStore"]
 
+#: Texts per call of the encoder (LlamaIndex's own default, 10, leaves a sentence encoder's batches small).
+DEFAULT_BATCH = 64
 #: How many candidates an MMR query fetches per result it returns (unless ``mmr_prefetch_k`` is given).
 MMR_PREFETCH_FACTOR = 4
 
@@ -60,23 +62,25 @@ class EmbspaceEmbedding(BaseEmbedding):
     model_name : str, default "minilm"
         A name for :func:`embspace.encoders.get_encoder` (loaded on first use).
     encoder : encoder object, optional
-        An encoder already loaded (anything with ``encode(texts)``).
+        An encoder already loaded (anything with ``encode(texts)``); ``model_name`` is then its name.
     normalize : bool, default True
         Unit-length vectors.
     encoder_kwargs : dict, optional
         Passed to ``get_encoder`` (``{"device": "cpu"}``...).
     **kwargs
-        LlamaIndex's own fields (``embed_batch_size``, ``callback_manager``...).
+        LlamaIndex's own fields (``embed_batch_size``: texts per encoder call, 64 by default rather than
+        LlamaIndex's 10; ``callback_manager``...).
     """
 
     normalize: bool = Field(default=True, description="Return unit-length vectors.")
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments of get_encoder.")
     _encoder: Any = PrivateAttr(default=None)
 
-    def __init__(self, model_name: str = "minilm", *, encoder: Any = None, normalize: bool = True,
+    def __init__(self, model_name: str | None = None, *, encoder: Any = None, normalize: bool = True,
                  encoder_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if encoder is not None and model_name == "minilm":
-            model_name = str(getattr(encoder, "name", model_name))
+        if model_name is None:
+            model_name = str(getattr(encoder, "name", None) or "minilm")
+        kwargs.setdefault("embed_batch_size", DEFAULT_BATCH)
         super().__init__(model_name=model_name, normalize=normalize, encoder_kwargs=dict(encoder_kwargs or {}),
                          **kwargs)
         self._encoder = encoder
