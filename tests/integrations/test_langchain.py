@@ -280,3 +280,22 @@ def test_minilm_end_to_end(tmp_path: Path) -> None:
     with EmbspaceVectorStore.from_texts(texts, emb, ids=["pw", "hours", "refund"], path=tmp_path / "kb") as s:
         assert [d.id for d in s.similarity_search("I can't log in, my password is lost", k=1)] == ["pw"]
         assert [d.id for d in s.similarity_search("when is it open?", k=1)] == ["hours"]
+
+
+def test_the_store_over_milvus_lite(tmp_path: Path) -> None:
+    """The same store over the Milvus backend (Milvus Lite): texts, upserts, filters, get_by_ids, delete."""
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    try:
+        col = Collection.create(f"milvus-lite:{tmp_path / 'm.db'}#kb", encoder=NAME)
+    except Exception as e:  # as tests/store/test_milvus.py: a machine where Milvus Lite cannot start
+        pytest.skip(f"Milvus Lite cannot start here: {e}")
+    with col:
+        s = EmbspaceVectorStore(col)
+        s.add_texts([t for _, t, _ in DOCS], [m for _, _, m in DOCS], ids=[k for k, _, _ in DOCS])
+        got = s.similarity_search("cat on the mat", k=2, filter={"$or": [{"lang": "fr"}, {"year": 2020}]})
+        assert [d.id for d in got] == ["cats", "chat"] and got[0].page_content == DOCS[0][1]
+        s.add_texts(["a parrot"], [{"topic": "birds"}], ids=["cats"])
+        assert [(d.id, d.page_content) for d in s.get_by_ids(["cats", "nope"])] == [("cats", "a parrot")]
+        s.delete(filter={"topic": "money"})
+        assert sorted(col.keys()) == ["cats", "chat", "dogs"]
