@@ -278,7 +278,7 @@ class EmbspaceVectorStore(VectorStore):
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """The documents with these ids, in the order asked; ids not in the store are left out."""
-        got = self.collection.get([str(i) for i in ids], vectors=False, strict=False)  # type: ignore[call-arg]
+        got = self.collection.get([str(i) for i in ids], vectors=False, strict=False)
         return [self._document(item["key"], item.get("text"), item.get("metadata")) for item in got]
 
     def _search(self, vector: npt.ArrayLike, k: int, flt: Any, *, vectors: bool = False

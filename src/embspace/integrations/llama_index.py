@@ -137,12 +137,15 @@ def _scores(metric: str, matrix: npt.NDArray[np.float32], query: npt.NDArray[np.
     """Scores (higher is more similar) of stored rows against a query, as the collection computes them."""
     m = matrix.astype(np.float64)
     q = query.astype(np.float64)
+    out: npt.NDArray[np.float64]
     if metric == "l2":
-        return -np.linalg.norm(m - q, axis=1)
+        out = -np.linalg.norm(m - q, axis=1)
+        return out
     if metric == "cosine":  # stored rows are unit length; the query may not be
         norm = float(np.linalg.norm(q))
         q = q / norm if norm > 0 else q
-    return m @ q  # type: ignore[no-any-return]
+    out = m @ q
+    return out
 
 
 class EmbspaceVectorStore(BasePydanticVectorStore):
@@ -203,7 +206,7 @@ class EmbspaceVectorStore(BasePydanticVectorStore):
             vectors.append(node.embedding)
             metas.append(node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata))
             texts.append(node.get_content(metadata_mode=MetadataMode.NONE))
-        self.collection.upsert(keys, np.asarray(vectors, dtype=np.float32), metas, texts=texts)  # type: ignore[call-arg]
+        self.collection.upsert(keys, np.asarray(vectors, dtype=np.float32), metas, texts=texts)
         return keys
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -230,7 +233,7 @@ class EmbspaceVectorStore(BasePydanticVectorStore):
 
     # -- reading ------------------------------------------------------------------------------------
     def _get(self, keys: list[str], *, vectors: bool = False) -> list[dict[str, Any]]:
-        return list(self.collection.get(keys, vectors=vectors, strict=False))  # type: ignore[call-arg]
+        return list(self.collection.get(keys, vectors=vectors, strict=False))
 
     @staticmethod
     def _node(key: str, text: str | None, metadata: dict[str, Any] | None) -> BaseNode:
