@@ -203,3 +203,19 @@ def test_a_filter_on_a_field_no_item_has_warns_once_per_version(tmp_path: Path, 
     with Collection.create(tmp_path / "empty", dim=4) as empty, warnings.catch_warnings():
         warnings.simplefilter("error")
         assert empty.count({"anything": 1}) == 0  # an empty collection has no fields to compare with
+
+
+def test_exports_carry_the_texts(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    x = _vecs(2)
+    with Collection.create(tmp_path / "c", dim=4) as col:
+        col.add(["a", "b"], x, [{"n": 1}, None], texts=["the text of a", None])
+        assert col.export_jsonl(tmp_path / "c.jsonl") == 2
+        lines = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+        assert [(r["key"], r["text"], r["metadata"]) for r in lines] == [("a", "the text of a", {"n": 1}),
+                                                                         ("b", None, {})]
+        assert col.export_parquet(tmp_path / "c.parquet") == 2
+        assert pq.read_table(tmp_path / "c.parquet").column("text").to_pylist() == ["the text of a", None]
+        back = embspace.load(tmp_path / "c.parquet")  # still a space file
+        assert list(back.keys) == ["a", "b"]
