@@ -32,7 +32,9 @@ rank  packages / modules                                                      no
 8     ``embspace.analysis``
 9     ``embspace.evaluate``                                                    reads analysis (its tables)
 10    ``embspace.apps``
-11    ``embspace.serve``
+11    ``embspace.serve``, ``embspace.integrations``                            adapters over apps, store
+                                                                              and encoders (HTTP;
+                                                                              LangChain, LlamaIndex)
 12    ``embspace.cli``                                                         parses, calls everything
 13    ``embspace._open``                                                       ``embspace.open(path)``
 14    ``embspace`` (the top-level ``__init__``)                               re-exports the nouns
@@ -83,6 +85,7 @@ RANKS: dict[str, int] = {
     "evaluate": 9,
     "apps": 10,
     "serve": 11,
+    "integrations": 11,  # LangChain/LlamaIndex adapters; serve and integrations never import each other
     "cli": 12,
     "_open": 13,
     "": 14,  # embspace/__init__.py
