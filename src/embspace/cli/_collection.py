@@ -56,23 +56,92 @@ def _print_info(data: dict[str, Any], as_json: bool) -> None:
 @collection_app.command("add")
 def add(
     path: PathArg,
-    source: Annotated[Path, typer.Argument(help="A space (any format embspace reads), or texts to encode with the "
-                                                "collection's encoder: .txt, .jsonl[.gz], .csv, .parquet, a folder.")],
-    text_field: Annotated[str, typer.Option("--text-field", help="Field(s) holding the text (texts only).")] = "text",
-    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding each item's id.")] = None,
+    source: Annotated[Path, typer.Argument(help="A space (any format embspace reads); a .jsonl[.gz], .csv or "
+                                                ".parquet file of records (vectors or texts); or texts to encode with "
+                                                "the collection's encoder: a .txt file (a text a line) or a folder "
+                                                "(a text a file).")],
+    key_field: Annotated[str | None, typer.Option(
+        "--key-field", help="Records: the field of each item's key [default: 'key' when there is one, else the row "
+                            "number].")] = None,
+    vector_field: Annotated[str | None, typer.Option(
+        "--vector-field", help="Records: the field of each item's vector [default: 'vector' when there is one; "
+                               "without vectors the texts are encoded].")] = None,
+    text_field: Annotated[str, typer.Option(
+        "--text-field", help="Records: the field(s) of the text, stored with each item (and encoded when there "
+                             "are no vectors); several joined: title,text.")] = "text",
+    metadata_fields: Annotated[str | None, typer.Option(
+        "--metadata-fields", help="Records: the fields kept as metadata, comma-separated [default: every other "
+                                  "field].")] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", hidden=True,
+                                                 help="Deprecated: use --key-field.")] = None,
     upsert: Annotated[bool, typer.Option("--upsert", help="Replace items whose key exists.")] = False,
+    chunk: Annotated[int | None, typer.Option(
+        "--chunk", min=8, help="Cut texts into windows of this many tokens (keys KEY#N), as 'embspace ingest' "
+                               "does [default: texts longer than the model's maximum are truncated].")] = None,
+    overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by consecutive chunks.")] = 0,
+    include_all: Annotated[bool, typer.Option(
+        "--all", help="Folders: also add README/LICENSE files, hidden files and other non-documents (skipped by "
+                      "default).")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode every text; do not read or write the "
+                                                              "content-hash cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a space's vectors, or texts (encoded with the collection's encoder, metadata kept)."""
+    """Add a space's vectors, records (vectors or texts, with metadata), or texts encoded with the collection's
+    encoder; each text is stored with its item. Texts seen before come from the content-hash cache."""
+    import warnings
+
+    from ..encoders.text_encoder import TruncationWarning
     from ..store import Collection
 
-    with Collection.open(path) as col:
-        n = col.add_file(source, text_field=text_field, id_field=id_field, upsert=upsert)
-        result = {"added": n, "count": col.count()}
+    if id_field is not None:
+        out.warning("--id-field is deprecated and will be removed in the next release; use --key-field")
+        if key_field is not None and key_field != id_field:
+            raise typer.BadParameter(f"--key-field {key_field} and --id-field {id_field} disagree; give --key-field "
+                                     "only", param_hint="--key-field")
+        key_field = id_field
+    fields = [f.strip() for f in metadata_fields.split(",")] if metadata_fields is not None else None
+    with Collection.open(path) as col, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)  # said below, with the option that avoids it
+        report = col.add_file(source, text_field=text_field, key_field=key_field, vector_field=vector_field,
+                              metadata_fields=fields, upsert=upsert, progress=not quiet and not as_json, chunk=chunk,
+                              overlap=overlap, include_all=include_all, cache=not no_cache)
+        count = col.count()
+    n = int(report)
     if as_json:
+        result: dict[str, Any] = {"added": n, "count": count}
+        if report.n_encoded or report.n_cached:
+            result.update(encoded=report.n_encoded, cached=report.n_cached, truncated=report.n_truncated,
+                          chunked=report.n_chunked)
+        if report.skipped:
+            result["skipped"] = [{"path": p, "reason": why} for p, why in report.skipped]
         out.print_json(result)
-    else:
-        typer.echo(f"added {n:,} items; the collection holds {result['count']:,}")
+        return
+    line = f"{'stored' if upsert else 'added'} {n:,} items"
+    if report.n_encoded or report.n_cached:
+        line += (f" in {report.seconds:.1f} s ({report.items_per_second:,.1f} items/s; encoded {report.n_encoded:,}, "
+                 f"from cache {report.n_cached:,})")
+    typer.echo(f"{line}; the collection holds {count:,}")
+    if report.skipped:
+        out.note(_skipped_line(report.skipped))
+    if report.n_chunked:
+        out.note(f"{report.n_chunked:,} texts were split into windows of {chunk} tokens (keys KEY#N)")
+    if report.n_truncated:
+        out.warning(f"{report.n_truncated:,} texts were longer than the model's maximum and were truncated; "
+                    "--chunk TOKENS splits them into windows instead")
+
+
+def _skipped_line(skipped: list[tuple[str, str]]) -> str:
+    """``skipped 1 file (not a document): README; --all adds them`` — grouped by reason, a few names each."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped:
+        by_reason.setdefault(why, []).append(name)
+    parts = []
+    for why, names in by_reason.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        parts.append(f"{len(names):,} {why} ({shown})")
+    files = "file" if len(skipped) == 1 else "files"
+    return f"skipped {len(skipped):,} {files}: {'; '.join(parts)}; --all adds them"
 
 
 @collection_app.command("delete")

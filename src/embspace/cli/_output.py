@@ -23,6 +23,16 @@ def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
 
 
+def warning(message: str) -> None:
+    """One line on stderr (no file:line, no source line), for a warning the command raised."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One informative line on stderr."""
+    err_console.print(escape(message), markup=True, soft_wrap=True)
+
+
 def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = "key", *,
                cells: Mapping[str, str] | None = None, to: Console | None = None) -> None:
     """A ranked table of (key, score). ``cells`` gives a key's cell as rich markup (the key itself,

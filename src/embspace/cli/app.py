@@ -12,6 +12,7 @@ from rich.markup import escape
 from .._version import __version__
 from ..errors import EmbspaceError
 from . import _output as out
+from ._advice import cli_message
 
 app = typer.Typer(
     name="embspace",
@@ -48,6 +49,15 @@ def _root(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """embspace: learn, encode, store, search, analyse and evaluate embedding spaces."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning on the command line: one line, in CLI terms (not Python's file:line and source line)."""
+    out.warning(cli_message(str(message)))
 
 
 @app.command()
@@ -554,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
         msg = e.args[0] if isinstance(e, KeyError) and not isinstance(e, EmbspaceError) and e.args else e
         if isinstance(e, OSError) and e.filename:
             msg = f"{e.strerror}: {e.filename}"
-        out.error(escape(str(msg)))
+        out.error(escape(cli_message(str(msg))))
         sys.exit(2)
     except Exception as e:  # click's usage errors (click itself, or the copy typer vendors)
         if not _is_click_error(e):

