@@ -233,6 +233,10 @@ OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the
 SaveFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Output format (default: from the suffix).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 LowercaseOpt = Annotated[bool, typer.Option("--lowercase/--no-lowercase", help="Lower-case the text first.")]
+TokenizerOpt = Annotated[str, typer.Option(
+    "--tokenizer", help="How lines become words: 'words' (letters and digits; punctuation dropped, so 'war,' is "
+                        "'war'), 'whitespace' (split on spaces, punctuation kept: word2vec.c's way), or a regular "
+                        "expression matching one token, e.g. '\\S+'.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
@@ -287,10 +291,11 @@ def encode(
                    "--chunk N splits them into windows instead", err=True)
 
 
-def _corpus(paths: list[Path], lowercase: bool) -> Any:
+def _corpus(paths: list[Path], lowercase: bool, tokenizer: str) -> Any:
     from ..data.corpus import TextCorpus
 
-    return TextCorpus(list(paths), lowercase=lowercase)  # a missing path raises FileNotFoundError here
+    # a missing path raises FileNotFoundError here, a bad regular expression InvalidInputError
+    return TextCorpus(list(paths), lowercase=lowercase, tokenizer=tokenizer)
 
 
 def _finish_training(kind: str, model: Any, seconds: float, output: Path, fmt: str | None, as_json: bool,
@@ -341,6 +346,7 @@ def train_word2vec(
         "--checkpoint", help="Directory to save the training state in; a rerun with it resumes.")] = None,
     checkpoint_every: Annotated[float, typer.Option(
         "--checkpoint-every", help="Seconds between checkpoints (also saved after every epoch).")] = 300.0,
+    tokenizer: TokenizerOpt = "words",
     lowercase: LowercaseOpt = True,
     quiet: QuietOpt = False,
     fmt: SaveFormatOpt = None,
@@ -362,7 +368,7 @@ def train_word2vec(
                      negative=negative, ns_exponent=ns_exponent, sample=sample, epochs=epochs, alpha=alpha,
                      min_alpha=min_alpha, workers=workers, seed=seed, device=device, progress=not quiet,
                      max_vocab_size=max_vocab_size)
-    text = _corpus(corpus, lowercase)
+    text = _corpus(corpus, lowercase, tokenizer)
     t0 = time.perf_counter()
     model.fit(text, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     seconds = time.perf_counter() - t0
@@ -388,6 +394,7 @@ def train_glove(
         "--max-memory", help="Memory bound for counting and training, e.g. 1GB or 512MB [default: half the "
         "machine's memory, at most 4 GiB].")] = None,
     max_vocab_size: MaxVocabOpt = None,
+    tokenizer: TokenizerOpt = "words",
     lowercase: LowercaseOpt = True,
     quiet: QuietOpt = False,
     fmt: SaveFormatOpt = None,
@@ -404,7 +411,7 @@ def train_glove(
     model = glove_cls(dim=dim, window=window, min_count=min_count, x_max=x_max, alpha=alpha, epochs=epochs,
                       learning_rate=learning_rate, workers=workers, seed=seed, device=device, progress=not quiet,
                       max_memory=max_memory, max_vocab_size=max_vocab_size)
-    text = _corpus(corpus, lowercase)
+    text = _corpus(corpus, lowercase, tokenizer)
     t0 = time.perf_counter()
     model.fit(text)
     seconds = time.perf_counter() - t0
