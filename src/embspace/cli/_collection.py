@@ -46,6 +46,25 @@ def info(path: PathArg, as_json: JsonOpt = False) -> None:
         _print_info(col.info(), as_json)
 
 
+WaitOpt = Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait while another process writes the "
+                                                              "collection (an 'embspace serve', say).")]
+
+
+def _open_writable(path: Path, wait: float = 10.0) -> Any:
+    """The collection opened for writing; when another process holds it, say so at once, then wait up to
+    ``wait`` seconds (the error then names the commands that read meanwhile)."""
+    from ..errors import CollectionLockedError
+    from ..store import Collection
+
+    try:
+        return Collection.open(path, timeout=0)
+    except CollectionLockedError:
+        if wait <= 0:
+            raise
+    out.note(f"{path} is open for writing by another process; waiting up to {wait:g} s (--wait)")
+    return Collection.open(path, timeout=wait)
+
+
 def _print_info(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print_json(data)
@@ -85,6 +104,7 @@ def add(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode every text; do not read or write the "
                                                               "content-hash cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    wait: WaitOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a space's vectors, records (vectors or texts, with metadata), or texts encoded with the collection's
@@ -92,7 +112,6 @@ def add(
     import warnings
 
     from ..encoders.text_encoder import TruncationWarning
-    from ..store import Collection
 
     if id_field is not None:
         out.warning("--id-field is deprecated and will be removed in the next release; use --key-field")
@@ -101,7 +120,7 @@ def add(
                                      "only", param_hint="--key-field")
         key_field = id_field
     fields = [f.strip() for f in metadata_fields.split(",")] if metadata_fields is not None else None
-    with Collection.open(path) as col, warnings.catch_warnings():
+    with _open_writable(path, wait) as col, warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)  # said below, with the option that avoids it
         report = col.add_file(source, text_field=text_field, key_field=key_field, vector_field=vector_field,
                               metadata_fields=fields, upsert=upsert, progress=not quiet and not as_json, chunk=chunk,
@@ -141,7 +160,12 @@ def _skipped_line(skipped: list[tuple[str, str]]) -> str:
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
         parts.append(f"{len(names):,} {why} ({shown})")
     files = "file" if len(skipped) == 1 else "files"
-    return f"skipped {len(skipped):,} {files}: {'; '.join(parts)}; --all adds them"
+    addable = any(why in _ADDED_BY_ALL for why in by_reason)
+    return f"skipped {len(skipped):,} {files}: {'; '.join(parts)}" + ("; --all adds them" if addable else "")
+
+
+#: Reasons to skip a file of a folder that --all overrides (the others are not text at all).
+_ADDED_BY_ALL = ("describes the folder, not a document", "empty", "hidden")
 
 
 @collection_app.command("delete")
@@ -149,12 +173,11 @@ def delete(
     path: PathArg,
     keys: Annotated[list[str] | None, typer.Argument(help="Keys to delete.")] = None,
     where: WhereOpt = None,
+    wait: WaitOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete items by key, or every item matching --where."""
-    from ..store import Collection
-
-    with Collection.open(path) as col:
+    with _open_writable(path, wait) as col:
         n = col.delete(list(keys) if keys else None, where=where)
         left = col.count()
     if as_json:
@@ -166,9 +189,7 @@ def delete(
 @collection_app.command("compact")
 def compact(path: PathArg) -> None:
     """Rebuild the index without removed entries (it also happens automatically)."""
-    from ..store import Collection
-
-    with Collection.open(path) as col:
+    with _open_writable(path) as col:
         col.compact()
         typer.echo(f"compacted: {col.count():,} items")
 
@@ -231,9 +252,7 @@ def tune(
     as_json: JsonOpt = False,
 ) -> None:
     """Pick the cheapest efSearch/nprobe reaching a recall on the collection's own data; saved with the index."""
-    from ..store import Collection
-
-    with Collection.open(path) as col:
+    with _open_writable(path) as col:
         result = col.tune(recall, k=k, n_queries=queries)
     if as_json:
         out.print_json({"params": result.params, "recall": result.recall, "latency_ms": result.latency_ms,
