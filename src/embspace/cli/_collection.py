@@ -228,16 +228,21 @@ def search(
     """Nearest items to a text or a key, optionally under a metadata filter."""
     from ..store import Collection
 
+    include = ("metadata", "text")
     with Collection.open(path, readonly=True) as col:
-        res = (col.search(key=query, k=k, where=where, include="metadata") if by_key
-               else col.search(query, k=k, where=where, include="metadata"))
+        res = (col.search(key=query, k=k, where=where, include=include) if by_key
+               else col.search(query, k=k, where=where, include=include))
     hits = res.to_records()
     if as_json:
         out.print_json({"query": query, "hits": hits})
+        return
+    title = f"nearest to {query!r}" + (f" where {where}" if where else "")
+    if any(h.get("text") for h in hits):
+        out.print_text_hits(title, [(h["key"], h["score"], h.get("text") or "") for h in hits])
     else:
-        out.print_hits(f"nearest to {query!r}" + (f" where {where}" if where else ""), res.to_list())
-        if any(h["metadata"] for h in hits):
-            typer.echo(json.dumps({h["key"]: h["metadata"] for h in hits[:3]}, ensure_ascii=False)[:500], err=True)
+        out.print_hits(title, res.to_list())
+    if any(h["metadata"] for h in hits):
+        typer.echo(json.dumps({h["key"]: h["metadata"] for h in hits[:3]}, ensure_ascii=False)[:500], err=True)
 
 
 index_app = typer.Typer(help="Vector indexes of collections.", no_args_is_help=True)

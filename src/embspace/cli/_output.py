@@ -46,6 +46,20 @@ def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = 
     (to or console).print(table)
 
 
+def print_text_hits(title: str, hits: Sequence[tuple[str, float, str]], *, width: int = 160) -> None:
+    """A ranked table of (key, score, text): each text on one line, cut to ``width`` characters."""
+    table = Table(title=escape(title), title_justify="left", show_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("key", overflow="fold")
+    table.add_column("score", justify="right")
+    table.add_column("text", overflow="fold")
+    for i, (key, score, text) in enumerate(hits, 1):
+        flat = " ".join(text.split())
+        cut = flat if len(flat) <= width else flat[: width - 1] + "…"
+        table.add_row(str(i), escape(key), f"{score:.4f}", escape(cut))
+    console.print(table)
+
+
 def print_info(data: dict[str, Any]) -> None:
     table = Table(show_header=False, show_edge=False)
     table.add_column(style="bold")
