@@ -26,6 +26,9 @@ ADVICE: tuple[tuple[str, str], ...] = (
     ("use mode='bm25'", "use --mode bm25"),
     ("(key_field, --key-field)", "(--key-field)"),
     ("chunk=TOKENS splits", "--chunk TOKENS splits"),
+    ("or one created with an encoder (encoder='minilm')", "or one created with an encoder (embspace ingest DIR -c "
+                                                          "NEW --encoder minilm)"),
+    ("leave the encoder out to use the collection's own", "leave out --encoder to use the collection's own"),
     ("(embspace encode --chunk splits long texts instead)", "(--chunk TOKENS splits long texts instead)"),
 )
 
