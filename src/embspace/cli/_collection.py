@@ -227,8 +227,9 @@ def search(
 ) -> None:
     """Nearest items to a text or a key, optionally under a metadata filter."""
     from ..store import Collection
+    from ..store.collection_result import Include
 
-    include = ("metadata", "text")
+    include: tuple[Include, ...] = ("metadata", "text")
     with Collection.open(path, readonly=True) as col:
         res = (col.search(key=query, k=k, where=where, include=include) if by_key
                else col.search(query, k=k, where=where, include=include))

@@ -318,7 +318,7 @@ def read_records(path: str | Path, *, text_field: str | None = "text", key_field
     if vector_field is not None and key_field is None:
         raise InvalidInputError(f"{p.name} holds vectors but no field 'key'; name the field of the keys (key_field, "
                                 f"--key-field); its fields are: {listing}")
-    used = {key_field, vector_field, *text_fields} - {None}
+    used: set[str] = {f for f in (key_field, vector_field, *text_fields) if f is not None}
     if metadata_fields is not None:
         metadata_fields = [m.strip() for m in metadata_fields if m.strip()]
         for m in metadata_fields:
