@@ -21,6 +21,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "NotFittedError",
+    "UnknownFieldWarning",
     "UnknownFormatError",
     "UnknownKeyError",
     "ZeroVectorError",
@@ -122,3 +123,8 @@ class ZeroVectorError(EmbspaceError, ValueError):
 
 class ModelNotFoundError(EmbspaceError, FileNotFoundError):
     """A pretrained model could not be found locally; the message says how to provide it."""
+
+
+class UnknownFieldWarning(UserWarning):
+    """A metadata filter names a field that no item of the collection has (a typo, most often): the
+    message names the field and lists the fields items do have."""

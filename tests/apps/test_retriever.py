@@ -76,7 +76,7 @@ def test_passages_cite_their_source_with_exact_offsets(corpus: tuple[Path, Path]
 def test_vector_passages_come_with_the_search_and_hybrid_reads_only_the_final_ones(
         corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 21: no "search, then fetch metadata" copy: vector mode takes each passage's metadata from the
-    search itself (include="metadata"); hybrid reads the metadata of the final k passages only."""
+    search itself (include metadata and text); hybrid reads the metadata of the final k passages only."""
     _, coll = corpus
     with Retriever(coll) as r:
         want = {mode: r.retrieve("the cat sat on the mat", k=3, mode=mode) for mode in ("vector", "hybrid")}
@@ -95,7 +95,7 @@ def test_vector_passages_come_with_the_search_and_hybrid_reads_only_the_final_on
         monkeypatch.setattr(r.collection, "get", counting_get)
         monkeypatch.setattr(r.collection, "search", counting_search)
         assert r.retrieve("the cat sat on the mat", k=3, mode="vector") == want["vector"]
-        assert reads == [] and searches == ["metadata"]
+        assert reads == [] and searches == [("metadata", "text")]  # the text column comes with the search too
         assert r.retrieve("the cat sat on the mat", k=3, mode="hybrid") == want["hybrid"]
         assert len(reads) == 1 and len(reads[0]) <= 3 and searches[-1] == ()
 

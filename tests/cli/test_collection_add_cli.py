@@ -58,11 +58,11 @@ def test_collection_add_a_folder_keeps_texts_skips_the_readme_and_uses_the_cache
     assert "skipped 1 file: 1 describes the folder, not a document (README); --all adds them" in err
     assert "longer than the model's maximum" in err and "--chunk TOKENS" in err  # one clean line, CLI terms
     assert "warnings.warn" not in err and ".py:" not in err and "chunk=" not in err
-    code, out, err = run(["search", col, "the cat sat", "-k", "1", "--json"], capsys)
+    code, out, err = run(["search", col, "the cat sat on the mat", "-k", "1", "--json"], capsys)
     assert code == 0, err
     hit = json.loads(out)["hits"][0]
     assert hit["text"] == "the cat sat on the mat" and hit["key"] == "pos/r0.txt"
-    code, out, err = run(["search", col, "the cat sat", "-k", "2"], capsys)
+    code, out, err = run(["search", col, "the cat sat on the mat", "-k", "2"], capsys)
     assert "the cat sat on the mat" in out  # the table shows the texts
     # the second time every vector comes from the cache
     col2 = str(tmp_path / "col2")

@@ -87,14 +87,24 @@ def test_collection_lifecycle(world: tuple[Resources, RouteRecorder, TestClient]
     assert ok(client.post("/collections/fresh/upsert",
                           json={"items": [{"key": "a", "vector": [0, 0, 5], "metadata": {"t": "z"}}]})) == {"count": 1}
     got = ok(client.post("/collections/fresh/get", json={"keys": ["a", "c"], "vectors": True}))
-    assert got[0] == {"key": "a", "metadata": {"t": "z"}, "vector": [0.0, 0.0, 5.0]} and got[1]["key"] == "c"
+    assert got[0] == {"key": "a", "metadata": {"t": "z"}, "text": None, "vector": [0.0, 0.0, 5.0]} and \
+        got[1]["key"] == "c"
     assert ok(client.post("/collections/fresh/get", json={"keys": ["b"]}))[0]["vector"] is None
     err(client.post("/collections/fresh/get", json={"keys": ["nope"]}), 404, "unknown_key")
     assert ok(client.get("/collections/fresh/count")) == {"count": 3}
     assert ok(client.get("/collections/fresh/count", params={"where": 't = "y"'})) == {"count": 1}
     err(client.get("/collections/fresh/count", params={"where": "t = = 1"}), 422, "invalid_input")
     hits = ok(client.post("/collections/fresh/search", json={"vector": [1, 0, 0], "k": 2}))["hits"]
-    assert hits[0] == {"key": "b", "score": 0.0, "metadata": {}}  # l2: negated distance
+    assert hits[0] == {"key": "b", "score": 0.0, "metadata": {}, "text": None}  # l2: negated distance
+    # a vector with its text: the vector is stored, the text kept, and returned by get and (asked) by search
+    assert ok(client.post("/collections/fresh/upsert", json={"items": [
+        {"key": "d", "vector": [0, 0, 9], "text": "the document of d"}]})) == {"count": 1}
+    assert ok(client.post("/collections/fresh/get", json={"keys": ["d"]}))[0]["text"] == "the document of d"
+    hits = ok(client.post("/collections/fresh/search", json={"vector": [0, 0, 9], "k": 1, "include_text": True,
+                                                             "metadata": False}))["hits"]
+    assert hits == [{"key": "d", "score": 0.0, "metadata": None, "text": "the document of d"}]
+    assert ok(client.post("/collections/fresh/search", json={"vector": [0, 0, 9], "k": 1}))["hits"][0]["text"] is None
+    assert ok(client.post("/collections/fresh/delete", json={"keys": ["d"]})) == {"count": 1}
     assert ok(client.post("/collections/fresh/delete", json={"keys": ["b"]})) == {"count": 1}
     assert ok(client.post("/collections/fresh/delete", json={"where": {"t": "y"}})) == {"count": 1}
     err(client.post("/collections/fresh/delete", json={}), 422, "invalid_input")
@@ -109,6 +119,9 @@ def test_collection_with_encoder_searches_by_text(client: TestClient) -> None:
     assert info["count"] == len(DOCS) and info["encoder"]
     hits = ok(client.post("/collections/docs/search", json={"text": "the cat sat on the mat", "k": 2}))["hits"]
     assert hits[0]["key"] == "d1" and hits[0]["metadata"] == {"lang": "en", "year": 2020}
+    with_text = ok(client.post("/collections/docs/search", json={"text": "the cat sat on the mat", "k": 2,
+                                                                 "include_text": True}))["hits"]
+    assert with_text[0]["text"] == "the cat sat on the mat"  # texts added to encode are kept
     filtered = ok(client.post("/collections/docs/search",
                               json={"text": "the cat sat on the mat", "k": 4, "where": 'lang = "fr"'}))["hits"]
     assert [h["key"] for h in filtered] == ["d3"]
@@ -130,8 +143,10 @@ def test_collection_errors(client: TestClient) -> None:
     err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "k": 1001}), 422, "validation_error")
     err(client.post("/collections/vecs/search", json={"vector": [1e39] * 8}), 422, "invalid_input")
     err(client.post("/collections/vecs/search", json={"vector": [1] * 8, "extra": 1}), 422, "validation_error")
-    err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [1] * 8, "text": "t"}]}), 422,
-        "invalid_input")
+    mixed = [{"key": "x", "vector": [1] * 8}, {"key": "y", "text": "t"}]  # a vector for one, a text for another
+    err(client.post("/collections/vecs/add", json={"items": mixed}), 422, "invalid_input")
+    err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "metadata": {"a": 1}}]}), 422,
+        "invalid_input")  # neither a text nor a vector
     err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [0] * 8}]}), 422,
         "invalid_input")  # a zero vector in a cosine collection
     err(client.post("/collections/vecs/add", json={"items": [{"key": "x", "vector": [1] * 8},

@@ -75,8 +75,8 @@ def test_upsert_and_delete_are_visible_at_once(tmp_path: Path) -> None:
         assert "k42" not in col.search(vecs[42], k=10).keys
         col.upsert(["k43"], vecs[100:101], [{"lang": "de"}])
         assert col.get(["k43"])[0]["metadata"] == {"lang": "de"}
-        assert col.get(["k43", "k44"], vectors=False) == [{"key": "k43", "metadata": {"lang": "de"}},
-                                                          {"key": "k44", "metadata": meta[44]}]
+        assert col.get(["k43", "k44"], vectors=False) == [{"key": "k43", "metadata": {"lang": "de"}, "text": None},
+                                                          {"key": "k44", "metadata": meta[44], "text": None}]
         top = col.search(vecs[100], k=2).keys
         assert set(top) == {"k43", "k100"}
         with pytest.raises(InvalidInputError, match="already exists"):
@@ -85,7 +85,9 @@ def test_upsert_and_delete_are_visible_at_once(tmp_path: Path) -> None:
         assert col.count() == 250 and col.count({"lang": "fr"}) == 0 and col.count({"lang": "de"}) == 1
         assert all(k not in col.search(vecs[2], k=50).keys for k in ("k0", "k2", "k4"))
         with pytest.raises(UnknownKeyError):
-            col.get(["k0"])
+            col.get(["k0"], strict=True)
+        got = col.get(["k0", "k1"], vectors=False)  # not strict: what exists, and what does not
+        assert [g["key"] for g in got] == ["k1"] and got.missing == ["k0"]
 
 
 def test_compaction_happens_without_a_manual_step(tmp_path: Path) -> None:
@@ -124,8 +126,8 @@ def test_bad_input_and_locking(tmp_path: Path) -> None:
         col.add(["a"], np.ones((1, 8), np.float32))
     with pytest.raises(InvalidInputError, match="NaN"):
         col.add(["a"], np.full((1, 16), np.nan, np.float32))
-    with pytest.raises(InvalidInputError, match="finite"):
-        col.add(["a"], np.ones((1, 16), np.float32), [{"x": float("nan")}])
+    with pytest.raises(InvalidInputError, match="finite"):  # NaN is a missing value (left out); Inf is refused
+        col.add(["a"], np.ones((1, 16), np.float32), [{"x": float("inf")}])
     with pytest.raises(InvalidInputError, match="unique"):
         col.add(["a", "a"], np.ones((2, 16), np.float32))
     with pytest.raises(InvalidInputError, match="no encoder"):

@@ -84,7 +84,9 @@ def test_crud_search_and_reopen(lite: str) -> None:
         assert [g["key"] for g in got] == ["doc-5", "doc-1"] and got[0]["metadata"] == metas[5]
         np.testing.assert_allclose(got[0]["vector"], x[5] / np.linalg.norm(x[5]), rtol=1e-5)
         with pytest.raises(UnknownKeyError):
-            col.get(["nope"])
+            col.get(["nope"], strict=True)
+        got = col.get(["nope", "doc-5"], vectors=False)
+        assert [g["key"] for g in got] == ["doc-5"] and got.missing == ["nope"]
     col = Collection.open(uri)
     assert isinstance(col, MilvusCollection) and col.dim == 16 and col.metric == "cosine"
     oracle = ExactIndex(16)
@@ -193,3 +195,23 @@ def test_search_includes_metadata_text_and_vectors(lite: str, tmp_path: Path) ->
         assert "doc-1" not in one.keys and one.metadata is None and one.vectors is None
         assert one.texts == [metas[keys.index(k)].get("text") for k in one.keys]
         assert col.search(q[0], k=3).metadata is None
+
+
+def test_texts_integer_keys_and_get_of_missing_keys(lite: str) -> None:
+    """Issue 22: the Milvus backend keeps each item's text like the embedded one."""
+    keys, x, metas = _data(20)
+    with Collection.create(lite + "#texts", dim=16, index="Flat") as col:
+        texts = [f"text of {k}" if i % 2 else None for i, k in enumerate(keys)]
+        assert col.add(keys, x, metas, texts=texts) == 20
+        got = col.get(["doc-1", "nope", "doc-2"], vectors=False)
+        assert got.missing == ["nope"]
+        assert [(g["key"], g["text"]) for g in got] == [("doc-1", "text of doc-1"), ("doc-2", None)]
+        res = col.search(x[1], k=1, include="text")
+        assert res.keys == ["doc-1"] and res.texts == ["text of doc-1"] and res.metadata is None
+        res = col.search(x[3], k=1, include=("text", "metadata"))
+        assert res.texts == ["text of doc-3"] and res.metadata == [metas[3]]
+        col.upsert(["doc-1"], x[1:2], texts=["replaced"])
+        assert col.get(["doc-1"])[0]["text"] == "replaced"
+        assert col.add([7, 8], x[:2]) == 2 and "7" in col and [g["key"] for g in col.get([8])] == ["8"]
+        with pytest.raises(InvalidInputError, match="65,535"):
+            col.add(["long"], x[:1], texts=["é" * 40_000])

@@ -213,7 +213,7 @@ class MapView:
         keys = self.projection.keys
         out: list[dict[str, Any]] = []
         for s in range(0, len(keys), 10_000):
-            out.extend(self.source.get(keys[s : s + 10_000], vectors=False))
+            out.extend(self.source.get(keys[s : s + 10_000], vectors=False, strict=True))
         return out
 
     def _map_space(self) -> EmbeddingSpace:
@@ -225,7 +225,7 @@ class MapView:
                 return space
             return EmbeddingSpace(keys, space[keys], metric=space.metric)
         vecs = [np.asarray(item["vector"], np.float32) for s in range(0, len(keys), 10_000)
-                for item in self.source.get(keys[s : s + 10_000])]
+                for item in self.source.get(keys[s : s + 10_000], strict=True)]
         return EmbeddingSpace(keys, np.stack(vecs), metric=self.source.metric)
 
     # -- rows and points -----------------------------------------------------------------------------
@@ -254,9 +254,11 @@ class MapView:
         if self.is_space:
             return [MapPoint(row=r, key=k) for r, k in zip(rows, keys, strict=True)]
         out = []
-        for r, item in zip(rows, self.source.get(keys, vectors=False), strict=True):
+        for r, item in zip(rows, self.source.get(keys, vectors=False, strict=True), strict=True):
             meta = dict(item["metadata"])
-            text = meta.pop("text", None)
+            text = item.get("text")
+            if text is None or meta.get("text") == text:  # older items kept their text in the metadata
+                text = meta.pop("text", text)
             out.append(MapPoint(row=r, key=item["key"], text=str(text)[:TEXT_CHARS] if text is not None else None,
                                 metadata=meta or None))
         return out
@@ -270,11 +272,7 @@ class MapView:
     def _known(self, key: str) -> bool:
         if self.is_space:
             return key in self.source
-        try:
-            self.source.get([key], vectors=False)
-        except UnknownKeyError:
-            return False
-        return True
+        return key in self.source
 
     def warm(self) -> None:
         """Answer one neighbour query now, so that the first click does not pay for compiling or loading the
@@ -331,7 +329,7 @@ class MapView:
         if self.is_space:
             res = self.source.analogy(a, b, c, k=k)
             return self._hits("analogy", list(res.keys), res.scores)
-        items = self.source.get([a, b, c])
+        items = self.source.get([a, b, c], strict=True)
         va, vb, vc = (np.asarray(it["vector"], np.float32) for it in items)
         if self.source.metric == "cosine":
             va, vb, vc = _linalg.unit_rows(np.stack([va, vb, vc]))

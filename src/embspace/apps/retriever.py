@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import CorruptDataError, InvalidInputError, UnknownKeyError
+from ..errors import CorruptDataError, InvalidInputError
 from ..store import FilterLike
 from ._bm25 import Bm25Index
 from ._passages import passage_from, with_title
@@ -51,6 +51,11 @@ BM25_DIR: Final = "bm25"
 MASK_CACHE: Final = 32
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_RERANK_DEPTH", "MODES", "RRF_K", "Retriever"]
+
+
+def _with_text(metadata: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """An item's metadata with its stored text as ``"text"`` (where passages carry it), when it has one."""
+    return metadata if text is None else {**metadata, "text": text}
 
 
 class Retriever:
@@ -217,10 +222,13 @@ class Retriever:
                 raise InvalidInputError("this collection has no encoder, so a text query cannot be embedded; use "
                                         "mode='bm25', or a collection written by ingest")
             vec = enc.encode([query], progress=False)[0]
-            res = self.collection.search(vec, k=depth, where=where, include="metadata" if metadata is not None else ())
+            res = self.collection.search(vec, k=depth, where=where,
+                                         include=("metadata", "text") if metadata is not None else ())
         keys = [str(key) for key in res.keys]
         if metadata is not None and res.metadata is not None:
-            metadata.update((key, m) for key, m in zip(keys, res.metadata, strict=True) if m is not None)
+            texts = res.texts or [None] * len(keys)
+            metadata.update((key, _with_text(m, t)) for key, m, t in zip(keys, res.metadata, texts, strict=True)
+                            if m is not None)
         return keys, [float(s) for s in np.asarray(res.scores)]
 
     def _bm25_ranking(self, query: str, depth: int, where: FilterLike) -> tuple[list[str], list[float]]:
@@ -257,11 +265,11 @@ class Retriever:
             version = int(self.collection.version)  # read before the items: a later write makes it stale again
             keys: list[str] = []
             texts: list[str] = []
-            for key, _vec, meta in self.collection.items():
-                text = meta.get("text")
+            for rec in self.collection.records(vectors=False):  # the text column, else metadata["text"]
+                text = rec["text"]
                 if isinstance(text, str) and text:
-                    keys.append(key)
-                    texts.append(with_title(meta.get("title"), text))
+                    keys.append(rec["key"])
+                    texts.append(with_title(rec["metadata"].get("title"), text))
         index = Bm25Index.build(keys, texts, version)
         self._save(index, path)
         return index
@@ -303,12 +311,8 @@ class Retriever:
         if not missing:
             return metas
         with self._lock:
-            try:
-                got = self.collection.get(missing, vectors=False)
-            except UnknownKeyError:
-                present = [key for key in missing if key in self.collection]
-                got = self.collection.get(present, vectors=False) if present else []
-        metas.update((g["key"], g["metadata"]) for g in got)
+            got = self.collection.get(missing, vectors=False)  # the keys deleted meanwhile are left out
+        metas.update((g["key"], _with_text(g["metadata"], g["text"])) for g in got)
         return metas
 
     def _reranked(self, query: str, keys: list[str], k: int, known: Mapping[str, dict[str, Any]]) -> list[Passage]:

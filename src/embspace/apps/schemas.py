@@ -71,11 +71,13 @@ class _Model(BaseModel):
 
 
 class Hit(_Model):
-    """One search hit: the item's key, its similarity (higher is more similar) and its metadata."""
+    """One search hit: the item's key, its similarity (higher is more similar), its metadata and its text
+    (each when asked)."""
 
     key: str
     score: float
     metadata: dict[str, Any] | None = None
+    text: str | None = None
 
 
 class Hits(_Model):
@@ -87,14 +89,16 @@ class Hits(_Model):
     def of(cls, result: SearchResult, metadata: Mapping[str, dict[str, Any] | None] | None = None) -> Hits:
         """From a single-query :class:`~embspace.SearchResult`. Each hit's metadata comes from ``metadata``
         (key -> metadata) when given, else from the result: a :class:`~embspace.store.CollectionResult`
-        searched with ``include="metadata"`` carries it, aligned with its keys."""
+        searched with ``include="metadata"`` carries it, aligned with its keys (and its texts with
+        ``include="text"``)."""
         keys = [str(k) for k in result.keys]
         if metadata is not None:
             metas: Sequence[dict[str, Any] | None] = [metadata.get(k) for k in keys]
         else:  # a CollectionResult's metadata (None when not asked); a plain SearchResult has none
             metas = getattr(result, "metadata", None) or [None] * len(keys)
-        return cls(hits=[Hit(key=k, score=float(s), metadata=m)
-                         for k, s, m in zip(keys, result.scores.tolist(), metas, strict=True)])
+        texts = getattr(result, "texts", None) or [None] * len(keys)  # a CollectionResult's, when asked
+        return cls(hits=[Hit(key=k, score=float(s), metadata=m, text=t)
+                         for k, s, m, t in zip(keys, result.scores.tolist(), metas, texts, strict=True)])
 
 
 # ---------------------------------------------------------------------------------------- collections

@@ -113,10 +113,12 @@ class CollectionInfo(_Schema):
 
 
 class Item(_Schema):
-    """An item to store: a key with either a text (encoded by the collection's encoder) or a vector."""
+    """An item to store: a key with a text (encoded by the collection's encoder), a vector, or both (the
+    vector is stored and the text kept with it). The text is stored with the item either way."""
 
     key: Key
-    text: Text | None = None
+    text: Text | None = Field(None, description="the item's document text, stored with it (encoded when no "
+                                                "vector is given)")
     vector: Vector | None = None
     metadata: dict[str, Any] | None = None
 
@@ -144,6 +146,7 @@ class GetRequest(_Schema):
 class StoredItem(_Schema):
     key: str
     metadata: dict[str, Any]
+    text: str | None = Field(None, description="the item's stored text (null without one)")
     vector: list[float] | None = None
 
 
@@ -161,6 +164,7 @@ class SearchRequest(_Schema):
     k: K = 10
     where: Where = None
     metadata: bool = Field(True, description="attach each hit's metadata")
+    include_text: bool = Field(False, description="attach each hit's stored text")
 
 
 class DedupRequest(_Schema):

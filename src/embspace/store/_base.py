@@ -7,6 +7,7 @@ vectors live; :class:`~embspace.store.Collection` (embedded: SQLite + FAISS) and
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import json
 import math
@@ -32,27 +33,128 @@ from ..space.io import detect_format, load
 from ..space.provenance import Provenance
 from ._filter import FilterLike
 from .collection_result import CollectionResult, IncludeArg
+from .get_result import GetResult
 
-__all__ = ["AddReport", "BaseCollection", "resolve_encoder"]
+__all__ = ["AddReport", "BaseCollection", "check_keys", "clean_metadata", "resolve_encoder"]
 
 Metadata = Mapping[str, Any] | None
 
 
-def _check_json(value: Any, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInputError(f"{where}: metadata numbers must be finite, got {value}")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise InvalidInputError(f"{where}: metadata integers must fit in 64 bits")
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInputError(f"{where}: metadata strings may not contain NUL")
+def _missing(value: Any) -> bool:
+    """Whether ``value`` means "no value": None, a float NaN, NaT, ``pd.NA``."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(value != value)
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    name = type(value).__name__
+    return name in ("NAType", "NaTType") and type(value).__module__.startswith("pandas")
+
+
+def _iso(value: Any) -> str:
+    """A date, time or timestamp (``datetime``, ``date``, ``time``, ``pd.Timestamp``, ``np.datetime64``) as
+    ISO-8601 text."""
+    if isinstance(value, np.datetime64):
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("Y", "M", "W", "D"):
+            return str(value.astype("datetime64[D]").item().isoformat())
+        if unit == "ns":  # datetime cannot hold nanoseconds: NumPy writes them
+            return str(np.datetime_as_string(value, unit="ns"))
+        return str(value.astype("datetime64[us]").item().isoformat())
+    return str(value.isoformat())
+
+
+def clean_metadata(meta: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    """``meta`` as JSON values, by the metadata value rule (docs/collections.md):
+
+    - NumPy scalars become Python numbers and bools, NumPy arrays lists;
+    - dates, times and timestamps (``datetime``, ``date``, ``pd.Timestamp``, ``np.datetime64``) become
+      ISO-8601 strings;
+    - a missing value (None, NaN, NaT, ``pd.NA``) leaves its field out of the item (inside a list it
+      becomes null, to keep the positions);
+    - anything else that is not a JSON value (str, finite number, bool, list, dict with string keys)
+      raises InvalidInputError naming the item and the field.
+    """
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise InvalidInputError(f"{where}: metadata must be a dict (or None), got {type(meta).__name__}")
+    return _clean_dict(meta, where, "")
+
+
+def _clean_dict(meta: Mapping[Any, Any], where: str, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if not isinstance(k, str) or "\x00" in k:
+            raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
+        if _missing(v):
+            continue
+        out[str(k)] = _clean_value(v, where, prefix + str(k))
+    return out
+
+
+def _clean_value(value: Any, where: str, field: str) -> Any:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        value = int(value)
+        if not -(2**63) <= value < 2**63:
+            raise InvalidInputError(f"{where}, field {field!r}: metadata integers must fit in 64 bits, got {value}")
+        return value
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{where}, field {field!r}: metadata numbers must be finite, got {value} "
+                                    "(NaN is a missing value and leaves the field out; Inf has no JSON form)")
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInputError(f"{where}, field {field!r}: metadata strings may not contain NUL")
+        return str(value)
+    if isinstance(value, _dt.date | _dt.time | np.datetime64):
+        return _iso(value)
     if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str) or "\x00" in k:
-                raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
-            _check_json(v, where)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _check_json(v, where)
+        return _clean_dict(value, where, field + ".")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [None if _missing(v) else _clean_value(v, where, field) for v in value]
+    raise InvalidInputError(f"{where}, field {field!r}: a {type(value).__name__} cannot be stored as metadata; "
+                            "metadata values are strings, numbers, bools, lists and dicts (NumPy scalars, arrays "
+                            "and timestamps are converted); convert it first, e.g. with str()")
+
+
+def check_keys(keys: Any) -> list[str]:
+    """``keys`` (strings, or integers stored as their decimal text) as a list of strings."""
+    if isinstance(keys, str | bytes):
+        raise TypeError("keys must be a list of strings; wrap a single key in a list")
+    if hasattr(keys, "tolist") and not isinstance(keys, list):
+        keys = keys.tolist()  # a NumPy array, a pandas Series or Index, a pyarrow array
+    out = []
+    for k in keys:
+        if isinstance(k, str):
+            out.append(str(k))
+        elif isinstance(k, int | np.integer) and not isinstance(k, bool | np.bool_):
+            out.append(str(int(k)))
+        else:
+            raise InvalidInputError(f"keys must be strings or integers (stored as their decimal text), got "
+                                    f"{type(k).__name__} {k!r}")
+    return out
+
+
+def _strings(data: Any) -> list[str] | None:
+    """``data`` as a list of strings when it is texts (a list, a NumPy array or a pandas Series of str)."""
+    if isinstance(data, str):
+        return None
+    if isinstance(data, np.ndarray) or hasattr(data, "to_numpy"):
+        kind = getattr(getattr(data, "dtype", None), "kind", None)
+        if kind not in ("O", "U", "S", "T") and str(getattr(data, "dtype", "")) not in ("string", "str"):
+            return None
+        data = data.tolist()
+    if isinstance(data, Sequence) and data and all(isinstance(t, str) for t in data):
+        return [str(t) for t in data]
+    return None
 
 
 def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, Any] | None]:
@@ -76,6 +178,44 @@ def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, 
             "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
             "spec": encoder if isinstance(encoder, str) else enc.name}
     return enc, int(dim), info
+
+
+def _text_list(texts: Any, n: int) -> list[str | None]:
+    """``texts`` (None, or one str or None per item; NaN and ``pd.NA`` read as None) checked against ``n``."""
+    if texts is None:
+        return [None] * n
+    if isinstance(texts, str):
+        raise InvalidInputError("texts= takes one text per key (a list); wrap a single text in a list")
+    if hasattr(texts, "tolist") and not isinstance(texts, list):
+        texts = texts.tolist()
+    out: list[str | None] = []
+    for t in texts:
+        if isinstance(t, str):
+            out.append(str(t))
+        elif _missing(t):
+            out.append(None)
+        else:
+            raise InvalidInputError(f"texts must be strings (or None), got {type(t).__name__} {t!r}")
+    if len(out) != n:
+        raise InvalidInputError(f"{len(out)} texts for {n} keys")
+    return out
+
+
+def _matrix(data: Any) -> Any:
+    """``data`` as something ``np.asarray(..., float32)`` reads: a pandas Series or pyarrow column of arrays (one
+    vector per row) becomes a stacked matrix."""
+    if not isinstance(data, np.ndarray) and hasattr(data, "to_numpy"):
+        try:
+            data = data.to_numpy()
+        except TypeError:  # a pyarrow ChunkedArray of lists wants zero_copy_only=False
+            data = data.to_numpy(zero_copy_only=False)
+    if isinstance(data, np.ndarray) and data.dtype == object and data.ndim == 1 and len(data):
+        rows = [np.asarray(r, dtype=np.float32) for r in data]
+        if len({r.shape for r in rows}) != 1:
+            raise InvalidInputError(f"the vectors have different shapes ({sorted({r.shape for r in rows})[:3]}); "
+                                    "every row must hold a vector of the same length")
+        return np.stack(rows)
+    return data
 
 
 #: Files of records (one item per line or row) that :meth:`BaseCollection.add_file` reads as texts.
@@ -174,11 +314,13 @@ class BaseCollection(ABC):
 
     # -- storage, per backend ------------------------------------------------------------------------
     @abstractmethod
-    def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
-        """Add new items (vectors ``(n, dim)`` or texts); an existing key is an error (see :meth:`upsert`)."""
+    def add(self, keys: Sequence[str | int], data: Any = None, metadata: Sequence[Metadata] | None = None, *,
+            texts: Sequence[str | None] | None = None) -> int:
+        """Add new items; an existing key is an error (see :meth:`upsert`)."""
 
     @abstractmethod
-    def upsert(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
+    def upsert(self, keys: Sequence[str | int], data: Any = None, metadata: Sequence[Metadata] | None = None, *,
+               texts: Sequence[str | None] | None = None) -> int:
         """Add items, replacing those whose key exists."""
 
     @abstractmethod
@@ -193,14 +335,20 @@ class BaseCollection(ABC):
     def __contains__(self, key: object) -> bool: ...
 
     @abstractmethod
-    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
-        """``[{"key", "vector", "metadata"}]`` in the order asked (without ``"vector"`` when not ``vectors``);
-        an unknown key raises UnknownKeyError."""
+    def get(self, keys: Sequence[str | int], *, vectors: bool = True, strict: bool = False) -> GetResult:
+        """The items of ``keys`` that exist (see :class:`~embspace.store.GetResult`); ``strict`` raises
+        UnknownKeyError for a missing one instead."""
 
     @abstractmethod
     def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) (matching ``where`` when given)."""
+
+    @abstractmethod
+    def records(self, where: FilterLike = None, *, vectors: bool = True, batch: int = 10_000
+                ) -> Iterator[dict[str, Any]]:
+        """Every item as ``{"key", "vector", "metadata", "text"}`` (no ``"vector"`` when not ``vectors``),
+        matching ``where`` when given."""
 
     def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key (matching ``where`` when given), in :meth:`items`' order; backends override it to
@@ -269,30 +417,53 @@ class BaseCollection(ABC):
                            subtitle=f"{count:,} items, dim {self.dim}, {self.metric}")
 
     # -- inputs --------------------------------------------------------------------------------------
-    def _checked_items(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None
-                       ) -> tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any]]]:
-        """Keys (unique strings), vectors (checked, normalised under cosine) and metadata (JSON-safe)."""
-        if isinstance(keys, str):
-            raise TypeError("keys must be a list of strings; wrap a single key in a list")
-        keys = [str(k) for k in keys]
-        if len(set(keys)) != len(keys):
-            raise InvalidInputError("keys must be unique within one call")
-        vecs = self._vectors_of(data, len(keys)) if keys else np.zeros((0, self.dim), np.float32)
-        metas = list(metadata) if metadata is not None else [None] * len(keys)
-        if len(metas) != len(keys):
-            raise InvalidInputError(f"{len(metas)} metadata entries for {len(keys)} keys")
-        out = []
-        for k, m in zip(keys, metas, strict=True):
-            m = dict(m or {})
-            _check_json(m, f"metadata of {k!r}")
-            out.append(m)
-        return keys, vecs, out
+    def _checked_items(self, keys: Sequence[str | int], data: Any, metadata: Sequence[Metadata] | None,
+                       texts: Sequence[str | None] | None = None
+                       ) -> tuple[list[str], npt.NDArray[np.float32], list[dict[str, Any]], list[str | None]]:
+        """Keys (unique strings), vectors (checked, normalised under cosine), metadata (JSON-safe, by the
+        metadata value rule) and texts (a str or None per item).
+
+        ``data`` is vectors or texts to encode; with ``data=None`` the ``texts`` are encoded. Texts given as
+        ``data`` are also the items' stored texts.
+        """
+        keys = check_keys(keys)
+        n = len(keys)
+        if len(set(keys)) != n:
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise InvalidInputError(f"keys must be unique within one call; {dup!r} is given more than once")
+        text_list = _text_list(texts, n)
+        as_texts = _strings(data)
+        if as_texts is not None:
+            if texts is not None:
+                raise InvalidInputError("data holds texts and texts= is given too; give the texts once (texts=...), "
+                                        "or vectors as data and their texts as texts=")
+            text_list = list(as_texts)
+            if len(text_list) != n:
+                raise InvalidInputError(f"{len(text_list)} texts for {n} keys")
+        elif data is None:
+            if texts is None:
+                raise InvalidInputError("give the items' vectors (data=...) or their texts (texts=...) to encode")
+            lacking = [k for k, t in zip(keys, text_list, strict=True) if t is None]
+            if lacking:
+                raise InvalidInputError(f"item {lacking[0]!r} has no text to encode (and no vector was given); give "
+                                        "every item a text, or pass the vectors as data")
+            as_texts = [t for t in text_list if t is not None]
+        if not n:
+            vecs = np.zeros((0, self.dim), np.float32)
+        else:
+            vecs = self._vectors_of(as_texts if as_texts is not None else data, n)
+        metas = list(metadata) if metadata is not None else [None] * n
+        if len(metas) != n:
+            raise InvalidInputError(f"{len(metas)} metadata entries for {n} keys")
+        out = [clean_metadata(m, f"metadata of {k!r}") for k, m in zip(keys, metas, strict=True)]
+        return keys, vecs, out, text_list
 
     def _vectors_of(self, data: Any, n: int) -> npt.NDArray[np.float32]:
-        if isinstance(data, Sequence) and data and all(isinstance(t, str) for t in data):
+        texts = _strings(data)
+        if texts is not None:
             if self._encoder is None:
                 self._encoder = self._load_encoder()
-            data = np.asarray(self._encoder.encode(list(data), progress=False))
+            data = np.asarray(self._encoder.encode(texts, progress=False))
         else:
             vid = getattr(data, "space_id", None)
             own = (self._info.get("encoder") or {}).get("space_id")
@@ -302,6 +473,7 @@ class BaseCollection(ABC):
                 name = getattr(data, "space_name", vid)
                 raise IncompatibleSpaceError(f"these vectors come from another model ({name}) than this "
                                              "collection's encoder")
+            data = _matrix(data)
         arr = np.asarray(data, dtype=np.float32)
         if arr.ndim == 1 and n == 1:
             arr = arr[None, :]
@@ -359,7 +531,7 @@ class BaseCollection(ABC):
         """(queries (nq, dim), single?, keys to exclude) for a vector, vectors, a text, texts, or a key."""
         if isinstance(query, str):
             if query in self and self._info.get("encoder") is None:
-                return self._vectors_of(self.get([query])[0]["vector"], 1), True, {query}
+                return self._vectors_of(self.get([query], strict=True)[0]["vector"], 1), True, {query}
             return self._vectors_of([query], 1), True, set()
         if isinstance(query, Sequence) and query and all(isinstance(q, str) for q in query):
             return self._vectors_of(list(query), len(query)), False, set()
@@ -377,7 +549,7 @@ class BaseCollection(ABC):
         if (query is None) == (key is None):
             raise InvalidInputError("search takes a query or key=, not both and not neither")
         if key is not None:
-            return self._vectors_of(self.get([key])[0]["vector"], 1), True, {str(key)}
+            return self._vectors_of(self.get([key], strict=True)[0]["vector"], 1), True, {str(key)}
         return self._query_vectors(query)
 
     # -- import / export -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Layout of a collection directory::
 
     PATH/embspace.json       the artifact header (kind "collection"; collections created before it have none)
-    PATH/collection.sqlite   keys, float32 vectors, JSON metadata, a change log (source of truth)
+    PATH/collection.sqlite   keys, float32 vectors, JSON metadata, texts, a change log (source of truth)
     PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
     PATH/writer.lock         held (flock) by the one writer
 
@@ -13,6 +13,10 @@ brought up to date lazily — before a search, by replaying the log past the seq
 covers — so ingest runs at SQLite speed. A missing or unreadable index is rebuilt from the
 table. Deletes and upserts are visible at once (the index drops removed ids at search time) and
 their space is reclaimed by automatic compaction (an index rebuild once a fifth of it is dead).
+
+Each item may keep its document text (the nullable ``text`` column, added in 0.2: a collection written
+before it gets the column when first opened for writing; opened read-only, its items read as having no
+text column, and searches fall back to the ``"text"`` metadata field where older ingestion kept it).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import numpy.typing as npt
 from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
-from ._base import BaseCollection, Metadata, resolve_encoder
+from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
 from ._filter import FilterLike, compile_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
+from .get_result import GetResult
 from .milvus import MilvusCollection, is_milvus_uri
 
 FORMAT = 1
@@ -48,6 +53,10 @@ FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next c
 
 __all__ = ["Collection"]
 
+
+def _has_text_column(db: sqlite3.Connection) -> bool:
+    return any(row[1] == "text" for row in db.execute("PRAGMA table_info(items)"))
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -55,7 +64,8 @@ CREATE TABLE IF NOT EXISTS items (
     key TEXT NOT NULL UNIQUE,
     vector BLOB NOT NULL,
     metadata TEXT NOT NULL DEFAULT '{}',
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    text TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, id INTEGER NOT NULL);
 """
@@ -88,6 +98,8 @@ class Collection(BaseCollection):
         self._dirty = True  # this connection wrote since the last sync (data_version ignores own writes)
         # filter -> (index sequence number, matching ids): valid while no change was applied since
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], tuple[int, dict[str, Any]]] = {}
+        self._has_text = True  # the items table has the text column (a read-only open of an older one may not)
+        self._fields: tuple[int, frozenset[str]] | None = None  # (version, metadata fields any item has)
 
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
@@ -160,6 +172,11 @@ class Collection(BaseCollection):
             col._take_writer_lock(timeout=timeout)
             if header is None:  # created before the header existed: the writer adds it
                 write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
+        col._has_text = _has_text_column(db)
+        if not col._has_text and not readonly:  # written before texts were kept: the writer adds the column
+            with db:
+                db.execute("ALTER TABLE items ADD COLUMN text TEXT")
+            col._has_text = True
         return col
 
     @staticmethod
@@ -207,23 +224,46 @@ class Collection(BaseCollection):
         if self._closed:
             raise InvalidInputError("the collection is closed")
 
-    def _rows(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None
-              ) -> list[tuple[str, bytes, str]]:
-        keys, vecs, metas = self._checked_items(keys, data, metadata)
-        return [(k, v.tobytes(), json.dumps(m, ensure_ascii=False)) for k, v, m in zip(keys, vecs, metas, strict=True)]
+    def _rows(self, keys: Sequence[str | int], data: Any, metadata: Sequence[Metadata] | None,
+              texts: Sequence[str | None] | None) -> list[tuple[str, bytes, str, str | None]]:
+        keys, vecs, metas, text_list = self._checked_items(keys, data, metadata, texts)
+        return [(k, v.tobytes(), json.dumps(m, ensure_ascii=False), t)
+                for k, v, m, t in zip(keys, vecs, metas, text_list, strict=True)]
 
-    def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Mapping[str, Any] | None] | None = None) -> int:
-        """Add new items (vectors ``(n, dim)`` or texts); an existing key is an error (see :meth:`upsert`)."""
-        return self._write(keys, data, metadata, replace=False)
+    def add(self, keys: Sequence[str | int], data: Any = None,
+            metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+            texts: Sequence[str | None] | None = None) -> int:
+        """Add new items; an existing key is an error (its message points to :meth:`upsert`).
 
-    def upsert(self, keys: Sequence[str], data: Any,
-               metadata: Sequence[Mapping[str, Any] | None] | None = None) -> int:
-        """Add items, replacing those whose key exists."""
-        return self._write(keys, data, metadata, replace=True)
+        Parameters
+        ----------
+        keys
+            One key per item: strings, or integers (stored as their decimal text: ``7`` is the key ``"7"``).
+        data
+            The vectors, float ``(n, dim)`` (an array, a list of arrays, a pandas Series of arrays), or a
+            list of texts, encoded with the collection's encoder and kept as the items' texts.
+        metadata
+            One dict (or None) per item, JSON values by the metadata value rule: NumPy scalars become
+            Python numbers and bools, arrays lists, dates and timestamps ISO-8601 strings; a missing value
+            (None, NaN, NaT, ``pd.NA``) leaves its field out; anything else raises InvalidInputError.
+        texts
+            The document text of each item (a str or None), stored with it and returned by :meth:`get`
+            and by searches with ``include="text"``. With ``data=None`` the texts are encoded; with
+            vectors as ``data`` the vectors are stored and the texts kept as they are.
 
-    def _write(self, keys: Sequence[str], data: Any, metadata: Any, *, replace: bool) -> int:
+        Returns the number of items added.
+        """
+        return self._write(keys, data, metadata, texts, replace=False)
+
+    def upsert(self, keys: Sequence[str | int], data: Any = None,
+               metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+               texts: Sequence[str | None] | None = None) -> int:
+        """Add items, replacing those whose key exists (the same arguments as :meth:`add`)."""
+        return self._write(keys, data, metadata, texts, replace=True)
+
+    def _write(self, keys: Sequence[str | int], data: Any, metadata: Any, texts: Any, *, replace: bool) -> int:
         self._require_writer()
-        rows = self._rows(keys, data, metadata)
+        rows = self._rows(keys, data, metadata, texts)
         if not rows:
             return 0
         db = self._db
@@ -239,8 +279,8 @@ class Collection(BaseCollection):
                 if clash:
                     raise InvalidInputError(f"key {next(iter(clash))!r} already exists ({len(clash)} of these keys "
                                             "do); use upsert to replace")
-            db.executemany("INSERT INTO items (key, vector, metadata, seq) VALUES (?, ?, ?, ?)",
-                           [(k, v, m, seq) for k, v, m in rows])
+            db.executemany("INSERT INTO items (key, vector, metadata, seq, text) VALUES (?, ?, ?, ?, ?)",
+                           [(k, v, m, seq, t) for k, v, m, t in rows])
             db.execute("INSERT INTO changes (op, id) SELECT 'add', id FROM items WHERE seq = ? ORDER BY id", (seq,))
         self._dirty = True
         return len(rows)
@@ -260,9 +300,7 @@ class Collection(BaseCollection):
         db = self._db
         with db:
             if keys is not None:
-                if isinstance(keys, str):
-                    raise TypeError("keys must be a list of strings; wrap a single key in a list")
-                ids = list(self._ids_for([str(k) for k in keys]).values())
+                ids = list(self._ids_for(check_keys(keys)).values())
             else:
                 f = compile_filter(where)
                 ids = [int(r[0]) for r in db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)]
@@ -295,29 +333,57 @@ class Collection(BaseCollection):
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
 
-    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
-        """``[{"key", "vector", "metadata"}]`` in the order asked (no ``"vector"`` when not ``vectors``);
-        an unknown key raises UnknownKeyError."""
-        if isinstance(keys, str):
-            raise TypeError("keys must be a list of strings; wrap a single key in a list")
-        wanted = [str(k) for k in keys]
-        if vectors:
-            found = {k: {"key": k, "vector": np.frombuffer(v, np.float32).copy(), "metadata": json.loads(m)}
-                     for k, v, m in select_in(self._db, "SELECT key, vector, metadata FROM items WHERE key IN ({in})",
-                                              wanted)}
-        else:
-            found = {k: {"key": k, "metadata": json.loads(m)}
-                     for k, m in select_in(self._db, "SELECT key, metadata FROM items WHERE key IN ({in})", wanted)}
-        missing = [k for k in keys if str(k) not in found]
-        if missing:
-            raise UnknownKeyError(str(missing[0]), where="the collection")
-        return [found[str(k)] for k in keys]
+    def get(self, keys: Sequence[str | int], *, vectors: bool = True, strict: bool = False) -> GetResult:
+        """The stored items of ``keys`` that exist, in the order asked: a :class:`~embspace.store.GetResult`
+        (a list) of ``{"key", "vector", "metadata", "text"}`` dicts (no ``"vector"`` when not ``vectors``),
+        whose ``.missing`` lists the keys not found. ``strict=True`` raises UnknownKeyError for the first
+        missing key instead. Integer keys are read as their decimal text.
+
+        ``"text"`` is the item's stored text (None without one; for items written before texts were kept,
+        the ``"text"`` metadata field when it is a string).
+        """
+        wanted = check_keys(keys)
+        cols = f"key, {'vector' if vectors else 'NULL'}, metadata, {self._text_sql}"
+        found: dict[str, dict[str, Any]] = {}
+        for k, v, m, t in select_in(self._db, f"SELECT {cols} FROM items WHERE key IN ({{in}})", wanted):
+            meta = json.loads(m)
+            item: dict[str, Any] = {"key": k}
+            if vectors:
+                item["vector"] = np.frombuffer(v, np.float32).copy()
+            item["metadata"] = meta
+            item["text"] = t if t is not None else text_of(meta)
+            found[k] = item
+        missing = [k for k in wanted if k not in found]
+        if missing and strict:
+            raise UnknownKeyError(missing[0], where="the collection")
+        return GetResult([found[k] for k in wanted if k in found], missing=missing)
+
+    @property
+    def _text_sql(self) -> str:
+        """The SQL of an item's text column (NULL in a read-only collection written before texts were kept)."""
+        if not self._has_text:  # a writer may have added it since this read-only open
+            self._has_text = _has_text_column(self._db)
+        return "text" if self._has_text else "NULL"
 
     def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata), in insertion order (matching ``where`` when given)."""
         for k, v, m in self._scan(where, "key, vector, metadata", batch):
             yield k, np.frombuffer(v, np.float32).copy(), json.loads(m)
+
+    def records(self, where: FilterLike = None, *, vectors: bool = True, batch: int = 10_000
+                ) -> Iterator[dict[str, Any]]:
+        """Every item as ``{"key", "vector", "metadata", "text"}`` (no ``"vector"`` when not ``vectors``), in
+        insertion order (matching ``where`` when given); ``"text"`` as :meth:`get` reads it."""
+        cols = f"key, {'vector' if vectors else 'NULL'}, metadata, {self._text_sql}"
+        for k, v, m, t in self._scan(where, cols, batch):
+            meta = json.loads(m)
+            rec: dict[str, Any] = {"key": k}
+            if vectors:
+                rec["vector"] = np.frombuffer(v, np.float32).copy()
+            rec["metadata"] = meta
+            rec["text"] = t if t is not None else text_of(meta)
+            yield rec
 
     def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key, in insertion order (matching ``where`` when given); no vector is read."""
@@ -498,7 +564,8 @@ class Collection(BaseCollection):
         with an id selector, so recall holds at any selectivity.
 
         ``include`` names what each hit carries besides its key and score: ``"metadata"``, ``"text"``
-        (the metadata's ``"text"`` field, where ingestion keeps a passage's text) and ``"vector"``
+        (the item's stored text; for items written before texts were kept, the metadata's ``"text"``
+        field) and ``"vector"``
         (see :class:`~embspace.store.CollectionResult`); they are read in one query for all hits.
         """
         extras = check_include(include) if include else frozenset()
@@ -535,21 +602,17 @@ class Collection(BaseCollection):
         handles = [row[: len(ks)] for row, ks in zip(np.atleast_2d(result.ids).tolist(), keys, strict=True)]
         wanted = sorted({i for row in handles for i in row if i >= 0})
         columns = ["vector" if "vector" in extras else "NULL"]
-        if "metadata" in extras:
-            columns.append("metadata")
-        elif "text" in extras:  # only the text: SQLite extracts it, no JSON is parsed here
-            columns.append("CASE WHEN json_type(metadata, '$.text') = 'text' THEN json_extract(metadata, '$.text') END")
+        columns.append("metadata" if "metadata" in extras else "NULL")
+        if "text" in extras:  # the text column; else (items written before it) the "text" metadata field
+            columns.append(f"COALESCE({self._text_sql}, CASE WHEN json_type(metadata, '$.text') = 'text' "
+                           "THEN json_extract(metadata, '$.text') END)")
         else:
             columns.append("NULL")
         found: dict[int, Row] = {}
-        for i, v, m in select_in(self._db, f"SELECT id, {', '.join(columns)} FROM items WHERE id IN ({{in}})",
-                                 wanted):
+        for i, v, m, t in select_in(self._db, f"SELECT id, {', '.join(columns)} FROM items WHERE id IN ({{in}})",
+                                    wanted):
             vec = None if v is None else np.frombuffer(v, np.float32)
-            if "metadata" in extras:
-                meta = json.loads(m)
-                found[int(i)] = (meta, text_of(meta), vec)
-            else:
-                found[int(i)] = (None, m, vec)
+            found[int(i)] = (None if m is None else json.loads(m), t, vec)
         return attach(result, extras, self.dim, handles, found)
 
     def _filter_entry(self, where: FilterLike) -> dict[str, Any]:

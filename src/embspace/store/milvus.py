@@ -3,7 +3,7 @@
 ``Collection.create("milvus://host:19530/name", dim=384)`` (or ``milvus+https://`` for TLS; a token
 from ``token=`` or ``$MILVUS_TOKEN``) and ``Collection.create("milvus-lite:vectors.db#name", ...)``
 return a :class:`MilvusCollection`. Each item is one row ``(key VARCHAR primary key, vector
-FLOAT_VECTOR, metadata JSON)``; what embspace needs to reopen it (dimension, metric, encoder) is
+FLOAT_VECTOR, metadata JSON, text VARCHAR nullable)``; what embspace needs to reopen it (dimension, metric, encoder) is
 kept in the collection's properties. Filters in embspace's language (``docs/filters.md``) are
 translated into Milvus boolean expressions; the few differences of semantics are listed in
 ``docs/collections.md``. Durability, concurrency and compaction are Milvus's own.
@@ -22,9 +22,10 @@ import numpy.typing as npt
 
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
 from ..index import FactorySpec
-from ._base import BaseCollection, Metadata, resolve_encoder
+from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
 from ._filter import FilterLike, _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
+from .get_result import GetResult
 
 __all__ = ["MilvusCollection", "is_milvus_uri", "milvus_filter"]
 
@@ -32,6 +33,7 @@ PREFIXES = ("milvus://", "milvus+http://", "milvus+https://", "milvus-lite:")
 INFO_PROPERTY = "embspace.info"
 DEFAULT_NAME = "embspace"
 MAX_KEY_BYTES = 65_535
+MAX_TEXT_BYTES = 65_535  # Milvus's longest VARCHAR
 BATCH = 5_000  # rows per insert/upsert request (well under Milvus's 64 MB message limit at 1k dimensions)
 _METRICS = {"cosine": "COSINE", "dot": "IP", "l2": "L2"}
 _OPS = {"=": "==", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -173,6 +175,8 @@ class MilvusCollection(BaseCollection):
         self.writable = writable
         self._encoder = encoder
         self._closed = False
+        self._has_text = True  # the collection has the text field (those created before it had none)
+        self._fields: tuple[int, frozenset[str]] | None = None
 
     # -- opening -------------------------------------------------------------------------------------
     @staticmethod
@@ -211,6 +215,7 @@ class MilvusCollection(BaseCollection):
         schema.add_field("key", pm.DataType.VARCHAR, is_primary=True, max_length=MAX_KEY_BYTES)
         schema.add_field("vector", pm.DataType.FLOAT_VECTOR, dim=dim)
         schema.add_field("metadata", pm.DataType.JSON)
+        schema.add_field("text", pm.DataType.VARCHAR, max_length=MAX_TEXT_BYTES, nullable=True)
         params = client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type=_METRICS[metric], params=build)
         try:
@@ -233,8 +238,18 @@ class MilvusCollection(BaseCollection):
             client.close()
             raise InvalidInputError(f"{name!r} at {client_uri} was not created by embspace (no {INFO_PROPERTY} "
                                     "property)")
+        fields = {f.get("name") for f in client.describe_collection(name).get("fields") or []}
         client.load_collection(name)
-        return cls(client, uri, name, json.loads(props[INFO_PROPERTY]), writable=not readonly, encoder=encoder)
+        col = cls(client, uri, name, json.loads(props[INFO_PROPERTY]), writable=not readonly, encoder=encoder)
+        col._has_text = "text" in fields
+        if not col._has_text and not readonly:  # created before texts were kept: add the field if Milvus can
+            try:
+                client.add_collection_field(name, "text", _pymilvus().DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
+                                            nullable=True)
+                col._has_text = True
+            except Exception:  # an older server: texts are refused on write, read from metadata["text"]
+                pass
+        return col
 
     def close(self) -> None:
         if not self._closed:
@@ -258,12 +273,22 @@ class MilvusCollection(BaseCollection):
             found.update(r["key"] for r in rows)
         return found
 
-    def _write(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None, *, replace: bool) -> int:
+    def _write(self, keys: Sequence[str | int], data: Any, metadata: Sequence[Metadata] | None,
+               texts: Sequence[str | None] | None, *, replace: bool) -> int:
         self._require_writer()
-        keys, vecs, metas = self._checked_items(keys, data, metadata)
+        keys, vecs, metas, text_list = self._checked_items(keys, data, metadata, texts)
         for k in keys:
             if not k or len(k.encode("utf-8")) > MAX_KEY_BYTES:
                 raise InvalidInputError(f"Milvus keys must be 1 to {MAX_KEY_BYTES} bytes, got {len(k.encode())}")
+        for k, t in zip(keys, text_list, strict=True):
+            if t is not None and len(t.encode("utf-8")) > MAX_TEXT_BYTES:
+                raise InvalidInputError(f"the text of {k!r} has {len(t.encode('utf-8')):,} bytes; Milvus keeps at "
+                                        f"most {MAX_TEXT_BYTES:,}: split it into passages (embspace ingest chunks "
+                                        "texts)")
+        if not self._has_text and any(t is not None for t in text_list):
+            raise InvalidInputError(f"the Milvus collection {self.name!r} was created before embspace kept texts and "
+                                    "this server cannot add the field; keep the texts in a metadata field, or copy "
+                                    "the items into a new collection")
         if not replace:
             clash = self._existing(keys)
             if clash:
@@ -271,27 +296,30 @@ class MilvusCollection(BaseCollection):
                                         "use upsert to replace")
         op = self._client.upsert if replace else self._client.insert
         for s in range(0, len(keys), BATCH):
-            op(self.name, [{"key": k, "vector": v.tolist(), "metadata": m}
-                           for k, v, m in zip(keys[s : s + BATCH], vecs[s : s + BATCH], metas[s : s + BATCH],
-                                              strict=True)])
+            rows = [{"key": k, "vector": v.tolist(), "metadata": m, **({"text": t} if self._has_text else {})}
+                    for k, v, m, t in zip(keys[s : s + BATCH], vecs[s : s + BATCH], metas[s : s + BATCH],
+                                          text_list[s : s + BATCH], strict=True)]
+            op(self.name, rows)
         return len(keys)
 
-    def add(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
-        return self._write(keys, data, metadata, replace=False)
+    def add(self, keys: Sequence[str | int], data: Any = None, metadata: Sequence[Metadata] | None = None, *,
+            texts: Sequence[str | None] | None = None) -> int:
+        """As :meth:`Collection.add <embspace.store.Collection.add>` (texts up to 65,535 bytes each)."""
+        return self._write(keys, data, metadata, texts, replace=False)
 
-    def upsert(self, keys: Sequence[str], data: Any, metadata: Sequence[Metadata] | None = None) -> int:
-        return self._write(keys, data, metadata, replace=True)
+    def upsert(self, keys: Sequence[str | int], data: Any = None, metadata: Sequence[Metadata] | None = None, *,
+               texts: Sequence[str | None] | None = None) -> int:
+        """As :meth:`Collection.upsert <embspace.store.Collection.upsert>`."""
+        return self._write(keys, data, metadata, texts, replace=True)
 
     def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         self._require_writer()
         if (keys is None) == (where is None):
             raise InvalidInputError("delete takes keys or where=, not both and not neither")
         if keys is not None:
-            if isinstance(keys, str):
-                raise TypeError("keys must be a list of strings; wrap a single key in a list")
-            gone = sorted(self._existing([str(k) for k in keys]))
+            gone = sorted(self._existing(check_keys(keys)))
         else:
-            gone = [k for k, _, _ in self._scan(where, ["key"])]
+            gone = [r["key"] for r in self._scan(where, ["key"])]
         for s in range(0, len(gone), BATCH):
             self._client.delete(self.name, ids=gone[s : s + BATCH])
         return len(gone)
@@ -304,23 +332,27 @@ class MilvusCollection(BaseCollection):
     def __contains__(self, key: object) -> bool:
         return bool(self._client.get(self.name, ids=[str(key)], output_fields=["key"]))
 
-    def get(self, keys: Sequence[str], *, vectors: bool = True) -> list[dict[str, Any]]:
-        if isinstance(keys, str):
-            raise TypeError("keys must be a list of strings; wrap a single key in a list")
+    def get(self, keys: Sequence[str | int], *, vectors: bool = True, strict: bool = False) -> GetResult:
+        """As :meth:`Collection.get <embspace.store.Collection.get>`."""
+        wanted = check_keys(keys)
         found: dict[str, dict[str, Any]] = {}
-        wanted = [str(k) for k in keys]
-        fields = ["vector", "metadata"] if vectors else ["metadata"]
+        fields = (["vector"] if vectors else []) + ["metadata"] + (["text"] if self._has_text else [])
         for s in range(0, len(wanted), BATCH):
             for r in self._client.get(self.name, ids=wanted[s : s + BATCH], output_fields=fields):
-                found[r["key"]] = {"key": r["key"], "metadata": dict(r["metadata"] or {})}
+                meta = dict(r["metadata"] or {})
+                item: dict[str, Any] = {"key": r["key"]}
                 if vectors:
-                    found[r["key"]]["vector"] = np.asarray(r["vector"], np.float32)
+                    item["vector"] = np.asarray(r["vector"], np.float32)
+                item["metadata"] = meta
+                text = r.get("text")
+                item["text"] = text if text is not None else text_of(meta)
+                found[r["key"]] = item
         missing = [k for k in wanted if k not in found]
-        if missing:
+        if missing and strict:
             raise UnknownKeyError(missing[0], where="the collection")
-        return [found[k] for k in wanted]
+        return GetResult([found[k] for k in wanted if k in found], missing=missing)
 
-    def _scan(self, where: FilterLike, fields: list[str], batch: int = 10_000) -> Iterator[tuple[str, Any, Any]]:
+    def _scan(self, where: FilterLike, fields: list[str], batch: int = 10_000) -> Iterator[dict[str, Any]]:
         it = self._client.query_iterator(self.name, batch_size=batch, filter=milvus_filter(where),
                                          output_fields=fields)
         try:
@@ -328,21 +360,34 @@ class MilvusCollection(BaseCollection):
                 rows = it.next()
                 if not rows:
                     return
-                for r in rows:
-                    yield r["key"], r.get("vector"), r.get("metadata")
+                yield from rows
         finally:
             it.close()
 
     def items(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[tuple[str, npt.NDArray[np.float32],
                                                                               dict[str, Any]]]:
         """Every (key, vector, metadata) matching ``where``, in Milvus's order."""
-        for k, v, m in self._scan(where, ["key", "vector", "metadata"], batch):
-            yield k, np.asarray(v, np.float32), dict(m or {})
+        for r in self._scan(where, ["key", "vector", "metadata"], batch):
+            yield r["key"], np.asarray(r["vector"], np.float32), dict(r["metadata"] or {})
+
+    def records(self, where: FilterLike = None, *, vectors: bool = True, batch: int = 10_000
+                ) -> Iterator[dict[str, Any]]:
+        """As :meth:`Collection.records <embspace.store.Collection.records>`, in Milvus's order."""
+        fields = ["key"] + (["vector"] if vectors else []) + ["metadata"] + (["text"] if self._has_text else [])
+        for r in self._scan(where, fields, batch):
+            meta = dict(r["metadata"] or {})
+            rec: dict[str, Any] = {"key": r["key"]}
+            if vectors:
+                rec["vector"] = np.asarray(r["vector"], np.float32)
+            rec["metadata"] = meta
+            text = r.get("text")
+            rec["text"] = text if text is not None else text_of(meta)
+            yield rec
 
     def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key matching ``where``, in Milvus's order; no vector is read."""
-        for k, _vector, _metadata in self._scan(where, ["key"], batch):
-            yield k
+        for r in self._scan(where, ["key"], batch):
+            yield r["key"]
 
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
                params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
@@ -356,7 +401,7 @@ class MilvusCollection(BaseCollection):
                 raise InvalidInputError(f"unknown search parameter {name!r} for Milvus; it takes efSearch or nprobe")
             sp["params"]["ef" if name == "efSearch" else "nprobe"] = int(value)
         fields = ["key"] + (["metadata"] if extras & {"metadata", "text"} else []) + \
-            (["vector"] if "vector" in extras else [])
+            (["text"] if "text" in extras and self._has_text else []) + (["vector"] if "vector" in extras else [])
         hits = self._client.search(self.name, data=q.tolist(), limit=k + len(exclude), filter=milvus_filter(where),
                                    search_params=sp, anns_field="vector", output_fields=fields)
         keys_out: list[list[str]] = []
@@ -373,7 +418,9 @@ class MilvusCollection(BaseCollection):
                 for h in kept:
                     meta = dict(h["metadata"] or {}) if "metadata" in fields else None
                     vec = np.asarray(h["vector"], np.float32) if "vector" in extras else None
-                    found[h["key"]] = (meta, text_of(meta), vec)
+                    text = h.get("text")
+                    found[h["key"]] = (meta if "metadata" in extras else None,
+                                       text if text is not None else text_of(meta), vec)
         no_ids = np.full(score_out.shape, -1, np.int64)  # Milvus rows have keys, not embspace row ids
         if single:
             m = len(keys_out[0])

@@ -76,22 +76,22 @@ def drop_collection(name: str, resources: ResourcesDep) -> None:
 
 
 def write(resources: Resources, name: str, req: ItemsRequest, *, replace: bool) -> WriteResponse:
-    """Add (or, with ``replace``, upsert) the request's items: all texts or all vectors of one length."""
-    kinds = {("text" if it.text is not None else "vector" if it.vector is not None else "none") for it in req.items}
-    if "none" in kinds or len(kinds) != 1 or any(it.text is not None and it.vector is not None for it in req.items):
-        raise InvalidInputError("every item needs a text or a vector (one of the two), the same for all items "
-                                "of one request")
+    """Add (or, with ``replace``, upsert) the request's items: every item with a vector (all of one length;
+    each may also carry its text, kept with it), or every item with a text and no vector (encoded)."""
+    with_vector = {it.vector is not None for it in req.items}
+    if len(with_vector) != 1 or (with_vector == {False} and any(it.text is None for it in req.items)):
+        raise InvalidInputError("every item needs a text or a vector, the same for all items of one request: "
+                                "texts to encode, or vectors (each may carry its text too)")
     keys = [it.key for it in req.items]
-    data: list[str] | npt.NDArray[np.float32]
-    if kinds == {"text"}:
-        data = [it.text for it in req.items if it.text is not None]
-    elif len({len(it.vector or ()) for it in req.items}) == 1:
+    texts = [it.text for it in req.items]
+    data: npt.NDArray[np.float32] | None = None
+    if with_vector == {True}:
+        if len({len(it.vector or ()) for it in req.items}) != 1:
+            raise InvalidInputError("the vectors of one request must all have the same length")
         data = np.stack([vector(it.vector) for it in req.items if it.vector is not None])
-    else:
-        raise InvalidInputError("the vectors of one request must all have the same length")
     metas = [it.metadata for it in req.items]
     with using_collection(resources, name) as col:
-        n = col.upsert(keys, data, metas) if replace else col.add(keys, data, metas)
+        n = (col.upsert if replace else col.add)(keys, data, metas, texts=texts)
     return WriteResponse(count=int(n))
 
 
@@ -117,10 +117,10 @@ def delete(name: str, req: DeleteRequest, resources: ResourcesDep) -> WriteRespo
 
 @router.post("/collections/{name}/get", tags=["collections"])
 def get_items(name: str, req: GetRequest, resources: ResourcesDep) -> list[StoredItem]:
-    """Stored items by key (an unknown key is a 404 naming it)."""
+    """Stored items by key, with their metadata and text (an unknown key is a 404 naming it)."""
     with using_collection(resources, name) as col:
-        got = col.get(req.keys, vectors=req.vectors)
-    return [StoredItem(key=g["key"], metadata=g["metadata"],
+        got = col.get(req.keys, vectors=req.vectors, strict=True)
+    return [StoredItem(key=g["key"], metadata=g["metadata"], text=g["text"],
                        vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
 
 
@@ -135,10 +135,10 @@ def count(name: str, resources: ResourcesDep,
 
 # -- search: the hot path ------------------------------------------------------------------------------
 def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
-    """Run a search, each hit with its metadata when asked (the caller holds the collection's lock); the
-    metadata comes with the search (``include="metadata"``), read in one query for all hits."""
+    """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
+    they come with the search (``include=``), read in one query for all hits."""
     col = as_collection(served)
-    include: tuple[Include, ...] = ("metadata",) if req.metadata else ()
+    include: tuple[Include, ...] = (("metadata",) if req.metadata else ()) + (("text",) if req.include_text else ())
     if by == "key":
         res = col.search(key=req.key, k=req.k, where=req.where, include=include)
     elif by == "text":
