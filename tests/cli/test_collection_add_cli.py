@@ -105,7 +105,7 @@ def test_collection_add_records_by_field(tmp_path: Path, capsys: pytest.CaptureF
                           "--metadata-fields", "genre,year", "--upsert"], capsys)
     assert code == 2 and "no field 'year' for the metadata; its fields are: title, id, genre, vector" in err
     code, out, err = run(["collection", "add", col, str(tmp_path / "x.parquet"), "--key-field", "id"], capsys)
-    assert code == 2 and "already exists" in err and "--upsert" in err and "upsert to" not in err, err
+    assert code == 2 and "already exists" in err and "--upsert" in err and "use upsert" not in err, err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -60,7 +60,7 @@ def test_a_folder_keeps_texts_and_skips_what_is_not_a_document(tmp_path: Path) -
         got = col.get(["pos/a.txt"], vectors=False)[0]
         assert got["text"] == "a fine film, warm and funny" and got["metadata"] == {"path": str(d / "pos/a.txt")}
         hits = col.search("a dull film", k=1, include="text")
-        assert hits[0].text in ("a dull film", "a fine film, warm and funny")
+        assert hits.texts == ["a dull film"]  # the same text: the same vector, the top hit
         reasons = dict(report.skipped)
         assert reasons["README"] == reasons["LICENSE.md"] == "describes the folder, not a document"
         assert reasons[".notes.txt"] == reasons[".git/HEAD"] == "hidden"
@@ -69,8 +69,9 @@ def test_a_folder_keeps_texts_and_skips_what_is_not_a_document(tmp_path: Path) -
         assert report.n_encoded == 2 and report.n_cached == 0 and report.seconds > 0
     with Collection.create(tmp_path / "all", encoder=_Encoder()) as col:
         (d / "data.txt").unlink()
-        assert col.add_file(d, include_all=True, cache_dir=tmp_path / "cache") == 5  # + README, LICENSE.md, empty
-        assert "README" in col
+        # every text file: + README, LICENSE.md, empty.txt and .git/HEAD (dot-named files stay out, as in encode)
+        assert col.add_file(d, include_all=True, cache_dir=tmp_path / "cache") == 6
+        assert "README" in col and ".git/HEAD" in col and ".notes.txt" not in col
 
 
 def test_the_second_add_of_the_same_texts_encodes_nothing(tmp_path: Path) -> None:
