@@ -81,7 +81,7 @@ def add(
                                                 "(a text a file).")],
     key_field: Annotated[str | None, typer.Option(
         "--key-field", help="Records: the field of each item's key [default: 'key' when there is one, else the row "
-                            "number].")] = None,
+                            "number (texts only)].")] = None,
     vector_field: Annotated[str | None, typer.Option(
         "--vector-field", help="Records: the field of each item's vector [default: 'vector' when there is one; "
                                "without vectors the texts are encoded].")] = None,
@@ -99,8 +99,8 @@ def add(
                                "does [default: texts longer than the model's maximum are truncated].")] = None,
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by consecutive chunks.")] = 0,
     include_all: Annotated[bool, typer.Option(
-        "--all", help="Folders: also add README/LICENSE files, hidden files and other non-documents (skipped by "
-                      "default).")] = False,
+        "--all", help="Folders: also add README/LICENSE files, empty files and files in hidden folders (skipped "
+                      "by default; binaries and dot-named files never are).")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode every text; do not read or write the "
                                                               "content-hash cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
