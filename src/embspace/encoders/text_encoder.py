@@ -309,7 +309,8 @@ class TextEncoder(BaseEncoder):
         lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
         out = np.empty((len(rows), self.dim), np.float32)
         batches = self._batches(lengths, batch_size)
-        with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {self.name}", unit="docs",
+        short = self.name.rsplit("/", 1)[-1]  # all-MiniLM-L6-v2, not sentence-transformers/all-MiniLM-L6-v2
+        with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {short}", unit="docs",
                                                     enabled=progress) as bar:
             if self._parallel_batches() and len(batches) > 1:
                 self._run_parallel(rows, batches, out, bar)
