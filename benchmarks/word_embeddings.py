@@ -986,7 +986,9 @@ def markdown_section(report: dict[str, Any]) -> str:
         agree = (f"embspace's `evaluate.analogy` / `evaluate.word_similarity` and gensim's "
                  f"`evaluate_word_analogies` / `evaluate_word_pairs` give the same figures on all "
                  f"{agr['runs_checked']} fitted models (embspace vectors loaded into a gensim `KeyedVectors` with "
-                 "`add_vectors`; gensim vectors into an `EmbeddingSpace`).")
+                 "`add_vectors`; gensim vectors into an `EmbeddingSpace`), both called with `restrict_vocab` "
+                 f"{RESTRICT_VOCAB:,} for the analogies (embspace's default; gensim's `evaluate_word_analogies` "
+                 "defaults to 300,000) and 300,000 for the word pairs (both libraries' default).")
     else:
         agree = (f"embspace's and gensim's evaluation functions DISAGREE on {len(agr['disagreements'])} of "
                  f"{agr['runs_checked']} fitted models (both figures are shown in the table as "

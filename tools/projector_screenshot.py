@@ -27,7 +27,7 @@ def main(data_dir: Path, out: Path) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         page.goto(f"{url}/projector/?collection=demo-docs")
         page.wait_for_function("window.__projector && window.__projector.ready", timeout=120_000)
-        page.select_option("#color-by", "chapter")
+        # the page opens coloured by the collection's first categorical metadata field: chapter
         page.wait_for_function("document.getElementById('legend').dataset.field === 'chapter'", timeout=60_000)
         page.fill("#search", "how do I open a file")
         page.click("#search-go")

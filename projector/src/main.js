@@ -9,17 +9,25 @@
 import createREGL from 'regl';
 import KDBush from 'kdbush';
 
-const PALETTE = ['#4cc2ff', '#ff9f43', '#2ed573', '#ff6b81', '#a29bfe', '#ffd32a', '#17c0eb', '#ff5e57',
-  '#7bed9f', '#e056fd', '#f8a5c2', '#3ae374', '#c8d6e5', '#ffb142', '#70a1ff', '#cd84f1'];
-const RAMP = ['#313695', '#4575b4', '#74add1', '#abd9e9', '#e0f3f8', '#fee090', '#fdae61', '#f46d43', '#d73027',
-  '#a50026'];
+// The colour of marks (search and analogy hits, a click's neighbours, the lasso selection, the neighbour
+// lines) is reserved: no categorical colour and no step of the numeric ramp comes near it (RGB distance at
+// least 100; the browser tests check it), so a hit never looks like a legend entry. No yellow or amber in
+// the palette, a blue-grey-red ramp.
+const MARK = '#ffd32a';
+const PALETTE = ['#4cc2ff', '#ff6b81', '#2ed573', '#a29bfe', '#e056fd', '#00cec9', '#e84118', '#f8a5c2',
+  '#98df8a', '#1289a7', '#6c5ce7', '#b53471', '#aec7e8', '#c49c94', '#44bd32', '#0097e6'];
+const RAMP = ['#3b4cc0', '#5977e3', '#7b9ff9', '#9ebeff', '#c0d4f5', '#dddcdc', '#f2cbb7', '#f7ac8e', '#ee8468',
+  '#d65244', '#b40426'];
 const BASE = '#7f8fa6';
+// The map opens coloured by the first categorical field with this many values at most (one colour each).
+const MAX_OPENING_CATEGORIES = PALETTE.length;
 const $ = (id) => document.getElementById(id);
 
 // What the browser tests read: readiness, sizes and measured round trips (ms).
 // hoverMs / clickMs: from the pointer event to the frame painted with the answer (two animation frames later).
+// colours: the reserved mark colour, the categorical palette and the 256 steps of the numeric ramp.
 const metrics = { ready: false, n: 0, loadMs: null, hoverMs: [], clickMs: [], searchMs: [], errors: [], lines: 0,
-  flights: 0, highlighted: 0 };
+  flights: 0, highlighted: 0, colours: null };
 window.__projector = metrics;
 
 // -- the API ---------------------------------------------------------------------------------------
@@ -126,6 +134,8 @@ function normalise(coords, width) {
 
 // -- drawing -----------------------------------------------------------------------------------------
 function hexRgb(h) { return [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)); }
+const rgbHex = (rgb) => `#${rgb.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+const markRgba = (alpha) => `rgba(${hexRgb(MARK).join(', ')}, ${alpha})`;
 
 function paletteTexture(mode) {
   const data = new Uint8Array(256 * 4);
@@ -177,7 +187,8 @@ function setupGl() {
   drawPoints = regl({ ...shared, primitive: 'points', count: n,
     uniforms: { ...shared.uniforms, size: () => pointSize * dpr, solid: [0, 0, 0, 0], useSolid: 0 } });
   drawMarked = regl({ ...shared, elements: buffers.marked,
-    uniforms: { ...shared.uniforms, size: () => (pointSize + 3) * dpr, solid: [1, 0.83, 0.16, 1], useSolid: 1 } });
+    uniforms: { ...shared.uniforms, size: () => (pointSize + 3) * dpr, solid: [...hexRgb(MARK).map((v) => v / 255), 1],
+      useSolid: 1 } });
 }
 
 function interleave() {
@@ -212,15 +223,16 @@ function drawOverlay() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H);
   ctx.lineWidth = 1.5;
-  ctx.strokeStyle = 'rgba(255, 216, 51, 0.9)';
+  ctx.strokeStyle = markRgba(0.9);
   for (const [a, b] of lines) {
     const [x0, y0] = toScreen(X[a], Y[a]); const [x1, y1] = toScreen(X[b], Y[b]);
     ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke();
   }
-  ctx.fillStyle = '#ffd32a';
+  ctx.fillStyle = MARK; // the reserved mark colour, outlined in the background's so it stands off its neighbours
+  ctx.strokeStyle = '#10131a';
   for (const r of marked) {
     const [px, py] = toScreen(X[r], Y[r]);
-    ctx.beginPath(); ctx.arc(px, py, pointSize / 2 + 2.5, 0, 2 * Math.PI); ctx.fill();
+    ctx.beginPath(); ctx.arc(px, py, pointSize / 2 + 2.5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
   }
   if (clicked !== null) ring(clicked, '#ffffff', pointSize / 2 + 6);
   if (hovered >= 0) ring(hovered, '#4cc2ff', pointSize / 2 + 5);
@@ -372,7 +384,13 @@ function legend(field) {
   el.dataset.field = field.name;
 }
 
-async function colourBy(name) {
+async function fetchField(name) {
+  const res = await api(`${base}/fields/${encodeURIComponent(name)}`, { binary: true });
+  return { type: res.headers.get('X-Field-Type'), buf: await res.arrayBuffer() };
+}
+
+async function colourBy(name, fetched = null) {
+  $('color-by').value = name || '';
   if (!name) {
     colourMode = 0;
     buffers.palette.subimage(paletteTexture(0));
@@ -382,9 +400,8 @@ async function colourBy(name) {
   }
   status(`colouring by ${name}…`);
   try {
-    const res = await api(`${base}/fields/${encodeURIComponent(name)}`, { binary: true });
-    const buf = await res.arrayBuffer();
-    if (res.headers.get('X-Field-Type') === 'categorical') {
+    const { type, buf } = fetched || await fetchField(name);
+    if (type === 'categorical') {
       const field = (await api(base)).fields.find((f) => f.name === name); // categories known once computed
       buffers.val.subdata(Float32Array.from(new Int32Array(buf), (c) => c % PALETTE.length));
       colourMode = 1;
@@ -402,6 +419,26 @@ async function colourBy(name) {
     redraw();
     status(`coloured by ${name}`);
   } catch (e) { status(`colour: ${e.message}`, true); }
+}
+
+// The field the map opens coloured by: the page's ?colour=NAME (or ?color=; "none" for plain), else the
+// first categorical field, in the order the server lists them (the fields saved with the map, then a
+// collection's metadata fields by name), that has 2 to 16 values (one colour each: a field with a value per
+// point, such as a title or a path, colours nothing). `cluster` is left out: it is a k-means computed on
+// request, not the data's. None: plain.
+async function openingColour() {
+  const asked = params.get('colour') ?? params.get('color');
+  if (asked !== null) return { name: asked === 'none' ? '' : asked, fetched: null };
+  const candidates = info.fields.filter((f) => f.type === 'categorical' && f.name !== 'cluster' &&
+    !(f.categories && (f.categories.length < 2 || f.categories.length > MAX_OPENING_CATEGORIES)));
+  for (const f of candidates.slice(0, 4)) { // metadata fields are read on request: try a few at most
+    if (f.categories) return { name: f.name, fetched: null };
+    const fetched = await fetchField(f.name);
+    let count = 0;
+    for (const c of new Int32Array(fetched.buf)) if (c >= count) count = c + 1;
+    if (fetched.type === 'categorical' && count >= 2 && count <= MAX_OPENING_CATEGORIES) return { name: f.name, fetched };
+  }
+  return { name: '', fetched: null };
 }
 
 function setSelection(rows) {
@@ -425,15 +462,49 @@ async function exportSelection() {
   return keys;
 }
 
+// -- the geometry panel: GET /spaces|collections/{name}/summary, as labelled, rounded figures ------------
+const sig = (v, digits = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '—'
+  : Number.isInteger(v) ? v.toLocaleString('en') : v.toLocaleString('en', { maximumSignificantDigits: digits }));
+const pct = (v) => (v === null || v === undefined ? '—' : `${(100 * v).toFixed(1)} %`);
+const signed = (v) => (v === null || v === undefined ? '—' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(2)}`);
+
+function summarySections(s) {
+  const n = s.norms || {}; const a = s.anisotropy || {}; const d = s.intrinsic_dimension || {}; const h = s.hubness || {};
+  const q = n.quantiles || {};
+  const pairs = (list, f) => (list && list.length ? list.slice(0, 5).map(f).join(', ') : 'none');
+  return [
+    { title: 'Space', rows: [['points', sig(s.size)], ['dimensions', sig(s.dim)], ['metric', String(s.metric)]] },
+    { title: 'Norms', vectors: n.vectors, reading: n.explanation, rows: [
+      ['mean length', `${sig(n.mean)} ± ${sig(n.std, 2)}`], ['median length', sig(q.p50)],
+      ['range', `${sig(n.min)} – ${sig(n.max)}`],
+      ...(n.frequency_correlation !== null && n.frequency_correlation !== undefined
+        ? [['length vs frequency', `${signed(n.frequency_correlation)} (Spearman)`]] : [])] },
+    { title: 'Anisotropy', vectors: a.vectors, reading: a.explanation, rows: [
+      ['mean cosine of random pairs', sig(a.mean_cosine)], ['isotropy I(W)', `${sig(a.isotropy, 2)} (1 = isotropic)`],
+      ['variance in the 1st component', pct(a.top1_variance)], ['variance in the first 10', pct(a.top10_variance)],
+      ['rogue dimensions', pairs(a.rogue_dimensions, ([dim, share]) => `${dim} (${pct(share)})`)]] },
+    { title: 'Intrinsic dimension', vectors: d.vectors, reading: d.explanation, rows: [
+      ['TwoNN', `${sig(d.twonn)} dimensions`], [`MLE (k = ${d.k})`, `${sig(d.mle)} dimensions`],
+      ['PCA, 90 % of the variance', `${sig(d.pca90)} of ${sig(d.nominal)} components`],
+      ['PCA, 95 % of the variance', `${sig(d.pca95)} of ${sig(d.nominal)} components`],
+      ['measured on', `${sig(d.n)} points`]] },
+    { title: `Hubness (k = ${h.k})`, vectors: h.vectors, reading: h.explanation, rows: [
+      ['k-occurrence skewness', `${sig(h.skewness, 2)}${h.skewness > 1 ? ' (hubs)' : ' (even)'}`],
+      ['anti-hubs (nobody\u2019s neighbour)', pct(h.antihub_share)], [`hubs (in over ${2 * h.k} lists)`, pct(h.hub_share)],
+      ['top hubs', pairs(h.top_hubs, ([key, count]) => `${key} (${sig(count)})`)]] },
+  ];
+}
+
 async function summary() {
   $('summary-go').disabled = true;
   status('measuring the geometry (a sample of up to 10,000 points)…');
   try {
     const s = await api(`/${source.source === 'space' ? 'spaces' : 'collections'}/${encodeURIComponent(source.name)}/summary`);
-    const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString() : v.toPrecision(4))
-      : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
-    $('summary').innerHTML = Object.entries(s).filter(([, v]) => v !== null)
-      .map(([key, v]) => `<tr><td>${esc(key.replaceAll('_', ' '))}</td><td>${esc(fmt(v))}</td></tr>`).join('');
+    $('summary').innerHTML = summarySections(s).map((sec) =>
+      `<tr class="section"><th colspan="2">${esc(sec.title)}` +
+      (sec.vectors ? ` <span class="vectors">${esc(sec.vectors)} vectors</span>` : '') + '</th></tr>' +
+      sec.rows.map(([label, value]) => `<tr class="figure"><td>${esc(label)}</td><td>${esc(value)}</td></tr>`).join('') +
+      (sec.reading ? `<tr class="reading"><td colspan="2">${esc(sec.reading)}</td></tr>` : '')).join('');
     status('geometry summary ready');
   } catch (e) { status(`summary: ${e.message}`, true); }
   $('summary-go').disabled = false;
@@ -563,12 +634,17 @@ async function main() {
     const r = canvas.getBoundingClientRect();
     return [r.left + px, r.top + py];
   };
-  redraw();
+  const ramp = paletteTexture(2);
+  metrics.colours = { mark: MARK, categorical: [...PALETTE],
+    ramp: Array.from({ length: 256 }, (_, i) => rgbHex([...ramp.slice(4 * i, 4 * i + 3)])) };
+  redraw(); // the map, plain, at once; then its opening colours
+  const opening = await openingColour();
+  if (opening.name) await colourBy(opening.name, opening.fetched);
   await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
   metrics.loadMs = performance.now() - t0;
   metrics.ready = true;
-  status(`${n.toLocaleString()} points in ${(metrics.loadMs / 1000).toFixed(1)} s · hover a point, click it, ` +
-    'search, or shift + drag to select');
+  status(`${n.toLocaleString()} points in ${(metrics.loadMs / 1000).toFixed(1)} s` +
+    `${opening.name ? ` · coloured by ${opening.name}` : ''} · hover a point, click it, search, or shift + drag to select`);
 }
 
 main().catch((e) => status(`could not load the map: ${e.message}`, true));

@@ -80,3 +80,42 @@ def test_bad_input_is_refused() -> None:
         anisotropy(np.full((10, 3), np.nan, np.float32))
     with pytest.raises(InvalidInputError):
         hubness(np.ones((20, 3), np.float32), k=0)
+
+
+def test_each_measure_says_which_vectors_it_measured() -> None:
+    """Norms: raw; anisotropy: unit; intrinsic dimension and hubness: what the metric compares."""
+    from embspace.analysis import measured_vectors
+
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((600, 8)) * rng.uniform(0.2, 5.0, (600, 1))).astype(np.float32)
+    cos = EmbeddingSpace([f"w{i}" for i in range(600)], x)
+    assert norms(cos).vectors == "raw" and anisotropy(cos).vectors == "unit"
+    unit = intrinsic_dimension(cos)
+    assert unit.vectors == "unit" and hubness(cos).vectors == "unit"
+    raw = intrinsic_dimension(cos, metric="l2")  # the raw vectors: their lengths add a dimension of spread
+    assert raw.vectors == "raw" and hubness(cos, metric="l2").vectors == "raw"
+    normalised = x / np.linalg.norm(x, axis=1, keepdims=True)
+    same = intrinsic_dimension(normalised.astype(np.float32))  # an array is measured raw (as before)
+    assert same.vectors == "raw"
+    # unit vectors measured as a cosine space = the normalised rows measured raw (float rounding only)
+    assert unit.twonn == pytest.approx(same.twonn, rel=1e-5) and unit.pca95 == same.pca95
+    assert raw.twonn != pytest.approx(unit.twonn, rel=1e-3)
+    assert intrinsic_dimension(x, metric="dot").vectors == "raw"
+    assert (measured_vectors("cosine"), measured_vectors("l2"), measured_vectors("dot")) == ("unit", "raw", "raw")
+    with pytest.raises(InvalidInputError, match="unknown metric 'manhattan'"):
+        intrinsic_dimension(x, metric="manhattan")
+
+
+def test_duplicates_are_at_distance_zero() -> None:
+    """Neighbour distances come from the vectors, not from float32 search scores (whose cancellation puts a
+    duplicate at a small non-zero distance): TwoNN leaves such a point out."""
+    from embspace.analysis.diagnostics import _knn_distances
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((50, 6)).astype(np.float32) * 100
+    x[1] = x[0]
+    d = _knn_distances(x, 3)
+    assert d[0, 0] == 0.0 and d[1, 0] == 0.0 and (d[2:, 0] > 0).all()
+    assert (np.diff(d, axis=1) >= 0).all()
+    u = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    assert _knn_distances(u, 3, "cosine")[0, 0] == 0.0

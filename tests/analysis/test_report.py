@@ -90,3 +90,27 @@ def test_report_rejects_bad_input() -> None:
         report(_problem_space(100), labels=["a"])
     with pytest.raises(InvalidInputError):
         report(_problem_space(100), map_method="mds")
+
+
+@pytest.mark.parametrize(("metric", "vectors"), [("cosine", "unit"), ("l2", "raw"), ("dot", "raw")])
+def test_the_report_and_the_summary_agree_and_say_which_vectors(metric: str, vectors: str) -> None:
+    """For the same sample and k, the report's diagnostics are the summary's (`embspace analyze`), on the
+    vectors the metric compares. Tolerance 1e-6 relative: the same code on the same seeded rows; only the
+    report's shared k-NN pass (max(20, k) neighbours, one pass for two measures) may round differently."""
+    from embspace.analysis import summary
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((240, 12)) * rng.uniform(0.5, 3.0, (240, 1)) + 1.0).astype(np.float32)
+    x[1] = x[0]  # a duplicate: at distance 0 on both sides
+    space = EmbeddingSpace([f"k{i}" for i in range(240)], x, metric=metric)  # type: ignore[arg-type]
+    s = summary(space, sample=200, k=6)
+    d = report(space, sample=200, k=6, map_method=None, progress=False).to_dict()
+    for name in ("norms", "anisotropy", "intrinsic_dimension", "hubness"):
+        assert s[name]["vectors"] == d[name]["vectors"], name
+        for key, value in s[name].items():
+            if isinstance(value, float):
+                assert d[name][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (name, key)
+            else:
+                assert d[name][key] == value, (name, key)
+    assert (s["norms"]["vectors"], s["anisotropy"]["vectors"]) == ("raw", "unit")
+    assert s["intrinsic_dimension"]["vectors"] == s["hubness"]["vectors"] == vectors

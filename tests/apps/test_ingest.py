@@ -22,8 +22,13 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _chunks(path: Path) -> dict[str, dict[str, object]]:
+    """Each chunk's metadata with its text (stored in the text column since issue 22, not in the metadata)."""
     with Collection.open(path, readonly=True) as col:
-        return {k: m for k, _v, m in col.items()}
+        out = {}
+        for rec in col.records(vectors=False):
+            assert "text" not in rec["metadata"] and isinstance(rec["text"], str)
+            out[rec["key"]] = {**rec["metadata"], "text": rec["text"]}
+        return out
 
 
 def test_ingest_stores_token_chunks_with_offsets_titles_and_overlap(model: str, tmp_path: Path) -> None:
@@ -164,3 +169,29 @@ def test_chunks_start_and_end_on_word_edges(model: str, tmp_path: Path) -> None:
         assert text[start:end] == m["text"]
         assert start == 0 or text[start - 1] == " "
         assert end == len(text) or text[end] == " "
+
+
+def test_a_collection_ingested_before_the_text_column_still_answers(model: str, tmp_path: Path) -> None:
+    """Issue 22: chunks written before texts were kept hold the text in metadata["text"]; retrieval (vector,
+    BM25, hybrid) reads it there, read-only and after a writer added the column."""
+    import sqlite3
+
+    from embspace.apps import Retriever
+
+    docs = write_docs(tmp_path / "docs", {"a.md": "# A\n\nthe cat sat on the mat", "b.md": "# B\n\nthe river bank"})
+    ingest(docs, tmp_path / "coll", encoder=model, progress=False)
+    with Collection.open(tmp_path / "coll") as col:  # rewrite it as an older ingest left it
+        recs = list(col.records())
+        col.upsert([r["key"] for r in recs], [r["vector"] for r in recs],
+                   [{**r["metadata"], "text": r["text"]} for r in recs])
+    db = sqlite3.connect(tmp_path / "coll" / "collection.sqlite")
+    db.execute("ALTER TABLE items DROP COLUMN text")
+    db.commit()
+    db.close()
+    import shutil
+
+    shutil.rmtree(tmp_path / "coll" / "bm25", ignore_errors=True)
+    with Collection.open(tmp_path / "coll", readonly=True) as col, Retriever(col) as r:
+        for mode in ("vector", "bm25", "hybrid"):
+            top = r.retrieve("the cat sat on the mat", k=1, mode=mode)[0]  # type: ignore[arg-type]
+            assert top.source == "a.md" and "the cat sat on the mat" in top.text, mode

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import embspace
@@ -90,3 +91,55 @@ def test_analyze_report_writes_html_figures_and_scores_labels(tmp_path: Path) ->
     labels.write_text("w0\t1\n", encoding="utf-8")
     r = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--labels", str(labels)])
     assert r.exit_code == 2 and "no label" in r.output
+
+
+def _close(a: object, b: object, where: str = "") -> None:
+    """Equal figures: numbers within 1e-6 relative (see the test), everything else exactly."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            _close(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _close(u, v, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), where
+    else:
+        assert a == b, where
+
+
+def test_analyze_and_its_report_say_what_they_measured_and_agree(tmp_path: Path) -> None:
+    """`analyze` and `analyze --report`, asked the same thing (same --sample and --k), give the same figures
+    and say they measured the same vectors. A cosine space whose vectors are far from unit length (norms
+    around 9) with a duplicate row: where one side normalised and the other did not, or one took distances
+    from float32 search scores (a duplicate then sits at a tiny non-zero distance), they disagreed.
+    Tolerance 1e-6 relative: both run the same code on the same seeded rows; the report shares one k-NN pass
+    between intrinsic dimension and hubness (max(20, k) neighbours) where the summary runs one per measure,
+    so only float rounding may differ."""
+    s = _space(tmp_path)
+    args = ["--sample", "300", "--k", "7"]
+    r = runner.invoke(app, ["analyze", str(s), "--json", *args])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    out = tmp_path / "rep" / "report.html"
+    r = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--map", "none", "--json", *args])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["sample"] == 300
+    want = {"norms": "raw", "anisotropy": "unit", "intrinsic_dimension": "unit", "hubness": "unit"}
+    for name, vectors in want.items():
+        assert summary[name]["vectors"] == report[name]["vectors"] == vectors, name
+        _close(summary[name], report[name], name)
+    assert summary["hubness"]["k"] == 7 and summary["intrinsic_dimension"]["n"] == 300
+
+    said = ("measured on 300 rows: norms on the raw vectors, anisotropy on the unit vectors, intrinsic dimension "
+            "and hubness on the unit vectors (cosine compares those)")
+    text = runner.invoke(app, ["analyze", str(s), *args])
+    assert text.exit_code == 0 and said in text.output
+    assert "intrinsic dimension (unit vectors):" in text.output and "norms (raw vectors):" in text.output
+    text = runner.invoke(app, ["analyze", str(s), "--report", str(out), "--map", "none", *args])
+    assert text.exit_code == 0 and said in text.output
+    page = out.read_text(encoding="utf-8")
+    assert "Intrinsic dimension <small class=meta>(on the unit vectors)</small>" in page
+    assert "norms on the raw vectors, anisotropy on the unit vectors" in page

@@ -68,6 +68,64 @@ def test_encode_and_classify(client: TestClient) -> None:
         "invalid_input")
 
 
+def openai_err(r: Any, status: int, code: str, param: str | None = None) -> dict[str, Any]:
+    """An error of the OpenAI-compatible routes: OpenAI's shape, {"error": {"message", "type", "param", "code"}}."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert body["error"]["code"] == code and body["error"]["param"] == param, body
+    assert body["error"]["type"] == ("server_error" if status >= 500 else "invalid_request_error")
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]  # type: ignore[no-any-return]
+
+
+def test_openai_embeddings_and_models(client: TestClient) -> None:
+    """/v1/embeddings gives /encode's vectors (the same encoder instance) in OpenAI's shapes; the real OpenAI
+    clients against the default model are in test_openai.py."""
+    import base64
+
+    models = ok(client.get("/v1/models"))
+    assert models["object"] == "list" and [m["object"] for m in models["data"]] == ["model"]
+    name = models["data"][0]["id"]  # the tiny encoder's directory name
+    assert ok(client.get(f"/v1/models/{name}"))["id"] == name
+    texts = ["the cat", "money in the bank"]
+    want = np.asarray(ok(client.post("/encode", json={"texts": texts}))["vectors"], np.float32)
+    got = ok(client.post("/v1/embeddings", json={"model": name, "input": texts}))
+    assert got["object"] == "list" and got["model"] == name and [d["index"] for d in got["data"]] == [0, 1]
+    assert got["usage"]["prompt_tokens"] == got["usage"]["total_tokens"] > 0
+    vecs = np.asarray([d["embedding"] for d in got["data"]], np.float32)
+    # the same model on the same texts through two routes: equal up to float rounding (batching may differ)
+    assert np.allclose(vecs, want, atol=1e-5)
+    one = ok(client.post("/v1/embeddings", json={"model": name, "input": texts[0], "encoding_format": "base64"}))
+    decoded = np.frombuffer(base64.b64decode(one["data"][0]["embedding"]), "<f4")
+    assert np.allclose(decoded, want[0], atol=1e-5)
+    r = client.post("/v1/embeddings", json={"model": name, "input": texts, "dimensions": 4})
+    short = np.asarray([d["embedding"] for d in ok(r)["data"]])
+    assert short.shape == (2, 4) and np.allclose(np.linalg.norm(short, axis=1), 1, atol=1e-5)
+    assert "not trained for truncation" in r.headers["x-embspace-warning"]
+    assert "x-embspace-warning" not in client.post("/v1/embeddings", json={"model": name, "input": "x"}).headers
+    # what other clients send: a null encoding_format, the user field, fields of newer API versions (ignored)
+    lenient = ok(client.post("/v1/embeddings", json={"model": name, "input": texts[:1], "encoding_format": None,
+                                                     "user": "u1", "some_new_field": 1}))
+    assert np.allclose(lenient["data"][0]["embedding"], want[0], atol=1e-5)
+    msg = openai_err(client.post("/v1/embeddings", json={"model": name + "x", "input": "a"}), 404, "model_not_found",
+                     "model")["message"]
+    assert f"did you mean {name!r}?" in msg and "\n" not in msg
+    openai_err(client.get("/v1/models/nothing-like-it"), 404, "model_not_found", "model")
+    openai_err(client.get("/v1/models/someone/nothing-like-it"), 404, "model_not_found", "model")
+    for tokens in ([1, 2, 3], [[1, 2], [3]]):
+        msg = openai_err(client.post("/v1/embeddings", json={"model": name, "input": tokens}), 400,
+                         "tokens_not_supported", "input")["message"]
+        assert "send the texts" in msg and "check_embedding_ctx_length=False" in msg
+    openai_err(client.post("/v1/embeddings", json={"model": name, "input": "a", "dimensions": 10_000}), 400,
+               "invalid_dimensions", "dimensions")
+    openai_err(client.post("/v1/embeddings", json={"model": name}), 422, "validation_error", "input")
+    openai_err(client.post("/v1/embeddings", json={"model": name, "input": "a", "encoding_format": "int8"}), 422,
+               "validation_error", "encoding_format")
+    openai_err(client.get("/v1/no-such-route"), 404, "not_found")
+    err(client.get("/no-such-route"), 404, "not_found")  # the rest of the API keeps its own shape
+
+
 # ------------------------------------------------------------------------------------------- collections
 
 

@@ -2,13 +2,16 @@
 
 Every feature is exercised: the map loads, hover shows the key/text, click shows the nearest neighbours from
 the index (and lines to them), the search box (free text through the encoder, or a key) highlights and flies to
-the results, colouring by cluster, by a metadata field and by an evaluation error, lasso selection exported as
-ids, the analogy panel and the geometry summary. Screenshots go to tests/artifacts/ and are checked not blank.
+the results, colouring by cluster, by a metadata field and by an evaluation error (and the colouring the map
+opens with), hits drawn in a colour no legend uses, lasso selection exported as ids, the analogy panel and the
+geometry summary (formatted figures, not JSON). Screenshots go to tests/artifacts/ and are checked not blank.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +73,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 texts.append(t)
                 meta.append({"topic": topic, "text": t, "year": 2000 + i})
         col.add(keys, texts, meta)
+    with Collection.create(data / "demo-docs", dim=8) as col:  # the demo's passages and metadata, random vectors
+        from embspace.data import python_help_passages
+
+        passages = python_help_passages(400)
+        # plus `author`, one value per passage (like a folder's paths), named to sort first: too many values
+        # to colour by, so the map opens coloured by `chapter` still
+        col.add([p["key"] for p in passages], np.random.default_rng(0).normal(size=(len(passages), 8)),
+                [{**{k: v for k, v in p.items() if k != "key"}, "author": f"writer {i}"}
+                 for i, p in enumerate(passages)])
     resources = Resources(data, encoder=str(enc))
     with live_server(create_app(resources)) as url:
         yield {"url": url, "space": space, "resources": resources, "data": data}
@@ -182,7 +194,8 @@ def test_search_by_text_through_the_encoder_and_by_key(world: dict[str, Any], br
                                                       ("space=blobs", "knn_error", "numeric")])
 def test_colour_by_cluster_metadata_field_and_evaluation_error(world: dict[str, Any], browser: Any, query: str,
                                                                field: str, kind: str) -> None:
-    page = open_page(browser, world["url"], query)
+    page = open_page(browser, world["url"], f"{query}&colour=none")  # plain first: what colouring changes
+    assert page.evaluate("document.getElementById('legend').dataset.field") is None
     before = ARTIFACTS / f"projector-colour-{field}-before.png"
     page.screenshot(path=before)
     page.select_option("#color-by", field)
@@ -209,6 +222,72 @@ def test_colour_by_cluster_metadata_field_and_evaluation_error(world: dict[str, 
     hues = {tuple(p) for p in b.reshape(-1, 3)[np.abs(b.reshape(-1, 3) - b.reshape(-1, 3).mean(1, keepdims=True))
                                                      .sum(1) > 60] // 32}
     assert len(hues) >= 3, "the map is not in several colours"
+    page.close()
+
+
+@pytest.mark.parametrize(("query", "field"), [("space=blobs", "label"), ("collection=notes", "topic"),
+                                            ("collection=demo-docs", "chapter"),
+                                            ("collection=notes&colour=year", "year"),
+                                            ("collection=notes&colour=none", None)])
+def test_the_map_opens_coloured_by_its_first_categorical_field(world: dict[str, Any], browser: Any, query: str,
+                                                               field: str | None) -> None:
+    """A space with a saved map opens coloured by its first field (`label`, before `knn_error`, a scale, and
+    `cluster`, computed on request); a collection by its first categorical metadata field (`topic`); the
+    demo's passages (metadata chapter, section, title, topic, text) by `chapter`, as the README shows them
+    (not by `author`, first by name but with a value per point);
+    the page's ?colour= picks another field or none."""
+    page = open_page(browser, world["url"], query)
+    assert page.evaluate("document.getElementById('legend').dataset.field") == field
+    assert page.input_value("#color-by") == (field or "")
+    if field == "topic":
+        assert sorted(page.locator("#legend .item").all_inner_texts()) == TOPICS
+        assert "coloured by topic" in page.inner_text("#status")
+    if field == "label":
+        assert len(page.locator("#legend .item").all_inner_texts()) == 8
+    if field == "chapter":
+        from embspace.data import python_help_passages
+
+        chapters = sorted({p["chapter"] for p in python_help_passages(400)})
+        assert sorted(page.locator("#legend .item").all_inner_texts()) == chapters and len(chapters) > 2
+    page.close()
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    """(r, g, b) of a CSS colour as the browser reports it ("rgb(1, 2, 3)") or a "#rrggbb"."""
+    if css.startswith("#"):
+        return tuple(int(css[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(v) for v in re.findall(r"\d+", css)[:3])
+
+
+@pytest.mark.parametrize("query", ["collection=notes", "space=blobs"])
+def test_search_hits_are_drawn_in_a_colour_no_legend_uses(world: dict[str, Any], browser: Any, query: str) -> None:
+    """Hits are drawn in the reserved mark colour: read back from the map's overlay where a hit is, it is at
+    RGB distance >= 100 from every legend swatch, from every categorical colour and from every step of the
+    numeric ramp."""
+    page = open_page(browser, world["url"], query)
+    assert page.evaluate("document.getElementById('legend').dataset.field")  # opened coloured
+    colours = page.evaluate("window.__projector.colours")
+    mark = _rgb(colours["mark"])
+    swatches = [_rgb(c) for c in page.evaluate(
+        "[...document.querySelectorAll('#legend .swatch')].map((e) => getComputedStyle(e).backgroundColor)")]
+    assert swatches
+    for c in [*swatches, *map(_rgb, colours["categorical"]), *map(_rgb, colours["ramp"])]:
+        assert math.dist(c, mark) >= 100, (c, mark)
+    page.fill("#search", "money and interest" if "notes" in query else world["space"].keys[0])
+    page.click("#search-go")
+    page.wait_for_function("document.querySelectorAll('#search-results li').length === 10", timeout=10_000)
+    page.wait_for_timeout(700)  # the flight to the results
+    rows = [int(r) for r in page.locator("#search-results li").evaluate_all("(li) => li.map((e) => e.dataset.row)")]
+    drawn = page.evaluate("""(rows) => {
+        const overlay = document.getElementById('overlay'); const box = overlay.getBoundingClientRect();
+        const ctx = overlay.getContext('2d'); const dpr = window.devicePixelRatio || 1;
+        return rows.filter((r) => r >= 0).map((r) => {
+          const [x, y] = window.__projector.screen(r);
+          const px = Math.round((x - box.left) * dpr); const py = Math.round((y - box.top) * dpr);
+          return Array.from(ctx.getImageData(px, py, 1, 1).data);
+        });
+      }""", rows)
+    assert drawn and all(tuple(p[:3]) == mark and p[3] == 255 for p in drawn), (drawn, mark)
     page.close()
 
 
@@ -257,8 +336,21 @@ def test_analogy_panel_and_geometry_summary(world: dict[str, Any], browser: Any)
     assert got == list(space.analogy(b, a, c, k=10).keys)  # a − b + c
     page.click("#summary-go")
     page.wait_for_function("document.querySelectorAll('#summary tr').length > 3", timeout=60_000)
-    rows = dict(t.split("\t", 1) for t in page.locator("#summary tr").all_inner_texts())
-    assert rows["size"] == f"{len(space):,}" and rows["dim"] == "16"
+    rows = dict(t.split("\t", 1) for t in page.locator("#summary tr.figure").all_inner_texts())
+    assert rows["points"] == f"{len(space):,}" and rows["dimensions"] == "16" and rows["metric"] == "cosine"
+    panel = page.inner_text("#summary")
+    assert not {"{", "}", "[", "]", '":'} & set(panel) and '":' not in panel, panel  # figures, not raw JSON
+    sections = page.locator("#summary tr.section").all_inner_texts()
+    assert [t.split()[0] for t in sections] == ["Space", "Norms", "Anisotropy", "Intrinsic", "Hubness"]
+    assert "raw vectors" in sections[1] and "unit vectors" in sections[2]  # what each measure used
+    assert "unit vectors" in sections[3] and "unit vectors" in sections[4]  # a cosine space: the unit vectors
+    summary = world["resources"].get("space", "blobs").cache.get("summary")  # what the page was sent
+    assert summary is not None
+    twonn = summary.intrinsic_dimension["twonn"]
+    assert rows["TwoNN"] == f"{float(f'{twonn:.3g}'):g} dimensions"  # rounded to 3 significant digits, a unit
+    assert rows["variance in the 1st component"] == f"{100 * summary.anisotropy['top1_variance']:.1f} %"
+    assert rows["measured on"] == f"{len(space):,} points"
+    assert all(not re.search(r"\d{5}", v.replace(",", "")) or v == rows["points"] for v in rows.values()), rows
     page.screenshot(path=ARTIFACTS / "projector-analogy-summary.png")
     not_blank(ARTIFACTS / "projector-analogy-summary.png")
     page.close()

@@ -89,6 +89,43 @@ def test_request_size_limit(resources: Resources) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
 
 
+def openai_error(r: httpx.Response, status: int, code: str) -> str:
+    """An answer in OpenAI's error shape (the /v1 routes), its message."""
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(r.json()) == {"error"} and set(err) == {"message", "type", "param", "code"}, err
+    assert err["code"] == code and err["type"] == ("server_error" if status >= 500 else "invalid_request_error")
+    return str(err["message"])
+
+
+def test_the_guards_refusals_and_failures_on_v1_come_in_openais_shape(resources: Resources,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed = TestClient(create_app(resources, api_key=KEY))
+    assert "Bearer" in openai_error(keyed.get("/v1/models"), 401, "invalid_api_key")
+    openai_error(keyed.get("/v1/models", headers={"Authorization": "Bearer wrong-key-0123456789"}), 401,
+                 "invalid_api_key")
+    assert keyed.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert keyed.get("/v1/models", headers={"authorization": f"bearer {KEY}"}).status_code == 200  # any case
+    openai_error(TestClient(create_app(resources), client=("192.0.2.7", 4242)).get("/v1/models"), 403, "forbidden")
+    local = TestClient(create_app(resources, max_body=2000), client=LOOPBACK, raise_server_exceptions=False)
+    openai_error(local.post("/v1/embeddings", json={"model": "minilm", "input": ["x" * 50] * 100}), 413,
+                 "payload_too_large")
+    openai_error(local.post("/v1/embeddings", content=b"{}", headers={"content-length": "abc"}), 400, "bad_request")
+    # a model is named, never a path: nothing is loaded from one
+    for model in ("/etc/passwd", "../../models/other", "~/models/x"):
+        openai_error(local.post("/v1/embeddings", json={"model": model, "input": "x"}), 404, "model_not_found")
+    openai_error(local.get("/v1/models/..%2F..%2Fetc%2Fpasswd"), 404, "not_found")  # no route takes 4 parts
+    assert resources.models() == {"sentence-transformers/all-MiniLM-L6-v2": ["minilm"]}  # and nothing loaded
+
+    def boom() -> dict[str, list[str]]:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(resources, "models", boom)
+    r = local.get("/v1/models")
+    openai_error(r, 500, "internal_error")
+    assert "secret" not in r.text
+
+
 @pytest.mark.parametrize("body", [b"{", b"[1, 2]", b'{"items": "x"}', b"\xff\xfe", b"null", b'{"items": [{}]}'])
 def test_malformed_bodies_get_a_4xx(resources: Resources, body: bytes) -> None:
     client = TestClient(create_app(resources), client=LOOPBACK)

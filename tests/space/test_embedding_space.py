@@ -153,9 +153,11 @@ def test_unknown_metric_rejected() -> None:
         space.with_metric("manhattan")  # type: ignore[arg-type]
 
 
-def test_non_string_keys_rejected() -> None:
+@pytest.mark.parametrize("bad", [1.5, None, True, b"a", float("nan")])
+def test_keys_other_than_strings_and_integers_rejected(bad: object) -> None:
+    """Integer keys are accepted since issue 22 (stored as strings; see tests/space/test_frames.py)."""
     with pytest.raises(TypeError, match="strings"):
-        EmbeddingSpace([1, 2], [[1.0], [2.0]])  # type: ignore[list-item]
+        EmbeddingSpace(["a", bad], [[1.0], [2.0]])  # type: ignore[list-item]
 
 
 def test_normalized_true_is_verified() -> None:

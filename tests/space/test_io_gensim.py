@@ -88,3 +88,24 @@ def test_neighbours_agree_with_gensim(small_space: EmbeddingSpace) -> None:
         assert ours.keys == [k for k, _ in theirs]
         np.testing.assert_allclose(ours.scores, [s for _, s in theirs], atol=1e-5)
         assert small_space.similarity(key, "w1") == pytest.approx(float(kv.similarity(key, "w1")), abs=1e-6)
+
+
+# Reading splits on ' ' only, as gensim does (line.rstrip().split(" ")): any other character,
+# whitespace included (tabs, non-breaking and ideographic spaces, form feeds), may be in a key.
+# Newlines end records; a key cannot start with one in the binary format (both readers skip them).
+spaced_keys = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=" \n\r"),
+                      min_size=1, max_size=8)
+
+
+@pytest.mark.parametrize(("binary", "name"), [(False, "g.txt"), (True, "g.bin")])
+@fast(30)
+@given(keys=st.lists(spaced_keys, min_size=1, max_size=8, unique=True))
+def test_keys_with_other_whitespace_read_as_gensim_reads_them(binary: bool, name: str, keys: list[str]) -> None:
+    vectors = np.arange(2 * len(keys), dtype=np.float32).reshape(len(keys), 2)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / name
+        _kv(keys, vectors).save_word2vec_format(str(path), binary=binary)
+        theirs = KeyedVectors.load_word2vec_format(str(path), binary=binary)
+        space = load(path)
+    assert list(space.keys) == list(theirs.index_to_key) == keys
+    np.testing.assert_array_equal(space.vectors, vectors)

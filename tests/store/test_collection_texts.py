@@ -165,3 +165,57 @@ def test_a_collection_written_before_the_text_column_opens_read_only_and_is_migr
     reader.close()
     header = json.loads((tmp_path / "c" / "embspace.json").read_text())
     assert header["kind"] == "collection" and header["format_version"] == 1
+
+
+def test_a_filter_on_a_field_no_item_has_warns_once_per_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    import warnings
+
+    from embspace.errors import UnknownFieldWarning
+
+    x = _vecs(40)
+    with Collection.create(tmp_path / "c", dim=4) as col:
+        col.add([f"k{i}" for i in range(40)], x, [{"label": i % 2, "path": f"p{i}"} for i in range(40)])
+        with pytest.warns(UnknownFieldWarning, match=r"no item has the field 'lable'; fields are: label, path") as w:
+            assert col.search(x[0], k=3, where={"lable": 1}).keys == []
+        assert w[0].filename == __file__  # it points at the caller's line
+        with pytest.warns(UnknownFieldWarning, match="'lable'"):
+            assert col.count('lable = 1 or label = 1') == 20
+        with pytest.warns(UnknownFieldWarning, match="'nope'"):
+            assert col.delete(where={"nope": 1}) == 0
+        calls: list[str] = []
+        has_field = col._has_field
+        monkeypatch.setattr(col, "_has_field", lambda name: calls.append(name) or has_field(name))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # known fields: no warning
+            for _ in range(3):
+                col.search(x[0], k=3, where={"label": 1, "path": {"$ne": "p0"}})
+                col.count({"label": 0})
+            assert calls == ["path"]  # 'label' was seen at this version already; 'path' is looked up once
+            calls.clear()
+            col.add(["new"], x[:1] + 1, [{"other": True}])  # a change: the fields are looked up again, once
+            col.count({"label": 0})
+            col.count({"label": 1})
+            assert calls == ["label"]
+            assert col.count({"other": True}) == 1 and len(list(col.keys({"other": True}))) == 1
+        with pytest.warns(UnknownFieldWarning, match="fields are: label, other, path"):
+            list(col.items(where={"missing": 1}))
+    with Collection.create(tmp_path / "empty", dim=4) as empty, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert empty.count({"anything": 1}) == 0  # an empty collection has no fields to compare with
+
+
+def test_exports_carry_the_texts(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    x = _vecs(2)
+    with Collection.create(tmp_path / "c", dim=4) as col:
+        col.add(["a", "b"], x, [{"n": 1}, None], texts=["the text of a", None])
+        assert col.export_jsonl(tmp_path / "c.jsonl") == 2
+        lines = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+        assert [(r["key"], r["text"], r["metadata"]) for r in lines] == [("a", "the text of a", {"n": 1}),
+                                                                         ("b", None, {})]
+        assert col.export_parquet(tmp_path / "c.parquet") == 2
+        assert pq.read_table(tmp_path / "c.parquet").column("text").to_pylist() == ["the text of a", None]
+        back = embspace.load(tmp_path / "c.parquet")  # still a space file
+        assert list(back.keys) == ["a", "b"]

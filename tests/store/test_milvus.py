@@ -215,3 +215,21 @@ def test_texts_integer_keys_and_get_of_missing_keys(lite: str) -> None:
         assert col.add([7, 8], x[:2]) == 2 and "7" in col and [g["key"] for g in col.get([8])] == ["8"]
         with pytest.raises(InvalidInputError, match="65,535"):
             col.add(["long"], x[:1], texts=["é" * 40_000])
+
+
+def test_a_filter_on_a_field_no_item_has_warns(lite: str) -> None:
+    import warnings
+
+    from embspace.errors import UnknownFieldWarning
+
+    keys, x, metas = _data(20)
+    with Collection.create(lite + "#fields", dim=16, index="Flat") as col:
+        col.add(keys, x, metas)
+        want = "no item has the field 'lnag'; fields are: lang, score, tags, year"
+        with pytest.warns(UnknownFieldWarning, match=want):
+            assert col.count({"lnag": "en"}) == 0
+        with pytest.warns(UnknownFieldWarning, match="'lnag'"):
+            col.search(x[0], k=2, where={"lnag": "en"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert col.count({"lang": "en"}) == 7

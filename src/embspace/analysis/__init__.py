@@ -18,6 +18,7 @@ from .diagnostics import (
     anisotropy,
     hubness,
     intrinsic_dimension,
+    measured_vectors,
     mle_dimension,
     norms,
     summary,
@@ -33,9 +34,9 @@ __all__ = [
     "Alignment", "Anisotropy", "Clustering", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension", "Norms",
     "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
     "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan",
-    "hubness", "intrinsic_dimension", "kmeans", "map_path", "mle_dimension", "mutual_proximity", "neighbor_overlap",
-    "norms", "procrustes", "project", "report", "shared_keys", "stability", "standardize", "summary", "twonn",
-    "whiten",
+    "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
+    "neighbor_overlap", "norms", "procrustes", "project", "report", "shared_keys", "stability", "standardize",
+    "summary", "twonn", "whiten",
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

@@ -3,6 +3,13 @@
 Each function takes an :class:`~embspace.EmbeddingSpace` (or a plain ``(n, dim)`` array) and returns
 a small frozen result with the figures and a plain-language ``explanation``. Big spaces are
 measured on a seeded random sample of ``sample`` rows (``None``: every row).
+
+Which vectors are measured (each result says so in its ``vectors`` field, ``"raw"`` or ``"unit"``):
+norms on the raw vectors, anisotropy on the unit vectors (the directions cosine similarity sees),
+intrinsic dimension and hubness on the vectors the metric compares: unit vectors for ``cosine``,
+raw vectors for ``l2`` and ``dot``. :func:`summary` (``embspace analyze``) and
+:func:`~embspace.analysis.report` (``embspace analyze --report``) follow the same rule on the same
+seeded rows, so they give the same figures for the same ``sample`` and ``k``.
 """
 
 from __future__ import annotations
@@ -19,12 +26,28 @@ from ..errors import InvalidInputError
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness", "hubness_of",
-           "intrinsic_dimension", "intrinsic_dimension_of", "mle_dimension", "norms", "summary", "twonn"]
+__all__ = ["Anisotropy", "Hubness", "IntrinsicDimension", "Norms", "anisotropy", "hubness",
+           "hubness_of", "intrinsic_dimension", "intrinsic_dimension_of", "measured_vectors", "mle_dimension", "norms",
+           "summary", "twonn"]
 
 F64 = npt.NDArray[np.float64]
 ROGUE_SHARE = 0.10  # a coordinate giving at least this share of the mean cosine is a rogue dimension
 ROGUE_MIN_COSINE = 0.05  # ... when the mean cosine is large enough for shares to mean something
+#: The metrics the diagnostics know, and the vectors each compares ("unit": L2-normalised rows).
+_VECTORS_OF: dict[str, str] = {"cosine": "unit", "l2": "raw", "dot": "raw"}
+
+
+def measured_vectors(metric: str) -> str:
+    """``"unit"`` or ``"raw"``: the vectors the neighbour-based measures (intrinsic dimension, hubness) use
+    under ``metric``: the unit vectors for cosine, the raw vectors for l2 and dot."""
+    if metric not in _VECTORS_OF:
+        raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(_VECTORS_OF)}")
+    return _VECTORS_OF[metric]
+
+
+def _metric_view(x: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
+    """The rows as ``metric`` compares them: unit rows (float32) for cosine, ``x`` itself otherwise."""
+    return np.asarray(_unit(x), np.float32) if measured_vectors(metric) == "unit" else x
 
 
 def _rows(data: EmbeddingSpace | npt.ArrayLike, sample: int | None, seed: int, *, min_rows: int = 3
@@ -92,10 +115,25 @@ def _neighbors(x: npt.NDArray[np.float32], k: int, metric: str) -> tuple[npt.NDA
     return scores[keep].reshape(len(x), k), ids[keep].reshape(len(x), k)
 
 
-def _knn_distances(x: npt.NDArray[np.float32], k: int) -> F64:
-    """Euclidean distances of every row to its ``k`` nearest other rows, ascending."""
-    scores, _ = _neighbors(x, k, "l2")
-    return np.maximum(-scores.astype(np.float64), 0.0)  # l2 scores are negated distances
+def _distances(x: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> F64:
+    """Euclidean distances of every row of ``x`` to the rows ``ids[i]``, each row sorted ascending. Computed
+    from the differences (not from search scores, whose ``|a|^2 + |b|^2 - 2ab`` loses small distances to
+    cancellation: a duplicate must be at distance 0), summed in float64."""
+    out = np.empty(ids.shape, np.float64)
+    step = max(1, 2_000_000 // max(1, ids.shape[1] * x.shape[1]))  # rows per block: ~8 MB of differences
+    for r0 in range(0, len(ids), step):
+        block = ids[r0 : r0 + step]
+        diff = x[block] - x[r0 : r0 + len(block), None, :]
+        out[r0 : r0 + len(block)] = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff, dtype=np.float64))
+    out.sort(axis=1)
+    return out
+
+
+def _knn_distances(x: npt.NDArray[np.float32], k: int, metric: str = "l2") -> F64:
+    """Euclidean distances of every row to its ``k`` nearest other rows (found under ``metric``; the
+    rows must already be what the metric compares), ascending."""
+    _, ids = _neighbors(x, k, "cosine" if metric == "cosine" else "l2")  # dot is no distance: its rows' l2
+    return _distances(x, ids)
 
 
 # ---------------------------------------------------------------------------------------------- norms
@@ -113,6 +151,7 @@ class Norms:
     frequency_correlation: float | None  # Spearman correlation of norm and count
     explanation: str
     lengths: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # every measured norm
+    vectors: str = "raw"  # norms are lengths of the raw vectors
 
     def _repr_html_(self) -> str:
         return _html.dataclass_html(self, extra=[("measured", len(self.lengths))])
@@ -167,6 +206,7 @@ class Anisotropy:
     rogue_dimensions: list[tuple[int, float]]
     cosine_share_by_dimension: F64 = field(repr=False)
     explanation: str = ""
+    vectors: str = "unit"  # always the L2-normalised vectors (directions)
 
     @property
     def is_anisotropic(self) -> bool:
@@ -234,6 +274,7 @@ class IntrinsicDimension:
     ``twonn``: TwoNN (Facco et al., 2017), from the ratio of each point's two nearest distances.
     ``mle``: Levina & Bickel's maximum-likelihood estimate over ``k`` neighbours (averaged as
     MacKay & Ghahramani suggest). The last two follow curved manifolds, PCA does not.
+    ``vectors``: ``"unit"`` (a cosine space: measured on its L2-normalised vectors) or ``"raw"``.
     """
 
     pca90: int
@@ -245,6 +286,7 @@ class IntrinsicDimension:
     k: int
     explanation: str
     variance_shares: F64 = field(default_factory=lambda: np.zeros(0), repr=False)  # per component
+    vectors: str = "raw"
 
     def _repr_html_(self) -> str:
         return _html.dataclass_html(self)
@@ -280,17 +322,23 @@ def mle_dimension(distances: F64, k: int) -> float:
 
 
 def intrinsic_dimension(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = 10_000, k: int = 20,
-                        seed: int = 0) -> IntrinsicDimension:
-    """PCA at 90% / 95% variance, TwoNN and MLE (``k`` neighbours) on up to ``sample`` rows."""
+                        seed: int = 0, metric: str | None = None) -> IntrinsicDimension:
+    """PCA at 90% / 95% variance, TwoNN and MLE (``k`` neighbours) on up to ``sample`` rows, measured on
+    the vectors ``metric`` compares (default: the space's metric; ``"l2"`` for a plain array): the unit
+    vectors for cosine, the raw vectors for l2 and dot."""
     if k < 3:
         raise InvalidInputError(f"k must be at least 3, got {k}")
+    metric = metric or (space.metric if isinstance(space, EmbeddingSpace) else "l2")
+    vectors = measured_vectors(metric)
     x, _, _ = _rows(space, sample, seed, min_rows=k + 2)
-    return intrinsic_dimension_of(x, _knn_distances(x, k))
+    xi = _metric_view(x, metric)
+    return intrinsic_dimension_of(xi, _knn_distances(xi, k, metric), vectors=vectors)
 
 
-def intrinsic_dimension_of(x: npt.NDArray[np.float32], dist: F64) -> IntrinsicDimension:
+def intrinsic_dimension_of(x: npt.NDArray[np.float32], dist: F64, *, vectors: str = "raw") -> IntrinsicDimension:
     """The estimates from the rows ``x`` and their ascending ``(n, k)`` neighbour distances (when a
-    neighbour graph is at hand already, as in the report)."""
+    neighbour graph is at hand already, as in the report); ``vectors`` says what ``x`` is (``"raw"`` or
+    ``"unit"``)."""
     k = dist.shape[1]
     shares = np.cumsum(_pca_shares(x.astype(np.float64)))
     pca90 = int(np.searchsorted(shares, 0.90) + 1)
@@ -303,7 +351,7 @@ def intrinsic_dimension_of(x: npt.NDArray[np.float32], dist: F64) -> IntrinsicDi
             f"variance and {pca95} hold 95%.")
     if pca95 < d / 2:
         text += f" Reducing to about {pca95} dimensions (PCA / whitening) keeps 95% of the variance."
-    return IntrinsicDimension(pca90, pca95, tn, ml, d, len(x), k, text, raw)
+    return IntrinsicDimension(pca90, pca95, tn, ml, d, len(x), k, text, raw, vectors)
 
 
 # ------------------------------------------------------------------------------------------- hubness
@@ -315,7 +363,9 @@ class Hubness:
 
     ``skewness`` of the k-occurrence N_k (0 when even; above ~1 hubs degrade retrieval),
     ``antihub_share``: points in nobody's list, ``hub_share``: points with N_k > 2k,
-    ``top_hubs``: ``(key or row, N_k)`` of the most frequent neighbours.
+    ``top_hubs``: ``(key or row, N_k)`` of the most frequent neighbours; ``vectors``: the vectors the
+    neighbours were found on (``"unit"`` under cosine, ``"raw"`` under l2 and dot; ``None`` for a graph given
+    to :func:`hubness_of` without saying).
     """
 
     k: int
@@ -325,6 +375,7 @@ class Hubness:
     top_hubs: list[tuple[str, int]]
     k_occurrence: npt.NDArray[np.int64] = field(repr=False)
     explanation: str = ""
+    vectors: str | None = None
 
     def _repr_html_(self) -> str:
         hubs = _html.table(self.top_hubs, ["top hub", f"among others' {self.k} nearest"], more="more hubs")
@@ -339,14 +390,16 @@ def hubness(space: EmbeddingSpace | npt.ArrayLike, k: int = 10, *, sample: int |
         raise InvalidInputError(f"k must be positive, got {k}")
     x, keys, rows = _rows(space, sample, seed, min_rows=k + 2)
     metric = metric or (space.metric if isinstance(space, EmbeddingSpace) else "cosine")
+    vectors = measured_vectors(metric)
     _, nbrs = _neighbors(x, k, metric)
-    return hubness_of(nbrs, keys, rows, top=top)
+    return hubness_of(nbrs, keys, rows, top=top, vectors=vectors)
 
 
 def hubness_of(nbrs: npt.NDArray[np.int64], keys: list[str] | None = None, rows: npt.NDArray[np.int64] | None = None,
-               *, top: int = 10) -> Hubness:
+               *, top: int = 10, vectors: str | None = None) -> Hubness:
     """Hubness of a given ``(n, k)`` neighbour graph (row numbers, each row's own left out): for
-    graphs from other scores than the space's metric (CSLS, mutual proximity)."""
+    graphs from other scores than the space's metric (CSLS, mutual proximity); ``vectors`` says which
+    vectors the graph was found on (``"raw"`` or ``"unit"``), when known."""
     from scipy.stats import skew
 
     n, k = nbrs.shape
@@ -364,18 +417,21 @@ def hubness_of(nbrs: npt.NDArray[np.int64], keys: list[str] | None = None, rows:
                  "re-scoring reduces hubness.")
     else:
         text += f" (low: neighbours are spread evenly; {anti:.0%} of the points are nobody's neighbour)."
-    return Hubness(k, sk, anti, hubs, tops, occ, text)
+    return Hubness(k, sk, anti, hubs, tops, occ, text, vectors)
 
 
 def summary(space: EmbeddingSpace | npt.ArrayLike, *, sample: int | None = 10_000, k: int = 10,
             seed: int = 0) -> dict[str, dict[str, Any]]:
     """The four diagnostics of a space as JSON-ready dicts (arrays left out): ``{"norms", "anisotropy",
-    "intrinsic_dimension", "hubness"}``, each with its ``explanation``; measured on ``sample`` rows.
-    What ``embspace analyze`` prints and the HTTP API's summary returns."""
+    "intrinsic_dimension", "hubness"}``, each with its ``explanation`` and the ``vectors`` it measured
+    (``"raw"`` or ``"unit"``, see the module docs); measured on the same seeded ``sample`` rows as
+    :func:`~embspace.analysis.report`. What ``embspace analyze`` prints and the HTTP API's summary returns.
+    A plain array is measured as a cosine space (the default metric of a space)."""
+    metric = space.metric if isinstance(space, EmbeddingSpace) else "cosine"
     results = {"norms": norms(space, sample=sample, seed=seed),
                "anisotropy": anisotropy(space, sample=sample, seed=seed),
-               "intrinsic_dimension": intrinsic_dimension(space, sample=sample, seed=seed),
-               "hubness": hubness(space, k, sample=sample, seed=seed)}
+               "intrinsic_dimension": intrinsic_dimension(space, sample=sample, seed=seed, metric=metric),
+               "hubness": hubness(space, k, sample=sample, seed=seed, metric=metric)}
     return {name: _as_dict(r) for name, r in results.items()}
 
 

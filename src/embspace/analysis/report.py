@@ -6,9 +6,15 @@ given), clusters the space and draws a map, then reads the figures out in plain 
 recommends fixes. :meth:`Report.save` writes one self-contained HTML page (figures inlined) and the
 same figures as PNG files beside it.
 
-Cost: the neighbour-based measures run on at most ``sample`` rows (one exact k-NN pass shared by
-intrinsic dimension and hubness); the fixes are learnt on those rows (on the whole space when an
-evaluation is given, since it scores the whole space); re-scoring fixes on ``min(sample, 10,000)``.
+Cost: the diagnostics run on at most ``sample`` rows (one exact k-NN pass shared by intrinsic
+dimension and hubness); the fixes are learnt on those rows (on the whole space when an evaluation is
+given, since it scores the whole space); re-scoring fixes on ``min(sample, 10,000)``.
+
+The diagnostics (norms, anisotropy, intrinsic dimension, hubness) are those of
+:func:`~embspace.analysis.summary` (``embspace analyze``): the same seeded rows for the same ``sample``,
+the same vectors (norms raw, anisotropy unit, intrinsic dimension and hubness on what the metric
+compares: unit vectors for cosine, raw for l2 and dot; each result's ``vectors`` says which), so the
+two agree to float rounding when asked the same thing.
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ from .diagnostics import (
     Hubness,
     IntrinsicDimension,
     Norms,
+    _distances,
+    _metric_view,
     _neighbors,
     _rows,
-    _unit,
     anisotropy,
     hubness_of,
     intrinsic_dimension_of,
+    measured_vectors,
     norms,
 )
 from .fixes import FixReport
@@ -314,30 +322,31 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
             t = now
             bar.advance(1, description=name)
 
-        nrm = norms(space)
+        # the diagnostics of `summary` (embspace analyze), on the same seeded rows and the same vectors
+        nrm = norms(space, sample=sample, seed=seed)
         figures["norms"] = _fig_norms(nrm.lengths)
         step("norms")
         x, keys, rows = _rows(space, sample, seed)
         assert keys is not None
         work = space if len(rows) == len(space) else space.subset(keys)
-        an = anisotropy(work, sample=20_000, seed=seed)
+        an = anisotropy(space, sample=sample, seed=seed)
         figures["cosine_shares"] = _fig_cosine_shares(an.cosine_share_by_dimension)
         step("anisotropy")
         # one exact k-NN pass serves intrinsic dimension (distances) and hubness (neighbours)
         kk = max(ID_K, k)
         metric = space.metric
-        xi = x if metric == "l2" else np.asarray(_unit(x), np.float32)  # what the metric sees
+        vectors = measured_vectors(metric)
+        xi = _metric_view(x, metric)  # what the metric compares: unit rows for cosine, raw rows otherwise
         if metric == "dot":  # dot-product neighbours are not distances: a second pass, in L2, for the estimates
             _, nbrs = _neighbors(x, k, "dot")
-            dist = np.maximum(-_neighbors(x, ID_K, "l2")[0].astype(np.float64), 0.0)
+            dist = _distances(x, _neighbors(x, ID_K, "l2")[1])
         else:
-            scores, nbrs = _neighbors(xi, kk, metric)
-            s64 = scores[:, :ID_K].astype(np.float64)
-            dist = np.maximum(-s64, 0.0) if metric == "l2" else np.sqrt(np.maximum(2.0 - 2.0 * s64, 0.0))
+            _, nbrs = _neighbors(xi, kk, metric)
+            dist = _distances(xi, nbrs[:, :ID_K])
         step("neighbours")
-        idim = intrinsic_dimension_of(xi, dist)
+        idim = intrinsic_dimension_of(xi, dist, vectors=vectors)
         figures["spectrum"] = _fig_spectrum(idim.variance_shares, idim.pca90, idim.pca95)
-        hub = hubness_of(nbrs[:, :k], keys, rows)
+        hub = hubness_of(nbrs[:, :k], keys, rows, vectors=vectors)
         figures["occurrence"] = _fig_occurrence(hub.k_occurrence, k)
         step("intrinsic dimension, hubness")
         stab = stability(work, k, rounds=3, sample=1_000, pool=20_000, seed=seed)
@@ -409,21 +418,30 @@ def _num(v: float | None, fmt: str = ".3f") -> str:
     return "—" if v is None else format(v, fmt)
 
 
+def _measured(r: Report) -> str:
+    """Which vectors each diagnostic measured, in words."""
+    return (f"norms on the {r.norms.vectors} vectors, anisotropy on the {r.anisotropy.vectors} vectors, intrinsic "
+            f"dimension and hubness on the {r.intrinsic_dimension.vectors} vectors the {r.metric} metric compares")
+
+
 def _render(r: Report) -> str:
     h: list[str] = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(r.title)}</title>"
                     f"<style>{_CSS}</style></head><body>", f"<h1>{_e(r.title)}</h1>",
                     f"<p class=meta>{r.n:,} vectors x {r.dim} dimensions, metric {_e(r.metric)}, model "
-                    f"{_e(r.model)}; neighbour-based measures on {r.sample:,} rows; made by embspace in "
+                    f"{_e(r.model)}; diagnostics on {r.sample:,} rows ({_e(_measured(r))}); made by embspace in "
                     f"{r.seconds:.0f} s.</p>", "<h2>Summary and recommended fixes</h2><ul class=rec>"]
     h += [f"<li>{_e(x)}</li>" for x in r.recommendations]
     h.append("</ul>")
-    sections = [("Norms", r.norms.explanation, [("norms", "norm histogram")]),
-                ("Anisotropy", r.anisotropy.explanation, [("cosine_shares", "cosine share per coordinate")]),
-                ("Intrinsic dimension", r.intrinsic_dimension.explanation, [("spectrum", "PCA spectrum")]),
-                ("Hubness", r.hubness.explanation, [("occurrence", "k-occurrence histogram")]),
-                ("Neighbourhood stability", r.stability.explanation, [])]
-    for name, text, figs in sections:
-        h.append(f"<h2>{_e(name)}</h2><p class=reading>{_e(text)}</p>")
+    sections = [("Norms", r.norms.explanation, [("norms", "norm histogram")], r.norms.vectors),
+                ("Anisotropy", r.anisotropy.explanation, [("cosine_shares", "cosine share per coordinate")],
+                 r.anisotropy.vectors),
+                ("Intrinsic dimension", r.intrinsic_dimension.explanation, [("spectrum", "PCA spectrum")],
+                 r.intrinsic_dimension.vectors),
+                ("Hubness", r.hubness.explanation, [("occurrence", "k-occurrence histogram")], r.hubness.vectors),
+                ("Neighbourhood stability", r.stability.explanation, [], None)]
+    for name, text, figs, vectors in sections:
+        on = f" <small class=meta>(on the {_e(vectors)} vectors)</small>" if vectors else ""
+        h.append(f"<h2>{_e(name)}{on}</h2><p class=reading>{_e(text)}</p>")
         h += [_img(r, f, alt) for f, alt in figs]
         if name == "Anisotropy":
             a = r.anisotropy
@@ -449,7 +467,10 @@ def _render(r: Report) -> str:
                                                       r.stability.least_stable[:10]) + "</p>")
     ev = r.evaluation_name
     h.append("<h2>Fixes tried</h2><p>Each fix is learnt on the space and applied the same way to new queries "
-             "(re-scoring fixes change how neighbours are ranked, not the vectors).</p><table><tr><th>fix</th>"
+             "(re-scoring fixes change how neighbours are ranked, not the vectors). Before and after are measured "
+             "on the space the fix is learnt on: isotropy and mean cosine on up to 10,000 of its rows (unit "
+             "vectors), hubness on up to 5,000, so a &ldquo;before&rdquo; may differ a little from the sections "
+             "above on a bigger sample.</p><table><tr><th>fix</th>"
              "<th>isotropy</th><th>mean cosine</th><th>hubness (skewness, on up to 5,000 rows)</th>"
              + (f"<th>{_e(ev)}</th>" if ev else "") + "</tr>")
     for f in r.fixes:

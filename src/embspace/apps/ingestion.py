@@ -3,10 +3,9 @@
 Each readable document (:mod:`embspace.apps.documents`) is cut into windows of ``chunk_tokens``
 tokens of the collection's encoder overlapping by ``overlap`` tokens
 (:meth:`~embspace.encoders.TextEncoder.chunk`); each chunk is encoded (with its document's title in
-front, unless it starts with it) and stored under the key ``"SOURCE#CHUNK"`` with the metadata a
-citation needs::
+front, unless it starts with it) and stored under the key ``"SOURCE#CHUNK"``, its text (the chunk:
+``document_text[start:end]``) in the item's text column, with the metadata a citation needs::
 
-    text       the chunk: document_text[start:end]
     source     the file's path relative to the directory
     title      the document's title
     start, end character offsets of the chunk in the document's extracted text
@@ -18,6 +17,9 @@ citation needs::
 Ingesting the same directory again skips documents whose ``doc_hash`` is unchanged, and replaces the
 chunks of a changed document (its old chunks are deleted first, so a document that got shorter keeps
 no stale chunk). ``prune=True`` also deletes the chunks of documents whose file is gone.
+
+Collections ingested before texts were kept hold each chunk's text in a ``"text"`` metadata field;
+retrieval reads either (the column first).
 """
 
 from __future__ import annotations
@@ -274,12 +276,14 @@ class _Writer:
             return 0
         keys: list[str] = []
         inputs: list[str] = []
+        texts: list[str] = []
         metas: list[dict[str, Any]] = []
         for doc, doc_hash, chunks in self.pending:
             for c in chunks:
                 keys.append(f"{doc.source}#{c.index}")
                 inputs.append(with_title(doc.title, c.text))
-                meta: dict[str, Any] = {"text": c.text, "source": doc.source, "title": doc.title, "start": c.start,
+                texts.append(c.text)
+                meta: dict[str, Any] = {"source": doc.source, "title": doc.title, "start": c.start,
                                         "end": c.end, "chunk": c.index, "chunks": len(chunks),
                                         "doc_chars": len(doc.text), "doc_hash": doc_hash, "kind": doc.kind}
                 page = doc.page_of(c.start)
@@ -291,7 +295,7 @@ class _Writer:
         if old:
             self.col.delete(old)  # first: a document that got shorter keeps no stale chunk
         if keys:
-            self.col.upsert(keys, vectors, metas)
+            self.col.upsert(keys, vectors, metas, texts=texts)
         n = len(self.pending)
         self.documents += n
         self.chunks += len(keys)

@@ -43,7 +43,9 @@ def analyze(space_path: SpaceArg,
             = None,
             as_json: JsonOpt = False) -> None:
     """Diagnose the shape of a space: norms, anisotropy, intrinsic dimension, hubness (--report: everything,
-    with the fixes tried, clusters and a map, as one HTML page)."""
+    with the fixes tried, clusters and a map, as one HTML page). Both say which vectors they measured (norms:
+    raw; anisotropy: unit; intrinsic dimension and hubness: what the metric compares, unit vectors for
+    cosine, raw for l2 and dot) and give the same figures for the same --sample and --k."""
     from .. import analysis
 
     space = _load(space_path)
@@ -60,6 +62,7 @@ def analyze(space_path: SpaceArg,
             out.print_json({**r.to_dict(), "report": str(report)})
             return
         typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric}), report in {r.seconds:.0f} s")
+        typer.echo(_measured_line(space.metric, r.sample))
         for line in r.recommendations:
             typer.echo(f"  - {line}")
         typer.echo(f"wrote {report} (figures in {report.with_name(report.stem + '_figures')})")
@@ -69,8 +72,17 @@ def analyze(space_path: SpaceArg,
         out.print_json(results)
         return
     typer.echo(f"{space_path}: {len(space):,} keys x {space.dim} ({space.metric})")
+    typer.echo(_measured_line(space.metric, min(len(space), sample or 10_000)))
     for name, res in results.items():
-        typer.echo(f"\n{name.replace('_', ' ')}: {res['explanation']}")
+        typer.echo(f"\n{name.replace('_', ' ')} ({res['vectors']} vectors): {res['explanation']}")
+
+
+def _measured_line(metric: str, rows: int) -> str:
+    """One line saying what the diagnostics measured (the same for `analyze` and `analyze --report`)."""
+    from ..analysis import measured_vectors
+
+    return (f"measured on {rows:,} rows: norms on the raw vectors, anisotropy on the unit vectors, intrinsic "
+            f"dimension and hubness on the {measured_vectors(metric)} vectors ({metric} compares those)")
 
 
 def _read_labels(path: Path, space: Any) -> list[str]:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .._version import __version__
-from ..errors import EmbspaceError
+from ..errors import EmbspaceError, InvalidInputError
 from . import _output as out
 from ._advice import cli_message
 
@@ -440,14 +440,15 @@ def _corr(x: float | None) -> str:
 def evaluate(
     space: SpaceArg,
     analogy_file: Annotated[Path | None, typer.Option(
-        "--analogy", help="Analogy questions in the questions-words format (': section' lines, then 'a b c d').")]
+        "--analogy", help="Analogy questions: the questions-words format (': section' lines, then 'a b c d'), or a "
+        "CSV/TSV table with one question per row and a category column.")]
         = None,
     similarity_files: Annotated[list[Path] | None, typer.Option(
-        "--similarity", help="Word pairs with human scores ('word1 word2 score', tab or space separated); "
-        "repeat for several sets.")] = None,
+        "--similarity", help="Word pairs with human scores ('word1 word2 score': tab, space or comma separated, "
+        "an optional header; POS-tagged words such as cat-n are read as cat); repeat for several sets.")] = None,
     restrict_vocab: Annotated[int | None, typer.Option(
-        "--restrict-vocab", help="Use only the N most frequent words [default: 30000 for analogies, 300000 for "
-        "similarity].")] = None,
+        "--restrict-vocab", help="Use only the N most frequent words [default: 30000 for analogies (gensim's "
+        "evaluate_word_analogies: 300000), 300000 for similarity (as gensim)].")] = None,
     method: Annotated[str, typer.Option("--method", "-m", help="Analogy method: 3cosadd or 3cosmul.")] = "3cosadd",
     case_sensitive: Annotated[bool, typer.Option(
         "--case-sensitive", help="Compare words as written (default: ignore case, the most frequent variant "
@@ -471,15 +472,25 @@ def evaluate(
     if restrict_vocab is not None:
         common["restrict_vocab"] = restrict_vocab
     data: dict[str, Any] = {"space": str(space), "analogy": None, "similarity": []}
-    if analogy_file is not None:
-        res = ev.analogy(s, analogy_file, method=method, **common)  # type: ignore[arg-type]
-        data["analogy"] = {"file": str(analogy_file), **res.to_dict(), "total": res.evaluated + len(res.skipped)}
-    for f in sims:
-        data["similarity"].append({"file": str(f), **_nan_to_none(ev.word_similarity(s, f, **common).to_dict())})
+    try:
+        if analogy_file is not None:
+            res = ev.analogy(s, analogy_file, method=method, **common)  # type: ignore[arg-type]
+            data["analogy"] = {"file": str(analogy_file), **res.to_dict(), "total": res.evaluated + len(res.skipped)}
+        for f in sims:
+            data["similarity"].append({"file": str(f), **_nan_to_none(ev.word_similarity(s, f, **common).to_dict())})
+    except InvalidInputError as e:  # nothing of a file in the vocabulary: the advice in flags, not keywords
+        msg = str(e)
+        for python, flag in _EVALUATE_ADVICE:
+            msg = msg.replace(python, flag)
+        raise UserError(msg) from None
     if as_json:
         out.print_json(data)
         return
     _print_evaluation(data)
+
+
+_EVALUATE_ADVICE = (("raise restrict_vocab (or pass None)", "raise --restrict-vocab"),
+                    ("pass case_insensitive=True", "drop --case-sensitive"), ("restrict_vocab=", "--restrict-vocab "))
 
 
 def _print_evaluation(data: dict[str, Any]) -> None:

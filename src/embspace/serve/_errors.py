@@ -3,6 +3,11 @@
 :data:`ERROR_CODES` maps the library's errors to statuses and codes; :func:`install_error_handlers` makes
 an app answer them (and the framework's own errors) in that shape; :func:`error_body` is the same body for
 the ASGI middlewares of :mod:`._guard`, which answer before the app runs.
+
+The OpenAI-compatible routes (paths under :data:`OPENAI_PREFIX`, ``/v1``) answer every error in OpenAI's
+shape instead, ``{"error": {"message", "type", "param", "code"}}`` (:func:`openai_error_body`), so the
+``openai`` client, LangChain and LlamaIndex read them: the same statuses and stable codes, with OpenAI's own
+codes where it has one (``invalid_api_key``, ``model_not_found``).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from ..errors import (
     ZeroVectorError,
 )
 from ._resources import ConflictError, NotFoundError, ReadOnlyError
-from .schemas import ErrorResponse
+from .schemas import ErrorResponse, OpenAIErrorResponse
 
-__all__ = ["ERROR_CODES", "ERROR_RESPONSES", "error_body", "install_error_handlers"]
+__all__ = ["ERROR_CODES", "ERROR_RESPONSES", "OPENAI_ERROR_RESPONSES", "OPENAI_PREFIX", "OpenAIRequestError",
+           "error_body", "install_error_handlers", "is_openai_path", "openai_error_body"]
 
 log = logging.getLogger("embspace.serve")
 
@@ -56,6 +62,44 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
      (404, "no such resource or key"), (409, "exists already"), (413, "request body too large"),
      (422, "invalid input")]}
 
+#: The path prefix of the OpenAI-compatible routes, whose errors take OpenAI's shape.
+OPENAI_PREFIX = "/v1"
+#: Our stable codes that OpenAI names otherwise.
+OPENAI_CODES = {"unauthorized": "invalid_api_key"}
+#: The error answers of the OpenAI-compatible operations, for the OpenAPI schema.
+OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorResponse, "description": desc} for status, desc in
+    [(400, "refused input (token arrays, dimensions larger than the model's)"),
+     (401, "missing or wrong API key"), (403, "refused: remote client without an API key"),
+     (404, "no such model"), (413, "request body too large"), (422, "the body does not fit the schema")]}
+
+
+class OpenAIRequestError(InvalidInputError):
+    """A request the OpenAI-compatible routes refuse, with OpenAI's ``param`` and ``code`` (and a status)."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None,
+                 code: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
+        self.code = code
+
+
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` is one of the OpenAI-compatible routes (answered in OpenAI's error shape)."""
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def _openai_error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error",
+                      "param": param, "code": OPENAI_CODES.get(code, code)}}
+
+
+def openai_error_body(status: int, code: str, message: str, param: str | None = None) -> bytes:
+    """The JSON body of an error answer in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``
+    (``type`` is ``invalid_request_error`` for a 4xx, ``server_error`` for a 5xx)."""
+    return OpenAIErrorResponse.model_validate(_openai_error(status, code, message, param)).model_dump_json().encode()
+
 
 def error_body(code: str, message: str, detail: Any = None) -> bytes:
     """The JSON body of an error answer."""
@@ -63,16 +107,22 @@ def error_body(code: str, message: str, detail: Any = None) -> bytes:
                                         ).model_dump_json().encode()
 
 
-def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+def _error(request: Request, status: int, code: str, message: str, detail: Any = None, *,
+           param: str | None = None) -> JSONResponse:
+    """The error answer, in OpenAI's shape on the OpenAI-compatible routes."""
+    if is_openai_path(request.url.path):
+        return JSONResponse(_openai_error(status, code, message, param), status_code=status)
     return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
 
 
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OpenAIRequestError):
+        return _error(request, exc.status, exc.code, str(exc), param=exc.param)
     for cls, status, code in ERROR_CODES:
         if isinstance(exc, cls):
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-            return _error(status, code, msg)
-    return _error(422, "invalid_input", str(exc))  # pragma: no cover - EmbspaceError is last in the table
+            return _error(request, status, code, msg)
+    return _error(request, 422, "invalid_input", str(exc))  # pragma: no cover - EmbspaceError is last in the table
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -81,17 +131,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
               for e in exc.errors()[:20]]
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(x) for x in first["loc"])
-    return _error(422, "validation_error", f"{where}: {first['msg']}" if where else str(first["msg"]), detail)
+    param = str(first["loc"][1]) if first["loc"][:1] == ["body"] and len(first["loc"]) > 1 else where  # the field
+    return _error(request, 422, "validation_error", f"{where}: {first['msg']}" if where else str(first["msg"]),
+                  detail, param=param or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return _error(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    return _error(request, exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error on %s %s", request.method, request.url.path)
-    return _error(500, "internal_error", "the server failed on this request; its log has the details")
+    return _error(request, 500, "internal_error", "the server failed on this request; its log has the details")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,8 @@
 """The ASGI middlewares in front of the API, one job each (outermost first):
 
-1. :class:`AccessGuard` — who may ask: the API key on every request (compared in constant time), or, on a
-   server without a key, loopback clients only. Checked before anything of the body is read.
+1. :class:`AccessGuard` — who may ask: the API key on every request (``Authorization: Bearer KEY``, what
+   OpenAI clients send, or ``X-API-Key: KEY``; compared in constant time), or, on a server without a key,
+   loopback clients only. Checked before anything of the body is read.
 2. :class:`BodyLimit` — how much they may send: bodies over ``max_body`` bytes are refused (413), by
    Content-Length at once or while streaming; the app only ever sees a whole body.
 3. :class:`LoadShedder` — where a connection should live: with several worker processes on one port, a
@@ -25,7 +26,7 @@ import warnings
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._errors import error_body
+from ._errors import error_body, is_openai_path, openai_error_body
 from .config import is_loopback
 
 if TYPE_CHECKING:
@@ -50,9 +51,10 @@ PUBLIC_PREFIX = "/projector"
 
 
 async def reply(send: Send, status: int, code: str, message: str,
-                headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    """Answer with an error (the API's error shape) without calling the app."""
-    body = error_body(code, message)
+                headers: Sequence[tuple[bytes, bytes]] = (), *, path: str = "") -> None:
+    """Answer with an error without calling the app: the API's error shape, or OpenAI's on the OpenAI-compatible
+    routes (``path`` under ``/v1``)."""
+    body = openai_error_body(status, code, message) if is_openai_path(path) else error_body(code, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})
@@ -107,13 +109,14 @@ class AccessGuard:
                     PUBLIC_PREFIX)
                 if not public and not self.authorized(scope):
                     await reply(send, 401, "unauthorized", "an API key is required: send 'Authorization: Bearer "
-                                "KEY' or 'X-API-Key: KEY'", [(b"www-authenticate", b"Bearer")])
+                                "KEY' (an OpenAI client's api_key) or 'X-API-Key: KEY'",
+                                [(b"www-authenticate", b"Bearer")], path=str(scope.get("path", "")))
                     return
             else:
                 client = scope.get("client")
                 if client and not is_loopback(str(client[0])):
                     await reply(send, 403, "forbidden", "this server has no API key and serves loopback clients "
-                                "only; restart it with --api-key to serve others")
+                                "only; restart it with --api-key to serve others", path=str(scope.get("path", "")))
                     return
         await self.app(scope, receive, send)
 
@@ -136,11 +139,12 @@ class BodyLimit:
             try:
                 n = int(length)
             except ValueError:
-                await reply(send, 400, "bad_request", "invalid Content-Length")
+                await reply(send, 400, "bad_request", "invalid Content-Length", path=str(scope.get("path", "")))
                 return
             if n > self.max_body:
                 await reply(send, 413, "payload_too_large",
-                            f"the request body has {n} bytes; this server takes at most {self.max_body}")
+                            f"the request body has {n} bytes; this server takes at most {self.max_body}",
+                            path=str(scope.get("path", "")))
                 return
         chunks: list[bytes] = []
         seen = 0
@@ -151,7 +155,8 @@ class BodyLimit:
             chunk = msg.get("body", b"")
             seen += len(chunk)
             if seen > self.max_body:
-                await reply(send, 413, "payload_too_large", f"the request body exceeds {self.max_body} bytes")
+                await reply(send, 413, "payload_too_large", f"the request body exceeds {self.max_body} bytes",
+                            path=str(scope.get("path", "")))
                 return
             chunks.append(chunk)
             if not msg.get("more_body", False):

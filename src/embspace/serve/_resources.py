@@ -79,6 +79,16 @@ def kind_of(path: Path) -> str | None:
     return "space"
 
 
+def _model_name(spec: str) -> str:
+    """The name an encoder spec's model will have once loaded (what a collection created with it records)."""
+    from ..encoders.sentence_encoder import ALIASES
+
+    if spec.lower() in ALIASES:
+        return ALIASES[spec.lower()]
+    path = Path(spec).expanduser()
+    return path.resolve().name if path.is_dir() else spec
+
+
 class Resources:
     """The collections, spaces and recommenders of one server.
 
@@ -227,6 +237,18 @@ class Resources:
         except EmbspaceError:
             return None
         return enc if str(enc.name) == model else None
+
+    def models(self) -> dict[str, list[str]]:
+        """The offered text encoders: each model's name -> the specs it is offered under (what
+        :meth:`encoder` takes). The default encoder's name is found without loading it (an alias's model,
+        a directory's name, or the spec itself)."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for spec, enc in self._encoders.items():
+                out.setdefault(str(enc.name), []).append(spec)
+            if self.default_encoder not in self._encoders:
+                out.setdefault(_model_name(self.default_encoder), []).insert(0, self.default_encoder)
+        return out
 
     def _remember(self, spec: str, enc: Any) -> None:
         """One instance per model: known by the name it was asked for and by its own name (which is what a

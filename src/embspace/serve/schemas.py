@@ -1,5 +1,6 @@
 """The HTTP API's own request and response bodies: errors, health, the create/read/write requests of
-collections, and the requests of spaces, recommenders and maps.
+collections, the requests of spaces, recommenders and maps, and the OpenAI-compatible bodies
+(``/v1/embeddings``, ``/v1/models``: OpenAI's shapes, its names).
 
 Models that the library itself takes or returns (:class:`~embspace.apps.schemas.Hits`,
 :class:`~embspace.apps.schemas.RetrieveRequest`, :class:`~embspace.apps.schemas.MapQuery`, ...) stay in
@@ -34,6 +35,14 @@ __all__ = [
     "MapSelection",
     "MapSource",
     "NeighborsRequest",
+    "OpenAIEmbedding",
+    "OpenAIEmbeddingsRequest",
+    "OpenAIEmbeddingsResponse",
+    "OpenAIErrorBody",
+    "OpenAIErrorResponse",
+    "OpenAIModel",
+    "OpenAIModelList",
+    "OpenAIUsage",
     "RecommendRequest",
     "RecommenderInfo",
     "SearchRequest",
@@ -252,3 +261,74 @@ class MapSelection(_Schema):
     """Map rows to export as keys (a lasso selection)."""
 
     rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+# -------------------------------------------------------------------- OpenAI-compatible (/v1/...)
+
+#: The most inputs one ``/v1/embeddings`` request may carry (OpenAI's own limit).
+MAX_OPENAI_INPUTS = 2048
+#: A token id (token arrays are part of OpenAI's schema, and refused here: send the text).
+TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error (4xx) or server_error (5xx)")
+    param: str | None = Field(None, description="the request field at fault, when one is")
+    code: str | None = Field(None, description="stable, machine-readable: invalid_api_key, model_not_found, "
+                                               "validation_error, tokens_not_supported, invalid_input, ...")
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Every error of the OpenAI-compatible routes (``/v1/...``) has OpenAI's shape."""
+
+    error: OpenAIErrorBody
+
+
+class OpenAIEmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request. Unknown fields are ignored, as by OpenAI-compatible servers."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_OPENAI_INPUTS)] | TokenIds | Annotated[
+        list[TokenIds], Field(min_length=1, max_length=MAX_OPENAI_INPUTS)] = Field(
+        description="a text or a list of texts (token arrays are refused: send the text)")
+    model: str = Field(min_length=1, max_length=200, description="one of the server's encoders: its name, or its "
+                       "Hugging Face id with or without the organisation (GET /v1/models)")
+    encoding_format: Literal["float", "base64"] | None = Field(
+        "float", description="float (or null): lists of numbers; base64: little-endian float32 bytes, "
+                             "base64-encoded")
+    dimensions: int | None = Field(None, ge=1, le=65_536, description="keep the first dimensions and "
+                                   "re-normalise (a Matryoshka model keeps its quality; others warn in the "
+                                   "X-Embspace-Warning header)")
+    user: str | None = Field(None, max_length=1000, description="accepted and ignored")
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="unit-length vector, or its base64 float32 bytes")
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int = Field(description="tokens the model read (its tokenizer, special tokens included)")
+    total_tokens: int
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding]
+    model: str = Field(description="the model that encoded the inputs")
+    usage: OpenAIUsage
+
+
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="when the server started (Unix seconds)")
+    owned_by: str = "embspace"
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]

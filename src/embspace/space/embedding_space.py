@@ -19,7 +19,7 @@ from ..errors import (
     InvalidInputError,
     UnknownKeyError,
 )
-from . import _linalg, _topk
+from . import _frames, _linalg, _topk
 from ._suggest import suggest
 from .provenance import Provenance
 from .search_result import SearchResult
@@ -54,9 +54,13 @@ class EmbeddingSpace:
     Parameters
     ----------
     keys
-        ``n`` unique strings, one per row.
+        ``n`` unique keys, one per row: strings, or integers (Python or NumPy), which are stored as
+        strings (``str(k)``; so ``1`` and ``"1"`` are the same key, and giving both is a duplicate). A
+        pandas Series or Index of keys works as a list.
     vectors
-        ``(n, dim)`` array-like; stored as float32, C-contiguous, read-only. NaN and Inf are refused.
+        ``(n, dim)`` array-like, or ``n`` 1-D rows (a list of arrays, a pandas or polars Series of arrays
+        or lists, an Arrow list column: ``EmbeddingSpace(df.title, df.embedding)``), stacked; stored as
+        float32, C-contiguous, read-only. Ragged rows, missing rows, NaN and Inf are refused.
     metric
         ``"cosine"`` (default), ``"dot"`` or ``"l2"``: how :meth:`neighbors` and
         :meth:`similarity` compare vectors. Scores are always higher-is-more-similar (``l2`` gives
@@ -105,8 +109,8 @@ class EmbeddingSpace:
 
     def __init__(
         self,
-        keys: Iterable[str],
-        vectors: npt.ArrayLike,
+        keys: Iterable[str | int],
+        vectors: npt.ArrayLike | Any,
         *,
         metric: Metric = "cosine",
         is_normalized: bool | None = None,
@@ -116,17 +120,9 @@ class EmbeddingSpace:
         **deprecated: Any,
     ) -> None:
         normalized = _legacy_normalized_keyword(is_normalized, deprecated)
-        key_tuple = tuple(keys)
-        for i, key in enumerate(key_tuple):
-            if not isinstance(key, str):
-                raise TypeError(f"keys must be strings; key #{i} is {type(key).__name__} {key!r}")
-        try:
-            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
-                arr = np.array(vectors, dtype=np.float32, order="C", copy=True if copy else None)
-        except (ValueError, TypeError) as e:
-            raise InvalidInputError(
-                f"vectors must be a 2-D (n, dim) array of numbers with rows of equal length: {e}"
-            ) from None
+        given = keys if isinstance(keys, Sequence) else tuple(keys)
+        key_tuple = _frames.as_keys(given)
+        arr = _frames.as_matrix(vectors, copy=copy, keys=key_tuple)
         if arr.ndim != 2:
             raise InvalidInputError(f"vectors must be a 2-D (n, dim) array, got shape {arr.shape}")
         if arr.shape[0] != len(key_tuple):
@@ -140,9 +136,7 @@ class EmbeddingSpace:
                                     "(or a value beyond the float32 range)")
         index = {k: i for i, k in enumerate(key_tuple)}
         if len(index) != len(key_tuple):
-            seen: set[str] = set()
-            dup = next(k for k in key_tuple if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-            raise InvalidInputError(f"duplicate key {dup!r}; keys must be unique")
+            raise InvalidInputError(_frames.duplicate_message(given, key_tuple))
         if metric not in METRICS:
             raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
         sq = _linalg.row_sq_norms(arr)
@@ -242,26 +236,37 @@ class EmbeddingSpace:
         return len(self._keys)
 
     def __contains__(self, key: object) -> bool:
+        if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+            key = str(int(key))  # integer keys are stored as strings
         return isinstance(key, str) and key in self._key_index()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
-    def index_of(self, key: str) -> int:
-        """Row id of ``key``; :class:`UnknownKeyError` with near matches when absent."""
+    def index_of(self, key: str | int) -> int:
+        """Row id of ``key``; :class:`UnknownKeyError` with near matches when absent.
+
+        An integer is looked up as ``str(key)`` (integer keys are stored as strings).
+        """
         try:
-            return self._key_index()[key]
+            return self._key_index()[key]  # type: ignore[index]
         except (KeyError, TypeError):
+            if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+                return self.index_of(str(int(key)))
             if not isinstance(key, str):
-                raise TypeError(f"keys are strings, got {type(key).__name__} {key!r}") from None
+                raise TypeError(f"keys are strings (or integers, stored as strings), got {type(key).__name__} "
+                                f"{key!r}") from None
             raise UnknownKeyError(key, suggest(key, self._keys)) from None
 
-    def _rows(self, keys: Iterable[str]) -> IntArray:
+    def _rows(self, keys: Iterable[str | int]) -> IntArray:
         return np.fromiter((self.index_of(k) for k in keys), dtype=np.int64)
 
-    def __getitem__(self, key: str | Sequence[str] | npt.NDArray[np.str_]) -> EmbeddingVector:
-        """``space["king"]``: 1-D float32 vector; ``space[["a", "b"]]``: ``(2, dim)`` matrix."""
-        if isinstance(key, str):
+    def __getitem__(self, key: str | int | Sequence[str | int] | npt.NDArray[Any]) -> EmbeddingVector:
+        """``space["king"]``: 1-D float32 vector; ``space[["a", "b"]]``: ``(2, dim)`` matrix.
+
+        An integer is a key (looked up as ``str(key)``), never a row number: use ``space.vectors[i]`` for rows.
+        """
+        if isinstance(key, str | int | np.integer) and not isinstance(key, bool | np.bool_):
             data = np.array(self._vectors[self.index_of(key)])
         elif isinstance(key, Sequence | np.ndarray):
             rows = self._rows(key)
@@ -270,7 +275,7 @@ class EmbeddingSpace:
             raise TypeError(f"index a space by a key or a list of keys, got {type(key).__name__}")
         return EmbeddingVector(data, self.space_id, self._provenance.describe())
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str | int, default: Any = None) -> Any:
         """``space[key]`` when the key is present, else ``default``."""
         if key not in self:
             return default
@@ -575,6 +580,78 @@ class EmbeddingSpace:
             )
         order = np.argsort(-self._counts, kind="stable")[: max(0, int(n))]
         return self._derive(rows=order.astype(np.int64))
+
+    # ----------------------------------------------------------------- DataFrames and Arrow
+    @classmethod
+    def from_pandas(cls, df: Any, *, key: str | None = "key", vector: str | Sequence[str] = "vector",
+                    counts: str | None = "count", **kwargs: Any) -> EmbeddingSpace:
+        """Build a space from a DataFrame (pandas, or polars): one row per key.
+
+        Parameters
+        ----------
+        df
+            The frame.
+        key
+            The column of keys (strings, or integers stored as ``str(k)``); ``None``: the frame's index.
+        vector
+            A column whose cells are 1-D vectors (NumPy arrays or lists, as ``df.embedding`` usually holds
+            them), or a list of numeric columns, one per dimension. Ragged or missing vectors raise
+            :class:`~embspace.errors.InvalidInputError` naming the row and its key.
+        counts
+            A column of integer frequencies, used when present (``None``: ignore it).
+        **kwargs
+            As for the constructor (``metric``, ``is_normalized``, ``provenance``).
+
+        Notes
+        -----
+        A frame made by :meth:`to_pandas` carries the metric and provenance in ``df.attrs["embspace"]``: the
+        metric is reused, and the provenance too while the frame still holds exactly the space's keys and
+        vectors (checked by their content hash; a filtered or edited frame gives a new space of unknown
+        origin unless ``provenance=`` is passed).
+        """
+        return _frames.space_from_pandas(cls, df, key=key, vector=vector, counts=counts, **kwargs)
+
+    @classmethod
+    def from_arrow(cls, data: Any, *, key: str = "key", vector: str = "vector", counts: str | None = "count",
+                   **kwargs: Any) -> EmbeddingSpace:
+        """Build a space from a pyarrow Table or RecordBatch, or any Arrow stream (``__arrow_c_stream__``:
+        a polars DataFrame, a duckdb result).
+
+        ``vector`` names a (fixed-size) list column of numbers; ``counts`` an integer column used when present.
+        The metric and provenance written by :meth:`to_arrow` (schema metadata ``embspace``) are reused;
+        keyword arguments as for the constructor override them.
+        """
+        return _frames.space_from_table(cls, data, key=key, vector=vector, counts=counts, **kwargs)
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame: ``key`` (str), ``vector`` (one read-only 1-D float32 array per row, views of
+        :attr:`vectors`), ``count`` (int64, when known).
+
+        The metric, normalisation and provenance go in ``df.attrs["embspace"]``, where :meth:`from_pandas`
+        finds them. Needs pandas (``pip install "embspace[pandas]"``).
+        """
+        return _frames.space_to_pandas(self)
+
+    def to_arrow(self) -> Any:
+        """A pyarrow Table: ``key`` (string), ``vector`` (FixedSizeList<float32>[dim]), ``count`` (int64, when
+        known); the metric, normalisation and provenance as JSON in the schema metadata (key ``embspace``),
+        exactly as the Parquet and Arrow files store them."""
+        return _frames.space_to_table(self)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream of :meth:`to_arrow`: ``pa.table(space)``, ``polars.DataFrame(space)``,
+        ``pd.DataFrame.from_arrow(space)`` and duckdb (``duckdb.sql("select * from space")``) read it."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        """Refused: a space maps keys to rows; converting it to a bare array would drop the keys.
+
+        This is also what makes ``pd.DataFrame(space)`` fail clearly (pandas would otherwise build a frame
+        of the keys alone).
+        """
+        raise TypeError("an EmbeddingSpace is not an array (converting it would drop its keys): use "
+                        "space.vectors for the (n, dim) matrix, space.to_pandas() or pd.DataFrame.from_arrow(space) "
+                        "for a DataFrame of keys and vectors, space.to_arrow() for a pyarrow Table")
 
     # ----------------------------------------------------------------- I/O
     def save(self, path: str | Path, format: FormatName | None = None, **options: Any) -> Path:

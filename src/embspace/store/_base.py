@@ -11,6 +11,7 @@ import datetime as _dt
 import itertools
 import json
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,13 +26,14 @@ from ..errors import (
     DimensionMismatchError,
     IncompatibleSpaceError,
     InvalidInputError,
+    UnknownFieldWarning,
     UnknownFormatError,
 )
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.io import detect_format, load
 from ..space.provenance import Provenance
-from ._filter import FilterLike
+from ._filter import FilterLike, parse_filter
 from .collection_result import CollectionResult, IncludeArg
 from .get_result import GetResult
 
@@ -216,6 +218,26 @@ def _matrix(data: Any) -> Any:
                                     "every row must hold a vector of the same length")
         return np.stack(rows)
     return data
+
+
+def _frame_columns(df: Any) -> tuple[list[str], Any]:
+    """(the column names, a function giving a column) of a pandas DataFrame or a pyarrow Table."""
+    if hasattr(df, "column_names") and hasattr(df, "column"):  # pyarrow.Table
+        def arrow_column(name: str) -> Any:
+            col = df.column(name)
+            import pyarrow as pa
+
+            if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or \
+                    pa.types.is_large_list(col.type):
+                return col.to_numpy(zero_copy_only=False)  # an array of arrays: stacked by add
+            return col.to_pylist()
+        return list(df.column_names), arrow_column
+    if hasattr(df, "columns") and hasattr(df, "iloc"):  # pandas.DataFrame
+        def pandas_column(name: str) -> Any:
+            return df[name]
+        return [str(c) for c in df.columns], pandas_column
+    raise InvalidInputError(f"add_dataframe takes a pandas DataFrame or a pyarrow Table, got {type(df).__name__} "
+                            "(a polars DataFrame: pass df.to_arrow())")
 
 
 #: Files of records (one item per line or row) that :meth:`BaseCollection.add_file` reads as texts.
@@ -415,6 +437,51 @@ class BaseCollection(ABC):
                            _html.table(rows, ["key", "vector", "metadata"], total=count, limit=n_show,
                                        more="more items"),
                            subtitle=f"{count:,} items, dim {self.dim}, {self.metric}")
+
+    # -- filters on fields no item has --------------------------------------------------------------
+    def _fields_version(self) -> int | None:
+        """A number that changes whenever the items change (None: unknown; present fields are then kept
+        for the collection's life, absent ones looked up again)."""
+        return None
+
+    @abstractmethod
+    def _has_field(self, name: str) -> bool:
+        """Whether some item's metadata has the top-level field ``name``."""
+
+    @abstractmethod
+    def _all_fields(self) -> list[str]:
+        """The top-level metadata fields of the items, sorted (for the warning's message)."""
+
+    def _check_fields(self, where: FilterLike, stacklevel: int = 3) -> None:
+        """Warn :class:`~embspace.errors.UnknownFieldWarning` when ``where`` names a field no item has
+        (``stacklevel``: as for :func:`warnings.warn`, counted from this method, so that the warning
+        points at the user's call).
+
+        What is known of the fields is kept per collection version (a field seen stays seen until the
+        next change), so a filter on known fields costs one look-up of the version; each field not yet
+        seen costs one query (which stops at the first item having it).
+        """
+        if where is None:
+            return
+        names = parse_filter(where).fields()
+        if not names:
+            return
+        version = self._fields_version()
+        cache = getattr(self, "_field_cache", None)
+        if cache is None or (version is not None and cache[0] != version):
+            cache = (version, set(), set())  # (version, fields some item has, fields no item has)
+            self._field_cache: tuple[int | None, set[str], set[str]] = cache
+        present, absent = cache[1], cache[2]
+        todo = [n for n in names if n not in present and (version is None or n not in absent)]
+        for name in todo:
+            (present if self._has_field(name) else absent).add(name)
+        unknown = sorted(n for n in names if n not in present)
+        if unknown and self.count() > 0:
+            fields = self._all_fields()
+            which = ", ".join(repr(n) for n in unknown)
+            warnings.warn(f"no item has the field{'s' if len(unknown) > 1 else ''} {which}; fields are: "
+                          f"{', '.join(fields) or '(none: the items have no metadata)'}",
+                          UnknownFieldWarning, stacklevel=stacklevel)
 
     # -- inputs --------------------------------------------------------------------------------------
     def _checked_items(self, keys: Sequence[str | int], data: Any, metadata: Sequence[Metadata] | None,
@@ -710,32 +777,129 @@ class BaseCollection(ABC):
                 out_metas.append({**meta, "parent": key, "chunk": c.index, "start": c.start, "end": c.end})
         return out_keys, out_texts, out_metas, n_chunked
 
+    def add_dataframe(self, df: Any, *, key: str, vector: str | None = None, text: str | None = None,
+                      metadata: Sequence[str] | str | None = None, upsert: bool = False) -> int:
+        """Add the rows of a pandas DataFrame or a pyarrow Table, one item per row.
+
+        Parameters
+        ----------
+        df
+            A ``pandas.DataFrame`` or a ``pyarrow.Table``.
+        key
+            The column of the keys (strings, or integers stored as their decimal text).
+        vector
+            The column of the vectors (each cell an array or a list of ``dim`` numbers).
+        text
+            The column of the texts: kept as the items' texts, and encoded with the collection's encoder
+            when no ``vector`` column is given. Give ``vector``, ``text`` or both.
+        metadata
+            The columns to keep as each item's metadata (values by the metadata value rule: NumPy
+            scalars, timestamps and NaN are handled, see :meth:`add`). No other column is read.
+        upsert
+            Replace the items whose key exists (else an existing key is an error, and nothing is added).
+
+        Returns the number of items added. Every argument is applied or refused: a column that is not in
+        the frame raises InvalidInputError naming the columns it has.
+
+        >>> import numpy as np, pandas as pd, tempfile
+        >>> from embspace.store import Collection
+        >>> df = pd.DataFrame({"id": [1, 2], "emb": [np.ones(3), np.arange(1, 4.0)], "lang": ["en", "fr"]})
+        >>> col = Collection.create(tempfile.mkdtemp(), dim=3)
+        >>> col.add_dataframe(df, key="id", vector="emb", metadata=["lang"])
+        2
+        >>> col.get([2], vectors=False)[0]
+        {'key': '2', 'metadata': {'lang': 'fr'}, 'text': None}
+        >>> col.close()
+        """
+        names, column = _frame_columns(df)
+        if isinstance(metadata, str):
+            metadata = [metadata]
+        meta_cols = list(metadata or [])
+        for what, name in [("key", key), ("vector", vector), ("text", text)] + [("metadata", m) for m in meta_cols]:
+            if name is None:
+                continue
+            if not isinstance(name, str) or name not in names:
+                raise InvalidInputError(f"{what}={name!r} is not a column of this frame; its columns are: "
+                                        f"{', '.join(map(str, names))}")
+        if vector is None and text is None:
+            raise InvalidInputError("add_dataframe needs vector= (a column of vectors) or text= (a column of texts "
+                                    "to encode), or both")
+        keys = column(key)
+        texts = column(text) if text is not None else None
+        data = column(vector) if vector is not None else None
+        metas: list[dict[str, Any]] | None = None
+        if meta_cols:
+            cols = {m: list(column(m)) for m in dict.fromkeys(meta_cols)}
+            metas = [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+        write = self.upsert if upsert else self.add
+        return write(keys, data, metas, texts=texts)
+
+    def to_pandas(self, *, vectors: bool = True, where: FilterLike = None) -> Any:
+        """The items (matching ``where``) as a pandas DataFrame: columns ``key``, ``text``, ``vector`` (a float32
+        array per row; left out when not ``vectors``), then one column per metadata field (in the order
+        first met; a metadata field named ``key``, ``text`` or ``vector`` becomes ``metadata.NAME``). An item
+        without a field has None (pandas shows NaN in number columns) there.
+        """
+        import importlib
+
+        try:
+            pd = importlib.import_module("pandas")  # optional; imported by name so that no stubs are needed
+        except ImportError:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("pandas", "pandas", "Collection.to_pandas()") from None
+        keys: list[str] = []
+        texts: list[str | None] = []
+        vecs: list[Any] = []
+        fields: dict[str, list[Any]] = {}
+        for n, rec in enumerate(self.records(where, vectors=vectors)):
+            keys.append(rec["key"])
+            texts.append(rec["text"])
+            if vectors:
+                vecs.append(rec["vector"])
+            for f, v in rec["metadata"].items():
+                col = fields.get(f)
+                if col is None:
+                    col = fields[f] = [None] * n
+                col.append(v)
+            for col in fields.values():
+                if len(col) < n + 1:
+                    col.append(None)
+        data: dict[str, Any] = {"key": keys, "text": texts}
+        if vectors:
+            data["vector"] = vecs
+        for f, values in fields.items():
+            data[f"metadata.{f}" if f in ("key", "text", "vector") else f] = values
+        return pd.DataFrame(data)
+
     def export_jsonl(self, path: str | Path, where: FilterLike = None) -> int:
-        """Write ``{"key", "vector", "metadata"}`` lines; returns the number written."""
+        """Write ``{"key", "vector", "metadata", "text"}`` lines; returns the number written."""
         from .._atomic import atomic_path
 
         n = 0
         with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for k, v, m in self.items(where):
-                f.write(json.dumps({"key": k, "vector": v.tolist(), "metadata": m}, ensure_ascii=False) + "\n")
+            for rec in self.records(where):
+                f.write(json.dumps({"key": rec["key"], "vector": rec["vector"].tolist(), "metadata": rec["metadata"],
+                                    "text": rec["text"]}, ensure_ascii=False) + "\n")
                 n += 1
         return n
 
     def export_parquet(self, path: str | Path, where: FilterLike = None) -> int:
-        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text)."""
+        """Write a Parquet table (key, vector as fixed-size list, metadata as JSON text, text)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from .._atomic import atomic_path
 
-        keys, vecs, metas = [], [], []
-        for k, v, m in self.items(where):
-            keys.append(k)
-            vecs.append(v)
-            metas.append(json.dumps(m, ensure_ascii=False))
+        keys, vecs, metas, texts = [], [], [], []
+        for rec in self.records(where):
+            keys.append(rec["key"])
+            vecs.append(rec["vector"])
+            metas.append(json.dumps(rec["metadata"], ensure_ascii=False))
+            texts.append(rec["text"])
         flat = pa.array(np.concatenate(vecs) if vecs else np.zeros(0, np.float32))
         table = pa.table({"key": keys, "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-                          "metadata": metas})
+                          "metadata": metas, "text": pa.array(texts, pa.string())})
         with atomic_path(Path(path)) as tmp:
             pq.write_table(table, tmp)
         return len(keys)

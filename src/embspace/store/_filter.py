@@ -847,6 +847,24 @@ class Filter:
         """Whether ``metadata`` (a JSON object as a dict; ``None``: no metadata) satisfies the filter."""
         return _evaluate(self.node, {} if metadata is None else metadata)
 
+    def fields(self) -> frozenset[str]:
+        """The top-level metadata fields the filter names (``{"tags"}`` for ``tags.group = 1``).
+
+        >>> sorted(parse_filter('lang = "en" and (year > 2000 or exists tags.group)').fields())
+        ['lang', 'tags', 'year']
+        """
+        out: set[str] = set()
+        stack: list[_Node] = [self.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _And | _Or):
+                stack.extend(node.args)
+            elif isinstance(node, _Not):
+                stack.append(node.arg)
+            elif node.path:
+                out.add(node.path[0])
+        return frozenset(out)
+
     def compile(self, *, column: str = "metadata") -> CompiledFilter:
         """The filter as parameterised SQL over the JSON column ``column`` (see :func:`compile_filter`)."""
         frag, _ = _Compiler(column).node(self.node)

@@ -38,7 +38,7 @@ from .._artifact import artifact_kind, check_format_version, kind_phrase, write_
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
 from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
-from ._filter import FilterLike, compile_filter
+from ._filter import Filter, FilterLike, _Exists, compile_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 from .get_result import GetResult
 from .milvus import MilvusCollection, is_milvus_uri
@@ -303,6 +303,7 @@ class Collection(BaseCollection):
                 ids = list(self._ids_for(check_keys(keys)).values())
             else:
                 f = compile_filter(where)
+                self._check_fields(where)
                 ids = [int(r[0]) for r in db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)]
             db.executemany("INSERT INTO changes (op, id) VALUES ('del', ?)", [(i,) for i in ids])
             db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
@@ -315,6 +316,7 @@ class Collection(BaseCollection):
         if where is None:
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
         f = compile_filter(where)
+        self._check_fields(where)
         return int(self._db.execute(f"SELECT COUNT(*) FROM items WHERE {f.sql}", f.params).fetchone()[0])
 
     def __len__(self) -> int:
@@ -332,6 +334,17 @@ class Collection(BaseCollection):
 
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
+
+    def _fields_version(self) -> int | None:
+        return self.version
+
+    def _has_field(self, name: str) -> bool:
+        f = compile_filter(Filter(_Exists((name,))))
+        return self._db.execute(f"SELECT 1 FROM items WHERE {f.sql} LIMIT 1", f.params).fetchone() is not None
+
+    def _all_fields(self) -> list[str]:
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT j.key FROM items, json_each(items.metadata) AS j ORDER BY j.key")]
 
     def get(self, keys: Sequence[str | int], *, vectors: bool = True, strict: bool = False) -> GetResult:
         """The stored items of ``keys`` that exist, in the order asked: a :class:`~embspace.store.GetResult`
@@ -393,6 +406,7 @@ class Collection(BaseCollection):
     def _scan(self, where: FilterLike, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
         """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query."""
         f = compile_filter(where)
+        self._check_fields(where, stacklevel=4)
         last = 0
         while True:
             rows = self._db.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND {f.sql} ORDER BY id LIMIT ?",
@@ -622,7 +636,8 @@ class Collection(BaseCollection):
         f = compile_filter(where)
         key = (f.sql, tuple(f.params))
         hit = self._filter_cache.pop(key, None)
-        if hit is None or hit[0] != self._index_seq:
+        if hit is None or hit[0] != self._index_seq:  # not cached: also the check of the fields it names
+            self._check_fields(where, stacklevel=4)
             ids = np.fromiter((r[0] for r in self._db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)),
                               np.int64)
             hit = (self._index_seq, {"ids": ids})

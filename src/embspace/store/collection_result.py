@@ -24,7 +24,8 @@ Include: TypeAlias = Literal["metadata", "text", "vector"]
 #: The ``include=`` argument of a search: one of :data:`Include`, or several.
 IncludeArg: TypeAlias = Include | Iterable[Include]
 INCLUDE: Final[tuple[Include, ...]] = ("metadata", "text", "vector")
-#: The metadata field holding an item's text (what RAG ingestion and the demo store it under).
+#: The metadata field read as an item's text when it has no stored text (where collections written before the
+#: text column, by RAG ingestion or the demo, keep it).
 TEXT_FIELD: Final = "text"
 
 Meta: TypeAlias = dict[str, Any] | None
@@ -42,7 +43,8 @@ def check_include(include: IncludeArg | None) -> frozenset[str]:
 
 
 def text_of(metadata: Mapping[str, Any] | None) -> str | None:
-    """An item's text: its metadata's ``"text"`` field when that is a string, else None."""
+    """The fallback text of an item without a stored one: its metadata's ``"text"`` field when that is a
+    string, else None."""
     text = None if metadata is None else metadata.get(TEXT_FIELD)
     return text if isinstance(text, str) else None
 
@@ -58,8 +60,9 @@ class CollectionResult(SearchResult):
     metadata
         Each hit's metadata dict (a list for one query, a list of lists for a batch).
     texts
-        Each hit's text: the ``"text"`` field of its metadata when it is a string (where RAG
-        ingestion and the demo keep a passage's text), else None.
+        Each hit's stored text (see ``Collection.add(..., texts=)``); for an item without one, the
+        ``"text"`` field of its metadata when that is a string (where collections written before
+        the text column keep a passage's text), else None.
     vectors
         float32 ``(k, dim)`` for one query, ``(nq, k, dim)`` for a batch: each hit's stored vector
         (unit length under cosine). The rows of a batch's missing hits (a query with fewer than

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
 from ..index import FactorySpec
 from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
-from ._filter import FilterLike, _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
+from ._filter import Filter, FilterLike, _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 from .get_result import GetResult
 
@@ -34,6 +34,7 @@ INFO_PROPERTY = "embspace.info"
 DEFAULT_NAME = "embspace"
 MAX_KEY_BYTES = 65_535
 MAX_TEXT_BYTES = 65_535  # Milvus's longest VARCHAR
+FIELD_SAMPLE = 10_000  # items read to list the metadata fields in an UnknownFieldWarning
 BATCH = 5_000  # rows per insert/upsert request (well under Milvus's 64 MB message limit at 1k dimensions)
 _METRICS = {"cosine": "COSINE", "dot": "IP", "l2": "L2"}
 _OPS = {"=": "==", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -319,6 +320,7 @@ class MilvusCollection(BaseCollection):
         if keys is not None:
             gone = sorted(self._existing(check_keys(keys)))
         else:
+            self._check_fields(where)
             gone = [r["key"] for r in self._scan(where, ["key"])]
         for s in range(0, len(gone), BATCH):
             self._client.delete(self.name, ids=gone[s : s + BATCH])
@@ -326,11 +328,21 @@ class MilvusCollection(BaseCollection):
 
     # -- reading -------------------------------------------------------------------------------------
     def count(self, where: FilterLike = None) -> int:
+        self._check_fields(where)
         rows = self._client.query(self.name, filter=milvus_filter(where), output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     def __contains__(self, key: object) -> bool:
         return bool(self._client.get(self.name, ids=[str(key)], output_fields=["key"]))
+
+    def _has_field(self, name: str) -> bool:
+        return bool(self._client.query(self.name, filter=milvus_filter(Filter(_Exists((name,)))),
+                                       output_fields=["key"], limit=1))
+
+    def _all_fields(self) -> list[str]:
+        """The fields of the first FIELD_SAMPLE items (Milvus has no cheap way to list JSON keys)."""
+        rows = self._client.query(self.name, filter="", output_fields=["metadata"], limit=FIELD_SAMPLE)
+        return sorted({k for r in rows for k in (r.get("metadata") or {})})
 
     def get(self, keys: Sequence[str | int], *, vectors: bool = True, strict: bool = False) -> GetResult:
         """As :meth:`Collection.get <embspace.store.Collection.get>`."""
@@ -395,6 +407,7 @@ class MilvusCollection(BaseCollection):
         of ``include`` come back with the hits, in the search request itself."""
         extras = check_include(include)
         q, single, exclude = self._search_input(query, key, k)
+        self._check_fields(where)
         sp: dict[str, Any] = {"metric_type": _METRICS[self.metric], "params": {}}
         for name, value in (params or {}).items():
             if name not in ("efSearch", "nprobe"):

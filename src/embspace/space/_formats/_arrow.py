@@ -16,11 +16,10 @@ import numpy as np
 from ..._atomic import atomic_path
 from ..._types import METRICS, FloatArray
 from ...errors import CorruptDataError, InvalidInputError
+from .._frames import META_KEY, list_matrix, space_to_table
 from ..embedding_space import EmbeddingSpace
 from ..provenance import Provenance
 from ._common import imported_space
-
-META_KEY = b"embspace"
 
 
 def _read_table(path: Path, fmt: str) -> Any:
@@ -92,44 +91,19 @@ def _first_null(arr: Any) -> int:
 
 
 def _matrix(col: Any, path: Path) -> FloatArray:
-    import pyarrow.types as pt
+    def fail(row: int | None, reason: str) -> CorruptDataError:
+        return CorruptDataError(path, reason if row is None else f"row {row + 1}: {reason}")
 
-    if pt.is_fixed_size_list(col.type):
-        dim = col.type.list_size
-        values = col.flatten()
-    else:
-        offsets = np.asarray(col.offsets.to_numpy())
-        lengths = np.diff(offsets)
-        if len(lengths) and (lengths != lengths[0]).any():
-            bad = int(np.nonzero(lengths != lengths[0])[0][0])
-            raise CorruptDataError(path, f"row {bad + 1}: vector has {lengths[bad]} values, "
-                                         f"the first has {lengths[0]}")
-        dim = int(lengths[0]) if len(lengths) else 0
-        values = col.flatten()
-    if dim == 0:
-        raise CorruptDataError(path, "vectors have dimension 0")
-    if not pt.is_floating(values.type) and not pt.is_integer(values.type):
-        raise CorruptDataError(path, f"vector values are {values.type}, expected floats")
-    if values.null_count:
-        raise CorruptDataError(path, f"row {_first_null(values) // dim + 1}: null value in vector")
-    return np.ascontiguousarray(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+    return list_matrix(col, fail)
 
 
 def write_arrow(space: EmbeddingSpace, path: Path, *, fmt: str = "parquet") -> None:
-    import pyarrow as pa
     import pyarrow.feather as feather
     import pyarrow.parquet as pq
 
     if len(space) == 0:
         raise InvalidInputError("cannot write an empty space")
-    flat = pa.array(np.ascontiguousarray(space.vectors).reshape(-1), type=pa.float32())
-    columns = {"key": pa.array(list(space.keys), type=pa.string()),
-               "vector": pa.FixedSizeListArray.from_arrays(flat, space.dim)}
-    if space.counts is not None:
-        columns["count"] = pa.array(np.asarray(space.counts), type=pa.int64())
-    meta = {"metric": space.metric, "normalized": space.is_normalized,
-            "provenance": space.provenance.to_dict()}
-    table = pa.table(columns).replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    table = space_to_table(space)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
             pq.write_table(table, tmp)
