@@ -236,7 +236,7 @@ class Records:
     """The columns :func:`read_records` took from a file of records, one entry per record."""
 
     keys: list[str]
-    texts: list[str] | None
+    texts: list[str | None] | None
     vectors: npt.NDArray[np.float32] | None
     metadata: list[dict[str, Any]]
     fields: list[str]
@@ -328,7 +328,7 @@ def read_records(path: str | Path, *, text_field: str | None = "text", key_field
             raise InvalidInputError(f"field {sorted(clash)[0]!r} is already used as the key, vector or text; "
                                     "list only other fields as metadata")
     keys: list[str] = []
-    texts: list[str] | None = [] if text_fields else None
+    texts: list[str | None] | None = [] if text_fields else None
     vectors: list[Any] = []
     metas: list[dict[str, Any]] = []
     for row, (line, rec) in enumerate(_iter_records(p)):
@@ -347,7 +347,7 @@ def read_records(path: str | Path, *, text_field: str | None = "text", key_field
             if vector_field is None and not any(f in rec for f in text_fields):
                 raise CorruptDataError(p, f"no text field {'/'.join(text_fields)!r} (fields: "
                                           f"{', '.join(map(str, rec))}); choose one with --text-field", line)
-            texts.append(text)
+            texts.append(text if text or vector_field is None else None)  # stored vectors: no text is None
         if metadata_fields is not None:
             metas.append({m: rec[m] for m in metadata_fields if m in rec})
         else:

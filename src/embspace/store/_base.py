@@ -712,6 +712,7 @@ class BaseCollection(ABC):
                 return AddReport(n, seconds=time.perf_counter() - t0)
         skipped: list[tuple[str, str]] = []
         vectors: npt.NDArray[np.float32] | None = None
+        texts: list[str | None] | None
         if record_file:
             rec = fe.read_records(p, text_field=text_field, key_field=key_field, vector_field=vector_field,
                                   metadata_fields=metadata_fields)
@@ -732,13 +733,14 @@ class BaseCollection(ABC):
             if not texts_ok:
                 raise InvalidInputError("this collection has no encoder, so it cannot encode texts; add vectors, or "
                                         "add the texts to a collection created with an encoder")
-            assert texts is not None
+            to_encode = [t or "" for t in texts or []]
             if chunk is not None:
-                keys, texts, metas, n_chunked = self._chunked(keys, texts, metas, chunk, overlap)
+                keys, to_encode, metas, n_chunked = self._chunked(keys, to_encode, metas, chunk, overlap)
+            texts = list(to_encode)
             own = (self._info.get("encoder") or {}).get("space_id")
             if self._encoder is not None:
                 own = getattr(self._encoder, "space_id", None)
-            got = fe.encode_with_cache(texts, lambda: self.encoder, space_id=own if isinstance(own, str) else None,
+            got = fe.encode_with_cache(to_encode, lambda: self.encoder, space_id=own if isinstance(own, str) else None,
                                        dim=self.dim, progress=progress, cache=cache, cache_dir=cache_dir,
                                        batch_size=batch_size)
             vectors, n_encoded, n_cached, n_truncated = got.vectors, got.n_encoded, got.n_cached, got.n_truncated
@@ -748,7 +750,7 @@ class BaseCollection(ABC):
                 from ..encoders.text_encoder import TruncationWarning
 
                 limit = getattr(self.encoder, "max_length", None)
-                warnings.warn(f"{n_truncated:,} of {len(texts):,} texts were longer than the model's maximum"
+                warnings.warn(f"{n_truncated:,} of {len(to_encode):,} texts were longer than the model's maximum"
                               f"{f' ({limit} tokens)' if limit else ''} and were truncated; chunk=TOKENS splits "
                               "them into windows instead", TruncationWarning, stacklevel=2)
         write = self.upsert if upsert else self.add
