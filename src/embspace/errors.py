@@ -2,7 +2,8 @@
 
 Every error raised on bad user input is an :class:`EmbspaceError` and also a subclass of the
 matching built-in exception, so ``except KeyError`` or ``except ValueError`` keep working.
-Messages say what was given, what was expected, and how to fix it.
+Messages say what was given, what was expected, and how to fix it. The warnings defined here
+(:class:`UnknownFieldWarning`) are ``UserWarning`` subclasses.
 """
 
 from __future__ import annotations

@@ -233,3 +233,38 @@ def test_a_filter_on_a_field_no_item_has_warns(lite: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert col.count({"lang": "en"}) == 7
+
+
+def test_a_collection_created_before_the_text_field(lite: str, tmp_path: Path) -> None:
+    """A Milvus collection embspace created before texts were kept (no text field): read-only, texts come
+    from metadata["text"]; opened for writing, the field is added where the server can, else texts are
+    refused with what to do (never silently dropped)."""
+    import pymilvus as pm
+
+    from embspace.store.milvus import INFO_PROPERTY
+
+    client = pm.MilvusClient(uri=str(tmp_path / "m.db"))
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", pm.DataType.VARCHAR, is_primary=True, max_length=65_535)
+    schema.add_field("vector", pm.DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("metadata", pm.DataType.JSON)
+    params = client.prepare_index_params()
+    params.add_index(field_name="vector", index_type="FLAT", metric_type="COSINE")
+    client.create_collection("old", schema=schema, index_params=params, consistency_level="Strong")
+    info = {"format": 1, "dim": 2, "metric": "cosine", "index": "Flat", "encoder": None}
+    client.alter_collection_properties("old", properties={INFO_PROPERTY: json.dumps(info)})
+    client.insert("old", [{"key": "a", "vector": [1.0, 0.0], "metadata": {"text": "kept in metadata"}}])
+    client.close()
+    with Collection.open(lite + "#old", readonly=True) as col:
+        assert col.get(["a"], vectors=False)[0]["text"] == "kept in metadata"
+        assert col.search(np.array([1.0, 0.0], np.float32), k=1, include="text").texts == ["kept in metadata"]
+    with Collection.open(lite + "#old") as col:
+        assert isinstance(col, MilvusCollection)
+        if col._has_text:
+            col.add(["b"], np.array([[0.0, 1.0]], np.float32), texts=["stored"])
+            assert col.get(["b", "a"], vectors=False)[0]["text"] == "stored"
+        else:
+            with pytest.raises(InvalidInputError, match="created before"):
+                col.add(["b"], np.array([[0.0, 1.0]], np.float32), texts=["stored"])
+            col.add(["b"], np.array([[0.0, 1.0]], np.float32))  # without texts: as before
+        assert col.get(["a"], vectors=False)[0]["text"] == "kept in metadata"

@@ -467,10 +467,10 @@ class BaseCollection(ABC):
         if not names:
             return
         version = self._fields_version()
-        cache = getattr(self, "_field_cache", None)
+        cache: tuple[int | None, set[str], set[str]] | None = getattr(self, "_field_cache", None)
         if cache is None or (version is not None and cache[0] != version):
             cache = (version, set(), set())  # (version, fields some item has, fields no item has)
-            self._field_cache: tuple[int | None, set[str], set[str]] = cache
+            self._field_cache = cache
         present, absent = cache[1], cache[2]
         todo = [n for n in names if n not in present and (version is None or n not in absent)]
         for name in todo:

@@ -138,7 +138,11 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
     """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
     they come with the search (``include=``), read in one query for all hits."""
     col = as_collection(served)
-    include: tuple[Include, ...] = (("metadata",) if req.metadata else ()) + (("text",) if req.include_text else ())
+    include: list[Include] = []
+    if req.metadata:
+        include.append("metadata")
+    if req.include_text:
+        include.append("text")
     if by == "key":
         res = col.search(key=req.key, k=req.k, where=req.where, include=include)
     elif by == "text":
