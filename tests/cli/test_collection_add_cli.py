@@ -140,3 +140,17 @@ def test_every_phrase_the_advice_table_rewrites_is_still_in_the_library() -> Non
     flat = re.sub(r"\"\s*\n\s*f?\"", "", text)  # join implicitly concatenated string literals
     for phrase, _cli in ADVICE:
         assert phrase in flat, phrase
+
+
+def test_a_library_warning_is_one_cli_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings print as `warning: ...` in one line, never Python's `file.py:123: Category: ...` and source line."""
+    from embspace.store import Collection
+
+    col = tmp_path / "col"
+    with Collection.create(col, dim=4) as c:
+        c.add(["a", "b"], np.eye(4, dtype=np.float32)[:2], [{"label": "x"}, {"label": "y"}])
+    code, _out, err = run(["search", str(col), "a", "--key", "-k", "1", "--where", "lable = 'x'"], capsys)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "lable" in ln]
+    assert lines == ["warning: no item has the field 'lable'; fields are: label"], err
+    assert ".py:" not in err and "Warning:" not in err
