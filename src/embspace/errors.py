@@ -50,7 +50,14 @@ class InvalidInputError(EmbspaceError, ValueError):
 
 
 class CollectionLockedError(InvalidInputError):
-    """A collection is open for writing by another process (only one may write it at a time)."""
+    """A collection is open for writing by another process (only one may write it at a time).
+
+    ``path`` is the collection's directory and ``holder`` what the writer noted about itself
+    (``{"pid", "command", ...}``; see :func:`embspace.store.collection.lock_holder`), when known.
+    """
+
+    path: Path | None = None
+    holder: dict[str, Any] | None = None
 
 
 class NotFittedError(EmbspaceError, ValueError, AttributeError):

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .._version import __version__
-from ..errors import EmbspaceError, InvalidInputError
+from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
 from . import _output as out
 from ._advice import cli_message
 
@@ -218,6 +218,7 @@ from ._contrastive import register as _register_contrastive  # noqa: E402
 
 _register_contrastive(app, train_app)
 
+from ._serve import lock_advice  # noqa: E402
 from ._serve import register as _register_serve  # noqa: E402
 
 _register_serve(app)
@@ -582,6 +583,8 @@ def main(argv: list[str] | None = None) -> None:
         msg = e.args[0] if isinstance(e, KeyError) and not isinstance(e, EmbspaceError) and e.args else e
         if isinstance(e, OSError) and e.filename:
             msg = f"{e.strerror}: {e.filename}"
+        if isinstance(e, CollectionLockedError) and e.path is not None:  # the store's (Python) words: CLI terms
+            msg = lock_advice(e)
         out.error(escape(cli_message(str(msg))))
         sys.exit(2)
     except Exception as e:  # click's usage errors (click itself, or the copy typer vendors)

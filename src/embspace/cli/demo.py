@@ -346,7 +346,8 @@ def serve_data_dir(data_dir: Path, *, port: int = DEFAULT_PORT, extra: list[Path
         console.rule("[bold]serving[/]")
         if actual != port:
             console.print(f"(port {port} is taken: using {actual})")
-        app = build_app(ServeConfig(data_dir=str(data_dir), paths=[str(p) for p in extra or []]))
+        app = build_app(ServeConfig(data_dir=str(data_dir), paths=[str(p) for p in extra or []], host=host,
+                                    port=actual))
         console.print(banner(app.state.resources, host, actual), soft_wrap=True)
         console.print(f"Web projector: [bold]{projector_url(actual, host)}[/]", soft_wrap=True)
         console.print(f"API docs:      [bold]{base_url(host, actual)}/docs[/]", soft_wrap=True)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
+    CollectionLockedError,
     DimensionMismatchError,
     EmbspaceError,
     IncompatibleSpaceError,
@@ -30,7 +31,7 @@ from ..errors import (
     UnknownKeyError,
     ZeroVectorError,
 )
-from ._resources import ConflictError, NotFoundError, ReadOnlyError
+from ._resources import WRITE_WAIT, ConflictError, NotFoundError, ReadOnlyError
 from .schemas import ErrorResponse, OpenAIErrorResponse
 
 __all__ = ["ERROR_CODES", "ERROR_RESPONSES", "OPENAI_ERROR_RESPONSES", "OPENAI_PREFIX", "OpenAIRequestError",
@@ -43,6 +44,7 @@ ERROR_CODES: list[tuple[type[BaseException], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (UnknownKeyError, 404, "unknown_key"),
     (ConflictError, 409, "conflict"),
+    (CollectionLockedError, 409, "locked"),
     (ReadOnlyError, 403, "read_only"),
     (DimensionMismatchError, 422, "dimension_mismatch"),
     (IncompatibleSpaceError, 422, "incompatible_space"),
@@ -59,7 +61,8 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": desc} for status, desc in
     [(401, "missing or wrong API key"), (403, "refused: remote client without an API key, or read-only"),
-     (404, "no such resource or key"), (409, "exists already"), (413, "request body too large"),
+     (404, "no such resource or key"), (409, "exists already, or another process is writing the collection"),
+     (413, "request body too large"),
      (422, "invalid input")]}
 
 #: The path prefix of the OpenAI-compatible routes, whose errors take OpenAI's shape.
@@ -115,12 +118,23 @@ def _error(request: Request, status: int, code: str, message: str, detail: Any =
     return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
 
 
+def _locked_message(exc: CollectionLockedError) -> str:
+    """A locked collection, in words for an HTTP client (the library's message gives Python advice). The
+    other process is named by its pid only: its command line is nothing a remote client needs."""
+    what = f"the collection {exc.path.name!r}" if exc.path is not None else "the collection"
+    who = f" (pid {exc.holder['pid']})" if exc.holder and exc.holder.get("pid") else ""
+    return (f"{what} is being written by another process{who}; this server waited {WRITE_WAIT:g} s for it. "
+            "Retry when that process is done")
+
+
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OpenAIRequestError):
         return _error(request, exc.status, exc.code, str(exc), param=exc.param)
     for cls, status, code in ERROR_CODES:
         if isinstance(exc, cls):
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            if isinstance(exc, CollectionLockedError):
+                msg = _locked_message(exc)
             return _error(request, status, code, msg)
     return _error(request, 422, "invalid_input", str(exc))  # pragma: no cover - EmbspaceError is last in the table
 

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from ._balance import Balancer
 
-__all__ = ["PUBLIC_PREFIX", "SEARCH_ERROR", "AccessGuard", "BodyLimit", "LoadShedder", "SearchShortcut",
-           "deprecated_guard", "install_guards"]
+__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIX", "PUBLIC_PREFIXES", "SEARCH_ERROR", "AccessGuard", "BodyLimit",
+           "LoadShedder", "SearchShortcut", "deprecated_guard", "install_guards", "is_public"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,9 +45,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: The search handler: (collection name, request body) -> the JSON answer.
 SearchHandler = Callable[[str, bytes], Awaitable[bytes]]
 
-#: Paths served without the API key (static files with no data in them: the projector's page and code,
-#: which then asks for the key); the loopback rule still applies to them when no key is configured.
-PUBLIC_PREFIX = "/projector"
+#: Paths served without the API key (static files with no data in them: the projector's page and code, the
+#: API docs' pages and files, which then ask for the key); the loopback rule still applies to them when no
+#: key is configured. The schema (/openapi.json) needs the key.
+PUBLIC_PREFIXES = ("/projector", "/docs", "/redoc")
+#: Single paths served without the API key: the front page (links only).
+PUBLIC_PATHS = frozenset({"/"})
+#: The projector's prefix (the first public one; kept for callers of the former single prefix).
+PUBLIC_PREFIX = PUBLIC_PREFIXES[0]
+
+
+def is_public(scope: Scope) -> bool:
+    """Whether the request is a GET (or HEAD) of a page or file served without the API key."""
+    path = str(scope.get("path", ""))
+    return scope.get("method") in ("GET", "HEAD") and (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES))
 
 
 async def reply(send: Send, status: int, code: str, message: str,
@@ -84,7 +95,7 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 class AccessGuard:
     """Who may ask: with ``api_key``, every request carries it (``Authorization: Bearer KEY`` or
-    ``X-API-Key: KEY``; 401 otherwise) except GETs of the public projector files; without one, only
+    ``X-API-Key: KEY``; 401 otherwise) except GETs of the public pages (:func:`is_public`); without one, only
     loopback clients are served (403 otherwise)."""
 
     def __init__(self, app: ASGIApp, *, api_key: str | None) -> None:
@@ -105,9 +116,7 @@ class AccessGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self.key is not None:
-                public = scope.get("method") in ("GET", "HEAD") and str(scope.get("path", "")).startswith(
-                    PUBLIC_PREFIX)
-                if not public and not self.authorized(scope):
+                if not is_public(scope) and not self.authorized(scope):
                     await reply(send, 401, "unauthorized", "an API key is required: send 'Authorization: Bearer "
                                 "KEY' (an OpenAI client's api_key) or 'X-API-Key: KEY'",
                                 [(b"www-authenticate", b"Bearer")], path=str(scope.get("path", "")))

@@ -8,6 +8,7 @@ can be dropped through it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import threading
@@ -22,12 +23,16 @@ from .._dirs import default_data_dir
 from ..apps.schemas import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
 
-__all__ = ["ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
+__all__ = ["WRITE_WAIT", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
 
 _NAME = re.compile(NAME_PATTERN)
 
 
 log = logging.getLogger("embspace.serve")
+
+#: How long (seconds) a write through the server waits for a collection's writer lock while another
+#: process (``embspace collection add``, a script) holds it; then the client gets a 409 ``locked``.
+WRITE_WAIT = 5.0
 
 
 class NotFoundError(EmbspaceError, LookupError):
@@ -79,6 +84,26 @@ def kind_of(path: Path) -> str | None:
     return "space"
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why this process may not write the collection at ``path`` (None when it may)."""
+    from ..store.collection import DB_NAME
+
+    for p in (path, path / DB_NAME, path / "writer.lock"):
+        if p.exists() and not os.access(p, os.W_OK):
+            return f"{p} is not writable by this user"
+    return None
+
+
+def _not_served(path: Path) -> str:
+    """Why an entry of a served directory is not served (it is no collection, space or recommender)."""
+    if path.is_dir():
+        other = artifact_kind(path)
+        if other is not None:
+            return f"{kind_phrase(other)}, which a server does not serve on its own"
+        return "a directory that is no collection, space or recommender model (give its path to serve what it holds)"
+    return "not a vector file embspace reads"
+
+
 def _model_name(spec: str) -> str:
     """The name an encoder spec's model will have once loaded (what a collection created with it records)."""
     from ..encoders.sentence_encoder import ALIASES
@@ -105,14 +130,28 @@ class Resources:
         :func:`~embspace.encoders.get_encoder`); loaded on first use.
     readonly
         Open collections read-only and refuse every write.
+    url
+        Where the server answers (``http://HOST:PORT``), noted in a collection's writer lock while the server
+        writes it, so that a process kept waiting can say where to send its items instead.
+
+    Collections are opened without their writer lock: a write request takes it for that write only (waiting
+    up to :data:`WRITE_WAIT` seconds when another process holds it), so the CLI and scripts can write them
+    while the server runs. A collection this process may not write (its files are read-only) is served
+    read-only (:attr:`read_only` says why); entries of a served directory that are not served are listed in
+    :attr:`skipped` with the reason.
     """
 
     def __init__(self, data_dir: str | Path, paths: Sequence[str | Path] = (), *, encoder: str = "minilm",
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, url: str | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.default_encoder = encoder
         self.readonly = readonly
+        self.url = url
+        #: What a served directory holds that is not served, and why: (path, reason), in directory order.
+        self.skipped: list[tuple[Path, str]] = []
+        #: Collections served read-only although the server writes: name -> why.
+        self.read_only: dict[str, str] = {}
         self._items: dict[tuple[str, str], Served] = {}
         self._encoders: dict[str, Any] = {}
         self._classifier: Any = None
@@ -138,8 +177,13 @@ class Resources:
                     try:
                         if kind_of(child) is not None:
                             self._add_path(child, top=False)
+                        else:
+                            self.skipped.append((child, _not_served(child)))
                     except (EmbspaceError, OSError, ValueError) as e:  # one bad file must not stop the server
                         log.warning("not serving %s: %s", child, e)
+                        why = str(e)  # said without the path, which the list gives
+                        self.skipped.append((child, why[len(str(child)):].lstrip(":, ") if why.startswith(str(child))
+                                             else why))
                 return
             if top:
                 raise InvalidInputError(f"{path} is not a collection, a space, a recommender model or a directory "
@@ -152,16 +196,23 @@ class Resources:
             if self._items[(kind, name)].path == path:
                 return
             raise InvalidInputError(f"two {kind}s are called {name!r}: {self._items[(kind, name)].path} and {path}")
-        self._items[(kind, name)] = Served(name, kind, path, self._open(kind, path),
+        self._items[(kind, name)] = Served(name, kind, path, self._open(kind, path, name),
                                            owned=path.parent == self.data_dir)
 
-    def _open(self, kind: str, path: Path) -> Any:
+    def _open(self, kind: str, path: Path, name: str) -> Any:
         """The object of a resource, by its loader (what :func:`embspace.open` would call; that function
         sits above every layer, so the server calls the loaders itself)."""
         if kind == "collection":
             from ..store import Collection
 
-            col = Collection.open(path, readonly=self.readonly)
+            why = None if self.readonly else _unwritable(path)
+            col = Collection.open(path, readonly=self.readonly or why is not None, hold_lock=False,
+                                  timeout=WRITE_WAIT)
+            if why is not None:
+                self.read_only[name] = why
+            if isinstance(col, Collection):  # what a CLI kept waiting for the lock says about the server
+                col.lock_note = {"by": "embspace serve", "collection": name,
+                                 **({"url": self.url} if self.url else {})}
             spec = col.encoder_spec
             if spec is not None:
                 if spec in self._encoders:
@@ -283,7 +334,8 @@ class Resources:
             if ("collection", name) in self._items or path.exists():
                 raise ConflictError(f"a collection (or another file) called {name!r} exists already")
             enc = self.encoder(encoder) if encoder is not None else None
-            col = Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index)
+            Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index).close()
+            col = self._open("collection", path, name)  # without the writer lock, like every served collection
             served = self._items[("collection", name)] = Served(name, "collection", path, col, owned=True)
             return served
 

@@ -3,9 +3,11 @@
 :func:`create_app` only assembles: the routes (:mod:`embspace.serve.routers`, one router per resource),
 the error answers (:mod:`._errors`: every error is ``{"error": {"code", "message", "detail"}}`` with a
 stable ``code``, see :data:`ERROR_CODES`) and the middlewares in front (:mod:`._guard`: the API key or
-loopback-only, the body limit, load shedding across workers, the search shortcut). Request and response
-bodies are the library's own models (:mod:`embspace.apps.schemas`) and the API's (:mod:`.schemas`), so the
-OpenAPI schema (``/openapi.json``, browsable at ``/docs``) is the library's contract.
+loopback-only, the body limit, load shedding across workers, the search shortcut; and, when origins are
+given, CORS in front of them all, so that browsers' preflights are answered before the key is asked for).
+Request and response bodies are the library's own models (:mod:`embspace.apps.schemas`) and the API's
+(:mod:`.schemas`), so the OpenAPI schema (``/openapi.json``, browsable offline at ``/docs`` and ``/redoc``)
+is the library's contract.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+from collections.abc import Sequence
 from typing import Any
 
 try:
@@ -32,17 +35,23 @@ from .config import CONFIG_ENV, DEFAULT_MAX_BODY, ServeConfig, is_loopback
 from .routers import ROUTERS, collections
 from .schemas import SearchRequest
 
-__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "ServeConfig", "app_from_env", "create_app",
-           "export_config", "is_loopback", "open_resources"]
+__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "ERROR_CODES", "ServeConfig", "app_from_env", "base_url", "create_app",
+           "export_config", "install_cors", "is_loopback", "open_resources"]
 
 DESCRIPTION = ("Semantic search, RAG retrieval, neighbours, analogies, recommendation, dedup and zero-shot "
                "classification over embedding spaces. Errors are {\"error\": {\"code\", \"message\", \"detail\"}} "
                "with a stable code.")
 
 
+def base_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def open_resources(cfg: ServeConfig) -> Resources:
     """The collections, spaces and recommenders ``cfg`` serves."""
-    return Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly)
+    return Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly,
+                     url=base_url(cfg.host, cfg.port) if cfg.port else None)
 
 
 def export_config(cfg: ServeConfig) -> None:
@@ -58,7 +67,8 @@ def app_from_env() -> FastAPI:
     cfg = ServeConfig.model_validate_json(raw)
     resources = open_resources(cfg)
     balancer = Balancer(cfg.balance) if cfg.balance else None
-    app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body, balancer=balancer)
+    app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body, balancer=balancer,
+                     cors_origins=cfg.cors_origins)
     app.state.balancer = balancer
     # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
     # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
@@ -86,7 +96,7 @@ def _with_own_models(app: FastAPI) -> None:
 
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY,
-               balancer: Balancer | None = None) -> FastAPI:
+               balancer: Balancer | None = None, cors_origins: Sequence[str] = ()) -> FastAPI:
     """The FastAPI app serving ``resources``.
 
     Parameters
@@ -100,9 +110,13 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         The largest request body, in bytes.
     balancer
         A :class:`~embspace.serve._balance.Balancer` when several worker processes share the port.
+    cors_origins
+        Origins (``http://localhost:3000``; ``"*"`` for any) whose web pages may call the API from a browser.
+        None by default: browsers then refuse cross-origin calls (their preflights get no CORS answer).
     """
+    # the docs pages are the home router's (offline: no CDN), not FastAPI's
     app = FastAPI(title="embspace", version=__version__, responses=ERROR_RESPONSES, description=DESCRIPTION,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                  docs_url=None, redoc_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.resources = resources
     for router in ROUTERS:
         app.include_router(router)
@@ -110,7 +124,21 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     install_error_handlers(app)
     install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer,
                    search=functools.partial(collections.search_json, resources))
+    if cors_origins:
+        install_cors(app, cors_origins)
     return app
+
+
+def install_cors(app: FastAPI, origins: Sequence[str]) -> None:
+    """Let web pages of ``origins`` call the API from a browser: Starlette's CORS middleware, outermost, so a
+    preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is answered before the API key is checked
+    (browsers send it without one) and every answer, refusals included, carries the CORS headers. Credentials
+    (cookies) are not allowed: the API key goes in a header."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    # any request header: OpenAI's browser client sends its own (x-stainless-*) besides the key
+    app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=["*"], allow_credentials=False, max_age=600)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
 """What ``embspace serve`` serves and how: :class:`ServeConfig`, whose validators are the serving safety rules.
 
 The rules (an API key of at least :data:`MIN_API_KEY` characters; any address but loopback only with a key;
-several worker processes only over read-only data) belong to the library, so every way of starting a
+several worker processes only over read-only data; cross-origin browser calls only from the origins named,
+and from any origin only with a key) belong to the library, so every way of starting a
 server — the CLI, the demo, a worker process reading its configuration from the environment, a user's
 own code — obeys the same ones. :func:`problems` words a refused configuration for the caller: the CLI
 names its flags (``--api-key``), Python callers see the fields (``api_key``).
@@ -10,6 +11,7 @@ names its flags (``--api-key``), Python callers see the fields (``api_key``).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -29,7 +31,8 @@ CONFIG_ENV: Final = "EMBSPACE_SERVE_CONFIG"
 
 #: How a rule's message names each field, for Python callers (the CLI passes its flags to :func:`problems`).
 FIELD_NAMES: Final[Mapping[str, str]] = {"api_key": "api_key", "host": "host", "readonly": "readonly=True",
-                                         "workers": "workers", "max_body": "max_body"}
+                                         "workers": "workers", "max_body": "max_body",
+                                         "cors_origins": "cors_origins"}
 #: The rules' messages; ``{field}`` is replaced by the caller's name of that field.
 _RULES: Final[Mapping[str, str]] = {
     "api_key_too_short": f"the API key is too short ({{length}} characters): use at least {MIN_API_KEY} (e.g. "
@@ -38,7 +41,13 @@ _RULES: Final[Mapping[str, str]] = {
                           "and change your collections. Give {api_key}, or listen on 127.0.0.1",
     "workers_need_readonly": "{workers_given} workers serve read-only data: add {readonly} (one process writes a "
                              "collection)",
+    "bad_origin": "{cors_origins}: {origin!r} is not an origin: give scheme://host[:port] with no path, e.g. "
+                  "http://localhost:3000 (or '*' for any origin, with an API key)",
+    "any_origin_without_key": "{cors_origins} '*' would let every web page you visit call this server and read "
+                              "your collections: give {api_key} too, or name the origins",
 }
+#: An origin as browsers send it: scheme://host[:port] (no path, no trailing slash).
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
 def is_loopback(host: str) -> bool:
@@ -59,7 +68,8 @@ class ServeConfig(BaseModel):
 
     Validation enforces the serving safety rules: ``api_key`` has at least :data:`MIN_API_KEY` characters;
     a ``host`` other than loopback needs an ``api_key``; ``workers`` > 1 needs ``readonly`` (a collection has
-    one writing process). A refused configuration raises :class:`pydantic.ValidationError`;
+    one writing process); each of ``cors_origins`` is an origin (``scheme://host[:port]``), and ``"*"``
+    (any origin) needs an ``api_key``. A refused configuration raises :class:`pydantic.ValidationError`;
     :func:`problems` words it.
 
     Examples
@@ -86,6 +96,8 @@ class ServeConfig(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=SLOTS, description="server processes sharing the port")
     balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
+    cors_origins: list[str] = Field(default=[], description="origins whose web pages may call the API from a "
+                                    "browser (CORS); '*' for any (needs an API key); none by default")
 
     @field_validator("api_key")
     @classmethod
@@ -94,12 +106,26 @@ class ServeConfig(BaseModel):
             raise _rule("api_key_too_short", length=len(key))
         return key
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        out = []
+        for origin in origins:
+            origin = origin.strip().rstrip("/")
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise _rule("bad_origin", origin=origin)
+            if origin not in out:
+                out.append(origin)
+        return out
+
     @model_validator(mode="after")
     def _safe(self) -> ServeConfig:
         if not self.api_key and not is_loopback(self.host):
             raise _rule("public_without_key", address=self.host)
         if self.workers > 1 and not self.readonly:
             raise _rule("workers_need_readonly", workers_given=self.workers)
+        if "*" in self.cors_origins and not self.api_key:
+            raise _rule("any_origin_without_key")
         return self
 
 

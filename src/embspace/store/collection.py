@@ -5,7 +5,7 @@ Layout of a collection directory::
     PATH/embspace.json       the artifact header (kind "collection"; collections created before it have none)
     PATH/collection.sqlite   keys, float32 vectors, JSON metadata, texts, a change log (source of truth)
     PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
-    PATH/writer.lock         held (flock) by the one writer
+    PATH/writer.lock         held (flock) by the one writer, which notes in it who it is (pid, command)
 
 Every write is one SQLite transaction that also appends to the change log, so a write whose call
 returned is durable, and a write interrupted by a crash is absent as a whole. The index is
@@ -22,14 +22,17 @@ text column, and searches fall back to the ``"text"`` metadata field where older
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import math
 import os
+import re
 import sqlite3
+import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -51,7 +54,9 @@ COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is re
 SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
 FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next change)
 
-__all__ = ["Collection"]
+__all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _has_text_column(db: sqlite3.Connection) -> bool:
@@ -71,11 +76,71 @@ CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TE
 """
 
 
+def lock_holder(path: str | Path) -> dict[str, Any] | None:
+    """Who holds the writer lock of the collection at ``path``, as the holder noted it in ``writer.lock``
+    (``{"pid", "command", ...}`` plus what it added: :attr:`Collection.lock_note`), or None when nobody
+    noted anything (no writer, or one from before the note existed)."""
+    try:
+        text = (Path(path) / "writer.lock").read_text(encoding="utf-8").strip()
+        note = json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
+
+
+_SECRET_OPTION = re.compile(r"key|token|secret|passw", re.I)
+_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """This process's command line (``sys.argv``) as a lock holder notes it: the program's file name, and the
+    values of options that look secret (``--api-key``, ``--token``...) and credentials in URLs hidden."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv:
+        return ""
+    words, hide = [Path(argv[0]).name if argv[0] else ""], False
+    for arg in argv[1:]:
+        if hide:
+            words.append("***")
+            hide = False
+        elif arg.startswith("-") and _SECRET_OPTION.search(arg.split("=", 1)[0]):
+            hide = "=" not in arg
+            words.append(arg if hide else arg.split("=", 1)[0] + "=***")
+        else:
+            words.append(_URL_CREDENTIALS.sub("://***@", arg))
+    return " ".join(w for w in words if w)
+
+
+def describe_holder(holder: Mapping[str, Any]) -> str:
+    """A lock holder's note in words: ``"pid 123, `embspace collection add docs notes/`"``."""
+    pid, command = holder.get("pid"), holder.get("command")
+    return ", ".join(x for x in (f"pid {pid}" if pid else "", f"`{command}`" if command else "") if x) or "unknown"
+
+
+def _writes(method: F) -> F:
+    """A writing method: a collection that does not hold its writer lock (``hold_lock=False``) takes it
+    for the call (waiting up to its ``timeout``) and releases it after."""
+
+    @functools.wraps(method)
+    def write(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        if self._lock_file is not None or not self.writable or self._closed:
+            return method(self, *args, **kwargs)  # holding it already (or refused by the method)
+        self._take_writer_lock(self._timeout)
+        try:
+            self._dirty = True  # other processes may have written since we last looked
+            return method(self, *args, **kwargs)
+        finally:
+            self._release_writer_lock()
+
+    return write  # type: ignore[return-value]
+
+
 class Collection(BaseCollection):
     """Vectors with keys and JSON metadata on disk, searchable by vector, text or key, under filters.
 
     Create with :meth:`create`, open with :meth:`open`. One process writes at a time (a second
-    writer waits up to ``timeout`` seconds, then gets a clear error); any number read.
+    writer waits up to ``timeout`` seconds, then gets a clear error); any number read. A writer opened
+    with ``hold_lock=False`` (a server, say) takes the writer lock only while it writes.
     """
 
     def __init__(self, path: Path, db: sqlite3.Connection, info: dict[str, Any], *, writable: bool,
@@ -92,6 +157,10 @@ class Collection(BaseCollection):
         self._index_seq = 0
         self._applied_since_save = 0
         self._lock_file: Any = None
+        self._hold = True  # hold the writer lock from open to close (False: only while writing)
+        self._timeout = 10.0  # how long a write waits for the writer lock (when not held)
+        #: Added to what this writer notes in ``writer.lock`` when it takes the lock (see :func:`lock_holder`).
+        self.lock_note: dict[str, Any] = {}
         self._closed = False
         self._names: dict[int, str] = {}  # id -> key; ids are never reused (AUTOINCREMENT), so never stale
         self._seen_version = -1  # PRAGMA data_version at the last sync: unchanged means no new commits
@@ -154,8 +223,17 @@ class Collection(BaseCollection):
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False, encoder: Any = None,
-             timeout: float = 10.0, token: str | None = None) -> Collection | MilvusCollection:
-        """Open the collection at ``path`` (a directory or a Milvus address; for writing unless ``readonly``)."""
+             timeout: float = 10.0, token: str | None = None, hold_lock: bool = True
+             ) -> Collection | MilvusCollection:
+        """Open the collection at ``path`` (a directory or a Milvus address; for writing unless ``readonly``).
+
+        One process writes a collection at a time: a writer takes the collection's writer lock, waiting up
+        to ``timeout`` seconds for it (then :class:`~embspace.errors.CollectionLockedError`, which names
+        the holder). By default a writer holds the lock until :meth:`close`; with ``hold_lock=False`` it
+        takes it only for each write (add, upsert, delete, compact, tune) and releases it after, so other
+        processes can write in between — what a long-running process that writes now and then (a server)
+        should do. Readers (``readonly``) never take it.
+        """
         if is_milvus_uri(path):
             return MilvusCollection.open(str(path), readonly=readonly, encoder=encoder, token=token)
         p = Path(path).expanduser()
@@ -168,15 +246,18 @@ class Collection(BaseCollection):
         if int(info.get("format", 0)) > FORMAT:
             raise InvalidInputError(f"{p} was written by a newer embspace (format {info['format']})")
         col = cls(p, db, info, writable=not readonly, encoder=encoder)
+        col._hold, col._timeout = hold_lock, float(timeout)
         if not readonly:
-            col._take_writer_lock(timeout=timeout)
-            if header is None:  # created before the header existed: the writer adds it
+            col._take_writer_lock(timeout=timeout if hold_lock else 0.0, missing_ok=not hold_lock)
+            if header is None and col._lock_file is not None:  # made before the header existed: the writer adds it
                 write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
         col._has_text = _has_text_column(db)
-        if not col._has_text and not readonly:  # written before texts were kept: the writer adds the column
-            with db:
+        if not col._has_text and not readonly and col._lock_file is not None:  # written before texts were kept:
+            with db:                                                             # the writer adds the column
                 db.execute("ALTER TABLE items ADD COLUMN text TEXT")
             col._has_text = True
+        if not readonly and not hold_lock:
+            col._release_writer_lock()
         return col
 
     @staticmethod
@@ -187,10 +268,12 @@ class Collection(BaseCollection):
         db.isolation_level = "DEFERRED"
         return db
 
-    def _take_writer_lock(self, timeout: float) -> None:
+    def _take_writer_lock(self, timeout: float, *, missing_ok: bool = False) -> None:
+        """Take the writer lock, waiting up to ``timeout`` seconds; then note who holds it in the lock file.
+        With ``missing_ok``, a lock held by another process is no error (nothing is taken)."""
         import time
 
-        f = open(self.path / "writer.lock", "a+")  # noqa: SIM115 - held for the collection's life
+        f = open(self.path / "writer.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held while writing
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -199,23 +282,42 @@ class Collection(BaseCollection):
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     f.close()
-                    raise CollectionLockedError(f"{self.path} is open for writing by another process; open it "
-                                                "with readonly=True, or close the writer") from None
+                    if missing_ok:
+                        return
+                    holder = lock_holder(self.path)
+                    who = f"another process ({describe_holder(holder)})" if holder else "another process"
+                    err = CollectionLockedError(f"{self.path} is open for writing by {who}; open it with "
+                                                "readonly=True, or close the writer, then retry")
+                    err.path, err.holder = self.path, holder
+                    raise err from None
                 time.sleep(0.05)
+        note = {"pid": os.getpid(), "command": command_line()[:300], **self.lock_note}
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(note))
+        f.flush()
         self._lock_file = f
+
+    def _release_writer_lock(self) -> None:
+        f, self._lock_file = self._lock_file, None
+        if f is not None:
+            f.truncate(0)  # nobody writes now
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
 
     def close(self) -> None:
         """Save the index (when writable and changed) and release the collection."""
         if self._closed:
             return
         if self.writable and self._index is not None and self._applied_since_save:
-            self._save_index()
+            if self._lock_file is None:  # a writer that takes the lock per write: save now if nobody writes
+                self._take_writer_lock(0.0, missing_ok=True)
+            if self._lock_file is not None:
+                self._save_index()
         self._db.close()
         self._closed = True
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._release_writer_lock()
 
     # -- writing -------------------------------------------------------------------------------------
     def _require_writer(self) -> None:
@@ -230,6 +332,7 @@ class Collection(BaseCollection):
         return [(k, v.tobytes(), json.dumps(m, ensure_ascii=False), t)
                 for k, v, m, t in zip(keys, vecs, metas, text_list, strict=True)]
 
+    @_writes
     def add(self, keys: Sequence[str | int], data: Any = None,
             metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
             texts: Sequence[str | None] | None = None) -> int:
@@ -255,12 +358,14 @@ class Collection(BaseCollection):
         """
         return self._write(keys, data, metadata, texts, replace=False)
 
+    @_writes
     def upsert(self, keys: Sequence[str | int], data: Any = None,
                metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
                texts: Sequence[str | None] | None = None) -> int:
         """Add items, replacing those whose key exists (the same arguments as :meth:`add`)."""
         return self._write(keys, data, metadata, texts, replace=True)
 
+    @_writes  # the funnel of every add and upsert (a new writing method must be @_writes too)
     def _write(self, keys: Sequence[str | int], data: Any, metadata: Any, texts: Any, *, replace: bool) -> int:
         self._require_writer()
         rows = self._rows(keys, data, metadata, texts)
@@ -292,6 +397,7 @@ class Collection(BaseCollection):
     def _ids_for(self, keys: Sequence[str]) -> dict[str, int]:
         return {k: int(i) for k, i in select_in(self._db, "SELECT key, id FROM items WHERE key IN ({in})", keys)}
 
+    @_writes
     def delete(self, keys: Sequence[str] | None = None, *, where: FilterLike = None) -> int:
         """Delete by keys, or every item matching a filter; returns how many were deleted."""
         self._require_writer()
@@ -460,7 +566,7 @@ class Collection(BaseCollection):
         self._index, self._index_seq = index, last
         self._load_names()
         self._applied_since_save = 1
-        if self.writable:
+        if self._lock_file is not None:  # only the lock's holder writes the index files
             self._save_index()
 
     def _all_vectors(self, where: FilterLike = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
@@ -499,8 +605,8 @@ class Collection(BaseCollection):
         """Replay the change log past what the index covers (adds, deletes), compacting when needed."""
         if self._index is None:
             self._load_index()
-        elif self.writable and not self._dirty:
-            return  # the writer holds the lock: nobody else can have committed
+        elif self._lock_file is not None and not self._dirty:
+            return  # we hold the writer lock (and looked when we took it): nobody else can have committed
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
         if version == self._seen_version and not self._dirty:
             return  # nobody committed since the last sync (data_version covers other connections)
@@ -528,19 +634,21 @@ class Collection(BaseCollection):
         removed = int(getattr(self._index, "n_removed", 0))
         if removed and removed > COMPACT_FRACTION * max(self._index.ntotal + removed, 1):
             self.rebuild_index()
-        elif self.writable and self._applied_since_save >= SAVE_EVERY:
+        elif self._lock_file is not None and self._applied_since_save >= SAVE_EVERY:
             self._save_index()
 
     def _vectors_by_id(self, ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
         return {int(i): np.frombuffer(v, np.float32)
                 for i, v in select_in(self._db, "SELECT id, vector FROM items WHERE id IN ({in})", ids)}
 
+    @_writes
     def compact(self) -> None:
         """Rebuild the index without removed entries and reclaim SQLite's free pages."""
         self._require_writer()
         self.rebuild_index()
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    @_writes
     def tune(self, target_recall: float = 0.95, *, k: int = 10, queries: Any = None, n_queries: int = 200,
              seed: int = 0) -> Any:
         """Pick the cheapest index search parameters reaching ``target_recall`` (recall@k against exact

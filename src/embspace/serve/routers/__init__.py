@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import apps, collections, maps, openai, recommenders, server, spaces
+from . import apps, collections, home, maps, openai, recommenders, server, spaces
 
-__all__ = ["ROUTERS", "apps", "collections", "maps", "openai", "recommenders", "server", "spaces"]
+__all__ = ["ROUTERS", "apps", "collections", "home", "maps", "openai", "recommenders", "server", "spaces"]
 
 #: Every router, in the order the app includes them.
 ROUTERS: tuple[APIRouter, ...] = (server.router, collections.router, apps.router, spaces.router,
-                                  recommenders.router, maps.router, openai.router)
+                                  recommenders.router, maps.router, openai.router, home.router)
