@@ -7,7 +7,40 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
+
+
+def _fixed(width: int) -> Column:
+    return Column(no_wrap=True, min_width=width)
+
+
+def _columns(console: Console) -> list[ProgressColumn]:
+    """Description, bar, percentage, rate, loss, elapsed time and ETA. On a terminal the description is cut
+    (with an ellipsis) to what leaves room for the figures, and the bar takes what is left, so an
+    80-column terminal still shows the rate and the ETA whole; elsewhere (a log, a pipe: drawn once, at
+    the end) the description stays whole."""
+    if not console.is_terminal:
+        return [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    room = max(16, console.width - 50)  # 50: percentage, rate, elapsed, ETA, separators and a short bar
+    return [TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis",
+                                                                       max_width=room)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, max_width=40)),
+            TextColumn("{task.percentage:>5.1f}%", table_column=_fixed(6)),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[loss]}", table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=_fixed(7)), TextColumn("ETA", table_column=_fixed(3)),
+            TimeRemainingColumn(table_column=_fixed(7))]
 
 
 def format_rate(rate: float, unit: str) -> str:
@@ -34,12 +67,8 @@ class TrainingProgress:
     def __enter__(self) -> TrainingProgress:
         self._start = time.perf_counter()
         if self.enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
-            )
+            console = Console(stderr=True)
+            self._progress = Progress(*_columns(console), console=console, transient=False)
             self._progress.__enter__()
             self._task = self._progress.add_task(self.description, total=self.total, rate="", loss="")
         return self

@@ -58,7 +58,7 @@ def test_texts_with_metadata_and_filters(tmp_path: Path, capsys: pytest.CaptureF
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     col = str(tmp_path / "col")
     _run("collection", "create", col, "--model", str(model), "--index", "Flat")
-    _run("collection", "add", col, str(src), "--id-field", "id")
+    _run("collection", "add", col, str(src), "--key-field", "id")
     hits = _run("search", col, "the cat sat", "-k", "4", "--where", "lang = 'fr'", "--json")["hits"]  # type: ignore[index]
     assert hits[0]["key"] == "d0" and {h["metadata"]["lang"] for h in hits} == {"fr"}
     from embspace.cli.app import main

@@ -139,6 +139,27 @@ def test_train_glove(files: dict[str, Path], tmp_path: Path, capsys: pytest.Capt
     assert code == 0 and out.startswith("glove: 60 words x 8 dims") and len(out.strip().splitlines()) == 1
 
 
+def test_train_tokenizer_drops_punctuation_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: the neighbours of 'war' in the State of the Union were 'war,' and 'war.'; the CLI now reads
+    words (punctuation dropped, lower-cased) unless told --tokenizer whitespace or a regular expression."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("War, war. The war! Peace, peace.\n" * 20, encoding="utf-8")
+    vocab = {}
+    for name, extra in (("words", []), ("ws", ["--tokenizer", "whitespace"]), ("case", ["--no-lowercase"]),
+                        ("re", ["--tokenizer", r"[a-z]+"])):
+        code, _out, err = run(["train", "word2vec", str(corpus), "-o", str(tmp_path / name), *W2V, "--quiet",
+                               *extra], capsys)
+        assert code == 0, err
+        vocab[name] = set(embspace.load(tmp_path / name).keys)
+    assert vocab["words"] == {"war", "the", "peace"}
+    assert {"war,", "war.", "war!", "peace,", "peace."} <= vocab["ws"]
+    assert vocab["case"] == {"War", "war", "The", "Peace", "peace"}
+    assert vocab["re"] == vocab["words"]
+    code, _out, err = run(["train", "glove", str(corpus), "-o", str(tmp_path / "g"), "--tokenizer", "(", "--quiet"],
+                          capsys)
+    assert code == 2 and "not a valid regular expression" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [

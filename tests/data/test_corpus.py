@@ -134,3 +134,27 @@ def test_encoded_corpus_keeps_base_vocab_ids() -> None:
 def test_empty_corpus_is_a_clear_error() -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         EncodedCorpus.encode([], min_count=1)
+
+
+def test_tokenizers_by_name_drop_punctuation_keep_inner_apostrophes_and_hyphens(tmp_path: Path) -> None:
+    """Issue 22: split on whitespace, 'war,' and 'war.' were words of their own (the neighbours of 'war' were
+    'war,' and 'war.'); the 'words' tokenizer keeps letters and digits only."""
+    import pickle
+
+    from embspace.data.corpus import RegexTokenizer, make_tokenizer
+
+    words = make_tokenizer("words")
+    assert words is not None
+    assert words("War, war. WAR! (the cold-war) don't 1945 \u2014 U.S.") == \
+        ["War", "war", "WAR", "the", "cold-war", "don't", "1945", "U", "S"]
+    assert make_tokenizer("whitespace") is None  # TextCorpus's default: str.split
+    assert make_tokenizer(r"\S+")("a, b.") == ["a,", "b."]  # type: ignore[misc]
+    assert make_tokenizer(str.split) is str.split
+    assert pickle.loads(pickle.dumps(words))("a b") == ["a", "b"]  # worker processes can take it
+    for bad, fragment in (("(", "not a valid regular expression"), ("x*", "matches the empty string")):
+        with pytest.raises(InvalidInputError, match=fragment):
+            RegexTokenizer(bad)
+    (tmp_path / "c.txt").write_text("War, war.\nPeace!\n", encoding="utf-8")
+    assert list(TextCorpus(tmp_path / "c.txt", tokenizer="words")) == [["war", "war"], ["peace"]]
+    assert list(TextCorpus(tmp_path / "c.txt", tokenizer="words", lowercase=False)) == [["War", "war"], ["Peace"]]
+    assert list(TextCorpus(tmp_path / "c.txt")) == [["war,", "war."], ["peace!"]]  # the default is unchanged

@@ -231,8 +231,8 @@ def test_add_file_still_reads_texts_with_an_encoder(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": ["p"], "text": ["from parquet"]}), tmp_path / "r.parquet")
     with Collection.create(tmp_path / "c", encoder=_CountingEncoder()) as col:
         assert col.add_file(tmp_path / "lines.txt") == 2
-        assert col.add_file(tmp_path / "r.jsonl", id_field="id") == 1
-        assert col.add_file(tmp_path / "r.parquet", id_field="id") == 1
+        assert col.add_file(tmp_path / "r.jsonl", key_field="id") == 1
+        assert col.add_file(tmp_path / "r.parquet", key_field="id") == 1
         assert sorted(col.keys()) == ["1", "2", "p", "x"]
         assert col.get(["x"], vectors=False)[0]["metadata"] == {"lang": "en"}
 

@@ -23,6 +23,16 @@ def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
 
 
+def warning(message: str) -> None:
+    """One line on stderr (no file:line, no source line), for a warning the command raised."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One informative line on stderr."""
+    err_console.print(escape(message), markup=True, soft_wrap=True)
+
+
 def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = "key", *,
                cells: Mapping[str, str] | None = None, to: Console | None = None) -> None:
     """A ranked table of (key, score). ``cells`` gives a key's cell as rich markup (the key itself,
@@ -34,6 +44,20 @@ def print_hits(title: str, hits: Sequence[tuple[str, float]], key_header: str = 
     for i, (key, score) in enumerate(hits, 1):
         table.add_row(str(i), cells[key] if cells and key in cells else escape(key), f"{score:.4f}")
     (to or console).print(table)
+
+
+def print_text_hits(title: str, hits: Sequence[tuple[str, float, str]], *, width: int = 160) -> None:
+    """A ranked table of (key, score, text): each text on one line, cut to ``width`` characters."""
+    table = Table(title=escape(title), title_justify="left", show_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("key", overflow="fold")
+    table.add_column("score", justify="right")
+    table.add_column("text", overflow="fold")
+    for i, (key, score, text) in enumerate(hits, 1):
+        flat = " ".join(text.split())
+        cut = flat if len(flat) <= width else flat[: width - 1] + "…"
+        table.add_row(str(i), escape(key), f"{score:.4f}", escape(cut))
+    console.print(table)
 
 
 def print_info(data: dict[str, Any]) -> None:

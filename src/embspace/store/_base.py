@@ -37,7 +37,7 @@ from ._filter import FilterLike, parse_filter
 from .collection_result import CollectionResult, IncludeArg
 from .get_result import GetResult
 
-__all__ = ["BaseCollection", "check_keys", "clean_metadata", "resolve_encoder"]
+__all__ = ["AddReport", "BaseCollection", "check_keys", "clean_metadata", "resolve_encoder"]
 
 Metadata = Mapping[str, Any] | None
 
@@ -253,6 +253,19 @@ def _frame_columns(df: Any) -> tuple[list[str], Any]:
 _RECORD_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".csv", ".csv.gz", ".tsv")
 
 
+#: The columns of a space saved as Parquet (``EmbeddingSpace.save("x.parquet")``).
+_SPACE_COLUMNS = frozenset({"key", "vector", "count"})
+
+
+def _parquet_fields(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception:  # unreadable: load names the file and the problem
+        return ["key", "vector"]
+
+
 def _saved_space(path: Path, text_field: str, texts_ok: bool) -> EmbeddingSpace | None:
     """The space saved at ``path``, or None when ``path`` holds texts to encode.
 
@@ -291,6 +304,34 @@ def _saved_space(path: Path, text_field: str, texts_ok: bool) -> EmbeddingSpace 
             raise CorruptDataError(e.path, f"{e.reason} (and this collection has no encoder, so the file cannot be "
                                    "texts to encode either)", e.line) from None
     return load(path)
+
+
+class AddReport(int):
+    """What :meth:`BaseCollection.add_file` did: the number of items added (it is that int), and
+
+    ``n_encoded`` texts encoded now, ``n_cached`` vectors read from the encoding cache, ``n_truncated``
+    texts cut at the model's maximum, ``n_chunked`` texts split into several windows, ``skipped``
+    ``(path, reason)`` of the files of a folder that were not documents, ``seconds`` the time taken.
+    """
+
+    n_encoded: int
+    n_cached: int
+    n_truncated: int
+    n_chunked: int
+    skipped: list[tuple[str, str]]
+    seconds: float
+
+    def __new__(cls, n: int, *, n_encoded: int = 0, n_cached: int = 0, n_truncated: int = 0, n_chunked: int = 0,
+                skipped: Sequence[tuple[str, str]] = (), seconds: float = 0.0) -> AddReport:
+        self = super().__new__(cls, n)
+        self.n_encoded, self.n_cached, self.n_truncated, self.n_chunked = n_encoded, n_cached, n_truncated, n_chunked
+        self.skipped = list(skipped)
+        self.seconds = seconds
+        return self
+
+    @property
+    def items_per_second(self) -> float:
+        return int(self) / max(self.seconds, 1e-9)
 
 
 class BaseCollection(ABC):
@@ -609,23 +650,143 @@ class BaseCollection(ABC):
             n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
         return n
 
-    def add_file(self, path: str | Path, *, text_field: str = "text", id_field: str | None = None,
-                 upsert: bool = False) -> int:
-        """Add a saved space (any format :func:`embspace.load` reads), or the texts of a .txt/.jsonl/.csv/
-        .parquet file or folder (encoded with the collection's encoder; other fields kept as metadata)."""
-        texts_ok = bool(self._info.get("encoder")) or self._encoder is not None
-        space = _saved_space(Path(path).expanduser(), text_field, texts_ok)
-        if space is not None:
-            return self.add_space(space, upsert=upsert)
-        from ..encoders.file_encoding import read_items
+    def add_file(self, path: str | Path, *, text_field: str = "text", key_field: str | None = None,
+                 vector_field: str | None = None, metadata_fields: Sequence[str] | None = None,
+                 upsert: bool = False, progress: bool | None = None, chunk: int | None = None, overlap: int = 0,
+                 include_all: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
+                 batch_size: int | None = None, id_field: str | None = None) -> AddReport:
+        """Add a saved space, a file of records, or a file or folder of texts; returns how many items were
+        added (an int: an :class:`AddReport`, which also says how they came).
 
-        items, _modality = read_items(path, text_field=text_field, id_field=id_field)
-        keys = [i.id for i in items]
-        texts = [str(i.content) for i in items]
-        metas = [i.metadata for i in items]
-        if upsert:
-            return self.upsert(keys, metadata=metas, texts=texts)
-        return self.add(keys, metadata=metas, texts=texts)
+        ``path`` is one of
+
+        * a saved space (any format :func:`embspace.load` reads): its keys and vectors;
+        * a file of records (.jsonl[.gz], .csv, .tsv, .parquet): keys from ``key_field``, vectors from
+          ``vector_field`` or else the texts of ``text_field`` encoded with the collection's encoder;
+          each record's text is stored with it (``search(..., include="text")``), and ``metadata_fields``
+          (default: every other field) become its metadata (see :func:`~embspace.encoders.file_encoding.
+          read_records`; a named field the file lacks is an error);
+        * a .txt file (one text per line, keyed by line number) or a folder of text files (each file one
+          text, keyed by its path in the folder, metadata ``path``).
+
+        In a folder, what is not a document is skipped (README, LICENSE, COPYING, CHANGELOG files, hidden
+        files, binaries, files that are not UTF-8 text; listed in ``AddReport.skipped``) unless
+        ``include_all``. A .parquet file with a ``key`` and a ``vector`` column and none of the field
+        arguments is read as a saved space.
+
+        Texts are encoded through the content-hash cache of :mod:`embspace.encoders.file_encoding` (shared
+        with ``embspace encode``; ``cache=False`` skips it), so adding texts seen before costs no encoding.
+        ``progress`` shows a bar with items/s and ETA on stderr (None: when stderr is a terminal).
+        ``chunk`` cuts texts into windows of that many tokens overlapping by ``overlap`` (keys
+        ``KEY#N``, metadata ``parent``, ``chunk``, ``start``, ``end``; the window's text is stored), as
+        :func:`~embspace.apps.ingest` does; without it, texts longer than the model's maximum are
+        truncated and a :class:`~embspace.encoders.text_encoder.TruncationWarning` says how many.
+        ``id_field`` is the deprecated name of ``key_field``.
+        """
+        import sys
+        import time
+
+        from ..encoders import file_encoding as fe
+
+        t0 = time.perf_counter()
+        if id_field is not None:
+            import warnings
+
+            warnings.warn("add_file(id_field=) is deprecated and will be removed in the next release; use "
+                          "key_field= (the same meaning)", DeprecationWarning, stacklevel=2)
+            if key_field is not None and key_field != id_field:
+                raise InvalidInputError(f"key_field={key_field!r} and id_field={id_field!r} disagree; give key_field "
+                                        "only")
+            key_field = id_field
+        if progress is None:
+            progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        p = Path(path).expanduser()
+        record_file = p.name.lower().endswith((*_RECORD_SUFFIXES, ".parquet"))
+        fields_given = [name for name, value in (("key_field", key_field), ("vector_field", vector_field),
+                                                 ("metadata_fields", metadata_fields)) if value is not None]
+        if fields_given and not record_file:
+            raise InvalidInputError(f"{', '.join(fields_given)} apply to files of records (.jsonl, .csv, .parquet); "
+                                    f"{p.name} is {'a folder' if p.is_dir() else 'not one'}, and its items are keyed "
+                                    "by path or line")
+        texts_ok = bool(self._info.get("encoder")) or self._encoder is not None
+        if record_file and not fields_given and p.name.lower().endswith(".parquet") and p.is_file():
+            names = set(_parquet_fields(p))
+            record_file = not ("vector" in names and names <= _SPACE_COLUMNS)  # else embspace's own space file
+        if not record_file:
+            space = _saved_space(p, text_field, texts_ok)
+            if space is not None:
+                if chunk is not None:
+                    raise InvalidInputError(f"{p.name} holds vectors, not texts: there is nothing to chunk")
+                n = self.add_space(space, upsert=upsert)
+                return AddReport(n, seconds=time.perf_counter() - t0)
+        skipped: list[tuple[str, str]] = []
+        vectors: npt.NDArray[np.float32] | None = None
+        texts: list[str | None] | None
+        if record_file:
+            rec = fe.read_records(p, text_field=text_field, key_field=key_field, vector_field=vector_field,
+                                  metadata_fields=metadata_fields)
+            keys, texts, metas, vectors = rec.keys, rec.texts, rec.metadata, rec.vectors
+            if vectors is not None and chunk is not None:
+                raise InvalidInputError(f"{p.name} holds vectors (field {vector_field or 'vector'!r}); chunking "
+                                        "applies to texts to encode")
+        else:
+            items, modality = fe.read_items(p, text_field=text_field, include_all=include_all, skipped=skipped)
+            if modality != "text":
+                raise InvalidInputError(f"{p} holds images; add_file adds texts (encode the images into a space "
+                                        "first, then add the space)")
+            keys = [i.id for i in items]
+            texts = [str(i.content) for i in items]
+            metas = [dict(i.metadata) for i in items]
+        n_chunked = n_encoded = n_cached = n_truncated = 0
+        if vectors is None:
+            if not texts_ok:
+                raise InvalidInputError("this collection has no encoder, so it cannot encode texts; add vectors, or "
+                                        "add the texts to a collection created with an encoder")
+            to_encode = [t or "" for t in texts or []]
+            if chunk is not None:
+                keys, to_encode, metas, n_chunked = self._chunked(keys, to_encode, metas, chunk, overlap)
+            texts = list(to_encode)
+            own = (self._info.get("encoder") or {}).get("space_id")
+            if self._encoder is not None:
+                own = getattr(self._encoder, "space_id", None)
+            got = fe.encode_with_cache(to_encode, lambda: self.encoder, space_id=own if isinstance(own, str) else None,
+                                       dim=self.dim, progress=progress, cache=cache, cache_dir=cache_dir,
+                                       batch_size=batch_size)
+            vectors, n_encoded, n_cached, n_truncated = got.vectors, got.n_encoded, got.n_cached, got.n_truncated
+            if n_truncated:
+                import warnings
+
+                from ..encoders.text_encoder import TruncationWarning
+
+                limit = getattr(self.encoder, "max_length", None)
+                warnings.warn(f"{n_truncated:,} of {len(to_encode):,} texts were longer than the model's maximum"
+                              f"{f' ({limit} tokens)' if limit else ''} and were truncated; chunk=TOKENS splits "
+                              "them into windows instead", TruncationWarning, stacklevel=2)
+        write = self.upsert if upsert else self.add
+        n = write(keys, vectors, metas, texts=texts)
+        return AddReport(n, n_encoded=n_encoded, n_cached=n_cached, n_truncated=n_truncated, n_chunked=n_chunked,
+                         skipped=skipped, seconds=time.perf_counter() - t0)
+
+    def _chunked(self, keys: list[str], texts: list[str], metas: list[dict[str, Any]], size: int, overlap: int
+                 ) -> tuple[list[str], list[str], list[dict[str, Any]], int]:
+        """Texts cut into token windows by the encoder: keys ``KEY#N`` (when a text has several), the
+        window's text, its metadata plus ``parent``, ``chunk``, ``start``, ``end``; and how many were cut."""
+        enc = self.encoder
+        chunker = getattr(enc, "chunk", None)
+        if chunker is None:
+            raise InvalidInputError(f"the encoder {getattr(enc, 'name', enc)!r} cannot cut texts by tokens (it has no "
+                                    "chunk method); add the texts whole")
+        out_keys: list[str] = []
+        out_texts: list[str] = []
+        out_metas: list[dict[str, Any]] = []
+        n_chunked = 0
+        for key, meta, parts in zip(keys, metas, chunker(texts, size, overlap), strict=True):
+            n_chunked += len(parts) > 1
+            for c in parts:
+                out_keys.append(f"{key}#{c.index}" if len(parts) > 1 else key)
+                out_texts.append(c.text)
+                out_metas.append({**meta, "parent": key, "chunk": c.index, "start": c.start, "end": c.end})
+        return out_keys, out_texts, out_metas, n_chunked
 
     def add_dataframe(self, df: Any, *, key: str, vector: str | None = None, text: str | None = None,
                       metadata: Sequence[str] | str | None = None, upsert: bool = False) -> int:
