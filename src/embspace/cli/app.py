@@ -13,6 +13,7 @@ from .._version import __version__
 from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
 from . import _output as out
 from ._advice import cli_message
+from ._space_options import EncodingOpt, LimitOpt, UnicodeErrorsOpt, load_space
 
 app = typer.Typer(
     name="embspace",
@@ -31,10 +32,9 @@ class UserError(EmbspaceError):
     """A user mistake reported as one line and exit status 2."""
 
 
-def _load(path: Path, fmt: str | None = None) -> Any:
-    from ..space import load
-
-    return load(path, format=fmt)
+def _load(path: Path, fmt: str | None = None, encoding: str = "utf-8", unicode_errors: str = "strict",
+          limit: int | None = None) -> Any:
+    return load_space(path, fmt, encoding=encoding, unicode_errors=unicode_errors, limit=limit)
 
 
 def _version(value: bool) -> None:
@@ -61,14 +61,15 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 @app.command()
-def info(space: SpaceArg, fmt: FormatOpt = None, as_json: JsonOpt = False) -> None:
+def info(space: SpaceArg, fmt: FormatOpt = None, encoding: EncodingOpt = "utf-8",
+         unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None, as_json: JsonOpt = False) -> None:
     """Size, metric, normalisation and provenance of a space."""
     from ..space import detect_format
 
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     data = {
         "path": str(space),
-        "format": fmt or detect_format(space),
+        "format": fmt or detect_format(space, encoding=encoding, unicode_errors=unicode_errors),
         "n": len(s),
         "dim": s.dim,
         "metric": s.metric,
@@ -90,10 +91,13 @@ def neighbors(
     keys: Annotated[list[str], typer.Argument(help="One or more keys to query.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours per key.")] = 10,
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exact nearest neighbours of each KEY (the key itself excluded)."""
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     result = s.neighbors(list(keys), k=k)
     if as_json:
         out.print_json({key: result[i].to_list() for i, key in enumerate(keys)})
@@ -111,12 +115,15 @@ def analogy(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of answers.")] = 5,
     method: Annotated[str, typer.Option("--method", "-m", help="3cosadd or 3cosmul.")] = "3cosadd",
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen)."""
     if method not in ("3cosadd", "3cosmul"):
         raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     hits = s.analogy(a, b, c, k=k, method=method).to_list()
     if as_json:
         out.print_json({"a": a, "b": b, "c": c, "method": method, "answers": hits})
@@ -130,10 +137,13 @@ def similarity(
     a: Annotated[str, typer.Argument(help="First key.")],
     b: Annotated[str, typer.Argument(help="Second key.")],
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Similarity of two keys under the space's metric."""
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     value = s.similarity(a, b)
     if as_json:
         out.print_json({"a": a, "b": b, "metric": s.metric, "similarity": value})
@@ -148,11 +158,14 @@ def convert(
     to: Annotated[str | None, typer.Option("--format", "-t", help="Output format.")] = None,
     from_format: Annotated[str | None, typer.Option("--from", help="Input format.")] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="Set the metric: cosine, dot or l2.")] = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
 ) -> None:
     """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, .npy, Parquet, Arrow)."""
     from ..space import save
 
-    s = _load(source, from_format)
+    s = _load(source, from_format, encoding, unicode_errors, limit)
     if metric is not None:
         s = s.with_metric(metric)
     written = save(s, target, format=to)
@@ -455,6 +468,9 @@ def evaluate(
         "--case-sensitive", help="Compare words as written (default: ignore case, the most frequent variant "
         "standing for a word).")] = False,
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Word analogy accuracy and word similarity correlation of a space."""
@@ -468,7 +484,7 @@ def evaluate(
     for f in ([analogy_file] if analogy_file is not None else []) + sims:
         if not f.is_file():
             raise UserError(f"no such evaluation file: {f}")
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     common: dict[str, Any] = {"case_insensitive": not case_sensitive}
     if restrict_vocab is not None:
         common["restrict_vocab"] = restrict_vocab
