@@ -344,7 +344,7 @@ def _default_output(corpus: list[Path], model: str) -> Path:
 
 def _example_word(space: Any) -> str:
     """A word for the next-step hint: a frequent one that is a plain word (the very first are often 'the')."""
-    keys = list(space.keys[:200])
+    keys: list[str] = [str(k) for k in space.keys[:200]]
     words = [k for k in keys if k.isalpha() and len(k) > 3]
     return words[min(10, len(words) - 1)] if words else keys[0]
 
