@@ -141,6 +141,13 @@ def test_every_phrase_the_advice_table_rewrites_is_still_in_the_library() -> Non
     flat = re.sub(r"\"\s*\n\s*f?\"", "", text)  # join implicitly concatenated string literals
     for phrase, _cli in ADVICE:
         assert phrase in flat, phrase
+    import inspect
+
+    from embspace.cli._advice import KEYWORDS
+    from embspace.space.io import load
+
+    for keyword, _flag in KEYWORDS:  # the keywords rewritten as flags are still load's
+        assert keyword in inspect.signature(load).parameters, keyword
 
 
 def test_a_library_warning_is_one_cli_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import embspace
@@ -63,7 +64,9 @@ def test_the_default_demo_runs_end_to_end_as_a_user_runs_it(
         assert col.count() == len(passages) >= 500
         assert col.encoder_spec == "sentence-transformers/all-MiniLM-L6-v2" and col.dim == 384
         item = col.get([passages[0]["key"]], vectors=False)[0]
-        assert item["metadata"] == {k: v for k, v in passages[0].items() if k != "key"}
+        # the passage's text in the collection's text column, the rest in its metadata
+        assert item["metadata"] == {k: v for k, v in passages[0].items() if k not in ("key", "text")}
+        assert item["text"] == passages[0]["text"]
         keys = {key for key, _, _ in col.items()}
     # the searches, one under a metadata filter
     for query, where in SEARCHES:
@@ -150,6 +153,30 @@ def test_rerunning_the_demo_reuses_or_updates_its_collection(tmp_path: Path, mon
     assert len(SpaceMap.load(map_path(col_dir, "default")).keys) == 40
     assert len(embspace.load(tmp_path / "sentences")) == 20  # --out: the sentence space goes there
     assert f"embspace serve {tmp_path / 'sentences'} --data-dir {data}" in fewer
+
+
+@pytest.mark.usefixtures("one_encoder", "quick_report")
+def test_an_older_demo_collection_gets_its_texts_moved_to_the_text_column_without_encoding(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Demo collections of an older embspace kept each passage's text in the metadata: a rerun moves it to the
+    text column, re-encoding nothing, and the searches still show the passages' text."""
+    data = tmp_path / "data"
+    _demo(["--docs", "40", "--data-dir", str(data)], capsys)
+    with Collection.open(data / COLLECTION) as col:  # as an older demo wrote it: the text in the metadata
+        items = col.get(list(col.keys()), vectors=True)
+        col.upsert([it["key"] for it in items], np.stack([it["vector"] for it in items]),
+                   [{**it["metadata"], "text": it["text"]} for it in items])
+        raw = col.get([items[0]["key"]])[0]
+        assert raw["metadata"]["text"] == items[0]["text"]
+    again = _demo(["--docs", "40", "--data-dir", str(data)], capsys)
+    assert "updated: 0 encoded, 0 removed, 40 with new metadata" in again
+    assert "Reused the PCA map" in again  # the vectors did not change
+    assert "each with its text; metadata fields topic, title, section, chapter" in again
+    by_key = {p["key"]: p for p in python_help_passages(40)}
+    with Collection.open(data / COLLECTION, readonly=True) as col:
+        for it in col.get(list(col.keys()), vectors=False):
+            assert "text" not in it["metadata"] and it["text"] == by_key[it["key"]]["text"]
+    assert "unchanged, reused" in _demo(["--docs", "40", "--data-dir", str(data)], capsys)
 
 
 @pytest.mark.usefixtures("one_encoder", "quick_report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -139,6 +140,45 @@ def test_train_glove(files: dict[str, Path], tmp_path: Path, capsys: pytest.Capt
     assert code == 0 and out.startswith("glove: 60 words x 8 dims") and len(out.strip().splitlines()) == 1
 
 
+def test_train_without_output_writes_into_the_data_directory(files: dict[str, Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22's `embspace train word2vec state_union.zip` has no -o: the space goes into the data directory as
+    CORPUS-MODEL (never over an existing one), where `embspace serve` serves it, and the CLI says what next."""
+    from embspace.serve import Resources
+
+    data = tmp_path / "data"  # made on the first write
+    monkeypatch.setenv("EMBSPACE_DATA", str(data))
+    corpus = files["dir"] / "corpus.txt"
+    code, out, err = run(["train", "word2vec", str(corpus), *W2V, "--quiet"], capsys)
+    assert code == 0, err
+    first = data / "corpus-word2vec"
+    assert len(embspace.load(first)) == TOPICS * WORDS
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].endswith(f"; wrote {first}")
+    assert f"next: embspace neighbors {first} t" in lines[1] and "embspace serve" in lines[1]
+    word = lines[1].split()[-1]
+    code, out, err = run(["neighbors", str(first), word, "-k", "3"], capsys)  # the hint runs as printed
+    assert code == 0 and word in out, err
+    code, out, err = run(["train", "word2vec", str(corpus), *W2V, "--quiet", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["output"] == str(data / "corpus-word2vec-2")  # the first one is kept
+    zipped = tmp_path / "state union.txt.gz"  # suffixes dropped, a name the server can serve
+    zipped.write_bytes(gzip.compress(corpus.read_bytes()))
+    code, out, err = run(["train", "word2vec", str(zipped), *W2V, "--quiet", "--json"], capsys)
+    assert code == 0 and json.loads(out)["output"] == str(data / "state-union-word2vec"), err
+    if hasattr(embspace.train, "GloVe"):
+        code, out, err = run(["train", "glove", str(corpus), "--epochs", "1", "--min-count", "1", "--dim", "8",
+                              "--window", "3", "--workers", "1", "--max-memory", "256MB", "--quiet", "--json"],
+                             capsys)
+        assert code == 0 and json.loads(out)["output"] == str(data / "corpus-glove"), err
+    res = Resources(data)
+    try:
+        assert {"corpus-word2vec", "corpus-word2vec-2", "state-union-word2vec"} <= set(res.names("space"))
+    finally:
+        res.close()
+
+
 def test_train_tokenizer_drops_punctuation_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 22: the neighbours of 'war' in the State of the Union were 'war,' and 'war.'; the CLI now reads
     words (punctuation dropped, lower-cased) unless told --tokenizer whitespace or a regular expression."""
@@ -170,7 +210,7 @@ def test_train_tokenizer_drops_punctuation_by_default(tmp_path: Path, capsys: py
         (["train", "word2vec", "{d}/corpus.txt", "-o", "{t}/x", "--sg", "--cbow", "--quiet"], "conflicting"),
         (["train", "word2vec", "{d}/corpus.txt", "-o", "{t}/x", "--dim", "0", "--quiet"], "dim must be"),
         (["train", "word2vec", "{d}/corpus.txt", "-o", "{t}/x", "--dim", "abc"], "--dim"),
-        (["train", "word2vec", "{d}/corpus.txt"], "--output"),
+        (["train", "word2vec", "{d}/corpus.txt", "--format", "word2vec"], "--format word2vec needs --output"),
         (["train", "word2vec", "{d}/corpus.txt", "-o", "{t}/x", "--bogus"], "--bogus"),
         (["train", "glove", "{d}/missing.txt", "-o", "{t}/x", "--quiet"], "missing.txt"),
         (["evaluate", "{d}/space"], "--analogy"),

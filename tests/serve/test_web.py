@@ -3,6 +3,7 @@ preflights answered before the API key), and collections served without holding 
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections.abc import Iterator
@@ -190,13 +191,25 @@ def test_what_is_not_served_is_listed_with_the_reason(tmp_path: Path) -> None:
     (data / "report.html").write_text("<html></html>", encoding="utf-8")
     (data / "notes").mkdir()
     (data / ".hidden").write_text("x", encoding="utf-8")
+    # what the demo and a user leave beside the vectors: told by name, never parsed (text reads as GloVe)
+    others = {"page.json": '{"a": 1}', "README.md": "# my vectors\n", "plot.png": "\x89PNG", "LICENSE": "MIT\n",
+              "emb.keys.txt": "a\nb\n"}
+    for name, text in others.items():
+        (data / name).write_text(text, encoding="utf-8")
+    embspace.EmbeddingSpace(["a", "b"], EYE[:2]).save(data / "emb.npy")  # its keys file: served with it
+    (data / "glove.txt.gz").write_bytes(gzip.compress(b"a 1 2\nb 3\n"))  # a vector suffix: read, and broken
     res = Resources(data)
     try:
-        assert res.names("space") == ["good"]
+        assert res.names("space") == ["emb", "good"]
         skipped = {p.name: why for p, why in res.skipped}
-        assert set(skipped) == {"vectors.txt", "report.html", "notes"}
-        assert skipped["report.html"].startswith("line 1:")  # the reader's error, without the path
+        assert set(skipped) == {"vectors.txt", "report.html", "notes", "glove.txt.gz", *others}
+        for name in ("report.html", "page.json", "README.md", "plot.png"):
+            assert skipped[name] == "not a vector file embspace reads", name
+        assert skipped["LICENSE"].startswith("not a vector file embspace reads (its name has no suffix")
+        assert skipped["emb.keys.txt"] == "the keys of emb.npy (served with it)"
+        assert "line" not in "".join(skipped[n] for n in others)  # no parse error for a file that is no vector file
         assert skipped["vectors.txt"] == "line 3: expected a key and 3 values, found 2 values"
+        assert skipped["glove.txt.gz"].startswith("line 2:")  # a vector file's own error, without the path
         assert "no collection, space or recommender" in skipped["notes"]
         assert res.read_only == {}
     finally:

@@ -387,3 +387,16 @@ def test_line_break_keys_refused_by_numpy(tmp_path: Path) -> None:
 def test_cannot_write_empty_space_to_table(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         EmbeddingSpace([], np.zeros((0, 2))).save(tmp_path / "e.parquet")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("vectors.txt", True), ("glove.6B.50d.txt", True), ("wiki.vec", True), ("GoogleNews.bin.gz", True),
+    ("words.npy", True), ("words.parquet", True), ("w.feather", True), ("model.ftz", True), ("a.TXT.XZ", True),
+    ("report.html", False), ("README.md", False), ("plot.png", False), ("page.json", False), ("LICENSE", False),
+    ("model.pkl", False), ("notes.gz", False),
+])
+def test_has_vector_suffix_tells_vector_files_by_name_alone(name: str, expected: bool) -> None:
+    from embspace.space.io import VECTOR_SUFFIXES, has_vector_suffix
+
+    assert has_vector_suffix(name) is expected  # nothing is read: the file need not exist
+    assert ".txt" in VECTOR_SUFFIXES and ".html" not in VECTOR_SUFFIXES

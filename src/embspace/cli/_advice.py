@@ -30,15 +30,32 @@ ADVICE: tuple[tuple[str, str], ...] = (
                                                           "NEW --encoder minilm)"),
     ("leave the encoder out to use the collection's own", "leave out --encoder to use the collection's own"),
     ("(embspace encode --chunk splits long texts instead)", "(--chunk TOKENS splits long texts instead)"),
+    # reading a legacy vector file (embspace.load's encoding=, unicode_errors=, limit=)
+    ("pass encoding= (e.g. ", "give --encoding (e.g. "),  # then encoding='latin-1' reads --encoding latin-1
+    ("pass unicode_errors='replace' or 'ignore' (gensim's load_word2vec_format has the same two options)",
+     "give --unicode-errors replace (or ignore)"),
+    ("pass the file's encoding= instead", "give the file's --encoding instead"),
+    ("unknown unicode_errors", "unknown --unicode-errors"),
+    ("leave them out (the first rows: space.subset(space.keys[:n]))", "leave them out"),
+)
+
+#: (keyword argument, its flag): ``name=value`` in a message (the options a call was given, as
+#: ``encoding='latin-1', limit=5``) reads ``--flag value`` on the command line. Applied after :data:`ADVICE`.
+KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("encoding", "--encoding"), ("unicode_errors", "--unicode-errors"), ("limit", "--limit"),
 )
 
 _PATTERN = re.compile("|".join(re.escape(phrase) for phrase, _ in ADVICE))
 _TABLE = dict(ADVICE)
+_KEYWORD = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(k) for k, _ in KEYWORDS) + r")=(?:'([^'\s]*)'|(-?\d+))")
+_FLAGS = dict(KEYWORDS)
 
 
 def cli_message(message: str) -> str:
     """``message`` with each known piece of Python advice replaced by the command-line equivalent."""
-    return _PATTERN.sub(lambda m: _TABLE[m.group(0)], message)
+    message = _PATTERN.sub(lambda m: _TABLE[m.group(0)], message)
+    return _KEYWORD.sub(lambda m: f"{_FLAGS[m.group(1)]} {m.group(2) if m.group(2) is not None else m.group(3)}",
+                        message)
 
 
-__all__ = ["ADVICE", "cli_message"]
+__all__ = ["ADVICE", "KEYWORDS", "cli_message"]

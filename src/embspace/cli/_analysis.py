@@ -9,16 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from . import _output as out
+from ._space_options import EncodingOpt, LimitOpt, UnicodeErrorsOpt, load_space
 
 SpaceArg = Annotated[Path, typer.Argument(help="A space (any format embspace reads).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")]
 SampleOpt = Annotated[int | None, typer.Option("--sample", help="Measure on this many random rows (big spaces).")]
 
 
-def _load(path: Path) -> Any:
-    from ..space.io import load
-
-    return load(path)
+def _load(path: Path, encoding: str = "utf-8", unicode_errors: str = "strict", limit: int | None = None) -> Any:
+    return load_space(path, encoding=encoding, unicode_errors=unicode_errors, limit=limit)
 
 
 def _plain(result: Any) -> dict[str, Any]:
@@ -41,6 +40,7 @@ def analyze(space_path: SpaceArg,
             labels: Annotated[Path | None, typer.Option(
                 "--labels", help="key<TAB>label lines: the report's clusters are scored against them (NMI, ARI).")]
             = None,
+            encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None,
             as_json: JsonOpt = False) -> None:
     """Diagnose the shape of a space: norms, anisotropy, intrinsic dimension, hubness (--report: everything,
     with the fixes tried, clusters and a map, as one HTML page). Both say which vectors they measured (norms:
@@ -48,7 +48,7 @@ def analyze(space_path: SpaceArg,
     cosine, raw for l2 and dot) and give the same figures for the same --sample and --k."""
     from .. import analysis
 
-    space = _load(space_path)
+    space = _load(space_path, encoding, unicode_errors, limit)
     if report is not None:
         if map_method not in ("umap", "tsne", "pca", "none"):
             out.error(f"--map must be umap, tsne, pca or none, got {map_method!r}")
@@ -106,6 +106,7 @@ def fix(space_path: SpaceArg,
         zca: Annotated[bool, typer.Option("--zca", help="ZCA instead of PCA whitening.")] = False,
         dim: Annotated[int | None, typer.Option("--dim", help="Keep this many dimensions (PCA whitening).")] = None,
         standardize: Annotated[bool, typer.Option("--standardize", help="Z-score every coordinate.")] = False,
+        encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None,
         as_json: JsonOpt = False) -> None:
     """Apply one fix and save the fixed space and its transform (inside a directory, else OUTPUT.transform.npz)."""
     from .. import analysis
@@ -117,7 +118,7 @@ def fix(space_path: SpaceArg,
     if len(chosen) != 1:
         out.error("choose exactly one fix: --center, --all-but-the-top D, --whiten or --standardize")
         raise typer.Exit(2)
-    space = _load(space_path)
+    space = _load(space_path, encoding, unicode_errors, limit)
     if center:
         fixed = analysis.center(space)
     elif abtt is not None:
@@ -142,11 +143,12 @@ def cluster(space_path: SpaceArg,
             k: Annotated[int | None, typer.Option("--k", help="k-means with k clusters (default: HDBSCAN).")] = None,
             min_cluster_size: Annotated[int, typer.Option("--min-cluster-size", help="HDBSCAN.")] = 10,
             output: Annotated[Path | None, typer.Option("--output", "-o", help="Write key<TAB>cluster lines.")] = None,
+            encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None,
             as_json: JsonOpt = False) -> None:
     """Cluster a space (k-means with --k, else HDBSCAN) and describe the clusters."""
     from .. import analysis
 
-    space = _load(space_path)
+    space = _load(space_path, encoding, unicode_errors, limit)
     c = analysis.kmeans(space, k) if k else analysis.hdbscan(space, min_cluster_size=min_cluster_size)
     if output is not None:
         output.write_text("".join(f"{key}\t{int(lab)}\n" for key, lab in zip(space.keys, c.labels, strict=True)),
@@ -167,7 +169,9 @@ def project(space_path: SpaceArg,
             sample: SampleOpt = None,
             labels: Annotated[Path | None, typer.Option("--labels", help="A TSV of key<TAB>label: adds the map "
                                                         "fields 'label' and 'knn_error' (the share of each point's "
-                                                        "10 nearest neighbours with another label).")] = None) -> None:
+                                                        "10 nearest neighbours with another label).")] = None,
+            encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict",
+            limit: LimitOpt = None) -> None:
     """Make a 2-D/3-D map of a space (new points can be placed on it later; `embspace serve` shows it)."""
     from .. import analysis
     from ..analysis.maps import map_path
@@ -177,7 +181,7 @@ def project(space_path: SpaceArg,
             out.error(f"{space_path} is not a space directory: give the map directory with --output")
             raise typer.Exit(2)
         output = map_path(space_path, "default")
-    space = _load(space_path)
+    space = _load(space_path, encoding, unicode_errors, limit)
     m = analysis.project(space, method, dims, sample=sample)
     if labels is not None:
         from ..evaluate import knn_label_errors
@@ -209,11 +213,12 @@ def compare(a_path: Annotated[Path, typer.Argument(help="The first space.")],
 
 def dedup(space_path: SpaceArg,
           threshold: Annotated[float, typer.Option("--threshold", "-t", help="Cosine similarity.")] = 0.95,
+          encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None,
           as_json: JsonOpt = False) -> None:
     """Groups of near-duplicate keys (cosine similarity at or above the threshold)."""
     from .. import analysis
 
-    groups = analysis.find_duplicates(_load(space_path), threshold)
+    groups = analysis.find_duplicates(_load(space_path, encoding, unicode_errors, limit), threshold)
     if as_json:
         typer.echo(json.dumps(groups, ensure_ascii=False))
         return

@@ -13,6 +13,7 @@ from .._version import __version__
 from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
 from . import _output as out
 from ._advice import cli_message
+from ._space_options import EncodingOpt, LimitOpt, UnicodeErrorsOpt, load_space
 
 app = typer.Typer(
     name="embspace",
@@ -31,10 +32,9 @@ class UserError(EmbspaceError):
     """A user mistake reported as one line and exit status 2."""
 
 
-def _load(path: Path, fmt: str | None = None) -> Any:
-    from ..space import load
-
-    return load(path, format=fmt)
+def _load(path: Path, fmt: str | None = None, encoding: str = "utf-8", unicode_errors: str = "strict",
+          limit: int | None = None) -> Any:
+    return load_space(path, fmt, encoding=encoding, unicode_errors=unicode_errors, limit=limit)
 
 
 def _version(value: bool) -> None:
@@ -61,14 +61,15 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 @app.command()
-def info(space: SpaceArg, fmt: FormatOpt = None, as_json: JsonOpt = False) -> None:
+def info(space: SpaceArg, fmt: FormatOpt = None, encoding: EncodingOpt = "utf-8",
+         unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None, as_json: JsonOpt = False) -> None:
     """Size, metric, normalisation and provenance of a space."""
     from ..space import detect_format
 
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     data = {
         "path": str(space),
-        "format": fmt or detect_format(space),
+        "format": fmt or detect_format(space, encoding=encoding, unicode_errors=unicode_errors),
         "n": len(s),
         "dim": s.dim,
         "metric": s.metric,
@@ -90,10 +91,13 @@ def neighbors(
     keys: Annotated[list[str], typer.Argument(help="One or more keys to query.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours per key.")] = 10,
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exact nearest neighbours of each KEY (the key itself excluded)."""
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     result = s.neighbors(list(keys), k=k)
     if as_json:
         out.print_json({key: result[i].to_list() for i, key in enumerate(keys)})
@@ -111,12 +115,15 @@ def analogy(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of answers.")] = 5,
     method: Annotated[str, typer.Option("--method", "-m", help="3cosadd or 3cosmul.")] = "3cosadd",
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen)."""
     if method not in ("3cosadd", "3cosmul"):
         raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     hits = s.analogy(a, b, c, k=k, method=method).to_list()
     if as_json:
         out.print_json({"a": a, "b": b, "c": c, "method": method, "answers": hits})
@@ -130,10 +137,13 @@ def similarity(
     a: Annotated[str, typer.Argument(help="First key.")],
     b: Annotated[str, typer.Argument(help="Second key.")],
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Similarity of two keys under the space's metric."""
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     value = s.similarity(a, b)
     if as_json:
         out.print_json({"a": a, "b": b, "metric": s.metric, "similarity": value})
@@ -148,11 +158,14 @@ def convert(
     to: Annotated[str | None, typer.Option("--format", "-t", help="Output format.")] = None,
     from_format: Annotated[str | None, typer.Option("--from", help="Input format.")] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="Set the metric: cosine, dot or l2.")] = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
 ) -> None:
     """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, .npy, Parquet, Arrow)."""
     from ..space import save
 
-    s = _load(source, from_format)
+    s = _load(source, from_format, encoding, unicode_errors, limit)
     if metric is not None:
         s = s.with_metric(metric)
     written = save(s, target, format=to)
@@ -229,8 +242,10 @@ _register_rag(app)
 
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Where to write the space; the format follows the "
-                                      "suffix (no suffix: an embspace directory).")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Where to write the space; the format follows the suffix (no suffix: an embspace "
+                           "directory) [default: an embspace directory CORPUS-MODEL in the data directory, "
+                           "$EMBSPACE_DATA, where embspace serve finds it; -2, -3... when that name is taken].")]
 SaveFormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="Output format (default: from the suffix).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 LowercaseOpt = Annotated[bool, typer.Option("--lowercase/--no-lowercase", help="Lower-case the text first.")]
@@ -299,9 +314,48 @@ def _corpus(paths: list[Path], lowercase: bool, tokenizer: str) -> Any:
     return TextCorpus(list(paths), lowercase=lowercase, tokenizer=tokenizer)
 
 
-def _finish_training(kind: str, model: Any, seconds: float, output: Path, fmt: str | None, as_json: bool,
-                     extra: dict[str, Any]) -> None:
+def _check_output(output: Path | None, fmt: str | None) -> None:
+    """Refuse --format without --output before any training (the default place is an embspace directory)."""
+    if output is None and fmt is not None and fmt != "embspace":
+        raise UserError(f"--format {fmt} needs --output PATH: without it the space is written as an embspace "
+                        "directory in the data directory")
+
+
+def _default_output(corpus: list[Path], model: str) -> Path:
+    """Where a space learned from ``corpus`` goes without --output: ``<first corpus name without suffixes>-<model>``
+    in the data directory (``$EMBSPACE_DATA``), so that ``embspace serve`` serves it; ``-2``, ``-3``... when
+    that name is taken (nothing is overwritten)."""
+    import re
+
+    from .._dirs import default_data_dir
+
+    first = corpus[0].expanduser()
+    name = first.name or first.resolve().name
+    stem = name.split(".")[0] or name.lstrip(".").split(".")[0] or "corpus"
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "corpus"  # a name the server can serve it under
+    data_dir = default_data_dir().expanduser()
+    target = data_dir / f"{stem}-{model}"
+    n = 2
+    while target.exists():
+        target = data_dir / f"{stem}-{model}-{n}"
+        n += 1
+    return target
+
+
+def _example_word(space: Any) -> str:
+    """A word for the next-step hint: a frequent one that is a plain word (the very first are often 'the')."""
+    keys: list[str] = [str(k) for k in space.keys[:200]]
+    words = [k for k in keys if k.isalpha() and len(k) > 3]
+    return words[min(10, len(words) - 1)] if words else keys[0]
+
+
+def _finish_training(kind: str, model: Any, seconds: float, output: Path | None, fmt: str | None, as_json: bool,
+                     extra: dict[str, Any], corpus: list[Path]) -> None:
     space = model.space_
+    chosen = output is None
+    if output is None:
+        output = _default_output(corpus, kind.split()[0])
+        output.parent.mkdir(parents=True, exist_ok=True)
     written = space.save(output, format=fmt)
     losses = list(model.loss_history_)
     data: dict[str, Any] = {
@@ -319,12 +373,15 @@ def _finish_training(kind: str, model: Any, seconds: float, output: Path, fmt: s
     if losses:
         parts.append(f"final loss {losses[-1]:.4f}")
     typer.echo(", ".join(parts) + f"; wrote {written}")
+    if chosen:
+        word = _example_word(space)
+        typer.echo(f"in the data directory, where embspace serve serves it; next: embspace neighbors {written} {word}")
 
 
 @train_app.command("word2vec")
 def train_word2vec(
     corpus: CorpusArg,
-    output: OutOpt,
+    output: OutOpt = None,
     dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 100,
     window: Annotated[int, typer.Option("--window", help="Maximum context distance.")] = 5,
     min_count: Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")] = 5,
@@ -353,8 +410,11 @@ def train_word2vec(
     fmt: SaveFormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Learn word vectors with word2vec (skip-gram or CBOW, negative sampling)."""
+    """Learn word vectors with word2vec (skip-gram or CBOW, negative sampling); without --output, into the data
+    directory."""
     import time
+
+    _check_output(output, fmt)
 
     chosen = {a for a, on in (("skipgram", sg), ("cbow", cbow)) if on}
     if architecture is not None:
@@ -374,13 +434,13 @@ def train_word2vec(
     model.fit(text, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     seconds = time.perf_counter() - t0
     _finish_training(f"word2vec {arch}", model, seconds, output, fmt, as_json,
-                     {"architecture": arch, "words_per_second": model.words_per_second_})
+                     {"architecture": arch, "words_per_second": model.words_per_second_}, corpus)
 
 
 @train_app.command("glove")
 def train_glove(
     corpus: CorpusArg,
-    output: OutOpt,
+    output: OutOpt = None,
     dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 100,
     window: Annotated[int, typer.Option("--window", help="Co-occurrence window (each side).")] = 10,
     min_count: Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")] = 5,
@@ -401,8 +461,11 @@ def train_glove(
     fmt: SaveFormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Learn word vectors with GloVe (weighted least squares on log co-occurrence counts)."""
+    """Learn word vectors with GloVe (weighted least squares on log co-occurrence counts); without --output,
+    into the data directory."""
     import time
+
+    _check_output(output, fmt)
 
     from .. import train
 
@@ -420,7 +483,7 @@ def train_glove(
     peak = getattr(model, "peak_memory_", None)
     if peak is not None:
         extra["peak_memory"] = peak
-    _finish_training("glove", model, seconds, output, fmt, as_json, extra)
+    _finish_training("glove", model, seconds, output, fmt, as_json, extra, corpus)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -455,6 +518,9 @@ def evaluate(
         "--case-sensitive", help="Compare words as written (default: ignore case, the most frequent variant "
         "standing for a word).")] = False,
     fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    unicode_errors: UnicodeErrorsOpt = "strict",
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Word analogy accuracy and word similarity correlation of a space."""
@@ -468,7 +534,7 @@ def evaluate(
     for f in ([analogy_file] if analogy_file is not None else []) + sims:
         if not f.is_file():
             raise UserError(f"no such evaluation file: {f}")
-    s = _load(space, fmt)
+    s = _load(space, fmt, encoding, unicode_errors, limit)
     common: dict[str, Any] = {"case_insensitive": not case_sensitive}
     if restrict_vocab is not None:
         common["restrict_vocab"] = restrict_vocab

@@ -3,7 +3,8 @@
 1. word vectors embspace learned itself (shipped): neighbours, analogies, similarities;
 2. a pretrained sentence encoder (all-MiniLM-L6-v2, offline) on sentences of Python's documentation,
    saved as a space (``DATA/demo-sentences``);
-3. passages of Python's documentation encoded into a collection with metadata (``DATA/demo-docs``);
+3. passages of Python's documentation encoded into a collection, each with its text and metadata
+   (``DATA/demo-docs``);
 4. searches of the collection, one under a metadata filter;
 5. a 2-D map of the collection, saved where the web projector reads it (``demo-docs/maps/default``);
 6. the analysis report of the collection's space (``DATA/reports/demo-docs.html``);
@@ -172,30 +173,43 @@ def _open_for_demo(path: Path, encoder: Any, console: Console) -> Any:
 def build_collection(console: Console, path: Path, encoder: Any, n_docs: int | None, progress: bool
                      ) -> tuple[Any, bool, dict[str, dict[str, Any]]]:
     """The collection of documentation passages at ``path``, brought up to date: only new or changed
-    passages are encoded, passages no longer wanted are deleted. Returns (collection, changed?, each key's
-    metadata)."""
+    passages are encoded, passages no longer wanted are deleted. Each passage's text is kept in the
+    collection's text column, its topic, title, section and chapter in its metadata (a demo collection of an
+    older embspace, with the text in the metadata, is moved over without encoding anything again). Returns
+    (collection, vectors changed?, each key's metadata)."""
+    import numpy as np
+
     from ..data import python_help_passages
 
     passages = python_help_passages(n_docs)
-    wanted = {p["key"]: {k: v for k, v in p.items() if k != "key"} for p in passages}
+    texts = {p["key"]: p["text"] for p in passages}
+    wanted = {p["key"]: {k: v for k, v in p.items() if k not in ("key", "text")} for p in passages}
     col = _open_for_demo(path, encoder, console)
-    have = {key: meta for key, _, meta in col.items()}
+    stored_keys = list(col.keys())
+    have = {item["key"]: item for item in col.get(stored_keys, vectors=True)} if stored_keys else {}
     stale = [key for key in have if key not in wanted]
-    todo = [key for key, meta in wanted.items() if have.get(key) != meta]
+    todo = [key for key in wanted if key not in have or have[key]["text"] != texts[key]]
+    encoding = set(todo)
+    # the same text, other metadata (or the text still in the metadata): stored again with its vector
+    restore = [key for key in wanted if key in have and key not in encoding and have[key]["metadata"] != wanted[key]]
     if stale:
         col.delete(stale)
     if todo:
         t0 = time.perf_counter()
-        vectors = encoder.encode([wanted[k]["text"] for k in todo], progress=progress)
+        vectors = encoder.encode([texts[k] for k in todo], progress=progress)
         dt = time.perf_counter() - t0
-        col.upsert(todo, vectors, [wanted[k] for k in todo])
+        col.upsert(todo, vectors, [wanted[k] for k in todo], texts=[texts[k] for k in todo])
         console.print(f"Encoded {len(todo):,} passages in {dt:.1f} s ({len(todo) / max(dt, 1e-9):.0f} passages/s)")
+    if restore:
+        col.upsert(restore, np.stack([have[k]["vector"] for k in restore]), [wanted[k] for k in restore],
+                   texts=[texts[k] for k in restore])
     chapters = sorted({m["chapter"] for m in wanted.values()})
     state = ("created" if len(todo) == len(wanted) and not have else
-             "unchanged, reused" if not todo and not stale else
-             f"updated: {len(todo):,} encoded, {len(stale):,} removed")
+             "unchanged, reused" if not todo and not stale and not restore else
+             f"updated: {len(todo):,} encoded, {len(stale):,} removed"
+             + (f", {len(restore):,} with new metadata" if restore else ""))
     console.print(f"Collection [bold]{COLLECTION}[/] at {col.path}: {col.count():,} passages of Python's "
-                  f"documentation ({state}); metadata fields text, topic, title, section, chapter "
+                  f"documentation ({state}), each with its text; metadata fields topic, title, section, chapter "
                   f"({len(chapters)} chapters: {', '.join(chapters)})")
     return col, bool(todo or stale), wanted
 
@@ -206,12 +220,12 @@ def run_searches(console: Console, col: Any) -> None:
     console.print("Queries in plain words, answered by meaning through the collection's index "
                   "([bold]embspace search[/] does the same):")
     for query, where in SEARCHES:
-        res = col.search(query, k=3, where=where, include="metadata")
+        res = col.search(query, k=3, where=where, include=("metadata", "text"))
         hits = res.to_list()
         cells = {}
-        for (key, _score), meta in zip(hits, res.metadata or [], strict=True):
+        for (key, _score), meta, stored in zip(hits, res.metadata or [], res.texts or [], strict=True):
             meta = meta or {}
-            text = str(meta.get("text", key))
+            text = str(stored if stored is not None else key)
             text = text if len(text) <= 160 else text[:157] + "..."
             cells[key] = f"{escape(text)}\n[dim]{escape(key)} · {escape(str(meta.get('chapter', '')))}[/]"
         out.print_hits(f"search {query!r}" + (f" where {where}" if where else ""), hits, "passage (key · chapter)",

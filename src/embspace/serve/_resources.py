@@ -104,6 +104,24 @@ def _not_served(path: Path) -> str:
     return "not a vector file embspace reads"
 
 
+def _not_vector_file(path: Path) -> str | None:
+    """Why a file of a served directory is not read, told by its name alone (None: a directory, or a file
+    named like a vector file, which is then read). A page, a picture or notes (``report.html``,
+    ``README.md``) would otherwise be parsed, and any text parses as GloVe until a line has no values."""
+    from ..space.io import has_vector_suffix
+
+    if not path.is_file():
+        return None
+    if path.name.endswith(".keys.txt") and path.with_name(path.name[: -len(".keys.txt")] + ".npy").is_file():
+        return f"the keys of {path.name[: -len('.keys.txt')]}.npy (served with it)"
+    if has_vector_suffix(path):
+        return None
+    if not Path(path.name).suffix:
+        return ("not a vector file embspace reads (its name has no suffix such as .txt, .vec or .bin; give the file "
+                "itself to serve it anyway)")
+    return "not a vector file embspace reads"
+
+
 def _model_name(spec: str) -> str:
     """The name an encoder spec's model will have once loaded (what a collection created with it records)."""
     from ..encoders.sentence_encoder import ALIASES
@@ -173,6 +191,10 @@ class Resources:
             if top and path.is_dir():
                 for child in sorted(path.iterdir()):
                     if child.name.startswith("."):
+                        continue
+                    unread = _not_vector_file(child)
+                    if unread is not None:  # told by its name: never parsed, so never a parse error
+                        self.skipped.append((child, unread))
                         continue
                     try:
                         if kind_of(child) is not None:

@@ -48,7 +48,7 @@ from ._formats._own import is_own_dir, read_own, write_own
 from ._formats._text import parse_header, read_text, split_fields, write_text
 from .embedding_space import EmbeddingSpace
 
-__all__ = ["FORMATS", "FormatName", "detect_format", "load", "save"]
+__all__ = ["FORMATS", "VECTOR_SUFFIXES", "FormatName", "detect_format", "has_vector_suffix", "load", "save"]
 
 FormatName = Literal["embspace", "word2vec", "word2vec-binary", "fasttext", "fasttext-bin", "glove", "numpy",
                      "parquet", "arrow"]
@@ -59,6 +59,8 @@ _BY_SUFFIX: dict[str, FormatName] = {
     ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow", ".txt": "word2vec", ".w2v": "word2vec",
     ".ftz": "fasttext-bin",
 }
+#: The suffixes of the vector files embspace reads (a compressed file counts by the suffix inside: ``.txt.gz``).
+VECTOR_SUFFIXES: frozenset[str] = frozenset(_BY_SUFFIX)
 _TEXTUAL = {"word2vec", "word2vec-binary", "fasttext", "glove"}
 _LEGACY = _TEXTUAL | {"fasttext-bin"}  # the formats that take encoding=, unicode_errors= and limit=
 _READ_ONLY = {"fasttext-bin"}
@@ -212,6 +214,15 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8", unicode_errors: 
         _refuse_pickle(p)
         return fmt
     return _sniff(p, prefer_binary=fmt == "word2vec-binary", encoding=encoding, errors=unicode_errors)
+
+
+def has_vector_suffix(path: str | Path) -> bool:
+    """Whether the name of ``path`` ends like a vector file embspace reads (:data:`VECTOR_SUFFIXES`, behind
+    ``.gz``/``.bz2``/``.xz``). Nothing is read: a page, a picture or notes beside the vectors (``report.html``,
+    ``README.md``) are told apart by name, where :func:`detect_format` would try to parse them (any text
+    reads as GloVe until a line has no values)."""
+    inner, _ = strip_compression(Path(path))
+    return inner.suffix.lower() in VECTOR_SUFFIXES
 
 
 def _refuse_pickle(path: Path) -> None:
