@@ -22,12 +22,12 @@ from .faiss_index import FaissIndex
 from .tune import TuneResult, TuneTrial, tune
 
 __all__ = [
+    "LIMITS",
     "BaseIndex",
     "ExactIndex",
     "FactorySpec",
     "FaissIndex",
     "Index",
-    "LIMITS",
     "TuneResult",
     "TuneTrial",
     "choose_index",

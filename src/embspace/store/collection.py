@@ -549,7 +549,7 @@ class Collection(BaseCollection):
             spec, bad = None, []  # FaissIndex gives its own message
         else:
             bad = spec.limit_violations(self.dim)
-        if spec is not None and bad:  # stored before the limits: the collection still opens, on the nearest factory within them
+        if spec is not None and bad:  # stored before the limits: opens, on the nearest factory within them
             clamped = spec.clamped(self.dim)
             warnings.warn(f"collection {str(self.path)!r}: its factory {factory!r} is beyond embspace's limits "
                           f"({'; '.join(bad)}); the index is built as {str(clamped)!r} instead", stacklevel=3)
