@@ -820,8 +820,8 @@ class _Compiler:
                 eqs: dict[str, _Compare] = {}
                 rest: list[_Node] = []
                 for a in args:
-                    if _bulk_candidate(a) and a.path[0] not in eqs:  # type: ignore[union-attr]
-                        eqs[a.path[0]] = a  # type: ignore[union-attr]
+                    if isinstance(a, _Compare) and _bulk_candidate(a) and a.path[0] not in eqs:
+                        eqs[a.path[0]] = a
                     else:
                         rest.append(a)
                 if len(eqs) > BULK_MIN:

@@ -543,10 +543,12 @@ class Collection(BaseCollection):
             factory = choose_index(max(n, 1), self.dim)
         if factory.lower() == "exact":
             return ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
+        spec: FactorySpec | None = None
+        bad: list[str] = []
         try:
             spec = FactorySpec.parse(factory)
         except InvalidInputError:
-            spec, bad = None, []  # FaissIndex gives its own message
+            pass  # FaissIndex gives its own message
         else:
             bad = spec.limit_violations(self.dim)
         if spec is not None and bad:  # stored before the limits: opens, on the nearest factory within them
