@@ -236,3 +236,14 @@ def test_one_encode_too_many_is_503_with_retry_after(encoding: tuple[Resources, 
     assert o.status_code == 503 and o.headers["retry-after"] == "1"
     assert o.json()["error"]["code"] == "busy" and o.json()["error"]["type"] == "server_error"
     assert client.post("/encode", json={"texts": ["hello"]}).status_code == 200
+
+
+def test_a_bad_path_given_by_hand_is_refused_clearly(tmp_path: Path) -> None:
+    from embspace.errors import InvalidInputError
+
+    _lying_npy(tmp_path / "liar.npy")
+    os.mkfifo(tmp_path / "pipe.txt")
+    with pytest.raises(InvalidInputError, match=r"cannot serve .*liar\.npy: needs more memory"):
+        Resources(tmp_path / "data", [tmp_path / "liar.npy"])
+    with pytest.raises(InvalidInputError, match=r"cannot serve .*pipe\.txt: a FIFO"):
+        Resources(tmp_path / "data", [tmp_path / "pipe.txt"])

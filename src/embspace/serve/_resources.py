@@ -250,6 +250,8 @@ class Resources:
     def _add_path(self, path: Path, *, top: bool) -> None:
         if not path.exists():
             raise InvalidInputError(f"{path} does not exist")
+        if top and (special := _not_regular(path)) is not None:
+            raise InvalidInputError(f"cannot serve {path}: {special}")
         kind = kind_of(path)
         if kind is None:
             other = artifact_kind(path) if top and path.is_dir() else None
@@ -285,8 +287,14 @@ class Resources:
             if self._items[(kind, name)].path == path:
                 return
             raise InvalidInputError(f"two {kind}s are called {name!r}: {self._items[(kind, name)].path} and {path}")
-        obj = self._open(kind, path, name) if top else _within(self.open_timeout, name,
-                                                                 lambda: self._open(kind, path, name))
+        try:
+            obj = _within(self.open_timeout, name, lambda: self._open(kind, path, name))
+        except EmbspaceError:
+            raise
+        except Exception as e:  # a path given by hand: refused with the reason (a directory's entry: skipped)
+            if not top:
+                raise
+            raise InvalidInputError(f"cannot serve {path}: {_reason(path, e)}") from e
         self._items[(kind, name)] = Served(name, kind, path, obj, owned=path.parent == self.data_dir)
 
     def _open(self, kind: str, path: Path, name: str) -> Any:
