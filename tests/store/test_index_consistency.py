@@ -276,7 +276,7 @@ def test_a_collection_from_before_the_identity_gets_one(tmp_path: Path) -> None:
     reader.close()
     with Collection.open(path) as col:  # a writer adds the identity (the index is rebuilt once)
         col.add(["n"], _vecs(1, 7))
-        with pytest.warns(RuntimeWarning, match="another collection"):
+        with pytest.warns(RuntimeWarning, match="older embspace"):
             _check_agrees_with_table(col)
     assert json.loads(covers.read_text())["uid"]
 

@@ -637,7 +637,8 @@ class Collection(BaseCollection):
             return f"it covers change {seq}, the table has {last}"
         got = self._table_identity(seq)
         if got[0] != identity[0]:
-            return "it was built from another collection"
+            return ("it was saved by an older embspace, without the table's identity" if identity[0] is None
+                    else "it was built from another collection")
         if got[1] != identity[1]:
             return f"the table's history up to change {seq} differs from the one it was built from"
         return None
