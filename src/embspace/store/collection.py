@@ -61,6 +61,10 @@ __all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _in_transaction(db: sqlite3.Connection) -> bool:
+    return db.in_transaction
+
+
 def _has_text_column(db: sqlite3.Connection) -> bool:
     return any(row[1] == "text" for row in db.execute("PRAGMA table_info(items)"))
 
@@ -608,7 +612,7 @@ class Collection(BaseCollection):
         try:
             yield
         finally:
-            if db.in_transaction:
+            if _in_transaction(db):  # (an error inside may have ended it)
                 db.execute("COMMIT")
 
     def _table_identity(self, seq: int) -> tuple[Any, Any]:
