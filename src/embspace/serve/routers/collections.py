@@ -16,6 +16,7 @@ from ...errors import InvalidInputError
 from ...store import Include
 from .._guard import SEARCH_ERROR
 from .._resources import Resources, Served
+from .._work import off_loop
 from ..schemas import (
     CollectionCreate,
     CollectionInfo,
@@ -27,7 +28,7 @@ from ..schemas import (
     StoredItem,
     WriteResponse,
 )
-from ._common import MAX_SCAN, ResourcesDep, as_collection, locked, one_of, summary_of, using_collection, vector
+from ._common import MAX_SCAN, ResourcesDep, as_collection, one_of, summary_of, using_collection, vector
 
 __all__ = ["router", "search", "search_hits", "search_json", "search_now"]
 
@@ -158,9 +159,10 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
     """The hits of ``req`` in the collection called ``name``."""
     by = one_of(text=req.text, vector=req.vector, key=req.key)
     served = resources.get("collection", name)
-    # a vector or key search takes a millisecond: answered on the event loop when the collection is free
-    # (no thread hand-off); a text (encoded first) or a busy collection goes to the thread pool
-    return await locked(served, lambda: search_now(served, by, req), inline=by != "text")
+    # always in the worker thread pool, never on the event loop: even a vector search may first bring the
+    # index up to date with the table (seconds after many writes) or compile a large filter, and the event
+    # loop answers every other request (/health included) meanwhile
+    return await off_loop(served.lock, lambda: search_now(served, by, req))
 
 
 async def search_json(resources: Resources, name: str, body: bytes) -> bytes:
