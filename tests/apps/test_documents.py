@@ -157,3 +157,31 @@ def test_read_documents_reports_unreadable_files_and_goes_on(tmp_path: Path) -> 
     docs = list(read_documents(tmp_path, skipped))
     assert [d.source for d in docs] == ["good.md"]
     assert skipped == ["bad.txt: binary data (NUL bytes), not text"]
+
+
+def test_symlink_loops_and_non_utf8_names_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    """Issue 23: a symbolic link loop (RuntimeError) or a file name in non-UTF-8 bytes (a lone surrogate
+    that no database or terminal takes) aborted the whole ingest; each is now skipped with its reason."""
+    import os
+
+    (tmp_path / "ok.txt").write_text("fine")
+    (tmp_path / "self.txt").symlink_to(tmp_path / "self.txt")
+    (tmp_path / "a.md").symlink_to(tmp_path / "b.md")
+    (tmp_path / "b.md").symlink_to(tmp_path / "a.md")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 named")
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"dir\xff"))
+    with open(os.path.join(os.fsencode(tmp_path), b"dir\xff", b"in.txt"), "wb") as f:
+        f.write(b"inside")
+    skipped: list[str] = []
+    texts = {d.source: d.text for d in read_documents(tmp_path, skipped)}
+    assert texts == {"ok.txt": "fine"}
+    reasons = dict(s.split(": ", 1) for s in skipped)
+    assert "symbolic link loop" in reasons["self.txt"]
+    assert "symbolic link loop" in reasons["a.md"] and "symbolic link loop" in reasons["b.md"]
+    assert "broken symbolic link" in reasons["gone.txt"]
+    assert "not valid UTF-8" in reasons["caf\\xe9.txt"]
+    assert "not valid UTF-8" in reasons["dir\\xff/"]
+    for line in skipped:
+        line.encode("utf-8")  # every reason prints and stores

@@ -195,3 +195,16 @@ def test_a_collection_ingested_before_the_text_column_still_answers(model: str, 
         for mode in ("vector", "bm25", "hybrid"):
             top = r.retrieve("the cat sat on the mat", k=1, mode=mode)[0]  # type: ignore[arg-type]
             assert top.source == "a.md" and "the cat sat on the mat" in top.text, mode
+
+
+def test_a_symlink_loop_and_a_non_utf8_name_do_not_abort_ingest(model: str, tmp_path: Path) -> None:
+    import os
+
+    docs = write_docs(tmp_path / "docs", {"a.md": "# A\n\nthe dog"})
+    (docs / "loop.txt").symlink_to(docs / "loop.txt")
+    with open(os.path.join(os.fsencode(docs), b"bad\xff.txt"), "wb") as f:
+        f.write(b"the cat")
+    report = ingest(docs, tmp_path / "coll", progress=False)
+    assert report.documents == 1
+    assert any("loop.txt" in s and "loop" in s for s in report.skipped)
+    assert any("bad\\xff.txt" in s and "UTF-8" in s for s in report.skipped)

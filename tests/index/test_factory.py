@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from embspace.errors import InvalidInputError
@@ -97,3 +98,63 @@ def test_faiss_index_reads_the_spec() -> None:
     assert FaissIndex(8, "IVF4,PQ2", refine=3).factory == "IVF4,PQ2,Refine(Flat)"
     with pytest.raises(InvalidInputError, match="did you mean 'HNSW32'"):
         FaissIndex(8, "HSNW32")
+
+
+# ---------------------------------------------------------------- issue 23: bounded factory numbers
+@pytest.mark.parametrize("factory", ["IVF100000000,Flat", "HNSW999999999", "NSG300", "IVF1024_HNSW999,Flat",
+                                     "PQ8x40", "RR100000,Flat"])
+def test_factory_beyond_limits_is_refused_before_allocating(factory):
+    from embspace.index import FaissIndex
+
+    with pytest.raises(InvalidInputError, match="beyond embspace's limits"):
+        FaissIndex(64, factory)
+
+
+def test_ivf_lists_bounded_by_available_memory():
+    from embspace.index import LIMITS
+
+    spec = FactorySpec.parse("IVF65536,Flat")
+    assert spec.nlist <= LIMITS["nlist"]
+    need = spec.fixed_memory(768)
+    assert need >= 65536 * 768 * 4
+    spec.check_limits(768, available=8 * need)  # a quarter of the available memory: fits
+    with pytest.raises(InvalidInputError, match="quarter of the"):
+        spec.check_limits(768, available=2 * need)
+
+
+def test_clamped_is_within_limits():
+    spec = FactorySpec.parse("OPQ16_99999,IVF100000000_HNSW999,PQ16x40")
+    assert len(spec.limit_violations()) == 4
+    spec = FactorySpec.parse("IVF100000000_HNSW999,PQ16x40")
+    c = spec.clamped(64, available=1 << 30)
+    assert c.limit_violations(64, available=1 << 30) == []
+    assert c.nlist is not None and c.nlist <= 1 << 20
+
+
+def test_existing_collection_beyond_limits_still_opens(tmp_path):
+    """A collection whose stored factory predates the limits opens; its index is built on the nearest
+    factory within them, with a warning (a new collection with that factory is refused)."""
+    import json
+    import sqlite3
+
+    from embspace.store import Collection
+
+    with pytest.raises(InvalidInputError, match="beyond embspace's limits"):
+        Collection.create(tmp_path / "new", dim=8, index="HNSW999999999")
+    assert not (tmp_path / "new" / "collection.sqlite").exists()
+    col = Collection.create(tmp_path / "c", dim=8, index="HNSW32")
+    x = np.random.default_rng(0).standard_normal((20, 8)).astype("float32")
+    col.add([f"k{i}" for i in range(20)], x)
+    col.close()
+    db = sqlite3.connect(tmp_path / "c" / "collection.sqlite")
+    with db:  # as an embspace before the limits wrote it
+        db.execute("UPDATE info SET value = ? WHERE name = 'index'", (json.dumps("HNSW999999999"),))
+    db.close()
+    import shutil
+
+    shutil.rmtree(tmp_path / "c" / "index", ignore_errors=True)
+    with pytest.warns(UserWarning, match="beyond embspace's limits"):
+        col = Collection.open(tmp_path / "c")
+        res = col.search(x[3], k=1)
+    assert res.keys[0] == "k3"
+    col.close()

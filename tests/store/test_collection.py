@@ -287,3 +287,28 @@ def test_search_includes_metadata_text_and_vectors_in_one_read(tmp_path: Path, i
         assert "metadata" in res.to_dict() and "vectors" in res.to_dict()
         with pytest.raises(InvalidInputError, match="include"):
             col.search(vecs[0], k=3, include=("metadata", "payload"))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- issue 23: lone surrogates
+@pytest.mark.parametrize("kwargs", [
+    {"keys": ["a\udc80"]},
+    {"keys": ["a"], "metadata": [{"k": "v\udc80"}]},
+    {"keys": ["a"], "metadata": [{"k\udc80": "v"}]},
+    {"keys": ["a"], "metadata": [{"k": ["x", {"y": "\ud800"}]}]},
+    {"keys": ["a"], "metadata": [{"k": {"n\udfff": 1}}]},
+    {"keys": ["a"], "texts": ["t\udc80"]},
+])
+def test_lone_surrogates_are_invalid_input_not_unicode_errors(tmp_path, kwargs):
+    """A lone surrogate (what Python makes of undecodable bytes) in a key, a metadata key or value, or a
+    text raised UnicodeEncodeError from SQLite (a 500 over HTTP); it is InvalidInputError, nothing written."""
+    col = Collection.create(tmp_path / "c", dim=4)
+    x = np.ones((1, 4), "float32")
+    for write in (col.add, col.upsert):
+        with pytest.raises(InvalidInputError, match="lone surrogate"):
+            write(data=x, **kwargs)
+    assert col.count() == 0
+    with pytest.raises(InvalidInputError, match="lone surrogate"):
+        col.get(["a\udc80"])
+    col.add(["a"], x, [{"ok": "é😀"}], texts=["fine"])  # real non-ASCII characters are stored as they are
+    assert col.get(["a"])[0]["metadata"] == {"ok": "é😀"}
+    col.close()

@@ -164,6 +164,48 @@ def distinctive_terms(texts: Sequence[str], labels: npt.ArrayLike, top: int = 10
     return {cl: [str(vocab[j]) for j in np.argsort(-score[i])[:top]] for i, cl in enumerate(clusters)}
 
 
+#: Pairs (similarities) one block of :func:`find_duplicates` may hold at once: the memory of the
+#: search is O(n * dim + PAIR_BUDGET), never O(n**2), however many pairs are above the threshold.
+PAIR_BUDGET = 1 << 21
+
+
+class _Groups:
+    """Connected components grown block by block (a union-find over labels): memory O(n), whatever
+    the number of pairs merged."""
+
+    def __init__(self, n: int) -> None:
+        self.label = np.arange(n, dtype=np.int64)  # a representative row of each row's group so far
+
+    def merge(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> None:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        la, lb = self.label[a], self.label[b]
+        keep = la != lb
+        if not keep.any():
+            return
+        la, lb = la[keep], lb[keep]
+        nodes, inv = np.unique(np.concatenate([la, lb]), return_inverse=True)
+        u = len(nodes)
+        graph = coo_matrix((np.ones(len(la), np.int8), (inv[: len(la)], inv[len(la):])), shape=(u, u))
+        _, comp = connected_components(graph, directed=False)
+        first = np.zeros(int(comp.max()) + 1, np.int64)
+        first[comp[::-1]] = nodes[::-1]  # the smallest label of each merged component (nodes are sorted)
+        mapping = np.arange(len(self.label), dtype=np.int64)
+        mapping[nodes] = first[comp]
+        self.label = mapping[self.label]
+
+    def groups(self) -> list[npt.NDArray[np.int64]]:
+        """Groups of two or more rows, largest first (ties: by first row), rows in order."""
+        _, comp = np.unique(self.label, return_inverse=True)
+        sizes = np.bincount(comp)
+        order = np.argsort(comp, kind="stable")  # rows grouped by component, in row order within each
+        bounds = np.cumsum(sizes)[:-1]
+        out = [g for g in np.split(order, bounds) if len(g) > 1]
+        out.sort(key=lambda g: (-len(g), int(g[0])))
+        return out
+
+
 def find_duplicates(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 20, exact_below: int = 100_000
                     ) -> list[list[str]]:
     """Groups (of two or more keys) of near-duplicates: connected by cosine similarity >= ``threshold``.
@@ -171,6 +213,10 @@ def find_duplicates(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 
     Below ``exact_below`` rows every pair above the threshold is found (FAISS range search);
     above it, each row's ``k`` nearest neighbours from an HNSW index are checked, which finds the
     groups whose members are among each other's ``k`` nearest.
+
+    The rows are searched in blocks and each block's pairs are merged into the groups at once
+    (a union-find), so memory is O(n * dim + :data:`PAIR_BUDGET`) (O(n * k) pairs above
+    ``exact_below``), never O(n**2), even when every pair is a duplicate.
     """
     import faiss
 
@@ -178,40 +224,27 @@ def find_duplicates(space: EmbeddingSpace, threshold: float = 0.95, *, k: int = 
         raise InvalidInputError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
     x, keys, _ = _vectors(space.with_metric("cosine"))
     n = len(x)
-    pairs_a: list[npt.NDArray[np.int64]] = []
-    pairs_b: list[npt.NDArray[np.int64]] = []
+    groups = _Groups(n)
     index: Any
     if n < exact_below:
         index = faiss.IndexFlatIP(x.shape[1])
         index.add(x)
-        for r0 in range(0, n, 4096):
-            lims, _, ids = index.range_search(x[r0 : r0 + 4096], float(np.nextafter(np.float32(threshold), -1)))
-            lims = lims.astype(np.int64)
-            rows = np.repeat(np.arange(r0, r0 + len(lims) - 1), np.diff(lims))
-            pairs_a.append(rows)
-            pairs_b.append(ids.astype(np.int64))
+        block = int(min(4096, max(1, PAIR_BUDGET // n)))  # a block's pairs: at most block * n
+        radius = float(np.nextafter(np.float32(threshold), -1))
+        for r0 in range(0, n, block):
+            lims, _, ids = index.range_search(x[r0 : r0 + block], radius)
+            rows = np.repeat(np.arange(r0, r0 + len(lims) - 1, dtype=np.int64), np.diff(lims.astype(np.int64)))
+            groups.merge(rows, ids.astype(np.int64))
     else:
         index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = max(64, 2 * k)
         index.add(x)
-        sims, ids = index.search(x, k + 1)
-        ok = (sims >= threshold) & (ids >= 0)
-        pairs_a.append(np.nonzero(ok)[0].astype(np.int64))
-        pairs_b.append(ids[ok].astype(np.int64))
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    a = np.concatenate(pairs_a) if pairs_a else np.zeros(0, np.int64)
-    b = np.concatenate(pairs_b) if pairs_b else np.zeros(0, np.int64)
-    keep = a != b
-    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    sizes = np.bincount(comp)
-    order = np.argsort(comp, kind="stable")  # rows grouped by component, in row order within each
-    bounds = np.cumsum(sizes)[:-1]
-    groups = [g for g in np.split(order, bounds) if len(g) > 1]
-    groups.sort(key=lambda g: (-len(g), int(g[0])))
-    return [[keys[i] for i in g.tolist()] for g in groups]
+        block = int(max(1, PAIR_BUDGET // (k + 1)))
+        for r0 in range(0, n, block):
+            sims, ids = index.search(x[r0 : r0 + block], k + 1)
+            ok = (sims >= threshold) & (ids >= 0)
+            groups.merge(np.nonzero(ok)[0].astype(np.int64) + r0, ids[ok].astype(np.int64))
+    return [[keys[i] for i in g.tolist()] for g in groups.groups()]
 
 
 #: Old name (one release): ``dedup``.

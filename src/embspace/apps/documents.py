@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -91,8 +92,9 @@ def find_documents(root: str | Path, *, exclude: str | Path | None = None
         ``path`` is the file to read (for a symbolic link: its target, inside ``root``).
     skipped
         ``"source: reason"`` for every entry not listed: hidden files and directories, unknown suffixes,
-        links leading outside ``root`` (or to directories, which are not followed), special files, files
-        over :data:`MAX_BYTES`.
+        links leading outside ``root`` (or to directories, which are not followed), symbolic link loops
+        and broken links, special files, files over :data:`MAX_BYTES`, and names that are not valid
+        UTF-8 (shown with ``\\xNN`` escapes). None of these stops the listing.
     """
     base = Path(root).expanduser()
     if not base.is_dir():
@@ -105,8 +107,10 @@ def find_documents(root: str | Path, *, exclude: str | Path | None = None
         here = Path(dirpath)
         keep = []
         for name in sorted(dirnames):
-            rel = (here / name).relative_to(real_root).as_posix()
-            if name.startswith("."):
+            rel = _printable((here / name).relative_to(real_root).as_posix())
+            if not _utf8(name):
+                skipped.append(f"{rel}/: {_NOT_UTF8}")
+            elif name.startswith("."):
                 skipped.append(f"{rel}/: hidden directory, not read")
             elif (here / name).is_symlink():
                 skipped.append(f"{rel}/: symbolic link to a directory, not followed")
@@ -117,7 +121,10 @@ def find_documents(root: str | Path, *, exclude: str | Path | None = None
         dirnames[:] = keep
         for name in sorted(filenames):
             full = here / name
-            rel = full.relative_to(real_root).as_posix()
+            rel = _printable(full.relative_to(real_root).as_posix())
+            if not _utf8(rel):  # a directory above it is named in bytes that are not UTF-8
+                skipped.append(f"{rel}: {_NOT_UTF8}")
+                continue
             reason, target = _check_file(full, name, real_root)
             if target is None:
                 skipped.append(f"{rel}: {reason}")
@@ -127,8 +134,27 @@ def find_documents(root: str | Path, *, exclude: str | Path | None = None
     return found, sorted(skipped)
 
 
+_NOT_UTF8 = "the name is not valid UTF-8 (shown with \\x escapes), not read; rename it"
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name from the file system is valid UTF-8 (Python decodes other bytes to lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """``name`` with the bytes that are not UTF-8 shown as ``\\xNN`` (printable and storable)."""
+    return name if _utf8(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _check_file(full: Path, name: str, real_root: Path) -> tuple[str | None, Path | None]:
     """(why the file is left out, or None; the path to read)."""
+    if not _utf8(name):
+        return _NOT_UTF8, None
     if name.startswith("."):
         return "hidden file, not read", None
     suffix = Path(name).suffix.lower()
@@ -137,7 +163,14 @@ def _check_file(full: Path, name: str, real_root: Path) -> tuple[str | None, Pat
         return f"{what} (readable: {', '.join(sorted(KINDS))})", None
     target = full
     if full.is_symlink():
-        target = full.resolve()
+        try:
+            target = full.resolve(strict=True)
+        except RuntimeError:  # Python 3.11: a loop
+            return "symbolic link loop, not read", None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return "symbolic link loop, not read", None
+            return f"broken symbolic link ({e.strerror or e}), not read", None
         if not target.is_relative_to(real_root):
             return "symbolic link to a file outside the directory, not read", None
     try:

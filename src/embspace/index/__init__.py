@@ -7,13 +7,14 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
 - :class:`ExactIndex`: brute force with embspace's top-k kernel; the oracle.
 - :class:`FaissIndex`: ``Flat``, ``HNSW32``, ``IVF1024,Flat``, ``IVF4096,PQ32``, ``OPQ16,IVF1024,PQ16``,
   with ``Refine(Flat)`` re-ranking; FAISS is imported when one is built.
-- :class:`FactorySpec`: a factory string parsed once (for FaissIndex, the memory estimate and Milvus).
+- :class:`FactorySpec`: a factory string parsed once (for FaissIndex, the memory estimate and Milvus);
+  :data:`LIMITS`: the bounds a new index's factory must keep.
 - :func:`choose_index`: a factory string from the size of the data and a memory budget.
 - :func:`tune`: the cheapest ``efSearch``/``nprobe``/``k_factor`` reaching a recall on your data.
 - :func:`load_index`: read any saved index.
 """
 
-from ._factory import FactorySpec
+from ._factory import LIMITS, FactorySpec
 from .base import BaseIndex, Index, load_index
 from .choose import choose_index, estimate_memory
 from .exact import ExactIndex
@@ -21,6 +22,7 @@ from .faiss_index import FaissIndex
 from .tune import TuneResult, TuneTrial, tune
 
 __all__ = [
+    "LIMITS",
     "BaseIndex",
     "ExactIndex",
     "FactorySpec",

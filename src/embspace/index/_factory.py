@@ -33,7 +33,7 @@ from typing import Literal
 
 from ..errors import InvalidInputError
 
-__all__ = ["EXAMPLES", "FactorySpec"]
+__all__ = ["EXAMPLES", "LIMITS", "FactorySpec", "available_memory"]
 
 IndexKind = Literal["Flat", "HNSW", "NSG", "IVF", "PQ", "SQ", "LSH"]
 
@@ -46,6 +46,40 @@ _GRAPH = re.compile(rf"(hnsw|nsg)(\d*)(?:_({_ENC}))?", re.IGNORECASE)
 _IVF = re.compile(r"ivf(\d+)(?:_hnsw(\d+))?", re.IGNORECASE)
 _ENCODING = re.compile(_ENC, re.IGNORECASE)
 _REFINE = re.compile(rf"refine\(({_ENC})\)|(rflat)", re.IGNORECASE)
+#: The bounds every new index's factory string must keep (see :meth:`FactorySpec.check_limits`).
+LIMITS = {
+    "graph_m": 256,          # HNSW<M>, NSG<R>, IVF<n>_HNSW<M>: FAISS's graphs are built for M in 4..64
+    "nlist": 1 << 20,        # IVF<nlist>: 2**20 lists serve a billion vectors (FAISS's own guideline)
+    "pq_m": 4096,            # PQ<m>: sub-quantizers (also at most the dimension, checked by FAISS)
+    "pq_nbits": 16,          # PQ<m>x<bits>: 2**16 centroids per sub-quantizer
+    "transform_dim": 16384,  # PCA<d>, RR<d>, OPQ<m>_<d>, ITQ<d>, Pad<d>: output dimension
+    "memory_fraction": 4,    # the fixed memory of an index: at most 1/4 of the available memory
+}
+IVF_LIST_BYTES = 160  # what FAISS holds per inverted list before any vector is added (lists, ids, direct map)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable`` of ``/proc/meminfo``, else the
+    free physical pages; 8 GiB when neither can be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 8 << 30
+
+
+def _mib(n: float) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"
+
+
 # What a misspelt part is compared with to suggest the nearest valid one.
 _KNOWN = ("Flat", "HNSW32", "NSG32", "IVF1024", "PQ16", "SQ8", "SQfp16", "LSH", "OPQ16", "PCA64", "RR64",
           "L2norm", "ITQ", "Pad64", "Refine(Flat)", "Refine(SQ8)", "RFlat")
@@ -272,6 +306,105 @@ class FactorySpec:
         if self.refine is not None:
             out.append("k_factor")
         return tuple(out)
+
+    def _transform_dims(self) -> list[tuple[str, int]]:
+        out = []
+        for t in self.transforms:
+            digits = re.findall(r"\d+", t)
+            if digits:
+                out.append((t, int(digits[-1])))
+        return out
+
+    def fixed_memory(self, dim: int) -> int:
+        """Bytes the index holds before any vector is added, for vectors of ``dim`` dimensions: IVF
+        centroids and empty lists, PQ codebooks, transform matrices (a lower bound, used by
+        :meth:`check_limits`)."""
+        total = 0
+        d = dim
+        for _, out in self._transform_dims():
+            total += 4 * d * out  # a d x out matrix (PCA, RR, OPQ, ITQ); Pad: none, harmless overcount
+            d = out
+        if self.nlist is not None:
+            total += self.nlist * (4 * d + IVF_LIST_BYTES)
+        for enc in (self.encoding, self.refine):
+            if enc is not None and enc.startswith("PQ"):
+                m = int(re.match(r"PQ(\d+)", enc).group(1))  # type: ignore[union-attr]
+                x = re.search(r"x(\d+)", enc)
+                total += 4 * (1 << min(int(x.group(1)) if x else 8, 62)) * max(d, m)
+        return total
+
+    def limit_violations(self, dim: int | None = None, *, available: int | None = None) -> list[str]:
+        """The bounds of :data:`LIMITS` this factory breaks (empty when it keeps them all); with
+        ``dim``, also the memory rule: the index's :meth:`fixed_memory` must fit in a quarter of the
+        ``available`` memory (default: :func:`available_memory`)."""
+        out: list[str] = []
+        graph = [("graph degree", self.graph_m)]
+        if self.coarse is not None:
+            graph.append(("coarse HNSW degree", int(self.coarse[4:])))
+        for what, m in graph:
+            if m is not None and m > LIMITS["graph_m"]:
+                out.append(f"the {what} {m} is above {LIMITS['graph_m']} (FAISS graphs use 4..64; more only "
+                           "costs memory)")
+        if self.nlist is not None and self.nlist > LIMITS["nlist"]:
+            out.append(f"IVF{self.nlist} has more than {LIMITS['nlist']:,} lists (2**20 serve a billion vectors; "
+                       "use about 4*sqrt(n) to 16*sqrt(n) for n vectors)")
+        for enc in (self.encoding, self.refine):
+            if enc is not None and enc.startswith("PQ"):
+                m = int(re.match(r"PQ(\d+)", enc).group(1))  # type: ignore[union-attr]
+                x = re.search(r"x(\d+)", enc)
+                bits = int(x.group(1)) if x else 8
+                if not 1 <= m <= LIMITS["pq_m"]:
+                    out.append(f"{enc} has {m} sub-quantizers; expected 1 to {LIMITS['pq_m']} (and a divisor "
+                               "of the dimension)")
+                if not 1 <= bits <= LIMITS["pq_nbits"]:
+                    out.append(f"{enc} has {bits} bits per code; expected 1 to {LIMITS['pq_nbits']}")
+        for t, d in self._transform_dims():
+            if d > LIMITS["transform_dim"]:
+                out.append(f"the transform {t} outputs {d} dimensions, above {LIMITS['transform_dim']:,}")
+        if dim is not None and not out:
+            avail = available_memory() if available is None else int(available)
+            need = self.fixed_memory(int(dim))
+            if need * LIMITS["memory_fraction"] > avail:
+                out.append(f"it would hold {_mib(need)} before the first vector (dim {dim}), more than a quarter "
+                           f"of the {_mib(avail)} of memory available; use fewer lists or smaller codes")
+        return out
+
+    def check_limits(self, dim: int | None = None, *, available: int | None = None) -> None:
+        """Raise :class:`~embspace.errors.InvalidInputError` when the factory breaks a bound of
+        :data:`LIMITS` or the memory rule (see :meth:`limit_violations`); every new index is checked."""
+        bad = self.limit_violations(dim, available=available)
+        if bad:
+            raise InvalidInputError(f"factory {str(self)!r} is beyond embspace's limits: {'; '.join(bad)}. "
+                                    f"Examples within them: {EXAMPLES}")
+
+    def clamped(self, dim: int | None = None, *, available: int | None = None) -> FactorySpec:
+        """The nearest factory within the limits (graph degrees, lists, PQ bits and transform
+        dimensions cut to their bound; lists halved until the memory rule holds). Used to rebuild an
+        existing collection whose stored factory predates the limits."""
+        spec = self
+        if spec.graph_m is not None:
+            spec = replace(spec, graph_m=min(spec.graph_m, LIMITS["graph_m"]))
+        if spec.coarse is not None:
+            spec = replace(spec, coarse=f"HNSW{min(int(spec.coarse[4:]), LIMITS['graph_m'])}")
+        if spec.nlist is not None:
+            spec = replace(spec, nlist=min(spec.nlist, LIMITS["nlist"]))
+
+        def enc_ok(enc: str | None) -> str | None:
+            if enc is None or not enc.startswith("PQ"):
+                return enc
+            g = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs|np)?", enc)
+            assert g is not None
+            m = min(max(int(g.group(1)), 1), LIMITS["pq_m"])
+            bits = "" if g.group(2) is None else f"x{min(max(int(g.group(2)), 1), LIMITS['pq_nbits'])}"
+            return f"PQ{m}{bits}{g.group(3) or ''}"
+
+        spec = replace(spec, encoding=enc_ok(spec.encoding), refine=enc_ok(spec.refine),
+                       transforms=tuple(re.sub(r"\d+$", lambda mt: str(min(int(mt.group()), LIMITS["transform_dim"])),
+                                               t) for t in spec.transforms))
+        if dim is not None:
+            while spec.nlist is not None and spec.nlist > 1 and spec.limit_violations(dim, available=available):
+                spec = replace(spec, nlist=max(1, spec.nlist // 2))
+        return spec
 
     def with_refine(self, encoding: str = "Flat") -> FactorySpec:
         """The same index with exact re-ranking by ``encoding`` storage (unchanged when it has one)."""

@@ -72,9 +72,11 @@ def _structure(index: Any) -> _Structure:
     return _Structure(node, ivf, hnsw, refine, exact, selector)
 
 
-def _parse_factory(factory: object, refine: int | None) -> str:
-    """The canonical factory string (:class:`FactorySpec`), with ``Refine(Flat)`` added for ``refine``."""
+def _parse_factory(factory: object, refine: int | None, dim: int | None = None) -> str:
+    """The canonical factory string (:class:`FactorySpec`), with ``Refine(Flat)`` added for ``refine``,
+    checked against :data:`~embspace.index.LIMITS` and the memory rule (``dim`` given)."""
     spec = FactorySpec.parse(factory)
+    spec.check_limits(dim)
     if refine is not None:
         if not isinstance(refine, int) or isinstance(refine, bool) or refine < 1:
             raise InvalidInputError(f"refine must be a positive integer (candidates per hit re-ranked exactly), "
@@ -108,7 +110,10 @@ class FaissIndex(BaseIndex):
         ``"OPQ16,IVF1024,PQ16"``, ``"IVF1024,PQ16,Refine(Flat)"``, ... (no ``IDMap``: ids are
         handled here), or a :class:`~embspace.index.FactorySpec`. It is read by ``FactorySpec`` and
         kept in its canonical spelling (:attr:`factory`); a string it cannot read raises
-        :class:`~embspace.errors.InvalidInputError` naming the nearest valid part.
+        :class:`~embspace.errors.InvalidInputError` naming the nearest valid part, and so does one
+        beyond :data:`~embspace.index.LIMITS` (graph degree <= 256, IVF lists <= 2**20, PQ bits <= 16,
+        transform dimensions <= 16,384, and the memory held before the first vector at most a quarter
+        of the memory available; see :meth:`~embspace.index.FactorySpec.check_limits`).
         :func:`~embspace.index.choose_index` picks one from the size of the data.
     metric
         ``"cosine"`` (vectors and queries L2-normalised, inner product), ``"dot"`` (inner product on
@@ -191,7 +196,7 @@ class FaissIndex(BaseIndex):
                  params: dict[str, int] | None = None, refine: int | None = None,
                  max_norm: float | None = None, dot_graph: DotGraph = "reduce") -> None:
         super().__init__(dim, metric=metric)
-        self._factory = _parse_factory(factory, refine)
+        self._factory = _parse_factory(factory, refine, dim)
         if dot_graph not in ("reduce", "native"):
             raise InvalidInputError(f"dot_graph must be 'reduce' or 'native', got {dot_graph!r}")
         self._dot_graph: DotGraph = dot_graph

@@ -11,6 +11,7 @@ import datetime as _dt
 import itertools
 import json
 import math
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -67,6 +68,24 @@ def _iso(value: Any) -> str:
     return str(value.isoformat())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, what: str) -> str:
+    """``text``, or InvalidInputError when it holds a lone surrogate (U+D800..U+DFFF: not a character,
+    so neither UTF-8, SQLite nor JSON can store it; Python makes them from undecodable bytes)."""
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise InvalidInputError(f"{what} {_short(text)!r} contains a lone surrogate (U+{ord(bad.group()):04X} at "
+                                f"offset {bad.start()}), which is not a character and cannot be stored; decode "
+                                "the source bytes with errors='replace' (or fix their encoding) first")
+    return text
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def clean_metadata(meta: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
     """``meta`` as JSON values, by the metadata value rule (docs/collections.md):
 
@@ -90,6 +109,7 @@ def _clean_dict(meta: Mapping[Any, Any], where: str, prefix: str) -> dict[str, A
     for k, v in meta.items():
         if not isinstance(k, str) or "\x00" in k:
             raise InvalidInputError(f"{where}: metadata keys must be strings without NUL, got {k!r}")
+        check_text(k, f"{where}: the metadata key")
         if _missing(v):
             continue
         out[str(k)] = _clean_value(v, where, prefix + str(k))
@@ -113,7 +133,7 @@ def _clean_value(value: Any, where: str, field: str) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidInputError(f"{where}, field {field!r}: metadata strings may not contain NUL")
-        return str(value)
+        return check_text(str(value), f"{where}, field {field!r}: the value")
     if isinstance(value, _dt.date | _dt.time | np.datetime64):
         return _iso(value)
     if isinstance(value, Mapping):
@@ -146,7 +166,7 @@ def check_keys(keys: Any) -> list[str]:
     out = []
     for k in keys:
         if isinstance(k, str):
-            out.append(str(k))
+            out.append(check_text(str(k), "the key"))
         elif isinstance(k, int | np.integer) and not isinstance(k, bool | np.bool_):
             out.append(str(int(k)))
         else:
@@ -202,7 +222,7 @@ def _text_list(texts: Any, n: int) -> list[str | None]:
     out: list[str | None] = []
     for t in texts:
         if isinstance(t, str):
-            out.append(str(t))
+            out.append(check_text(str(t), "the text"))
         elif _missing(t):
             out.append(None)
         else:
@@ -513,7 +533,7 @@ class BaseCollection(ABC):
             if texts is not None:
                 raise InvalidInputError("data holds texts and texts= is given too; give the texts once (texts=...), "
                                         "or vectors as data and their texts as texts=")
-            text_list = list(as_texts)
+            text_list = [check_text(t, "the text") for t in as_texts]
             if len(text_list) != n:
                 raise InvalidInputError(f"{len(text_list)} texts for {n} keys")
         elif data is None:

@@ -17,6 +17,7 @@ semantics are documented in ``docs/filters.md``.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import operator
@@ -28,7 +29,8 @@ from typing import Any, Final, TypeAlias
 
 from ..errors import InvalidInputError
 
-__all__ = ["MAX_DEPTH", "MAX_SQL_NESTING", "CompiledFilter", "Filter", "FilterLike", "FilterValue", "Scalar",
+__all__ = ["BULK_MIN", "MAX_DEPTH", "MAX_SQL_NESTING", "MAX_SQL_PARAMS", "CompiledFilter",
+           "Filter", "FilterLike", "FilterValue", "Scalar",
            "compile_filter", "matches", "parse_filter"]
 
 #: A JSON scalar: the values a filter compares with.
@@ -46,6 +48,14 @@ MAX_DEPTH: Final = 32
 #: entries (3.40; it overflows from about 75 nested parentheses); only huge machine-made filters
 #: (tens of levels with tens of terms each) get here, and compile_filter refuses them.
 MAX_SQL_NESTING: Final = 64
+#: An ``in`` list longer than this, or more equalities than this on distinct top-level keys joined by
+#: and/or (a big dict filter), is compiled to ONE JSON parameter read with ``json_each`` instead of one
+#: ``?`` per value: the SQL stays short (SQLite prepares long expressions in quadratic time) and within
+#: SQLite's limit on bound variables, whatever the size of the filter.
+BULK_MIN: Final = 32
+#: A compiled filter binding more parameters than this is refused (SQLite's default limit is 32,766);
+#: only filters of tens of thousands of conditions that are not equalities or ``in`` lists reach it.
+MAX_SQL_PARAMS: Final = 30_000
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _KEYWORDS: Final = frozenset({"and", "or", "not", "in", "exists", "true", "false", "null"})
@@ -743,14 +753,40 @@ def _in_sql(values: tuple[Scalar, ...], jtype: _Frag, value: _Frag) -> _Frag:
     consts = sorted({_json_type(v) for v in values if v is None or isinstance(v, bool)})
     parts: list[_Frag] = []
     if texts:
-        holes = ", ".join("?" * len(texts))
-        parts.append(_cat("(", jtype, " IS 'text' AND ", value, " IN (", _Frag(holes, tuple(texts)), "))"))
+        parts.append(_cat("(", jtype, " IS 'text' AND ", value, " IN (", _holes(texts), "))"))
     if nums:
-        holes = ", ".join("?" * len(nums))
-        parts.append(_cat("(", _is_number(jtype), " AND ", value, " IN (", _Frag(holes, tuple(nums)), "))"))
+        parts.append(_cat("(", _is_number(jtype), " AND ", value, " IN (", _holes(nums), "))"))
     if consts:
         parts.append(_cat("COALESCE(", jtype, ", '') IN (", ", ".join(f"'{c}'" for c in consts), ")"))
     return _balanced(parts, "OR") if parts else _Frag("0")
+
+
+def _holes(values: list[Any]) -> _Frag:
+    """The inside of ``IN (...)``: one ``?`` per value, or beyond :data:`BULK_MIN` values a subquery over
+    one JSON array parameter (json_each yields its strings as text, its numbers as integer/real)."""
+    if len(values) <= BULK_MIN:
+        return _Frag(", ".join("?" * len(values)), tuple(values))
+    return _Frag("SELECT value FROM json_each(?)", (json.dumps(values, allow_nan=False),))
+
+
+def _type_class(jtype: str) -> str:
+    """SQL folding json_each's ``type`` so that equal filter and metadata values fall in one class."""
+    return f"CASE WHEN {jtype} IN ('integer', 'real') THEN 'number' ELSE {jtype} END"
+
+
+def _bulk_equalities(eqs: list[_Compare], col: str, conjunction: bool) -> _Frag:
+    """Equalities with text, number or true/false literals on distinct top-level keys, joined by and
+    (``conjunction``) or or: counts the metadata entries whose (key, value, type class) is among the
+    filter's, read from one JSON object parameter; all of them (and) or at least one (or) must be."""
+    obj = json.dumps({e.path[0]: e.value for e in eqs}, allow_nan=False)
+    count = _cat(f"(SELECT count(*) FROM json_each({col}) AS _jm WHERE (_jm.key, _jm.value, "
+                 f"{_type_class('_jm.type')}) IN (SELECT _jf.key, _jf.value, {_type_class('_jf.type')} "
+                 "FROM json_each(", _param(obj), ") AS _jf))")
+    return _cat("(", count, " = ", _param(len(eqs)), ")") if conjunction else _cat("(", count, " > 0)")
+
+
+def _bulk_candidate(node: _Node) -> bool:
+    return (isinstance(node, _Compare) and node.op == "=" and len(node.path) == 1 and node.value is not None)
 
 
 _Condition: TypeAlias = Callable[[_Frag, _Frag], _Frag]
@@ -779,7 +815,21 @@ class _Compiler:
             conjunction = isinstance(node, _And) != negate
             if not node.args:
                 return _Frag("1" if conjunction else "0"), 0
-            parts = sorted((self.node(a, negate) for a in node.args), key=lambda part: -part[1])
+            args, bulk = list(node.args), None
+            if sum(map(_bulk_candidate, args)) > BULK_MIN:
+                eqs: dict[str, _Compare] = {}
+                rest: list[_Node] = []
+                for a in args:
+                    if isinstance(a, _Compare) and _bulk_candidate(a) and a.path[0] not in eqs:
+                        eqs[a.path[0]] = a
+                    else:
+                        rest.append(a)
+                if len(eqs) > BULK_MIN:
+                    frag = _bulk_equalities(list(eqs.values()), self.column, isinstance(node, _And))
+                    bulk, args = (_cat("(NOT ", frag, ")") if negate else frag), rest
+            parts = sorted((self.node(a, negate) for a in args), key=lambda part: -part[1])
+            if bulk is not None:
+                parts.append((bulk, 1))
             return _balanced([frag for frag, _ in parts], "AND" if conjunction else "OR"), parts[0][1] + 1
         if isinstance(node, _Exists):
             frag = self.access(node.path, None)
@@ -873,6 +923,10 @@ class Filter:
             raise InvalidInputError(f"the filter is too deeply nested to run in SQLite: its SQL nests {nesting} levels "
                                     f"of parentheses, at most {MAX_SQL_NESTING} are allowed; flatten it, e.g. with "
                                     "'field in [...]' instead of long chains of or")
+        if len(frag.params) > MAX_SQL_PARAMS:
+            raise InvalidInputError(f"the filter compiles to {len(frag.params):,} SQL parameters, at most "
+                                    f"{MAX_SQL_PARAMS:,} are allowed; write long lists of values as 'field in [...]' "
+                                    "(or {'field': {'$in': [...]}}), which take any number of values")
         return CompiledFilter(frag.sql, frag.params)
 
     def __str__(self) -> str:

@@ -684,13 +684,26 @@ class Collection(BaseCollection):
         return self.path / INDEX_DIR
 
     def _new_index(self, n: int) -> Any:
-        from ..index import ExactIndex, FaissIndex, choose_index
+        from ..index import ExactIndex, FactorySpec, FaissIndex, choose_index
 
         factory = self.index_factory
         if factory == "auto":
             factory = choose_index(max(n, 1), self.dim)
         if factory.lower() == "exact":
             return ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
+        spec: FactorySpec | None = None
+        bad: list[str] = []
+        try:
+            spec = FactorySpec.parse(factory)
+        except InvalidInputError:
+            pass  # FaissIndex gives its own message
+        else:
+            bad = spec.limit_violations(self.dim)
+        if spec is not None and bad:  # stored before the limits: opens, on the nearest factory within them
+            clamped = spec.clamped(self.dim)
+            warnings.warn(f"collection {str(self.path)!r}: its factory {factory!r} is beyond embspace's limits "
+                          f"({'; '.join(bad)}); the index is built as {str(clamped)!r} instead", stacklevel=3)
+            factory = str(clamped)
         return FaissIndex(self.dim, factory, metric=self.metric)  # type: ignore[arg-type]
 
     def _load_index(self) -> None:

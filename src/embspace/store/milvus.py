@@ -143,6 +143,7 @@ def _index_params(factory: str) -> tuple[str, dict[str, int]]:
     if low == "exact":
         return "FLAT", {}
     spec = FactorySpec.parse(factory)  # a malformed string: the parser's message, with the nearest valid part
+    spec.check_limits()  # the bounds of embspace.index.LIMITS (Milvus sizes memory itself)
     plain = not spec.transforms and spec.refine is None
     if plain and spec.index == "Flat":
         return "FLAT", {}
