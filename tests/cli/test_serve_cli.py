@@ -118,7 +118,7 @@ def test_a_running_server_does_not_keep_the_cli_from_writing(server: Any, data: 
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     from fastapi.testclient import TestClient
 
-    client = TestClient(server, client=("127.0.0.1", 4000))
+    client = TestClient(server, client=("127.0.0.1", 4000), base_url="http://127.0.0.1:8000")
     assert client.get("/collections/vecs/count").json() == {"count": 3}
     start = time.perf_counter()
     main(["collection", "delete", str(data / "vecs"), "a"])
@@ -146,7 +146,7 @@ def test_a_cli_write_that_meets_the_server_writing_gets_cli_advice(server: Any, 
         return real(*args, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(col, "_write", write_while_the_cli_tries)
-    client = TestClient(server, client=("127.0.0.1", 4000))
+    client = TestClient(server, client=("127.0.0.1", 4000), base_url="http://127.0.0.1:8000")
     assert client.post("/collections/vecs/upsert", json={"items": [{"key": "a", "vector": [0, 1, 0, 0]}]}
                        ).status_code == 200
     assert exits == [2]
