@@ -141,3 +141,96 @@ def test_surrogate_pairs_and_escaped_backslashes_are_text(resources: Resources) 
                        ).status_code == 200
     got = client.post("/collections/vecs/get", json={"keys": ["c"]}).json()[0]["metadata"]
     assert got == {"e": "\U0001f600", "p": "\\ud800"}
+
+
+# -- (9) a key or row asked for many times -------------------------------------------------------------------
+def test_repeated_keys_and_rows_are_answered_once(resources: Resources, monkeypatch: pytest.MonkeyPatch) -> None:
+    import embspace.serve.routers.collections as routes
+
+    client = local(create_app(resources))
+    got = client.post("/collections/vecs/get", json={"keys": ["a"] * 1000 + ["b", "a"], "vectors": True})
+    assert got.status_code == 200 and [g["key"] for g in got.json()] == ["a", "b"]
+    points = client.post("/maps/collection/vecs/points", json={"rows": [0] * 1000 + [1]})
+    assert points.status_code == 200 and sorted(p["row"] for p in points.json()) == [0, 1]
+    keys = client.post("/maps/collection/vecs/keys", json={"rows": [1] * 5000})
+    assert keys.status_code == 200 and len(keys.json()) == 1
+    # the answer is bounded: vectors beyond it are refused before they are read
+    monkeypatch.setattr(routes, "MAX_ANSWER", 4 * routes.FLOAT_BYTES)
+    r = client.post("/collections/vecs/get", json={"keys": ["a", "b"], "vectors": True})
+    assert code(r, 422) == "invalid_input" and "at most 1 keys with vectors" in r.json()["error"]["message"]
+    assert client.post("/collections/vecs/get", json={"keys": ["a", "b"]}).status_code == 200
+
+
+# -- (14) a collection deleted while requests wait for it ----------------------------------------------------
+def test_requests_waiting_for_a_deleted_collection_get_a_404(resources: Resources) -> None:
+    import threading
+    import time
+
+    client = local(create_app(resources), raise_server_exceptions=False)
+    served = resources.get("collection", "vecs")
+    answers: dict[str, Any] = {}
+
+    def ask(what: str, path: str, body: dict[str, Any]) -> None:
+        answers[what] = client.post(path, json=body)
+
+    with served.lock:  # a search in progress: the requests below wait for the collection
+        threads = [threading.Thread(target=ask, args=args) for args in [
+            ("search", "/collections/vecs/search", {"vector": [1, 0, 0, 0], "k": 1}),
+            ("get", "/collections/vecs/get", {"keys": ["a"]}),
+            ("points", "/maps/collection/vecs/points", {"rows": [0]})]]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # they have found the collection and wait for its lock
+        resources.drop_collection("vecs")  # what DELETE /collections/vecs does (the lock is re-entrant)
+    for t in threads:
+        t.join(30)
+    for what, r in answers.items():
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (what, r.text)
+    assert len(answers) == 3
+    assert client.get("/collections").json() == []
+
+
+# -- (15) disk full, 405 with Allow, the schema's 400, strict integers ---------------------------------------
+def test_disk_full_is_a_507_that_says_what_was_kept(resources: Resources, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+    import sqlite3
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Collection, "add", full)
+    client = local(create_app(resources), raise_server_exceptions=False)
+    r = client.post("/collections/vecs/add", json={"items": [{"key": "c", "vector": [0, 0, 1, 0]}]})
+    message = r.json()["error"]["message"]
+    assert code(r, 507) == "insufficient_storage" and message.startswith("no space left on device")
+    assert "none of this request's 1 items were written" in message and "2 items" in message
+    assert client.get("/collections/vecs/count").json() == {"count": 2}
+
+    def sqlite_full(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Collection, "delete", sqlite_full)
+    r = client.post("/collections/vecs/delete", json={"keys": ["a"]})
+    assert code(r, 507) == "insufficient_storage" and "no space left on device" in r.json()["error"]["message"]
+
+
+def test_405_names_the_allowed_methods_and_the_schema_lists_the_guards_answers(resources: Resources) -> None:
+    client = local(create_app(resources))
+    r = client.put("/collections/vecs/search", json={})
+    assert code(r, 405) == "method_not_allowed" and set(r.headers["allow"].split(", ")) == {"POST"}
+    r = client.patch("/collections")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [("/collections/{name}/add", "post"), ("/collections/{name}/search", "post"),
+                         ("/v1/embeddings", "post")]:
+        assert {"400", "415", "421", "507"} <= set(paths[path][method]["responses"]), path
+
+
+def test_integers_are_strict(resources: Resources) -> None:
+    client = local(create_app(resources))
+    for body in ({"name": "t", "dim": True}, {"name": "t", "dim": 4.0}, {"name": "t", "dim": "4"}):
+        assert code(client.post("/collections", json=body), 422) == "validation_error", body
+    assert code(client.post("/collections/vecs/search", json={"key": "a", "k": True}), 422) == "validation_error"
+    assert code(client.post("/maps/collection/vecs/points", json={"rows": [True]}), 422) == "validation_error"
+    assert client.post("/collections", json={"name": "t", "dim": 4}).status_code == 201
