@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_testing import run
 
 import embspace
-from embspace.cli.app import main
 
 
 @pytest.fixture
@@ -21,16 +21,6 @@ def toy_file(tmp_path: Path) -> Path:
         "woman": [0, 0, 1, 0], "apple": [0, 0, 0, 1],
     })
     return space.save(tmp_path / "toy.txt")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_info_json(toy_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,20 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from embspace.cli.app import main
+from cli_testing import run
 
 pytest.importorskip("faiss")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_testing import run
 
 import embspace
 from embspace import evaluate
-from embspace.cli.app import main
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture

@@ -8,19 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_testing import run as run_cli
 
 import embspace
-from embspace.cli.app import main
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())  # as read, whatever the terminal's width wrapped
+    code, out, err = run_cli(argv, capsys)
+    return code, out, " ".join(err.split())  # as read, whatever the terminal's width wrapped
 
 
 @pytest.fixture

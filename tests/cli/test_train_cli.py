@@ -8,23 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_testing import run
 
 import embspace
 import embspace.train
 from embspace import evaluate
-from embspace.cli.app import main
 
 TOPICS, WORDS = 4, 15
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture(scope="module")

@@ -426,13 +426,15 @@ class CachedVectors:
     n_encoded: int
     n_cached: int
     n_truncated: int
+    hashes: list[bytes]  # the content hash of each text (what the cache is keyed by)
 
 
 def encode_with_cache(texts: Sequence[Any], encoder: Callable[[], Any], *, space_id: str | None, dim: int,
                       progress: bool = False, cache: bool = True, cache_dir: str | Path | None = None,
-                      batch_size: int | None = None) -> CachedVectors:
-    """Vectors of ``texts`` (normalised, as ``encode`` gives them), those of contents seen before read from
-    the :class:`EncodingCache` of ``space_id``; only the others are encoded, and then cached.
+                      batch_size: int | None = None, normalize: bool = True) -> CachedVectors:
+    """Vectors of ``texts`` (normalised unless not ``normalize``, as ``encode`` gives them), those of contents
+    seen before read from the :class:`EncodingCache` of ``space_id``; only the others are encoded, and then
+    cached. The one path by which files, folders and collections encode through the cache.
 
     ``encoder`` is called (once, and only when something is not cached) to get the encoder, so a fully
     cached input never loads the model. ``space_id`` None (an encoder without one) disables the cache.
@@ -443,9 +445,9 @@ def encode_with_cache(texts: Sequence[Any], encoder: Callable[[], Any], *, space
     vectors = np.empty((n, dim), np.float32)
     store = EncodingCache(space_id, dim, Path(cache_dir) if cache_dir else None) if cache and space_id else None
     try:
-        hashes = [EncodingCache.key(c, True) for c in texts] if store is not None else []
+        hashes = [EncodingCache.key(c, normalize) for c in texts]
         hits = store.get(hashes) if store is not None else {}
-        todo = [i for i in range(n) if store is None or hashes[i] not in hits]
+        todo = [i for i in range(n) if hashes[i] not in hits]
         for i, h in enumerate(hashes):
             if h in hits:
                 vectors[i] = hits[h]
@@ -453,6 +455,8 @@ def encode_with_cache(texts: Sequence[Any], encoder: Callable[[], Any], *, space
         if todo:
             enc = encoder()
             kwargs: dict[str, Any] = {"progress": progress}
+            if not normalize:  # the default of every encoder's encode; said only when it is not wanted
+                kwargs["normalize"] = False
             if batch_size is not None:
                 kwargs["batch_size"] = batch_size
             with warnings.catch_warnings(record=True) as caught:
@@ -472,7 +476,7 @@ def encode_with_cache(texts: Sequence[Any], encoder: Callable[[], Any], *, space
     finally:
         if store is not None:
             store.close()
-    return CachedVectors(vectors, len(todo), n - len(todo), n_truncated)
+    return CachedVectors(vectors, len(todo), n - len(todo), n_truncated, hashes)
 
 
 class ModelIndex:
@@ -611,34 +615,13 @@ def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm",
             keys.append(item.id)
             contents.append(item.content)
             metas.append(dict(item.metadata))
-    vectors = np.empty((len(contents), encoder.dim), np.float32)
-    store = EncodingCache(encoder.space_id, encoder.dim, Path(cache_dir) if cache_dir else None) if cache else None
-    try:
-        hashes = [EncodingCache.key(c, normalize) for c in contents]
-        hits = store.get(hashes) if store is not None else {}
-        todo = [i for i, h in enumerate(hashes) if h not in hits]
-        for i, h in enumerate(hashes):
-            if h in hits:
-                vectors[i] = hits[h]
-        n_truncated = 0
-        if todo:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                fresh = np.asarray(encoder.encode([contents[i] for i in todo], batch_size=batch_size,
-                                                  normalize=normalize, progress=progress))
-            for w in caught:
-                if w.category.__name__ != "TruncationWarning":
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            n_truncated = int(getattr(encoder, "last_truncated_", 0) or 0)
-            vectors[todo] = fresh
-            if store is not None:
-                store.put([hashes[i] for i in todo], fresh)
-    finally:
-        if store is not None:
-            store.close()
+    enc = encoder
+    got = encode_with_cache(contents, lambda: enc, space_id=encoder.space_id, dim=encoder.dim, progress=progress,
+                            cache=cache, cache_dir=cache_dir, batch_size=batch_size, normalize=normalize)
+    vectors, hashes = got.vectors, got.hashes
     prov = Provenance(model=encoder.provenance.model, config=dict(encoder.provenance.config))
-    return _write(output, format, keys, vectors, metas, hashes, prov, normalize, modality, len(items), len(todo),
-                  n_truncated, n_chunked, t0, encoder.name)
+    return _write(output, format, keys, vectors, metas, hashes, prov, normalize, modality, len(items), got.n_encoded,
+                  got.n_truncated, n_chunked, t0, encoder.name)
 
 
 def _write(output: str | Path, format: str | None, keys: list[str], vectors: npt.NDArray[np.float32],

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,8 +23,11 @@ from .._artifact import artifact_kind, kind_phrase
 from .._dirs import default_data_dir
 from ..apps.schemas import NAME_PATTERN
 from ..errors import EmbspaceError, InvalidInputError
+from ._work import EncodeGate
+from .config import DEFAULT_MAX_ENCODE_CHARS, DEFAULT_MAX_ENCODES
 
-__all__ = ["WRITE_WAIT", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources", "default_data_dir"]
+__all__ = ["OPEN_TIMEOUT", "WRITE_WAIT", "ConflictError", "NotFoundError", "ReadOnlyError", "Resources",
+           "default_data_dir"]
 
 _NAME = re.compile(NAME_PATTERN)
 
@@ -33,6 +37,9 @@ log = logging.getLogger("embspace.serve")
 #: How long (seconds) a write through the server waits for a collection's writer lock while another
 #: process (``embspace collection add``, a script) holds it; then the client gets a 409 ``locked``.
 WRITE_WAIT = 5.0
+#: How long (seconds) opening one entry of a served directory may take at startup; an entry still opening
+#: then is skipped (its reason says so) and the server starts without it.
+OPEN_TIMEOUT = 120.0
 
 
 class NotFoundError(EmbspaceError, LookupError):
@@ -122,6 +129,55 @@ def _not_vector_file(path: Path) -> str | None:
     return "not a vector file embspace reads"
 
 
+def _not_regular(path: Path) -> str | None:
+    """Why an entry of a served directory is never opened: it is no regular file or directory (a FIFO would
+    hang the reader, a device or socket is no data), or it cannot even be looked at. None: open it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return f"{what}, not a file: never opened"
+
+
+def _within(timeout: float, what: str, fn: Any) -> Any:
+    """``fn()``, given at most ``timeout`` seconds (in a daemon thread: a read that hangs cannot hold up the
+    server's start); what it raises is raised here."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    worker = threading.Thread(target=run, name=f"embspace-open-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"still opening after {timeout:g} s (a slow or hanging file system?); skipped")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _reason(path: Path, e: BaseException) -> str:
+    """One line: why ``path`` could not be opened (said without the path, which the list gives)."""
+    import sqlite3
+
+    why = str(e) or type(e).__name__
+    if why.startswith(str(path)):
+        why = why[len(str(path)):].lstrip(":, ")
+    if isinstance(e, MemoryError):
+        why = "needs more memory than this machine has (a damaged or lying header?)" + (f": {why}" if str(e) else "")
+    elif isinstance(e, sqlite3.Error):
+        why = f"its database cannot be read ({why}); restore it from a backup or remove it"
+    return why.splitlines()[0] if why else type(e).__name__
+
+
 def _model_name(spec: str) -> str:
     """The name an encoder spec's model will have once loaded (what a collection created with it records)."""
     from ..encoders.sentence_encoder import ALIASES
@@ -148,6 +204,11 @@ class Resources:
         :func:`~embspace.encoders.get_encoder`); loaded on first use.
     readonly
         Open collections read-only and refuse every write.
+    max_encode_chars, max_encodes
+        The bounds of text encoding (:class:`~embspace.serve._work.EncodeGate`): characters per request,
+        encodes at once.
+    open_timeout
+        How long opening one entry of a served directory may take (:data:`OPEN_TIMEOUT`).
     url
         Where the server answers (``http://HOST:PORT``), noted in a collection's writer lock while the server
         writes it, so that a process kept waiting can say where to send its items instead.
@@ -156,16 +217,22 @@ class Resources:
     up to :data:`WRITE_WAIT` seconds when another process holds it), so the CLI and scripts can write them
     while the server runs. A collection this process may not write (its files are read-only) is served
     read-only (:attr:`read_only` says why); entries of a served directory that are not served are listed in
-    :attr:`skipped` with the reason.
+    :attr:`skipped` with the reason. One bad entry never stops the server: non-regular files (a FIFO) are
+    never opened, and an entry that fails to open (a damaged database, a file whose header lies about its
+    size, one still opening after ``open_timeout``) is skipped with the reason.
     """
 
     def __init__(self, data_dir: str | Path, paths: Sequence[str | Path] = (), *, encoder: str = "minilm",
-                 readonly: bool = False, url: str | None = None) -> None:
+                 readonly: bool = False, url: str | None = None, max_encode_chars: int = DEFAULT_MAX_ENCODE_CHARS,
+                 max_encodes: int = DEFAULT_MAX_ENCODES, open_timeout: float = OPEN_TIMEOUT) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.default_encoder = encoder
         self.readonly = readonly
         self.url = url
+        self.open_timeout = float(open_timeout)
+        #: The bounds of text encoding (``/encode``, ``/v1/embeddings``).
+        self.encode_gate = EncodeGate(max_encode_chars, max_encodes)
         #: What a served directory holds that is not served, and why: (path, reason), in directory order.
         self.skipped: list[tuple[Path, str]] = []
         #: Collections served read-only although the server writes: name -> why.
@@ -173,7 +240,9 @@ class Resources:
         self._items: dict[tuple[str, str], Served] = {}
         self._encoders: dict[str, Any] = {}
         self._classifier: Any = None
-        self._lock = threading.RLock()  # guards the tables above
+        self._lock = threading.RLock()  # guards the tables above (held for lookups only, never for slow work)
+        self._loading = threading.Lock()  # one encoder load at a time
+        self._creating: set[str] = set()  # collection names being created (reserved, not served yet)
         for p in [self.data_dir, *(Path(x).expanduser().resolve() for x in paths)]:
             self._add_path(p, top=True)
 
@@ -181,6 +250,8 @@ class Resources:
     def _add_path(self, path: Path, *, top: bool) -> None:
         if not path.exists():
             raise InvalidInputError(f"{path} does not exist")
+        if top and (special := _not_regular(path)) is not None:
+            raise InvalidInputError(f"cannot serve {path}: {special}")
         kind = kind_of(path)
         if kind is None:
             other = artifact_kind(path) if top and path.is_dir() else None
@@ -192,20 +263,18 @@ class Resources:
                 for child in sorted(path.iterdir()):
                     if child.name.startswith("."):
                         continue
-                    unread = _not_vector_file(child)
-                    if unread is not None:  # told by its name: never parsed, so never a parse error
+                    unread = _not_regular(child) or _not_vector_file(child)
+                    if unread is not None:  # told by its type or name: never opened, so never a parse error
                         self.skipped.append((child, unread))
                         continue
                     try:
-                        if kind_of(child) is not None:
+                        if _within(self.open_timeout, child.name, lambda c=child: kind_of(c)) is not None:
                             self._add_path(child, top=False)
                         else:
                             self.skipped.append((child, _not_served(child)))
-                    except (EmbspaceError, OSError, ValueError) as e:  # one bad file must not stop the server
+                    except Exception as e:  # one bad entry (any failure, MemoryError too) must not stop the server
                         log.warning("not serving %s: %s", child, e)
-                        why = str(e)  # said without the path, which the list gives
-                        self.skipped.append((child, why[len(str(child)):].lstrip(":, ") if why.startswith(str(child))
-                                             else why))
+                        self.skipped.append((child, _reason(child, e)))
                 return
             if top:
                 raise InvalidInputError(f"{path} is not a collection, a space, a recommender model or a directory "
@@ -218,8 +287,15 @@ class Resources:
             if self._items[(kind, name)].path == path:
                 return
             raise InvalidInputError(f"two {kind}s are called {name!r}: {self._items[(kind, name)].path} and {path}")
-        self._items[(kind, name)] = Served(name, kind, path, self._open(kind, path, name),
-                                           owned=path.parent == self.data_dir)
+        try:
+            obj = _within(self.open_timeout, name, lambda: self._open(kind, path, name))
+        except EmbspaceError:
+            raise
+        except Exception as e:  # a path given by hand: refused with the reason (a directory's entry: skipped)
+            if not top:
+                raise
+            raise InvalidInputError(f"cannot serve {path}: {_reason(path, e)}") from e
+        self._items[(kind, name)] = Served(name, kind, path, obj, owned=path.parent == self.data_dir)
 
     def _open(self, kind: str, path: Path, name: str) -> Any:
         """The object of a resource, by its loader (what :func:`embspace.open` would call; that function
@@ -285,10 +361,15 @@ class Resources:
             if spec != self.default_encoder:
                 offered = sorted({self.default_encoder, *self._encoders})
                 raise InvalidInputError(f"unknown encoder {spec!r}; this server offers {', '.join(offered)}")
-            from ..encoders import get_encoder
+        from ..encoders import get_encoder
 
+        with self._loading:  # loaded once, outside the table lock (which /health takes on the event loop)
+            with self._lock:
+                if spec in self._encoders:
+                    return self._encoders[spec]
             enc = get_encoder(spec)
-            self._remember(spec, enc)
+            with self._lock:
+                self._remember(spec, enc)
             return enc
 
     def encoder_for(self, model: str | None) -> Any:
@@ -351,29 +432,38 @@ class Resources:
             raise ReadOnlyError("this server is read-only")
         if not _NAME.match(name):
             raise InvalidInputError(f"a collection name must match {NAME_PATTERN}, got {name!r}")
-        with self._lock:
-            path = self.data_dir / name
-            if ("collection", name) in self._items or path.exists():
+        path = self.data_dir / name
+        with self._lock:  # the name is reserved here; the slow part (an encoder to load, files) runs without
+            if ("collection", name) in self._items or name in self._creating or os.path.lexists(path):
                 raise ConflictError(f"a collection (or another file) called {name!r} exists already")
+            self._creating.add(name)
+        try:
             enc = self.encoder(encoder) if encoder is not None else None
+            # atomic: built in a temporary directory and renamed into place, so a failure leaves nothing
             Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index).close()
             col = self._open("collection", path, name)  # without the writer lock, like every served collection
-            served = self._items[("collection", name)] = Served(name, "collection", path, col, owned=True)
+            with self._lock:
+                served = self._items[("collection", name)] = Served(name, "collection", path, col, owned=True)
             return served
+        finally:
+            with self._lock:
+                self._creating.discard(name)
 
     def drop_collection(self, name: str) -> None:
         if self.readonly:
             raise ReadOnlyError("this server is read-only")
-        with self._lock:
-            served = self.get("collection", name)
-            if not served.owned:
-                raise ReadOnlyError(f"the collection {name!r} was given on the command line, not created in the "
-                                    "data directory; the API does not delete it")
-            with served.lock:
-                served.obj.close()
+        served = self.get("collection", name)
+        if not served.owned:
+            raise ReadOnlyError(f"the collection {name!r} was given on the command line, not created in the "
+                                "data directory; the API does not delete it")
+        with served.lock:  # waits for the collection's requests in flight, never holding the table lock meanwhile
+            with self._lock:
+                if self._items.get(("collection", name)) is not served:
+                    raise NotFoundError(f"no collection called {name!r} (it was dropped meanwhile)")
                 del self._items[("collection", name)]
-                if served.path.resolve().parent == self.data_dir:
-                    shutil.rmtree(served.path)
+            served.obj.close()
+            if served.path.resolve().parent == self.data_dir:
+                shutil.rmtree(served.path)
 
     def close(self) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 try:
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request, Response
 except ImportError as e:  # pragma: no cover - the serve extra is missing
     from ..errors import MissingDependencyError
 
@@ -29,9 +29,10 @@ except ImportError as e:  # pragma: no cover - the serve extra is missing
 from .._version import __version__
 from ..errors import InvalidInputError
 from ._balance import Balancer
-from ._errors import ERROR_CODES, ERROR_RESPONSES, install_error_handlers
+from ._errors import ERROR_CODES, ERROR_RESPONSES, _error, install_error_handlers
 from ._guard import deprecated_guard, install_guards
 from ._resources import Resources
+from ._work import DEFAULT_MAX_PENDING, Admission, BusyError, TooMuchTextError
 from .config import CONFIG_ENV, DEFAULT_MAX_BODY, ServeConfig, is_loopback
 from .routers import ROUTERS, collections
 from .schemas import SearchRequest
@@ -52,7 +53,8 @@ def base_url(host: str, port: int) -> str:
 def open_resources(cfg: ServeConfig) -> Resources:
     """The collections, spaces and recommenders ``cfg`` serves."""
     return Resources(cfg.data_dir, cfg.paths, encoder=cfg.encoder, readonly=cfg.readonly,
-                     url=base_url(cfg.host, cfg.port) if cfg.port else None)
+                     url=base_url(cfg.host, cfg.port) if cfg.port else None, max_encode_chars=cfg.max_encode_chars,
+                     max_encodes=cfg.max_encodes)
 
 
 def export_config(cfg: ServeConfig) -> None:
@@ -69,7 +71,8 @@ def app_from_env() -> FastAPI:
     resources = open_resources(cfg)
     balancer = Balancer(cfg.balance) if cfg.balance else None
     app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body, balancer=balancer,
-                     cors_origins=cfg.cors_origins, host=cfg.host, allowed_hosts=cfg.allowed_hosts)
+                     cors_origins=cfg.cors_origins, max_pending=cfg.max_pending, host=cfg.host,
+                     allowed_hosts=cfg.allowed_hosts)
     app.state.balancer = balancer
     # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
     # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
@@ -97,7 +100,8 @@ def _with_own_models(app: FastAPI) -> None:
 
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY,
-               balancer: Balancer | None = None, cors_origins: Sequence[str] = (), host: str | None = None,
+               balancer: Balancer | None = None, cors_origins: Sequence[str] = (),
+               max_pending: int = DEFAULT_MAX_PENDING, host: str | None = None,
                allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """The FastAPI app serving ``resources``.
 
@@ -115,6 +119,9 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     cors_origins
         Origins (``http://localhost:3000``; ``"*"`` for any) whose web pages may call the API from a browser.
         None by default: browsers then refuse cross-origin calls (their preflights get no CORS answer).
+    max_pending
+        The most requests in flight (``/health`` and the public pages not counted); one more is answered 503
+        ``busy`` with ``Retry-After`` (:class:`~embspace.serve._work.Admission`).
     host
         The address the server is bound to: requests addressed to it (``Host: HOST:PORT``) are served, like
         those addressed to a loopback name (``localhost``, ``127.0.0.1``, ``[::1]``, any port).
@@ -131,13 +138,31 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
         app.include_router(router)
     _with_own_models(app)
     install_error_handlers(app)
+    _install_work_errors(app)
     install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer,
                    search=functools.partial(collections.search_json, resources),
                    allowed_hosts=[*([host] if host else []), *allowed_hosts],
                    check_hosts=not api_key or bool(allowed_hosts), cors_origins=cors_origins)
+    app.add_middleware(Admission, max_pending=max_pending)  # outside the guards: counts every request in flight
     if cors_origins:
         install_cors(app, cors_origins)
     return app
+
+
+def _install_work_errors(app: FastAPI) -> None:
+    """The answers of bounded work (:mod:`._work`): 503 ``busy`` with ``Retry-After``, 413 ``too_much_text``
+    (OpenAI's shape on its routes, like every error)."""
+
+    async def busy(request: Request, exc: Exception) -> Response:
+        answer = _error(request, 503, "busy", str(exc))
+        answer.headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
+        return answer
+
+    async def too_much(request: Request, exc: Exception) -> Response:
+        return _error(request, 413, "too_much_text", str(exc), param="input")
+
+    app.add_exception_handler(BusyError, busy)
+    app.add_exception_handler(TooMuchTextError, too_much)
 
 
 def install_cors(app: FastAPI, origins: Sequence[str]) -> None:

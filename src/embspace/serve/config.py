@@ -20,10 +20,17 @@ from pydantic_core import PydanticCustomError
 
 from ._balance import SLOTS
 
-__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "MIN_API_KEY", "ServeConfig", "is_loopback", "problems"]
+__all__ = ["CONFIG_ENV", "DEFAULT_MAX_BODY", "DEFAULT_MAX_ENCODES", "DEFAULT_MAX_ENCODE_CHARS", "DEFAULT_MAX_PENDING",
+           "MIN_API_KEY", "ServeConfig", "is_loopback", "problems"]
 
 #: The largest request body accepted by default (bytes): 10,000 384-d vectors as JSON fit.
 DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
+#: Requests in flight at most (``/health`` and the public pages not counted); one more gets 503 ``busy``.
+DEFAULT_MAX_PENDING: Final = 256
+#: Characters of text one ``/encode`` or ``/v1/embeddings`` request may carry, all texts together.
+DEFAULT_MAX_ENCODE_CHARS: Final = 1_000_000
+#: Encodes running at once (each uses every core already); one more gets 503 ``busy``.
+DEFAULT_MAX_ENCODES: Final = 4
 #: The shortest API key accepted (characters).
 MIN_API_KEY: Final = 16
 #: The environment variable holding a :class:`ServeConfig` as JSON, for :func:`~embspace.serve.app_from_env`.
@@ -102,6 +109,12 @@ class ServeConfig(BaseModel):
     balance: str | None = None  # the workers' shared balance file (serve._balance), when there are several
     cors_origins: list[str] = Field(default=[], description="origins whose web pages may call the API from a "
                                     "browser (CORS); '*' for any (needs an API key); none by default")
+    max_pending: int = Field(default=DEFAULT_MAX_PENDING, ge=1, description="requests in flight at most (/health "
+                             "not counted); one more gets 503 busy with Retry-After")
+    max_encode_chars: int = Field(default=DEFAULT_MAX_ENCODE_CHARS, ge=1, description="characters of text one "
+                                  "/encode or /v1/embeddings request may carry (413 beyond)")
+    max_encodes: int = Field(default=DEFAULT_MAX_ENCODES, ge=1, description="text encodes running at once; one "
+                             "more gets 503 busy with Retry-After")
     allowed_hosts: list[str] = Field(default=[], description="names the server answers to (Host headers) besides "
                                      "the loopback names and its address; a request addressed to another name is "
                                      "refused (421), against DNS rebinding")

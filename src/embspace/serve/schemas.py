@@ -54,6 +54,7 @@ __all__ = [
     "SearchRequest",
     "SimilarityRequest",
     "SimilarityResponse",
+    "SkippedEntry",
     "SpaceInfo",
     "StoredItem",
     "WriteResponse",
@@ -81,6 +82,11 @@ class ErrorResponse(_Schema):
     error: ErrorBody
 
 
+class SkippedEntry(_Schema):
+    name: str = Field(description="the entry's name in a served directory")
+    reason: str = Field(description="why it is not served, in one line")
+
+
 class Health(_Schema):
     status: Literal["ok"] = "ok"
     version: str
@@ -88,6 +94,8 @@ class Health(_Schema):
     collections: list[str]
     spaces: list[str]
     recommenders: list[str]
+    skipped: list[SkippedEntry] = Field(default=[], description="entries of the served directories that are not "
+                                        "served (a damaged database, a FIFO, an unreadable file, ...), each with why")
 
 
 class EncodeRequest(_Schema):

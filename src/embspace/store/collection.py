@@ -27,6 +27,8 @@ import json
 import math
 import os
 import re
+import secrets
+import shutil
 import sqlite3
 import sys
 import warnings
@@ -208,18 +210,48 @@ class Collection(BaseCollection):
             from ..index import FaissIndex
 
             FaissIndex(int(dim), index, metric=metric)  # type: ignore[arg-type]  # a bad factory: refused, nothing written
-        p.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
                                 "encoder": enc_info}
+        cls._create_files(p, info, dim=int(dim), metric=metric)
         db = cls._connect(p / DB_NAME)
-        with db:
-            db.executescript(SCHEMA)
-            db.executemany("INSERT OR REPLACE INTO info (name, value) VALUES (?, ?)",
-                           [(k, json.dumps(v)) for k, v in info.items()])
-        write_header(p, "collection", FORMAT, dim=int(dim), metric=metric)  # after the table: it marks a whole one
         col = cls(p, db, info, writable=True, encoder=enc)
         col._take_writer_lock(timeout=0)
         return col
+
+    @classmethod
+    def _create_files(cls, p: Path, info: dict[str, Any], *, dim: int, metric: str) -> None:
+        """The files of a new, empty collection at ``p``, put there atomically: built in a temporary directory
+        beside it (same file system) and renamed into place, so a failure (a full disk, a kill) leaves no
+        half-made collection — at worst a hidden ``.NAME.creating-*`` directory, never a database at ``p``. A
+        directory already at ``p`` with files in it gets the database, then the header (which marks a whole
+        collection), each by an atomic rename."""
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.parent / f".{p.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir()  # with the umask's permissions, like a directory made in place
+        try:
+            db = cls._connect(tmp / DB_NAME)
+            try:
+                with db:
+                    db.executescript(SCHEMA)
+                    db.executemany("INSERT OR REPLACE INTO info (name, value) VALUES (?, ?)",
+                                   [(k, json.dumps(v)) for k, v in info.items()])
+            finally:
+                db.close()  # its journal files are named by path: closed before the directory moves
+            write_header(tmp, "collection", FORMAT, dim=dim, metric=metric)  # after the table: marks a whole one
+            try:
+                os.rename(tmp, p)  # p missing (or an empty directory): one atomic step
+            except OSError:
+                if not p.is_dir():
+                    raise
+                if (p / DB_NAME).exists():  # another process created it meanwhile
+                    raise InvalidInputError(f"a collection already exists at {p}; open it with Collection.open"
+                                            ) from None
+                for name in [DB_NAME, *(f.name for f in tmp.iterdir() if f.name != DB_NAME)]:
+                    os.replace(tmp / name, p / name)  # the database first, the header after it
+                tmp.rmdir()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False, encoder: Any = None,

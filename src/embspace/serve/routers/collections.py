@@ -17,6 +17,7 @@ from ...store import Collection, Include
 from .._errors import DiskFullError, disk_full
 from .._guard import SEARCH_ERROR
 from .._resources import NotFoundError, Resources, Served
+from .._work import off_loop
 from ..schemas import (
     CollectionCreate,
     CollectionInfo,
@@ -32,8 +33,8 @@ from ._common import (
     MAX_SCAN,
     ResourcesDep,
     as_collection,
+    check_served,
     holding,
-    locked,
     one_of,
     summary_of,
     using_collection,
@@ -206,9 +207,15 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
     """The hits of ``req`` in the collection called ``name``."""
     by = one_of(text=req.text, vector=req.vector, key=req.key)
     served = resources.get("collection", name)
-    # a vector or key search takes a millisecond: answered on the event loop when the collection is free
-    # (no thread hand-off); a text (encoded first) or a busy collection goes to the thread pool
-    return await locked(served, lambda: search_now(served, by, req), inline=by != "text", resources=resources)
+    # always in the worker thread pool, never on the event loop: even a vector search may first bring the
+    # index up to date with the table (seconds after many writes) or compile a large filter, and the event
+    # loop answers every other request (/health included) meanwhile
+
+    def run() -> Hits:
+        check_served(resources, served)  # deleted while this waited for its lock: a 404, not a closed database
+        return search_now(served, by, req)
+
+    return await off_loop(served.lock, run)
 
 
 async def search_json(resources: Resources, name: str, body: bytes) -> bytes:

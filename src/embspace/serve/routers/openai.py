@@ -33,6 +33,7 @@ from ..schemas import (
     OpenAIEmbedding,
     OpenAIEmbeddingsRequest,
     OpenAIEmbeddingsResponse,
+    OpenAIErrorResponse,
     OpenAIModel,
     OpenAIModelList,
     OpenAIUsage,
@@ -149,19 +150,24 @@ def _b64(vec: npt.NDArray[np.float32]) -> str:
     return base64.b64encode(np.ascontiguousarray(vec, "<f4").tobytes()).decode("ascii")
 
 
-@router.post("/embeddings", response_model=OpenAIEmbeddingsResponse)
+@router.post("/embeddings", response_model=OpenAIEmbeddingsResponse, responses={503: {
+    "model": OpenAIErrorResponse, "description": "as many encodes running as the server takes (see Retry-After)"}})
 def create_embeddings(req: OpenAIEmbeddingsRequest, resources: ResourcesDep) -> Response:
     """OpenAI's embeddings: unit-length vectors of texts from one of the server's encoders.
 
     ``dimensions`` keeps the first components and re-normalises them; texts longer than the model reads are
     truncated. Both are said in the ``X-Embspace-Warning`` header when they cost quality. Token arrays are
-    refused (send the text)."""
+    refused (send the text). At most ``max_encode_chars`` characters per request (413) and ``max_encodes``
+    encodes at once (503 with ``Retry-After``)."""
     texts = _texts(req)
     spec, name = resolve_model(resources, req.model)
     enc = resources.encoder(spec)  # the server's one instance of that model (loaded on first use)
     name = str(enc.name)
-    vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
-    counts, limit = _token_counts(enc, texts)
+    gate = resources.encode_gate  # at most max_encode_chars (413), each text cut to what the model reads
+    texts = gate.texts(texts, enc, field="input")
+    with gate.slot():  # at most max_encodes at once (503 with Retry-After)
+        vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
+        counts, limit = _token_counts(enc, texts)
     warnings: list[str] = []
     if limit is not None and (over := sum(c > limit for c in counts)):
         warnings.append(f"{over} of {len(texts)} inputs have more than the {limit} tokens {name} reads and were "

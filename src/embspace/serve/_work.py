@@ -1,0 +1,134 @@
+"""Bounded work: what keeps slow requests from freezing the server or piling up without limit.
+
+- The event loop never runs expensive work. Every route that does some is a plain ``def`` (FastAPI runs
+  it in its worker thread pool), and the search handler, which is ``async`` for the search shortcut,
+  hands the search (and the index sync it may start) to that pool too (:func:`off_loop`). ``/health``
+  is ``async`` and cheap: it answers on the event loop, whatever the pool is busy with.
+- :class:`Admission` bounds the work waiting for the pool: at most ``max_pending`` requests in flight
+  (``/health`` and the public pages not counted); one more is answered at once with 503 ``busy`` and
+  ``Retry-After`` instead of queueing without end.
+- :class:`EncodeGate` bounds text encoding: at most ``max_chars`` characters per request (413
+  ``too_much_text``), each text cut to what the model reads (:data:`CHARS_PER_TOKEN` characters per token
+  of its maximum length) before it is tokenised, and at most ``max_concurrent`` encodes at once (503
+  ``busy`` with ``Retry-After`` for one more).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import EmbspaceError, InvalidInputError
+from .config import DEFAULT_MAX_ENCODE_CHARS, DEFAULT_MAX_ENCODES, DEFAULT_MAX_PENDING
+
+__all__ = ["CHARS_PER_TOKEN", "DEFAULT_MAX_ENCODES", "DEFAULT_MAX_ENCODE_CHARS", "DEFAULT_MAX_PENDING",
+           "RETRY_AFTER_S", "Admission", "BusyError", "EncodeGate", "TooMuchTextError", "off_loop"]
+
+T = TypeVar("T")
+
+#: A text is cut to ``CHARS_PER_TOKEN`` x the model's maximum length (in tokens) before it is tokenised: a
+#: token of the model's vocabulary rarely spans more characters, so the cut text still fills the model.
+CHARS_PER_TOKEN: Final = 32
+#: What ``Retry-After`` says (seconds) on a 503 ``busy``.
+RETRY_AFTER_S: Final = 1
+
+
+class BusyError(EmbspaceError):
+    """The server has as much work as it takes: retry after :attr:`retry_after` seconds (503)."""
+
+    def __init__(self, message: str, *, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooMuchTextError(InvalidInputError):
+    """A request carries more text than the server encodes at once (413)."""
+
+
+async def off_loop(lock: threading.RLock, fn: Callable[[], T]) -> T:
+    """``fn()`` under ``lock``, in the worker thread pool: the event loop neither waits for the lock nor runs
+    the work (a search may first bring the index up to date with the table, which takes seconds after many
+    writes)."""
+
+    def blocking() -> T:
+        with lock:
+            return fn()
+
+    return await run_in_threadpool(blocking)
+
+
+class EncodeGate:
+    """The bounds of text encoding: ``max_chars`` characters per request, ``max_concurrent`` encodes at once."""
+
+    def __init__(self, max_chars: int = DEFAULT_MAX_ENCODE_CHARS, max_concurrent: int = DEFAULT_MAX_ENCODES) -> None:
+        if max_chars < 1 or max_concurrent < 1:
+            raise InvalidInputError(f"max_chars and max_concurrent must be at least 1, got {max_chars} and "
+                                    f"{max_concurrent}")
+        self.max_chars = int(max_chars)
+        self.max_concurrent = int(max_concurrent)
+        self._slots = threading.BoundedSemaphore(self.max_concurrent)
+
+    def texts(self, texts: Sequence[str], enc: Any, *, field: str = "texts") -> list[str]:
+        """``texts`` checked against the character limit and each cut to what ``enc`` reads."""
+        total = sum(len(t) for t in texts)
+        if total > self.max_chars:
+            raise TooMuchTextError(f"{field} hold {total:,} characters; this server encodes at most "
+                                   f"{self.max_chars:,} per request: send them in smaller batches")
+        limit = getattr(enc, "max_length", None)
+        if not isinstance(limit, int) or limit <= 0:
+            return list(texts)
+        cut = limit * CHARS_PER_TOKEN
+        return [t[:cut] for t in texts]
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the encode slots, or :class:`BusyError` when all are taken (never a wait)."""
+        if not self._slots.acquire(blocking=False):
+            raise BusyError(f"this server runs {self.max_concurrent} encodes at once already; retry in "
+                            f"{RETRY_AFTER_S} s")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths that cost nothing and are never refused as busy.
+_FREE = frozenset({"/health"})
+
+
+class Admission:
+    """At most ``max_pending`` requests in flight; one more is answered 503 ``busy`` with ``Retry-After``
+    at once (the work behind a busy server waits in a bounded queue, not an endless one). ``/health`` and
+    the public pages are not counted."""
+
+    def __init__(self, app: ASGIApp, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        self.app = app
+        self.max_pending = int(max_pending)
+        self.pending = 0  # changed on the event loop only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from ._guard import is_public, reply  # here: _guard's errors import the resources, which import this
+
+        if scope["type"] != "http" or scope.get("path") in _FREE or is_public(scope):
+            await self.app(scope, receive, send)
+            return
+        if self.pending >= self.max_pending:
+            await reply(send, 503, "busy", f"this server has {self.pending} requests in flight, as many as it "
+                        f"takes; retry in {RETRY_AFTER_S} s", [(b"retry-after", str(RETRY_AFTER_S).encode())],
+                        path=str(scope.get("path", "")))
+            return
+        self.pending += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.pending -= 1
