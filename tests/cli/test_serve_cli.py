@@ -103,6 +103,20 @@ def test_cors_origins_are_refused_in_terms_of_the_flag(data: Path, served: list[
     assert r.exit_code == 2 and "give --api-key" in r.output and served == []
 
 
+def test_allowed_hosts_are_names_the_server_answers_to(data: Path, served: list[dict[str, Any]]) -> None:
+    from fastapi.testclient import TestClient
+
+    r = runner.invoke(cli, ["serve", "--port", "0", "--data-dir", str(data), "--allowed-host", "box.lan",
+                            "--allowed-host", "10.1.2.3"])
+    assert r.exit_code == 0, r.output
+    client = TestClient(served[0]["app"], client=("127.0.0.1", 4000))
+    for host, status in [("box.lan:8000", 200), ("10.1.2.3", 200), ("localhost", 200),
+                         ("rebind.attacker.example", 421)]:
+        assert client.get("/health", headers={"Host": host}).status_code == status, host
+    r = runner.invoke(cli, ["serve", "--data-dir", str(data), "--allowed-host", "http://box.lan/"])
+    assert r.exit_code == 2 and "--allowed-host: 'http://box.lan/' is not a host name" in r.output
+
+
 # ---------------------------------------------------------------------------------- a running server
 @pytest.fixture()
 def server(data: Path) -> Iterator[Any]:
