@@ -31,8 +31,10 @@ import secrets
 import shutil
 import sqlite3
 import sys
+import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +63,10 @@ __all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _in_transaction(db: sqlite3.Connection) -> bool:
+    return db.in_transaction
+
+
 def _has_text_column(db: sqlite3.Connection) -> bool:
     return any(row[1] == "text" for row in db.execute("PRAGMA table_info(items)"))
 
@@ -75,7 +81,12 @@ CREATE TABLE IF NOT EXISTS items (
     text TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL);
 """
+# epochs: one row per write, a random token keyed by the write's first change sequence number. The index
+# records the token of the write it covers up to: a table whose history differs from the one the index
+# saw (a restored older database, then new writes reusing the same sequence numbers) shows another token.
+EPOCHS = "CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL)"
 
 
 def lock_holder(path: str | Path) -> dict[str, Any] | None:
@@ -157,6 +168,8 @@ class Collection(BaseCollection):
         self._encoder = encoder
         self._index: Any = None
         self._index_seq = 0
+        self._index_identity: tuple[Any, Any] = (None, None)  # (table uid, token at _index_seq) the index covers
+        self._has_epochs: bool | None = None  # the epochs table exists (None: not looked yet)
         self._applied_since_save = 0
         self._lock_file: Any = None
         self._hold = True  # hold the writer lock from open to close (False: only while writing)
@@ -211,11 +224,12 @@ class Collection(BaseCollection):
 
             FaissIndex(int(dim), index, metric=metric)  # type: ignore[arg-type]  # a bad factory: refused, nothing written
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
-                                "encoder": enc_info}
+                                "encoder": enc_info, "uid": uuid.uuid4().hex}
         cls._create_files(p, info, dim=int(dim), metric=metric)
         db = cls._connect(p / DB_NAME)
         col = cls(p, db, info, writable=True, encoder=enc)
         col._take_writer_lock(timeout=0)
+        col._clean_temp_dirs()
         return col
 
     @classmethod
@@ -286,6 +300,9 @@ class Collection(BaseCollection):
                 write_header(p, "collection", FORMAT, dim=col.dim, metric=col.metric)
             if col._lock_file is not None and not col._has_text:  # written before texts were kept: add the column
                 col._add_text_column()
+            if col._lock_file is not None:
+                col._ensure_identity()
+                col._clean_temp_dirs()
             if not hold_lock:
                 col._release_writer_lock()
         return col
@@ -337,17 +354,59 @@ class Collection(BaseCollection):
             f.close()
 
     def close(self) -> None:
-        """Save the index (when writable and changed) and release the collection."""
+        """Save the index (when writable and changed) and release the collection.
+
+        The database and the writer lock are released even when saving the index fails (a full disk, say):
+        the index is derived data, so nothing is lost — the failure is a warning, and the next open replays
+        the change log past what the saved index covers (or rebuilds it).
+        """
         if self._closed:
             return
-        if self.writable and self._index is not None and self._applied_since_save:
-            if self._lock_file is None:  # a writer that takes the lock per write: save now if nobody writes
-                self._take_writer_lock(0.0, missing_ok=True)
-            if self._lock_file is not None:
-                self._save_index()
-        self._db.close()
-        self._closed = True
-        self._release_writer_lock()
+        try:
+            if self.writable and self._index is not None and self._applied_since_save:
+                if self._lock_file is None:  # a writer that takes the lock per write: save now if nobody writes
+                    self._take_writer_lock(0.0, missing_ok=True)
+                if self._lock_file is not None:
+                    self._save_index()
+        except Exception as e:  # derived data: warn, and release everything all the same
+            warnings.warn(f"{self.path}: could not save the index ({e.__class__.__name__}: {e}); nothing is lost: "
+                          "the next open brings it up to date from the table", RuntimeWarning, stacklevel=2)
+        finally:
+            self._closed = True
+            try:
+                self._db.close()
+            finally:
+                self._release_writer_lock()
+
+    def _clean_temp_dirs(self) -> None:
+        """Remove what an interrupted index save left (``.index-*`` and ``.old-index-*`` directories). Only
+        the writer lock's holder saves the index, so while we hold it, any such directory is stale."""
+        import shutil
+
+        if self._lock_file is None:
+            return
+        for pattern in (".index-*", ".old-index-*"):
+            for p in self.path.glob(pattern):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+
+    def _ensure_identity(self) -> None:
+        """Give a collection made before the index checked its table a uid and the epochs table (under the
+        writer lock)."""
+        with self._db:
+            self._db.execute(EPOCHS)
+            if self._db.execute("SELECT 1 FROM info WHERE name = 'uid'").fetchone() is None:
+                self._db.execute("INSERT INTO info (name, value) VALUES ('uid', ?)", (json.dumps(uuid.uuid4().hex),))
+        self._has_epochs = True
+
+    def _new_epoch(self, seq: int) -> None:
+        """Record a fresh token for the write starting at change ``seq`` (inside the write's transaction)."""
+        if not self._has_epochs:
+            self._db.execute(EPOCHS)
+            self._has_epochs = True
+        self._db.execute("INSERT OR REPLACE INTO epochs (seq, token) VALUES (?, ?)", (seq, uuid.uuid4().hex))
 
     # -- writing -------------------------------------------------------------------------------------
     def _require_writer(self) -> None:
@@ -406,6 +465,7 @@ class Collection(BaseCollection):
         db = self._db
         with db:
             seq = self._next_seq()
+            self._new_epoch(seq)
             if replace:
                 old = self._ids_for([r[0] for r in rows])
                 if old:
@@ -443,6 +503,8 @@ class Collection(BaseCollection):
                 f = compile_filter(where)
                 self._check_fields(where)
                 ids = [int(r[0]) for r in db.execute(f"SELECT id FROM items WHERE {f.sql}", f.params)]
+            if ids:
+                self._new_epoch(self._next_seq())
             db.executemany("INSERT INTO changes (op, id) VALUES ('del', ?)", [(i,) for i in ids])
             db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
         self._dirty = True
@@ -550,18 +612,72 @@ class Collection(BaseCollection):
             yield k
 
     def _scan(self, where: FilterLike, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
-        """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query."""
+        """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query — all
+        from one snapshot: the pages are read in one read transaction on a connection of their own, so
+        writes committed meanwhile (by this or another process) are not seen, and no key comes twice."""
         f = compile_filter(where)
         self._check_fields(where, stacklevel=4)
-        last = 0
-        while True:
-            rows = self._db.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND {f.sql} ORDER BY id LIMIT ?",
-                                    (last, *f.params, batch)).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield tuple(row[1:])
-            last = int(rows[-1][0])
+        reader = sqlite3.connect(self.path / DB_NAME, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            reader.execute("BEGIN")  # deferred: the snapshot is taken by the first SELECT and kept to the end
+            last = 0
+            while True:
+                rows = reader.execute(f"SELECT id, {columns} FROM items WHERE id > ? AND {f.sql} ORDER BY id "
+                                      "LIMIT ?", (last, *f.params, batch)).fetchall()
+                if not rows:
+                    return
+                for row in rows:
+                    yield tuple(row[1:])
+                last = int(rows[-1][0])
+        finally:
+            reader.close()  # ends the read transaction (nothing to commit)
+
+    @contextmanager
+    def _snapshot(self) -> Generator[None, None, None]:
+        """Run the enclosed reads of ``self._db`` in one read transaction (one consistent version of the
+        table); inside another transaction (or snapshot), the enclosing one."""
+        db = self._db
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if _in_transaction(db):  # (an error inside may have ended it)
+                db.execute("COMMIT")
+
+    def _table_identity(self, seq: int) -> tuple[Any, Any]:
+        """(the table's uid, the token of the write holding change ``seq``): what an index covering the
+        table up to ``seq`` records, and must find again."""
+        row = self._db.execute("SELECT value FROM info WHERE name = 'uid'").fetchone()
+        uid = json.loads(row[0]) if row else None
+        if self._has_epochs is None or not self._has_epochs:
+            self._has_epochs = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'epochs'").fetchone() is not None
+        token = None
+        if self._has_epochs and seq > 0:
+            got = self._db.execute("SELECT token FROM epochs WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+                                   (seq,)).fetchone()
+            token = got[0] if got else None
+        return uid, token
+
+    def _last_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+
+    def _covers_table(self, seq: int, identity: tuple[Any, Any]) -> str | None:
+        """None when an index covering changes up to ``seq`` of the table ``identity`` describes (a prefix of)
+        this table's history; else what differs (call inside :meth:`_snapshot`)."""
+        last = self._last_seq()
+        if seq > last:
+            return f"it covers change {seq}, the table has {last}"
+        got = self._table_identity(seq)
+        if got[0] != identity[0]:
+            return ("it was saved by an older embspace, without the table's identity" if identity[0] is None
+                    else "it was built from another collection")
+        if got[1] != identity[1]:
+            return f"the table's history up to change {seq} differs from the one it was built from"
+        return None
 
     # -- the index -----------------------------------------------------------------------------------
     def _index_path(self) -> Path:
@@ -578,6 +694,8 @@ class Collection(BaseCollection):
         return FaissIndex(self.dim, factory, metric=self.metric)  # type: ignore[arg-type]
 
     def _load_index(self) -> None:
+        """Load the saved index if it describes this table (the same uid, and the same history up to the
+        change it covers, and as many items when it covers the last change); else rebuild it."""
         from ..index import load_index
 
         p = self._index_path()
@@ -585,26 +703,40 @@ class Collection(BaseCollection):
         if p.is_dir() and seq_file.is_file():
             try:
                 index = load_index(p)
-                covered = int(json.loads(seq_file.read_text())["seq"])
+                covers = json.loads(seq_file.read_text())
+                covered = int(covers["seq"])
+                identity = (covers.get("uid"), covers.get("token"))
                 if index.dim == self.dim and index.metric == self.metric:
-                    self._index, self._index_seq = index, covered
-                    self._load_names()
-                    return
+                    with self._snapshot():
+                        why = self._covers_table(covered, identity)
+                        if why is None and covered == self._last_seq() and int(index.ntotal) != self.count():
+                            why = f"it holds {int(index.ntotal)} items, the table {self.count()}"
+                        if why is None:
+                            self._index, self._index_seq, self._index_identity = index, covered, identity
+                            self._load_names()
+                            return
+                    warnings.warn(f"{p}: the index does not match the table ({why}); rebuilding it from the table",
+                                  RuntimeWarning, stacklevel=3)
             except Exception as e:  # corrupt or from another version: derived data, rebuild it
                 warnings.warn(f"{p}: unreadable index ({e.__class__.__name__}: {e}); rebuilding it from the table",
                               RuntimeWarning, stacklevel=3)
         self.rebuild_index()
 
     def rebuild_index(self) -> None:
-        """Build the index again from the table (what compaction does)."""
-        n = self.count()
-        last = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
-        index = self._new_index(n)
-        ids, vecs = self._all_vectors()
+        """Build the index again from the table (what compaction does).
+
+        The change-log position, the table's identity and the vectors are read in one read transaction,
+        so the index covers exactly the version it was built from."""
+        with self._snapshot():
+            last = self._last_seq()
+            identity = self._table_identity(last)
+            ids, vecs = self._all_vectors()
+            self._load_names()
+        index = self._new_index(len(ids))
         if len(ids):
             index.add(vecs, ids)
-        self._index, self._index_seq = index, last
-        self._load_names()
+        self._index, self._index_seq, self._index_identity = index, last, identity
+        self._filter_cache.clear()
         self._applied_since_save = 1
         if self._lock_file is not None:  # only the lock's holder writes the index files
             self._save_index()
@@ -628,15 +760,13 @@ class Collection(BaseCollection):
         tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=self.path))
         try:
             self._index.save(tmp / "i")
-            (tmp / "i" / "covers.json").write_text(json.dumps({"seq": self._index_seq}))
+            uid, token = self._index_identity
+            (tmp / "i" / "covers.json").write_text(json.dumps({"seq": self._index_seq, "uid": uid, "token": token,
+                                                               "count": int(self._index.ntotal)}))
             old = self._index_path()
-            trash = None
-            if old.exists():
-                trash = self.path / f".old-index-{os.getpid()}"
-                os.replace(old, trash)
+            if old.exists():  # a name of its own (not the pid: a killed process's leftover may hold that one)
+                os.replace(old, tmp / "old")
             os.replace(tmp / "i", old)
-            if trash is not None:
-                shutil.rmtree(trash, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._applied_since_save = 0
@@ -650,26 +780,39 @@ class Collection(BaseCollection):
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
         if version == self._seen_version and not self._dirty:
             return  # nobody committed since the last sync (data_version covers other connections)
-        rows = self._db.execute("SELECT seq, op, id FROM changes WHERE seq > ? ORDER BY seq",
-                                (self._index_seq,)).fetchall()
-        self._seen_version, self._dirty = version, False
-        if not rows:
-            return
-        adds = [int(i) for _, op, i in rows if op == "add"]
-        dels = [int(i) for _, op, i in rows if op == "del"]
-        dead = set(dels)
-        live_adds = [i for i in adds if i not in dead]
-        removable = [i for i in dels if i in self._index]
-        if removable:
-            self._index.remove(removable)
-        if live_adds:
-            got = self._vectors_by_id(live_adds)
-            keep = [i for i in live_adds if i in got]
+        with self._snapshot():  # the log, the vectors and the keys of one version
+            self._seen_version, self._dirty = version, False
+            why = self._covers_table(self._index_seq, self._index_identity)
+            if why is not None:  # the table was replaced under us (a restored database)
+                warnings.warn(f"{self.path}: the index no longer matches the table ({why}); rebuilding it",
+                              RuntimeWarning, stacklevel=3)
+                self.rebuild_index()
+                return
+            rows = self._db.execute("SELECT seq, op, id FROM changes WHERE seq > ? ORDER BY seq",
+                                    (self._index_seq,)).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            identity = self._table_identity(last)
+            dels = [int(i) for _, op, i in rows if op == "del"]
+            dead = set(dels)
+            live_adds = [int(i) for _, op, i in rows if op == "add" and int(i) not in dead]
+            got = self._vectors_by_id(live_adds) if live_adds else {}
+            names = dict(select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})", list(got)))
+        try:  # idempotent: an id the index has already is not added again, one it lacks is not removed
+            removable = [i for i in dels if i in self._index]
+            if removable:
+                self._index.remove(removable)
+            keep = [i for i in live_adds if i in got and i not in self._index]
             if keep:
                 self._index.add(np.stack([got[i] for i in keep]), np.asarray(keep, np.int64))
-                self._names.update({int(i): k for i, k in
-                                    select_in(self._db, "SELECT id, key FROM items WHERE id IN ({in})", keep)})
-        self._index_seq = int(rows[-1][0])
+            self._names.update({int(i): k for i, k in names.items()})
+        except Exception as e:  # an index that disagrees with the log: never wedge, rebuild from the table
+            warnings.warn(f"{self.path}: replaying the change log failed ({e.__class__.__name__}: {e}); rebuilding "
+                          "the index from the table", RuntimeWarning, stacklevel=3)
+            self.rebuild_index()
+            return
+        self._index_seq, self._index_identity = last, identity
         self._applied_since_save += len(rows)
         removed = int(getattr(self._index, "n_removed", 0))
         if removed and removed > COMPACT_FRACTION * max(self._index.ntotal + removed, 1):
