@@ -103,6 +103,20 @@ def test_cors_origins_are_refused_in_terms_of_the_flag(data: Path, served: list[
     assert r.exit_code == 2 and "give --api-key" in r.output and served == []
 
 
+def test_allowed_hosts_are_names_the_server_answers_to(data: Path, served: list[dict[str, Any]]) -> None:
+    from fastapi.testclient import TestClient
+
+    r = runner.invoke(cli, ["serve", "--port", "0", "--data-dir", str(data), "--allowed-host", "box.lan",
+                            "--allowed-host", "10.1.2.3"])
+    assert r.exit_code == 0, r.output
+    client = TestClient(served[0]["app"], client=("127.0.0.1", 4000))
+    for host, status in [("box.lan:8000", 200), ("10.1.2.3", 200), ("localhost", 200),
+                         ("rebind.attacker.example", 421)]:
+        assert client.get("/health", headers={"Host": host}).status_code == status, host
+    r = runner.invoke(cli, ["serve", "--data-dir", str(data), "--allowed-host", "http://box.lan/"])
+    assert r.exit_code == 2 and "--allowed-host: 'http://box.lan/' is not a host name" in r.output
+
+
 # ---------------------------------------------------------------------------------- a running server
 @pytest.fixture()
 def server(data: Path) -> Iterator[Any]:
@@ -118,7 +132,7 @@ def test_a_running_server_does_not_keep_the_cli_from_writing(server: Any, data: 
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     from fastapi.testclient import TestClient
 
-    client = TestClient(server, client=("127.0.0.1", 4000))
+    client = TestClient(server, client=("127.0.0.1", 4000), base_url="http://127.0.0.1:8000")
     assert client.get("/collections/vecs/count").json() == {"count": 3}
     start = time.perf_counter()
     main(["collection", "delete", str(data / "vecs"), "a"])
@@ -146,7 +160,7 @@ def test_a_cli_write_that_meets_the_server_writing_gets_cli_advice(server: Any, 
         return real(*args, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(col, "_write", write_while_the_cli_tries)
-    client = TestClient(server, client=("127.0.0.1", 4000))
+    client = TestClient(server, client=("127.0.0.1", 4000), base_url="http://127.0.0.1:8000")
     assert client.post("/collections/vecs/upsert", json={"items": [{"key": "a", "vector": [0, 1, 0, 0]}]}
                        ).status_code == 200
     assert exits == [2]

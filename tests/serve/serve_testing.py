@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "encoders"))
 from text_testing import WORDS, build_st
 
 LOOPBACK = ("127.0.0.1", 50000)
+#: What a local client addresses (its Host header): a server without a key answers loopback names only.
+LOCAL = "http://127.0.0.1:8000"
 DOCS = [
     ("d1", "the cat sat on the mat", {"lang": "en", "year": 2020}),
     ("d2", "a dog sat on a mat", {"lang": "en", "year": 2021}),
@@ -97,4 +99,5 @@ class RouteRecorder:
             self.seen.add((scope["method"], route.path))
 
 
-__all__ = ["DOCS", "LOOPBACK", "WORDS", "RouteRecorder", "build_world", "ratings", "tiny_encoder", "words_space"]
+__all__ = ["DOCS", "LOCAL", "LOOPBACK", "WORDS", "RouteRecorder", "build_world", "ratings", "tiny_encoder",
+           "words_space"]

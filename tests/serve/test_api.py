@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serve_testing import DOCS, LOOPBACK, RouteRecorder, build_world, tiny_encoder
+from serve_testing import DOCS, LOCAL, LOOPBACK, RouteRecorder, build_world, tiny_encoder
 
 from embspace.serve import Resources, create_app
 from embspace.serve.routers import ROUTERS
@@ -22,7 +22,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Resources,
     root = tmp_path_factory.mktemp("serve")
     resources = build_world(root, tiny_encoder(root / "enc"))
     recorder = RouteRecorder(create_app(resources))
-    with TestClient(recorder, client=LOOPBACK) as client:
+    with TestClient(recorder, client=LOOPBACK, base_url=LOCAL) as client:
         yield resources, recorder, client
     resources.close()
 
@@ -270,7 +270,7 @@ def test_space_info_reports_whether_the_space_is_normalized(tmp_path: Path) -> N
     raw.normalize().save(data / "unit")
     resources = Resources(data)
     try:
-        client = TestClient(create_app(resources), client=LOOPBACK)
+        client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
         assert ok(client.get("/spaces/raw"))["normalized"] is False
         assert ok(client.get("/spaces/unit"))["normalized"] is True
         assert {s["name"]: s["normalized"] for s in ok(client.get("/spaces"))} == {"raw": False, "unit": True}
@@ -331,7 +331,8 @@ def test_vector_and_key_searches_take_the_lean_path_with_the_same_answers_and_er
     err(client.post("/collections/vecs/search", json={"key": "nope"}), 404, "unknown_key")
     err(client.post("/collections/vecs/search", json={"vector": [1.0] * 8, "key": "v1"}), 422, "invalid_input")
     err(client.post("/collections/nope/search", json={"key": "v1"}), 404, "not_found")
-    err(client.post("/collections/vecs/search", content=b"{"), 422, "validation_error")
+    err(client.post("/collections/vecs/search", content=b"{", headers={"content-type": "application/json"}), 422,
+        "validation_error")
 
 
 def test_the_search_shortcut_runs_the_search_routes_own_handler(
@@ -347,7 +348,7 @@ def test_the_search_shortcut_runs_the_search_routes_own_handler(
     handler = shortcut[0].kwargs["search"] if len(shortcut) == 1 else None
     assert handler.func is collections.search_json and handler.args == (resources,)  # the route's own handler
     recorder = RouteRecorder(app)
-    client = TestClient(recorder, client=LOOPBACK)
+    client = TestClient(recorder, client=LOOPBACK, base_url=LOCAL)
     route = ("POST", "/collections/{name}/search")
     for body in ({"vector": [1.0] * 8, "k": 2}, {"key": "v3", "k": 2}, {"text": "the cat", "k": 1}):
         name = "docs" if "text" in body else "vecs"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from numpy.lib import format as npy_format
-from serve_testing import LOOPBACK, tiny_encoder
+from serve_testing import LOCAL, LOOPBACK, tiny_encoder
 
 from embspace import Collection
 from embspace.apps.schemas import MAX_TEXT
@@ -69,7 +69,7 @@ def _in_background(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
 def test_health_answers_while_a_slow_search_runs(tmp_path: Path, slow_search: threading.Event) -> None:
     _vector_collection(tmp_path / "data" / "vecs")
     resources = Resources(tmp_path / "data")
-    with TestClient(create_app(resources), client=LOOPBACK) as client:
+    with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL) as client:
         t, box = _in_background(lambda: client.post("/collections/vecs/search", json={"vector": [1.0] * 8, "k": 3}))
         assert slow_search.wait(10)
         start = time.perf_counter()
@@ -85,7 +85,7 @@ def test_health_answers_while_a_slow_search_runs(tmp_path: Path, slow_search: th
 def test_a_full_queue_is_refused_at_once_with_retry_after(tmp_path: Path, slow_search: threading.Event) -> None:
     _vector_collection(tmp_path / "data" / "vecs")
     resources = Resources(tmp_path / "data")
-    with TestClient(create_app(resources, max_pending=1), client=LOOPBACK) as client:
+    with TestClient(create_app(resources, max_pending=1), client=LOOPBACK, base_url=LOCAL) as client:
         t, box = _in_background(lambda: client.post("/collections/vecs/search", json={"vector": [1.0] * 8}))
         assert slow_search.wait(10)
         busy = client.get("/collections/vecs")
@@ -127,7 +127,7 @@ def test_bad_entries_are_skipped_with_a_reason(tmp_path: Path) -> None:
     assert "FIFO" in skipped["pipe.txt"] and "never opened" in skipped["pipe.txt"]
     assert "memory" in skipped["liar.npy"]
     assert all(why and "\n" not in why for why in skipped.values())
-    with TestClient(create_app(resources), client=LOOPBACK) as client:
+    with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL) as client:
         health = client.get("/health").json()
     resources.close()
     listed = {s["name"]: s["reason"] for s in health["skipped"]}
@@ -164,7 +164,7 @@ def test_a_failed_create_leaves_nothing_and_the_name_free(tmp_path: Path, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(collection_module, "write_header", disk_full)
-    with TestClient(create_app(resources), client=LOOPBACK, raise_server_exceptions=False) as client:
+    with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL, raise_server_exceptions=False) as client:
         failed = client.post("/collections", json={"name": "notes", "dim": 4})
         assert failed.status_code >= 500
         assert os.listdir(tmp_path / "data") == []  # no half-made collection, no temporary directory
@@ -181,7 +181,7 @@ def test_a_failed_create_leaves_nothing_and_the_name_free(tmp_path: Path, monkey
 @pytest.fixture
 def encoding(tmp_path: Path, encoder_dir: Path) -> Iterator[tuple[Resources, TestClient]]:
     resources = Resources(tmp_path / "data", encoder=str(encoder_dir), max_encode_chars=1_000, max_encodes=1)
-    with TestClient(create_app(resources), client=LOOPBACK) as client:
+    with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL) as client:
         yield resources, client
     resources.close()
 
@@ -213,7 +213,7 @@ def test_long_texts_are_cut_before_they_are_tokenised(tmp_path: Path, encoder_di
 
     monkeypatch.setattr(enc, "encode", spy)
     long = "word " * 100_000
-    with TestClient(create_app(resources), client=LOOPBACK) as client:
+    with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL) as client:
         full = client.post("/encode", json={"texts": [long[:MAX_TEXT]]})
         cut = client.post("/encode", json={"texts": [long[: enc.max_length * CHARS_PER_TOKEN]]})
         openai = client.post("/v1/embeddings", json={"model": str(enc.name), "input": long[:MAX_TEXT]})

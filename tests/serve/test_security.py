@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from projector_testing import free_port
-from serve_testing import LOOPBACK
+from serve_testing import LOCAL, LOOPBACK
 from typer.testing import CliRunner
 
 from embspace.cli.app import app as cli
@@ -65,11 +65,11 @@ def test_without_a_key_only_loopback_clients_are_served(resources: Resources) ->
     remote = TestClient(app, client=("192.0.2.7", 4242)).get("/health")
     assert remote.status_code == 403 and remote.json()["error"]["code"] == "forbidden"
     for host in ("127.0.0.1", "127.8.9.10", "::1"):
-        assert TestClient(app, client=(host, 4242)).get("/health").status_code == 200
+        assert TestClient(app, client=(host, 4242), base_url=LOCAL).get("/health").status_code == 200
 
 
 def test_request_size_limit(resources: Resources) -> None:
-    client = TestClient(create_app(resources, max_body=2000), client=LOOPBACK)
+    client = TestClient(create_app(resources, max_body=2000), client=LOOPBACK, base_url=LOCAL)
     small = {"items": [{"key": "c", "vector": [0, 0, 1, 0]}]}
     assert client.post("/collections/vecs/add", json=small).status_code == 200
     big = {"items": [{"key": f"x{i}", "vector": [1, 2, 3, 4]} for i in range(200)]}
@@ -85,7 +85,8 @@ def test_request_size_limit(resources: Resources) -> None:
     r = client.post("/collections/vecs/add", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     assert client.get("/collections/vecs/count").json() == {"count": 3}  # nothing of the refused bodies stored
-    r = client.post("/collections/vecs/add", content=b"{}", headers={"content-length": "abc"})
+    r = client.post("/collections/vecs/add", content=b"{}",
+                    headers={"content-length": "abc", "content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
 
 
@@ -107,10 +108,12 @@ def test_the_guards_refusals_and_failures_on_v1_come_in_openais_shape(resources:
     assert keyed.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
     assert keyed.get("/v1/models", headers={"authorization": f"bearer {KEY}"}).status_code == 200  # any case
     openai_error(TestClient(create_app(resources), client=("192.0.2.7", 4242)).get("/v1/models"), 403, "forbidden")
-    local = TestClient(create_app(resources, max_body=2000), client=LOOPBACK, raise_server_exceptions=False)
+    local = TestClient(create_app(resources, max_body=2000), client=LOOPBACK, base_url=LOCAL,
+                       raise_server_exceptions=False)
     openai_error(local.post("/v1/embeddings", json={"model": "minilm", "input": ["x" * 50] * 100}), 413,
                  "payload_too_large")
-    openai_error(local.post("/v1/embeddings", content=b"{}", headers={"content-length": "abc"}), 400, "bad_request")
+    openai_error(local.post("/v1/embeddings", content=b"{}",
+                            headers={"content-length": "abc", "content-type": "application/json"}), 400, "bad_request")
     # a model is named, never a path: nothing is loaded from one
     for model in ("/etc/passwd", "../../models/other", "~/models/x"):
         openai_error(local.post("/v1/embeddings", json={"model": model, "input": "x"}), 404, "model_not_found")
@@ -128,7 +131,7 @@ def test_the_guards_refusals_and_failures_on_v1_come_in_openais_shape(resources:
 
 @pytest.mark.parametrize("body", [b"{", b"[1, 2]", b'{"items": "x"}', b"\xff\xfe", b"null", b'{"items": [{}]}'])
 def test_malformed_bodies_get_a_4xx(resources: Resources, body: bytes) -> None:
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     r = client.post("/collections/vecs/add", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
     r = client.post("/collections/vecs/search", content=b"vector=1", headers={"content-type": "text/plain"})
@@ -136,7 +139,7 @@ def test_malformed_bodies_get_a_4xx(resources: Resources, body: bytes) -> None:
 
 
 def test_path_traversal_is_refused(resources: Resources, tmp_path: Path) -> None:
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     for name in ["../evil", "..", "a/b", "/etc/passwd", "..%2F..%2Fetc", ".hidden", "x" * 65, "a\x00b"]:
         r = client.post("/collections", json={"name": name, "dim": 2})
@@ -155,7 +158,7 @@ def test_path_traversal_is_refused(resources: Resources, tmp_path: Path) -> None
 
 def test_an_unexpected_failure_is_a_json_500_without_internals(resources: Resources,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    client = TestClient(create_app(resources), client=LOOPBACK, raise_server_exceptions=False)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL, raise_server_exceptions=False)
 
     def boom(kind: str) -> list[str]:
         raise RuntimeError("secret internal detail")
@@ -179,7 +182,7 @@ def test_a_refused_search_runs_once_and_answers_as_every_route(resources: Resour
         return await real(res, name, req)  # type: ignore[arg-type]
 
     monkeypatch.setattr(routes, "search_hits", counted)
-    client = TestClient(create_app(resources), client=LOOPBACK, raise_server_exceptions=False)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL, raise_server_exceptions=False)
     for body, status, code in ((({"vector": [1, 0], "k": 1}), 422, "dimension_mismatch"),
                                ({"key": "nope", "k": 1}, 404, "unknown_key"),
                                ({"vector": [1, 0, 0, 0], "k": 1, "where": "(("}, 422, None)):
@@ -264,7 +267,7 @@ def test_a_worker_over_its_share_closes_the_connection_after_its_answer(resource
             return len(self.seen) % 2 == 0  # every other request: over its share
 
     busy = Busy()
-    client = TestClient(create_app(resources, balancer=busy), client=LOOPBACK)  # type: ignore[arg-type]
+    client = TestClient(create_app(resources, balancer=busy), client=LOOPBACK, base_url=LOCAL)  # type: ignore[arg-type]
     search = {"vector": [1, 0, 0, 0], "k": 1}
     answers = [client.post("/collections/vecs/search", json=search), client.post("/collections/vecs/search",
                                                                                  json=search),
@@ -284,7 +287,7 @@ def test_the_former_guard_is_a_deprecated_alias(resources: Resources) -> None:
     with pytest.raises(AttributeError, match="no attribute 'Gaurd'"):
         _ = embspace.serve.Gaurd
     app = create_app(resources)
-    client = TestClient(guard_cls(app, api_key=KEY, max_body=100), client=LOOPBACK)
+    client = TestClient(guard_cls(app, api_key=KEY, max_body=100), client=LOOPBACK, base_url=LOCAL)
     assert client.get("/health").status_code == 401
     assert client.get("/health", headers={"X-API-Key": KEY}).status_code == 200
     big = client.post("/collections/vecs/add", headers={"X-API-Key": KEY}, json={"items": [{"key": "x" * 200,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from serve_testing import LOOPBACK
+from serve_testing import LOCAL, LOOPBACK
 
 from embspace.errors import CollectionLockedError
 from embspace.serve import Resources, ServeConfig, create_app
@@ -38,7 +38,7 @@ def resources(tmp_path: Path) -> Iterator[Resources]:
 
 # --------------------------------------------------------------------------------------------------- /
 def test_the_front_page_links_everything_as_html_or_json(resources: Resources) -> None:
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     body = client.get("/", headers={"Accept": "application/json"}).json()
     assert body["name"] == "embspace" and body["links"] == {
         "docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json", "projector": "/projector/",
@@ -56,7 +56,7 @@ def test_the_front_page_links_everything_as_html_or_json(resources: Resources) -
 @pytest.mark.parametrize(("page", "script"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
 def test_the_docs_pages_use_only_files_this_server_serves(resources: Resources, page: str, script: str) -> None:
     assert assets_dir() is not None, "fastapi-offline (the serve extra) ships the docs' files"
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     r = client.get(page)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     urls = re.findall(r'(?:src|href)="([^"]+)"', r.text)
@@ -140,7 +140,7 @@ def test_cors_origins_are_checked_and_any_origin_needs_a_key() -> None:
 # ----------------------------------------------------------------------------------------- writer lock
 def test_an_idle_server_holds_no_writer_lock_and_writes_between_other_writers(
         resources: Resources, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     path = resources.get("collection", "vecs").path
     assert client.get("/collections/vecs").json()["writable"] is True
     with Collection.open(path, timeout=0.5) as cli:  # at once, although the server serves it writable
@@ -173,7 +173,7 @@ def test_a_writer_kept_waiting_by_the_server_learns_where_to_send_its_items(reso
         return real(*args, **kwargs)  # type: ignore[no-any-return]
 
     col._write = slow_write
-    client = TestClient(create_app(resources), client=LOOPBACK)
+    client = TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL)
     assert client.post("/collections/vecs/upsert", json={"items": [{"key": "a", "vector": [0, 1, 0, 0]}]}
                        ).status_code == 200
     holder = seen[0].holder
@@ -233,6 +233,7 @@ def test_a_collection_this_user_cannot_write_is_served_read_only(tmp_path: Path,
     try:
         assert res.read_only == {"vecs": f"{path / 'collection.sqlite'} is not writable by this user"}
         assert res.get("collection", "vecs").obj.writable is False
-        assert TestClient(create_app(res), client=LOOPBACK).get("/collections/vecs").json()["writable"] is False
+        client = TestClient(create_app(res), client=LOOPBACK, base_url=LOCAL)
+        assert client.get("/collections/vecs").json()["writable"] is False
     finally:
         res.close()

@@ -22,7 +22,8 @@ API_KEY_ENV = "EMBSPACE_API_KEY"
 #: How the messages of a refused ServeConfig name its fields: by the flags that set them.
 FLAGS = {"api_key": f"--api-key (or set {API_KEY_ENV})", "host": "--host", "readonly": "--readonly",
          "workers": "--workers", "max_body": "--max-body-mb", "port": "--port", "encoder": "--encoder",
-         "data_dir": "--data-dir", "cors_origins": "--cors-origin"}
+         "data_dir": "--data-dir", "cors_origins": "--cors-origin",
+         "allowed_hosts": "--allowed-host"}
 
 
 #: The port ``embspace serve`` listens on when --port is not given (a free one when it is taken).
@@ -59,6 +60,11 @@ def serve(
         "--cors-origin", help="Let web pages of this origin (scheme://host[:port], e.g. http://localhost:3000) "
                               "call the API from a browser; repeat for several; '*' for any (needs --api-key). "
                               "Off by default.")] = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Another name this server answers to (the Host of requests, e.g. myhost.local); "
+                               "repeat for several. Loopback names and the --host address always are; without "
+                               "--api-key, requests addressed to any other name are refused (DNS rebinding).")]
+    = None,
 ) -> None:
     """Serve the HTTP API, the web projector (/projector/) and the API docs (/docs, /redoc); / links them all."""
     from pydantic import ValidationError
@@ -71,7 +77,7 @@ def serve(
                              encoder=encoder, readonly=readonly, api_key=api_key,
                              max_body=int(max_body_mb * 1024 * 1024), host=host,
                              port=DEFAULT_PORT if port is None else port, workers=workers,
-                             cors_origins=list(cors_origin or []))
+                             cors_origins=list(cors_origin or []), allowed_hosts=list(allowed_host or []))
     except ValidationError as e:  # the serving safety rules (ServeConfig's validators), in terms of our flags
         for message in problems(e, FLAGS):
             out.error(message)

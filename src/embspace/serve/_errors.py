@@ -12,13 +12,17 @@ codes where it has one (``invalid_api_key``, ``model_not_found``).
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import (
     CollectionLockedError,
@@ -34,8 +38,9 @@ from ..errors import (
 from ._resources import WRITE_WAIT, ConflictError, NotFoundError, ReadOnlyError
 from .schemas import ErrorResponse, OpenAIErrorResponse
 
-__all__ = ["ERROR_CODES", "ERROR_RESPONSES", "OPENAI_ERROR_RESPONSES", "OPENAI_PREFIX", "OpenAIRequestError",
-           "error_body", "install_error_handlers", "is_openai_path", "openai_error_body"]
+__all__ = ["ERROR_CODES", "ERROR_RESPONSES", "OPENAI_ERROR_RESPONSES", "OPENAI_PREFIX", "DiskFullError",
+           "OpenAIRequestError", "disk_full", "error_body", "install_error_handlers", "is_openai_path",
+           "openai_error_body"]
 
 log = logging.getLogger("embspace.serve")
 
@@ -56,14 +61,20 @@ ERROR_CODES: list[tuple[type[BaseException], int, str]] = [
 ]
 #: The framework's HTTP errors -> stable code.
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+              421: "misdirected_request", 507: "insufficient_storage"}
+#: The refusals of the guards and the framework every operation may give (both error shapes).
+_COMMON = [(400, "the request could not be read: an invalid Content-Length, or a body that is no JSON text"),
+           (401, "missing or wrong API key"), (413, "request body too large"),
+           (415, "a request body that is not JSON (send 'Content-Type: application/json')"),
+           (421, "addressed to a name this server does not answer to (its Host header; see --allowed-host)"),
+           (507, "no space left on device: the message says what was kept")]
 #: The error answers every operation may give, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": desc} for status, desc in
-    [(401, "missing or wrong API key"), (403, "refused: remote client without an API key, or read-only"),
-     (404, "no such resource or key"), (409, "exists already, or another process is writing the collection"),
-     (413, "request body too large"),
-     (422, "invalid input")]}
+    status: {"model": ErrorResponse, "description": desc} for status, desc in sorted(
+        [*_COMMON, (403, "refused: remote client without an API key, a web page of another origin, or read-only"),
+         (404, "no such resource or key"), (409, "exists already, or another process is writing the collection"),
+         (422, "invalid input")])}
 
 #: The path prefix of the OpenAI-compatible routes, whose errors take OpenAI's shape.
 OPENAI_PREFIX = "/v1"
@@ -71,10 +82,11 @@ OPENAI_PREFIX = "/v1"
 OPENAI_CODES = {"unauthorized": "invalid_api_key"}
 #: The error answers of the OpenAI-compatible operations, for the OpenAPI schema.
 OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorResponse, "description": desc} for status, desc in
-    [(400, "refused input (token arrays, dimensions larger than the model's)"),
-     (401, "missing or wrong API key"), (403, "refused: remote client without an API key"),
-     (404, "no such model"), (413, "request body too large"), (422, "the body does not fit the schema")]}
+    status: {"model": OpenAIErrorResponse, "description": desc} for status, desc in sorted(
+        [*[c for c in _COMMON if c[0] != 400],
+         (400, "refused input (token arrays, dimensions larger than the model's), or a body that cannot be read"),
+         (403, "refused: remote client without an API key, or a web page of another origin"),
+         (404, "no such model"), (422, "the body does not fit the schema")])}
 
 
 class OpenAIRequestError(InvalidInputError):
@@ -86,6 +98,32 @@ class OpenAIRequestError(InvalidInputError):
         self.status = status
         self.param = param
         self.code = code
+
+
+class DiskFullError(EmbspaceError, OSError):
+    """A write that found no space left on device; the message says what was kept (answered 507)."""
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is a full disk: ``OSError`` ENOSPC (or EDQUOT, a full
+    quota) or SQLite's ``SQLITE_FULL`` ("database or disk is full")."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DiskFullError):
+            return True
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return True
+        if isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+                                               or "database or disk is full" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+#: What a 507 says when the route could not tell more.
+DISK_FULL = ("no space left on device: this request's changes may not have been kept, and every write answered "
+             "before it is (the collection stays consistent); free some space and send it again")
 
 
 def is_openai_path(path: str) -> bool:
@@ -110,12 +148,24 @@ def error_body(code: str, message: str, detail: Any = None) -> bytes:
                                         ).model_dump_json().encode()
 
 
+class _SafeJSON(JSONResponse):
+    """A JSON answer that renders any text: one that UTF-8 cannot hold (a lone surrogate from a path or a
+    stored value) is written with ASCII escapes instead of failing the answer (a 500 and a reset connection)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(request: Request, status: int, code: str, message: str, detail: Any = None, *,
-           param: str | None = None) -> JSONResponse:
+           param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     """The error answer, in OpenAI's shape on the OpenAI-compatible routes."""
     if is_openai_path(request.url.path):
-        return JSONResponse(_openai_error(status, code, message, param), status_code=status)
-    return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
+        return _SafeJSON(_openai_error(status, code, message, param), status_code=status, headers=headers)
+    return _SafeJSON({"error": {"code": code, "message": message, "detail": detail}}, status_code=status,
+                     headers=headers)
 
 
 def _locked_message(exc: CollectionLockedError) -> str:
@@ -128,6 +178,8 @@ def _locked_message(exc: CollectionLockedError) -> str:
 
 
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:
+    if disk_full(exc):
+        return _error(request, 507, "insufficient_storage", str(exc) if isinstance(exc, DiskFullError) else DISK_FULL)
     if isinstance(exc, OpenAIRequestError):
         return _error(request, exc.status, exc.code, str(exc), param=exc.param)
     for cls, status, code in ERROR_CODES:
@@ -152,10 +204,25 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return _error(request, exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    # the framework's headers go with it; a 405 names every method the path takes (Allow)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+    return _error(request, exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
+                  headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of every route matching the request's path (the framework's 405 names only its first)."""
+    routes = getattr(request.app.router, "routes", ())
+    return [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            if any(route.matches({**request.scope, "method": m})[0] == Match.FULL for route in routes)]
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    if disk_full(exc):  # not a bug: the device is full (the store rolls a failed write back)
+        log.warning("no space left on device on %s %s: %s", request.method, request.url.path, exc)
+        return _error(request, 507, "insufficient_storage", DISK_FULL)
     log.exception("internal error on %s %s", request.method, request.url.path)
     return _error(request, 500, "internal_error", "the server failed on this request; its log has the details")
 

@@ -3,12 +3,20 @@
 1. :class:`AccessGuard` — who may ask: the API key on every request (``Authorization: Bearer KEY``, what
    OpenAI clients send, or ``X-API-Key: KEY``; compared in constant time), or, on a server without a key,
    loopback clients only. Checked before anything of the body is read.
-2. :class:`BodyLimit` — how much they may send: bodies over ``max_body`` bytes are refused (413), by
-   Content-Length at once or while streaming; the app only ever sees a whole body.
-3. :class:`LoadShedder` — where a connection should live: with several worker processes on one port, a
+2. :class:`BrowserGuard` — what a web page may make a browser send: the ``Host`` the request was addressed to
+   must be one of the server's names (loopback names and the bound address; more with ``allowed_hosts``),
+   else 421 — a page of ``rebind.attacker.example`` whose name was re-pointed at 127.0.0.1 (DNS rebinding)
+   is refused; a request body must be JSON (``Content-Type: application/json``), else 415 — the only bodies a
+   page can send without a CORS preflight are ``text/plain``, form and multipart ones; and, on a server without
+   a key, an unsafe method (POST, PUT, PATCH, DELETE) from a web page of another origin than the server's own
+   and its CORS origins is refused (403).
+3. :class:`BodyLimit` — how much they may send: bodies over ``max_body`` bytes are refused (413), by
+   Content-Length at once or while streaming; the app only ever sees a whole body. A JSON body with a lone
+   UTF-16 surrogate escape (``"\\ud800"``, which no UTF-8 text holds) is refused (422).
+4. :class:`LoadShedder` — where a connection should live: with several worker processes on one port, a
    worker holding more than its share of the clients ends a response with ``Connection: close``
    (see :mod:`._balance`).
-4. :class:`SearchShortcut` — the hot path: ``POST /collections/{name}/search`` goes straight to the
+5. :class:`SearchShortcut` — the hot path: ``POST /collections/{name}/search`` goes straight to the
    search handler (:func:`~embspace.serve.routers.collections.search_json`), skipping the framework's
    routing (about a third of a fast search's server time). The route calls that very handler; a request
    the handler refuses (any error) takes the framework's route with the error in its scope
@@ -34,8 +42,9 @@ if TYPE_CHECKING:
 
     from ._balance import Balancer
 
-__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIX", "PUBLIC_PREFIXES", "SEARCH_ERROR", "AccessGuard", "BodyLimit",
-           "LoadShedder", "SearchShortcut", "deprecated_guard", "install_guards", "is_public"]
+__all__ = ["LOOPBACK_NAMES", "PUBLIC_PATHS", "PUBLIC_PREFIX", "PUBLIC_PREFIXES", "SEARCH_ERROR", "AccessGuard",
+           "BodyLimit", "BrowserGuard", "LoadShedder", "SearchShortcut", "deprecated_guard", "host_name",
+           "install_guards", "is_json", "is_public", "lone_surrogate"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,6 +139,104 @@ class AccessGuard:
         await self.app(scope, receive, send)
 
 
+#: The names a server answers to by default, whatever its address: requests to them come from this machine.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+#: Methods that change nothing (browsers send them across origins freely; they never carry a body we read).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def host_name(value: str) -> str:
+    """The host of a ``Host`` header or an address, lower-case, without port, brackets or trailing dot:
+    ``"[::1]:8000"`` -> ``"::1"``, ``"LocalHost.:80"`` -> ``"localhost"``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    if value.count(":") == 1:  # host:port (an IPv6 address without brackets has several)
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")
+
+
+def is_json(content_type: bytes | None) -> bool:
+    """Whether a Content-Type names JSON (``application/json`` or ``application/*+json``, any parameters)."""
+    if content_type is None:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+# a JSON escape: a valid surrogate pair, a lone surrogate (group 1), or any other escape (skipped whole, so that
+# an escaped backslash followed by "ud800" is not read as an escape)
+_ESCAPE = re.compile(rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+                     rb"|(u[dD][89a-fA-F][0-9a-fA-F]{2})|.)", re.DOTALL)
+
+
+def lone_surrogate(body: bytes) -> int | None:
+    """The offset of the first lone UTF-16 surrogate escape (``\\ud800`` unpaired) in a JSON body, or None.
+    Python's JSON parser turns one into a string no UTF-8 can hold: refused at the door, it never reaches a
+    collection, a log or an answer."""
+    if b"\\u" not in body:
+        return None
+    for m in _ESCAPE.finditer(body):
+        if m.group(1) is not None:
+            return m.start()
+    return None
+
+
+class BrowserGuard:
+    """What a web page may make a browser send (see the module's docstring).
+
+    ``hosts``: the names the server answers to besides :data:`LOOPBACK_NAMES` (its bound address, the user's
+    ``allowed_hosts``); a request addressed to another (its ``Host`` header) is refused with 421 — when the
+    server has no key, or when ``hosts`` were named (a keyed server on a public address answers to any name
+    unless told its names). ``keyed``: the server requires an API key (a web page cannot send it, so the
+    Origin check is left to CORS). ``origins``: the CORS origins, whose pages may call the API."""
+
+    def __init__(self, app: ASGIApp, *, keyed: bool, hosts: Sequence[str] = (), check_hosts: bool | None = None,
+                 origins: Sequence[str] = ()) -> None:
+        self.app = app
+        self.keyed = keyed
+        names = [host_name(h) for h in (*LOOPBACK_NAMES, *hosts) if h.strip()]
+        self.hosts = frozenset(n for n in names if n not in ("0.0.0.0", "::"))  # "any address" is no name
+        self.check_hosts = (not keyed) if check_hosts is None else check_hosts
+        self.origins = frozenset(o.rstrip("/").lower() for o in origins)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        host = _header(scope, b"host")
+        if self.check_hosts and host is not None and host_name(host.decode("latin-1")) not in self.hosts:
+            return (421, "misdirected_request",
+                    f"this server answers requests addressed to {', '.join(sorted(self.hosts))}, not "
+                    f"{host.decode('latin-1')[:100]!r} (a web page reaching it under another name is refused: DNS "
+                    "rebinding); to serve it under that name, start it with --allowed-host NAME "
+                    "(ServeConfig.allowed_hosts)")
+        if scope.get("method") in SAFE_METHODS:
+            return None
+        origin = _header(scope, b"origin")
+        if not self.keyed and origin is not None and "*" not in self.origins:
+            given = origin.decode("latin-1").rstrip("/").lower()
+            own = {f"{scheme}://{host.decode('latin-1').lower()}" for scheme in ("http", "https")} if host else set()
+            if given not in self.origins and given not in own:
+                return (403, "forbidden_origin",
+                        f"a web page of {given[:100]!r} may not change or query this server (it has no API key); "
+                        "to let that page call it, start the server with --cors-origin ORIGIN (and --api-key)")
+        length = _header(scope, b"content-length")
+        has_body = _header(scope, b"transfer-encoding") is not None or (length is not None and length.strip()
+                                                                         not in (b"", b"0"))
+        if has_body and not is_json(_header(scope, b"content-type")):
+            given_type = (_header(scope, b"content-type") or b"none").decode("latin-1")[:100]
+            return (415, "unsupported_media_type",
+                    f"the request body must be JSON sent as 'Content-Type: application/json' (got {given_type!r})")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = self._refusal(scope)
+            if refused is not None:
+                await reply(send, *refused, path=str(scope.get("path", "")))
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """How much a client may send: at most ``max_body`` bytes, refused (413) by Content-Length before
     reading, or as soon as a streamed body passes it. The body is read whole before the app runs, so
@@ -170,7 +277,15 @@ class BodyLimit:
             chunks.append(chunk)
             if not msg.get("more_body", False):
                 break
-        await self.app(scope, _replaying(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        at = lone_surrogate(body) if is_json(_header(scope, b"content-type")) else None
+        if at is not None:
+            await reply(send, 422, "invalid_unicode", f"the request body holds a lone UTF-16 surrogate escape at byte "
+                        f"{at} ({body[at:at + 6].decode('ascii', 'replace')}), which is no character: send valid "
+                        "Unicode text (a character beyond U+FFFF is a pair of surrogates, high then low)",
+                        path=str(scope.get("path", "")))
+            return
+        await self.app(scope, _replaying(body, receive), send)
 
 
 class LoadShedder:
@@ -233,14 +348,18 @@ class SearchShortcut:
 
 
 def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer: Balancer | None = None,
-                   search: SearchHandler | None = None) -> None:
-    """Put the middlewares on ``app``: :class:`AccessGuard` outermost, then :class:`BodyLimit`,
-    :class:`LoadShedder` and (given the search handler) :class:`SearchShortcut`."""
+                   search: SearchHandler | None = None, allowed_hosts: Sequence[str] = (),
+                   check_hosts: bool | None = None, cors_origins: Sequence[str] = ()) -> None:
+    """Put the middlewares on ``app``: :class:`AccessGuard` outermost, then :class:`BrowserGuard` (with the
+    server's names ``allowed_hosts`` and its ``cors_origins``), :class:`BodyLimit`, :class:`LoadShedder` and
+    (given the search handler) :class:`SearchShortcut`."""
     # each add_middleware wraps what was added before: add the innermost first
     if search is not None:
         app.add_middleware(SearchShortcut, search=search)
     app.add_middleware(LoadShedder, balancer=balancer)
     app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(BrowserGuard, keyed=bool(api_key), hosts=list(allowed_hosts), check_hosts=check_hosts,
+                       origins=list(cors_origins))
     app.add_middleware(AccessGuard, api_key=api_key)
 
 

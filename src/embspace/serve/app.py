@@ -3,8 +3,9 @@
 :func:`create_app` only assembles: the routes (:mod:`embspace.serve.routers`, one router per resource),
 the error answers (:mod:`._errors`: every error is ``{"error": {"code", "message", "detail"}}`` with a
 stable ``code``, see :data:`ERROR_CODES`) and the middlewares in front (:mod:`._guard`: the API key or
-loopback-only, the body limit, load shedding across workers, the search shortcut; and, when origins are
-given, CORS in front of them all, so that browsers' preflights are answered before the key is asked for).
+loopback-only, the Host allow-list, JSON bodies and the Origin check, the body limit, load shedding across
+workers, the search shortcut; and, when origins are given, CORS in front of them all, so that browsers'
+preflights are answered before the key is asked for).
 Request and response bodies are the library's own models (:mod:`embspace.apps.schemas`) and the API's
 (:mod:`.schemas`), so the OpenAPI schema (``/openapi.json``, browsable offline at ``/docs`` and ``/redoc``)
 is the library's contract.
@@ -70,7 +71,8 @@ def app_from_env() -> FastAPI:
     resources = open_resources(cfg)
     balancer = Balancer(cfg.balance) if cfg.balance else None
     app = create_app(resources, api_key=cfg.api_key, max_body=cfg.max_body, balancer=balancer,
-                     cors_origins=cfg.cors_origins, max_pending=cfg.max_pending)
+                     cors_origins=cfg.cors_origins, max_pending=cfg.max_pending, host=cfg.host,
+                     allowed_hosts=cfg.allowed_hosts)
     app.state.balancer = balancer
     # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
     # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
@@ -99,7 +101,8 @@ def _with_own_models(app: FastAPI) -> None:
 
 def create_app(resources: Resources, *, api_key: str | None = None, max_body: int = DEFAULT_MAX_BODY,
                balancer: Balancer | None = None, cors_origins: Sequence[str] = (),
-               max_pending: int = DEFAULT_MAX_PENDING) -> FastAPI:
+               max_pending: int = DEFAULT_MAX_PENDING, host: str | None = None,
+               allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """The FastAPI app serving ``resources``.
 
     Parameters
@@ -119,6 +122,13 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     max_pending
         The most requests in flight (``/health`` and the public pages not counted); one more is answered 503
         ``busy`` with ``Retry-After`` (:class:`~embspace.serve._work.Admission`).
+    host
+        The address the server is bound to: requests addressed to it (``Host: HOST:PORT``) are served, like
+        those addressed to a loopback name (``localhost``, ``127.0.0.1``, ``[::1]``, any port).
+    allowed_hosts
+        More names the server answers to (``Host`` headers, any port). Without a key, a request addressed to
+        any other name is refused (421): a web page cannot reach the server by re-pointing its own name at it
+        (DNS rebinding). With a key, the names are checked only when ``allowed_hosts`` are given.
     """
     # the docs pages are the home router's (offline: no CDN), not FastAPI's
     app = FastAPI(title="embspace", version=__version__, responses=ERROR_RESPONSES, description=DESCRIPTION,
@@ -130,7 +140,9 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     install_error_handlers(app)
     _install_work_errors(app)
     install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer,
-                   search=functools.partial(collections.search_json, resources))
+                   search=functools.partial(collections.search_json, resources),
+                   allowed_hosts=[*([host] if host else []), *allowed_hosts],
+                   check_hosts=not api_key or bool(allowed_hosts), cors_origins=cors_origins)
     app.add_middleware(Admission, max_pending=max_pending)  # outside the guards: counts every request in flight
     if cors_origins:
         install_cors(app, cors_origins)

@@ -39,7 +39,7 @@ CONFIG_ENV: Final = "EMBSPACE_SERVE_CONFIG"
 #: How a rule's message names each field, for Python callers (the CLI passes its flags to :func:`problems`).
 FIELD_NAMES: Final[Mapping[str, str]] = {"api_key": "api_key", "host": "host", "readonly": "readonly=True",
                                          "workers": "workers", "max_body": "max_body",
-                                         "cors_origins": "cors_origins"}
+                                         "cors_origins": "cors_origins", "allowed_hosts": "allowed_hosts"}
 #: The rules' messages; ``{field}`` is replaced by the caller's name of that field.
 _RULES: Final[Mapping[str, str]] = {
     "api_key_too_short": f"the API key is too short ({{length}} characters): use at least {MIN_API_KEY} (e.g. "
@@ -50,10 +50,13 @@ _RULES: Final[Mapping[str, str]] = {
                              "collection)",
     "bad_origin": "{cors_origins}: {origin!r} is not an origin: give scheme://host[:port] with no path, e.g. "
                   "http://localhost:3000 (or '*' for any origin, with an API key)",
+    "bad_host": "{allowed_hosts}: {given_host!r} is not a host name: give a name or an address without scheme, port or "
+                "path, e.g. myhost.local or 192.168.1.5",
     "any_origin_without_key": "{cors_origins} '*' would let every web page you visit call this server and read "
                               "your collections: give {api_key} too, or name the origins",
 }
 #: An origin as browsers send it: scheme://host[:port] (no path, no trailing slash).
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|[A-Za-z0-9_.-]+)$")
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
@@ -76,7 +79,8 @@ class ServeConfig(BaseModel):
     Validation enforces the serving safety rules: ``api_key`` has at least :data:`MIN_API_KEY` characters;
     a ``host`` other than loopback needs an ``api_key``; ``workers`` > 1 needs ``readonly`` (a collection has
     one writing process); each of ``cors_origins`` is an origin (``scheme://host[:port]``), and ``"*"``
-    (any origin) needs an ``api_key``. A refused configuration raises :class:`pydantic.ValidationError`;
+    (any origin) needs an ``api_key``; each of ``allowed_hosts`` is a host name or address (no scheme, port
+    or path). A refused configuration raises :class:`pydantic.ValidationError`;
     :func:`problems` words it.
 
     Examples
@@ -111,6 +115,21 @@ class ServeConfig(BaseModel):
                                   "/encode or /v1/embeddings request may carry (413 beyond)")
     max_encodes: int = Field(default=DEFAULT_MAX_ENCODES, ge=1, description="text encodes running at once; one "
                              "more gets 503 busy with Retry-After")
+    allowed_hosts: list[str] = Field(default=[], description="names the server answers to (Host headers) besides "
+                                     "the loopback names and its address; a request addressed to another name is "
+                                     "refused (421), against DNS rebinding")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        out = []
+        for name in hosts:
+            name = name.strip().lower().rstrip(".")
+            if not name or not _HOST.match(name):
+                raise _rule("bad_host", given_host=name)
+            if name not in out:
+                out.append(name)
+        return out
 
     @field_validator("api_key")
     @classmethod

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, K, Key, Text, Vector, Where
+from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Vector, Where
+from ..apps.schemas import K as _LaxK
+
+#: A whole number of a request, strictly: JSON's ``true`` or ``1.0`` is no count (they would read as 1).
+Int = Annotated[int, Strict()]
+#: How many results, strictly an integer.
+K = Annotated[_LaxK, Strict()]
 
 __all__ = [
     "AnalogyRequest",
@@ -110,7 +116,7 @@ class CollectionCreate(_Schema):
     """A new collection in the server's data directory."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    dim: int | None = Field(None, ge=1, le=65_536, description="vector size; taken from the encoder when given")
+    dim: Int | None = Field(None, ge=1, le=65_536, description="vector size; taken from the encoder when given")
     encoder: str | None = Field(None, max_length=200,
                                 description="a text encoder the server offers (see GET /health); texts added "
                                             "and searched are encoded with it")
@@ -262,13 +268,13 @@ class MapSource(_Schema):
 class MapPointsRequest(_Schema):
     """Map rows to describe (hover labels)."""
 
-    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
+    rows: list[Annotated[Int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class MapSelection(_Schema):
     """Map rows to export as keys (a lasso selection)."""
 
-    rows: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
+    rows: list[Annotated[Int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_ROWS)
 
 
 # -------------------------------------------------------------------- OpenAI-compatible (/v1/...)
@@ -276,7 +282,7 @@ class MapSelection(_Schema):
 #: The most inputs one ``/v1/embeddings`` request may carry (OpenAI's own limit).
 MAX_OPENAI_INPUTS = 2048
 #: A token id (token arrays are part of OpenAI's schema, and refused here: send the text).
-TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_BATCH)]
+TokenIds = Annotated[list[Annotated[Int, Field(ge=0)]], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class OpenAIErrorBody(BaseModel):
@@ -306,7 +312,7 @@ class OpenAIEmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] | None = Field(
         "float", description="float (or null): lists of numbers; base64: little-endian float32 bytes, "
                              "base64-encoded")
-    dimensions: int | None = Field(None, ge=1, le=65_536, description="keep the first dimensions and "
+    dimensions: Int | None = Field(None, ge=1, le=65_536, description="keep the first dimensions and "
                                    "re-normalise (a Matryoshka model keeps its quality; others warn in the "
                                    "X-Embspace-Warning header)")
     user: str | None = Field(None, max_length=1000, description="accepted and ignored")

@@ -18,10 +18,10 @@ from ...errors import InvalidInputError
 from ...space import EmbeddingSpace
 from ...store import Collection
 from ...train.recommender import Recommender
-from .._resources import Resources, Served
+from .._resources import NotFoundError, Resources, Served
 
-__all__ = ["MAX_SCAN", "ResourcesDep", "as_collection", "as_recommender", "as_space",
-           "get_resources", "locked", "one_of", "summary_of", "using_collection", "vector"]
+__all__ = ["MAX_SCAN", "ResourcesDep", "as_collection", "as_recommender", "as_space", "check_served",
+           "get_resources", "holding", "locked", "one_of", "summary_of", "using_collection", "vector"]
 
 T = TypeVar("T")
 
@@ -65,11 +65,29 @@ def as_recommender(served: Served) -> Recommender:
     return obj
 
 
+def check_served(resources: Resources, served: Served) -> None:
+    """Refuse (404) a resource no longer served: a collection deleted (``DELETE /collections/X``) while this
+    request waited for its lock is closed, and using it would fail ("closed database")."""
+    try:
+        current: Served | None = resources.get(served.kind, served.name)
+    except NotFoundError:
+        current = None
+    if current is not served:
+        raise NotFoundError(f"the {served.kind} {served.name!r} was deleted while this request waited for it")
+
+
+@contextmanager
+def holding(resources: Resources, served: Served) -> Iterator[Served]:
+    """``served`` under its lock, checked to be still served once the lock is held (:func:`check_served`)."""
+    with served.lock:
+        check_served(resources, served)
+        yield served
+
+
 @contextmanager
 def using_collection(resources: Resources, name: str) -> Iterator[Collection]:
-    """The collection called ``name``, used under its lock."""
-    served = resources.get("collection", name)
-    with served.lock:
+    """The collection called ``name``, used under its lock (a 404 when it was deleted meanwhile)."""
+    with holding(resources, resources.get("collection", name)) as served:
         yield as_collection(served)
 
 
@@ -90,17 +108,22 @@ def vector(values: Sequence[float]) -> npt.NDArray[np.float32]:
     return arr
 
 
-async def locked(served: Served, fn: Callable[[], T], *, inline: bool) -> T:
+async def locked(served: Served, fn: Callable[[], T], *, inline: bool, resources: Resources | None = None) -> T:
     """``fn()`` under the resource's lock: right here when ``inline`` and the lock is free, else in the
-    thread pool (so the event loop never waits for a lock or a long computation)."""
+    thread pool (so the event loop never waits for a lock or a long computation). Given the ``resources``,
+    a resource deleted while this waited for its lock is a 404 (:func:`check_served`)."""
     if inline and served.lock.acquire(blocking=False):
         try:
+            if resources is not None:
+                check_served(resources, served)
             return fn()
         finally:
             served.lock.release()
 
     def blocking() -> T:
         with served.lock:
+            if resources is not None:
+                check_served(resources, served)
             return fn()
 
     return await run_in_threadpool(blocking)

@@ -9,7 +9,7 @@ from ...apps.retriever import Retriever
 from ...apps.schemas import ClassifyRequest, ClassifyResponse, DedupResponse, RetrieveRequest, RetrieveResponse
 from ...errors import InvalidInputError
 from ..schemas import DedupRequest
-from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, using_collection
+from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, holding, using_collection
 
 __all__ = ["router"]
 
@@ -26,8 +26,7 @@ def classify(req: ClassifyRequest, resources: ResourcesDep) -> ClassifyResponse:
 @router.post("/collections/{name}/retrieve", tags=["apps"])
 def retrieve(name: str, req: RetrieveRequest, resources: ResourcesDep) -> RetrieveResponse:
     """RAG passages for a query (hybrid BM25 + vector by default), with source and offsets to cite."""
-    served = resources.get("collection", name)
-    with served.lock:
+    with holding(resources, resources.get("collection", name)) as served:
         retriever = served.cache.get("retriever")
         if not isinstance(retriever, Retriever):
             retriever = served.cache["retriever"] = Retriever(as_collection(served))

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from ...apps.schemas import Hits, Summary
 from ...errors import InvalidInputError
-from ...store import Include
+from ...store import Collection, Include
+from .._errors import DiskFullError, disk_full
 from .._guard import SEARCH_ERROR
-from .._resources import Resources, Served
+from .._resources import NotFoundError, Resources, Served
 from .._work import off_loop
 from ..schemas import (
     CollectionCreate,
@@ -28,11 +29,26 @@ from ..schemas import (
     StoredItem,
     WriteResponse,
 )
-from ._common import MAX_SCAN, ResourcesDep, as_collection, one_of, summary_of, using_collection, vector
+from ._common import (
+    MAX_SCAN,
+    ResourcesDep,
+    as_collection,
+    check_served,
+    holding,
+    one_of,
+    summary_of,
+    using_collection,
+    vector,
+)
 
 __all__ = ["router", "search", "search_hits", "search_json", "search_now"]
 
 router = APIRouter()
+
+#: The largest answer of ``/get`` (bytes, about): its vectors (as JSON numbers) and texts.
+MAX_ANSWER = 64 * 1024 * 1024
+#: Bytes of one vector component as a JSON number, about (``-0.123456789, ``).
+FLOAT_BYTES = 14
 
 
 def collection_info(served: Served) -> CollectionInfo:
@@ -47,9 +63,11 @@ def list_collections(resources: ResourcesDep) -> list[CollectionInfo]:
     """Every served collection."""
     out = []
     for name in resources.names("collection"):
-        served = resources.get("collection", name)
-        with served.lock:
-            out.append(collection_info(served))
+        try:
+            with holding(resources, resources.get("collection", name)) as served:
+                out.append(collection_info(served))
+        except NotFoundError:  # deleted since the names were read
+            continue
     return out
 
 
@@ -65,8 +83,7 @@ def create_collection(req: CollectionCreate, resources: ResourcesDep) -> Collect
 @router.get("/collections/{name}", tags=["collections"])
 def get_collection(name: str, resources: ResourcesDep) -> CollectionInfo:
     """Size, dimension, metric, index and encoder of a collection."""
-    served = resources.get("collection", name)
-    with served.lock:
+    with holding(resources, resources.get("collection", name)) as served:
         return collection_info(served)
 
 
@@ -92,8 +109,29 @@ def write(resources: Resources, name: str, req: ItemsRequest, *, replace: bool) 
         data = np.stack([vector(it.vector) for it in req.items if it.vector is not None])
     metas = [it.metadata for it in req.items]
     with using_collection(resources, name) as col:
-        n = (col.upsert if replace else col.add)(keys, data, metas, texts=texts)
+        before = col.count()
+        try:
+            n = (col.upsert if replace else col.add)(keys, data, metas, texts=texts)
+        except Exception as e:
+            if disk_full(e):
+                raise DiskFullError(_kept(col, before, len(keys))) from e
+            raise
     return WriteResponse(count=int(n))
+
+
+def _kept(col: Collection, before: int, sent: int) -> str:
+    """What a write that ran out of disk space kept, in words (the store writes a batch in one transaction)."""
+    try:
+        now = col.count()
+    except Exception:  # the database cannot even be read now: say what is known
+        now = None
+    if now == before:
+        kept = (f"none of this request's {sent} items were written: the collection holds its {before} items as "
+                "before (a write is one transaction)")
+    else:
+        kept = (f"the collection now holds {now if now is not None else 'an unknown number of'} items ({before} before "
+                "this request): its items were kept")
+    return f"no space left on device: {kept}; free some space and send the request again"
 
 
 @router.post("/collections/{name}/add", tags=["collections"])
@@ -119,8 +157,18 @@ def delete(name: str, req: DeleteRequest, resources: ResourcesDep) -> WriteRespo
 @router.post("/collections/{name}/get", tags=["collections"])
 def get_items(name: str, req: GetRequest, resources: ResourcesDep) -> list[StoredItem]:
     """Stored items by key, with their metadata and text (an unknown key is a 404 naming it)."""
+    keys = list(dict.fromkeys(req.keys))  # a key asked for twice is answered once: the answer grows with the items
     with using_collection(resources, name) as col:
-        got = col.get(req.keys, vectors=req.vectors, strict=True)
+        if req.vectors and len(keys) * col.dim * FLOAT_BYTES > MAX_ANSWER:
+            most = max(1, MAX_ANSWER // (col.dim * FLOAT_BYTES))
+            raise InvalidInputError(f"{len(keys):,} vectors of {col.dim} components would make an answer of about "
+                                    f"{len(keys) * col.dim * FLOAT_BYTES / 2**20:,.0f} MB (at most "
+                                    f"{MAX_ANSWER / 2**20:,.0f}): ask for at most {most:,} keys with vectors at a time")
+        got = col.get(keys, vectors=req.vectors, strict=True)
+    size = sum(len(g["text"] or "") for g in got)
+    if size > MAX_ANSWER:
+        raise InvalidInputError(f"the texts of these {len(keys):,} items hold {size:,} characters (an answer holds at "
+                                f"most {MAX_ANSWER:,}): ask for fewer keys at a time")
     return [StoredItem(key=g["key"], metadata=g["metadata"], text=g["text"],
                        vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
 
@@ -162,7 +210,12 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
     # always in the worker thread pool, never on the event loop: even a vector search may first bring the
     # index up to date with the table (seconds after many writes) or compile a large filter, and the event
     # loop answers every other request (/health included) meanwhile
-    return await off_loop(served.lock, lambda: search_now(served, by, req))
+
+    def run() -> Hits:
+        check_served(resources, served)  # deleted while this waited for its lock: a 404, not a closed database
+        return search_now(served, by, req)
+
+    return await off_loop(served.lock, run)
 
 
 async def search_json(resources: Resources, name: str, body: bytes) -> bytes:

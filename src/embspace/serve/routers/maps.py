@@ -16,7 +16,7 @@ from ...apps.map_view import MapView, find_map
 from ...apps.schemas import MapHits, MapInfo, MapPoint, MapQuery
 from .._resources import NotFoundError, Resources, Served
 from ..schemas import MapPointsRequest, MapSelection, MapSource
-from ._common import ResourcesDep, as_collection, as_space
+from ._common import ResourcesDep, as_collection, as_space, holding
 
 __all__ = ["PROJECTOR_DIR", "Source", "map_of", "router"]
 
@@ -33,7 +33,7 @@ router = APIRouter()
 def map_of(resources: Resources, kind: str, name: str) -> tuple[Served, MapView]:
     """The served resource and its MapView (opened once: a saved map, else a PCA map computed now)."""
     served = resources.get(kind, name)
-    with served.lock:
+    with holding(resources, served):
         # a collection written since its map was opened: open it again (new items, deleted ones)
         version = as_collection(served).version if kind == "collection" else None
         view = served.cache.get("map")
@@ -53,7 +53,7 @@ def on_map(resources: Resources, kind: str, name: str, fn: Callable[[MapView], T
     served, view = map_of(resources, kind, name)
     if kind == "space":
         return fn(view)  # spaces are read-only: no lock
-    with served.lock:
+    with holding(resources, served):
         return fn(view)
 
 
@@ -63,8 +63,15 @@ def list_maps(resources: ResourcesDep) -> list[MapSource]:
     out = []
     for kind in ("space", "collection"):
         for n in resources.names(kind):
-            served = resources.get(kind, n)
-            size = len(as_space(served)) if kind == "space" else as_collection(served).count()
+            try:
+                served = resources.get(kind, n)
+                if kind == "space":
+                    size = len(as_space(served))
+                else:
+                    with holding(resources, served):
+                        size = as_collection(served).count()
+            except NotFoundError:  # a collection deleted since the names were read
+                continue
             saved = find_map(served.path if served.path.is_dir() else None) is not None
             out.append(MapSource(source=kind, name=n, size=size, saved=saved))
     return out
@@ -103,14 +110,16 @@ def map_field(source: Source, name: str, field: Annotated[str, Path_(max_length=
 
 @router.post("/maps/{source}/{name}/points", tags=["projector"])
 def map_points(source: Source, name: str, req: MapPointsRequest, resources: ResourcesDep) -> list[MapPoint]:
-    """Key, text and metadata of map rows (the hover labels)."""
-    return on_map(resources, source, name, lambda v: v.points(req.rows))
+    """Key, text and metadata of map rows (the hover labels); a row named twice is answered once."""
+    rows = list(dict.fromkeys(req.rows))
+    return on_map(resources, source, name, lambda v: v.points(rows))
 
 
 @router.post("/maps/{source}/{name}/keys", tags=["projector"])
 def map_keys(source: Source, name: str, req: MapSelection, resources: ResourcesDep) -> list[str]:
-    """The keys of map rows (a lasso selection, exported as ids)."""
-    return on_map(resources, source, name, lambda v: v.keys(req.rows))
+    """The keys of map rows (a lasso selection, exported as ids); a row named twice is answered once."""
+    rows = list(dict.fromkeys(req.rows))
+    return on_map(resources, source, name, lambda v: v.keys(rows))
 
 
 @router.post("/maps/{source}/{name}/query", tags=["projector"])
