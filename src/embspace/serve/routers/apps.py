@@ -36,12 +36,13 @@ def retrieve(name: str, req: RetrieveRequest, resources: ResourcesDep) -> Retrie
 @router.post("/collections/{name}/dedup", tags=["apps"])
 def dedup_collection(name: str, req: DedupRequest, resources: ResourcesDep) -> DedupResponse:
     """Groups of near-duplicate items (cosine >= threshold)."""
-    with using_collection(resources, name) as col:
+    with using_collection(resources, name) as col:  # the lock only while the vectors are read (one snapshot)
         n = col.count(req.where)
         if n > MAX_SCAN:
             raise InvalidInputError(f"dedup over HTTP scans at most {MAX_SCAN:,} items, this is {n:,}; narrow it "
                                     "with where, or run `embspace dedup`")
-        return find_duplicates(col, req.threshold, where=req.where)
+        space = col.to_space(req.where)
+    return find_duplicates(space, req.threshold)  # the search runs without holding the collection
 
 
 @router.post("/spaces/{name}/dedup", tags=["apps"])
