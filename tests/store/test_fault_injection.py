@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,6 +49,9 @@ done = []
 b = start
 while True:
     op = rng.random()
+    name = ("upsert" if op < 0.1 and done else "compact" if op < 0.2 else "save" if op < 0.3
+            else "rebuild" if op < 0.35 else "add")
+    print(f"op {name}", flush=True)  # the operation in flight if the kill lands now
     if op < 0.1 and done:  # upsert an acknowledged batch: same vectors, new metadata
         old = int(done[int(rng.integers(len(done)))])
         col.upsert(keys(old), vecs(old), [{"batch": old, "v": 2}] * BATCH)
@@ -119,7 +123,7 @@ def _check(path: Path, acked: set[int], kill: int) -> tuple[int, int]:
         return len(lost), n
 
 
-def _run(tmp_path: Path, kills: int) -> dict[str, float]:
+def _run(tmp_path: Path, kills: int) -> dict[str, Any]:
     from embspace.store import Collection
 
     path = tmp_path / "col"
@@ -130,6 +134,7 @@ def _run(tmp_path: Path, kills: int) -> dict[str, float]:
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     rng = np.random.default_rng(23)
     acked: set[int] = set()
+    inflight: dict[str, int] = {"create": 0}  # the operation each kill landed in
     t0 = time.monotonic()
     last_pid, lost_total, create_kills, stale_rounds, opens = os.getpid(), 0, 0, 0, 0
     for kill in range(kills):
@@ -158,15 +163,20 @@ def _run(tmp_path: Path, kills: int) -> dict[str, float]:
         out, _ = proc.communicate()
         if target != path:
             create_kills += 1
-            # create is atomic: the directory either is no collection or opens
-            if (target / "collection.sqlite").exists():
+            # create is atomic (built in a temp dir, renamed): the directory either does not exist or opens
+            inflight["create"] += 1
+            if target.exists():
                 with Collection.open(target, timeout=10) as col:
                     assert col.count() == sum(1 for _ in col.items())
                 opens += 1
             continue
+        op = "open"
         for ln in out.decode().splitlines():
             if ln.startswith("ack "):
                 acked.add(int(ln.split()[1]))
+            elif ln.startswith("op "):
+                op = ln.split()[1]
+        inflight[op] = inflight.get(op, 0) + 1
         lost, _n = _check(path, acked, kill)
         opens += 1
         lost_total += lost
@@ -183,7 +193,7 @@ def _run(tmp_path: Path, kills: int) -> dict[str, float]:
             _check(path, acked, kill)
     return {"kills": kills, "create_kills": create_kills, "stale_rounds": stale_rounds,
             "acked_batches": len(acked), "acked_keys": len(acked) * BATCH, "lost": lost_total, "opens_ok": opens,
-            "seconds": round(time.monotonic() - t0, 1)}
+            "seconds": round(time.monotonic() - t0, 1), "in_flight": inflight}
 
 
 def test_sigkill_fault_injection_fast(tmp_path: Path) -> None:
