@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lzma
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from ...errors import CorruptDataError
 from ..embedding_space import EmbeddingSpace
-from ._common import ByteStream, check_text_keys, decode_advice, encoding_label, imported_space, open_binary
+from ._common import ByteStream, check_text_keys, decode_advice, encoding_label, imported_space, open_binary, reading
 from ._text import parse_header
 
 
@@ -24,13 +23,8 @@ def read_binary(path: Path, *, encoding: str = "utf-8", unicode_errors: str = "s
     ``encoding``/``unicode_errors`` decode the keys; ``limit`` reads only the first ``limit``
     records and leaves the rest of the file unread.
     """
-    try:
-        with open_binary(path) as f:
-            return _read(path, ByteStream(path, f), encoding, unicode_errors, limit, options)
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        raise CorruptDataError(path, f"cannot decompress: {e}") from e
+    with reading(path) as f:
+        return _read(path, ByteStream(path, f), encoding, unicode_errors, limit, options)
 
 
 def _read(path: Path, stream: ByteStream, encoding: str, unicode_errors: str, limit: int | None,

@@ -6,7 +6,8 @@ import bz2
 import codecs
 import gzip
 import lzma
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -188,14 +189,22 @@ class ByteStream:
                 return True
 
 
-def read_all(path: Path) -> bytes:
+@contextmanager
+def reading(path: Path) -> Iterator[IO[bytes]]:
+    """:func:`open_binary` for reading, a stream that cannot be decompressed (a cut gzip, bad lzma data) raised
+    as :class:`CorruptDataError`; a missing, unreadable or directory path raises as it is."""
     try:
         with open_binary(path) as f:
-            return f.read()
+            yield f
     except (OSError, EOFError, lzma.LZMAError) as e:
         if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
         raise CorruptDataError(path, f"cannot decompress: {e}") from e
+
+
+def read_all(path: Path) -> bytes:
+    with reading(path) as f:
+        return f.read()
 
 
 def check_text_keys(keys: Sequence[str], fmt: str) -> None:

@@ -24,7 +24,6 @@ little-endian::
 
 from __future__ import annotations
 
-import lzma
 import struct
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import numpy.typing as npt
 from ..._types import FloatArray
 from ...errors import CorruptDataError, UnknownFormatError
 from ..embedding_space import EmbeddingSpace
-from ._common import COMPRESSED, ByteStream, decode_advice, encoding_label, imported_space, open_binary
+from ._common import COMPRESSED, ByteStream, decode_advice, encoding_label, imported_space, reading
 
 MAGIC = 793712314
 VERSION = 12  # the newest layout this reader knows (fastText 0.9)
@@ -72,13 +71,8 @@ def read_fasttext_bin(path: Path, *, encoding: str = "utf-8", unicode_errors: st
     ``encoding``/``unicode_errors`` decode the words (the n-grams are hashed on the file's own bytes,
     as fastText does); ``limit`` keeps the first ``limit`` words (fastText sorts them by count).
     """
-    try:
-        with open_binary(path) as f:
-            return _read(path, ByteStream(path, f), encoding, unicode_errors, limit, options)
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        raise CorruptDataError(path, f"cannot decompress: {e}") from e
+    with reading(path) as f:
+        return _read(path, ByteStream(path, f), encoding, unicode_errors, limit, options)
 
 
 def _take(path: Path, stream: ByteStream, n: int, what: str) -> bytes:
