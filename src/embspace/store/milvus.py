@@ -352,14 +352,7 @@ class MilvusCollection(BaseCollection):
         fields = (["vector"] if vectors else []) + ["metadata"] + (["text"] if self._has_text else [])
         for s in range(0, len(wanted), BATCH):
             for r in self._client.get(self.name, ids=wanted[s : s + BATCH], output_fields=fields):
-                meta = dict(r["metadata"] or {})
-                item: dict[str, Any] = {"key": r["key"]}
-                if vectors:
-                    item["vector"] = np.asarray(r["vector"], np.float32)
-                item["metadata"] = meta
-                text = r.get("text")
-                item["text"] = text if text is not None else text_of(meta)
-                found[r["key"]] = item
+                found[r["key"]] = _record(r, vectors)
         missing = [k for k in wanted if k not in found]
         if missing and strict:
             raise UnknownKeyError(missing[0], where="the collection")
@@ -388,14 +381,7 @@ class MilvusCollection(BaseCollection):
         """As :meth:`Collection.records <embspace.store.Collection.records>`, in Milvus's order."""
         fields = ["key"] + (["vector"] if vectors else []) + ["metadata"] + (["text"] if self._has_text else [])
         for r in self._scan(where, fields, batch):
-            meta = dict(r["metadata"] or {})
-            rec: dict[str, Any] = {"key": r["key"]}
-            if vectors:
-                rec["vector"] = np.asarray(r["vector"], np.float32)
-            rec["metadata"] = meta
-            text = r.get("text")
-            rec["text"] = text if text is not None else text_of(meta)
-            yield rec
+            yield _record(r, vectors)
 
     def keys(self, where: FilterLike = None, batch: int = 10_000) -> Iterator[str]:
         """Every key matching ``where``, in Milvus's order; no vector is read."""
@@ -458,3 +444,16 @@ class MilvusCollection(BaseCollection):
              seed: int = 0) -> Any:
         raise InvalidInputError("Milvus builds and tunes its index on the server; pass search parameters with "
                                 "search(..., params={'efSearch': ...}) or {'nprobe': ...}")
+
+
+def _record(row: Mapping[str, Any], vectors: bool) -> dict[str, Any]:
+    """``{"key", "vector"?, "metadata", "text"}`` of a Milvus row (the text of items written before the text
+    field existed is their ``"text"`` metadata field)."""
+    meta = dict(row["metadata"] or {})
+    rec: dict[str, Any] = {"key": row["key"]}
+    if vectors:
+        rec["vector"] = np.asarray(row["vector"], np.float32)
+    rec["metadata"] = meta
+    text = row.get("text")
+    rec["text"] = text if text is not None else text_of(meta)
+    return rec
