@@ -184,6 +184,11 @@ def truncate_rows(x: npt.ArrayLike, dim: int, *, normalize: bool = True) -> F32:
     return out
 
 
+def _pct(share: float) -> str:
+    """0.95 -> ``"95%"``, 0.995 -> ``"99.5%"``."""
+    return f"{share * 100:.4g}%"
+
+
 def _ratio(a: float, b: float) -> str:
     """``a`` relative to ``b`` in words: ``"1/24 of"``, ``"2.1x"``."""
     if b <= 0 or a <= 0:
@@ -372,17 +377,18 @@ class BudgetReport:
             Path(tmp).write_bytes(self.png())
         return p
 
-    def html(self) -> str:
-        """The section of the analysis report: the recommendation, the table and the figure (no page)."""
+    def html(self, png: bytes | None = None) -> str:
+        """The section of the analysis report: the recommendation, the table and the figure (``png``, default
+        :meth:`png`); a fragment, not a page."""
         head, rows = self._cells()
         table = "<table><tr>" + "".join(f"<th>{_html.esc(h)}</th>" for h in head) + "</tr>" + "".join(
             "<tr>" + "".join(f"<td>{_html.esc(v)}</td>" for v in r) + "</tr>" for r in rows) + "</table>"
         return (f"<p class=reading>{_html.esc(self.recommendation)}</p>"
                 f"<p class=meta>{self.n_queries:,} queries, {self.metric} against "
                 f"{'the relevance judgements' if self.metric.startswith('ndcg') else 'exact float32 search'}; "
-                f"QPS medians of the runs; * recommended (the smallest index RAM keeping {self.keep:.0%} of the "
+                f"QPS medians of the runs; * recommended (the smallest index RAM keeping {_pct(self.keep)} of the "
                 f"float quality); front M: quality vs index RAM, S: quality vs QPS.</p>{table}"
-                f"<p>{_html.image(self.png(), 'quality vs memory and speed')}</p>")
+                f"<p>{_html.image(png or self.png(), 'quality vs memory and speed')}</p>")
 
 
 # --------------------------------------------------------------------------------------- the sweep
@@ -765,7 +771,7 @@ def _finish(candidates: list[BudgetCandidate], metric_name: str, float_quality: 
     at = f"{what}@{k}"
     if chosen is None:
         best = max(candidates, key=lambda c: (c.quality, c.qps), default=None)
-        sentence = (f"No candidate keeps {keep:.0%} of the float {at} ({float_quality:.4f})"
+        sentence = (f"No candidate keeps {_pct(keep)} of the float {at} ({float_quality:.4f})"
                     + (f" at {min_qps:,.0f} QPS or more" if min_qps else "")
                     + (f"; the best is {best.label(full)} ({best.quality_share:.1%})." if best else "."))
     else:
@@ -775,7 +781,7 @@ def _finish(candidates: list[BudgetCandidate], metric_name: str, float_quality: 
                          f"{_ratio(chosen.qps, reference.qps)} the QPS of {reference.label(full)}")
         elif reference is None:
             sentence += f" at {_ratio(chosen.bytes_per_vector, 4.0 * full)} the bytes of a float32 vector"
-        sentence += (f" (rule: the smallest index RAM keeping >= {keep:.0%} of exact float32 {at}"
+        sentence += (f" (rule: the smallest index RAM keeping >= {_pct(keep)} of exact float32 {at}"
                      + (f" at >= {min_qps:,.0f} QPS" if min_qps else "") + ").")
     return BudgetReport(candidates=candidates, metric=metric_name, float_quality=float_quality, n=n, dim=full,
                         n_queries=nq, k=k, metric_space=metric, keep=keep, min_qps=min_qps, recommended=chosen,
