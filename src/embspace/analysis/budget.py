@@ -627,6 +627,16 @@ def budget(collection_or_space: Any, *, queries: Any, qrels: Mapping[str, Mappin
         Encoder of text queries (default the collection's).
     workdir
         Where the candidate collections are built (default a temporary directory, removed after).
+
+    Returns
+    -------
+    BudgetReport
+        Every candidate, the two Pareto fronts, and the recommendation, chosen by this rule
+        (:func:`recommend`): among the candidates keeping at least ``keep`` of the quality of exact
+        float32 search over the full-dimension vectors (and reaching ``min_qps`` single-query QPS when
+        given), the smallest index RAM; candidates within 5% of that RAM count as equally small, and the
+        fastest of them wins. Its sentence compares it with the full-dimension float32 candidate of the
+        best quality (memory and single-query QPS ratios).
     """
     from ..store import Collection
 
