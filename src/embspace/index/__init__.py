@@ -12,26 +12,35 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
 - :func:`choose_index`: a factory string from the size of the data and a memory budget.
 - :func:`tune`: the cheapest ``efSearch``/``nprobe``/``k_factor`` reaching a recall on your data.
 - :func:`load_index`: read any saved index.
+- :func:`quantize`: a space as int8, uint8 or binary codes (:class:`QuantizedSpace`), with the
+  :class:`Calibration` (per-dimension ranges, computed once) that quantises its queries.
 """
 
 from ._factory import LIMITS, FactorySpec
 from .base import BaseIndex, Index, load_index
+from .calibration import PRECISIONS, Calibration, Precision
 from .choose import choose_index, estimate_memory
 from .exact import ExactIndex
 from .faiss_index import FaissIndex
+from .quantized_space import QuantizedSpace, quantize
 from .tune import TuneResult, TuneTrial, tune
 
 __all__ = [
     "LIMITS",
+    "PRECISIONS",
     "BaseIndex",
+    "Calibration",
     "ExactIndex",
     "FactorySpec",
     "FaissIndex",
     "Index",
+    "Precision",
+    "QuantizedSpace",
     "TuneResult",
     "TuneTrial",
     "choose_index",
     "estimate_memory",
     "load_index",
+    "quantize",
     "tune",
 ]
