@@ -7,6 +7,8 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
 - :class:`ExactIndex`: brute force with embspace's top-k kernel; the oracle.
 - :class:`FaissIndex`: ``Flat``, ``HNSW32``, ``IVF1024,Flat``, ``IVF4096,PQ32``, ``OPQ16,IVF1024,PQ16``,
   with ``Refine(Flat)`` re-ranking; FAISS is imported when one is built.
+- :class:`BinaryIndex`: ``BinaryFlat``, ``BinaryHNSW32``, ``BinaryIVF1024``: sign bits searched by Hamming
+  distance (FAISS's binary indexes), the first stage of a collection with ``rescore=``.
 - :class:`FactorySpec`: a factory string parsed once (for FaissIndex, the memory estimate and Milvus);
   :data:`LIMITS`: the bounds a new index's factory must keep.
 - :func:`choose_index`: a factory string from the size of the data and a memory budget.
@@ -18,6 +20,7 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
 
 from ._factory import LIMITS, FactorySpec
 from .base import BaseIndex, Index, load_index
+from .binary_index import BinaryIndex
 from .calibration import PRECISIONS, Calibration, Precision
 from .choose import choose_index, estimate_memory
 from .exact import ExactIndex
@@ -29,6 +32,7 @@ __all__ = [
     "LIMITS",
     "PRECISIONS",
     "BaseIndex",
+    "BinaryIndex",
     "Calibration",
     "ExactIndex",
     "FactorySpec",
