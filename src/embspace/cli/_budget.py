@@ -80,9 +80,7 @@ def budget(
         close = getattr(source, "close", None)
         if close is not None:
             close()
-    from rich.console import Console
-
-    Console(highlight=False).print(report)
+    typer.echo(str(report))
     if json_path is not None:
         report.save(json_path)
         typer.echo(f"wrote {json_path}")
