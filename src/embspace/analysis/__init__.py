@@ -1,5 +1,5 @@
 """Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness), fixes
-(centring, all-but-the-top, whitening, standardisation) that map new vectors too, CSLS and mutual-proximity
+(centring, all-but-the-top, whitening, standardisation, PCA truncation) that map new vectors too, CSLS and mutual-proximity
 re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
 near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
 of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap).
@@ -24,7 +24,7 @@ from .diagnostics import (
     summary,
     twonn,
 )
-from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
+from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, pca_truncate, standardize, whiten
 from .maps import SpaceMap, map_path, project
 from .report import Report, report
 from .rescoring import RescoredSpace, csls, mutual_proximity
@@ -35,7 +35,8 @@ __all__ = [
     "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
     "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan",
     "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
-    "neighbor_overlap", "norms", "procrustes", "project", "report", "shared_keys", "stability", "standardize",
+    "neighbor_overlap", "norms", "pca_truncate", "procrustes", "project", "report", "shared_keys", "stability",
+    "standardize",
     "summary", "twonn", "whiten",
 ]
 

@@ -78,6 +78,14 @@ def matryoshka_dims(model: Any) -> tuple[int, ...] | None:
     return _from_name(str(name))
 
 
+def dims_of_model(source: str | Path | None, name: str) -> tuple[int, ...] | None:
+    """:func:`matryoshka_dims` of a model loaded from the directory ``source`` (a hub snapshot's directory is
+    named by its commit), known by ``name`` (its hub id, or its directory's name)."""
+    path = None if source is None else Path(source)
+    found = _from_dir(path) if path is not None and path.is_dir() else None
+    return found if found is not None else _from_name(name)
+
+
 def _from_name(name: str) -> tuple[int, ...] | None:
     from .sentence_encoder import ALIASES
 
@@ -150,7 +158,5 @@ def truncation_warning(name: str, trained: tuple[int, ...] | None, dim: int, ful
 
 
 def _halvings(full: int) -> list[int]:
-    out = [full]
-    while out[-1] // 2 >= 32 and len(out) < 5:
-        out.append(out[-1] // 2)
-    return out
+    """Sizes to train for: the full one and up to four usual smaller ones."""
+    return [full, *[d for d in (1024, 768, 512, 256, 128, 64, 32) if d < full][:4]]
