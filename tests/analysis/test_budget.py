@@ -222,3 +222,18 @@ def test_recommendation_known_answer(make, expected) -> None:  # type: ignore[no
         assert r.recommended.rescore == 4
     assert r.recommendation.startswith(f"{expected} Flat")
     assert "of the memory" in r.recommendation and "float32 Flat" in r.recommendation
+
+
+def test_default_dims_follow_a_matryoshka_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import embspace.encoders
+
+    space, q = clustered(n=300)
+    marker = object()  # stands for an encoder trained for truncation
+    monkeypatch.setattr(embspace.encoders, "matryoshka_dims",
+                        lambda model: (32, 16, 8) if model is marker else None)
+    r = budget(space, queries=q, encoder=marker, precisions=["float32"], indexes=["Flat"], repeats=1,
+               timing_queries=3, progress=False)
+    assert [c.dim for c in r.candidates] == [32, 16, 8]
+    plain = budget(space, queries=q, precisions=["float32"], indexes=["Flat"], repeats=1, timing_queries=3,
+                   progress=False)
+    assert [c.dim for c in plain.candidates] == [32]

@@ -533,7 +533,9 @@ def _default_dims(obj: Any, encoder: Any, dim: int) -> list[int]:
         from .. import encoders
 
         md = getattr(encoders, "matryoshka_dims", None)
-        model = encoder if encoder is not None else None
+        model = encoder
+        if model is None and isinstance(obj, EmbeddingSpace) and obj.provenance.model not in ("", "unknown"):
+            model = obj.provenance.model  # a known Matryoshka model by name
         if md is not None and model is not None:
             got = md(model)
             if got:
