@@ -257,10 +257,11 @@ class BinaryIndex(BaseIndex):
             sp = faiss.SearchParameters()
         if sel is not None:
             sp.sel = sel
-        if len(qc) == 1 and self._spec.index == "BinaryHNSW" and faiss.omp_get_max_threads() > 1:
-            # FAISS's IndexBinaryHNSW opens an OpenMP region even for one query (IndexHNSW does not): on a busy
-            # machine its barrier costs milliseconds (8 ms against 1 ms measured on 2 loaded cores). The thread
-            # count is per calling thread in OpenMP, so this does not touch other threads' searches.
+        if len(qc) == 1 and faiss.omp_get_max_threads() > 1:
+            # FAISS's binary indexes open an OpenMP region even for one query (IndexHNSW does not): on a busy
+            # machine its barrier costs milliseconds (2 loaded cores: BinaryHNSW32 8 ms against 1 ms over 1,000
+            # codes; BinaryFlat 24-79 ms against 1.1-1.5 ms over 100,000). The thread count is per calling
+            # thread in OpenMP, so this does not touch other threads' searches.
             before = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
