@@ -76,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--peers", default="st,chroma,lancedb", help="peers to run ('' for none)")
     p.add_argument("--quick", action="store_true", help="smoke test: 20k vectors, 200 queries, 1 run, no SciFact")
+    p.add_argument("--train-models", action="store_true",
+                   help="train the SciFact fine-tuned models when they are not cached (~20 minutes on 2 cores)")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON)
     p.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
     p.add_argument("--no-markdown", action="store_true")
@@ -359,13 +361,17 @@ def part_scifact(args: argparse.Namespace) -> dict[str, Any]:
     ds = load_beir(SCIFACT, "test")
     models: dict[str, str] = {"minilm": "minilm"}
     try:
-        from _scifact_models import scifact_models
-
-        say("== scifact: the fine-tuned models (trained once, then cached)")
-        got = scifact_models(progress=False)
-        models.update({"fine-tuned": str(got["plain"]), "matryoshka": str(got["matryoshka"])})
+        from _scifact_models import INFO_FILE, model_dir, scifact_models
     except ImportError:
         say("  benchmarks/_scifact_models.py is missing: MiniLM only")
+    else:
+        if args.train_models or all((model_dir(kind) / INFO_FILE).is_file() for kind in ("plain", "matryoshka")):
+            say("== scifact: the fine-tuned models (trained once, then cached)")
+            got = scifact_models(progress=False)
+            models.update({"fine-tuned": str(got["plain"]), "matryoshka": str(got["matryoshka"])})
+        else:
+            say("  the fine-tuned models are not cached: MiniLM only (python benchmarks/_scifact_models.py trains "
+                "them, or pass --train-models)")
     out: dict[str, Any] = {"what": f"SciFact test, {ds.n_queries} queries, {ds.n_docs:,} documents", "models": {}}
     for name, model in models.items():
         say(f"  {name}: encoding {ds.n_docs:,} documents and {ds.n_queries} queries")
