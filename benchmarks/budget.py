@@ -63,6 +63,7 @@ SECTION = "## Budget (issue 24)"
 K = 10
 EF_SWEEP = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 RESCORE = (0, 2, 4, 10)
+NPROBE_SWEEP = (8, 16, 32, 64)
 SCIFACT_DIMS = (384, 256, 128, 64)
 
 
@@ -134,12 +135,16 @@ def run_embspace(x: Any, q: Any, args: argparse.Namespace) -> dict[str, Any]:
     say("  embspace: HNSW32,SQ8 / BinaryHNSW32 / BinaryFlat + rescore")
     r_quant = budget(space, precisions=["int8", "binary"], indexes=["HNSW32,SQ8", "BinaryHNSW32", "BinaryFlat"],
                      rescore=RESCORE, **common)
-    rows = [c.to_dict() for c in r_float.candidates + r_quant.candidates]
+    say("  embspace: BinaryIVF1024 + rescore, nprobe sweep")
+    r_ivf = budget(space, precisions=["binary"], indexes=["BinaryIVF1024"], rescore=RESCORE[1:], nprobe=NPROBE_SWEEP,
+                   **common)
+    merged = r_float.combined(r_quant, r_ivf)
+    rows = [c.to_dict() for c in merged.candidates]
     for c in rows:
         say(f"    {c['name']}: recall {c['quality']:.4f}, {c['index_bytes'] / 2**20:.1f} MB, {c['qps']:,.0f} QPS, "
             f"batch {c['batch_qps']:,.0f}")
-    return {"candidates": rows, "float_report": r_float.to_dict(), "quant_report": r_quant.to_dict(),
-            "recommendation": r_quant.recommendation}
+    return {"candidates": rows, "recommendation": merged.recommendation,
+            "memory_front": [c.name for c in merged.memory_front], "speed_front": [c.name for c in merged.speed_front]}
 
 
 def run_st(x: Any, q: Any, truth: Any, args: argparse.Namespace) -> list[dict[str, Any]]:

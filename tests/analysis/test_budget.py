@@ -127,6 +127,10 @@ def test_budget_float_candidates_and_outputs(tmp_path: Path) -> None:
     assert r.plot(tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     assert "recall@10" in str(r) and "candidate" in r.to_markdown()
     assert "Memory" not in r.html() and "<table>" in r.html()
+    both = r.combined(budget(space, queries=q, precisions=["float32"], indexes=["exact"], dims=[32], repeats=1,
+                             timing_queries=10, progress=False))
+    assert [c.index for c in both.candidates] == ["Flat", "Flat", "exact"]
+    assert both.recommended is not None and both.recommended.dim == 32
 
 
 def test_budget_with_qrels_scores_ndcg(tmp_path: Path) -> None:

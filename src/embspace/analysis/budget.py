@@ -259,6 +259,20 @@ class BudgetReport:
         c = self.candidates
         return [c[i] for i in pareto_front([x.quality for x in c], [-x.qps for x in c])]
 
+    def combined(self, *others: BudgetReport) -> BudgetReport:
+        """One report over the candidates of this one and ``others`` (sweeps of the same vectors and queries with
+        different settings), the fronts and the recommendation read again."""
+        for o in others:
+            if (o.n, o.dim, o.n_queries, o.k, o.metric, o.metric_space) != (self.n, self.dim, self.n_queries, self.k,
+                                                                           self.metric, self.metric_space):
+                raise InvalidInputError("only reports of the same vectors, queries, k and quality measure combine")
+        out = _finish([c for r in (self, *others) for c in r.candidates], self.metric, self.float_quality, self.n,
+                      self.dim, self.n_queries, self.k, self.metric_space, self.keep, self.min_qps)
+        out.seconds = round(sum(r.seconds for r in (self, *others)), 2)
+        out.threads = self.threads
+        out.notes = sorted({n for r in (self, *others) for n in r.notes})
+        return out
+
     # -- output ---------------------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One dict per candidate with its fronts and whether it is recommended."""
@@ -585,7 +599,8 @@ def _timings(col: Any, qd: F32, td: F32, k: int, depth: int, params: Mapping[str
 def budget(collection_or_space: Any, *, queries: Any, qrels: Mapping[str, Mapping[str, int]] | str | Path | None = None,
            dims: Sequence[int] | None = None, precisions: Sequence[str] = PRECISIONS,
            indexes: Sequence[str] = ("HNSW32",), rescore: Sequence[int] | int = (0, 4),
-           ef_search: Sequence[int] | None = None, k: int = 10, keep: float = DEFAULT_KEEP,
+           ef_search: Sequence[int] | None = None, nprobe: Sequence[int] | None = None, k: int = 10,
+           keep: float = DEFAULT_KEEP,
            min_qps: float | None = None, repeats: int = 3, timing_queries: int = 200, threads: int | None = None,
            encoder: Any = None, workdir: str | Path | None = None, progress: bool = True) -> BudgetReport:
     """Measure every (dimension x precision x index x rescoring) candidate on ``queries`` (module docs).
@@ -616,6 +631,8 @@ def budget(collection_or_space: Any, *, queries: Any, qrels: Mapping[str, Mappin
         the float vectors).
     ef_search
         ``efSearch`` values tried on HNSW indexes (each a candidate); default the index's own.
+    nprobe
+        ``nprobe`` values tried on IVF indexes (``"IVF1024,SQ8"``, ``"BinaryIVF1024"``); default the index's own.
     k
         Hits per query (quality is measured at ``k``).
     keep, min_qps
@@ -667,6 +684,7 @@ def budget(collection_or_space: Any, *, queries: Any, qrels: Mapping[str, Mappin
     if not depths:
         raise InvalidInputError("rescore is empty; give at least 0 (no rescoring)")
     efs = _int_list(ef_search, "ef_search") if ef_search is not None else []
+    probes = _int_list(nprobe, "nprobe") if nprobe is not None else []
     if not indexes:
         raise InvalidInputError("indexes is empty; give at least one, e.g. ('HNSW32',)")
     builds: list[tuple[int, str, str]] = []
@@ -747,6 +765,8 @@ def budget(collection_or_space: Any, *, queries: Any, qrels: Mapping[str, Mappin
                     settings: list[dict[str, int]] = [{}]
                     if efs and "HNSW" in factory:
                         settings = [{"efSearch": e} for e in efs]
+                    elif probes and "IVF" in factory:
+                        settings = [{"nprobe": p} for p in probes]
                     for params in settings:
                         for depth in depths if quantised else [0]:
                             col.search(td[0], k=k)  # warm-up

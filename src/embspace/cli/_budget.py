@@ -44,6 +44,7 @@ def budget(
                           "vectors).")] = "0,4",
     ef_search: Annotated[str | None, typer.Option("--ef-search", help="efSearch values tried on HNSW indexes.")]
     = None,
+    nprobe: Annotated[str | None, typer.Option("--nprobe", help="nprobe values tried on IVF indexes.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="Hits per query (quality at k).")] = 10,
     keep: Annotated[float, typer.Option(
         "--keep", help="Recommend the smallest index RAM keeping this share of the float quality.")] = 0.95,
@@ -63,6 +64,7 @@ def budget(
     prec = _split(precisions, "--precisions")
     depths = _split(rescore, "--rescore", int)
     efs = _split(ef_search, "--ef-search", int)
+    probes = _split(nprobe, "--nprobe", int)
     source: Any
     if artifact_kind(collection) == "collection":
         from ..store import Collection
@@ -74,8 +76,8 @@ def budget(
         source = load_space(collection)
     try:
         report = analysis.budget(source, queries=queries, qrels=qrels, dims=dim_list, precisions=prec or (),
-                                 indexes=indexes or ("HNSW32",), rescore=depths or (0,), ef_search=efs, k=k,
-                                 keep=keep, repeats=repeats, threads=threads, progress=not quiet)
+                                 indexes=indexes or ("HNSW32",), rescore=depths or (0,), ef_search=efs,
+                                 nprobe=probes, k=k, keep=keep, repeats=repeats, threads=threads, progress=not quiet)
     finally:
         close = getattr(source, "close", None)
         if close is not None:
