@@ -356,7 +356,7 @@ def _encode_cached(name: str, model: str, texts: list[str], tag: str) -> Any:
     return vectors
 
 
-def part_scifact(args: argparse.Namespace) -> dict[str, Any]:
+def part_scifact(args: argparse.Namespace, work: Path | None = None) -> dict[str, Any]:
     import warnings
 
     from embspace import EmbeddingSpace
@@ -438,7 +438,7 @@ def render(report: dict[str, Any]) -> str:
              f"medians of {report['runs']} runs; recall@10 against exact float32 search of the same queries.", ""]
     w = report.get("wiki")
     if w:
-        lines += [f"### (a) {w['what']} ({w['queries']} queries)", "",
+        lines += [f"### (a) {w['what']} ({w['queries']} queries, measured {w.get('date', report['date'])})", "",
                   "| configuration | recall@10 | index RAM MB | bytes/vector | single-query QPS | batch QPS "
                   "| build s |",
                   "|---|---|---|---|---|---|---|"]
@@ -482,7 +482,7 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", f"embspace's recommendation (analysis.budget, keep 95%): {w['embspace']['recommendation']}", ""]
     s = report.get("scifact")
     if s:
-        lines += [f"### (b) {s['what']}: nDCG@10", "",
+        lines += [f"### (b) {s['what']}: nDCG@10 (measured {s.get('date', report['date'])})", "",
                   "| model | " + " | ".join(f"float {d}" for d in SCIFACT_DIMS)
                   + " | binary 384 | binary 384 + rescore x4 | binary 384 + rescore x10 |",
                   "|---|" + "---|" * (len(SCIFACT_DIMS) + 3)]
@@ -503,6 +503,17 @@ def render(report: dict[str, Any]) -> str:
                          "(goal >= 95%).")
         lines.append("")
     return "\n".join(lines)
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    """The parts of an earlier run's JSON (a part run alone keeps the other's figures)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: data[k] for k in ("wiki", "scifact") if isinstance(data.get(k), dict)}
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -531,12 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="embspace-budget-bench-"))
     report: dict[str, Any] = {"date": dt.date.today().isoformat(), "threads": args.threads, "runs": args.runs,
                               "k": K, "command": command_line(args)}
+    parts = args.parts.split(",")
+    previous = _previous(args.json) if not args.quick else {}
     try:
-        parts = args.parts.split(",")
-        if "wiki" in parts:
-            report["wiki"] = part_wiki(args, work)
-        if "scifact" in parts:
-            report["scifact"] = part_scifact(args)
+        for name, run in (("wiki", part_wiki), ("scifact", part_scifact)):
+            if name in parts:
+                report[name] = run(args, work)
+                report[name]["date"] = report["date"]
+            elif name in previous:  # a part not rerun keeps its last figures (and says when they were measured)
+                report[name] = previous[name]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     busy = other_cpu(start, cpu_snapshot())
