@@ -246,6 +246,9 @@ class BinaryIndex(BaseIndex):
                 if memo is not None:
                     memo["bitmap"] = held
             sel = held[0]
+        if sel is None and params is self._params and self._spec.index != "BinaryIVF":  # stored parameters
+            dist, labels = self._index.search(qc, k)
+            return self._scores(dist, labels)
         if self._spec.index == "BinaryHNSW":
             sp = faiss.SearchParametersHNSW()
             sp.efSearch = min(max(math.ceil(params["efSearch"] / max(frac, 1e-9)), params["efSearch"]),

@@ -849,6 +849,13 @@ class Collection(BaseCollection):
         """The best ``k`` of the candidates ``ids`` (``(nq, m)``, ``-1`` for none) by exact float scores."""
         nq, m = ids.shape
         source = self._rescore_source()
+        if nq == 1:  # one query (the common case): few NumPy calls
+            x1, found1 = source.get(ids[0])
+            s1 = x1 @ q[0] if self.metric != "l2" else -np.sqrt(((x1 - q[0]) ** 2).sum(axis=1))
+            s1 = np.where(found1 & (ids[0] >= 0), s1, -np.inf).astype(np.float32)
+            best = np.argsort(-s1, kind="stable")[:k]
+            top1 = s1[best]
+            return top1[None, :], np.where(np.isfinite(top1), ids[0][best], -1)[None, :]
         scores = np.empty((nq, m), np.float32)
         step = max(1, (1 << 22) // max(m * self.dim, 1))  # queries per block: ~16 MB of gathered rows
         for q0 in range(0, nq, step):
