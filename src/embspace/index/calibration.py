@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, Self, TypeAlias, cast
+from typing import Any, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,7 @@ def _check_precision(precision: object) -> Precision:
     if precision not in PRECISIONS:
         raise InvalidInputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)} "
                                 "(float32 vectors need no quantisation)")
-    return cast(Precision, precision)
+    return precision  # narrowed by the check above
 
 
 def _as_float_rows(x: npt.ArrayLike, what: str, dim: int | None = None) -> tuple[FloatArray, bool]:

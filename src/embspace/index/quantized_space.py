@@ -190,8 +190,10 @@ class QuantizedSpace:
         if self._metric == "l2":
             sq = (qd.astype(np.float64) ** 2).sum(1)[:, None] + (x.astype(np.float64) ** 2).sum(1)[None, :] \
                 - 2.0 * (qd @ x.T)
-            return (-np.sqrt(np.maximum(sq, 0.0))).astype(np.float32)
-        return (qd @ x.T).astype(np.float32)
+            neg: npt.NDArray[np.float32] = (-np.sqrt(np.maximum(sq, 0.0))).astype(np.float32)
+            return neg
+        out: npt.NDArray[np.float32] = (qd @ x.T).astype(np.float32)
+        return out
 
     def _binary_index(self) -> Any:
         if self._faiss is None:

@@ -31,6 +31,7 @@ class RescoreVectors:
         self.dim = dim
         self._ids = ids
         self._x = vectors
+        self._rows: FloatArray = np.asarray(vectors)  # a plain view (of the mapping): no np.memmap per lookup
         self._extra: dict[int, FloatArray] = {}
 
     @classmethod
@@ -84,7 +85,7 @@ class RescoreVectors:
             pos_c = np.minimum(pos, len(self._ids) - 1)
             hit = self._ids[pos_c] == ids
             if hit.any():
-                out[hit] = self._x[pos_c[hit]]
+                out[hit] = self._rows[pos_c[hit]]
         else:
             hit = np.zeros(len(ids), np.bool_)
         if self._extra:

@@ -848,14 +848,26 @@ class Collection(BaseCollection):
                   ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """The best ``k`` of the candidates ``ids`` (``(nq, m)``, ``-1`` for none) by exact float scores."""
         nq, m = ids.shape
-        flat = ids.reshape(-1)
-        x, found = self._rescore_source().get(flat)
-        x = x.reshape(nq, m, self.dim)
-        if self.metric == "l2":
-            scores = -np.sqrt(np.maximum(((x - q[:, None, :]) ** 2).sum(axis=2), 0.0))
-        else:
-            scores = np.einsum("qkd,qd->qk", x, q)
-        scores = np.where(found.reshape(nq, m) & (ids >= 0), scores, -np.inf).astype(np.float32)
+        source = self._rescore_source()
+        if nq == 1:  # one query (the common case): few NumPy calls
+            x1, found1 = source.get(ids[0])
+            s1 = x1 @ q[0] if self.metric != "l2" else -np.sqrt(((x1 - q[0]) ** 2).sum(axis=1))
+            s1 = np.where(found1 & (ids[0] >= 0), s1, -np.inf).astype(np.float32)
+            best = np.argsort(-s1, kind="stable")[:k]
+            top1 = s1[best]
+            return top1[None, :], np.where(np.isfinite(top1), ids[0][best], -1)[None, :]
+        scores = np.empty((nq, m), np.float32)
+        step = max(1, (1 << 22) // max(m * self.dim, 1))  # queries per block: ~16 MB of gathered rows
+        for q0 in range(0, nq, step):
+            block = ids[q0:q0 + step]
+            x, found = source.get(block.reshape(-1))
+            x = x.reshape(len(block), m, self.dim)
+            qb = q[q0:q0 + step]
+            if self.metric == "l2":
+                s = -np.sqrt(np.maximum(((x - qb[:, None, :]) ** 2).sum(axis=2), 0.0))
+            else:
+                s = np.einsum("qkd,qd->qk", x, qb)
+            scores[q0:q0 + step] = np.where(found.reshape(len(block), m) & (block >= 0), s, -np.inf)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         top = np.take_along_axis(scores, order, 1)
         top_ids = np.where(np.isfinite(top), np.take_along_axis(ids, order, 1), -1)
