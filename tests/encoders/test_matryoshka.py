@@ -94,8 +94,8 @@ def test_matryoshka_dims_reads_what_finetune_and_cards_record(tiny: Path, tiny_m
     card = tmp_path / "card"
     card.mkdir()
     # sentence-transformers' cards give the loss's parameters as JSON
-    (card / "README.md").write_text('### MatryoshkaLoss\n```json\n{\n    "loss": "MultipleNegativesRankingLoss",\n'
-                                    '    "matryoshka_dims": [\n        768,\n        512,\n        128\n    ]\n}\n```\n')
+    (card / "README.md").write_text('### MatryoshkaLoss\n```json\n{\n    "loss": "MultipleNegativesRankingLoss",\n    '
+                                    '"matryoshka_dims": [\n        768,\n        512,\n        128\n    ]\n}\n```\n')
     assert matryoshka_dims(card) == (768, 512, 128)
     (card / "README.md").write_text("Trained with MatryoshkaLoss.\n")
     assert matryoshka_dims(card) == ()

@@ -1,6 +1,6 @@
 """Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness), fixes
-(centring, all-but-the-top, whitening, standardisation, PCA truncation) that map new vectors too, CSLS and mutual-proximity
-re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
+(centring, all-but-the-top, whitening, standardisation, PCA truncation) that map new vectors too, CSLS and
+mutual-proximity re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
 near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
 of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap).
 
