@@ -145,3 +145,11 @@ def test_truncated_and_full_vectors_do_not_mix(tiny_matryoshka: Path, tmp_path: 
         assert again.dim == 32 and again.encoder.dim == 32
     assert again.search("a river bank", k=1).keys[0] == "b"
     again.close()
+
+
+def test_dim_is_for_text_encoders(tmp_path: Path) -> None:
+    from embspace import EmbeddingSpace
+
+    EmbeddingSpace(["cat", "dog"], np.eye(2, 4, dtype=np.float32)).save(tmp_path / "words")
+    with pytest.raises(InvalidInputError, match="dim= .* is for text encoders"):
+        get_encoder(f"static:{tmp_path / 'words'}", dim=2)
