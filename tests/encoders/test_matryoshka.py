@@ -151,5 +151,5 @@ def test_dim_is_for_text_encoders(tmp_path: Path) -> None:
     from embspace import EmbeddingSpace
 
     EmbeddingSpace(["cat", "dog"], np.eye(2, 4, dtype=np.float32)).save(tmp_path / "words")
-    with pytest.raises(InvalidInputError, match="dim= .* is for text encoders"):
+    with pytest.raises(InvalidInputError, match=r"dim= \(truncating the vectors\) is for text encoders"):
         get_encoder(f"static:{tmp_path / 'words'}", dim=2)
