@@ -94,8 +94,8 @@ def test_matryoshka_dims_reads_what_finetune_and_cards_record(tiny: Path, tiny_m
     card = tmp_path / "card"
     card.mkdir()
     # sentence-transformers' cards give the loss's parameters as JSON
-    (card / "README.md").write_text('### MatryoshkaLoss\n```json\n{\n    "loss": "MultipleNegativesRankingLoss",\n'
-                                    '    "matryoshka_dims": [\n        768,\n        512,\n        128\n    ]\n}\n```\n')
+    (card / "README.md").write_text('### MatryoshkaLoss\n```json\n{\n    "loss": "MultipleNegativesRankingLoss",\n    '
+                                    '"matryoshka_dims": [\n        768,\n        512,\n        128\n    ]\n}\n```\n')
     assert matryoshka_dims(card) == (768, 512, 128)
     (card / "README.md").write_text("Trained with MatryoshkaLoss.\n")
     assert matryoshka_dims(card) == ()
@@ -145,3 +145,11 @@ def test_truncated_and_full_vectors_do_not_mix(tiny_matryoshka: Path, tmp_path: 
         assert again.dim == 32 and again.encoder.dim == 32
     assert again.search("a river bank", k=1).keys[0] == "b"
     again.close()
+
+
+def test_dim_is_for_text_encoders(tmp_path: Path) -> None:
+    from embspace import EmbeddingSpace
+
+    EmbeddingSpace(["cat", "dog"], np.eye(2, 4, dtype=np.float32)).save(tmp_path / "words")
+    with pytest.raises(InvalidInputError, match=r"dim= \(truncating the vectors\) is for text encoders"):
+        get_encoder(f"static:{tmp_path / 'words'}", dim=2)

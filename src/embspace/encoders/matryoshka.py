@@ -95,7 +95,7 @@ def _from_name(name: str) -> tuple[int, ...] | None:
     tails = {k.rsplit("/", 1)[-1]: v for k, v in KNOWN_MATRYOSHKA_DIMS.items()}
     if "/" not in key and key in tails:  # the id without its organisation
         return tails[key]
-    card = _cached_card(key) if key.count("/") == 1 else None
+    card = _cached_card(name) if name.count("/") == 1 else None  # the cache keeps the id's own case
     found = _from_card(card) if card is not None else None
     if found is not None:
         return found

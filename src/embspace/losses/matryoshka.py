@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ def check_dims(dims: Sequence[int], what: str = "dims") -> tuple[int, ...]:
     for d in out:
         if not isinstance(d, int) or isinstance(d, bool) or d < 1:
             raise InvalidInputError(f"{what} must hold positive ints, got {d!r} in {list(out)}")
-    if any(a <= b for a, b in zip(out, out[1:], strict=False)):
+    if any(a <= b for a, b in itertools.pairwise(out)):
         raise InvalidInputError(f"{what} must be in descending order without repeats, got {list(out)}; "
                                 f"e.g. {sorted(set(out), reverse=True)}")
     return out

@@ -134,8 +134,8 @@ def _write_card(model_dir: Path, meta: dict[str, Any]) -> None:
         loss = "[MatryoshkaLoss](https://arxiv.org/abs/2205.13147) over MultipleNegativesRankingLoss"
     else:
         loss = "MultipleNegativesRankingLoss"
-    section = (f"\n\n## Fine-tuning (embspace)\n\nFine-tuned from `{meta['base_model']}` with `embspace.train.finetune` "
-               f"on {meta['pairs']:,} (anchor, positive) pairs for {meta['epochs']} epoch(s), batch size "
-               f"{meta['batch_size']}, learning rate {meta['learning_rate']}.\n\nLoss: {loss}, with these "
-               f"parameters:\n\n```json\n{json.dumps(params, indent=4)}\n```\n")
+    section = (f"\n\n## Fine-tuning (embspace)\n\nFine-tuned from `{meta['base_model']}` with "
+               f"`embspace.train.finetune` on {meta['pairs']:,} (anchor, positive) pairs for {meta['epochs']} "
+               f"epoch(s), batch size {meta['batch_size']}, learning rate {meta['learning_rate']}.\n\nLoss: {loss}, "
+               f"with these parameters:\n\n```json\n{json.dumps(params, indent=4)}\n```\n")
     card.write_text(text.rstrip("\n") + section, "utf-8")
