@@ -65,6 +65,17 @@ EF_SWEEP = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 RESCORE = (0, 2, 4, 10)
 NPROBE_SWEEP = (8, 16, 32, 64)
 SCIFACT_DIMS = (384, 256, 128, 64)
+NOTE_WIKI = (
+    "How to read it: embspace's rows are `analysis.budget` candidates, each a collection searched through "
+    "`Collection.search` (keys back, rescoring included); index RAM is the index's own memory "
+    "(`info()['index_bytes']`, embspace's id map included): with rescoring the float32 vectors stay on disk "
+    "(`index/rescore_vectors.npy`, 1,536 bytes a vector, memory-mapped, read only for the `k x rescore` "
+    "candidates) and are not counted. sentence-transformers re-scores with the float query against its quantised "
+    "corpus codes (it keeps no float corpus), hence its lower recall with rescoring; its index RAM is the "
+    "serialised FAISS index. Chroma and LanceDB report no index memory (their disk use is given). A single-query "
+    "binary search runs FAISS in one OpenMP thread (FAISS's binary indexes open a parallel region even for one "
+    "query, which cost 8-79 ms per query on these busy cores against ~1 ms); batches use every thread."
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -479,7 +490,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"- Best quantised configuration at Chroma's recall or better ({vc['chroma_recall']:.4f}): "
                          f"{vc['config']} (recall {vc['recall']:.4f}), **{vc['ratio']:.1f}x** Chroma's single-query "
                          "QPS (goal 10x).")
-        lines += ["", f"embspace's recommendation (analysis.budget, keep 95%): {w['embspace']['recommendation']}", ""]
+        lines += ["", f"embspace's recommendation (analysis.budget, keep 95%): {w['embspace']['recommendation']}", "",
+                  NOTE_WIKI, ""]
     s = report.get("scifact")
     if s:
         lines += [f"### (b) {s['what']}: nDCG@10 (measured {s.get('date', report['date'])})", "",
