@@ -272,10 +272,12 @@ class BinaryIndex(BaseIndex):
             before = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
-                return self._index.search(qc, k, params=sp) if sp is not None else self._index.search(qc, k)
+                dist, labels = self._index.search(qc, k, params=sp) if sp is not None else self._index.search(qc, k)
             finally:
                 faiss.omp_set_num_threads(before)
-        return self._index.search(qc, k, params=sp) if sp is not None else self._index.search(qc, k)
+        else:
+            dist, labels = self._index.search(qc, k, params=sp) if sp is not None else self._index.search(qc, k)
+        return dist, labels
 
     def _reconstruct_labels(self, labels: IntArray) -> FloatArray:
         """The +-1 sign vectors of the codes (not the originals: see :attr:`stores_exact_vectors`)."""
