@@ -273,3 +273,18 @@ def test_too_much_text_is_refused_before_an_encoder_loads(tmp_path: Path, monkey
     r = local(create_app(resources)).post("/encode", json={"texts": ["a" * 600, "b" * 600]})
     assert code(r, 413) == "too_much_text" and loaded == []
     resources.close()
+
+
+def test_numbers_are_strict(resources: Resources) -> None:
+    # issue 23 (abuse run, schemathesis): "threshold": false was read as 0.0 (every pair a duplicate), and a
+    # vector of booleans as ones and zeros
+    client = local(create_app(resources))
+    assert code(client.post("/collections/vecs/dedup", json={"threshold": False}), 422) == "validation_error"
+    assert code(client.post("/collections/vecs/search", json={"vector": [True, 0, 0, 0], "k": 1}),
+                422) == "validation_error"
+    r = client.post("/collections/vecs/add", json={"items": [{"key": "c", "vector": [0, 0, True, 0]}]})
+    assert code(r, 422) == "validation_error"
+    assert client.get("/collections/vecs/count").json() == {"count": 2}
+    assert client.post("/collections/vecs/dedup", json={"threshold": 1}).status_code == 200  # an integer is a number
+    assert client.post("/collections/vecs/search", json={"vector": [1, 0, 0.5, 0], "k": 1}).json()["hits"][0][
+        "key"] == "a"
