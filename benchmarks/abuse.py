@@ -362,7 +362,32 @@ class Run:
             self.check("server alive", server.alive(), server.tail(600))
             server.stop()
 
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Measure one step of the scenario on its own (its longest /health, the idle server's at the same
+        time, the peak RSS), to tell which step stalls; the scenario's own probe keeps running."""
+        server = self.servers[-1][0]
+        probe = Probe(server)
+        control = Probe(CONTROL[0]) if CONTROL else None
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            probe.stop()
+            if control is not None:
+                control.stop()
+            self.figures.setdefault("phases", []).append({
+                "phase": name, "seconds": round(time.perf_counter() - t0, 2),
+                "stall_ms": probe.health.get("max_ms"), "peak_rss_mb": round(probe.peak / 2**20),
+                "control_stall_ms": control.health.get("max_ms") if control else None})
+
+    def phase_notes(self) -> None:
+        for p in self.figures.get("phases", []):
+            self.notes.append(f"{p['phase']}: {p['seconds']:.1f} s, /health {_ms(p['stall_ms'])} (idle server's "
+                              f"{_ms(p['control_stall_ms'])})")
+
     def result(self) -> dict[str, Any]:
+        self.phase_notes()
         statuses: Counter[int] = Counter()
         errors: Counter[str] = Counter()
         examples: list[str] = []
@@ -468,9 +493,11 @@ def sc_dedup(tmp: Path, sc: Scale, run: Run) -> None:
     vecs = base + 0.001 * rows(rng, n, dim)  # every pair is a duplicate: the n**2 worst case
     with run.serve(tmp / "data") as (_, c):
         create(c, run, "dups", dim)
-        run.check("added", add_all(c, "dups", [f"d{i}" for i in range(n)], vecs, batch=2_000))
+        with run.phase(f"adds ({n:,} x {dim} in batches of 2,000)"):
+            run.check("added", add_all(c, "dups", [f"d{i}" for i in range(n)], vecs, batch=2_000))
         t0 = time.perf_counter()
-        status, body = c.json("POST", "/collections/dups/dedup", {"threshold": 0.95})
+        with run.phase("dedup"):
+            status, body = c.json("POST", "/collections/dups/dedup", {"threshold": 0.95})
         run.figures["dedup_s"] = time.perf_counter() - t0
         run.check("dedup answered", status == 200, str(body)[:200])
         if status == 200:
@@ -489,11 +516,13 @@ def sc_adds_then_search(tmp: Path, sc: Scale, run: Run) -> None:
     with run.serve(tmp / "data") as (_, c):
         create(c, run, "big", dim)
         t0 = time.perf_counter()
-        run.check("added", add_all(c, "big", keys, vecs, batch=sc.adds_batch))
+        with run.phase(f"adds (batches of {sc.adds_batch:,})"):
+            run.check("added", add_all(c, "big", keys, vecs, batch=sc.adds_batch))
         run.figures["adds_s"] = time.perf_counter() - t0
         queries = rows(rng, 20, dim)
         t0 = time.perf_counter()
-        status, body = c.json("POST", "/collections/big/search", {"vector": queries[0].tolist(), "k": 10})
+        with run.phase("first search"):
+            status, body = c.json("POST", "/collections/big/search", {"vector": queries[0].tolist(), "k": 10})
         run.figures["first_search_s"] = time.perf_counter() - t0
         run.check("first search answered", status == 200, str(body)[:200])
         exp, _ = exact_top(keys, vecs, queries, 10)
@@ -519,7 +548,8 @@ def sc_filters(tmp: Path, sc: Scale, run: Run) -> None:
     keys = [f"x{i}" for i in range(n)]
     with run.serve(tmp / "data") as (_, c):
         create(c, run, "filt", dim, index="Flat")
-        run.check("added", add_all(c, "filt", keys, vecs, [{"n": i} for i in range(n)]))
+        with run.phase("adds"):
+            run.check("added", add_all(c, "filt", keys, vecs, [{"n": i} for i in range(n)]))
         q = rows(rng, 1, dim)
         even = [i for i in range(0, n, 2)]
         exp, scores = exact_top([keys[i] for i in even], vecs[even], q, 10)
@@ -528,7 +558,8 @@ def sc_filters(tmp: Path, sc: Scale, run: Run) -> None:
             body = {"vector": q[0].tolist(), "k": 10, "where": where}
             size = len(json.dumps(body))
             t0 = time.perf_counter()
-            status, got = c.json("POST", "/collections/filt/search", body)
+            with run.phase(f"{nkeys:,}-key dict filter"):
+                status, got = c.json("POST", "/collections/filt/search", body)
             dt = time.perf_counter() - t0
             run.check(f"{nkeys:,}-key dict: 200 with no hits, or a clear 4xx",
                       (status == 200 and got["hits"] == []) or 400 <= status < 500, f"{status} {str(got)[:200]}")
@@ -537,8 +568,9 @@ def sc_filters(tmp: Path, sc: Scale, run: Run) -> None:
             for shape, flt in (("$or", {"$or": [{"n": 2 * i} for i in range(nkeys)]}),
                                ("$in", {"n": {"$in": [2 * i for i in range(nkeys)]}})):
                 t0 = time.perf_counter()
-                status, got = c.json("POST", "/collections/filt/search", {"vector": q[0].tolist(), "k": 10,
-                                                                          "where": flt})
+                with run.phase(f"{shape} of {nkeys:,}"):
+                    status, got = c.json("POST", "/collections/filt/search", {"vector": q[0].tolist(), "k": 10,
+                                                                              "where": flt})
                 dt = time.perf_counter() - t0
                 ok = status == 200 and same_hits(got["hits"], exp[0], scores[0])
                 run.check(f"{shape} of {nkeys:,}: the exact filtered hits, or a clear 4xx",
@@ -559,7 +591,8 @@ def sc_encode(tmp: Path, sc: Scale, run: Run) -> None:
                                                       first_encode)) as (_, c):
         texts = ["word " * (sc.encode_chars // 5)] * sc.encode_texts
         t0 = time.perf_counter()
-        status, body, _ = c.request("POST", "/encode", {"texts": texts})
+        with run.phase("too much text"):
+            status, body, _ = c.request("POST", "/encode", {"texts": texts})
         dt = time.perf_counter() - t0
         total = sc.encode_texts * sc.encode_chars
         run.check(f"{sc.encode_texts} x {sc.encode_chars:,} chars refused 413", status == 413,
@@ -579,10 +612,11 @@ def sc_encode(tmp: Path, sc: Scale, run: Run) -> None:
 
         threads = [threading.Thread(target=client_loop) for _ in range(sc.encode_threads)]
         t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with run.phase("concurrent encodes"):
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         dt = time.perf_counter() - t0
         run.check("concurrent encodes: 200 or 503 busy", set(got) <= {200, 503} and got[200] > 0, str(dict(got)))
         run.notes.append(f"{sc.encode_threads} clients x 3 encodes of {per} x {sc.encode_chars:,} chars: "
@@ -847,7 +881,8 @@ def sc_delete_during_searches(tmp: Path, sc: Scale, run: Run) -> None:
         lock = threading.Lock()
         for _ in range(sc.delete_rounds):
             create(c, run, "del", dim)
-            add_all(c, "del", keys, vecs)
+            with run.phase("adds"):
+                add_all(c, "del", keys, vecs)
             stop = threading.Event()
 
             def searches(stop: threading.Event = stop) -> None:
@@ -860,15 +895,16 @@ def sc_delete_during_searches(tmp: Path, sc: Scale, run: Run) -> None:
                     i += 1
 
             threads = [threading.Thread(target=searches) for _ in range(4)]
-            for t in threads:
-                t.start()
-            time.sleep(1.0)
-            status, _, _ = c.request("DELETE", "/collections/del")
-            run.check("DELETE -> 204", status == 204, str(status))
-            time.sleep(1.0)
-            stop.set()
-            for t in threads:
-                t.join()
+            with run.phase("4 clients searching, the DELETE"):
+                for t in threads:
+                    t.start()
+                time.sleep(1.0)
+                status, _, _ = c.request("DELETE", "/collections/del")
+                run.check("DELETE -> 204", status == 204, str(status))
+                time.sleep(1.0)
+                stop.set()
+                for t in threads:
+                    t.join()
         run.check("searches: 200, 404 or 409 only", set(seen) <= {200, 404, 409, 503}, str(dict(seen)))
         run.notes.append(f"{sc.delete_rounds} rounds, 4 searching clients around each DELETE of {sc.delete_n:,} "
                          f"items: {dict(seen)}")
