@@ -72,12 +72,17 @@ class EncodeGate:
         self.max_concurrent = int(max_concurrent)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
 
-    def texts(self, texts: Sequence[str], enc: Any, *, field: str = "texts") -> list[str]:
-        """``texts`` checked against the character limit and each cut to what ``enc`` reads."""
+    def check(self, texts: Sequence[str], *, field: str = "texts") -> None:
+        """:class:`TooMuchTextError` when ``texts`` hold more characters than a request may (checked before
+        an encoder is loaded: a refused request costs nothing)."""
         total = sum(len(t) for t in texts)
         if total > self.max_chars:
             raise TooMuchTextError(f"{field} hold {total:,} characters; this server encodes at most "
                                    f"{self.max_chars:,} per request: send them in smaller batches")
+
+    def texts(self, texts: Sequence[str], enc: Any, *, field: str = "texts") -> list[str]:
+        """``texts`` checked against the character limit and each cut to what ``enc`` reads."""
+        self.check(texts, field=field)
         limit = getattr(enc, "max_length", None)
         if not isinstance(limit, int) or limit <= 0:
             return list(texts)

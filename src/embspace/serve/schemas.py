@@ -14,13 +14,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Vector, Where
+from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Where
 from ..apps.schemas import K as _LaxK
+from ..apps.schemas import Vector as _LaxVector
 
 #: A whole number of a request, strictly: JSON's ``true`` or ``1.0`` is no count (they would read as 1).
 Int = Annotated[int, Strict()]
 #: How many results, strictly an integer.
 K = Annotated[_LaxK, Strict()]
+#: A number of a request, strictly: JSON's ``true`` or ``false`` is no number (they would read as 1.0 and 0.0).
+Float = Annotated[float, Strict()]
+#: A vector of a request: finite numbers, strictly (``[true, false]`` is no vector).
+Vector = Annotated[list[Annotated[float, Strict(), Field(allow_inf_nan=False)]],
+                   *_LaxVector.__metadata__]
 
 __all__ = [
     "AnalogyRequest",
@@ -191,7 +197,7 @@ class SearchRequest(_Schema):
 
 
 class DedupRequest(_Schema):
-    threshold: float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
+    threshold: Float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
     where: Where = None
 
 

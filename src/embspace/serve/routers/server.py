@@ -31,8 +31,9 @@ async def health(resources: ResourcesDep) -> Health:
 def encode(req: EncodeRequest, resources: ResourcesDep) -> EncodeResponse:
     """Sentence vectors of texts (unit length), from one of the server's encoders. At most ``max_encode_chars``
     characters per request (413 beyond); each text is cut to what the model reads."""
-    enc = resources.encoder(req.encoder)
     gate = resources.encode_gate
+    gate.check(req.texts)  # before the encoder loads (the first load takes seconds)
+    enc = resources.encoder(req.encoder)
     texts = gate.texts(req.texts, enc)
     with gate.slot():
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
