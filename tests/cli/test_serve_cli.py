@@ -123,8 +123,8 @@ def test_the_serve_limits_are_flags_feeding_the_config(data: Path, served: list[
     from embspace.serve import ServeConfig
 
     defaults = ServeConfig(data_dir=str(data))  # the flags' defaults are the config's
-    assert (_serve.DEFAULT_MAX_PENDING, _serve.DEFAULT_MAX_ENCODE_CHARS, _serve.DEFAULT_MAX_ENCODES) == (
-        defaults.max_pending, defaults.max_encode_chars, defaults.max_encodes)
+    flags = (_serve.DEFAULT_MAX_PENDING, _serve.DEFAULT_MAX_ENCODE_CHARS, _serve.DEFAULT_MAX_ENCODES)
+    assert flags == (defaults.max_pending, defaults.max_encode_chars, defaults.max_encodes)
     r = runner.invoke(cli, ["serve", "--port", "0", "--data-dir", str(data), "--max-pending", "7",
                             "--max-encode-chars", "1234", "--max-encodes", "2"])
     assert r.exit_code == 0, r.output

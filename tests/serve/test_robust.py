@@ -247,3 +247,45 @@ def test_a_bad_path_given_by_hand_is_refused_clearly(tmp_path: Path) -> None:
         Resources(tmp_path / "data", [tmp_path / "liar.npy"])
     with pytest.raises(InvalidInputError, match=r"cannot serve .*pipe\.txt: a FIFO"):
         Resources(tmp_path / "data", [tmp_path / "pipe.txt"])
+
+
+def test_every_route_that_encodes_text_has_the_limits(encoding: tuple[Resources, TestClient],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not /encode only: texts to add, a search by text, classify and retrieve are held to max_encode_chars
+    (413, the same shape) and to the encode slots (the test holds the only one: 503 busy)."""
+    from embspace.serve import _work
+
+    resources, client = encoding
+    r = client.post("/collections", json={"name": "docs", "encoder": client.get("/health").json()["encoders"][0]})
+    assert r.status_code == 201, r.text
+    big = [{"key": "a", "text": "a" * 600}, {"key": "b", "text": "b" * 600}]
+    small = [{"key": "a", "text": "a" * 400}, {"key": "b", "text": "b" * 400}]
+    over: dict[str, tuple[str, Any]] = {
+        "add": ("/collections/docs/add", {"items": big}),
+        "upsert": ("/collections/docs/upsert", {"items": big}),
+        "search": ("/collections/docs/search", {"text": "q" * 1_001}),
+        "classify": ("/classify", {"texts": ["t" * 990], "labels": ["cats", "dogs"]}),
+        "retrieve": ("/collections/docs/retrieve", {"query": "q" * 1_001, "mode": "vector"}),
+    }
+    for what, (path, body) in over.items():
+        r = client.post(path, json=body)
+        assert r.status_code == 413, (what, r.text)
+        assert r.json()["error"]["code"] == "too_much_text" and "1,000" in r.json()["error"]["message"], what
+    assert client.get("/collections/docs/count").json()["count"] == 0  # nothing was written
+    assert client.post("/collections/docs/add", json={"items": small}).status_code == 200
+    monkeypatch.setattr(_work, "ENCODE_WAIT_S", 0.05)
+    monkeypatch.setattr("embspace.serve.routers._common.ENCODE_WAIT_S", 0.05)
+    within: dict[str, tuple[str, Any]] = {
+        "upsert": ("/collections/docs/upsert", {"items": small}),
+        "search": ("/collections/docs/search", {"text": "aaa"}),
+        "classify": ("/classify", {"texts": ["a cat"], "labels": ["cats", "dogs"]}),
+    }
+    with resources.encode_gate.slot():  # the one encode this server runs at once
+        for what, (path, body) in within.items():
+            r = client.post(path, json=body)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "busy", (what, r.text)
+            assert r.headers["retry-after"] == "1"
+    for what, (path, body) in within.items():  # the slot free again: each is served
+        assert client.post(path, json=body).status_code == 200, what
+    vector_search = client.post("/collections/docs/search", json={"key": "a"})  # encodes nothing: no slot needed
+    assert vector_search.status_code == 200

@@ -4,7 +4,7 @@ objects, the one-of check, request vectors and geometry summaries."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Annotated, Any
 
 import numpy as np
@@ -18,9 +18,10 @@ from ...space import EmbeddingSpace
 from ...store import Collection
 from ...train.recommender import Recommender
 from .._resources import NotFoundError, Resources, Served
+from .._work import ENCODE_WAIT_S
 
 __all__ = ["MAX_SCAN", "ResourcesDep", "as_collection", "as_recommender", "as_space", "check_served",
-           "get_resources", "holding", "one_of", "summary_of", "using_collection", "vector"]
+           "encoding", "get_resources", "holding", "one_of", "summary_of", "using_collection", "vector"]
 
 #: The most items a dedup or summary request may scan (larger ones: use the CLI).
 MAX_SCAN = 200_000
@@ -86,6 +87,17 @@ def using_collection(resources: Resources, name: str) -> Iterator[Collection]:
     """The collection called ``name``, used under its lock (a 404 when it was deleted meanwhile)."""
     with holding(resources, resources.get("collection", name)) as served:
         yield as_collection(served)
+
+
+def encoding(resources: Resources, texts: Sequence[str | None] | None, *, field: str = "texts"
+             ) -> AbstractContextManager[None]:
+    """Where a route that encodes on behalf of a write, a search or a classification encodes ``texts`` (all
+    of the request's): the server's :class:`~embspace.serve._work.EncodeGate` — at most ``max_encode_chars``
+    characters (413 ``too_much_text``), one of the ``max_encodes`` slots held meanwhile (waited for up to
+    :data:`~embspace.serve._work.ENCODE_WAIT_S`, then 503 ``busy``). ``None``: nothing is encoded."""
+    if texts is None:
+        return nullcontext()
+    return resources.encode_gate.encoding(texts, field=field, wait=ENCODE_WAIT_S)
 
 
 def one_of(**given: object) -> str:

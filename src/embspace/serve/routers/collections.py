@@ -34,6 +34,7 @@ from ._common import (
     ResourcesDep,
     as_collection,
     check_served,
+    encoding,
     holding,
     one_of,
     summary_of,
@@ -108,7 +109,7 @@ def write(resources: Resources, name: str, req: ItemsRequest, *, replace: bool) 
             raise InvalidInputError("the vectors of one request must all have the same length")
         data = np.stack([vector(it.vector) for it in req.items if it.vector is not None])
     metas = [it.metadata for it in req.items]
-    with using_collection(resources, name) as col:
+    with using_collection(resources, name) as col, encoding(resources, texts if data is None else None):
         before = col.count()
         try:
             n = (col.upsert if replace else col.add)(keys, data, metas, texts=texts)
@@ -183,9 +184,10 @@ def count(name: str, resources: ResourcesDep,
 
 
 # -- search: the hot path ------------------------------------------------------------------------------
-def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
+def search_now(resources: Resources, served: Served, by: str, req: SearchRequest) -> Hits:
     """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
-    they come with the search (``include=``), read in one query for all hits."""
+    they come with the search (``include=``), read in one query for all hits. A text is encoded within the
+    server's encode limits (:func:`~._common.encoding`)."""
     col = as_collection(served)
     include: list[Include] = []
     if req.metadata:
@@ -197,7 +199,8 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
     elif by == "text":
         if col.encoder_spec is None:
             raise InvalidInputError(f"the collection {served.name!r} has no encoder: search it by vector or key")
-        res = col.search(req.text, req.k, where=req.where, include=include)
+        with encoding(resources, [req.text or ""], field="text"):
+            res = col.search(req.text, req.k, where=req.where, include=include)
     else:
         res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
     return Hits.of(res)  # with the hits' metadata when the search included it
@@ -213,7 +216,7 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
 
     def run() -> Hits:
         check_served(resources, served)  # deleted while this waited for its lock: a 404, not a closed database
-        return search_now(served, by, req)
+        return search_now(resources, served, by, req)
 
     return await off_loop(served.lock, run)
 

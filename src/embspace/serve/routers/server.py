@@ -33,7 +33,7 @@ def encode(req: EncodeRequest, resources: ResourcesDep) -> EncodeResponse:
     characters per request (413 beyond); each text is cut to what the model reads."""
     enc = resources.encoder(req.encoder)
     gate = resources.encode_gate
-    texts = gate.texts(req.texts, enc)
-    with gate.slot():
+    with gate.encoding(req.texts):
+        texts = gate.cut(req.texts, enc)
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
     return EncodeResponse(encoder=str(enc.name), dim=int(vecs.shape[1]), vectors=vecs.tolist())
