@@ -532,6 +532,21 @@ class Collection(BaseCollection):
         """
         return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
 
+    @property
+    def identity(self) -> tuple[str | None, int, str | None]:
+        """``(uid, version, token)``: which table, at which version, with which history — what derived data
+        (the vector index, a BM25 index) records to tell that it describes this table as it is now.
+
+        :attr:`version` alone does not: a restored older ``collection.sqlite`` written to since, or another
+        collection, can reach the same version with other items. ``uid`` is the table's random id (kept by a
+        copy of the file), ``token`` the random token of the write that made ``version`` (a write after a
+        restore gets a new one). All three are read in one read transaction. ``uid`` and ``token`` are None
+        for a collection made before they were recorded, until its first writer."""
+        with self._snapshot():
+            seq = self._last_seq()
+            uid, token = self._table_identity(seq)
+        return (str(uid) if uid is not None else None), seq, (str(token) if token is not None else None)
+
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
 
