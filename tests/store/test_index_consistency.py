@@ -196,6 +196,55 @@ def test_a_restored_older_database_with_a_kept_index_gives_exact_answers(tmp_pat
     col.close()
 
 
+def _epochs(path: Path) -> int:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path / "collection.sqlite")) as db:
+        return int(db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0])
+
+
+def test_the_epochs_table_stays_bounded_and_a_restored_database_is_still_detected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The epochs table (a row per write) is pruned to what the checks need: the saved index's row and the
+    latest EPOCHS_KEPT writes; a restored older database (pruned too) is still told apart from the index."""
+    from embspace.store import collection as collection_module
+
+    kept = 10
+    monkeypatch.setattr(collection_module, "EPOCHS_KEPT", kept)
+    path = tmp_path / "c"
+    col = Collection.create(path, dim=DIM, index="Flat")
+    vecs = _vecs(300, 1)
+    most = 0
+    for i in range(300):  # one write each: a row each
+        col.add([f"a{i}"], vecs[i : i + 1])
+        if i % 50 == 49:
+            col.compact()  # an index save each time
+        if i % 10 == 0:
+            most = max(most, _epochs(path))
+        if i == 149:
+            col.close()
+            shutil.copy(path / "collection.sqlite", tmp_path / "aside.sqlite")  # a backup, half-way
+            col = Collection.open(path)
+    col.search(vecs[0], k=1)
+    col.close()
+    assert _epochs(path) <= 2 * kept + 1 and most <= 2 * kept + 1, (_epochs(path), most)  # not 300
+    for extra in ("collection.sqlite-wal", "collection.sqlite-shm"):
+        (path / extra).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "aside.sqlite", path / "collection.sqlite")  # restore the backup, keep index/
+    col = Collection.open(path)
+    more = _vecs(150, 2)
+    for i in range(150):  # the same sequence numbers again, other items (pruned as they go)
+        col.add([f"c{i}"], more[i : i + 1])
+    assert _epochs(path) <= 2 * kept + 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _check_agrees_with_table(col)
+        assert col.info()["index_entries"] == 300
+    assert any("does not match the table" in str(w.message) for w in caught)
+    col.close()
+
+
 def test_a_restored_database_behind_the_index_rebuilds(tmp_path: Path) -> None:
     path = tmp_path / "c"
     col = Collection.create(path, dim=DIM, index="Flat")

@@ -57,6 +57,9 @@ EXACT_BELOW = 2048  # a filter matching fewer rows than this is answered by exac
 COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is removed
 SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
 FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next change)
+# epochs rows kept besides the one of the saved index (see _prune_epochs); a writer prunes every EPOCHS_KEPT
+# of its writes and after each index save, so the table holds at most about 2 x EPOCHS_KEPT + 1 rows
+EPOCHS_KEPT = 1_000
 
 __all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
 
@@ -86,6 +89,9 @@ CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL)
 # epochs: one row per write, a random token keyed by the write's first change sequence number. The index
 # records the token of the write it covers up to: a table whose history differs from the one the index
 # saw (a restored older database, then new writes reusing the same sequence numbers) shows another token.
+# Only the rows a check can still ask for are kept (_prune_epochs): the saved index's, and the latest writes'
+# (for readers whose index in memory is a little behind; one further behind finds no row of its write and
+# rebuilds: a needless rebuild at worst, never a wrong match, since tokens are random and never reused).
 EPOCHS = "CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL)"
 
 
@@ -170,6 +176,7 @@ class Collection(BaseCollection):
         self._index_seq = 0
         self._index_identity: tuple[Any, Any] = (None, None)  # (table uid, token at _index_seq) the index covers
         self._has_epochs: bool | None = None  # the epochs table exists (None: not looked yet)
+        self._epochs_since_prune = 0  # writes of this connection since it last pruned the epochs table
         self._applied_since_save = 0
         self._lock_file: Any = None
         self._hold = True  # hold the writer lock from open to close (False: only while writing)
@@ -407,6 +414,30 @@ class Collection(BaseCollection):
             self._db.execute(EPOCHS)
             self._has_epochs = True
         self._db.execute("INSERT OR REPLACE INTO epochs (seq, token) VALUES (?, ?)", (seq, uuid.uuid4().hex))
+        self._epochs_since_prune += 1
+        if self._epochs_since_prune >= EPOCHS_KEPT:
+            self._prune_epochs()
+
+    def _saved_index_seq(self) -> int | None:
+        """The change the saved index covers up to (``index/covers.json``), None when there is none."""
+        try:
+            covers = json.loads((self._index_path() / "covers.json").read_text())
+            return int(covers["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _prune_epochs(self) -> None:
+        """Delete the epochs rows no consistency check needs (inside a write transaction, by the writer): all
+        but the newest :data:`EPOCHS_KEPT` and the row of the write the saved index covers up to. The
+        check of an index at change ``seq`` reads the newest row at or below ``seq``: the row of its own
+        write when kept, else an older one whose token differs (the index is rebuilt), never another
+        history's token."""
+        self._epochs_since_prune = 0
+        if not self._has_epochs:
+            return
+        self._db.execute(
+            "DELETE FROM epochs WHERE seq < (SELECT seq FROM epochs ORDER BY seq DESC LIMIT 1 OFFSET ?) "
+            "AND seq IS NOT (SELECT MAX(seq) FROM epochs WHERE seq <= ?)", (EPOCHS_KEPT - 1, self._saved_index_seq()))
 
     # -- writing -------------------------------------------------------------------------------------
     def _require_writer(self) -> None:
@@ -798,6 +829,9 @@ class Collection(BaseCollection):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._applied_since_save = 0
+        if not self._db.in_transaction and self._has_epochs:  # (inside a read snapshot: the next write prunes)
+            with self._db:
+                self._prune_epochs()  # the rows of the index saved before are no longer needed
 
     def _sync_index(self) -> None:
         """Replay the change log past what the index covers (adds, deletes), compacting when needed."""
