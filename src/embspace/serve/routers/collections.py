@@ -23,7 +23,10 @@ from ..schemas import (
     CollectionInfo,
     CountResponse,
     DeleteRequest,
+    ErrorResponse,
     GetRequest,
+    ItemsPage,
+    ItemsPageRequest,
     ItemsRequest,
     SearchRequest,
     StoredItem,
@@ -172,6 +175,28 @@ def get_items(name: str, req: GetRequest, resources: ResourcesDep) -> list[Store
                                 f"most {MAX_ANSWER:,}): ask for fewer keys at a time")
     return [StoredItem(key=g["key"], metadata=g["metadata"], text=g["text"],
                        vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
+
+
+@router.post("/collections/{name}/items", tags=["collections"], responses={409: {
+    "model": ErrorResponse, "description": "snapshot_changed: the collection changed since the first page in a way "
+    "the pages cannot hide (an item deleted or replaced); read again from the first page"}})
+def list_items(name: str, req: ItemsPageRequest, resources: ResourcesDep) -> ItemsPage:
+    """A page of the collection's items (matching ``where``), in insertion order, with each item's metadata and
+    text (and vector when asked): no ``cursor`` for the first page, then the ``next`` of the previous page until
+    it is null.
+
+    All the pages of one read show the collection as it was at the first page (one snapshot across
+    requests): items added since are left out, and no key comes twice. When an item was deleted or replaced
+    since the first page (or the database was restored), the pages could not hide it without mixing versions:
+    a later page is then a 409 ``snapshot_changed`` — read again from the first page."""
+    with using_collection(resources, name) as col:
+        limit = req.limit
+        if req.vectors:  # the answer stays within MAX_ANSWER: fewer items per page (next follows on)
+            limit = min(limit, max(1, MAX_ANSWER // (col.dim * FLOAT_BYTES)))
+        page = col.page(limit, cursor=req.cursor, where=req.where, vectors=req.vectors, max_text=MAX_ANSWER)
+    return ItemsPage(items=[StoredItem(key=r["key"], metadata=r["metadata"], text=r["text"],
+                                       vector=r["vector"].tolist() if req.vectors else None) for r in page.records],
+                     next=page.next)
 
 
 @router.get("/collections/{name}/count", tags=["collections"])
