@@ -17,7 +17,7 @@ from embspace.serve import create_app
 KEY = "schemathesis-test-key-0123456789"
 EXAMPLES = 60  # per operation: ~27 operations -> well over 1,000 requests
 #: Per operation on the server without a key: fewer (the default suite stays fast), still over 500 requests.
-EXAMPLES_OPEN = 10
+EXAMPLES_OPEN = 5
 CALLS: list[int] = []
 CALLS_OPEN: list[int] = []
 
