@@ -357,6 +357,47 @@ def test_paged_reads_see_one_version_while_another_connection_upserts(tmp_path: 
     reader.close()
 
 
+def test_pages_across_calls_are_one_snapshot_or_refused(tmp_path: Path) -> None:
+    """Collection.page: later pages leave out items added since the first; after a delete, a replace or a
+    restored database they raise SnapshotChangedError, never a page of mixed versions."""
+    from embspace.errors import SnapshotChangedError
+
+    path = tmp_path / "c"
+    col = Collection.create(path, dim=4, index="exact")
+    col.add([f"k{i}" for i in range(30)], np.ones((30, 4), np.float32), [{"v": 0}] * 30)
+    col.close()
+    shutil.copy(path / "collection.sqlite", tmp_path / "aside.sqlite")
+    writer = Collection.open(path, hold_lock=False)
+    reader = Collection.open(path, readonly=True)
+
+    def read_all(between: Any = None) -> list[str]:
+        page = reader.page(8)
+        got = [r["key"] for r in page.records]
+        if between is not None:
+            between()
+        while page.next is not None:
+            page = reader.page(8, cursor=page.next)
+            got += [r["key"] for r in page.records]
+        return got
+
+    assert read_all(lambda: writer.add(["late"], np.ones((1, 4), np.float32))) == [f"k{i}" for i in range(30)]
+    for change in (lambda: writer.upsert(["k20"], np.ones((1, 4), np.float32), [{"v": 1}]),
+                   lambda: writer.delete(["k25"])):
+        with pytest.raises(SnapshotChangedError, match=r"deleted or replaced since.*first page"):
+            read_all(change)
+    page = reader.page(8)
+    writer.close()
+    reader.close()
+    for extra in ("collection.sqlite-wal", "collection.sqlite-shm"):
+        (path / extra).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "aside.sqlite", path / "collection.sqlite")  # an older database restored
+    with Collection.open(path) as col:
+        col.add([f"r{i}" for i in range(3)], np.ones((3, 4), np.float32))  # the same version numbers again
+        with pytest.raises(SnapshotChangedError, match="first page"):
+            col.page(8, cursor=page.next)
+        assert len(col.page(100).records) == 33 and col.page(100).next is None
+
+
 def test_to_space_and_export_during_a_writer_thread_are_snapshots(tmp_path: Path) -> None:
     path = tmp_path / "c"
     n = 10_050  # more than one page (10,000 rows) of to_space and export
