@@ -105,11 +105,6 @@ class EncodeGate:
         cut = limit * CHARS_PER_TOKEN
         return [t[:cut] for t in texts]
 
-    def texts(self, texts: Sequence[str], enc: Any, *, field: str = "texts") -> list[str]:
-        """``texts`` checked against the character limit and each cut to what ``enc`` reads."""
-        self.check(texts, field=field)
-        return self.cut(texts, enc)
-
     @contextmanager
     def slot(self, *, wait: float = 0.0) -> Iterator[None]:
         """One of the encode slots, or :class:`BusyError` when none frees within ``wait`` seconds (0: at once)."""
