@@ -42,6 +42,8 @@ __all__ = [
     "GetRequest",
     "Health",
     "Item",
+    "ItemsPage",
+    "ItemsPageRequest",
     "ItemsRequest",
     "MapPointsRequest",
     "MapSelection",
@@ -177,6 +179,23 @@ class StoredItem(_Schema):
     metadata: dict[str, Any]
     text: str | None = Field(None, description="the item's stored text (null without one)")
     vector: list[float] | None = None
+
+
+class ItemsPageRequest(_Schema):
+    """One page of a collection's items: no cursor for the first page, then the ``next`` of the previous one
+    (with the same ``where``). Every page shows the collection as it was at the first page."""
+
+    limit: Int = Field(1_000, ge=1, le=10_000, description="items per page at most (a page of long texts or many "
+                       "vectors may hold fewer; follow next)")
+    cursor: str | None = Field(None, max_length=2_000, description="the next of the previous page; none for the "
+                               "first page")
+    where: Where = None
+    vectors: bool = Field(False, description="include the stored vectors")
+
+
+class ItemsPage(_Schema):
+    items: list[StoredItem]
+    next: str | None = Field(description="the cursor of the next page; null after the last page")
 
 
 class CountResponse(_Schema):
