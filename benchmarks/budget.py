@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parts", default="wiki,scifact", help="wiki, scifact or both (comma-separated)")
     p.add_argument("--wiki-n", type=int, default=100_000, help="Wikipedia paragraphs in the corpus")
     p.add_argument("--queries", type=int, default=1000, help="Wikipedia queries")
+    p.add_argument("--query-start", type=int, default=None,
+                   help="first paragraph of the queries (default: right after the corpus, as search.py)")
     p.add_argument("--timing-queries", type=int, default=300, help="single queries timed per configuration")
     p.add_argument("--runs", type=int, default=3, help="timed runs (medians)")
     p.add_argument("--threads", type=int, default=2)
@@ -129,8 +131,11 @@ def load_wiki(args: argparse.Namespace) -> tuple[Any, Any]:
             raise SystemExit(f"--quick reads {full}; compute it with python benchmarks/_wiki_vectors.py 100000")
         v = np.load(full)
         return v[: args.wiki_n], v[args.wiki_n : args.wiki_n + args.queries]
+    start = args.wiki_n if args.query_start is None else args.query_start
+    if start < args.wiki_n:
+        raise SystemExit(f"--query-start {start} is inside the corpus (the first {args.wiki_n:,} paragraphs)")
     _, x = wiki_minilm(args.wiki_n)
-    _, q = wiki_minilm(args.queries, start=args.wiki_n)
+    _, q = wiki_minilm(args.queries, start=start)
     return x, q
 
 
@@ -321,7 +326,10 @@ def part_wiki(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     oracle = ExactIndex(x.shape[1], metric="cosine")
     oracle.add(x, np.arange(len(x)))
     truth = np.asarray(oracle.search(q, K).ids)
-    res: dict[str, Any] = {"what": f"{len(x):,} Wikipedia paragraphs, MiniLM 384-d, cosine", "n": len(x),
+    start = args.wiki_n if args.query_start is None else args.query_start
+    held_out = f"paragraphs {start:,}-{start + len(q):,}, held out" if not args.quick else "held-out paragraphs"
+    res: dict[str, Any] = {"what": f"{len(x):,} Wikipedia paragraphs, MiniLM 384-d, cosine; queries: {held_out}",
+                           "n": len(x),
                            "queries": len(q), "embspace": run_embspace(x, q, args), "peers": {}}
     peers = [p for p in args.peers.split(",") if p]
     xn = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
@@ -534,6 +542,10 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--quick")
     if args.parts != "wiki,scifact":
         parts += ["--parts", args.parts]
+    if args.wiki_n != 100_000 and not args.quick:
+        parts += ["--wiki-n", str(args.wiki_n)]
+    if args.query_start is not None:
+        parts += ["--query-start", str(args.query_start)]
     return shlex.join(parts)
 
 
