@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import shlex
 import shutil
@@ -151,9 +152,12 @@ def run_embspace(x: Any, q: Any, args: argparse.Namespace) -> dict[str, Any]:
     say("  embspace: HNSW32,SQ8 / BinaryHNSW32 / BinaryFlat + rescore")
     r_quant = budget(space, precisions=["int8", "binary"], indexes=["HNSW32,SQ8", "BinaryHNSW32", "BinaryFlat"],
                      rescore=RESCORE, **common)
-    say("  embspace: BinaryIVF1024 + rescore, nprobe sweep")
-    r_ivf = budget(space, precisions=["binary"], indexes=["BinaryIVF1024"], rescore=RESCORE[1:], nprobe=NPROBE_SWEEP,
-                   **common)
+    nlist = 1 << round(math.log2(4 * math.sqrt(len(x))))  # 1024 for 100k, as choose_index sizes IVF
+    while nlist > 1 and nlist * 39 > len(x):  # FAISS wants 39 training points a list
+        nlist //= 2
+    say(f"  embspace: BinaryIVF{nlist} + rescore, nprobe sweep")
+    r_ivf = budget(space, precisions=["binary"], indexes=[f"BinaryIVF{nlist}"], rescore=RESCORE[1:],
+                   nprobe=NPROBE_SWEEP, **common)
     merged = r_float.combined(r_quant, r_ivf)
     rows = [c.to_dict() for c in merged.candidates]
     for c in rows:
