@@ -98,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=DEFAULT_JSON)
     p.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
     p.add_argument("--no-markdown", action="store_true")
+    p.add_argument("--render-only", action="store_true", help="rewrite the section from the JSON, measuring nothing")
     a = p.parse_args(argv)
     if a.quick:
         a.wiki_n, a.queries, a.runs, a.timing_queries = 20_000, 200, 1, 100
@@ -314,12 +315,20 @@ def acceptance_wiki(res: dict[str, Any]) -> dict[str, Any]:
     out["sq8_pass"] = bool(best_sq8 is not None and best_sq8["quality"] >= 0.99)
     chroma = res.get("peers", {}).get("chroma")
     if chroma and "recall" in chroma:
-        quant = [c for c in rows if c["precision"] != "float32" and c["quality"] >= chroma["recall"]]
-        best = max(quant, key=lambda c: c["qps"], default=None)
+        quant = [c for c in rows if c["precision"] != "float32"]
+        level = [c for c in quant if c["quality"] >= chroma["recall"]]
+        # at Chroma's recall or better; when no quantised configuration gets there, the most accurate one
+        best = max(level, key=lambda c: c["qps"], default=None) if level else \
+            max(quant, key=lambda c: (c["quality"], c["qps"]), default=None)
         out["vs_chroma"] = {"config": None if best is None else best["name"],
                             "recall": None if best is None else best["quality"],
-                            "chroma_recall": chroma["recall"],
+                            "chroma_recall": chroma["recall"], "equal_or_better_recall": bool(level),
                             "ratio": None if best is None else best["qps"] / chroma["qps"]}
+        floats = [c for c in rows if c["precision"] == "float32" and c["quality"] >= chroma["recall"]]
+        fbest = max(floats, key=lambda c: c["qps"], default=None)
+        if fbest is not None:
+            out["vs_chroma"]["float_config"] = fbest["name"]
+            out["vs_chroma"]["float_ratio"] = fbest["qps"] / chroma["qps"]
     return out
 
 
@@ -482,7 +491,7 @@ def render(report: dict[str, Any]) -> str:
                              f"{p['batch_qps']:,.0f} | {p['build_s']:.1f} |")
             elif isinstance(p, dict):
                 lines.append(f"| {peer} | {p.get('error')} | | | | | |")
-        a = w["acceptance"]
+        a = w["acceptance"] = acceptance_wiki(w)
         lines.append("")
         op = a.get("float_op")
         if op:
@@ -502,9 +511,17 @@ def render(report: dict[str, Any]) -> str:
                          f"{'PASS' if a['sq8_pass'] else 'NOT MET'} (goal >= 0.99).")
         vc = a.get("vs_chroma")
         if vc and vc.get("ratio") is not None:
-            lines.append(f"- Best quantised configuration at Chroma's recall or better ({vc['chroma_recall']:.4f}): "
-                         f"{vc['config']} (recall {vc['recall']:.4f}), **{vc['ratio']:.1f}x** Chroma's single-query "
-                         "QPS (goal 10x).")
+            if vc.get("equal_or_better_recall", True):
+                lines.append(f"- Best quantised configuration at Chroma's recall or better ({vc['chroma_recall']:.4f}):"
+                             f" {vc['config']} (recall {vc['recall']:.4f}), **{vc['ratio']:.1f}x** Chroma's "
+                             "single-query QPS (goal 10x).")
+            else:
+                lines.append(f"- No quantised configuration reaches Chroma's recall ({vc['chroma_recall']:.4f}); the "
+                             f"most accurate, {vc['config']} (recall {vc['recall']:.4f}), runs at "
+                             f"**{vc['ratio']:.1f}x** Chroma's single-query QPS (goal 10x at equal recall: NOT MET).")
+            if vc.get("float_config"):
+                lines.append(f"- For comparison, float {vc['float_config']} at Chroma's recall or better: "
+                             f"{vc['float_ratio']:.1f}x Chroma's single-query QPS.")
         lines += ["", f"embspace's recommendation (analysis.budget, keep 95%): {w['embspace']['recommendation']}", "",
                   NOTE_WIKI, ""]
     s = report.get("scifact")
@@ -518,7 +535,7 @@ def render(report: dict[str, Any]) -> str:
             cells = [_ndcg(rows, d) for d in SCIFACT_DIMS]
             cells += [_ndcg(rows, 384, "binary", r) for r in (0, 4, 10)]
             lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in cells) + " |")
-        a = s["acceptance"]
+        a = s["acceptance"] = acceptance_scifact(s)
         lines.append("")
         if "matryoshka_128_share" in a:
             lines.append(f"- Matryoshka model at 128 dims keeps {a['matryoshka_128_share']:.1%} of its 384-d nDCG@10 "
@@ -558,6 +575,16 @@ def command_line(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render_only:
+        import json
+
+        report = json.loads(args.json.read_text(encoding="utf-8"))
+        text = render(report)
+        write_json(args.json, report)
+        print(text)
+        if not args.no_markdown:
+            publish_section(args.markdown, SECTION, text)
+        return 0
     set_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RUST_LOG", "error")
