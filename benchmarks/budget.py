@@ -479,6 +479,8 @@ def render(report: dict[str, Any]) -> str:
     w = report.get("wiki")
     if w:
         lines += [f"### (a) {w['what']} ({w['queries']} queries, measured {w.get('date', report['date'])})", ""]
+        if w.get("command"):
+            lines += [f"Measured with `{w['command']}`.", ""]
         if w.get("n") != 100_000:
             lines += [f"The issue's figures are for 100,000 paragraphs; this run has {w['n']:,} (the 100,000 "
                       "vectors of `_wiki_vectors.py` were not encoded yet on this machine). `python "
@@ -548,6 +550,8 @@ def render(report: dict[str, Any]) -> str:
             cells = [_ndcg(rows, d) for d in SCIFACT_DIMS]
             cells += [_ndcg(rows, 384, "binary", r) for r in (0, 4, 10)]
             lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in cells) + " |")
+        if s.get("command"):
+            lines += [f"Measured with `{s['command']}`.", ""]
         a = s["acceptance"] = acceptance_scifact(s)
         lines.append("")
         if "matryoshka_128_share" in a:
@@ -620,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in parts:
                 report[name] = run(args, work)
                 report[name]["date"] = report["date"]
+                report[name]["command"] = report["command"]
             elif name in previous:  # a part not rerun keeps its last figures (and says when they were measured)
                 report[name] = previous[name]
     finally:
