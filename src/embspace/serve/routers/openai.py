@@ -28,6 +28,7 @@ import numpy.typing as npt
 from fastapi import APIRouter, Response
 
 from .._errors import OPENAI_ERROR_RESPONSES, OpenAIRequestError
+from .._json import JSONRoute
 from .._resources import Resources
 from ..schemas import (
     OpenAIEmbedding,
@@ -43,7 +44,8 @@ from ._common import ResourcesDep
 __all__ = ["MATRYOSHKA_MODELS", "WARNING_HEADER", "create_embeddings", "list_models", "resolve_model",
            "retrieve_hub_model", "retrieve_model", "router"]
 
-router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONSES,
+                   route_class=JSONRoute)
 
 #: The response header carrying what the client should know about its answer (truncation, dimensions).
 WARNING_HEADER = "X-Embspace-Warning"
