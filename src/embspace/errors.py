@@ -22,6 +22,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "NotFittedError",
+    "SnapshotChangedError",
     "UnknownFieldWarning",
     "UnknownFormatError",
     "UnknownKeyError",
@@ -58,6 +59,12 @@ class CollectionLockedError(InvalidInputError):
 
     path: Path | None = None
     holder: dict[str, Any] | None = None
+
+
+class SnapshotChangedError(EmbspaceError, ValueError):
+    """A later page of a paged read was asked for, but the collection changed since its first page in a
+    way the pages cannot hide (an item deleted or replaced, or another table restored): the pages would
+    mix versions. Read again from the first page."""
 
 
 class NotFittedError(EmbspaceError, ValueError, AttributeError):

@@ -323,3 +323,55 @@ def test_milvus_collections_retrieve_by_vector_only(model: str, tmp_path: Path) 
         for mode in ("bm25", "hybrid"):
             with pytest.raises(InvalidInputError, match="mode='vector'"):
                 r.retrieve("the cat", mode=mode)
+
+
+@pytest.mark.filterwarnings("ignore:.*index.*:RuntimeWarning")  # the vector index is rebuilt too (as it should)
+def test_a_restored_database_or_a_foreign_sidecar_is_not_answered_from_the_stale_bm25_index(tmp_path: Path) -> None:
+    """Issue 23: the BM25 sidecar records the table's identity (uid, version, token), not the version alone: an
+    older collection.sqlite restored and written up to the same version, or a sidecar copied from another
+    collection at that version, is rebuilt — the answers are those of a fresh build."""
+    import os
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    rng = np.random.default_rng(0)
+
+    def vecs(n: int) -> np.ndarray:
+        return rng.normal(size=(n, 4)).astype(np.float32)
+
+    def answers(path: Path) -> list[list[tuple[str, float]]]:
+        with Collection.open(path) as col, Retriever(col) as r:
+            return [[(p.key, round(p.score, 5)) for p in r.retrieve(q, mode="bm25")] for q in ("zebra99", "cat")]
+
+    coll, other = tmp_path / "coll", tmp_path / "other"
+    with Collection.create(coll, dim=4) as col:
+        col.add(["a", "b"], vecs(2), texts=["the cat sat", "the dog ran"])
+    backup = tmp_path / "backup.sqlite"
+    with closing(sqlite3.connect(coll / "collection.sqlite")) as src, closing(sqlite3.connect(backup)) as dst:
+        src.backup(dst)
+    with Collection.open(coll) as col:
+        col.add(["z1", "z2"], vecs(2), texts=["zebra99 crossed the river", "another zebra99"])
+        version = col.version
+    assert {k for k, _ in answers(coll)[0]} == {"z1", "z2"}
+    assert json.loads((coll / "bm25" / "covers.json").read_text())["version"] == version  # the sidecar is saved
+    for suffix in ("-wal", "-shm"):
+        (coll / f"collection.sqlite{suffix}").unlink(missing_ok=True)
+    os.replace(backup, coll / "collection.sqlite")  # the older database restored; bm25/ (and index/) kept
+    with Collection.open(coll) as col:
+        col.add(["c1", "c2"], vecs(2), texts=["a cat naps", "cats purr"])
+        assert col.version == version  # the sidecar's version, other items
+    restored = answers(coll)
+    assert restored[0] == []  # no zebra99 in this table any more
+    shutil.rmtree(coll / "bm25")
+    assert restored == answers(coll)  # == a fresh build
+    # a sidecar of another collection at the same version
+    with Collection.create(other, dim=4) as col:
+        col.add(["o1", "o2"], vecs(2), texts=["zebra99 one", "zebra99 two"])
+        col.add(["o3", "o4"], vecs(2), texts=["cat three", "cat four"])
+        assert col.version == version
+    assert [k for k, _ in answers(other)[0]]  # its sidecar is built
+    fresh = answers(coll)
+    shutil.rmtree(coll / "bm25")
+    shutil.copytree(other / "bm25", coll / "bm25")
+    assert answers(coll) == fresh

@@ -117,6 +117,27 @@ def test_allowed_hosts_are_names_the_server_answers_to(data: Path, served: list[
     assert r.exit_code == 2 and "--allowed-host: 'http://box.lan/' is not a host name" in r.output
 
 
+def test_the_serve_limits_are_flags_feeding_the_config(data: Path, served: list[dict[str, Any]]) -> None:
+    from fastapi.testclient import TestClient
+
+    from embspace.serve import ServeConfig
+
+    defaults = ServeConfig(data_dir=str(data))  # the flags' defaults are the config's
+    flags = (_serve.DEFAULT_MAX_PENDING, _serve.DEFAULT_MAX_ENCODE_CHARS, _serve.DEFAULT_MAX_ENCODES)
+    assert flags == (defaults.max_pending, defaults.max_encode_chars, defaults.max_encodes)
+    r = runner.invoke(cli, ["serve", "--port", "0", "--data-dir", str(data), "--max-pending", "7",
+                            "--max-encode-chars", "1234", "--max-encodes", "2"])
+    assert r.exit_code == 0, r.output
+    app = served[0]["app"]
+    gate = app.state.resources.encode_gate
+    assert (gate.max_chars, gate.max_concurrent) == (1234, 2)
+    admission = next(m for m in app.user_middleware if m.cls.__name__ == "Admission")
+    assert admission.kwargs["max_pending"] == 7
+    TestClient(app, base_url="http://127.0.0.1:8000").get("/health")  # the app builds with them
+    r = runner.invoke(cli, ["serve", "--data-dir", str(data), "--max-encodes", "0"])
+    assert r.exit_code == 2 and "--max-encodes" in r.output and served[1:] == []
+
+
 # ---------------------------------------------------------------------------------- a running server
 @pytest.fixture()
 def server(data: Path) -> Iterator[Any]:

@@ -162,6 +162,11 @@ def test_collection_lifecycle(world: tuple[Resources, RouteRecorder, TestClient]
                                                              "metadata": False}))["hits"]
     assert hits == [{"key": "d", "score": 0.0, "metadata": None, "text": "the document of d"}]
     assert ok(client.post("/collections/fresh/search", json={"vector": [0, 0, 9], "k": 1}))["hits"][0]["text"] is None
+    page = ok(client.post("/collections/fresh/items", json={"limit": 3}))  # paged reads (test_robust: snapshots)
+    assert [it["key"] for it in page["items"]] == ["b", "c", "a"] and page["next"]  # insertion order (a replaced)
+    last = ok(client.post("/collections/fresh/items", json={"limit": 3, "cursor": page["next"], "vectors": True}))
+    assert last == {"items": [{"key": "d", "metadata": {}, "text": "the document of d", "vector": [0.0, 0.0, 9.0]}],
+                    "next": None}
     assert ok(client.post("/collections/fresh/delete", json={"keys": ["d"]})) == {"count": 1}
     assert ok(client.post("/collections/fresh/delete", json={"keys": ["b"]})) == {"count": 1}
     assert ok(client.post("/collections/fresh/delete", json={"where": {"t": "y"}})) == {"count": 1}

@@ -234,3 +234,57 @@ def test_integers_are_strict(resources: Resources) -> None:
     assert code(client.post("/collections/vecs/search", json={"key": "a", "k": True}), 422) == "validation_error"
     assert code(client.post("/maps/collection/vecs/points", json={"rows": [True]}), 422) == "validation_error"
     assert client.post("/collections", json={"name": "t", "dim": 4}).status_code == 201
+
+
+def test_the_served_app_builds_its_routes_and_schema_before_the_first_request(
+        resources: Resources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 23 (abuse run): FastAPI builds an included router's request models when a request first reaches it,
+    # and the OpenAPI schema on the first /openapi.json, both on the event loop: /health froze 0.2-0.9 s after a
+    # start (a first 405 tried every route and built them all)
+    import fastapi.routing
+
+    from embspace.serve.app import CONFIG_ENV, app_from_env, export_config, prepare
+
+    app = create_app(resources)
+    prepare(app)
+    assert app.openapi_schema is not None
+    built: list[object] = []
+    if hasattr(fastapi.routing, "_populate_api_route_state"):  # the lazy build of FastAPI >= 0.16x
+        real = fastapi.routing._populate_api_route_state
+        monkeypatch.setattr(fastapi.routing, "_populate_api_route_state",
+                            lambda *a, **kw: built.append(a) or real(*a, **kw))
+    client = local(app)
+    assert client.put("/collections/vecs/search", json={}).status_code == 405
+    assert client.post("/collections", json={"name": "new", "dim": 4}).status_code == 201
+    assert client.post("/collections/vecs/search", json={"key": "a", "k": 1}).status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+    assert built == []  # nothing was left to build while serving
+    monkeypatch.setenv(CONFIG_ENV, "")
+    export_config(ServeConfig(data_dir=str(tmp_path / "data")))
+    assert app_from_env().openapi_schema is not None  # `embspace serve` and each worker prepare their app
+
+
+def test_too_much_text_is_refused_before_an_encoder_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 23 (abuse run): 500 texts x 100,000 characters waited for the first load of the model (seconds, and
+    # a torch import holding the interpreter) only to be refused
+    resources = Resources(tmp_path / "data", max_encode_chars=1_000)
+    loaded: list[object] = []
+    monkeypatch.setattr(resources, "encoder", lambda *a, **kw: loaded.append(a) or pytest.fail("encoder loaded"))
+    r = local(create_app(resources)).post("/encode", json={"texts": ["a" * 600, "b" * 600]})
+    assert code(r, 413) == "too_much_text" and loaded == []
+    resources.close()
+
+
+def test_numbers_are_strict(resources: Resources) -> None:
+    # issue 23 (abuse run, schemathesis): "threshold": false was read as 0.0 (every pair a duplicate), and a
+    # vector of booleans as ones and zeros
+    client = local(create_app(resources))
+    assert code(client.post("/collections/vecs/dedup", json={"threshold": False}), 422) == "validation_error"
+    assert code(client.post("/collections/vecs/search", json={"vector": [True, 0, 0, 0], "k": 1}),
+                422) == "validation_error"
+    r = client.post("/collections/vecs/add", json={"items": [{"key": "c", "vector": [0, 0, True, 0]}]})
+    assert code(r, 422) == "validation_error"
+    assert client.get("/collections/vecs/count").json() == {"count": 2}
+    assert client.post("/collections/vecs/dedup", json={"threshold": 1}).status_code == 200  # an integer is a number
+    assert client.post("/collections/vecs/search", json={"vector": [1, 0, 0.5, 0], "k": 1}).json()["hits"][0][
+        "key"] == "a"

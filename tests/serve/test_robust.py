@@ -247,3 +247,98 @@ def test_a_bad_path_given_by_hand_is_refused_clearly(tmp_path: Path) -> None:
         Resources(tmp_path / "data", [tmp_path / "liar.npy"])
     with pytest.raises(InvalidInputError, match=r"cannot serve .*pipe\.txt: a FIFO"):
         Resources(tmp_path / "data", [tmp_path / "pipe.txt"])
+
+
+def test_every_route_that_encodes_text_has_the_limits(encoding: tuple[Resources, TestClient],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not /encode only: texts to add, a search by text, classify and retrieve are held to max_encode_chars
+    (413, the same shape) and to the encode slots (the test holds the only one: 503 busy)."""
+    from embspace.serve import _work
+
+    resources, client = encoding
+    r = client.post("/collections", json={"name": "docs", "encoder": client.get("/health").json()["encoders"][0]})
+    assert r.status_code == 201, r.text
+    big = [{"key": "a", "text": "a" * 600}, {"key": "b", "text": "b" * 600}]
+    small = [{"key": "a", "text": "a" * 400}, {"key": "b", "text": "b" * 400}]
+    over: dict[str, tuple[str, Any]] = {
+        "add": ("/collections/docs/add", {"items": big}),
+        "upsert": ("/collections/docs/upsert", {"items": big}),
+        "search": ("/collections/docs/search", {"text": "q" * 1_001}),
+        "classify": ("/classify", {"texts": ["t" * 990], "labels": ["cats", "dogs"]}),
+        "retrieve": ("/collections/docs/retrieve", {"query": "q" * 1_001, "mode": "vector"}),
+    }
+    for what, (path, body) in over.items():
+        r = client.post(path, json=body)
+        assert r.status_code == 413, (what, r.text)
+        assert r.json()["error"]["code"] == "too_much_text" and "1,000" in r.json()["error"]["message"], what
+    assert client.get("/collections/docs/count").json()["count"] == 0  # nothing was written
+    assert client.post("/collections/docs/add", json={"items": small}).status_code == 200
+    monkeypatch.setattr(_work, "ENCODE_WAIT_S", 0.05)
+    monkeypatch.setattr("embspace.serve.routers._common.ENCODE_WAIT_S", 0.05)
+    within: dict[str, tuple[str, Any]] = {
+        "upsert": ("/collections/docs/upsert", {"items": small}),
+        "search": ("/collections/docs/search", {"text": "aaa"}),
+        "classify": ("/classify", {"texts": ["a cat"], "labels": ["cats", "dogs"]}),
+    }
+    with resources.encode_gate.slot():  # the one encode this server runs at once
+        for what, (path, body) in within.items():
+            r = client.post(path, json=body)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "busy", (what, r.text)
+            assert r.headers["retry-after"] == "1"
+    for what, (path, body) in within.items():  # the slot free again: each is served
+        assert client.post(path, json=body).status_code == 200, what
+    vector_search = client.post("/collections/docs/search", json={"key": "a"})  # encodes nothing: no slot needed
+    assert vector_search.status_code == 200
+
+
+# -- 7, over HTTP: paged reads are one snapshot across requests ------------------------------------------------
+def test_paged_reads_are_one_snapshot_while_another_process_writes(tmp_path: Path) -> None:
+    """POST /collections/X/items pages through the items as they were at the first page: a writer adding items
+    between pages adds none to them (no key twice, no new one); one that replaces or deletes an item read makes
+    the next page a 409 snapshot_changed, never a page of mixed versions."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "data" / "vecs"
+    with Collection.create(path, dim=8) as col:
+        col.add([f"k{i}" for i in range(50)], rng.normal(size=(50, 8)).astype(np.float32),
+                [{"n": i, "v": 1} for i in range(50)], texts=[f"text {i}" for i in range(50)])
+    resources = Resources(tmp_path / "data")
+    writer = Collection.open(path, hold_lock=False)  # another writer of the same collection (as another process)
+    try:
+        with TestClient(create_app(resources), client=LOOPBACK, base_url=LOCAL) as client:
+            def read_all(*, add_between: bool = False, **body: Any) -> list[dict[str, Any]]:
+                got, cursor, n = [], None, 0
+                while True:
+                    r = client.post("/collections/vecs/items", json={**body, "limit": 20, "cursor": cursor})
+                    assert r.status_code == 200, r.text
+                    got += r.json()["items"]
+                    cursor, n = r.json()["next"], n + 1
+                    if n == 1 and add_between:  # between the first and the second page: 10 more items
+                        writer.add([f"new{i}" for i in range(10)], rng.normal(size=(10, 8)).astype(np.float32),
+                                   [{"n": -1, "v": 2}] * 10)
+                    if cursor is None:
+                        return got
+
+            items = read_all(add_between=True)
+            assert [it["key"] for it in items] == [f"k{i}" for i in range(50)]  # as at the first page, once each
+            assert items[3] == {"key": "k3", "metadata": {"n": 3, "v": 1}, "text": "text 3", "vector": None}
+            assert client.get("/collections/vecs/count").json()["count"] == 60  # the new items are there
+            first = client.post("/collections/vecs/items", json={"limit": 20, "vectors": True}).json()
+            assert len(first["items"]) == 20 and len(first["items"][0]["vector"]) == 8
+            writer.upsert(["k30"], rng.normal(size=(1, 8)).astype(np.float32), [{"n": 30, "v": 2}])  # a new version
+            r = client.post("/collections/vecs/items", json={"limit": 20, "cursor": first["next"], "vectors": True})
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] == "snapshot_changed" and "first page" in r.json()["error"]["message"]
+            fresh = read_all(where={"v": 1})  # a new read (a filter, the same on every page) sees the new version
+            assert [it["key"] for it in fresh] == [f"k{i}" for i in range(50) if i != 30]
+            page = client.post("/collections/vecs/items", json={"limit": 5, "where": {"v": 1}}).json()
+            other = client.post("/collections/vecs/items", json={"limit": 5, "cursor": page["next"]})
+            assert other.status_code == 422 and "another filter" in other.json()["error"]["message"]
+            bad = client.post("/collections/vecs/items", json={"cursor": "not-a-cursor"})
+            assert bad.status_code == 422 and "not a cursor" in bad.json()["error"]["message"]
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            writer.close()
+            resources.close()

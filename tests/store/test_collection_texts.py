@@ -205,6 +205,33 @@ def test_a_filter_on_a_field_no_item_has_warns_once_per_version(tmp_path: Path, 
         assert empty.count({"anything": 1}) == 0  # an empty collection has no fields to compare with
 
 
+def test_a_filter_naming_many_fields_looks_them_up_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    # issue 23: a 60,000-key dict filter ran one table scan per field (minutes) before its search
+    from embspace.errors import UnknownFieldWarning
+    from embspace.store._base import FIELD_LOOKUPS, FIELDS_NAMED
+
+    x = _vecs(40)
+    with Collection.create(tmp_path / "c", dim=4) as col:
+        col.add([f"k{i}" for i in range(40)], x, [{"label": i % 2, **({"rare": 1} if i == 39 else {})}
+                                                   for i in range(40)])
+        calls: list[str] = []
+        has_field = col._has_field
+        monkeypatch.setattr(col, "_has_field", lambda name: calls.append(name) or has_field(name))
+        where = {f"f{i}": i for i in range(5_000)} | {"label": 1, "rare": 1}
+        with pytest.warns(UnknownFieldWarning) as w:
+            assert col.count(where) == 0
+        assert calls == []  # no query per field: all of them at once
+        message = str(w[0].message)
+        assert "'f0', 'f1'" in message and f"and {5_000 - FIELDS_NAMED:,} more" in message  # a bounded message
+        assert "'label'" not in message and "'rare'" not in message  # fields some item has are known as such
+        assert len(message) < 2_000
+        few = {f"g{i}": i for i in range(FIELD_LOOKUPS)}
+        with pytest.warns(UnknownFieldWarning):
+            col.count(few)
+        assert sorted(calls) == sorted(few)  # a few fields: a look-up each (stops at the first item)
+
+
 def test_exports_carry_the_texts(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 

@@ -196,6 +196,55 @@ def test_a_restored_older_database_with_a_kept_index_gives_exact_answers(tmp_pat
     col.close()
 
 
+def _epochs(path: Path) -> int:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path / "collection.sqlite")) as db:
+        return int(db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0])
+
+
+def test_the_epochs_table_stays_bounded_and_a_restored_database_is_still_detected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The epochs table (a row per write) is pruned to what the checks need: the saved index's row and the
+    latest EPOCHS_KEPT writes; a restored older database (pruned too) is still told apart from the index."""
+    from embspace.store import collection as collection_module
+
+    kept = 10
+    monkeypatch.setattr(collection_module, "EPOCHS_KEPT", kept)
+    path = tmp_path / "c"
+    col = Collection.create(path, dim=DIM, index="Flat")
+    vecs = _vecs(300, 1)
+    most = 0
+    for i in range(300):  # one write each: a row each
+        col.add([f"a{i}"], vecs[i : i + 1])
+        if i % 50 == 49:
+            col.compact()  # an index save each time
+        if i % 10 == 0:
+            most = max(most, _epochs(path))
+        if i == 149:
+            col.close()
+            shutil.copy(path / "collection.sqlite", tmp_path / "aside.sqlite")  # a backup, half-way
+            col = Collection.open(path)
+    col.search(vecs[0], k=1)
+    col.close()
+    assert _epochs(path) <= 2 * kept + 1 and most <= 2 * kept + 1, (_epochs(path), most)  # not 300
+    for extra in ("collection.sqlite-wal", "collection.sqlite-shm"):
+        (path / extra).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "aside.sqlite", path / "collection.sqlite")  # restore the backup, keep index/
+    col = Collection.open(path)
+    more = _vecs(150, 2)
+    for i in range(150):  # the same sequence numbers again, other items (pruned as they go)
+        col.add([f"c{i}"], more[i : i + 1])
+    assert _epochs(path) <= 2 * kept + 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _check_agrees_with_table(col)
+        assert col.info()["index_entries"] == 300
+    assert any("does not match the table" in str(w.message) for w in caught)
+    col.close()
+
+
 def test_a_restored_database_behind_the_index_rebuilds(tmp_path: Path) -> None:
     path = tmp_path / "c"
     col = Collection.create(path, dim=DIM, index="Flat")
@@ -306,6 +355,47 @@ def test_paged_reads_see_one_version_while_another_connection_upserts(tmp_path: 
             assert {r[2]["v"] for r in got} == {version - 1}
     writer.close()
     reader.close()
+
+
+def test_pages_across_calls_are_one_snapshot_or_refused(tmp_path: Path) -> None:
+    """Collection.page: later pages leave out items added since the first; after a delete, a replace or a
+    restored database they raise SnapshotChangedError, never a page of mixed versions."""
+    from embspace.errors import SnapshotChangedError
+
+    path = tmp_path / "c"
+    col = Collection.create(path, dim=4, index="exact")
+    col.add([f"k{i}" for i in range(30)], np.ones((30, 4), np.float32), [{"v": 0}] * 30)
+    col.close()
+    shutil.copy(path / "collection.sqlite", tmp_path / "aside.sqlite")
+    writer = Collection.open(path, hold_lock=False)
+    reader = Collection.open(path, readonly=True)
+
+    def read_all(between: Any = None) -> list[str]:
+        page = reader.page(8)
+        got = [r["key"] for r in page.records]
+        if between is not None:
+            between()
+        while page.next is not None:
+            page = reader.page(8, cursor=page.next)
+            got += [r["key"] for r in page.records]
+        return got
+
+    assert read_all(lambda: writer.add(["late"], np.ones((1, 4), np.float32))) == [f"k{i}" for i in range(30)]
+    for change in (lambda: writer.upsert(["k20"], np.ones((1, 4), np.float32), [{"v": 1}]),
+                   lambda: writer.delete(["k25"])):
+        with pytest.raises(SnapshotChangedError, match=r"deleted or replaced since.*first page"):
+            read_all(change)
+    page = reader.page(8)
+    writer.close()
+    reader.close()
+    for extra in ("collection.sqlite-wal", "collection.sqlite-shm"):
+        (path / extra).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "aside.sqlite", path / "collection.sqlite")  # an older database restored
+    with Collection.open(path) as col:
+        col.add([f"r{i}" for i in range(3)], np.ones((3, 4), np.float32))  # the same version numbers again
+        with pytest.raises(SnapshotChangedError, match="first page"):
+            col.page(8, cursor=page.next)
+        assert len(col.page(100).records) == 33 and col.page(100).next is None
 
 
 def test_to_space_and_export_during_a_writer_thread_are_snapshots(tmp_path: Path) -> None:

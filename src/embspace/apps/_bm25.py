@@ -1,7 +1,10 @@
 """A BM25 index over the texts of a collection's items (bm25s + the Snowball English stemmer).
 
 Derived data: built from the items' ``text`` metadata, saved next to the collection with the
-collection version it covers, and rebuilt in full when the collection has changed since.
+identity of the table it covers (:attr:`embspace.store.Collection.identity`: the table's uid, its version and
+the token of the write that made it, as the vector index records them), and rebuilt in full when the
+collection has changed since — or is another table: a restored older ``collection.sqlite`` written up to
+the same version, a sidecar copied from another collection.
 
 Scoring is Lucene's BM25 (``k1 = 1.2``, ``b = 0.75``, idf ``log(1 + (N - df + 0.5) / (df + 0.5))``)
 over lower-cased word tokens (two or more word characters), without Lucene's 33 English stopwords,
@@ -21,7 +24,7 @@ import numpy.typing as npt
 
 from ..errors import CorruptDataError, MissingDependencyError
 
-FORMAT = 1
+FORMAT = 2  # 2: covers.json records the table's identity (uid, version, token), not the version only
 K1 = 1.2
 B = 0.75
 METHOD = "lucene"
@@ -30,7 +33,11 @@ STEMMER = "english"
 PARAMS: dict[str, Any] = {"format": FORMAT, "k1": K1, "b": B, "method": METHOD, "stopwords": STOPWORDS,
                           "stemmer": STEMMER, "title": True}
 
-__all__ = ["Bm25Index"]
+__all__ = ["Bm25Index", "Identity"]
+
+#: What an index covers: (the table's uid, its version, the token of the write that made it); see
+#: :attr:`embspace.store.Collection.identity`.
+Identity = tuple[str | None, int, str | None]
 
 
 def _bm25s() -> tuple[Any, Any]:
@@ -60,7 +67,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 
 class Bm25Index:
-    """BM25 over a list of keyed texts, covering one collection version.
+    """BM25 over a list of keyed texts, covering one version of one collection's table.
 
     Parameters
     ----------
@@ -68,26 +75,33 @@ class Bm25Index:
         The key of each indexed text.
     model
         The bm25s model (None when there is nothing to index).
-    version
-        The collection version (:attr:`embspace.store.Collection.version`) the index was built from.
+    identity
+        The table the index was built from (:attr:`embspace.store.Collection.identity`: uid, version,
+        token); an int is a version alone (no uid or token).
     """
 
-    def __init__(self, keys: Sequence[str], model: Any, version: int) -> None:
+    def __init__(self, keys: Sequence[str], model: Any, identity: Identity | int) -> None:
         self.keys = list(keys)
         self.model = model
-        self.version = int(version)
+        self.identity: Identity = (None, int(identity), None) if isinstance(identity, int) else (
+            identity[0], int(identity[1]), identity[2])
         self._positions: dict[str, int] | None = None
 
+    @property
+    def version(self) -> int:
+        """The collection version the index covers."""
+        return self.identity[1]
+
     @classmethod
-    def build(cls, keys: Sequence[str], texts: Sequence[str], version: int) -> Bm25Index:
+    def build(cls, keys: Sequence[str], texts: Sequence[str], identity: Identity | int) -> Bm25Index:
         """Index ``texts`` (one per key)."""
         bm25s, _ = _bm25s()
         tokens = tokenize(texts)
         if not any(tokens):
-            return cls(keys, None, version)
+            return cls(keys, None, identity)
         model = bm25s.BM25(k1=K1, b=B, method=METHOD)
         model.index(tokens, show_progress=False)
-        return cls(keys, model, version)
+        return cls(keys, model, identity)
 
     def position(self, key: str) -> int | None:
         """The row of ``key`` in the index (None when not indexed)."""
@@ -128,22 +142,26 @@ class Bm25Index:
         if self.model is not None:
             self.model.save(str(path / "bm25s"), show_progress=False)
         (path / "keys.json").write_text(json.dumps(self.keys, ensure_ascii=False), encoding="utf-8")
-        (path / "covers.json").write_text(json.dumps({"version": self.version, "params": PARAMS,
-                                                      "n": len(self.keys), "empty": self.model is None}),
-                                          encoding="utf-8")
+        uid, version, token = self.identity
+        (path / "covers.json").write_text(json.dumps({"version": version, "uid": uid, "token": token,
+                                                      "params": PARAMS, "n": len(self.keys),
+                                                      "empty": self.model is None}), encoding="utf-8")
 
     @staticmethod
-    def covered(path: Path) -> int | None:
-        """The version the index saved at ``path`` covers, None when absent, unreadable or built with
-        other parameters."""
+    def covered(path: Path) -> Identity | None:
+        """The table identity (uid, version, token) the index saved at ``path`` covers, None when absent,
+        unreadable or built with other parameters (an older format recorded the version only: rebuilt)."""
         try:
             covers = json.loads((path / "covers.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(covers, dict) or covers.get("params") != PARAMS:
             return None
-        version = covers.get("version")
-        return version if isinstance(version, int) else None
+        version, uid, token = covers.get("version"), covers.get("uid"), covers.get("token")
+        if not isinstance(version, int) or isinstance(version, bool) or not all(
+                x is None or isinstance(x, str) for x in (uid, token)):
+            return None
+        return uid, version, token
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
@@ -159,6 +177,6 @@ class Bm25Index:
                 model = bm25s.BM25.load(str(path / "bm25s"), mmap=False, show_progress=False, verbosity=0)
                 if int(model.scores["num_docs"]) != len(keys):
                     raise ValueError(f"{model.scores['num_docs']} indexed texts for {len(keys)} keys")
-            return cls([str(k) for k in keys], model, int(covers["version"]))
+            return cls([str(k) for k in keys], model, (covers.get("uid"), int(covers["version"]), covers.get("token")))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CorruptDataError(path, f"unreadable BM25 index ({e.__class__.__name__}: {e})") from e

@@ -225,7 +225,7 @@ def _refresh_bm25(col: Any) -> None:
         from ._bm25 import Bm25Index
         from .retriever import BM25_DIR, Retriever
 
-        if Bm25Index.covered(Path(col.path) / BM25_DIR) != col.version:  # nothing written: nothing to do
+        if Bm25Index.covered(Path(col.path) / BM25_DIR) != col.identity:  # nothing written: nothing to do
             Retriever(col).refresh()
 
 

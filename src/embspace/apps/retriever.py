@@ -12,11 +12,12 @@
 Optionally a re-ranker (any ``(query, texts) -> scores`` callable, e.g.
 :class:`~embspace.apps.CrossEncoderReranker`) re-orders the best candidates.
 
-The BM25 index is derived data, like the vector index: kept in ``PATH/bm25/`` with the collection
-version it covers (:attr:`~embspace.store.Collection.version`), built on first use, rebuilt when the
-collection has changed since, written atomically (a crash leaves the old index or the new one,
-never a mix). It is rebuilt in full (SciFact's 12,345 chunks: 2-3 s), so a collection written
-between every two queries pays that each time.
+The BM25 index is derived data, like the vector index: kept in ``PATH/bm25/`` with the identity of the
+table it covers (:attr:`~embspace.store.Collection.identity`: uid, version and the token of the write that
+made it), built on first use, rebuilt when the collection has changed since or is another table (a
+restored older ``collection.sqlite`` written up to the same version), written atomically (a crash leaves
+the old index or the new one, never a mix). It is rebuilt in full (SciFact's 12,345 chunks: 2-3 s), so a
+collection written between every two queries pays that each time.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy.typing as npt
 
 from ..errors import CorruptDataError, InvalidInputError
 from ..store import FilterLike
-from ._bm25 import Bm25Index
+from ._bm25 import Bm25Index, Identity
 from ._passages import passage_from, with_title
 from .fusion import reciprocal_rank_fusion
 from .reranker import Reranker
@@ -97,7 +98,7 @@ class Retriever:
         self._lock = threading.RLock()  # the collection (its connection, its index sync) and the encoder
         self._bm25_lock = threading.Lock()
         self._bm25: Bm25Index | None = None
-        self._masks: OrderedDict[tuple[str, int], npt.NDArray[np.bool_]] = OrderedDict()
+        self._masks: OrderedDict[tuple[str, Identity], npt.NDArray[np.bool_]] = OrderedDict()
 
     # -- the API -------------------------------------------------------------------------------------
     def retrieve(self, query: str, k: int = 5, *, mode: str = "hybrid", where: FilterLike = None,
@@ -238,31 +239,33 @@ class Retriever:
         return keys, [float(s) for s in scores]
 
     def _current_bm25(self) -> tuple[Bm25Index, bool]:
-        """The BM25 index for the collection's current version (loaded or built when needed), and
+        """The BM25 index for the collection's table as it is now (loaded or built when needed), and
         whether it had to be."""
         with self._lock:
-            version = int(self.collection.version)
+            identity = self.collection.identity
         index = self._bm25
-        if index is not None and index.version == version:
+        if index is not None and index.identity == identity:
             return index, False
         with self._bm25_lock:
             index = self._bm25  # another thread may have done it meanwhile
-            if index is not None and index.version == version:
+            if index is not None and index.identity == identity:
                 return index, False
-            index = self._load_or_build(version)
+            index = self._load_or_build(identity)
             self._bm25 = index
             self._masks.clear()
             return index, True
 
-    def _load_or_build(self, version: int) -> Bm25Index:
+    def _load_or_build(self, identity: Identity) -> Bm25Index:
         path = Path(self.collection.path) / BM25_DIR
-        if Bm25Index.covered(path) == version:
+        if Bm25Index.covered(path) == identity:  # the same table (uid), version and history (token)
             try:
-                return Bm25Index.load(path)
+                index = Bm25Index.load(path)
+                if index.identity == identity:
+                    return index
             except CorruptDataError as e:
                 warnings.warn(f"{e}; rebuilding it from the collection", RuntimeWarning, stacklevel=4)
         with self._lock:
-            version = int(self.collection.version)  # read before the items: a later write makes it stale again
+            identity = self.collection.identity  # read before the items: a later write makes it stale again
             keys: list[str] = []
             texts: list[str] = []
             for rec in self.collection.records(vectors=False):  # the text column, else metadata["text"]
@@ -270,7 +273,7 @@ class Retriever:
                 if isinstance(text, str) and text:
                     keys.append(rec["key"])
                     texts.append(with_title(rec["metadata"].get("title"), text))
-        index = Bm25Index.build(keys, texts, version)
+        index = Bm25Index.build(keys, texts, identity)
         self._save(index, path)
         return index
 
@@ -288,7 +291,7 @@ class Retriever:
     def _mask(self, index: Bm25Index, where: FilterLike) -> npt.NDArray[np.bool_]:
         """Rows of ``index`` whose item matches ``where`` (by the collection's own filter evaluation)."""
         spec = where if isinstance(where, str) else json.dumps(where, sort_keys=True, default=str)
-        cache_key = (spec, index.version)
+        cache_key = (spec, index.identity)
         hit = self._masks.get(cache_key)
         if hit is not None:
             return hit

@@ -23,9 +23,15 @@ API_KEY_ENV = "EMBSPACE_API_KEY"
 FLAGS = {"api_key": f"--api-key (or set {API_KEY_ENV})", "host": "--host", "readonly": "--readonly",
          "workers": "--workers", "max_body": "--max-body-mb", "port": "--port", "encoder": "--encoder",
          "data_dir": "--data-dir", "cors_origins": "--cors-origin",
-         "allowed_hosts": "--allowed-host"}
+         "allowed_hosts": "--allowed-host", "max_pending": "--max-pending",
+         "max_encode_chars": "--max-encode-chars", "max_encodes": "--max-encodes"}
 
 
+#: ServeConfig's defaults of the limits (here as numbers: importing the server at start would slow every command;
+#: a test checks they agree).
+DEFAULT_MAX_PENDING = 256
+DEFAULT_MAX_ENCODE_CHARS = 1_000_000
+DEFAULT_MAX_ENCODES = 4
 #: The port ``embspace serve`` listens on when --port is not given (a free one when it is taken).
 DEFAULT_PORT = 8000
 #: At most this many "skipped" lines in the announcement (then a count of the rest).
@@ -65,6 +71,16 @@ def serve(
                                "repeat for several. Loopback names and the --host address always are; without "
                                "--api-key, requests addressed to any other name are refused (DNS rebinding).")]
     = None,
+    max_pending: Annotated[int, typer.Option(
+        "--max-pending", min=1, help="Requests in flight at most (/health not counted); one more gets 503 busy "
+                                     "with Retry-After.")] = DEFAULT_MAX_PENDING,
+    max_encode_chars: Annotated[int, typer.Option(
+        "--max-encode-chars", min=1, help="Characters of text one request may have encoded, all its texts "
+                                          "together (/encode, /v1/embeddings, texts to add, search or classify; "
+                                          "413 beyond).")] = DEFAULT_MAX_ENCODE_CHARS,
+    max_encodes: Annotated[int, typer.Option(
+        "--max-encodes", min=1, help="Text encodes running at once; one more gets 503 busy with Retry-After.")]
+    = DEFAULT_MAX_ENCODES,
 ) -> None:
     """Serve the HTTP API, the web projector (/projector/) and the API docs (/docs, /redoc); / links them all."""
     from pydantic import ValidationError
@@ -77,7 +93,8 @@ def serve(
                              encoder=encoder, readonly=readonly, api_key=api_key,
                              max_body=int(max_body_mb * 1024 * 1024), host=host,
                              port=DEFAULT_PORT if port is None else port, workers=workers,
-                             cors_origins=list(cors_origin or []), allowed_hosts=list(allowed_host or []))
+                             cors_origins=list(cors_origin or []), allowed_hosts=list(allowed_host or []),
+                             max_pending=max_pending, max_encode_chars=max_encode_chars, max_encodes=max_encodes)
     except ValidationError as e:  # the serving safety rules (ServeConfig's validators), in terms of our flags
         for message in problems(e, FLAGS):
             out.error(message)

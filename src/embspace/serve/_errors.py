@@ -32,6 +32,7 @@ from ..errors import (
     InvalidInputError,
     MissingDependencyError,
     NotFittedError,
+    SnapshotChangedError,
     UnknownKeyError,
     ZeroVectorError,
 )
@@ -50,6 +51,7 @@ ERROR_CODES: list[tuple[type[BaseException], int, str]] = [
     (UnknownKeyError, 404, "unknown_key"),
     (ConflictError, 409, "conflict"),
     (CollectionLockedError, 409, "locked"),
+    (SnapshotChangedError, 409, "snapshot_changed"),
     (ReadOnlyError, 403, "read_only"),
     (DimensionMismatchError, 422, "dimension_mismatch"),
     (IncompatibleSpaceError, 422, "incompatible_space"),

@@ -7,10 +7,14 @@
 - :class:`Admission` bounds the work waiting for the pool: at most ``max_pending`` requests in flight
   (``/health`` and the public pages not counted); one more is answered at once with 503 ``busy`` and
   ``Retry-After`` instead of queueing without end.
-- :class:`EncodeGate` bounds text encoding: at most ``max_chars`` characters per request (413
-  ``too_much_text``), each text cut to what the model reads (:data:`CHARS_PER_TOKEN` characters per token
-  of its maximum length) before it is tokenised, and at most ``max_concurrent`` encodes at once (503
-  ``busy`` with ``Retry-After`` for one more).
+- :class:`EncodeGate` bounds text encoding, on every route that encodes text (``/encode``,
+  ``/v1/embeddings``, ``/add`` and ``/upsert`` with texts, search by text, ``/classify``, ``/retrieve``, a map's
+  text query), all through :meth:`EncodeGate.encoding`: at most ``max_chars`` characters per request (413
+  ``too_much_text``) and at most ``max_concurrent`` encodes at once (503 ``busy`` with ``Retry-After`` for one
+  more; routes that encode on behalf of a search or a write wait up to :data:`ENCODE_WAIT_S` for a slot
+  first). ``/encode`` and ``/v1/embeddings`` also cut each text to what the model reads
+  (:data:`CHARS_PER_TOKEN` characters per token of its maximum length) before it is tokenised; texts stored
+  by ``/add`` are kept whole.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ..errors import EmbspaceError, InvalidInputError
 from .config import DEFAULT_MAX_ENCODE_CHARS, DEFAULT_MAX_ENCODES, DEFAULT_MAX_PENDING
 
 __all__ = ["CHARS_PER_TOKEN", "DEFAULT_MAX_ENCODES", "DEFAULT_MAX_ENCODE_CHARS", "DEFAULT_MAX_PENDING",
-           "RETRY_AFTER_S", "Admission", "BusyError", "EncodeGate", "TooMuchTextError", "off_loop"]
+           "ENCODE_WAIT_S", "RETRY_AFTER_S", "Admission", "BusyError", "EncodeGate", "TooMuchTextError", "off_loop"]
 
 T = TypeVar("T")
 
@@ -35,6 +39,9 @@ T = TypeVar("T")
 CHARS_PER_TOKEN: Final = 32
 #: What ``Retry-After`` says (seconds) on a 503 ``busy``.
 RETRY_AFTER_S: Final = 1
+#: How long a search, a write or a classification waits for an encode slot before its 503 ``busy`` (seconds):
+#: their encodes are short, and a client of the search API does not expect to retry.
+ENCODE_WAIT_S: Final = 10.0
 
 
 class BusyError(EmbspaceError):
@@ -72,12 +79,26 @@ class EncodeGate:
         self.max_concurrent = int(max_concurrent)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
 
-    def texts(self, texts: Sequence[str], enc: Any, *, field: str = "texts") -> list[str]:
-        """``texts`` checked against the character limit and each cut to what ``enc`` reads."""
-        total = sum(len(t) for t in texts)
+    def check(self, texts: Sequence[str | None], *, field: str = "texts") -> None:
+        """:class:`TooMuchTextError` (413) when ``texts`` hold more than ``max_chars`` characters together."""
+        total = sum(len(t) for t in texts if t is not None)
         if total > self.max_chars:
-            raise TooMuchTextError(f"{field} hold {total:,} characters; this server encodes at most "
-                                   f"{self.max_chars:,} per request: send them in smaller batches")
+            raise TooMuchTextError(f"{field} hold{'s' if field in {'text', 'query', 'input'} else ''} {total:,} "
+                                   f"characters; this server encodes at most {self.max_chars:,} per request: send "
+                                   "them in smaller batches")
+
+    @contextmanager
+    def encoding(self, texts: Sequence[str | None], *, field: str = "texts", wait: float = 0.0) -> Iterator[None]:
+        """What every route that encodes text runs its encode in: ``texts`` (all the request's texts to
+        encode) checked against the character limit (:meth:`check`, 413), then one encode slot held
+        meanwhile (:meth:`slot`: 503 ``busy`` when none frees within ``wait`` seconds)."""
+        self.check(texts, field=field)
+        with self.slot(wait=wait):
+            yield
+
+    def cut(self, texts: Sequence[str], enc: Any) -> list[str]:
+        """Each of ``texts`` cut to what ``enc`` reads (:data:`CHARS_PER_TOKEN` characters per token of its
+        maximum length): nothing beyond it is tokenised."""
         limit = getattr(enc, "max_length", None)
         if not isinstance(limit, int) or limit <= 0:
             return list(texts)
@@ -85,9 +106,10 @@ class EncodeGate:
         return [t[:cut] for t in texts]
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """One of the encode slots, or :class:`BusyError` when all are taken (never a wait)."""
-        if not self._slots.acquire(blocking=False):
+    def slot(self, *, wait: float = 0.0) -> Iterator[None]:
+        """One of the encode slots, or :class:`BusyError` when none frees within ``wait`` seconds (0: at once)."""
+        got = self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(blocking=False)
+        if not got:
             raise BusyError(f"this server runs {self.max_concurrent} encodes at once already; retry in "
                             f"{RETRY_AFTER_S} s")
         try:

@@ -14,13 +14,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Vector, Where
+from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Where
 from ..apps.schemas import K as _LaxK
+from ..apps.schemas import Vector as _LaxVector
 
 #: A whole number of a request, strictly: JSON's ``true`` or ``1.0`` is no count (they would read as 1).
 Int = Annotated[int, Strict()]
 #: How many results, strictly an integer.
 K = Annotated[_LaxK, Strict()]
+#: A number of a request, strictly: JSON's ``true`` or ``false`` is no number (they would read as 1.0 and 0.0).
+Float = Annotated[float, Strict()]
+#: A vector of a request: finite numbers, strictly (``[true, false]`` is no vector).
+Vector = Annotated[list[Annotated[float, Strict(), Field(allow_inf_nan=False)]],
+                   *_LaxVector.__metadata__]
 
 __all__ = [
     "AnalogyRequest",
@@ -36,6 +42,8 @@ __all__ = [
     "GetRequest",
     "Health",
     "Item",
+    "ItemsPage",
+    "ItemsPageRequest",
     "ItemsRequest",
     "MapPointsRequest",
     "MapSelection",
@@ -173,6 +181,23 @@ class StoredItem(_Schema):
     vector: list[float] | None = None
 
 
+class ItemsPageRequest(_Schema):
+    """One page of a collection's items: no cursor for the first page, then the ``next`` of the previous one
+    (with the same ``where``). Every page shows the collection as it was at the first page."""
+
+    limit: Int = Field(1_000, ge=1, le=10_000, description="items per page at most (a page of long texts or many "
+                       "vectors may hold fewer; follow next)")
+    cursor: str | None = Field(None, max_length=2_000, description="the next of the previous page; none for the "
+                               "first page")
+    where: Where = None
+    vectors: bool = Field(False, description="include the stored vectors")
+
+
+class ItemsPage(_Schema):
+    items: list[StoredItem]
+    next: str | None = Field(description="the cursor of the next page; null after the last page")
+
+
 class CountResponse(_Schema):
     count: int
 
@@ -191,7 +216,7 @@ class SearchRequest(_Schema):
 
 
 class DedupRequest(_Schema):
-    threshold: float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
+    threshold: Float = Field(0.95, ge=-1.0, le=1.0, description="cosine similarity that makes two items duplicates")
     where: Where = None
 
 

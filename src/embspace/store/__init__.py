@@ -8,10 +8,11 @@ docs/filters.md.
 
 from ._base import AddReport, BaseCollection
 from ._filter import CompiledFilter, Filter, FilterLike, compile_filter, matches, parse_filter
-from .collection import Collection
+from .collection import Collection, Page
 from .collection_result import CollectionResult, Include
 from .get_result import GetResult
 from .milvus import MilvusCollection, milvus_filter
 
 __all__ = ["AddReport", "BaseCollection", "Collection", "CollectionResult", "CompiledFilter", "Filter", "FilterLike",
-           "GetResult", "Include", "MilvusCollection", "compile_filter", "matches", "milvus_filter", "parse_filter"]
+           "GetResult", "Include", "MilvusCollection", "Page", "compile_filter", "matches", "milvus_filter",
+           "parse_filter"]

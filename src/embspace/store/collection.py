@@ -23,8 +23,10 @@ text column, and searches fall back to the ``"text"`` metadata field where older
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import functools
+import hashlib
 import json
 import math
 import os
@@ -38,14 +40,14 @@ import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
-from ..errors import CollectionLockedError, InvalidInputError, UnknownKeyError
+from ..errors import CollectionLockedError, InvalidInputError, SnapshotChangedError, UnknownKeyError
 from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
 from ._filter import Filter, FilterLike, _Exists, compile_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
@@ -59,8 +61,11 @@ EXACT_BELOW = 2048  # a filter matching fewer rows than this is answered by exac
 COMPACT_FRACTION = 0.2  # rebuild the index once this share of its entries is removed
 SAVE_EVERY = 50_000  # changes applied to the index between automatic saves
 FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next change)
+# epochs rows kept besides the one of the saved index (see _prune_epochs); a writer prunes every EPOCHS_KEPT
+# of its writes and after each index save, so the table holds at most about 2 x EPOCHS_KEPT + 1 rows
+EPOCHS_KEPT = 1_000
 
-__all__ = ["Collection", "command_line", "describe_holder", "lock_holder"]
+__all__ = ["Collection", "Page", "command_line", "describe_holder", "lock_holder"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +93,20 @@ def _index_object(dim: int, factory: Any, metric: str) -> Any:
     return FaissIndex(dim, factory, metric=metric)  # type: ignore[arg-type]
 
 
+class Page(NamedTuple):
+    """One page of :meth:`Collection.page`: its records (as :meth:`Collection.records` gives them) and the
+    cursor of the next page (None after the last)."""
+
+    records: list[dict[str, Any]]
+    next: str | None
+
+
+def _filter_print(where: FilterLike) -> str:
+    """A short fingerprint of a filter, so a cursor is not used with another one."""
+    spec = where if isinstance(where, str) else json.dumps(where, sort_keys=True, default=str)
+    return hashlib.sha256(spec.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def _in_transaction(db: sqlite3.Connection) -> bool:
     return db.in_transaction
 
@@ -111,6 +130,9 @@ CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL)
 # epochs: one row per write, a random token keyed by the write's first change sequence number. The index
 # records the token of the write it covers up to: a table whose history differs from the one the index
 # saw (a restored older database, then new writes reusing the same sequence numbers) shows another token.
+# Only the rows a check can still ask for are kept (_prune_epochs): the saved index's, and the latest writes'
+# (for readers whose index in memory is a little behind; one further behind finds no row of its write and
+# rebuilds: a needless rebuild at worst, never a wrong match, since tokens are random and never reused).
 EPOCHS = "CREATE TABLE IF NOT EXISTS epochs (seq INTEGER PRIMARY KEY, token TEXT NOT NULL)"
 
 
@@ -198,6 +220,7 @@ class Collection(BaseCollection):
         self._index_seq = 0
         self._index_identity: tuple[Any, Any] = (None, None)  # (table uid, token at _index_seq) the index covers
         self._has_epochs: bool | None = None  # the epochs table exists (None: not looked yet)
+        self._epochs_since_prune = 0  # writes of this connection since it last pruned the epochs table
         self._applied_since_save = 0
         self._lock_file: Any = None
         self._hold = True  # hold the writer lock from open to close (False: only while writing)
@@ -446,6 +469,30 @@ class Collection(BaseCollection):
             self._db.execute(EPOCHS)
             self._has_epochs = True
         self._db.execute("INSERT OR REPLACE INTO epochs (seq, token) VALUES (?, ?)", (seq, uuid.uuid4().hex))
+        self._epochs_since_prune += 1
+        if self._epochs_since_prune >= EPOCHS_KEPT:
+            self._prune_epochs()
+
+    def _saved_index_seq(self) -> int | None:
+        """The change the saved index covers up to (``index/covers.json``), None when there is none."""
+        try:
+            covers = json.loads((self._index_path() / "covers.json").read_text())
+            return int(covers["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _prune_epochs(self) -> None:
+        """Delete the epochs rows no consistency check needs (inside a write transaction, by the writer): all
+        but the newest :data:`EPOCHS_KEPT` and the row of the write the saved index covers up to. The
+        check of an index at change ``seq`` reads the newest row at or below ``seq``: the row of its own
+        write when kept, else an older one whose token differs (the index is rebuilt), never another
+        history's token."""
+        self._epochs_since_prune = 0
+        if not self._has_epochs:
+            return
+        self._db.execute(
+            "DELETE FROM epochs WHERE seq < (SELECT seq FROM epochs ORDER BY seq DESC LIMIT 1 OFFSET ?) "
+            "AND seq IS NOT (SELECT MAX(seq) FROM epochs WHERE seq <= ?)", (EPOCHS_KEPT - 1, self._saved_index_seq()))
 
     # -- writing -------------------------------------------------------------------------------------
     def _require_writer(self) -> None:
@@ -571,6 +618,21 @@ class Collection(BaseCollection):
         """
         return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
 
+    @property
+    def identity(self) -> tuple[str | None, int, str | None]:
+        """``(uid, version, token)``: which table, at which version, with which history — what derived data
+        (the vector index, a BM25 index) records to tell that it describes this table as it is now.
+
+        :attr:`version` alone does not: a restored older ``collection.sqlite`` written to since, or another
+        collection, can reach the same version with other items. ``uid`` is the table's random id (kept by a
+        copy of the file), ``token`` the random token of the write that made ``version`` (a write after a
+        restore gets a new one). All three are read in one read transaction. ``uid`` and ``token`` are None
+        for a collection made before they were recorded, until its first writer."""
+        with self._snapshot():
+            seq = self._last_seq()
+            uid, token = self._table_identity(seq)
+        return (str(uid) if uid is not None else None), seq, (str(token) if token is not None else None)
+
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE key = ?", (str(key),)).fetchone() is not None
 
@@ -649,6 +711,101 @@ class Collection(BaseCollection):
         """Every key, in insertion order (matching ``where`` when given); no vector is read."""
         for (k,) in self._scan(where, "key", batch):
             yield k
+
+    def page(self, limit: int = 1_000, *, cursor: str | None = None, where: FilterLike = None,
+             vectors: bool = False, max_text: int | None = None) -> Page:
+        """One page of the items (matching ``where``), in insertion order, for reading a collection in several
+        calls (across requests of a server): ``cursor=None`` for the first page, then each page's ``next``.
+
+        Every page shows the collection as it was at the first page (one snapshot across calls): the cursor
+        carries the table's identity and version then (:attr:`identity`) and the last item given. Items added
+        since are left out of the later pages; when an item was deleted or replaced since (or the table is
+        another one: a restored database), the pages could not hide it, and a later page raises
+        :class:`~embspace.errors.SnapshotChangedError` — read again from the first page. Never a key twice,
+        never two versions of one item.
+
+        Parameters
+        ----------
+        limit
+            Items per page at most (1 to 100,000).
+        cursor
+            The ``next`` of the previous page (opaque; with the same ``where``); None for the first page.
+        where
+            A metadata filter, the same for every page.
+        vectors
+            Include each item's vector.
+        max_text
+            Stop a page early (after at least one item) before its texts hold more than this many characters.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise InvalidInputError(f"limit must be an int from 1 to 100,000, got {limit!r}")
+        f = compile_filter(where)
+        self._check_fields(where)
+        fingerprint = _filter_print(where)
+        with self._snapshot():
+            if cursor is None:
+                after, version = 0, self._last_seq()
+                uid, token = self._table_identity(version)
+            else:
+                uid, version, token, after = self._read_cursor(cursor, fingerprint)
+                self._check_page_snapshot(uid, version, token)
+            cols = f"id, key, {'vector' if vectors else 'NULL'}, metadata, {self._text_sql}"
+            rows = self._db.execute(f"SELECT {cols} FROM items WHERE id > ? AND seq <= ? AND {f.sql} ORDER BY id "
+                                    "LIMIT ?", (after, version, *f.params, limit + 1)).fetchall()
+        more = len(rows) > limit
+        records: list[dict[str, Any]] = []
+        chars = 0
+        for _, k, v, m, t in rows[:limit]:
+            meta = json.loads(m)
+            text = t if t is not None else text_of(meta)
+            chars += len(text) if isinstance(text, str) else 0
+            if max_text is not None and records and chars > max_text:
+                more = True
+                break
+            rec: dict[str, Any] = {"key": k}
+            if vectors:
+                rec["vector"] = np.frombuffer(v, np.float32).copy()
+            rec["metadata"], rec["text"] = meta, text
+            records.append(rec)
+        last = int(rows[len(records) - 1][0]) if records else after
+        nxt = None
+        if more:
+            state = {"u": uid, "v": version, "t": token, "a": last, "f": fingerprint}
+            nxt = base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+        return Page(records, nxt)
+
+    def _read_cursor(self, cursor: str, fingerprint: str) -> tuple[Any, int, Any, int]:
+        """(uid, version, token, last id) of a cursor of :meth:`page` made with the filter ``fingerprint``."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            state = json.loads(raw)
+            uid, version, token, after, made = state["u"], state["v"], state["t"], state["a"], state["f"]
+            ok = (all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (version, after))
+                  and all(x is None or isinstance(x, str) for x in (uid, token)))
+        except (ValueError, TypeError, KeyError):
+            ok = False
+        if not ok:
+            raise InvalidInputError(f"{cursor[:40]!r} is not a cursor of this collection's pages: give the 'next' of "
+                                    "the previous page, or none for the first page")
+        if made != fingerprint:
+            raise InvalidInputError("this cursor was made for another filter: give the same where on every page, "
+                                    "or start from the first page")
+        return uid, int(version), token, int(after)
+
+    def _check_page_snapshot(self, uid: Any, version: int, token: Any) -> None:
+        """Refuse a later page when the snapshot of the first can no longer be shown (inside the snapshot)."""
+        last = self._last_seq()
+        why = None
+        if version > last:
+            why = "the table is at an older version now: another database was restored"
+        elif self._table_identity(version) != (uid, token):
+            why = "the table's history differs: another table, or a restored database"
+        elif self._db.execute("SELECT 1 FROM changes WHERE seq > ? AND op = 'del' LIMIT 1", (version,)).fetchone():
+            why = "items were deleted or replaced since"
+        if why is not None:
+            raise SnapshotChangedError(f"the collection changed since the first page of this read ({why}; it was at "
+                                       f"version {version}, it is at {last} now): the pages would mix versions; read "
+                                       "again from the first page (without a cursor)")
 
     def _scan(self, where: FilterLike, columns: str, batch: int) -> Iterator[tuple[Any, ...]]:
         """``columns`` of the rows matching ``where``, in insertion order, ``batch`` rows per query — all
@@ -910,6 +1067,9 @@ class Collection(BaseCollection):
 
             self._rescore_vectors = RescoreVectors.open(self._index_path(), self.dim)
         self._applied_since_save = 0
+        if not self._db.in_transaction and self._has_epochs:  # (inside a read snapshot: the next write prunes)
+            with self._db:
+                self._prune_epochs()  # the rows of the index saved before are no longer needed
 
     def _sync_index(self) -> None:
         """Replay the change log past what the index covers (adds, deletes), compacting when needed."""

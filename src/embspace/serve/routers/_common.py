@@ -1,16 +1,15 @@
 """What the routers share: the server's resources (a FastAPI dependency), typed access to the served
-objects, the one-of check, request vectors, locked calls and geometry summaries."""
+objects, the one-of check, request vectors and geometry summaries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from ...analysis import summary
 from ...apps.schemas import Summary
@@ -19,11 +18,10 @@ from ...space import EmbeddingSpace
 from ...store import Collection
 from ...train.recommender import Recommender
 from .._resources import NotFoundError, Resources, Served
+from .._work import ENCODE_WAIT_S
 
 __all__ = ["MAX_SCAN", "ResourcesDep", "as_collection", "as_recommender", "as_space", "check_served",
-           "get_resources", "holding", "locked", "one_of", "summary_of", "using_collection", "vector"]
-
-T = TypeVar("T")
+           "encoding", "get_resources", "holding", "one_of", "summary_of", "using_collection", "vector"]
 
 #: The most items a dedup or summary request may scan (larger ones: use the CLI).
 MAX_SCAN = 200_000
@@ -91,6 +89,17 @@ def using_collection(resources: Resources, name: str) -> Iterator[Collection]:
         yield as_collection(served)
 
 
+def encoding(resources: Resources, texts: Sequence[str | None] | None, *, field: str = "texts"
+             ) -> AbstractContextManager[None]:
+    """Where a route that encodes on behalf of a write, a search or a classification encodes ``texts`` (all
+    of the request's): the server's :class:`~embspace.serve._work.EncodeGate` — at most ``max_encode_chars``
+    characters (413 ``too_much_text``), one of the ``max_encodes`` slots held meanwhile (waited for up to
+    :data:`~embspace.serve._work.ENCODE_WAIT_S`, then 503 ``busy``). ``None``: nothing is encoded."""
+    if texts is None:
+        return nullcontext()
+    return resources.encode_gate.encoding(texts, field=field, wait=ENCODE_WAIT_S)
+
+
 def one_of(**given: object) -> str:
     """The name of the one argument given (not None); an error when none or several are."""
     present = [k for k, v in given.items() if v is not None]
@@ -106,27 +115,6 @@ def vector(values: Sequence[float]) -> npt.NDArray[np.float32]:
     if not np.isfinite(arr).all():
         raise InvalidInputError("the vector has components beyond float32's range")
     return arr
-
-
-async def locked(served: Served, fn: Callable[[], T], *, inline: bool, resources: Resources | None = None) -> T:
-    """``fn()`` under the resource's lock: right here when ``inline`` and the lock is free, else in the
-    thread pool (so the event loop never waits for a lock or a long computation). Given the ``resources``,
-    a resource deleted while this waited for its lock is a 404 (:func:`check_served`)."""
-    if inline and served.lock.acquire(blocking=False):
-        try:
-            if resources is not None:
-                check_served(resources, served)
-            return fn()
-        finally:
-            served.lock.release()
-
-    def blocking() -> T:
-        with served.lock:
-            if resources is not None:
-                check_served(resources, served)
-            return fn()
-
-    return await run_in_threadpool(blocking)
 
 
 def summary_of(space: EmbeddingSpace) -> Summary:

@@ -9,7 +9,7 @@ from ...apps.retriever import Retriever
 from ...apps.schemas import ClassifyRequest, ClassifyResponse, DedupResponse, RetrieveRequest, RetrieveResponse
 from ...errors import InvalidInputError
 from ..schemas import DedupRequest
-from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, holding, using_collection
+from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, encoding, holding, using_collection
 
 __all__ = ["router"]
 
@@ -19,7 +19,9 @@ router = APIRouter()
 @router.post("/classify", tags=["apps"])
 def classify(req: ClassifyRequest, resources: ResourcesDep) -> ClassifyResponse:
     """Zero-shot classification of texts over labels with the server's text encoder."""
-    result: ClassifyResponse = resources.classifier().run(req)
+    captions = [req.template + label for label in req.labels]  # about what is encoded for the labels
+    with encoding(resources, [*req.texts, *captions]):
+        result: ClassifyResponse = resources.classifier().run(req)
     return result
 
 
@@ -30,7 +32,9 @@ def retrieve(name: str, req: RetrieveRequest, resources: ResourcesDep) -> Retrie
         retriever = served.cache.get("retriever")
         if not isinstance(retriever, Retriever):
             retriever = served.cache["retriever"] = Retriever(as_collection(served))
-        return retriever.run(req)
+        encodes = req.mode != "bm25" or req.rerank  # the query (and, re-ranking, the candidates)
+        with encoding(resources, [req.query] if encodes else None, field="query"):
+            return retriever.run(req)
 
 
 @router.post("/collections/{name}/dedup", tags=["apps"])

@@ -23,7 +23,10 @@ from ..schemas import (
     CollectionInfo,
     CountResponse,
     DeleteRequest,
+    ErrorResponse,
     GetRequest,
+    ItemsPage,
+    ItemsPageRequest,
     ItemsRequest,
     SearchRequest,
     StoredItem,
@@ -34,6 +37,7 @@ from ._common import (
     ResourcesDep,
     as_collection,
     check_served,
+    encoding,
     holding,
     one_of,
     summary_of,
@@ -108,7 +112,7 @@ def write(resources: Resources, name: str, req: ItemsRequest, *, replace: bool) 
             raise InvalidInputError("the vectors of one request must all have the same length")
         data = np.stack([vector(it.vector) for it in req.items if it.vector is not None])
     metas = [it.metadata for it in req.items]
-    with using_collection(resources, name) as col:
+    with using_collection(resources, name) as col, encoding(resources, texts if data is None else None):
         before = col.count()
         try:
             n = (col.upsert if replace else col.add)(keys, data, metas, texts=texts)
@@ -173,6 +177,28 @@ def get_items(name: str, req: GetRequest, resources: ResourcesDep) -> list[Store
                        vector=np.asarray(g["vector"], np.float32).tolist() if req.vectors else None) for g in got]
 
 
+@router.post("/collections/{name}/items", tags=["collections"], responses={409: {
+    "model": ErrorResponse, "description": "snapshot_changed: the collection changed since the first page in a way "
+    "the pages cannot hide (an item deleted or replaced); read again from the first page"}})
+def list_items(name: str, req: ItemsPageRequest, resources: ResourcesDep) -> ItemsPage:
+    """A page of the collection's items (matching ``where``), in insertion order, with each item's metadata and
+    text (and vector when asked): no ``cursor`` for the first page, then the ``next`` of the previous page until
+    it is null.
+
+    All the pages of one read show the collection as it was at the first page (one snapshot across
+    requests): items added since are left out, and no key comes twice. When an item was deleted or replaced
+    since the first page (or the database was restored), the pages could not hide it without mixing versions:
+    a later page is then a 409 ``snapshot_changed`` — read again from the first page."""
+    with using_collection(resources, name) as col:
+        limit = req.limit
+        if req.vectors:  # the answer stays within MAX_ANSWER: fewer items per page (next follows on)
+            limit = min(limit, max(1, MAX_ANSWER // (col.dim * FLOAT_BYTES)))
+        page = col.page(limit, cursor=req.cursor, where=req.where, vectors=req.vectors, max_text=MAX_ANSWER)
+    return ItemsPage(items=[StoredItem(key=r["key"], metadata=r["metadata"], text=r["text"],
+                                       vector=r["vector"].tolist() if req.vectors else None) for r in page.records],
+                     next=page.next)
+
+
 @router.get("/collections/{name}/count", tags=["collections"])
 def count(name: str, resources: ResourcesDep,
           where: Annotated[str | None, Query(max_length=10_000, description="a filter string")] = None
@@ -183,9 +209,10 @@ def count(name: str, resources: ResourcesDep,
 
 
 # -- search: the hot path ------------------------------------------------------------------------------
-def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
+def search_now(resources: Resources, served: Served, by: str, req: SearchRequest) -> Hits:
     """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
-    they come with the search (``include=``), read in one query for all hits."""
+    they come with the search (``include=``), read in one query for all hits. A text is encoded within the
+    server's encode limits (:func:`~._common.encoding`)."""
     col = as_collection(served)
     include: list[Include] = []
     if req.metadata:
@@ -197,7 +224,8 @@ def search_now(served: Served, by: str, req: SearchRequest) -> Hits:
     elif by == "text":
         if col.encoder_spec is None:
             raise InvalidInputError(f"the collection {served.name!r} has no encoder: search it by vector or key")
-        res = col.search(req.text, req.k, where=req.where, include=include)
+        with encoding(resources, [req.text or ""], field="text"):
+            res = col.search(req.text, req.k, where=req.where, include=include)
     else:
         res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
     return Hits.of(res)  # with the hits' metadata when the search included it
@@ -213,7 +241,7 @@ async def search_hits(resources: Resources, name: str, req: SearchRequest) -> Hi
 
     def run() -> Hits:
         check_served(resources, served)  # deleted while this waited for its lock: a 404, not a closed database
-        return search_now(served, by, req)
+        return search_now(resources, served, by, req)
 
     return await off_loop(served.lock, run)
 

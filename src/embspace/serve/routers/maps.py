@@ -16,7 +16,7 @@ from ...apps.map_view import MapView, find_map
 from ...apps.schemas import MapHits, MapInfo, MapPoint, MapQuery
 from .._resources import NotFoundError, Resources, Served
 from ..schemas import MapPointsRequest, MapSelection, MapSource
-from ._common import ResourcesDep, as_collection, as_space, holding
+from ._common import ResourcesDep, as_collection, as_space, encoding, holding
 
 __all__ = ["PROJECTOR_DIR", "Source", "map_of", "router"]
 
@@ -126,7 +126,14 @@ def map_keys(source: Source, name: str, req: MapSelection, resources: ResourcesD
 def map_query(source: Source, name: str, req: MapQuery, resources: ResourcesDep) -> MapHits:
     """Neighbours of a point, a search (a key, or text through the encoder) or an analogy, answered by the
     index, with each hit's map row."""
-    return on_map(resources, source, name, lambda v: v.query(req))
+
+    def query(view: MapView) -> MapHits:
+        # a text may be encoded: within the encode limits, the slot taken under the collection's lock (as
+        # every route takes them)
+        with encoding(resources, [req.text] if req.text is not None else None, field="text"):
+            return view.query(req)
+
+    return on_map(resources, source, name, query)
 
 
 @router.get("/projector", include_in_schema=False)

@@ -161,11 +161,14 @@ def create_embeddings(req: OpenAIEmbeddingsRequest, resources: ResourcesDep) -> 
     encodes at once (503 with ``Retry-After``)."""
     texts = _texts(req)
     spec, name = resolve_model(resources, req.model)
+    resources.encode_gate.check(texts, field="input")  # before the model loads (the first load takes seconds)
     enc = resources.encoder(spec)  # the server's one instance of that model (loaded on first use)
     name = str(enc.name)
-    gate = resources.encode_gate  # at most max_encode_chars (413), each text cut to what the model reads
-    texts = gate.texts(texts, enc, field="input")
-    with gate.slot():  # at most max_encodes at once (503 with Retry-After)
+    gate = resources.encode_gate
+    # at most max_encode_chars (413) and max_encodes at once (503 with Retry-After); each text cut to what the
+    # model reads
+    with gate.encoding(texts, field="input"):
+        texts = gate.cut(texts, enc)
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
         counts, limit = _token_counts(enc, texts)
     warnings: list[str] = []

@@ -31,9 +31,10 @@ async def health(resources: ResourcesDep) -> Health:
 def encode(req: EncodeRequest, resources: ResourcesDep) -> EncodeResponse:
     """Sentence vectors of texts (unit length), from one of the server's encoders. At most ``max_encode_chars``
     characters per request (413 beyond); each text is cut to what the model reads."""
-    enc = resources.encoder(req.encoder)
     gate = resources.encode_gate
-    texts = gate.texts(req.texts, enc)
-    with gate.slot():
+    gate.check(req.texts)  # before the encoder loads (the first load takes seconds)
+    enc = resources.encoder(req.encoder)
+    with gate.encoding(req.texts):
+        texts = gate.cut(req.texts, enc)
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
     return EncodeResponse(encoder=str(enc.name), dim=int(vecs.shape[1]), vectors=vecs.tolist())
