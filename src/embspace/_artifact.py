@@ -34,9 +34,10 @@ from .errors import CorruptDataError
 
 HEADER: Final = "embspace.json"
 
-ArtifactKind = Literal["space", "collection", "index", "recommender", "map", "fixed-space", "model", "checkpoint"]
+ArtifactKind = Literal["space", "collection", "index", "recommender", "map", "fixed-space", "model", "checkpoint",
+                       "quantized-space"]
 KINDS: Final[tuple[str, ...]] = ("space", "collection", "index", "recommender", "map", "fixed-space", "model",
-                                 "checkpoint")
+                                 "checkpoint", "quantized-space")
 
 #: Files that marked each kind before the header existed (the first match wins, in this order).
 LEGACY_MARKERS: Final[tuple[tuple[str, str], ...]] = (

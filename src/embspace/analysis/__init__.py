@@ -8,6 +8,8 @@ See docs/analysis.md; the words are in docs/glossary.md.
 """
 
 from .. import _deprecation
+from ..index.calibration import Calibration
+from ..index.quantized_space import QuantizedSpace, quantize
 from .clustering import Clustering, distinctive_terms, find_duplicates, hdbscan, kmeans
 from .compare import Alignment, SpaceComparison, cka, compare_spaces, neighbor_overlap, procrustes, shared_keys
 from .diagnostics import (
@@ -31,13 +33,12 @@ from .rescoring import RescoredSpace, csls, mutual_proximity
 from .stability import Stability, stability
 
 __all__ = [
-    "Alignment", "Anisotropy", "Clustering", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension", "Norms",
-    "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
-    "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan",
-    "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
-    "neighbor_overlap", "norms", "pca_truncate", "procrustes", "project", "report", "shared_keys", "stability",
-    "standardize",
-    "summary", "twonn", "whiten",
+    "Alignment", "Anisotropy", "Calibration", "Clustering", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension",
+    "Norms", "QuantizedSpace", "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform",
+    "all_but_the_top", "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates",
+    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension",
+    "mutual_proximity", "neighbor_overlap", "norms", "pca_truncate", "procrustes", "project", "quantize", "report",
+    "shared_keys", "stability", "standardize", "summary", "twonn", "whiten",
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

@@ -7,31 +7,44 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
 - :class:`ExactIndex`: brute force with embspace's top-k kernel; the oracle.
 - :class:`FaissIndex`: ``Flat``, ``HNSW32``, ``IVF1024,Flat``, ``IVF4096,PQ32``, ``OPQ16,IVF1024,PQ16``,
   with ``Refine(Flat)`` re-ranking; FAISS is imported when one is built.
+- :class:`BinaryIndex`: ``BinaryFlat``, ``BinaryHNSW32``, ``BinaryIVF1024``: sign bits searched by Hamming
+  distance (FAISS's binary indexes), the first stage of a collection with ``rescore=``.
 - :class:`FactorySpec`: a factory string parsed once (for FaissIndex, the memory estimate and Milvus);
   :data:`LIMITS`: the bounds a new index's factory must keep.
 - :func:`choose_index`: a factory string from the size of the data and a memory budget.
 - :func:`tune`: the cheapest ``efSearch``/``nprobe``/``k_factor`` reaching a recall on your data.
 - :func:`load_index`: read any saved index.
+- :func:`quantize`: a space as int8, uint8 or binary codes (:class:`QuantizedSpace`), with the
+  :class:`Calibration` (per-dimension ranges, computed once) that quantises its queries.
 """
 
 from ._factory import LIMITS, FactorySpec
 from .base import BaseIndex, Index, load_index
+from .binary_index import BinaryIndex
+from .calibration import PRECISIONS, Calibration, Precision
 from .choose import choose_index, estimate_memory
 from .exact import ExactIndex
 from .faiss_index import FaissIndex
+from .quantized_space import QuantizedSpace, quantize
 from .tune import TuneResult, TuneTrial, tune
 
 __all__ = [
     "LIMITS",
+    "PRECISIONS",
     "BaseIndex",
+    "BinaryIndex",
+    "Calibration",
     "ExactIndex",
     "FactorySpec",
     "FaissIndex",
     "Index",
+    "Precision",
+    "QuantizedSpace",
     "TuneResult",
     "TuneTrial",
     "choose_index",
     "estimate_memory",
     "load_index",
+    "quantize",
     "tune",
 ]

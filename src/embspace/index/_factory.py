@@ -6,12 +6,17 @@ it and the Milvus backend maps it to its own index types; all three read the sam
 
 The grammar is the subset of FAISS's ``index_factory`` that embspace uses, comma-separated::
 
-    [transform,]... index [,Refine(encoding) | ,RFlat]
+    [transform,]... index [,Refine(encoding) | ,RFlat]  |  binary
 
     transform  OPQ<m>[_<d>] | PCA[W][R]<d> | RR<d> | L2norm | ITQ[<d>] | Pad<d>
-    index      Flat | HNSW[<M>][_<encoding>] | NSG[<R>][_<encoding>] | IVF<nlist>[_HNSW<M>],<encoding>
+    index      Flat | HNSW[<M>][_<encoding> | ,<encoding>] | NSG[<R>][_<encoding>] | IVF<nlist>[_HNSW<M>],<encoding>
                | PQ<m>[x<bits>][fs|np] | SQ4 | SQ6 | SQ8 | SQfp16 | SQbf16 | LSH
     encoding   Flat | PQ<m>[x<bits>][fs|np] | SQ4 | SQ6 | SQ8 | SQfp16 | SQbf16
+    binary     BinaryFlat | BinaryHNSW[<M>] | BinaryIVF<nlist>
+
+A binary index (:class:`~embspace.index.BinaryIndex`) keeps the sign bits of the vectors, 8 per byte,
+and searches by Hamming distance (FAISS's ``IndexBinaryFlat``, ``IndexBinaryHNSW``, ``IndexBinaryIVF``);
+it stands alone (no transform, no refinement: a collection re-scores its candidates with ``rescore=``).
 
 Keywords are read case-insensitively and written back in FAISS's spelling, so ``str(spec)`` is the
 canonical string and ``FactorySpec.parse(str(spec)) == spec``. A string outside the grammar raises
@@ -35,7 +40,7 @@ from ..errors import InvalidInputError
 
 __all__ = ["EXAMPLES", "LIMITS", "FactorySpec", "available_memory"]
 
-IndexKind = Literal["Flat", "HNSW", "NSG", "IVF", "PQ", "SQ", "LSH"]
+IndexKind = Literal["Flat", "HNSW", "NSG", "IVF", "PQ", "SQ", "LSH", "BinaryFlat", "BinaryHNSW", "BinaryIVF"]
 
 EXAMPLES = "'Flat', 'HNSW32', 'IVF1024,Flat', 'IVF4096,PQ32', 'SQ8', 'OPQ16,IVF1024,PQ16', 'IVF1024,PQ16,Refine(Flat)'"
 DEFAULT_GRAPH_M = 32  # FAISS's M for a bare "HNSW" / "NSG"
@@ -45,6 +50,7 @@ _TRANSFORM = re.compile(r"opq\d+(?:_\d+)?|pcaw?r?\d+|rr\d+|l2norm|itq\d*|pad\d+"
 _GRAPH = re.compile(rf"(hnsw|nsg)(\d*)(?:_({_ENC}))?", re.IGNORECASE)
 _IVF = re.compile(r"ivf(\d+)(?:_hnsw(\d+))?", re.IGNORECASE)
 _ENCODING = re.compile(_ENC, re.IGNORECASE)
+_BINARY = re.compile(r"binary(?:(flat)|hnsw(\d*)|ivf(\d+))", re.IGNORECASE)
 _REFINE = re.compile(rf"refine\(({_ENC})\)|(rflat)", re.IGNORECASE)
 #: The bounds every new index's factory string must keep (see :meth:`FactorySpec.check_limits`).
 LIMITS = {
@@ -82,7 +88,8 @@ def _mib(n: float) -> str:
 
 # What a misspelt part is compared with to suggest the nearest valid one.
 _KNOWN = ("Flat", "HNSW32", "NSG32", "IVF1024", "PQ16", "SQ8", "SQfp16", "LSH", "OPQ16", "PCA64", "RR64",
-          "L2norm", "ITQ", "Pad64", "Refine(Flat)", "Refine(SQ8)", "RFlat")
+          "L2norm", "ITQ", "Pad64", "Refine(Flat)", "Refine(SQ8)", "RFlat", "BinaryFlat", "BinaryHNSW32",
+          "BinaryIVF1024")
 
 
 def _canonical_encoding(text: str) -> str:
@@ -174,6 +181,22 @@ class FactorySpec:
 
         if any(p.upper().startswith("IDMAP") for p in parts):
             raise InvalidInputError(f"factory {factory!r}: drop the IDMap part; embspace maps the caller's ids itself")
+        b = _BINARY.fullmatch(parts[-1]) if parts else None
+        if b is not None or any(_BINARY.fullmatch(p) for p in parts):
+            if b is None or len(parts) > 1:
+                raise InvalidInputError(f"factory {factory!r}: a binary index stands alone ('BinaryFlat', "
+                                        "'BinaryHNSW32', 'BinaryIVF1024'): no transform or refinement; re-score its "
+                                        "candidates with a collection's rescore= instead")
+            if b.group(1):
+                return cls(index="BinaryFlat")
+            if b.group(3) is not None:
+                if int(b.group(3)) < 1:
+                    raise bad("", "BinaryIVF needs at least one list")
+                return cls(index="BinaryIVF", nlist=int(b.group(3)))
+            m = int(b.group(2)) if b.group(2) else None
+            if m is not None and m < 2:
+                raise bad("", f"BinaryHNSW needs a degree of at least 2, got {m}")
+            return cls(index="BinaryHNSW", graph_m=m)
         i = 0
         transforms: list[str] = []
         while i < len(parts) and _TRANSFORM.fullmatch(parts[i]):
@@ -194,7 +217,12 @@ class FactorySpec:
             m = int(g.group(2)) if g.group(2) else None
             if m is not None and m < 2:
                 raise bad(main, f"{kind} needs a degree of at least 2, got {m}")
-            spec = cls(index=kind, graph_m=m, encoding=_canonical_encoding(g.group(3)) if g.group(3) else None)
+            enc_text = g.group(3)
+            if enc_text is None and i < len(parts) and _ENCODING.fullmatch(parts[i]) and not _REFINE.fullmatch(
+                    parts[i]):  # FAISS also reads "HNSW32,SQ8" as "HNSW32_SQ8": the graph's storage
+                enc_text = parts[i]
+                i += 1
+            spec = cls(index=kind, graph_m=m, encoding=_canonical_encoding(enc_text) if enc_text else None)
         elif v := _IVF.fullmatch(main):
             nlist = int(v.group(1))
             if nlist < 1:
@@ -213,7 +241,8 @@ class FactorySpec:
             spec = cls(index="PQ" if enc.startswith("PQ") else "SQ", encoding=enc)
         else:
             raise bad(main, f"{main!r} is not an index embspace knows (expected Flat, HNSW<M>, "
-                            "IVF<nlist>,<encoding>, PQ<m>, SQ8 or LSH, after optional transforms such as OPQ<m>)")
+                            "IVF<nlist>,<encoding>, PQ<m>, SQ8 or LSH, after optional transforms such as OPQ<m>; or a "
+                            "binary index alone: BinaryFlat, BinaryHNSW<M>, BinaryIVF<nlist>)")
         refine, alias = None, False
         if i < len(parts):
             r = _REFINE.fullmatch(parts[i])
@@ -228,6 +257,10 @@ class FactorySpec:
 
     # ----------------------------------------------------------------- text
     def __str__(self) -> str:
+        if self.index == "BinaryHNSW":
+            return f"BinaryHNSW{'' if self.graph_m is None else self.graph_m}"
+        if self.index == "BinaryIVF":
+            return f"BinaryIVF{self.nlist}"
         parts = list(self.transforms)
         if self.index in ("HNSW", "NSG"):
             main = f"{self.index}{'' if self.graph_m is None else self.graph_m}"
@@ -255,6 +288,16 @@ class FactorySpec:
     @property
     def is_ivf(self) -> bool:
         return self.index == "IVF"
+
+    @property
+    def is_binary(self) -> bool:
+        """Whether this is a binary (sign-bit, Hamming) index: ``BinaryFlat``, ``BinaryHNSW<M>``, ``BinaryIVF<n>``."""
+        return self.index.startswith("Binary")
+
+    @property
+    def binary_m(self) -> int | None:
+        """The graph degree of ``BinaryHNSW<M>`` (FAISS's default, 32, when not written)."""
+        return (self.graph_m or DEFAULT_GRAPH_M) if self.index == "BinaryHNSW" else None
 
     @property
     def m(self) -> int | None:
@@ -299,9 +342,9 @@ class FactorySpec:
         """The search-time options the index takes: ``efSearch`` (HNSW), ``nprobe`` (IVF), ``k_factor``
         (a refinement: candidates per hit re-ranked)."""
         out: list[str] = []
-        if self.index == "HNSW":
+        if self.index in ("HNSW", "BinaryHNSW"):
             out.append("efSearch")
-        if self.index == "IVF":
+        if self.index in ("IVF", "BinaryIVF"):
             out.append("nprobe")
         if self.refine is not None:
             out.append("k_factor")
@@ -321,6 +364,8 @@ class FactorySpec:
         :meth:`check_limits`)."""
         total = 0
         d = dim
+        if self.is_binary:  # the coarse centroids of a BinaryIVF are binary codes too
+            return self.nlist * (-(-dim // 8) + IVF_LIST_BYTES) if self.nlist is not None else 0
         for _, out in self._transform_dims():
             total += 4 * d * out  # a d x out matrix (PCA, RR, OPQ, ITQ); Pad: none, harmless overcount
             d = out
@@ -410,6 +455,9 @@ class FactorySpec:
         """The same index with exact re-ranking by ``encoding`` storage (unchanged when it has one)."""
         if self.refine is not None:
             return self
+        if self.is_binary:
+            raise InvalidInputError(f"{self} is a binary index: it takes no Refine(); a collection re-scores its "
+                                    "candidates with the float vectors (rescore=)")
         if not _ENCODING.fullmatch(encoding):
             raise InvalidInputError(f"a refinement stores vectors as Flat, SQ8, SQfp16 or PQ<m>, got {encoding!r}")
         return replace(self, refine=_canonical_encoding(encoding))

@@ -221,6 +221,10 @@ class BaseIndex(ABC):
     def __len__(self) -> int:
         return self.ntotal
 
+    def memory_bytes(self) -> int:
+        """Bytes the index holds in memory (its vectors or codes, its structure and the id map)."""
+        return 24 * self._map.n_labels
+
     def __contains__(self, id_: object) -> bool:
         if not isinstance(id_, int | np.integer) or isinstance(id_, bool):
             return False
@@ -517,7 +521,7 @@ def load_ids(path: Path, n: int) -> IdMap:
 
 def load_index(path: str | Path) -> BaseIndex:
     """Load any index saved by embspace (exact or FAISS), as its sidecar says."""
-    from . import exact, faiss_index  # noqa: F401  (registers the kinds)
+    from . import binary_index, exact, faiss_index  # noqa: F401  (registers the kinds)
 
     meta = read_meta(path)
     cls = BaseIndex._registry.get(str(meta.get("kind")))

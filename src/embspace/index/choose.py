@@ -38,19 +38,30 @@ def estimate_memory(factory: str, n: int, dim: int) -> int:
 
     Understands the factory strings :func:`choose_index` returns: ``Flat``, ``HNSW<M>`` and
     ``IVF<nlist>,PQ<m>`` optionally followed by ``,Refine(Flat)`` or ``,Refine(SQ8)``, and also
-    ``IVF<nlist>,Flat``, ``IVF<nlist>,SQ8``, ``SQ8`` and a leading ``OPQ``/``PCA`` rotation. Counts the
+    ``IVF<nlist>,Flat``, ``IVF<nlist>,SQ8``, ``SQ8``, a leading ``OPQ``/``PCA`` rotation, and the binary
+    indexes ``BinaryFlat``, ``BinaryHNSW<M>``, ``BinaryIVF<nlist>`` (``ceil(dim / 8)`` bytes a code). Counts the
     stored codes, graph links, inverted-list ids, trained tables and embspace's id map (24 bytes
     per vector). The string is read by :class:`~embspace.index.FactorySpec`, as FaissIndex reads it.
     """
     spec = FactorySpec.parse(factory)
     per, fixed = float(_ID_BYTES), 0.0
     pq_m, sq_bits = spec.pq_m, spec.sq_bits
-    if spec.index == "Flat":
+    code = math.ceil(dim / 8)
+    if spec.index == "BinaryFlat":
+        per += code
+    elif spec.index == "BinaryHNSW":
+        m = spec.binary_m or 32
+        per += code + 8 * m + 4 * m / max(m - 1, 1) + 12  # codes, links as for HNSW
+    elif spec.index == "BinaryIVF":
+        per += code + 8 + code  # code and id in its list, embspace's copy of the code
+        fixed += int(spec.nlist or 1) * (code + 160)
+    elif spec.index == "Flat":
         per += 4 * dim
-    elif spec.index == "HNSW" and spec.encoding is None:
+    elif spec.index == "HNSW" and (spec.encoding in (None, "Flat") or sq_bits is not None):
         m = spec.m or 32
-        # float32 storage, 2M level-0 links (int32), ~M/(M-1) upper-level links, level and offset tables
-        per += 4 * dim + 8 * m + 4 * m / max(m - 1, 1) + 12
+        # float32 (or SQ) storage, 2M level-0 links (int32), ~M/(M-1) upper-level links, level and offset tables
+        per += (4 * dim if sq_bits is None else dim * sq_bits / 8) + 8 * m + 4 * m / max(m - 1, 1) + 12
+        fixed += 0 if sq_bits is None else 8 * dim  # the SQ's per-dimension ranges
     elif spec.index == "IVF" and spec.coarse is None and pq_m is not None:
         per += pq_m * (spec.pq_nbits or 8) / 8 + 8 + 8  # code, inverted-list id, direct map
         fixed += 4 * dim * (int(spec.nlist or 1) + _SQ8_KSUB)  # centroids and PQ codebooks
@@ -65,7 +76,8 @@ def estimate_memory(factory: str, n: int, dim: int) -> int:
         fixed += 8 * dim
     else:
         raise InvalidInputError(f"estimate_memory does not know the factory {factory!r}; it sizes Flat, HNSW<M>, "
-                                "IVF<nlist>,Flat|PQ<m>|SQ8 and SQ8, each with an optional Refine(Flat|SQ8)")
+                                "IVF<nlist>,Flat|PQ<m>|SQ8 and SQ8, each with an optional Refine(Flat|SQ8), "
+                                "and BinaryFlat, BinaryHNSW<M>, BinaryIVF<nlist>")
     if any(t.startswith(("OPQ", "PCA", "RR")) for t in spec.transforms):
         fixed += 4 * dim * dim  # the rotation matrix
     if spec.refine == "Flat":

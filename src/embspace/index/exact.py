@@ -55,6 +55,10 @@ class ExactIndex(BaseIndex):
         self._x = np.empty((0, self._dim), np.float32)  # rows by label; capacity grows by doubling
         self._sq = np.empty(0, np.float64)  # squared norms (l2 only)
 
+    def memory_bytes(self) -> int:
+        """Bytes held: the float32 rows (with their spare capacity), the squared norms and the id map."""
+        return int(self._x.nbytes + self._sq.nbytes) + 24 * self._map.n_labels
+
     def _add(self, x: FloatArray, ids: IntArray) -> None:
         n0 = self._map.n_labels
         n1 = n0 + len(x)

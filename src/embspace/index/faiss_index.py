@@ -297,6 +297,11 @@ class FaissIndex(BaseIndex):
         """``dot`` on a graph: the norm ``M`` of the inner-product-to-L2 reduction (None otherwise)."""
         return self._max_norm if self._mips else None
 
+    def memory_bytes(self) -> int:
+        """Bytes the index holds: FAISS's structure as ``faiss.serialize_index`` writes it (vectors or codes,
+        graph links, lists, trained tables) and embspace's id map (24 bytes per vector)."""
+        return int(_faiss().serialize_index(self._index).size) + 24 * self._map.n_labels
+
     def __repr__(self) -> str:
         return (f"FaissIndex(dim={self._dim}, factory={self._factory!r}, metric={self._metric!r}, "
                 f"ntotal={self.ntotal}, params={self._params})")

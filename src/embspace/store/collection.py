@@ -4,7 +4,9 @@ Layout of a collection directory::
 
     PATH/embspace.json       the artifact header (kind "collection"; collections created before it have none)
     PATH/collection.sqlite   keys, float32 vectors, JSON metadata, texts, a change log (source of truth)
-    PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers
+    PATH/index/              the vector index (FAISS or exact) + a sidecar naming the change it covers (covers.json);
+                             for a quantised index (binary, SQ, PQ) or ``rescore=``, also the float32 vectors
+                             sorted by id (rescore_vectors.npy, memory-mapped to re-score candidates)
     PATH/writer.lock         held (flock) by the one writer, which notes in it who it is (pid, command)
 
 Every write is one SQLite transaction that also appends to the change log, so a write whose call
@@ -66,6 +68,29 @@ EPOCHS_KEPT = 1_000
 __all__ = ["Collection", "Page", "command_line", "describe_holder", "lock_holder"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _check_rescore(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or int(value) < 0:
+        raise InvalidInputError(f"{what} must be a positive integer (candidates re-scored per hit, e.g. 4 or 10), "
+                                f"0 (no rescoring) or None; got {value!r}")
+    return int(value)
+
+
+def _index_object(dim: int, factory: Any, metric: str) -> Any:
+    """A new, empty index for ``factory``: a BinaryIndex for a binary one, else a FaissIndex (which refuses a bad
+    string)."""
+    from ..index import BinaryIndex, FactorySpec, FaissIndex
+
+    try:
+        binary = FactorySpec.parse(factory).is_binary
+    except InvalidInputError:
+        binary = False  # FaissIndex says what is wrong
+    if binary:
+        return BinaryIndex(dim, factory, metric=metric)  # type: ignore[arg-type]
+    return FaissIndex(dim, factory, metric=metric)  # type: ignore[arg-type]
 
 
 class Page(NamedTuple):
@@ -186,6 +211,9 @@ class Collection(BaseCollection):
         self.dim = int(info["dim"])
         self.metric: str = info["metric"]
         self.index_factory: str = info["index"]
+        #: Candidates per hit re-scored exactly with the float vectors (None: the index's own scores).
+        self.rescore: int | None = info.get("rescore")
+        self._rescore_vectors: Any = None  # a RescoreVectors, kept with the index (None: not needed)
         self.writable = writable
         self._encoder = encoder
         self._index: Any = None
@@ -211,7 +239,8 @@ class Collection(BaseCollection):
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, dim: int | None = None, encoder: Any = None, metric: str = "cosine",
-               index: str = "auto", exist_ok: bool = False, token: str | None = None) -> Collection | MilvusCollection:
+               index: str = "auto", exist_ok: bool = False, token: str | None = None,
+               rescore: int | None = None) -> Collection | MilvusCollection:
         """A new, empty collection at ``path``: a directory, or a Milvus address (``milvus://HOST:PORT/NAME``,
         ``milvus+https://...``, ``milvus-lite:FILE.db#NAME``; ``token`` authenticates to a server).
 
@@ -226,9 +255,19 @@ class Collection(BaseCollection):
             ``"cosine"`` (vectors normalised on the way in), ``"dot"`` or ``"l2"``.
         index
             ``"auto"`` (chosen from the size at the first index build), or a FAISS factory string
-            (``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``), or ``"exact"``.
+            (``"Flat"``, ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF4096,PQ32"``, ``"HNSW32,SQ8"``), a binary
+            index (``"BinaryFlat"``, ``"BinaryHNSW32"``, ``"BinaryIVF1024"``: sign bits, 32x smaller than
+            float32), or ``"exact"``.
+        rescore
+            Re-score the best ``k * rescore`` candidates of the index exactly with the float vectors
+            (memory-mapped from a file kept with the index, never read row by row from SQLite) and keep
+            the best ``k``: the recall of a quantised index at the price of ``k * rescore`` dot products.
+            Kept in the collection's header; :meth:`search` takes ``rescore=`` to override it per query.
         """
+        rescore = _check_rescore(rescore, "rescore")
         if is_milvus_uri(path):
+            if rescore is not None:
+                raise InvalidInputError("rescore= is for local collections (a directory); Milvus re-ranks itself")
             return MilvusCollection.create(str(path), dim=dim, encoder=encoder, metric=metric, index=index,
                                            exist_ok=exist_ok, token=token)
         p = Path(path).expanduser()
@@ -243,11 +282,11 @@ class Collection(BaseCollection):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
         if not isinstance(index, str) or index.lower() not in ("auto", "exact"):
-            from ..index import FaissIndex
-
-            FaissIndex(int(dim), index, metric=metric)  # type: ignore[arg-type]  # a bad factory: refused, nothing written
+            _index_object(int(dim), index, metric)  # a bad factory: refused, nothing written
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
                                 "encoder": enc_info, "uid": uuid.uuid4().hex}
+        if rescore is not None:
+            info["rescore"] = rescore
         cls._create_files(p, info, dim=int(dim), metric=metric)
         db = cls._connect(p / DB_NAME)
         col = cls(p, db, info, writable=True, encoder=enc)
@@ -841,7 +880,7 @@ class Collection(BaseCollection):
         return self.path / INDEX_DIR
 
     def _new_index(self, n: int) -> Any:
-        from ..index import ExactIndex, FactorySpec, FaissIndex, choose_index
+        from ..index import ExactIndex, FactorySpec, choose_index
 
         factory = self.index_factory
         if factory == "auto":
@@ -861,7 +900,7 @@ class Collection(BaseCollection):
             warnings.warn(f"collection {str(self.path)!r}: its factory {factory!r} is beyond embspace's limits "
                           f"({'; '.join(bad)}); the index is built as {str(clamped)!r} instead", stacklevel=3)
             factory = str(clamped)
-        return FaissIndex(self.dim, factory, metric=self.metric)  # type: ignore[arg-type]
+        return _index_object(self.dim, factory, self.metric)
 
     def _load_index(self) -> None:
         """Load the saved index if it describes this table (the same uid, and the same history up to the
@@ -881,8 +920,12 @@ class Collection(BaseCollection):
                         why = self._covers_table(covered, identity)
                         if why is None and covered == self._last_seq() and int(index.ntotal) != self.count():
                             why = f"it holds {int(index.ntotal)} items, the table {self.count()}"
+                        rescore_vectors = None
+                        if why is None:
+                            rescore_vectors, why = self._open_rescore_vectors(index, covers)
                         if why is None:
                             self._index, self._index_seq, self._index_identity = index, covered, identity
+                            self._rescore_vectors = rescore_vectors
                             self._load_names()
                             return
                     warnings.warn(f"{p}: the index does not match the table ({why}); rebuilding it from the table",
@@ -905,11 +948,87 @@ class Collection(BaseCollection):
         index = self._new_index(len(ids))
         if len(ids):
             index.add(vecs, ids)
+        self._rescore_vectors = None
+        if self._wants_rescore_vectors(index):
+            from ._rescore import RescoreVectors
+
+            self._rescore_vectors = RescoreVectors.from_arrays(ids, self._stored_form(vecs), self.dim)
         self._index, self._index_seq, self._index_identity = index, last, identity
         self._filter_cache.clear()
         self._applied_since_save = 1
         if self._lock_file is not None:  # only the lock's holder writes the index files
             self._save_index()
+
+    def _wants_rescore_vectors(self, index: Any) -> bool:
+        """Whether the float vectors are kept with ``index`` for rescoring: with ``rescore`` set, and always for a
+        binary index (whose own scores are coarse)."""
+        return bool(self.rescore) or getattr(index, "kind", "") == "faiss-binary"
+
+    def _stored_form(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Vectors as the index stores them (unit rows under cosine), for exact re-scoring."""
+        from ..index.base import normalize_rows
+
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return normalize_rows(x, allow_zero=True, what="vector") if self.metric == "cosine" else x
+
+    def _open_rescore_vectors(self, index: Any, covers: Mapping[str, Any]) -> tuple[Any, str | None]:
+        """(the saved rescoring vectors of ``index``, None) — or (None, why they do not match it)."""
+        from ._rescore import VECTORS, RescoreVectors
+
+        p = self._index_path()
+        if not (p / VECTORS).is_file():
+            if self._wants_rescore_vectors(index):
+                return None, "the float vectors for rescoring are missing"
+            return None, None
+        try:
+            rv = RescoreVectors.open(p, self.dim)
+        except Exception as e:  # derived data: rebuild
+            return None, f"unreadable rescoring vectors ({e})"
+        live = np.asarray(index.ids, np.int64)
+        if covers.get("rescore_vectors") != len(rv) or len(rv) != len(live) or not rv.covers(live):
+            return None, f"its {len(rv)} rescoring vectors do not match its {len(live)} items"
+        return rv, None
+
+    def _rescore_source(self) -> Any:
+        """The rescoring vectors; built from the table in one read when the index was saved without them (a
+        per-query ``rescore=`` on a collection created without it), and written with the index from then on."""
+        if self._rescore_vectors is None:
+            from ._rescore import RescoreVectors
+
+            with self._snapshot():
+                ids, vecs = self._all_vectors()
+            self._rescore_vectors = RescoreVectors.from_arrays(ids, self._stored_form(vecs), self.dim)
+            self._applied_since_save = max(self._applied_since_save, 1)  # saved with the index at close
+        return self._rescore_vectors
+
+    def _rescored(self, q: npt.NDArray[np.float32], ids: npt.NDArray[np.int64], k: int
+                  ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The best ``k`` of the candidates ``ids`` (``(nq, m)``, ``-1`` for none) by exact float scores."""
+        nq, m = ids.shape
+        source = self._rescore_source()
+        if nq == 1:  # one query (the common case): few NumPy calls
+            x1, found1 = source.get(ids[0])
+            s1 = x1 @ q[0] if self.metric != "l2" else -np.sqrt(((x1 - q[0]) ** 2).sum(axis=1))
+            s1 = np.where(found1 & (ids[0] >= 0), s1, -np.inf).astype(np.float32)
+            best = np.argsort(-s1, kind="stable")[:k]
+            top1 = s1[best]
+            return top1[None, :], np.where(np.isfinite(top1), ids[0][best], -1)[None, :]
+        scores = np.empty((nq, m), np.float32)
+        step = max(1, (1 << 22) // max(m * self.dim, 1))  # queries per block: ~16 MB of gathered rows
+        for q0 in range(0, nq, step):
+            block = ids[q0:q0 + step]
+            x, found = source.get(block.reshape(-1))
+            x = x.reshape(len(block), m, self.dim)
+            qb = q[q0:q0 + step]
+            if self.metric == "l2":
+                s = -np.sqrt(np.maximum(((x - qb[:, None, :]) ** 2).sum(axis=2), 0.0))
+            else:
+                s = np.einsum("qkd,qd->qk", x, qb)
+            scores[q0:q0 + step] = np.where(found.reshape(len(block), m) & (block >= 0), s, -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(scores, order, 1)
+        top_ids = np.where(np.isfinite(top), np.take_along_axis(ids, order, 1), -1)
+        return np.ascontiguousarray(top), top_ids
 
     def _all_vectors(self, where: FilterLike = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         f = compile_filter(where)
@@ -931,14 +1050,22 @@ class Collection(BaseCollection):
         try:
             self._index.save(tmp / "i")
             uid, token = self._index_identity
-            (tmp / "i" / "covers.json").write_text(json.dumps({"seq": self._index_seq, "uid": uid, "token": token,
-                                                               "count": int(self._index.ntotal)}))
+            covers = {"seq": self._index_seq, "uid": uid, "token": token, "count": int(self._index.ntotal)}
+            if self._rescore_vectors is not None:  # the float vectors of the same items, covered by the same record
+                live = np.asarray(self._index.ids, np.int64)
+                self._rescore_vectors.write(tmp / "i", live)
+                covers["rescore_vectors"] = len(live)
+            (tmp / "i" / "covers.json").write_text(json.dumps(covers))
             old = self._index_path()
             if old.exists():  # a name of its own (not the pid: a killed process's leftover may hold that one)
                 os.replace(old, tmp / "old")
             os.replace(tmp / "i", old)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        if self._rescore_vectors is not None:  # from now on memory-mapped from the file just written
+            from ._rescore import RescoreVectors
+
+            self._rescore_vectors = RescoreVectors.open(self._index_path(), self.dim)
         self._applied_since_save = 0
         if not self._db.in_transaction and self._has_epochs:  # (inside a read snapshot: the next write prunes)
             with self._db:
@@ -978,7 +1105,10 @@ class Collection(BaseCollection):
                 self._index.remove(removable)
             keep = [i for i in live_adds if i in got and i not in self._index]
             if keep:
-                self._index.add(np.stack([got[i] for i in keep]), np.asarray(keep, np.int64))
+                new_x, new_ids = np.stack([got[i] for i in keep]), np.asarray(keep, np.int64)
+                self._index.add(new_x, new_ids)
+                if self._rescore_vectors is not None:
+                    self._rescore_vectors.add(new_ids, self._stored_form(new_x))
             self._names.update({int(i): k for i, k in names.items()})
         except Exception as e:  # an index that disagrees with the log: never wedge, rebuild from the table
             warnings.warn(f"{self.path}: replaying the change log failed ({e.__class__.__name__}: {e}); rebuilding "
@@ -1032,7 +1162,8 @@ class Collection(BaseCollection):
 
     # -- search --------------------------------------------------------------------------------------
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
-               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+               params: Mapping[str, int] | None = None, include: IncludeArg = (),
+               rescore: int | None = None) -> CollectionResult:
         """The ``k`` nearest items to ``query`` (a vector, a batch of vectors, or a text or texts — encoded
         with the collection's encoder; in a collection without an encoder a string is a key) or to the
         item ``key`` (itself excluded), best first.
@@ -1045,9 +1176,15 @@ class Collection(BaseCollection):
         (the item's stored text; for items written before texts were kept, the metadata's ``"text"``
         field) and ``"vector"``
         (see :class:`~embspace.store.CollectionResult`); they are read in one query for all hits.
+
+        ``rescore`` overrides the collection's setting for this search: the index's best ``k * rescore``
+        candidates are re-scored exactly with the float vectors (memory-mapped) and the best ``k`` kept,
+        with their exact scores; ``0`` turns it off.
         """
         extras = check_include(include) if include else frozenset()
-        if (where is None and key is None and params is None and type(query) is np.ndarray and query.ndim == 1
+        factor = self.rescore if rescore is None else _check_rescore(rescore, "rescore")
+        if (not factor and where is None and key is None and params is None and type(query) is np.ndarray
+                and query.ndim == 1
                 and query.dtype == np.float32 and type(k) is int and k > 0):
             fast = self._search_one(query, k)  # one vector, no filter: the hot path
             if fast is not None:
@@ -1067,9 +1204,12 @@ class Collection(BaseCollection):
         else:  # q is checked and normalised already: skip the index's own validation
             if entry and "selection" not in entry:
                 entry["selection"] = self._index.select(entry["ids"])
-            got = self._index.search_prepared(q, kk, params=params, allowed_ids=entry.get("selection"))
+            got = self._index.search_prepared(q, kk * factor if factor else kk, params=params,
+                                              allowed_ids=entry.get("selection"))
             if got is None:
                 return attach(CollectionResult.empty(not single, len(q)), extras, self.dim, [[]] * len(q), {})
+            if factor:
+                got = self._rescored(q, got[1], kk)
             res = CollectionResult([], got[0], got[1])
         result = self._keyed(res, k, exclude, single)
         return self._with_extras(result, extras) if extras else result
@@ -1181,6 +1321,8 @@ class Collection(BaseCollection):
         return {"path": str(self.path), "count": self.count(), "dim": self.dim, "metric": self.metric,
                 "index": self.index_factory, "index_entries": int(self._index.ntotal),
                 "index_removed": int(getattr(self._index, "n_removed", 0)),
+                "index_bytes": int(self._index.memory_bytes()), "rescore": self.rescore,
+                "rescore_file_bytes": 0 if self._rescore_vectors is None else int(self._rescore_vectors.file_bytes),
                 "encoder": (self._info.get("encoder") or {}).get("name")}
 
     def __repr__(self) -> str:

@@ -1,0 +1,108 @@
+"""The float vectors a quantised collection re-scores its candidates with, memory-mapped from the index's files.
+
+The table (SQLite) stays the truth; this is derived data like the index, written next to it
+(``index/rescore_vectors.npy``: the stored-form float32 rows sorted by id, and ``index/rescore_ids.npy``)
+when the index is built or saved, and covered by the same ``covers.json``. Reading a candidate's vector is
+a memory-mapped row, never a SQL query. Vectors added since the files were written (the change log
+replayed into the index) are kept in memory until the next save.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CorruptDataError
+
+VECTORS = "rescore_vectors.npy"
+IDS = "rescore_ids.npy"
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+class RescoreVectors:
+    """Stored-form float32 vectors by id: a sorted (memory-mapped) base plus the rows added since."""
+
+    def __init__(self, ids: IntArray, vectors: FloatArray | np.memmap[Any, Any], dim: int) -> None:
+        self.dim = dim
+        self._ids = ids
+        self._x = vectors
+        self._rows: FloatArray = np.asarray(vectors)  # a plain view (of the mapping): no np.memmap per lookup
+        self._extra: dict[int, FloatArray] = {}
+
+    @classmethod
+    def from_arrays(cls, ids: IntArray, vectors: FloatArray, dim: int) -> RescoreVectors:
+        order = np.argsort(ids, kind="stable")
+        return cls(np.ascontiguousarray(ids[order]), np.ascontiguousarray(vectors[order]), dim)
+
+    @classmethod
+    def open(cls, directory: Path, dim: int) -> RescoreVectors:
+        """Map the files written by :meth:`write` (read-only)."""
+        try:
+            ids = np.load(directory / IDS, allow_pickle=False)
+            x = np.load(directory / VECTORS, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise CorruptDataError(directory / VECTORS, f"cannot read the rescoring vectors: {e}") from None
+        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != dim or ids.shape != (len(x),) or \
+                ids.dtype != np.int64 or (len(ids) > 1 and not (np.diff(ids) > 0).all()):
+            raise CorruptDataError(directory / VECTORS, f"expected float32 (n, {dim}) rows under n sorted int64 ids, "
+                                                        f"got {x.dtype} {x.shape} and ids {ids.dtype} {ids.shape}")
+        return cls(ids, x, dim)
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._extra)
+
+    @property
+    def mapped(self) -> bool:
+        return isinstance(self._x, np.memmap)
+
+    @property
+    def file_bytes(self) -> int:
+        return int(self._x.nbytes) if self.mapped else 0
+
+    def add(self, ids: IntArray, vectors: FloatArray) -> None:
+        for i, v in zip(ids.tolist(), vectors, strict=True):
+            self._extra[int(i)] = np.array(v, np.float32)
+
+    def covers(self, ids: IntArray) -> bool:
+        """Whether every id of ``ids`` has a vector here."""
+        if len(ids) == 0:
+            return True
+        pos = np.searchsorted(self._ids, ids)
+        found = (pos < len(self._ids)) & (self._ids[np.minimum(pos, max(len(self._ids) - 1, 0))] == ids) \
+            if len(self._ids) else np.zeros(len(ids), np.bool_)
+        return bool(found.all() or all(int(i) in self._extra for i in ids[~found].tolist()))
+
+    def get(self, ids: IntArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """``(len(ids), dim)`` float32 rows of ``ids`` and which were found (a missing id gives zeros)."""
+        out = np.zeros((len(ids), self.dim), np.float32)
+        if len(self._ids):
+            pos = np.searchsorted(self._ids, ids)
+            pos_c = np.minimum(pos, len(self._ids) - 1)
+            hit = self._ids[pos_c] == ids
+            if hit.any():
+                out[hit] = self._rows[pos_c[hit]]
+        else:
+            hit = np.zeros(len(ids), np.bool_)
+        if self._extra:
+            for r in np.nonzero(~hit)[0].tolist():
+                v = self._extra.get(int(ids[r]))
+                if v is not None:
+                    out[r] = v
+                    hit[r] = True
+        return out, hit
+
+    def write(self, directory: Path, live_ids: IntArray) -> None:
+        """Write the rows of ``live_ids`` (sorted by id) as the two files in ``directory``."""
+        ids = np.sort(np.asarray(live_ids, np.int64))
+        x = np.lib.format.open_memmap(directory / VECTORS, mode="w+", dtype=np.float32, shape=(len(ids), self.dim))
+        step = 65536
+        for i in range(0, len(ids), step):
+            x[i:i + step] = self.get(ids[i:i + step])[0]
+        x.flush()
+        del x
+        np.save(directory / IDS, ids, allow_pickle=False)
