@@ -63,3 +63,21 @@ def test_load_pairs_formats_and_errors(tmp_path: Path) -> None:
     j.write_text('{"query": "q", "document": "d"}\n{"nope": 1}\n')
     with pytest.raises(CorruptDataError, match=r"line 2|:2"):
         load_pairs(j)
+
+
+def test_finetune_matryoshka_option(tiny: Path, tmp_path: Path) -> None:
+    f = tmp_path / "pairs.tsv"
+    f.write_text("cat mat\tthe cat sat on the mat\ndog river\ta dog in the river\nmoney bank\tmoney in the bank\n")
+    r = runner.invoke(app, ["finetune", str(f), "-o", str(tmp_path / "m"), "--model", str(tiny), "--batch-size", "2",
+                            "--device", "cpu", "--matryoshka", "16,8,4", "--json"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert json.loads(r.stdout)["matryoshka_dims"] == [16, 8, 4]
+    from embspace.encoders import matryoshka_dims
+
+    assert matryoshka_dims(tmp_path / "m") == (16, 8, 4)
+    r = runner.invoke(app, ["finetune", str(f), "-o", str(tmp_path / "m2"), "--model", str(tiny), "--device", "cpu",
+                            "--matryoshka", "8,16"])
+    assert r.exit_code != 0 and "descending" in r.output + str(r.exception)
+    r = runner.invoke(app, ["finetune", str(f), "-o", str(tmp_path / "m3"), "--model", str(tiny), "--device", "cpu",
+                            "--matryoshka", "16,eight"])
+    assert r.exit_code != 0 and "--matryoshka takes sizes" in r.output + str(r.exception)

@@ -167,3 +167,21 @@ def test_metric_projection_gathers_labelled_classes_of_a_space() -> None:
         MetricProjection(loss="arcface", progress=False).fit(space, labels)
     with pytest.raises(NotFittedError):
         MetricProjection().transform(x)
+
+
+def test_matryoshka_loss_trains_the_prefix_too() -> None:
+    """With MatryoshkaLoss the first 2 of 8 dimensions separate the classes on their own; the same training
+    with the plain loss leaves them weaker."""
+    from embspace.losses import MatryoshkaLoss
+
+    x, y = _blobs(classes=6)
+    scores = {}
+    for name, loss in (("plain", TripletLoss(margin=0.5)),
+                       ("matryoshka", MatryoshkaLoss(TripletLoss(margin=0.5), dims=(8, 4, 2)))):
+        tr = ContrastiveTrainer(_net(), loss, epochs=15, batch_size=48, learning_rate=3e-3, device="cpu",
+                                progress=False).fit(x, y)
+        z = tr.embed(x)
+        scores[name] = (_knn_accuracy(z, y), _knn_accuracy(z[:, :2], y))
+        assert tr.loss_history_[-1] < tr.loss_history_[0]
+    assert scores["matryoshka"][0] >= 0.85  # the full vectors still work
+    assert scores["matryoshka"][1] > scores["plain"][1], scores

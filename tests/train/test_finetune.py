@@ -57,3 +57,35 @@ def test_finetune_refuses_bad_pairs(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         finetune([("a", "b"), ("c", "")], tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_finetune_matryoshka_records_the_dims(tmp_path: Path) -> None:
+    import warnings
+
+    from embspace.encoders import matryoshka_dims
+
+    base = _text_testing().build_st(tmp_path / "base")
+    out = finetune(list(zip(QUERIES, DOCS, strict=True)), tmp_path / "mrl", model=base, epochs=3, batch_size=8,
+                   learning_rate=2e-3, device="cpu", progress=False, matryoshka_dims=(16, 8, 4))
+    meta = json.loads((out / "embspace_finetune.json").read_text("utf-8"))
+    assert meta["matryoshka_dims"] == [16, 8, 4] and meta["loss"].startswith("MatryoshkaLoss")
+    assert "MatryoshkaLoss" in (out / "README.md").read_text("utf-8")  # the card names the loss
+    assert matryoshka_dims(out) == (16, 8, 4) and matryoshka_dims(str(out)) == (16, 8, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a size it was trained for: no DimensionTruncationWarning
+        enc = get_encoder(str(out), device="cpu", dim=8)
+    assert matryoshka_dims(enc) == (16, 8, 4)
+    assert enc.encode(QUERIES[:2], progress=False).shape == (2, 8)
+    assert matryoshka_dims(base) is None
+
+
+def test_finetune_refuses_bad_matryoshka_dims(tmp_path: Path) -> None:
+    base = _text_testing().build_st(tmp_path / "base")
+    pairs = list(zip(QUERIES, DOCS, strict=True))
+    with pytest.raises(InvalidInputError, match="makes 16-dimensional"):
+        finetune(pairs, tmp_path / "x", model=base, device="cpu", progress=False, matryoshka_dims=(32, 16))
+    with pytest.raises(InvalidInputError, match="descending"):
+        finetune(pairs, tmp_path / "x", model=base, device="cpu", progress=False, matryoshka_dims=(4, 8))
+    with pytest.raises(InvalidInputError, match="needs matryoshka_dims"):
+        finetune(pairs, tmp_path / "x", model=base, device="cpu", progress=False, matryoshka_weights=(1.0,))
+    assert not (tmp_path / "x").exists()

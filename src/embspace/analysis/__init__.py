@@ -1,6 +1,6 @@
 """Geometry of embedding spaces: diagnostics (norms, anisotropy, intrinsic dimension, hubness), fixes
-(centring, all-but-the-top, whitening, standardisation) that map new vectors too, CSLS and mutual-proximity
-re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
+(centring, all-but-the-top, whitening, standardisation, PCA truncation) that map new vectors too, CSLS and
+mutual-proximity re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
 near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
 of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap).
 
@@ -26,7 +26,7 @@ from .diagnostics import (
     summary,
     twonn,
 )
-from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, standardize, whiten
+from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, pca_truncate, standardize, whiten
 from .maps import SpaceMap, map_path, project
 from .report import Report, report
 from .rescoring import RescoredSpace, csls, mutual_proximity
@@ -37,8 +37,8 @@ __all__ = [
     "Norms", "QuantizedSpace", "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform",
     "all_but_the_top", "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates",
     "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension",
-    "mutual_proximity", "neighbor_overlap", "norms", "procrustes", "project", "quantize", "report", "shared_keys",
-    "stability", "standardize", "summary", "twonn", "whiten",
+    "mutual_proximity", "neighbor_overlap", "norms", "pca_truncate", "procrustes", "project", "quantize", "report",
+    "shared_keys", "stability", "standardize", "summary", "twonn", "whiten",
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

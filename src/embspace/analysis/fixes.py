@@ -34,7 +34,8 @@ from ..space.io import FormatName
 from ..space.provenance import Provenance
 from .diagnostics import Anisotropy, _gram, _rows, anisotropy, hubness, hubness_of
 
-__all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "standardize", "whiten"]
+__all__ = ["FixReport", "FixedSpace", "Transform", "all_but_the_top", "center", "pca_truncate", "standardize",
+           "whiten"]
 
 F32 = npt.NDArray[np.float32]
 #: The version of what a fixed space adds to the space layout (transform.npz, report.json), kept in its header
@@ -399,3 +400,38 @@ def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], f
     scale = np.where(std > 0, std, 1.0)
     return _finish(space, Transform("standardize", space.dim, mean=mean.astype(np.float32),
                                     scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed)
+
+
+def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                 sample: int | None = 100_000, seed: int = 0) -> FixedSpace:
+    """Fewer dimensions by PCA: centre, then project onto the top ``dim`` principal axes learnt on the space
+    (on ``sample`` of its rows), without whitening, so that the kept dimensions are the ones that vary most.
+    For a model not trained for truncation (not Matryoshka), this loses less than keeping its first ``dim``.
+
+    The result's :attr:`~FixedSpace.transform` maps new vectors (queries, items added later) into it:
+    ``fixed.transform(q)`` is ``(q - mean) @ components[:dim].T``. Its provenance records the projection
+    (``fix``: ``kind="pca-truncate"``, ``dim``, ``full_dim`` and the transform's digest), so a full-size or a
+    first-``dim`` vector is refused by it even where the dimensions match; it saves and loads with the space
+    (:meth:`FixedSpace.save`). Cosine spaces stay cosine: search re-normalises.
+
+    Parameters
+    ----------
+    space
+        The space to learn the projection on (its corpus).
+    dim
+        Dimensions to keep, between 1 and the space's dimension.
+    evaluate, sample, seed
+        As for the other fixes (:func:`whiten`).
+    """
+    space = _space(space)
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim <= space.dim:
+        raise InvalidInputError(f"dim must be an int between 1 and the space's dimension {space.dim}, got {dim!r}")
+    x = _sample(space, sample, seed)
+    mean = x.mean(axis=0)
+    s, u = np.linalg.eigh(np.cov(x - mean, rowvar=False) if len(x) > 1 else np.eye(space.dim))
+    order = np.argsort(s)[::-1]
+    components = u[:, order[:dim]]  # (full_dim, dim): the top principal axes as columns
+    components *= np.where(components[np.abs(components).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)  # one sign
+    return _finish(space, Transform("pca-truncate", space.dim, mean=mean.astype(np.float32),
+                                    matrix=np.ascontiguousarray(components, np.float32),
+                                    params={"dim": dim, "full_dim": space.dim}), evaluate=evaluate, seed=seed)

@@ -24,14 +24,27 @@ def finetune_command(
     max_length: Annotated[int, typer.Option("--max-length", help="Tokens per text.")] = 256,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    matryoshka: Annotated[str | None, typer.Option(
+        "--matryoshka", metavar="DIMS", help="Also train for truncation (MatryoshkaLoss) to these sizes, descending, "
+                                             "e.g. 384,256,128,64; the model records them, so "
+                                             "get_encoder(model, dim=...) truncates it without a warning.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")] = False,
 ) -> None:
-    """Fine-tune a sentence encoder on (query, positive) pairs with in-batch negatives (MNRL)."""
+    """Fine-tune a sentence encoder on (query, positive) pairs with in-batch negatives (MNRL), optionally
+    for truncation too (Matryoshka)."""
     from ..data import load_pairs
+    from ..errors import InvalidInputError
     from ..evaluate import load_beir
     from ..train import finetune
 
+    dims = None
+    if matryoshka is not None:
+        try:
+            dims = [int(d) for d in matryoshka.replace(" ", "").split(",") if d]
+        except ValueError:
+            raise InvalidInputError(f"--matryoshka takes sizes separated by commas (e.g. 384,256,128,64), got "
+                                    f"{matryoshka!r}") from None
     if pairs.is_dir():
         pair_list = load_beir(pairs, split).pairs()
         source = f"{pairs} ({split} qrels)"
@@ -40,15 +53,17 @@ def finetune_command(
         source = str(pairs)
     t0 = time.perf_counter()
     path = finetune(pair_list, output, model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    max_length=max_length, device=device, seed=seed, progress=not quiet and not as_json)
+                    max_length=max_length, device=device, seed=seed, progress=not quiet and not as_json,
+                    matryoshka_dims=dims)
     seconds = time.perf_counter() - t0
     summary = {"output": str(path), "base_model": model, "pairs": len(pair_list), "source": source,
-               "epochs": epochs, "seconds": round(seconds, 1)}
+               "epochs": epochs, "matryoshka_dims": dims, "seconds": round(seconds, 1)}
     if as_json:
         out.print_json(summary)
     else:
-        typer.echo(f"fine-tuned {model} on {len(pair_list):,} pairs from {source} in {seconds:.0f} s -> {path} "
-                   f"(load it with --model {path})")
+        trained = "" if dims is None else f" for truncation to {','.join(map(str, dims))} dims (Matryoshka)"
+        typer.echo(f"fine-tuned {model} on {len(pair_list):,} pairs from {source}{trained} in {seconds:.0f} s -> "
+                   f"{path} (load it with --model {path})")
 
 
 def train_contrastive(

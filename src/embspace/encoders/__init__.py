@@ -2,7 +2,8 @@
 
 ``get_encoder("minilm")`` is the default text encoder (all-MiniLM-L6-v2, offline). Heavy libraries
 (torch, transformers, OpenVINO, Pillow) load only when an encoder is built. ``encode("one text")``
-returns one vector ``(dim,)``; a list returns ``(n, dim)``.
+returns one vector ``(dim,)``; a list returns ``(n, dim)``. ``get_encoder("minilm", dim=128)`` truncates
+the vectors (Matryoshka); :func:`matryoshka_dims` says which sizes a model was trained for.
 
 ``TwoTowerClip`` and ``finetune`` are learners: they moved to :mod:`embspace.train`. Their old names
 here still work for one release with a ``DeprecationWarning``; :func:`__getattr__` imports
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .encoder import BaseEncoder, Encoder, Modality
+from .matryoshka import DimensionTruncationWarning, matryoshka_dims
 from .registry import get_encoder, register_encoder
 from .sentence_encoder import DEFAULT_MODEL
 
@@ -33,9 +35,10 @@ _LAZY = {
 #: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
 _MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
 
-__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "Encoder", "ImageEncoder", "Modality",
-           "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder", "TokenEmbeddings",
-           "TruncationWarning", "ZeroShotResult", "get_encoder", "register_encoder"]
+__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "DimensionTruncationWarning", "Encoder",
+           "ImageEncoder", "Modality", "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder",
+           "TokenEmbeddings", "TruncationWarning", "ZeroShotResult", "get_encoder", "matryoshka_dims",
+           "register_encoder"]
 
 
 def __getattr__(name: str) -> Any:

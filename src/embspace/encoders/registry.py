@@ -65,7 +65,8 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         files); ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
         a name given to :func:`register_encoder`; or a hub id.
     **kwargs
-        Passed to the encoder's constructor (``device``, ``precision``, ``pooling``, ...).
+        Passed to the encoder's constructor (``device``, ``precision``, ``pooling``, ``dim`` to truncate a
+        text encoder's vectors, ...).
     """
     from .sentence_encoder import ALIASES, SentenceEncoder
 
@@ -75,6 +76,7 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     if text.lower() in ALIASES:
         return SentenceEncoder(text, **kwargs)
     if text.startswith("static:"):
+        _no_dim(kwargs, "static")
         from ..space.io import load
         from .static_encoder import StaticEncoder
 
@@ -84,6 +86,8 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         kind = model_kind(path)
         if kind == "sentence":
             return SentenceEncoder(path, **kwargs)
+        if kind in ("clip", "image"):
+            _no_dim(kwargs, kind)
         if kind == "clip":
             from .clip_encoder import ClipEncoder
 
@@ -104,6 +108,13 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         raise ModelNotFoundError(f"unknown model {text!r}; did you mean {' or '.join(repr(c) for c in close)}? (it "
                                  "is neither a local model directory nor a hub id in the local Hugging Face cache)"
                                  ) from e
+
+
+def _no_dim(kwargs: dict[str, Any], kind: str) -> None:
+    if kwargs.get("dim") is not None:
+        raise InvalidInputError(f"dim= (truncating the vectors) is for text encoders (sentence-transformers and "
+                                f"Hugging Face text models), not {kind} encoders; truncate a space of their "
+                                "vectors with embspace.analysis.pca_truncate instead")
 
 
 def known_model_names() -> list[str]:

@@ -61,12 +61,16 @@ class SentenceEncoder(TextEncoder):
         Texts per batch; default ``None``: batches by a budget of ``batch_tokens`` padded tokens.
     max_length
         Tokens per text; default the model's ``max_seq_length``.
+    dim
+        Truncate the vectors to their first ``dim`` components, re-normalised (Matryoshka): as
+        :class:`~embspace.encoders.TextEncoder`, with a :class:`~embspace.encoders.DimensionTruncationWarning`
+        when the model was not trained for that size.
     """
 
     def __init__(self, model: str | Path = "minilm", *, device: str = "auto", precision: Precision = "fp32",
                  batch_size: int | None = None,
                  batch_tokens: int = DEFAULT_BATCH_TOKENS, max_length: int | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, dim: int | None = None) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -85,15 +89,15 @@ class SentenceEncoder(TextEncoder):
                                     "with a tokenizer; embspace runs transformer sentence models")
         pooling, post = _pooling_and_post(st)
         get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-        dim = get_dim()
-        if dim is None:
+        full = get_dim()
+        if full is None:
             raise InvalidInputError(f"model {name!r} does not report its embedding dimension")
         self.pooling = pooling
         self.batch_size = batch_size
         seq = int(getattr(st, "max_seq_length", 0) or 0)
         self._setup(net, tokenizer, name=name, revision=revision, max_length=max_length or seq or None,
                     device=device, precision=precision, batch_tokens=batch_tokens, threads=threads,
-                    post=post, dim=int(dim))
+                    post=post, out_dim=int(full), source=source, truncate_dim=dim)
         self.max_seq_length = self.max_length
 
     @staticmethod

@@ -26,6 +26,7 @@ from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundErr
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
 from .encoder import BaseEncoder, Modality, l2_normalize, resolve_device
+from .matryoshka import DimensionTruncationWarning, dims_of_model, truncation_warning
 
 Pooling = Literal["mean", "cls", "max"]
 Precision = Literal["fp32", "int8"]
@@ -151,13 +152,28 @@ class TextEncoder(BaseEncoder):
         Budget of padded tokens per batch (the default batch size adapts to text length).
     threads
         CPU threads of the model (default: PyTorch's setting, ``torch.get_num_threads()``).
+    dim
+        Keep the first ``dim`` components of every vector (then re-normalised when ``normalize``):
+        smaller vectors for a model trained for truncation (Matryoshka; see
+        :func:`~embspace.encoders.matryoshka_dims`). A :class:`DimensionTruncationWarning` says when the
+        model was not trained for that size. :attr:`dim` is then ``dim``, :attr:`full_dim` the model's,
+        and the provenance of what it encodes records both (``truncate_dim``, ``full_dim``): its vectors
+        never mix with the full-size ones. Default None: every component.
+
+    Attributes
+    ----------
+    matryoshka_dims
+        The sizes the model was trained to be truncated to (:func:`~embspace.encoders.matryoshka_dims`):
+        None when nothing says it was, ``()`` when it was but the sizes are not recorded.
     """
 
     modality: Modality = "text"
+    matryoshka_dims: tuple[int, ...] | None = None
+    full_dim: int
 
     def __init__(self, model: str | Path, *, pooling: Pooling = "mean", max_length: int | None = None,
                  device: str = "auto", precision: Precision = "fp32", batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, dim: int | None = None) -> None:
         if pooling not in ("mean", "cls", "max"):
             raise InvalidInputError(f"unknown pooling {pooling!r}; choose 'mean', 'cls' or 'max'")
         _torch, auto_model, auto_tokenizer = self._imports()
@@ -170,7 +186,8 @@ class TextEncoder(BaseEncoder):
             raise ModelNotFoundError(_not_found(model, e)) from e
         self.pooling: str = pooling
         self._setup(net, tokenizer, name=name, revision=revision, max_length=max_length, device=device,
-                    precision=precision, batch_tokens=batch_tokens, threads=threads)
+                    precision=precision, batch_tokens=batch_tokens, threads=threads, source=source,
+                    truncate_dim=dim)
 
     @staticmethod
     def _imports() -> tuple[Any, Any, Any]:
@@ -184,7 +201,8 @@ class TextEncoder(BaseEncoder):
     # -- shared set-up (SentenceEncoder comes here too) ------------------------------------------------
     def _setup(self, net: Any, tokenizer: Any, *, name: str, revision: str, max_length: int | None, device: str,
                precision: Precision, batch_tokens: int, threads: int | None,
-               post: Any = None, dim: int | None = None) -> None:
+               post: Any = None, out_dim: int | None = None, source: str | Path | None = None,
+               truncate_dim: int | None = None) -> None:
         import torch
 
         if precision not in ("fp32", "int8"):
@@ -212,14 +230,30 @@ class TextEncoder(BaseEncoder):
         if self.max_length < 2:
             raise InvalidInputError(f"max_length must be at least 2, got {max_length}")
         self.hidden_size = int(net.config.hidden_size)
-        self.dim = int(dim or self.hidden_size)
+        self.full_dim = int(out_dim or self.hidden_size)
+        self.matryoshka_dims = dims_of_model(source, name)
+        self.dim = self._truncation(truncate_dim)
         self._int8: Any = self._load_int8() if precision == "int8" else None
         self.backend = "openvino" if self._int8 is not None else "torch"
         self.last_truncated_ = 0
-        self._set_provenance(pooling=self.pooling, max_length=self.max_length)
+        cut = {"truncate_dim": self.dim, "full_dim": self.full_dim} if self.dim < self.full_dim else {}
+        self._set_provenance(pooling=self.pooling, max_length=self.max_length, **cut)
         self._token_provenance = Provenance(model=self.name, config={"revision": self.revision,
                                                                       "output": "token_states",
                                                                       "max_length": self.max_length})
+
+    def _truncation(self, dim: int | None) -> int:
+        """The checked ``dim=`` (the full dimension when None), with a warning when the model was not trained
+        for it."""
+        if dim is None:
+            return self.full_dim
+        if not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim <= self.full_dim:
+            raise InvalidInputError(f"dim must be an int between 1 and {self.full_dim} ({self.name} makes "
+                                    f"{self.full_dim}-dimensional vectors), got {dim!r}")
+        message = truncation_warning(self.name, self.matryoshka_dims, dim, self.full_dim)
+        if message is not None:
+            warnings.warn(message, DimensionTruncationWarning, stacklevel=4)
+        return int(dim)
 
     def _load_int8(self) -> Any:
         from . import _openvino
@@ -307,7 +341,7 @@ class TextEncoder(BaseEncoder):
             raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
         rows = self._token_ids(items)
         lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
-        out = np.empty((len(rows), self.dim), np.float32)
+        out = np.empty((len(rows), self.full_dim), np.float32)
         batches = self._batches(lengths, batch_size)
         short = self.name.rsplit("/", 1)[-1]  # all-MiniLM-L6-v2, not sentence-transformers/all-MiniLM-L6-v2
         with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {short}", unit="docs",
@@ -323,6 +357,8 @@ class TextEncoder(BaseEncoder):
             warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} tokens "
                           "and were truncated (embspace encode --chunk splits long texts instead)",
                           TruncationWarning, stacklevel=3)
+        if self.dim < self.full_dim:  # Matryoshka truncation: the first dim components, re-normalised below
+            out = np.ascontiguousarray(out[:, : self.dim])
         return l2_normalize(out) if normalize else out
 
     def _parallel_batches(self) -> bool:
@@ -414,7 +450,8 @@ class TextEncoder(BaseEncoder):
         return out
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.name!r}, dim={self.dim}, device={self.device!r}, "
+        cut = f" of {self.full_dim}" if self.dim < self.full_dim else ""
+        return (f"{type(self).__name__}({self.name!r}, dim={self.dim}{cut}, device={self.device!r}, "
                 f"backend={self.backend!r}, precision={self.precision!r})")
 
 

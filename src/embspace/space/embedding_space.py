@@ -21,7 +21,7 @@ from ..errors import (
 )
 from . import _frames, _linalg, _topk
 from ._suggest import suggest
-from .provenance import Provenance
+from .provenance import Provenance, mixing_error
 from .search_result import SearchResult
 from .vector import EmbeddingVector, origin_of
 
@@ -285,10 +285,10 @@ class EmbeddingSpace:
     def _check_origin(self, x: Any) -> None:
         tag = origin_of(x)
         if tag is not None and tag[0] != self.space_id:
+            mine = self._provenance.describe()
             raise IncompatibleSpaceError(
-                f"a vector of {tag[1]} was used with the space of {self._provenance.describe()}: they "
-                "come from different models, so their coordinates are not comparable; encode the "
-                "query with the model that produced this space"
+                f"a vector of {tag[1]} was used with the space of {mine}: {mixing_error(tag[1], mine)}; encode "
+                "the query with the model (and settings) that produced this space"
             )
 
     def _vector(self, v: Any, what: str = "query vector") -> FloatArray:

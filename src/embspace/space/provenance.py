@@ -12,7 +12,10 @@ from typing import Any
 
 from .._version import __version__
 
-__all__ = ["Provenance"]
+__all__ = ["Provenance", "mixing_error"]
+
+#: What :meth:`Provenance.describe` writes after the id of a truncated or projected coordinate system.
+TRUNCATED = "(truncated: "
 
 
 def _now() -> str:
@@ -68,9 +71,23 @@ class Provenance:
         raw = _canonical({"model": self.model, "config": dict(self.config)})
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
+    @property
+    def truncation(self) -> str | None:
+        """How the vectors were cut down, when they were: ``"first 128 of 384 dimensions"`` (an encoder's
+        ``dim=``, config ``truncate_dim``/``full_dim``), ``"PCA to 128 of 384 dimensions"`` (a
+        ``pca-truncate`` fix); None for full vectors."""
+        cfg = self.config
+        fix = cfg.get("fix")
+        if isinstance(fix, Mapping) and fix.get("kind") == "pca-truncate":
+            return f"PCA to {fix.get('dim')} of {fix.get('full_dim')} dimensions"
+        if cfg.get("truncate_dim") is not None:
+            return f"first {cfg.get('truncate_dim')} of {cfg.get('full_dim')} dimensions"
+        return None
+
     def describe(self) -> str:
-        """A short human-readable name, used in error messages."""
-        return f"{self.model} [{self.space_id}]"
+        """A short human-readable name, used in error messages (with the truncation, when there is one)."""
+        cut = self.truncation
+        return f"{self.model} [{self.space_id}]" + ("" if cut is None else f" {TRUNCATED}{cut})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,3 +113,12 @@ class Provenance:
     def from_content(cls, model: str, content_hash: str, **config: Any) -> Provenance:
         """Provenance for vectors of unknown origin, identified by a hash of their content."""
         return cls(model=model, config={**config, "content_sha256": content_hash}, data_hash=content_hash)
+
+
+def mixing_error(a: str | None, b: str | None) -> str:
+    """Why vectors of the spaces described ``a`` and ``b`` (:meth:`Provenance.describe`) do not mix, and what to do."""
+    if TRUNCATED in (a or "") or TRUNCATED in (b or ""):
+        return ("truncated and full vectors, or vectors truncated differently (first-k against PCA, or to "
+                "another size), never mix, even when their dimensions happen to match; encode both with the same "
+                "dim= (and map queries into a PCA-truncated space with its transform)")
+    return "they come from different models, so their coordinates are not comparable"

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IncompatibleSpaceError
+from .provenance import mixing_error
 
 __all__ = ["EmbeddingVector", "origin_of"]
 
@@ -44,7 +45,7 @@ class EmbeddingVector(np.ndarray):  # type: ignore[type-arg, unused-ignore]
                     if tag is not None and tag[0] != x.space_id:
                         raise IncompatibleSpaceError(
                             f"cannot combine a vector of {tag[1]} with a vector of {x.space_name}: "
-                            "they come from different models, so their coordinates mean different things"
+                            f"{mixing_error(tag[1], x.space_name)}"
                         )
                     tag = (x.space_id, x.space_name)
                 args.append(x.view(np.ndarray))

@@ -33,7 +33,8 @@ from ..errors import (
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.io import detect_format, load
-from ..space.provenance import Provenance
+from ..space.provenance import Provenance, mixing_error
+from ..space.vector import EmbeddingVector
 from ._filter import FilterLike, parse_filter
 from .collection_result import CollectionResult, IncludeArg
 from .get_result import GetResult
@@ -580,8 +581,9 @@ class BaseCollection(ABC):
                 own = self._encoder.space_id
             if vid is not None and own is not None and vid != own:
                 name = getattr(data, "space_name", vid)
-                raise IncompatibleSpaceError(f"these vectors come from another model ({name}) than this "
-                                             "collection's encoder")
+                mine = self._space_name()
+                raise IncompatibleSpaceError(f"these vectors come from another space ({name}) than this collection's "
+                                             f"encoder ({mine}): {mixing_error(name, mine)}")
             data = _matrix(data)
         arr = np.asarray(data, dtype=np.float32)
         if arr.ndim == 1 and n == 1:
@@ -619,9 +621,19 @@ class BaseCollection(ABC):
         if own is None:
             raise InvalidInputError("this collection has no encoder; create it with encoder=... to add texts")
         if getattr(enc, "space_id", None) != own:
-            raise IncompatibleSpaceError(f"the encoder {getattr(enc, 'name', enc)!r} makes vectors of another space "
-                                         "than the one this collection was built with")
+            theirs = enc.provenance.describe() if hasattr(enc, "provenance") else repr(getattr(enc, "name", enc))
+            mine = self._space_name()
+            raise IncompatibleSpaceError(f"the encoder {theirs} makes vectors of another space than the one this "
+                                         f"collection was built with ({mine}): {mixing_error(theirs, mine)}")
         self._encoder = enc
+
+    def _space_name(self) -> str:
+        """The description of this collection's space (its encoder's provenance), for error messages."""
+        info = self._info.get("encoder") or {}
+        prov = info.get("provenance")
+        if not prov:
+            return "vectors added without an encoder"
+        return Provenance(model=prov["model"], config=prov["config"]).describe()
 
     def _load_encoder(self) -> Any:
         enc_info = self._info.get("encoder")
@@ -630,7 +642,8 @@ class BaseCollection(ABC):
                                     "encoder=...)")
         from ..encoders import get_encoder
 
-        enc = get_encoder(enc_info["spec"])
+        cut = (enc_info.get("provenance") or {}).get("config", {}).get("truncate_dim")
+        enc = get_encoder(enc_info["spec"], **({} if cut is None else {"dim": int(cut)}))  # as it was created
         if enc.space_id != enc_info["space_id"]:
             raise IncompatibleSpaceError(f"the encoder {enc.name} loaded now makes vectors of another space than "
                                          "the one this collection was built with (model revision changed?)")
@@ -675,11 +688,16 @@ class BaseCollection(ABC):
                               is_normalized=True if self.metric == "cosine" else None)
 
     def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
-        """Add every key and vector of ``space`` (it must have this collection's dimension)."""
+        """Add every key and vector of ``space`` (it must have this collection's dimension, and, when the
+        collection has an encoder and the space names its model, this collection's space: a truncated space
+        never goes into a collection of full vectors, nor the reverse)."""
         n = 0
+        named = space.provenance.model != "unknown"  # vectors of unknown origin: the caller vouches for them
         for s in range(0, len(space), batch):
             keys = list(space.keys[s : s + batch])
-            vecs = np.asarray(space.vectors[s : s + batch])
+            vecs: Any = np.asarray(space.vectors[s : s + batch])
+            if named:
+                vecs = EmbeddingVector(vecs, space.space_id, space.provenance.describe())
             n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
         return n
 

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Response
 
+from ...encoders.matryoshka import KNOWN_MATRYOSHKA_DIMS, matryoshka_dims, truncation_warning
 from .._errors import OPENAI_ERROR_RESPONSES, OpenAIRequestError
 from .._json import JSONRoute
 from .._resources import Resources
@@ -50,17 +51,11 @@ router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONS
 #: The response header carrying what the client should know about its answer (truncation, dimensions).
 WARNING_HEADER = "X-Embspace-Warning"
 
-#: Models trained for truncated use (Matryoshka representation learning): their first dimensions, re-normalised,
-#: keep most of their quality. So does a model named so, or a local model whose card (README.md) names its training
-#: loss (sentence-transformers' ``MatryoshkaLoss``, ``Matryoshka2dLoss``); a card that only mentions the word (every
-#: card sentence-transformers writes links its Matryoshka blog post) does not.
-MATRYOSHKA_MODELS = frozenset(m.lower() for m in (
-    "nomic-ai/nomic-embed-text-v1.5", "nomic-ai/modernbert-embed-base", "mixedbread-ai/mxbai-embed-large-v1",
-    "mixedbread-ai/mxbai-embed-2d-large-v1", "Snowflake/snowflake-arctic-embed-m-v1.5",
-    "Snowflake/snowflake-arctic-embed-m-v2.0", "Snowflake/snowflake-arctic-embed-l-v2.0",
-    "Alibaba-NLP/gte-multilingual-base", "Alibaba-NLP/gte-modernbert-base", "jinaai/jina-embeddings-v3",
-    "google/embeddinggemma-300m", "Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-4B", "Qwen/Qwen3-Embedding-8B",
-    "tomaarsen/mpnet-base-nli-matryoshka"))
+#: Published models trained for truncated use (Matryoshka representation learning), lower-case hub ids: the keys
+#: of :data:`embspace.encoders.matryoshka.KNOWN_MATRYOSHKA_DIMS`. Whether a served model was trained for a size is
+#: :func:`embspace.encoders.matryoshka_dims`'s answer (these names, what ``embspace finetune --matryoshka`` records,
+#: a model card naming a Matryoshka loss), the one the encoders' ``dim=`` asks too.
+MATRYOSHKA_MODELS = frozenset(KNOWN_MATRYOSHKA_DIMS)
 
 #: ``created`` of every model: when this server (process) started.
 _STARTED = int(time.time())
@@ -99,20 +94,14 @@ def resolve_model(resources: Resources, model: str) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _trained_for_truncation(model: str, specs: tuple[str, ...]) -> bool:
-    """Whether ``model`` was trained for truncation (Matryoshka): named so, listed in :data:`MATRYOSHKA_MODELS`,
-    or a local model whose card (README.md) names a Matryoshka training loss."""
-    if model.lower() in MATRYOSHKA_MODELS or "matryoshka" in model.lower():
-        return True
+def _trained_dims(model: str, specs: tuple[str, ...]) -> tuple[int, ...] | None:
+    """The sizes ``model`` (served for ``specs``) was trained to be truncated to: :func:`matryoshka_dims` of
+    the first spec that says (a model directory, a name), else of the model's name."""
     for spec in specs:
-        card = Path(spec).expanduser() / "README.md"
-        try:
-            text = card.read_text("utf-8", errors="replace")[:1_000_000].lower() if card.is_file() else ""
-        except OSError:
-            continue
-        if "matryoshkaloss" in text or "matryoshka2dloss" in text:
-            return True
-    return False
+        found = matryoshka_dims(spec)
+        if found is not None:
+            return found
+    return matryoshka_dims(model)
 
 
 def _token_counts(enc: Any, texts: list[str]) -> tuple[list[int], int | None]:
@@ -180,10 +169,12 @@ def create_embeddings(req: OpenAIEmbeddingsRequest, resources: ResourcesDep) -> 
     if req.dimensions is not None and req.dimensions != vecs.shape[1]:
         full = vecs.shape[1]
         vecs = _truncate(vecs, req.dimensions, name)
-        if not _trained_for_truncation(name, tuple(resources.models().get(name, [spec]))):
-            warnings.append(f"{name} was not trained for truncation (Matryoshka): its first {req.dimensions} of "
-                            f"{full} dimensions may lose much of its quality; use a Matryoshka model, or all "
-                            f"{full}")
+        trained = matryoshka_dims(enc)  # what the loaded encoder read from its directory and name
+        if trained is None:
+            trained = _trained_dims(name, tuple(resources.models().get(name, [spec])))
+        advice = truncation_warning(name, trained, req.dimensions, full)
+        if advice is not None:
+            warnings.append(advice)
     # header values are Latin-1: the model's name may not be
     headers = {WARNING_HEADER: " | ".join(warnings).encode("ascii", "replace").decode("ascii")} if warnings else None
     tokens = sum(min(c, limit) if limit is not None else c for c in counts)
