@@ -11,7 +11,7 @@ inside; a model whose recorded settings differ from the asked ones is trained ag
 
 Usage::
 
-    python benchmarks/_scifact_models.py              # train both (about 25 minutes on 2 busy cores), print paths
+    python benchmarks/_scifact_models.py              # train both (453 s + 324 s on 2 busy cores), print paths
     python benchmarks/_scifact_models.py --evaluate   # and SciFact test nDCG@10 at 384 and 128 dimensions
 """
 

@@ -288,3 +288,15 @@ def test_numbers_are_strict(resources: Resources) -> None:
     assert client.post("/collections/vecs/dedup", json={"threshold": 1}).status_code == 200  # an integer is a number
     assert client.post("/collections/vecs/search", json={"vector": [1, 0, 0.5, 0], "k": 1}).json()["hits"][0][
         "key"] == "a"
+
+
+def test_booleans_are_strict(resources: Resources) -> None:
+    # the abuse run's schemathesis (seed 23): {"rerank": 0} was read as false; 0, 1 and "yes" are no booleans
+    client = local(create_app(resources))
+    for bad in (0, 1, "yes", "true"):
+        r = client.post("/collections/vecs/search", json={"vector": [1, 0, 0, 0], "k": 1, "metadata": bad})
+        assert code(r, 422) == "validation_error", bad
+        r = client.post("/collections/vecs/get", json={"keys": ["a"], "vectors": bad})
+        assert code(r, 422) == "validation_error", bad
+    r = client.post("/collections/vecs/search", json={"vector": [1, 0, 0, 0], "k": 1, "metadata": False})
+    assert r.status_code == 200 and r.json()["hits"][0]["key"] == "a"

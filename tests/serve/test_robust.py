@@ -3,6 +3,7 @@ bad entries in the data directory, atomic collection create, bounded text encodi
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from serve_testing import LOCAL, LOOPBACK, tiny_encoder
 from embspace import Collection
 from embspace.apps.schemas import MAX_TEXT
 from embspace.serve import Resources, create_app
+from embspace.serve import _json as serve_json
 from embspace.serve._work import CHARS_PER_TOKEN
 from embspace.store import collection as collection_module
 
@@ -342,3 +344,64 @@ def test_paged_reads_are_one_snapshot_while_another_process_writes(tmp_path: Pat
             warnings.simplefilter("ignore")
             writer.close()
             resources.close()
+
+
+def test_a_text_body_too_big_for_the_limit_is_refused_before_it_is_parsed(
+        encoding: tuple[Resources, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1,000 characters at most: no JSON document of more than 6 bytes a character (+ 64 KiB of the rest) can fit,
+    # so such a body is refused by its size — never read whole, never parsed (parsing 50 MB held the loop 2.3 s)
+    resources, client = encoding
+    parsed: list[int] = []
+    real = serve_json.parse_json
+    monkeypatch.setattr(serve_json, "parse_json", lambda body: parsed.append(len(body)) or real(body))
+    big = json.dumps({"texts": ["x" * 80_000]}).encode()
+    model = next(iter(resources.models()))
+    for path, body in (("/encode", big), ("/v1/embeddings", json.dumps({"model": model, "input": "x" * 80_000}))):
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["code"] == "too_much_text" and "1,000" in r.json()["error"]["message"], path
+    assert parsed == []
+    # a body that may fit is parsed and judged by its characters, as before
+    r = client.post("/encode", json={"texts": ["x" * 2_000]})
+    assert r.status_code == 413 and parsed, r.text
+
+
+def test_every_api_route_parses_json_with_the_fast_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.routing import APIRoute
+
+    from embspace.serve.routers import ROUTERS
+
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 20
+    assert [r.path for r in routes if not isinstance(r, serve_json.JSONRoute)] == []
+    # and a request really goes through it (the framework includes routers lazily)
+    parsed: list[bytes] = []
+    real = serve_json.parse_json
+    monkeypatch.setattr(serve_json, "parse_json", lambda body: parsed.append(body) or real(body))
+    with TestClient(create_app(Resources(tmp_path / "data")), client=LOOPBACK, base_url=LOCAL) as client:
+        r = client.post("/collections", json={"name": "fast", "dim": 4})
+        assert r.status_code in (200, 201), r.text
+    assert parsed and b'"fast"' in parsed[0]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": [1.5, -0.0, 1e-320, 3.141592653589793, 12345678901234567890123, -9999999999999999999],'
+    b' "b": "\\u00e9\\ud83d\\ude00"}',
+    b'{"a": NaN, "b": Infinity}',  # not JSON: orjson refuses, json.loads reads them as before
+    b'{"a": 1, "a": 2}',
+    b'[0.0012345678901234567, 1e400, -1e-400, 1234567890123456789.5]',
+    b'[1, 2, {"k": null, "t": true}]',
+])
+def test_the_fast_parser_reads_what_the_standard_one_reads(body: bytes) -> None:
+    got, want = serve_json.parse_json(body), json.loads(body)
+    # compared through repr: the same values and types, and NaN == NaN there
+    assert repr(got) == repr(want)
+
+
+@pytest.mark.parametrize("body", [b'{"a": ', b'{"a": "\\ud800"', b"\xff"])
+def test_the_fast_parser_fails_as_the_standard_one_fails(body: bytes) -> None:
+    with pytest.raises(ValueError) as fast:
+        serve_json.parse_json(body)
+    with pytest.raises(ValueError) as std:
+        json.loads(body)
+    assert type(fast.value) is type(std.value) and str(fast.value) == str(std.value)

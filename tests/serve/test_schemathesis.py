@@ -29,7 +29,16 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSch
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"X-API-Key": KEY})
     # valid requests and malformed ones (wrong types, missing fields, out-of-range values)
     loaded.config.generation.update(modes=list(schemathesis.GenerationMode))
+    _size_refusals_reject(loaded)
     return loaded
+
+
+def _size_refusals_reject(loaded: schemathesis.BaseSchema) -> None:
+    """A body too big for what the route takes is refused by its size before it is parsed (413: the server's
+    body limit, or the encode limit on the routes that take only texts): a rejection of invalid data too,
+    outside schemathesis's default list of rejecting statuses (its own advice for such a server)."""
+    rejection = loaded.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -54,6 +63,7 @@ def api_schema_open(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.Ba
     # addressed as http://127.0.0.1:8000 (the Host allow-list refuses schemathesis's default "testserver")
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Host": LOCAL.split("//")[1]})
     loaded.config.generation.update(modes=list(schemathesis.GenerationMode))
+    _size_refusals_reject(loaded)
     return loaded
 
 

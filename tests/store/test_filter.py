@@ -574,23 +574,25 @@ def test_bulk_compilation_agrees_with_python(rows: list[dict[str, Any] | None], 
         assert_sql_vocabulary(compile_filter(where))
 
 
-def test_a_100000_key_dict_filter_compiles_and_runs_fast() -> None:
+def test_a_100000_key_dict_filter_compiles_to_a_statement_of_fixed_size() -> None:
     """A 60,000-key dict filter took 44 s (SQLite prepares a long AND in quadratic time) and 90,000 keys
     raised 'too many SQL variables': now the equalities travel as one JSON parameter."""
-    import time
-
     n = 100_000
     full = {f"k{i}": (i if i % 3 else f"v{i}") for i in range(n)}
     rows: list[dict[str, Any] | None] = [full, {**full, "k1": 2}, {"k1": 1}, None, {**full, "extra": True}]
     conn = make_db(rows)
-    t0 = time.perf_counter()
     c = compile_filter(full)
+    # the mechanism, not a timing (tests never assert timings): the statement SQLite prepares does not grow with
+    # the keys (its prepare was the quadratic part), they travel in at most 3 parameters
     assert len(c.params) <= 3
+    small = {f"k{i}": (i if i % 3 else f"v{i}") for i in range(64)}
+    assert len(c.sql) == len(compile_filter(small).sql)
     assert sql_ids(conn, full) == py_ids(rows, full) == [1, 5]
     assert sql_ids(conn, f"not ({parse_filter(full)})") == [2, 3, 4]
     many_in = {"k1": {"$in": list(range(1, 3 * n, 3)) + [f"s{i}" for i in range(n)]}}
     assert sql_ids(conn, many_in) == py_ids(rows, many_in) == [1, 3, 5]
-    assert time.perf_counter() - t0 < 20  # was minutes (quadratic); ~1 s here, generous for a loaded CI
+    few_in = {"k1": {"$in": list(range(1, 3 * 64, 3)) + [f"s{i}" for i in range(64)]}}
+    assert len(compile_filter(many_in).sql) == len(compile_filter(few_in).sql)
 
 
 def test_filters_beyond_the_parameter_limit_are_refused_clearly() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 if TYPE_CHECKING:
     from ..space.search_result import SearchResult
@@ -171,7 +171,8 @@ class RetrieveRequest(_Model):
     k: int = Field(5, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
     where: Where = None
-    rerank: bool = Field(False, description="re-rank the candidates with the retriever's cross-encoder")
+    rerank: Annotated[bool, Strict()] = Field(False, description="re-rank the candidates with the retriever's "
+                                                                 "cross-encoder (true or false, not 0 or 1)")
 
 
 class RetrieveResponse(_Model):

@@ -12,7 +12,9 @@
    and its CORS origins is refused (403).
 3. :class:`BodyLimit` — how much they may send: bodies over ``max_body`` bytes are refused (413), by
    Content-Length at once or while streaming; the app only ever sees a whole body. A JSON body with a lone
-   UTF-16 surrogate escape (``"\\ud800"``, which no UTF-8 text holds) is refused (422).
+   UTF-16 surrogate escape (``"\\ud800"``, which no UTF-8 text holds) is refused (422). A body to a route that
+   takes only texts (:data:`TEXT_ROUTES`) too big for the encode limit is refused (413 ``too_much_text``) before
+   it is read: parsing it would hold the event loop for seconds.
 4. :class:`LoadShedder` — where a connection should live: with several worker processes on one port, a
    worker holding more than its share of the clients ends a response with ``Connection: close``
    (see :mod:`._balance`).
@@ -42,9 +44,25 @@ if TYPE_CHECKING:
 
     from ._balance import Balancer
 
-__all__ = ["LOOPBACK_NAMES", "PUBLIC_PATHS", "PUBLIC_PREFIX", "PUBLIC_PREFIXES", "SEARCH_ERROR", "AccessGuard",
-           "BodyLimit", "BrowserGuard", "LoadShedder", "SearchShortcut", "deprecated_guard", "host_name",
-           "install_guards", "is_json", "is_public", "lone_surrogate"]
+__all__ = [
+    "LOOPBACK_NAMES",
+    "PUBLIC_PATHS",
+    "PUBLIC_PREFIX",
+    "PUBLIC_PREFIXES",
+    "SEARCH_ERROR",
+    "TEXT_ROUTES",
+    "AccessGuard",
+    "BodyLimit",
+    "BrowserGuard",
+    "LoadShedder",
+    "SearchShortcut",
+    "deprecated_guard",
+    "host_name",
+    "install_guards",
+    "is_json",
+    "is_public",
+    "lone_surrogate",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -237,14 +255,33 @@ class BrowserGuard:
         await self.app(scope, receive, send)
 
 
+#: The routes whose body is texts and little else (refused by size when it cannot fit the encode limit).
+TEXT_ROUTES = frozenset({"/encode", "/v1/embeddings"})
+BYTES_PER_CHAR = 6  # the most JSON spends on one character of text: a \uXXXX escape
+TEXT_ROUTE_SLACK = 64 << 10  # the rest of such a document: keys, the model's name, options
+
+
 class BodyLimit:
     """How much a client may send: at most ``max_body`` bytes, refused (413) by Content-Length before
     reading, or as soon as a streamed body passes it. The body is read whole before the app runs, so
     the app never parses a truncated document."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_text_chars: int | None = None) -> None:
         self.app = app
         self.max_body = int(max_body)
+        self.max_text_chars = max_text_chars
+
+    def _too_much_text(self, scope: Scope, n: int) -> str | None:
+        """Why a body of ``n`` bytes to a route that takes only texts cannot fit ``max_text_chars`` characters,
+        or None: refused before it is read or parsed (parsing 50 MB of JSON holds the event loop for seconds)."""
+        if self.max_text_chars is None or scope.get("method") != "POST" or scope.get("path") not in TEXT_ROUTES:
+            return None
+        bound = self.max_text_chars * BYTES_PER_CHAR + TEXT_ROUTE_SLACK
+        if n <= bound:
+            return None
+        return (f"the request body has {n:,} bytes, more than {self.max_text_chars:,} characters of text can take "
+                f"({bound:,} bytes: {BYTES_PER_CHAR} a character at most, escapes included): this server encodes at "
+                f"most {self.max_text_chars:,} characters per request; send the texts in smaller batches")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -262,6 +299,9 @@ class BodyLimit:
                             f"the request body has {n} bytes; this server takes at most {self.max_body}",
                             path=str(scope.get("path", "")))
                 return
+            if (why := self._too_much_text(scope, n)) is not None:
+                await reply(send, 413, "too_much_text", why, path=str(scope.get("path", "")))
+                return
         chunks: list[bytes] = []
         seen = 0
         while True:
@@ -273,6 +313,9 @@ class BodyLimit:
             if seen > self.max_body:
                 await reply(send, 413, "payload_too_large", f"the request body exceeds {self.max_body} bytes",
                             path=str(scope.get("path", "")))
+                return
+            if (why := self._too_much_text(scope, seen)) is not None:
+                await reply(send, 413, "too_much_text", why, path=str(scope.get("path", "")))
                 return
             chunks.append(chunk)
             if not msg.get("more_body", False):
@@ -349,7 +392,8 @@ class SearchShortcut:
 
 def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer: Balancer | None = None,
                    search: SearchHandler | None = None, allowed_hosts: Sequence[str] = (),
-                   check_hosts: bool | None = None, cors_origins: Sequence[str] = ()) -> None:
+                   check_hosts: bool | None = None, cors_origins: Sequence[str] = (),
+                   max_text_chars: int | None = None) -> None:
     """Put the middlewares on ``app``: :class:`AccessGuard` outermost, then :class:`BrowserGuard` (with the
     server's names ``allowed_hosts`` and its ``cors_origins``), :class:`BodyLimit`, :class:`LoadShedder` and
     (given the search handler) :class:`SearchShortcut`."""
@@ -357,7 +401,7 @@ def install_guards(app: FastAPI, *, api_key: str | None, max_body: int, balancer
     if search is not None:
         app.add_middleware(SearchShortcut, search=search)
     app.add_middleware(LoadShedder, balancer=balancer)
-    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(BodyLimit, max_body=max_body, max_text_chars=max_text_chars)
     app.add_middleware(BrowserGuard, keyed=bool(api_key), hosts=list(allowed_hosts), check_hosts=check_hosts,
                        origins=list(cors_origins))
     app.add_middleware(AccessGuard, api_key=api_key)

@@ -154,7 +154,8 @@ def create_app(resources: Resources, *, api_key: str | None = None, max_body: in
     install_guards(app, api_key=api_key, max_body=max_body, balancer=balancer,
                    search=functools.partial(collections.search_json, resources),
                    allowed_hosts=[*([host] if host else []), *allowed_hosts],
-                   check_hosts=not api_key or bool(allowed_hosts), cors_origins=cors_origins)
+                   check_hosts=not api_key or bool(allowed_hosts), cors_origins=cors_origins,
+                   max_text_chars=resources.encode_gate.max_chars)
     app.add_middleware(Admission, max_pending=max_pending)  # outside the guards: counts every request in flight
     if cors_origins:
         install_cors(app, cors_origins)

@@ -24,6 +24,8 @@ Int = Annotated[int, Strict()]
 K = Annotated[_LaxK, Strict()]
 #: A number of a request, strictly: JSON's ``true`` or ``false`` is no number (they would read as 1.0 and 0.0).
 Float = Annotated[float, Strict()]
+#: A yes-or-no of a request, strictly: JSON's true or false (``0``, ``1`` or ``"yes"`` would read as a boolean).
+Bool = Annotated[bool, Strict()]
 #: A vector of a request: finite numbers, strictly (``[true, false]`` is no vector).
 Vector = Annotated[list[Annotated[float, Strict(), Field(allow_inf_nan=False)]],
                    *_LaxVector.__metadata__]
@@ -171,7 +173,7 @@ class DeleteRequest(_Schema):
 
 class GetRequest(_Schema):
     keys: list[Key] = Field(min_length=1, max_length=MAX_BATCH)
-    vectors: bool = Field(False, description="include the stored vectors")
+    vectors: Bool = Field(False, description="include the stored vectors")
 
 
 class StoredItem(_Schema):
@@ -190,7 +192,7 @@ class ItemsPageRequest(_Schema):
     cursor: str | None = Field(None, max_length=2_000, description="the next of the previous page; none for the "
                                "first page")
     where: Where = None
-    vectors: bool = Field(False, description="include the stored vectors")
+    vectors: Bool = Field(False, description="include the stored vectors")
 
 
 class ItemsPage(_Schema):
@@ -211,8 +213,8 @@ class SearchRequest(_Schema):
     key: Key | None = None
     k: K = 10
     where: Where = None
-    metadata: bool = Field(True, description="attach each hit's metadata")
-    include_text: bool = Field(False, description="attach each hit's stored text")
+    metadata: Bool = Field(True, description="attach each hit's metadata")
+    include_text: Bool = Field(False, description="attach each hit's stored text")
 
 
 class DedupRequest(_Schema):
@@ -275,7 +277,7 @@ class RecommendRequest(_Schema):
     user: Key | None = None
     items: list[Key] | None = Field(None, min_length=1, max_length=MAX_BATCH)
     k: K = 10
-    exclude_seen: bool = True
+    exclude_seen: Bool = True
 
 
 # ----------------------------------------------------------------------------------- maps (the projector)

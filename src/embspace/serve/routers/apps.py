@@ -8,12 +8,13 @@ from ...apps.dedup import find_duplicates
 from ...apps.retriever import Retriever
 from ...apps.schemas import ClassifyRequest, ClassifyResponse, DedupResponse, RetrieveRequest, RetrieveResponse
 from ...errors import InvalidInputError
+from .._json import JSONRoute
 from ..schemas import DedupRequest
 from ._common import MAX_SCAN, ResourcesDep, as_collection, as_space, encoding, holding, using_collection
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 @router.post("/classify", tags=["apps"])

@@ -16,6 +16,7 @@ from ...errors import InvalidInputError
 from ...store import Collection, Include
 from .._errors import DiskFullError, disk_full
 from .._guard import SEARCH_ERROR
+from .._json import JSONRoute
 from .._resources import NotFoundError, Resources, Served
 from .._work import off_loop
 from ..schemas import (
@@ -47,7 +48,7 @@ from ._common import (
 
 __all__ = ["router", "search", "search_hits", "search_json", "search_now"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 #: The largest answer of ``/get`` (bytes, about): its vectors (as JSON numbers) and texts.
 MAX_ANSWER = 64 * 1024 * 1024

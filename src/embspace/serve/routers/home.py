@@ -22,11 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from ..._version import __version__
+from .._json import JSONRoute
 from .._resources import NotFoundError
 
 __all__ = ["ASSETS", "DOCS_CSP", "assets_dir", "links", "router"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 #: The docs pages' files, served under ``/docs/assets/`` (from the fastapi-offline package).
 ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from ...apps.map_view import MapView, find_map
 from ...apps.schemas import MapHits, MapInfo, MapPoint, MapQuery
+from .._json import JSONRoute
 from .._resources import NotFoundError, Resources, Served
 from ..schemas import MapPointsRequest, MapSelection, MapSource
 from ._common import ResourcesDep, as_collection, as_space, encoding, holding
@@ -27,7 +28,7 @@ PROJECTOR_DIR = Path(__file__).resolve().parents[1] / "static" / "projector"
 #: What a map shows (the path segment of the map routes).
 Source = Literal["space", "collection"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 def map_of(resources: Resources, kind: str, name: str) -> tuple[Served, MapView]:

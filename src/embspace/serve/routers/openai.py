@@ -29,6 +29,7 @@ from fastapi import APIRouter, Response
 
 from ...encoders.matryoshka import KNOWN_MATRYOSHKA_DIMS, matryoshka_dims, truncation_warning
 from .._errors import OPENAI_ERROR_RESPONSES, OpenAIRequestError
+from .._json import JSONRoute
 from .._resources import Resources
 from ..schemas import (
     OpenAIEmbedding,
@@ -44,7 +45,8 @@ from ._common import ResourcesDep
 __all__ = ["MATRYOSHKA_MODELS", "WARNING_HEADER", "create_embeddings", "list_models", "resolve_model",
            "retrieve_hub_model", "retrieve_model", "router"]
 
-router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERROR_RESPONSES,
+                   route_class=JSONRoute)
 
 #: The response header carrying what the client should know about its answer (truncation, dimensions).
 WARNING_HEADER = "X-Embspace-Warning"

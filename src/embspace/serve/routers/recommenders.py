@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ...apps.schemas import Hits
+from .._json import JSONRoute
 from ..schemas import RecommenderInfo, RecommendRequest
 from ._common import ResourcesDep, as_recommender, one_of
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 @router.get("/recommenders", tags=["recommend"])

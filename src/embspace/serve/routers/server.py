@@ -6,12 +6,13 @@ import numpy as np
 from fastapi import APIRouter
 
 from ..._version import __version__
+from .._json import JSONRoute
 from ..schemas import EncodeRequest, EncodeResponse, ErrorResponse, Health, SkippedEntry
 from ._common import ResourcesDep
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 # async and cheap (names from in-memory tables, under a lock held for lookups only): answered on the event

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ...apps.schemas import Hits, Summary
+from .._json import JSONRoute
 from .._resources import Served
 from ..schemas import AnalogyRequest, NeighborsRequest, SimilarityRequest, SimilarityResponse, SpaceInfo
 from ._common import ResourcesDep, as_space, one_of, summary_of, vector
 
 __all__ = ["router", "space_info"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 def space_info(served: Served) -> SpaceInfo:
