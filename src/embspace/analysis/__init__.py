@@ -2,7 +2,8 @@
 (centring, all-but-the-top, whitening, standardisation, PCA truncation) that map new vectors too, CSLS and
 mutual-proximity re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
 near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
-of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap).
+of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap), and the budget of a space (``budget``: quality,
+memory and speed of truncated dimensions, int8 and binary precision with rescoring, on your own queries).
 
 See docs/analysis.md; the words are in docs/glossary.md.
 """
@@ -10,6 +11,7 @@ See docs/analysis.md; the words are in docs/glossary.md.
 from .. import _deprecation
 from ..index.calibration import Calibration
 from ..index.quantized_space import QuantizedSpace, quantize
+from .budget import BudgetCandidate, BudgetReport, budget, pareto_front
 from .clustering import Clustering, distinctive_terms, find_duplicates, hdbscan, kmeans
 from .compare import Alignment, SpaceComparison, cka, compare_spaces, neighbor_overlap, procrustes, shared_keys
 from .diagnostics import (
@@ -33,12 +35,13 @@ from .rescoring import RescoredSpace, csls, mutual_proximity
 from .stability import Stability, stability
 
 __all__ = [
-    "Alignment", "Anisotropy", "Calibration", "Clustering", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension",
-    "Norms", "QuantizedSpace", "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform",
-    "all_but_the_top", "anisotropy", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates",
-    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension",
-    "mutual_proximity", "neighbor_overlap", "norms", "pca_truncate", "procrustes", "project", "quantize", "report",
-    "shared_keys", "stability", "standardize", "summary", "twonn", "whiten",
+    "Alignment", "Anisotropy", "BudgetCandidate", "BudgetReport", "Calibration", "Clustering", "FixReport",
+    "FixedSpace", "Hubness", "IntrinsicDimension", "Norms", "QuantizedSpace", "Report", "RescoredSpace",
+    "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top", "anisotropy", "budget", "center",
+    "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan", "hubness",
+    "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
+    "neighbor_overlap", "norms", "pareto_front", "pca_truncate", "procrustes", "project", "quantize", "report",
+    "shared_keys", "stability", "standardize", "summary", "twonn", "whiten"
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

@@ -35,6 +35,7 @@ from .._progress import TrainingProgress
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from . import fixes as _fixes
+from .budget import BudgetReport
 from .clustering import Clustering, kmeans
 from .diagnostics import (
     Anisotropy,
@@ -85,6 +86,7 @@ class Report:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)  # name -> PNG
+    budget: BudgetReport | None = None  # the memory and speed budget, when one was measured (analysis.budget)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (no arrays, no images)."""
@@ -97,6 +99,7 @@ class Report:
             value = getattr(self, name)
             out[name] = None if value is None else _as_dict(value)
         out["fixes"] = [_as_dict(f) for f in self.fixes]
+        out["budget"] = None if self.budget is None else self.budget.to_dict()
         return out
 
     def html(self) -> str:
@@ -288,12 +291,13 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
            evaluate: Callable[[EmbeddingSpace], float] | None = None, evaluation_name: str = "the evaluation",
            labels: Sequence[Any] | None = None, clusters: int | None = None, map_method: str | None = "umap",
            map_points: int = MAP_POINTS, title: str | None = None, progress: bool = True,
-           seed: int = 0, projection: SpaceMap | None = None) -> Report:
+           seed: int = 0, projection: SpaceMap | None = None, budget: BudgetReport | None = None) -> Report:
     """Analyse ``space`` end to end (see the module docs); ``labels`` (one per key) add NMI/ARI to the
     clustering; ``clusters`` is the k of k-means (default from the sample size); ``map_method`` is
     ``"umap"``, ``"tsne"``, ``"pca"`` or ``None`` for no map; ``projection``, a map of ``space`` made
     already (:func:`~embspace.analysis.project`), is drawn instead of making one (``map_method`` is then
-    ignored)."""
+    ignored); ``budget``, what :func:`~embspace.analysis.budget` measured on this space's vectors, becomes the
+    section "Memory and speed budget" (its recommendation also heads the list)."""
     if not isinstance(space, EmbeddingSpace):
         raise InvalidInputError(f"expected an EmbeddingSpace, got {type(space).__name__}")
     if len(space) < max(ID_K, k) + 2:
@@ -302,6 +306,8 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
         raise InvalidInputError(f"{len(labels)} labels for {len(space)} keys")
     if map_method not in (None, "umap", "tsne", "pca"):
         raise InvalidInputError(f"map_method must be 'umap', 'tsne', 'pca' or None, got {map_method!r}")
+    if budget is not None and not isinstance(budget, BudgetReport):
+        raise InvalidInputError(f"budget must be a BudgetReport (analysis.budget), got {type(budget).__name__}")
     if projection is not None:
         if not isinstance(projection, SpaceMap):
             raise InvalidInputError(f"projection must be a SpaceMap, got {type(projection).__name__}")
@@ -388,10 +394,13 @@ def report(space: EmbeddingSpace, *, sample: int | None = 100_000, k: int = 10,
                                           proj.method)
             step(f"map ({how})")
     recs = _recommend(an, idim, hub, reports, evaluation_name if evaluate is not None else None)
+    if budget is not None:
+        recs.append(f"Memory and speed: {budget.recommendation}")
+        figures["budget"] = budget.png()
     return Report(title or f"{space.provenance.model}: {len(space):,} x {space.dim}", len(space), space.dim,
                   space.metric, space.provenance.model, len(rows), nrm, an, idim, hub, stab, reports, clus, recs,
                   evaluation_name if evaluate is not None else None, round(time.perf_counter() - start, 2), steps,
-                  figures)
+                  figures, budget)
 
 
 # -------------------------------------------------------------------------------------------- HTML
@@ -490,6 +499,8 @@ def _render(r: Report) -> str:
         h.append("</table>")
     if "map" in r.figures:
         h.append("<h2>Map</h2>" + _img(r, "map", "2-D map"))
+    if r.budget is not None:
+        h.append("<h2>Memory and speed budget</h2>" + r.budget.html(r.figures.get("budget")))
     h.append("<h2>Time per step</h2><table><tr><th>step</th><th>s</th></tr>" + "".join(
         f"<tr><td>{_e(s)}</td><td>{v:.1f}</td></tr>" for s, v in r.steps.items()) + "</table></body></html>")
     return "\n".join(h)

@@ -223,6 +223,10 @@ from ._analysis import register as _register_analysis  # noqa: E402
 
 _register_analysis(app)
 
+from ._budget import register as _register_budget  # noqa: E402
+
+_register_budget(app)
+
 from ._recommend import register as _register_recommend  # noqa: E402
 
 _register_recommend(app, train_app)

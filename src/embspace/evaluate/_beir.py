@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import _html
+from .._ranking import lines as _lines
+from .._ranking import read_qrels as _read_qrels
 from ..errors import CorruptDataError, InvalidInputError
 
 __all__ = ["BeirDataset", "load_beir"]
@@ -96,28 +96,6 @@ def _find(root: Path, stem: str) -> Path | None:
     return None
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of a UTF-8 file, plain or gzip; blank lines skipped, bad bytes reported by line."""
-    lineno = 0
-    try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
-            for lineno, raw in enumerate(f, 1):
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as e:
-                    raise CorruptDataError(path, f"not valid UTF-8 ({e.reason} at byte {e.start} of the line)",
-                                           line=lineno) from None
-                if line.strip():
-                    yield lineno, line
-    except (OSError, EOFError, zlib.error) as e:
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        raise CorruptDataError(path, f"cannot read the file as {'gzip' if path.suffix == '.gz' else 'text'} "
-                                     f"({e})", line=lineno + 1) from None
-
-
 def _jsonl(path: Path, what: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """``(line number, _id, object)`` of each record of a BEIR ``.jsonl`` file."""
     for lineno, line in _lines(path):
@@ -171,48 +149,6 @@ def _read_queries(path: Path) -> tuple[dict[str, str], dict[str, int]]:
         texts[qid] = _text_field(obj, "text", path, lineno)
         lines[qid] = lineno
     return texts, lines
-
-
-def _relevance(field: str) -> int | None:
-    try:
-        return int(field)
-    except ValueError:
-        try:
-            value = float(field)
-        except ValueError:
-            return None
-        return int(value) if value.is_integer() else None
-
-
-def _read_qrels(path: Path) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
-    """``{query_id: {doc_id: relevance}}`` and the first line of each query, from ``query-id corpus-id score``
-    lines (tab-separated, or whitespace-separated; TREC's four columns ``qid iter docid rel`` too), with or
-    without a header line."""
-    qrels: dict[str, dict[str, int]] = {}
-    first_line: dict[str, int] = {}
-    header_allowed = True
-    for lineno, line in _lines(path):
-        fields = [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
-        first, header_allowed = header_allowed, False
-        if len(fields) == 3:
-            qid, doc_id, score = fields
-        elif len(fields) == 4:
-            qid, _, doc_id, score = fields
-        else:
-            raise CorruptDataError(path, f"expected 'query-id<TAB>corpus-id<TAB>score', found {len(fields)} "
-                                         "fields", line=lineno)
-        rel = _relevance(score)
-        if rel is None:
-            if first:  # a header line ("query-id corpus-id score")
-                continue
-            raise CorruptDataError(path, f"relevance {score!r} is not an integer", line=lineno)
-        if not qid or not doc_id:
-            raise CorruptDataError(path, "empty query id or corpus id", line=lineno)
-        qrels.setdefault(qid, {})[doc_id] = rel
-        first_line.setdefault(qid, lineno)
-    if not qrels:
-        raise CorruptDataError(path, "no relevance judgements")
-    return qrels, first_line
 
 
 def _splits(qrels_dir: Path) -> list[str]:
