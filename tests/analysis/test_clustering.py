@@ -96,6 +96,27 @@ def test_find_duplicates_blockwise_equals_all_pairs(monkeypatch, budget):
     assert len(find_duplicates(space, 0.99)) > 10
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 17])
+def test_find_duplicates_merges_pairs_in_bounded_chunks(monkeypatch, chunk):
+    """A merge's native steps hold the interpreter lock for their whole length (2**21 pairs: ~210 ms, a stall
+    of every request of a server running a dedup in a worker thread): pairs are merged at most MERGE_CHUNK
+    at a time, and chunks of any size give exactly the all-pairs groups."""
+    from embspace.analysis import clustering
+
+    monkeypatch.setattr(clustering, "MERGE_CHUNK", chunk)
+    sizes: list[int] = []
+    real = clustering._Groups._merge
+
+    def merge(self, a, b):  # type: ignore[no-untyped-def]
+        sizes.append(len(a))
+        real(self, a, b)
+
+    monkeypatch.setattr(clustering._Groups, "_merge", merge)
+    space = _clustered_space(400)
+    assert find_duplicates(space, 0.99) == _reference_groups(space, 0.99)
+    assert sizes and max(sizes) <= chunk
+
+
 def test_find_duplicates_memory_grows_linearly_when_every_pair_is_a_duplicate(monkeypatch):
     """10k items took 8.1 GB (every pair held at once); now a block holds at most PAIR_BUDGET pairs,
     so doubling n (quadrupling the pairs) at most about doubles the peak (measured before the fix:
