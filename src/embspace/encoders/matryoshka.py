@@ -6,7 +6,7 @@ lose much of it. Encoders truncate with ``dim=`` (``get_encoder("minilm", dim=12
 :class:`DimensionTruncationWarning` when the model was not trained for that size; the server's OpenAI
 ``dimensions`` says the same in its warning header. Both ask :func:`matryoshka_dims`, which reads:
 
-- what :func:`embspace.train.finetune` writes (``embspace_finetune.json``: ``matryoshka_dims``);
+- what embspace's ``finetune`` writes (``embspace_finetune.json``: ``matryoshka_dims``);
 - a model card (``README.md``) that names a Matryoshka training loss (sentence-transformers writes the
   loss's parameters there, ``"matryoshka_dims": [768, 512, ...]``; a card that only mentions the word,
   as every card sentence-transformers writes links its Matryoshka blog post, does not count);
@@ -23,7 +23,7 @@ from typing import Any
 __all__ = ["FINETUNE_FILE", "KNOWN_MATRYOSHKA_DIMS", "DimensionTruncationWarning", "matryoshka_dims",
            "truncation_warning"]
 
-#: What :func:`embspace.train.finetune` writes into a model directory beside the model.
+#: What embspace's ``finetune`` writes into a model directory beside the model.
 FINETUNE_FILE = "embspace_finetune.json"
 
 #: Published models trained for truncation, by lower-case hub id: the sizes their cards list, or ``()`` where
