@@ -33,12 +33,38 @@ from ..space import _linalg, _topk
 from ..space.search_result import SearchResult
 from ._idmap import IdMap, as_ids
 
-__all__ = ["BaseIndex", "Index", "load_index"]
+__all__ = ["BaseIndex", "Index", "as_rows", "load_index"]
 
 Float64Array = npt.NDArray[np.float64]
 SIDECAR = "index.json"
 FORMAT = "embspace-index"
 FORMAT_VERSION = 1
+
+
+def as_rows(x: npt.ArrayLike, what: str, dim: int | None = None) -> tuple[FloatArray, bool]:
+    """``x`` as ``(n, dim)`` float32 C-contiguous finite rows, and whether a single 1-D vector was given
+    (:class:`InvalidInputError` naming ``what`` otherwise; ``dim`` None takes any width)."""
+    width = "dim" if dim is None else str(dim)
+    try:
+        with np.errstate(over="ignore"):
+            arr = np.ascontiguousarray(x, dtype=np.float32)
+    except (ValueError, TypeError) as e:
+        raise InvalidInputError(f"{what} must be a (n, {width}) array of numbers: {e}") from None
+    single = arr.ndim == 1
+    if single:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise InvalidInputError(f"{what} must be a 1-D vector or a 2-D (n, {width}) array, got shape {arr.shape}")
+    if dim is not None:
+        if arr.shape[1] != dim and not (arr.shape[0] == 0 and arr.shape[1] == 0):
+            raise DimensionMismatchError(arr.shape[1], dim, what)
+        if arr.shape[1] == 0:
+            arr = arr.reshape(0, dim)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.nonzero(bad.any(axis=1))[0][0])
+        raise InvalidInputError(f"{what} row {row} contains NaN or Inf (or a value beyond the float32 range)")
+    return arr, single
 
 
 @runtime_checkable
@@ -269,26 +295,7 @@ class BaseIndex(ABC):
     # ----------------------------------------------------------------- inputs
     def _as_matrix(self, x: npt.ArrayLike, what: str) -> tuple[FloatArray, bool]:
         """``(n, dim)`` float32 C-contiguous finite rows, and whether a single 1-D vector was given."""
-        try:
-            with np.errstate(over="ignore"):
-                arr = np.ascontiguousarray(x, dtype=np.float32)
-        except (ValueError, TypeError) as e:
-            raise InvalidInputError(f"{what} must be a (n, {self._dim}) array of numbers: {e}") from None
-        single = arr.ndim == 1
-        if single:
-            arr = arr.reshape(1, -1)
-        if arr.ndim != 2:
-            raise InvalidInputError(f"{what} must be a 1-D vector or a 2-D (n, {self._dim}) array, "
-                                    f"got shape {arr.shape}")
-        if arr.shape[1] != self._dim and not (arr.shape[0] == 0 and arr.shape[1] == 0):
-            raise DimensionMismatchError(arr.shape[1], self._dim, what)
-        if arr.shape[1] == 0:
-            arr = arr.reshape(0, self._dim)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            row = int(np.nonzero(bad.any(axis=1))[0][0])
-            raise InvalidInputError(f"{what} row {row} contains NaN or Inf (or a value beyond the float32 range)")
-        return arr, single
+        return as_rows(x, what, self._dim)
 
     def _stored(self, x: FloatArray) -> FloatArray:
         """What is stored for rows ``x``: unit rows under cosine (zero rows stay zero)."""

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from .._types import FloatArray
 from ..errors import CorruptDataError, DimensionMismatchError, InvalidInputError
+from .base import as_rows
 
 __all__ = ["PRECISIONS", "Calibration", "Precision", "code_bytes", "hamming"]
 
@@ -41,23 +42,6 @@ def _check_precision(precision: object) -> Precision:
         raise InvalidInputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)} "
                                 "(float32 vectors need no quantisation)")
     return precision  # narrowed by the check above
-
-
-def _as_float_rows(x: npt.ArrayLike, what: str, dim: int | None = None) -> tuple[FloatArray, bool]:
-    try:
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"{what} must be a (n, dim) array of numbers: {e}") from None
-    single = arr.ndim == 1
-    if single:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2:
-        raise InvalidInputError(f"{what} must be a 1-D vector or a 2-D (n, dim) array, got shape {arr.shape}")
-    if dim is not None and arr.shape[1] != dim:
-        raise DimensionMismatchError(arr.shape[1], dim, what)
-    if not np.isfinite(arr).all():
-        raise InvalidInputError(f"{what} contain NaN or Inf; quantise finite vectors only")
-    return arr, single
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int32]:
@@ -175,7 +159,7 @@ class Calibration:
         instead of taking the minimum and maximum; see the Notes of :class:`Calibration`.
         """
         prec = _check_precision(precision)
-        x, _ = _as_float_rows(vectors, "calibration vectors")
+        x, _ = as_rows(vectors, "calibration vectors")
         if len(x) == 0:
             raise InvalidInputError("calibration needs at least one vector")
         if prec in ("binary", "ubinary"):
@@ -203,7 +187,7 @@ class Calibration:
         Values outside the range get the extreme code (clipped); the same vector gets the same codes
         alone and in any batch.
         """
-        x, single = _as_float_rows(vectors, "vectors", self.dim)
+        x, single = as_rows(vectors, "vectors", self.dim)
         if self.precision in ("binary", "ubinary"):
             packed = np.packbits(x > 0, axis=1, bitorder="little")
             out: npt.NDArray[Any] = packed if self.precision == "ubinary" else (packed ^ np.uint8(0x80)).view(np.int8)
