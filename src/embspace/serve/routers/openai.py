@@ -158,7 +158,7 @@ def create_embeddings(req: OpenAIEmbeddingsRequest, resources: ResourcesDep) -> 
     gate = resources.encode_gate
     # at most max_encode_chars (413) and max_encodes at once (503 with Retry-After); each text cut to what the
     # model reads
-    with gate.encoding(texts, field="input"):
+    with gate.slot():  # checked above
         texts = gate.cut(texts, enc)
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
         counts, limit = _token_counts(enc, texts)

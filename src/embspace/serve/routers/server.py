@@ -35,7 +35,7 @@ def encode(req: EncodeRequest, resources: ResourcesDep) -> EncodeResponse:
     gate = resources.encode_gate
     gate.check(req.texts)  # before the encoder loads (the first load takes seconds)
     enc = resources.encoder(req.encoder)
-    with gate.encoding(req.texts):
+    with gate.slot():  # checked above
         texts = gate.cut(req.texts, enc)
         vecs = np.asarray(enc.encode(texts, normalize=True, progress=False), np.float32)
     return EncodeResponse(encoder=str(enc.name), dim=int(vecs.shape[1]), vectors=vecs.tolist())
