@@ -55,9 +55,31 @@ def cache_file(n: int, start: int = 0) -> Path:
     return cache_dir() / "bench" / name
 
 
+CHUNK = 10_000
+
+
 def wiki_minilm(n: int, *, start: int = 0, progress: bool = True) -> tuple[list[str], np.ndarray]:
-    """(paragraphs ``start .. start+n``, (n, 384) float32 unit MiniLM vectors), encoded only when not cached."""
+    """(paragraphs ``start .. start+n``, (n, 384) float32 unit MiniLM vectors), encoded only when not cached.
+
+    More than ``CHUNK`` paragraphs from the start are encoded and cached ``CHUNK`` at a time, so an
+    interrupted preparation (about 40 CPU-minutes for 100,000) resumes where it stopped.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if start == 0 and n > CHUNK and n % CHUNK == 0:
+        path = cache_file(n)
+        texts = paragraphs(n)
+        if path.is_file():
+            return texts, np.load(path)
+        parts = []
+        for s in range(0, n, CHUNK):
+            if progress:
+                print(f"paragraphs {s:,}..{s + CHUNK:,} of {n:,}", file=sys.stderr, flush=True)
+            parts.append(wiki_minilm(CHUNK, start=s, progress=progress)[1])
+        vectors = np.concatenate(parts)
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)
+        return texts, vectors
     texts = paragraphs(start + n)[start:]
     digest = hashlib.sha256("\n".join(t[:40] for t in texts).encode()).hexdigest()[:16]
     path = cache_file(n, start)

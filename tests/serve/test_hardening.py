@@ -3,7 +3,9 @@ lone surrogates, a collection deleted during requests, disk full, 405 with Allow
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -244,6 +246,7 @@ def test_the_served_app_builds_its_routes_and_schema_before_the_first_request(
     # start (a first 405 tried every route and built them all)
     import fastapi.routing
 
+    from embspace.serve import app as app_module
     from embspace.serve.app import CONFIG_ENV, app_from_env, export_config, prepare
 
     app = create_app(resources)
@@ -267,8 +270,44 @@ def test_the_served_app_builds_its_routes_and_schema_before_the_first_request(
     # 224 ms at 5 ms, 52 ms at 1 ms, same machine); recorded here, not set, to leave this test process alone
     intervals: list[float] = []
     monkeypatch.setattr(sys, "setswitchinterval", intervals.append)
+    # and run the worker threads below the event loop (recorded here too: it cannot be undone in a process)
+    lowered: list[int] = []
+    monkeypatch.setattr(app_module, "lower_worker_threads", lambda nice=10: lowered.append(nice) or True)
     assert app_from_env().openapi_schema is not None  # `embspace serve` and each worker prepare their app
     assert intervals and intervals[-1] <= 0.001
+    assert lowered == [10]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
+def test_worker_threads_run_below_the_event_loop() -> None:
+    # issue 23 (abuse run): four encodes on two cores, each with PyTorch's threads, kept the event loop waiting
+    # for a core (/health 100-130 ms). In a process of its own: a lowered priority cannot be raised back.
+    script = textwrap.dedent("""
+        import os, threading
+        from embspace.serve._work import WORKER_NICE, lower_worker_threads
+
+        def nice():
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        loop = nice()
+        assert lower_worker_threads()
+        seen = {}
+
+        def worker():
+            seen["worker"] = nice()
+            inner = threading.Thread(target=lambda: seen.update(inner=nice()))  # e.g. a pool's own threads
+            inner.start()
+            inner.join()
+
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        want = min(19, loop + WORKER_NICE)
+        assert seen == {"worker": want, "inner": want} and nice() == loop, (loop, seen, nice())
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_too_much_text_is_refused_before_an_encoder_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -391,6 +391,8 @@ def test_every_api_route_parses_json_with_the_fast_parser(tmp_path: Path, monkey
     b'{"a": 1, "a": 2}',
     b'[0.0012345678901234567, 1e400, -1e-400, 1234567890123456789.5]',
     b'[1, 2, {"k": null, "t": true}]',
+    b'-9223372036854775809', b'18446744073709551616', b'[\n\t18446744073709551616]',  # where an integer starts
+    b'{"a":-18446744073709551616,"b":[0,18446744073709551616]}', b'{"a":\r18446744073709551616}',
 ])
 def test_the_fast_parser_reads_what_the_standard_one_reads(body: bytes) -> None:
     got, want = serve_json.parse_json(body), json.loads(body)

@@ -34,12 +34,21 @@ __all__ = ["JSONRequest", "JSONRoute", "parse_json"]
 # an integer of 19 digits or more (-2**63 has 19; one of 18 or fewer is exact in orjson): a digit run that is
 # not part of a fraction ("0.0012345678901234567", common in vectors) nor followed by one or an exponent
 _LONG_INTEGER = re.compile(rb"(?<![\d.])\d{19,}(?![\d.eE])")
+# that regex scans a 3.4 MB batch of vectors in ~40 ms, three times orjson's parse, holding the event loop: a
+# translation (~2 ms) first finds whether 19 digits follow a character an integer can follow at all ("#" for
+# the start of the body, a separator, a space or a sign); only a body where they do is searched by the regex
+_STARTS_AND_DIGITS = bytes.maketrans(b"0123456789:,[ \t\n\r-", b"0" * 10 + b"#" * 8)
+_MAYBE_LONG = b"#" + b"0" * 19
+
+
+def _has_long_integer(body: bytes) -> bool:
+    return _MAYBE_LONG in (b"#" + body).translate(_STARTS_AND_DIGITS) and _LONG_INTEGER.search(body) is not None
 
 
 def parse_json(body: bytes | str) -> Any:
     """``body`` parsed: by orjson, or by ``json.loads`` where orjson refuses it or might read an integer
     inexactly (same values either way)."""
-    if _LONG_INTEGER.search(body.encode() if isinstance(body, str) else body):
+    if _has_long_integer(body.encode() if isinstance(body, str) else body):
         return json.loads(body)
     try:
         return orjson.loads(body)

@@ -7,6 +7,10 @@
 - :class:`Admission` bounds the work waiting for the pool: at most ``max_pending`` requests in flight
   (``/health`` and the public pages not counted); one more is answered at once with 503 ``busy`` and
   ``Retry-After`` instead of queueing without end.
+- The worker threads run at a lower priority than the event loop (:func:`lower_worker_threads`, set by
+  ``embspace serve``): when the pool's work (encodes, index builds, dedups, and the threads of PyTorch and
+  FAISS they start) takes every core, the operating system still gives the event loop a core the moment it
+  has a request to answer.
 - :class:`EncodeGate` bounds text encoding, on every route that encodes text (``/encode``,
   ``/v1/embeddings``, ``/add`` and ``/upsert`` with texts, search by text, ``/classify``, ``/retrieve``, a map's
   text query), all through :meth:`EncodeGate.encoding`: at most ``max_chars`` characters per request (413
@@ -19,6 +23,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -30,7 +36,8 @@ from ..errors import EmbspaceError, InvalidInputError
 from .config import DEFAULT_MAX_ENCODE_CHARS, DEFAULT_MAX_ENCODES, DEFAULT_MAX_PENDING
 
 __all__ = ["CHARS_PER_TOKEN", "DEFAULT_MAX_ENCODES", "DEFAULT_MAX_ENCODE_CHARS", "DEFAULT_MAX_PENDING",
-           "ENCODE_WAIT_S", "RETRY_AFTER_S", "Admission", "BusyError", "EncodeGate", "TooMuchTextError", "off_loop"]
+           "ENCODE_WAIT_S", "RETRY_AFTER_S", "WORKER_NICE", "Admission", "BusyError", "EncodeGate", "TooMuchTextError",
+           "lower_worker_threads", "off_loop"]
 
 T = TypeVar("T")
 
@@ -42,6 +49,37 @@ RETRY_AFTER_S: Final = 1
 #: How long a search, a write or a classification waits for an encode slot before its 503 ``busy`` (seconds):
 #: their encodes are short, and a client of the search API does not expect to retry.
 ENCODE_WAIT_S: Final = 10.0
+
+#: How many ``nice`` steps below the event loop the server's worker threads run. A CPU-bound thread at +10
+#: weighs about a tenth of one at 0 with the Linux scheduler: four encodes on two cores (each with its own
+#: PyTorch threads) kept the event loop waiting for a core, ``/health`` 100-130 ms; at +10 it gets one at once.
+WORKER_NICE: Final = 10
+
+
+def lower_worker_threads(nice: int = WORKER_NICE) -> bool:
+    """Make every thread this process starts from now on run ``nice`` steps below the thread that calls this
+    (the event loop's, in ``embspace serve``); the threads they start in turn (PyTorch's and FAISS's OpenMP
+    threads) inherit it. Only on Linux, where a priority belongs to a thread (elsewhere it would lower the
+    whole process: nothing is done and False returned). A process cannot raise a thread's priority back
+    without privileges: call it only in a process that serves (the server's, not a library user's).
+
+    The hook is :func:`threading.setprofile`'s: each new thread calls it once, lowers itself, and removes it.
+    """
+    if not sys.platform.startswith("linux") or nice <= 0:
+        return False
+    target = min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + nice)
+
+    def lower(frame: Any, event: str, arg: Any) -> None:
+        sys.setprofile(None)
+        tid = threading.get_native_id()
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+        except OSError:  # pragma: no cover - a sandbox that forbids it: the thread runs at the loop's priority
+            pass
+
+    threading.setprofile(lower)
+    return True
 
 
 class BusyError(EmbspaceError):

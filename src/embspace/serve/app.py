@@ -33,7 +33,7 @@ from ._balance import Balancer
 from ._errors import ERROR_CODES, ERROR_RESPONSES, _error, install_error_handlers
 from ._guard import deprecated_guard, install_guards
 from ._resources import Resources
-from ._work import DEFAULT_MAX_PENDING, Admission, BusyError, TooMuchTextError
+from ._work import DEFAULT_MAX_PENDING, Admission, BusyError, TooMuchTextError, lower_worker_threads
 from .config import CONFIG_ENV, DEFAULT_MAX_BODY, ServeConfig, is_loopback
 from .routers import ROUTERS, collections
 from .schemas import SearchRequest
@@ -83,6 +83,7 @@ def app_from_env() -> FastAPI:
     app.state.balancer = balancer
     prepare(app)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    lower_worker_threads()
     # everything loaded so far (models, indexes, the app) lives as long as the server: keep it out of the
     # cyclic garbage collector's full passes, which otherwise stall every request in flight now and then
     gc.collect()

@@ -64,10 +64,24 @@ FILTER_CACHE = 32  # filters whose matching ids are remembered (until the next c
 # epochs rows kept besides the one of the saved index (see _prune_epochs); a writer prunes every EPOCHS_KEPT
 # of its writes and after each index save, so the table holds at most about 2 x EPOCHS_KEPT + 1 rows
 EPOCHS_KEPT = 1_000
+#: Rows copied per numpy call when many stored vectors become one matrix: numpy holds the interpreter lock
+#: through each call, and stacking 300,000 rows in one went ~290 ms without letting the event loop of a
+#: server run (the first search after 300,000 adds froze ``/health``); 4,096 rows are ~1 ms.
+ROWS_PER_COPY = 4_096
 
 __all__ = ["Collection", "Page", "command_line", "describe_holder", "lock_holder"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rows_matrix(rows: Sequence[Any], dim: int) -> npt.NDArray[np.float32]:
+    """``(len(rows), dim)`` float32 from ``rows``, each the bytes of one stored vector (or a float32 array of
+    them), copied :data:`ROWS_PER_COPY` at a time (see there)."""
+    out = np.empty((len(rows), dim), np.float32)
+    for s in range(0, len(rows), ROWS_PER_COPY):
+        part = rows[s : s + ROWS_PER_COPY]
+        out[s : s + len(part)] = np.frombuffer(b"".join(part), np.float32).reshape(len(part), dim)
+    return out
 
 
 def _check_rescore(value: object, what: str) -> int | None:
@@ -1034,8 +1048,7 @@ class Collection(BaseCollection):
         f = compile_filter(where)
         rows = self._db.execute(f"SELECT id, vector FROM items WHERE {f.sql} ORDER BY id", f.params).fetchall()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim) if rows else \
-            np.zeros((0, self.dim), np.float32)
+        vecs = rows_matrix([r[1] for r in rows], self.dim)
         return ids, vecs
 
     def _load_names(self) -> None:
@@ -1105,7 +1118,7 @@ class Collection(BaseCollection):
                 self._index.remove(removable)
             keep = [i for i in live_adds if i in got and i not in self._index]
             if keep:
-                new_x, new_ids = np.stack([got[i] for i in keep]), np.asarray(keep, np.int64)
+                new_x, new_ids = rows_matrix([got[i] for i in keep], self.dim), np.asarray(keep, np.int64)
                 self._index.add(new_x, new_ids)
                 if self._rescore_vectors is not None:
                     self._rescore_vectors.add(new_ids, self._stored_form(new_x))
@@ -1280,7 +1293,7 @@ class Collection(BaseCollection):
         keep = np.asarray([i for i in ids.tolist() if i in got], np.int64)
         index = ExactIndex(self.dim, metric=self.metric)  # type: ignore[arg-type]
         if len(keep):
-            index.add(np.stack([got[i] for i in keep.tolist()]), keep)
+            index.add(rows_matrix([got[i] for i in keep.tolist()], self.dim), keep)
         return index
 
     def _keyed(self, res: Any, k: int, exclude: set[str], single: bool) -> CollectionResult:
