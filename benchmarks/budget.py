@@ -386,7 +386,10 @@ def _encode_cached(name: str, model: str, texts: list[str], tag: str) -> Any:
     from embspace.encoders import get_encoder
     from embspace.encoders._cache import cache_dir
 
-    digest = hashlib.sha256(("\n".join(t[:80] for t in texts) + model).encode()).hexdigest()[:16]
+    # a retrained model keeps its path: its training record (settings, seconds) is in the key too
+    info = Path(model) / "scifact_train.json"
+    trained = info.read_text("utf-8") if info.is_file() else ""
+    digest = hashlib.sha256(("\n".join(t[:80] for t in texts) + model + trained).encode()).hexdigest()[:16]
     path = cache_dir() / "bench" / f"scifact-{name}-{tag}-{digest}.npy"
     if path.is_file():
         return np.load(path)
