@@ -169,8 +169,8 @@ CANDIDATES: list[dict[str, Any]] = [
     # sentence-transformers' Matryoshka recipe: equal weights on 384, 256, 128, 64
     {"epochs": 2, "learning_rate": 2e-5, "max_length": 128, "matryoshka_dims": [384, 256, 128, 64]},
     {"epochs": 2, "learning_rate": 5e-5, "max_length": 128, "matryoshka_dims": [384, 256, 128, 64]},
-    # the smaller prefixes weigh more (the 384-d loss is also what the 256- and 128-d prefixes feed)
-    {"epochs": 2, "learning_rate": 5e-5, "max_length": 128, "matryoshka_dims": [384, 256, 128, 64],
+    # as 0, the 128-d prefix weighing twice as much
+    {"epochs": 2, "learning_rate": 2e-5, "max_length": 128, "matryoshka_dims": [384, 256, 128, 64],
      "matryoshka_weights": [1.0, 1.0, 2.0, 1.0]},
     {"epochs": 3, "learning_rate": 5e-5, "max_length": 128, "matryoshka_dims": [384, 256, 128, 64]},
 ]
