@@ -195,7 +195,7 @@ def test_quantised_collection_with_rescoring(world: tuple[Resources, RouteRecord
     recall, inexact = {}, {}
     for depth in (None, 0, 10):
         found, off = 0, 0
-        for i, v in enumerate(q):
+        for v in q:
             body: dict[str, Any] = {"vector": v.tolist(), "k": 10, "metadata": False}
             if depth is not None:
                 body["rescore"] = depth
