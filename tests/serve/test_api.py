@@ -215,6 +215,9 @@ def test_quantised_collection_with_rescoring(world: tuple[Resources, RouteRecord
             "validation_error")
         err(client.post("/collections", json={"name": name + "x", "dim": 32, "index": index, "rescore": bad}),
             422, "validation_error")
+    too_many = err(client.post(f"/collections/{name}/search", json={"vector": q[0].tolist(), "k": 1000,
+                                                                      "rescore": 100}), 422, "invalid_input")
+    assert "100,000 candidates" in too_many["message"]
     assert ok(client.delete(f"/collections/{name}"), 204) is None
     assert not (resources.data_dir / (name + "x")).exists()
 

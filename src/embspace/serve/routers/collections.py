@@ -211,11 +211,20 @@ def count(name: str, resources: ResourcesDep,
 
 
 # -- search: the hot path ------------------------------------------------------------------------------
+#: The most candidates one search re-scores (k x rescore), each a float vector read from the mapped file.
+MAX_RESCORED = 20_000
+
+
 def search_now(resources: Resources, served: Served, by: str, req: SearchRequest) -> Hits:
     """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
     they come with the search (``include=``), read in one query for all hits. A text is encoded within the
     server's encode limits (:func:`~._common.encoding`)."""
     col = as_collection(served)
+    depth = col.rescore if req.rescore is None else req.rescore
+    if depth and req.k * depth > MAX_RESCORED:  # each candidate is a float vector read: bounded per request
+        raise InvalidInputError(f"k x rescore = {req.k} x {depth} = {req.k * depth:,} candidates to re-score; a "
+                                f"search re-scores at most {MAX_RESCORED:,}: ask fewer hits (k) or a smaller "
+                                "rescore")
     include: list[Include] = []
     if req.metadata:
         include.append("metadata")
