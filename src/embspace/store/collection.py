@@ -261,7 +261,10 @@ class Collection(BaseCollection):
         Parameters
         ----------
         dim
-            Vector dimension; taken from ``encoder`` when given.
+            Vector dimension; taken from ``encoder`` when given. With a text encoder given by name, a smaller
+            ``dim`` truncates its vectors (``get_encoder(encoder, dim=dim)``: a Matryoshka model's first
+            ``dim`` components, re-normalised; a :class:`~embspace.encoders.DimensionTruncationWarning` when
+            the model was not trained for that size), and the collection reopens with the same truncation.
         encoder
             An encoder object or a name for :func:`~embspace.encoders.get_encoder`: texts added or
             searched are encoded with it, and queries from another model are refused.
