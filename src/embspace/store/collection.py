@@ -1288,10 +1288,7 @@ class Collection(BaseCollection):
                 x, found = source.get(cand)
                 if not found.all() or int(cand.min()) < 0:
                     return None
-            if self.metric == "l2":
-                s1 = -np.sqrt(((x - q[0]) ** 2).sum(axis=1))
-            else:
-                s1 = x @ q[0]
+            s1 = -np.sqrt(((x - q[0]) ** 2).sum(axis=1)) if self.metric == "l2" else x @ q[0]
             best = np.argsort(-s1, kind="stable")[:k]
             scores1, ids1 = s1[best], cand[best]
         else:
