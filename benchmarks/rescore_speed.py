@@ -4,7 +4,8 @@ Builds (once, into ``--workdir``) float HNSW32, BinaryHNSW32, BinaryFlat and HNS
 the cached Wikipedia MiniLM vectors (``_wiki_vectors.wiki_minilm``), then times ``Collection.search(v, k=10,
 ...)`` one query at a time (as ``analysis.budget`` does: ``params=`` for the HNSW efSearch settings,
 ``rescore=`` for quantised ones) in child processes that import embspace from each ``--src`` tree in turn,
-interleaved, ``--runs`` times; prints the medians. FAISS runs with ``--threads`` threads.
+interleaved, ``--runs`` times; prints the medians of the QPS (wall clock: noisy on a busy machine) and
+of the median CPU microseconds per query (the searching thread's CPU time). FAISS runs with ``--threads`` threads.
 
     python benchmarks/rescore_speed.py --src /work/main/src --src src --runs 5
 """
@@ -61,7 +62,8 @@ def build(workdir: Path, n: int) -> None:
 
 
 def measure(workdir: Path, threads: int, n_timed: int) -> dict[str, list[float]]:
-    """{config: [single-query QPS, recall@10]} with the embspace found on sys.path."""
+    """{config: [single-query QPS, recall@10, median CPU microseconds of one query]} with the embspace found
+    on sys.path (the CPU time of the searching thread: robust to a busy machine, unlike the QPS)."""
     import faiss
     import numpy as np
 
@@ -79,10 +81,14 @@ def measure(workdir: Path, threads: int, n_timed: int) -> dict[str, list[float]]
         hits = sum(len({int(k) for k in col.search(v, k=10, **kw).keys} & set(t.tolist()))
                    for v, t in zip(q, truth, strict=True))
         timed = q[:n_timed]
+        cpu = []
         t0 = time.perf_counter()
         for v in timed:
+            c0 = time.thread_time()
             col.search(v, k=10, **kw)
-        out[label] = [len(timed) / (time.perf_counter() - t0), hits / (10 * len(q))]
+            cpu.append(time.thread_time() - c0)
+        wall = time.perf_counter() - t0
+        out[label] = [len(timed) / wall, hits / (10 * len(q)), 1e6 * statistics.median(cpu)]
     for col in cols.values():
         col.close()
     return out
@@ -113,13 +119,16 @@ def main() -> None:
             got = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             runs[s].append(json.loads(got.stdout.strip().splitlines()[-1]))
             print(f"run {r + 1}/{a.runs} {s} done", file=sys.stderr, flush=True)
-    head = "| configuration | recall@10 | " + " | ".join(f"QPS {s}" for s in srcs) + " |"
+    head = ("| configuration | recall@10 | " + " | ".join(f"QPS {s}" for s in srcs) + " | "
+            + " | ".join(f"CPU us/query {s}" for s in srcs) + " |")
     print(head)
-    print("|" + "---|" * (2 + len(srcs)))
+    print("|" + "---|" * (2 + 2 * len(srcs)))
     for label, *_ in CONFIGS:
         rec = runs[srcs[-1]][0][label][1]
         qps = [statistics.median(run[label][0] for run in runs[s]) for s in srcs]
-        print(f"| {label} | {rec:.4f} | " + " | ".join(f"{v:,.0f}" for v in qps) + " |")
+        us = [statistics.median(run[label][2] for run in runs[s]) for s in srcs]
+        print(f"| {label} | {rec:.4f} | " + " | ".join(f"{v:,.0f}" for v in qps) + " | "
+              + " | ".join(f"{v:,.0f}" for v in us) + " |")
 
 
 if __name__ == "__main__":
