@@ -507,7 +507,7 @@ class TextEncoder(BaseEncoder):
                                            is_normalized=True if normalize and len(arr) else None)
         return spaces
 
-    @overload  # type: ignore[override]
+    @overload
     def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
                progress: bool = True, layers: None = None, pooling: None = None,
                keys: None = None) -> EmbeddingVector: ...
@@ -537,7 +537,7 @@ class TextEncoder(BaseEncoder):
             if pooling is not None or keys is not None:
                 raise InvalidInputError("pooling= and keys= apply to layer outputs; give layers=[...] or 'all' too")
             return super().encode(items, batch_size=batch_size, normalize=normalize, progress=progress)
-        checked = self._check_items([items] if self._is_single(items) else items)  # type: ignore[list-item,arg-type]
+        checked = self._check_items([items] if self._is_single(items) else items)  # type: ignore[arg-type]
         return self._encode_layers(checked, layers, pooling, keys, batch_size=batch_size, normalize=normalize,
                                    progress=progress)
 
@@ -620,7 +620,7 @@ class TextEncoder(BaseEncoder):
         rows = self._token_ids(texts) if texts else []
         special = set(self._tokenizer.all_special_ids)
         keep = [[j for j, t in enumerate(r) if special_tokens or t not in special] for r in rows]
-        per_text: dict[int, list[npt.NDArray[np.float32]]] = {layer: [np.empty(0)] * len(rows) for layer in wanted}
+        per_text: dict[int, list[npt.NDArray[np.float32]]] = {layer: [np.empty(0, np.float32)] * len(rows) for layer in wanted}
         if rows:
             lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
 
