@@ -215,3 +215,45 @@ def test_token_space_finds_a_planted_near_duplicate(tmp_path: Path) -> None:
     assert space.neighbors("cat", k=1).keys == ["dog"]  # the query itself is excluded, its twin comes first
     assert space.neighbors("dog", k=1).keys == ["cat"]
     assert space.neighbors("cat", k=1, include_self=True).keys == ["cat"]
+
+
+@pytest.mark.parametrize("kind", ["vit", "resnet"])
+def test_image_layers_equal_a_plain_forward_pass_pooled_by_hand(tmp_path: Path, kind: str) -> None:
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+    from vision_testing import random_images, save_tiny_resnet, save_tiny_vit
+
+    from embspace.encoders import ImageEncoder
+
+    path = (save_tiny_vit if kind == "vit" else save_tiny_resnet)(tmp_path / kind)
+    images = random_images(5, seed=3)
+    keys = [f"img{i}" for i in range(5)]
+    enc = ImageEncoder(path, device="cpu", batch_size=2, **({"pooling": "mean"} if kind == "vit" else {}))
+    spaces = enc.encode(images, layers="all", keys=keys, normalize=False, progress=False)
+    proc = AutoImageProcessor.from_pretrained(path)
+    net = AutoModel.from_pretrained(path).eval()
+    with torch.no_grad():
+        states = net(pixel_values=proc(images=images, return_tensors="pt")["pixel_values"],
+                     output_hidden_states=True).hidden_states
+    assert sorted(spaces) == list(range(len(states))) and enc.num_layers == len(states) - 1
+    for layer, h in enumerate(states):
+        want = (h[:, 1:].mean(1) if kind == "vit" else h.mean((2, 3))).numpy()  # ViT: the patches, not CLS
+        # batches of 2 vs all 5 at once: equal up to float32 summation order
+        assert _cos(spaces[layer].vectors, want).min() >= 0.9999
+        assert list(spaces[layer].keys) == keys
+        assert spaces[layer].provenance.config["layer"] == layer
+    assert len({s.space_id for s in spaces.values()} | {enc.space_id}) == len(spaces) + 1
+    if kind == "resnet":  # the last stage's spatial mean is the model's pooled output, i.e. encode()
+        plain = np.asarray(enc.encode(images, normalize=False, progress=False))
+        assert _cos(spaces[enc.num_layers].vectors, plain).min() >= 0.9999
+        assert spaces[1].dim == 8 and spaces[2].dim == 16  # the stages' widths
+        with pytest.raises(InvalidInputError, match="spatial mean"):
+            enc.encode(images, layers=[1], keys=keys, pooling="cls", progress=False)
+    else:
+        cls = enc.encode(images, layers=[1], keys=keys, pooling="cls", normalize=False, progress=False)
+        assert _cos(cls[1].vectors, states[1][:, 0].numpy()).min() >= 0.9999
+        assert cls[1].space_id != spaces[1].space_id
+    with pytest.raises(InvalidInputError, match="keys"):
+        enc.encode(images, layers=[0], progress=False)  # in-memory images have no names
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        enc.encode(images, layers=[9], keys=keys, progress=False)

@@ -620,7 +620,8 @@ class TextEncoder(BaseEncoder):
         rows = self._token_ids(texts) if texts else []
         special = set(self._tokenizer.all_special_ids)
         keep = [[j for j, t in enumerate(r) if special_tokens or t not in special] for r in rows]
-        per_text: dict[int, list[npt.NDArray[np.float32]]] = {layer: [np.empty(0, np.float32)] * len(rows) for layer in wanted}
+        empty = np.empty(0, np.float32)
+        per_text: dict[int, list[npt.NDArray[np.float32]]] = {layer: [empty] * len(rows) for layer in wanted}
         if rows:
             lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
 
