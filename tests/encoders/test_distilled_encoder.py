@@ -91,7 +91,7 @@ def test_errors(tokenizer_json: Path, tmp_path: Path) -> None:
         DistilledEncoder(tokenizer_json, enc.vectors[:3], enc.weights[:3])
     with pytest.raises(InvalidInputError, match="non-negative"):
         DistilledEncoder(tokenizer_json, enc.vectors, -enc.weights)
-    with pytest.raises(TypeError, match="wrap a single text|expected str"):
+    with pytest.raises(TypeError, match="expected str"):
         enc.encode(["ok", 3])  # type: ignore[list-item]
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file.txt").write_text("x")

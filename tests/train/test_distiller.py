@@ -39,7 +39,7 @@ def test_token_rows_are_the_teachers_vectors_and_texts_their_weighted_mean(teach
     assert isinstance(enc, DistilledEncoder) and enc.dim == 16
     cat = teacher._tokenizer.convert_tokens_to_ids("cat")
     # the teacher's mean output state of "[CLS] cat [SEP]", through the teacher's own code path
-    ids = np.array([teacher._tokenizer.build_inputs_with_special_tokens([cat])])
+    ids = np.array([[teacher._tokenizer.cls_token_id, cat, teacher._tokenizer.sep_token_id]])
     states = teacher._torch_states(ids, np.ones_like(ids)).detach().numpy()[0]
     np.testing.assert_allclose(d.token_vectors_[cat], states.mean(0), atol=1e-5)  # same ops, other batch shape
     special = teacher._tokenizer.all_special_ids

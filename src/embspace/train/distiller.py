@@ -184,7 +184,8 @@ class Distiller(Learner):
         special = {int(i) for i in getattr(hf_tok, "all_special_ids", [])}
         keep = np.array([i not in special and not _UNUSED.match(id_to_token.get(i, "")) and i in id_to_token
                          for i in range(vocab_size)], dtype=bool)
-        sequences = [self._with_specials(hf_tok, [i]) for i in range(vocab_size)]
+        prefix, suffix = self._special_frame(tok)
+        sequences = [[*prefix, i, *suffix] for i in range(vocab_size)]
 
         added: list[str] = []
         if self.vocabulary == "teacher+corpus":
@@ -221,9 +222,14 @@ class Distiller(Learner):
 
     # -- steps ----------------------------------------------------------------------------------------
     @staticmethod
-    def _with_specials(hf_tok: Any, ids: list[int]) -> list[int]:
-        build = getattr(hf_tok, "build_inputs_with_special_tokens", None)
-        return list(build(ids)) if build is not None else ids
+    def _special_frame(tok: Any) -> tuple[list[int], list[int]]:
+        """The special token ids the teacher puts before and after a text (``[CLS]``, ``[SEP]`` for BERT), read from
+        the tokenizer's post-processor on a probe word."""
+        probe = tok.encode("hello", add_special_tokens=True)
+        ordinary = [i for i, m in enumerate(probe.special_tokens_mask) if m == 0]
+        if not ordinary:
+            return [], []
+        return list(probe.ids[:ordinary[0]]), list(probe.ids[ordinary[-1] + 1:])
 
     def _corpus_words(self, tok: Any, texts: list[str]) -> list[str]:
         """Corpus words (as the tokenizer normalises and splits them) that it cuts into several tokens."""
