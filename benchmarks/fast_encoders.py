@@ -91,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-model2vec", action="store_true", help="skip Model2Vec")
     p.add_argument("--model2vec-python", type=Path, default=DEFAULT_M2V_PYTHON,
                    help="a Python with model2vec[distill] installed")
+    p.add_argument("--reuse-model2vec", action="store_true",
+                   help="reuse Model2Vec's results of an earlier run (kept under $EMBSPACE_CACHE/bench), if any")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON)
     p.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="BENCHMARKS.md to update ('' to skip)")
     args = p.parse_args(argv)
@@ -137,6 +139,17 @@ def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], que
         return None
     import numpy as np
 
+    from embspace.encoders._cache import cache_dir
+
+    keep = cache_dir() / "bench" / "fast-encoders-model2vec"
+    key = f"{'-'.join(map(str, args.dims))}-r{args.runs}-t{args.threads}-s{args.teacher_docs}"
+    saved = keep / f"{key}.json"
+    if args.reuse_model2vec and saved.is_file():
+        say(f"model2vec: results of an earlier run reused ({saved})")
+        result: dict[str, Any] = json.loads(saved.read_text())
+        result["vectors"] = {d: (np.load(keep / f"{key}-docs-{d}.npy"), np.load(keep / f"{key}-queries-{d}.npy"))
+                             for d in args.dims}
+        return result
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "docs.json").write_text(json.dumps(docs))
         (Path(tmp) / "queries.json").write_text(json.dumps(queries))
@@ -150,9 +163,16 @@ def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], que
         if proc.returncode != 0:
             say(f"model2vec failed:\n{proc.stderr[-3000:]}")
             return None
-        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-        vectors = {d: (np.load(Path(tmp) / f"docs-{d}.npy"), np.load(Path(tmp) / f"queries-{d}.npy"))
-                   for d in args.dims}
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["measured"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        keep.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(result))
+        vectors = {}
+        for d in args.dims:
+            pair = (np.load(Path(tmp) / f"docs-{d}.npy"), np.load(Path(tmp) / f"queries-{d}.npy"))
+            np.save(keep / f"{key}-docs-{d}.npy", pair[0])
+            np.save(keep / f"{key}-queries-{d}.npy", pair[1])
+            vectors[d] = pair
     result["vectors"] = vectors
     return result
 
@@ -226,9 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{n} {timings[n]['full'][-1]:,.0f}" for n in encoders))
 
     m2v = _model2vec(args, Path(bundled[0]), docs, queries)
-    m2v_version = None
+    m2v_version = m2v_measured = None
     if m2v is not None:
-        m2v_version = m2v.get("version")
+        m2v_version, m2v_measured = m2v.get("version"), m2v.get("measured")
         for dims in args.dims:
             name = f"model2vec-{dims}"
             info = m2v[str(dims)]
@@ -254,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": other_cpu(start, cpu_snapshot()),
         "versions": {"embspace": version("embspace"), "torch": torch.__version__, "tokenizers": version("tokenizers"),
                      "model2vec": m2v_version},
+        "model2vec_measured": m2v_measured,
     }
     report["acceptance"] = acceptance(report)
     write_json(args.json, report)
@@ -285,6 +306,11 @@ def acceptance(r: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _when(r: dict[str, Any]) -> str:
+    measured = r.get("model2vec_measured")
+    return "right after" if not measured or measured[:13] == r["date"][:13] else f"in an earlier run, {measured}"
+
+
 def render(r: dict[str, Any]) -> str:
     cpu = r["cpu"]
     busy = "" if cpu.get("other_share") is None else (
@@ -294,7 +320,9 @@ def render(r: dict[str, Any]) -> str:
              f"Measured {r['date'][:10]} on {r['machine']['cpus']} CPUs, {r['threads']} threads (torch, BLAS and the "
              f"tokenizers library), SciFact {r['docs']:,} documents / {r['queries']} test queries, teacher "
              f"all-MiniLM-L6-v2 fp32; medians of {r['runs']} runs (embspace's interleaved in one process, "
-             f"Model2Vec {r['versions']['model2vec'] or 'n/a'} in its own process right after). Load average "
+             f"Model2Vec {r['versions']['model2vec'] or 'n/a'} in its own process, "
+             f"{_when(r)}"
+             "). Load average "
              f"{r['load'][0]:.1f} before / {r['load'][1]:.1f} after.{busy} Rerun: `{r['command']}`.", "",
              f"docs/s (corpus): the whole corpus; docs/s (same docs): the first {r['teacher_docs']} documents, "
              "the only ones the teacher is timed on (the static encoders repeat them to a corpus' worth of text); the "
