@@ -36,7 +36,7 @@ __all__ = ["Distiller"]
 
 Frequencies = Literal["zipf", "corpus", "auto"]
 Vocabulary = Literal["teacher", "teacher+corpus"]
-Weighting = Literal["sif", "none"]
+Weighting = Literal["sif", "idf", "none"]
 _UNUSED = re.compile(r"^\[unused\d+\]$")  # BERT's placeholder tokens: never in a text
 _TOKEN_BATCH = 512  # token sequences per teacher forward pass (all short: 3-8 tokens)
 
@@ -75,7 +75,8 @@ class Distiller(Learner):
         Dimensions kept by PCA (``None``: all of the teacher's, rotated onto its principal axes).
     weighting
         ``"sif"``: a text's vector is the mean of its token vectors weighted by ``sif_a / (sif_a + p(t))``;
-        ``"none"``: the plain mean.
+        ``"idf"``: weighted by ``log((n + 1) / (df(t) + 1))``, ``df`` the number of corpus texts holding the token
+        (needs a corpus); ``"none"``: the plain mean.
     frequencies
         Where ``p(t)`` comes from: ``"zipf"``, Zipf's law over the token id order (``p(rank r)`` proportional to
         ``1 / r``; the id order of WordPiece/BPE vocabularies roughly follows frequency), or ``"corpus"``, the
@@ -85,6 +86,10 @@ class Distiller(Learner):
         ``"teacher"``: the teacher's tokens; ``"teacher+corpus"``: also the corpus words (seen at least
         ``min_count`` times, the ``max_corpus_words`` most frequent) that the tokenizer splits into pieces,
         each with the teacher's vector of the whole word (needs a corpus).
+    common_component
+        With a corpus: remove the corpus' common component from the text vectors (SIF's last step: the mean of the
+        corpus texts' vectors and their first principal axis), folded into the token rows, so a text's vector
+        stays the weighted mean of its tokens' rows. Ignored without a corpus.
     normalize
         Whether the product's :meth:`~embspace.encoders.DistilledEncoder.encode` L2-normalises by default.
     sif_a
@@ -117,13 +122,14 @@ class Distiller(Learner):
     """
 
     def __init__(self, *, pca_dims: int | None = 256, weighting: Weighting = "sif", frequencies: Frequencies = "auto",
-                 vocabulary: Vocabulary = "teacher", normalize: bool = True, sif_a: float | None = None,
-                 min_count: int = 5, max_corpus_words: int = 20000, batch_size: int = _TOKEN_BATCH,
-                 cache: bool = True, progress: bool = True) -> None:
+                 vocabulary: Vocabulary = "teacher", common_component: bool = True, normalize: bool = True,
+                 sif_a: float | None = None, min_count: int = 5, max_corpus_words: int = 20000,
+                 batch_size: int = _TOKEN_BATCH, cache: bool = True, progress: bool = True) -> None:
         self.pca_dims = pca_dims
         self.weighting = weighting
         self.frequencies = frequencies
         self.vocabulary = vocabulary
+        self.common_component = common_component
         self.normalize = normalize
         self.sif_a = sif_a
         self.min_count = min_count
@@ -134,8 +140,8 @@ class Distiller(Learner):
 
     # -- checks ---------------------------------------------------------------------------------------
     def _check(self, has_corpus: bool) -> str:
-        if self.weighting not in ("sif", "none"):
-            raise InvalidInputError(f"unknown weighting {self.weighting!r}; expected 'sif' or 'none'")
+        if self.weighting not in ("sif", "idf", "none"):
+            raise InvalidInputError(f"unknown weighting {self.weighting!r}; expected 'sif', 'idf' or 'none'")
         if self.frequencies not in ("zipf", "corpus", "auto"):
             raise InvalidInputError(f"unknown frequencies {self.frequencies!r}; expected 'zipf', 'corpus' or 'auto'")
         if self.vocabulary not in ("teacher", "teacher+corpus"):
@@ -150,8 +156,9 @@ class Distiller(Learner):
         if self.batch_size < 1 or self.min_count < 1 or self.max_corpus_words < 0:
             raise InvalidInputError("batch_size and min_count must be positive, max_corpus_words non-negative")
         freq = self.frequencies if self.frequencies != "auto" else ("corpus" if has_corpus else "zipf")
-        if not has_corpus and (freq == "corpus" or self.vocabulary == "teacher+corpus"):
-            what = "frequencies='corpus'" if freq == "corpus" else "vocabulary='teacher+corpus'"
+        if not has_corpus and (freq == "corpus" or self.vocabulary == "teacher+corpus" or self.weighting == "idf"):
+            what = ("frequencies='corpus'" if freq == "corpus" else "weighting='idf'" if self.weighting == "idf"
+                    else "vocabulary='teacher+corpus'")
             raise InvalidInputError(f"{what} needs a corpus: call fit(teacher, corpus=texts) with texts of your "
                                     "domain, or use frequencies='zipf' and vocabulary='teacher'")
         return freq
@@ -202,13 +209,17 @@ class Distiller(Learner):
         self.token_vectors_ = vectors
         reduced, self.explained_variance_ = self._pca(vectors, keep)
         weights = self._weights(tok, texts, keep, freq)
+        common = bool(texts) and self.common_component
+        if common:
+            reduced = self._remove_common(tok, texts, reduced, weights, keep)
         corpus_hash = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16] if texts else None
         sif_a = self._sif_a(freq)
         info: dict[str, Any] = {
             "teacher": teacher.name, "teacher_revision": teacher.revision, "teacher_space_id": teacher.space_id,
             "pca_dims": int(reduced.shape[1]), "weighting": self.weighting,
-            "frequencies": freq if self.weighting == "sif" else None, "sif_a": sif_a if self.weighting == "sif"
-            else None, "vocabulary": self.vocabulary, "corpus_words": len(added), "corpus_hash": corpus_hash,
+            "frequencies": freq if self.weighting == "sif" else None, "common_component": common,
+            "sif_a": sif_a if self.weighting == "sif" else None, "vocabulary": self.vocabulary,
+            "corpus_words": len(added), "corpus_hash": corpus_hash,
             "corpus_texts": len(texts), "explained_variance": round(float(self.explained_variance_), 6),
         }
         self.encoder_ = DistilledEncoder(tok, reduced, weights, name=f"distilled({teacher.name})", info=info,
@@ -314,6 +325,26 @@ class Distiller(Learner):
         total = float(values.sum())
         return out, float(values[:k].sum() / total) if total > 0 else 1.0
 
+    @staticmethod
+    def _remove_common(tok: Any, texts: list[str], vectors: npt.NDArray[np.float32], weights: npt.NDArray[np.float32],
+                       keep: npt.NDArray[np.bool_], sample: int = 20000) -> npt.NDArray[np.float32]:
+        """Token rows ``P(E - mu)``: ``mu`` the mean of the corpus texts' vectors, ``P`` the removal of their first
+        principal axis. Both are affine and the text vector a weighted mean, so encoding with these rows gives
+        ``P(v - mu)`` for every text ``v``: SIF's common component removal, at no cost at encode time."""
+        probe = DistilledEncoder(tok, vectors, weights, normalize=False, threads=1)
+        step = max(1, len(texts) // sample)
+        docs = np.asarray(probe.encode(texts[::step], normalize=False, progress=False), dtype=np.float64)
+        docs = docs[np.abs(docs).sum(axis=1) > 0]
+        if len(docs) < 2:
+            return vectors
+        mu = docs.mean(axis=0)
+        axis = np.linalg.svd(docs - mu, full_matrices=False)[2][0]
+        rows = vectors.astype(np.float64) - mu
+        rows -= np.outer(rows @ axis, axis)
+        out = np.zeros_like(vectors)
+        out[keep] = rows[keep].astype(np.float32)
+        return out
+
     def _sif_a(self, freq: str) -> float:
         if self.sif_a is not None:
             return float(self.sif_a)
@@ -324,6 +355,15 @@ class Distiller(Learner):
         n = len(keep)
         if self.weighting == "none":
             return keep.astype(np.float32)
+        if self.weighting == "idf":
+            df = np.zeros(n, np.float64)
+            for lo in range(0, len(texts), 4096):
+                encs = tok.encode_batch(texts[lo:lo + 4096], add_special_tokens=False)
+                ids = np.fromiter((i for e in encs for i in set(e.ids)), dtype=np.int64)
+                df += np.bincount(ids, minlength=n)[:n]
+            idf = np.log((len(texts) + 1.0) / (df + 1.0))
+            idf[~keep] = 0.0
+            return idf.astype(np.float32)
         a = self._sif_a(freq)
         p = np.zeros(n, np.float64)
         if freq == "zipf":
