@@ -5,7 +5,7 @@
 returns one vector ``(dim,)``; a list returns ``(n, dim)``. ``get_encoder("minilm", dim=128)`` truncates
 the vectors (Matryoshka); :func:`matryoshka_dims` says which sizes a model was trained for.
 
-``DistilledEncoder`` is a static encoder distilled from a transformer by :class:`embspace.train.Distiller`
+``DistilledEncoder`` is a static encoder distilled from a transformer by the ``Distiller`` learner (train layer)
 (100x+ faster on a CPU); ``get_encoder(path)`` loads a saved one.
 
 ``TwoTowerClip`` and ``finetune`` are learners: they moved to :mod:`embspace.train`. Their old names

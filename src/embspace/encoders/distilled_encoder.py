@@ -3,7 +3,7 @@
 A distilled model is the teacher's tokenizer, a ``(vocab, dims)`` matrix of token vectors and one weight
 per token. A text is tokenised (no special tokens) and encoded as the weighted mean of the rows of its
 tokens, ``sum_i w[t_i] E[t_i] / sum_i w[t_i]``. No transformer runs at encode time, so it is two to three
-orders of magnitude faster than its teacher on a CPU. :class:`embspace.train.Distiller` makes one;
+orders of magnitude faster than its teacher on a CPU. The ``Distiller`` learner (train layer) makes one;
 ``get_encoder(path)`` loads a saved one.
 
 Speed: the texts of a batch are tokenised at once by the ``tokenizers`` library (Rust, multi-threaded),
@@ -262,7 +262,7 @@ class DistilledEncoder(BaseEncoder):
             raise ModelNotFoundError(f"{p} is not a directory; give the directory a distilled model was saved to")
         if not is_distilled_dir(p):
             raise InvalidInputError(f"{p} is not a distilled model directory (its embspace.json does not say "
-                                    f"model_type {MODEL_TYPE!r}); make one with embspace.train.Distiller")
+                                    f"model_type {MODEL_TYPE!r}); make one with the Distiller learner")
         check_format_version(p, "model", FORMAT_VERSION)
         try:
             vectors = np.load(p / "vectors.npy", allow_pickle=False)

@@ -4,7 +4,7 @@
 its files: ``modules.json`` is a sentence-transformers model, a CLIP config (or
 ``open_clip_config.json``) is CLIP, a vision config is an image encoder, any other Hugging Face model
 is a text encoder with mean pooling. ``"static:PATH"`` averages the word vectors of the space saved at
-PATH. A directory saved by :class:`embspace.train.Distiller` (``embspace.json`` says
+PATH. A directory saved by the ``Distiller`` learner of the train layer (``embspace.json`` says
 ``model_type: distilled-static``) loads as a :class:`~embspace.encoders.DistilledEncoder`. Hub ids
 load as sentence-transformers models (from the local cache when offline).
 """
@@ -64,7 +64,7 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     ----------
     name
         ``"minilm"`` (default, all-MiniLM-L6-v2, offline); a model directory (kind detected from its
-        files; a distilled static model saved by :class:`embspace.train.Distiller` included);
+        files; a static model saved by the ``Distiller`` learner included);
         ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
         a name given to :func:`register_encoder`; or a hub id.
     **kwargs
