@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 NOTE = (
-    "Reading it: the library's default with a corpus (`Distiller()`: SIF weights from the corpus' token counts, a=1e-3, "
-    "and the corpus' common component removed) is the \"corpus SIF\" row; without a corpus it falls back to the "
+    "Reading it: the library's default with a corpus (`Distiller()`: SIF weights from the corpus' token counts, "
+    "a=1e-3, and the corpus' common component removed) is the \"corpus SIF\" row; without a corpus it falls back to the "
     "\"Zipf SIF (no corpus)\" row, the published recipe, which matches Model2Vec's own distillation of the same "
     "teacher (within 0.002 nDCG@10). Corpus frequencies beat Zipf ranks at both sizes, so they are the default "
     "whenever a corpus is given; `weighting=\"idf\"` is better still on SciFact. No variant reaches 0.75x the "
