@@ -300,14 +300,14 @@ def main(argv: list[str] | None = None) -> int:
 
 NOTE = (
     "Reading it: the library's default with a corpus (`Distiller()`: SIF weights from the corpus' token counts, "
-    "a=1e-3, and the corpus' common component removed) is the \"corpus SIF\" row; without a corpus it falls back to the "
-    "\"Zipf SIF (no corpus)\" row, the published recipe, which matches Model2Vec's own distillation of the same "
-    "teacher (within 0.002 nDCG@10). Corpus frequencies beat Zipf ranks at both sizes, so they are the default "
+    "a=1e-3, and the corpus' common component removed) is the \"corpus SIF\" row; without a corpus it falls back "
+    "to the \"Zipf SIF (no corpus)\" row, the published recipe, which matches Model2Vec's own distillation of the "
+    "same teacher (within 0.002 nDCG@10). Corpus frequencies beat Zipf ranks at both sizes, so they are the default "
     "whenever a corpus is given; `weighting=\"idf\"` is better still on SciFact. No variant reaches 0.75x the "
-    "teacher's nDCG@10 (0.4838): a static model distilled without training keeps 53-69% of MiniLM's retrieval quality "
-    "here (the issue's 82% for potion-base-32M comes from a model also trained after distillation). The static "
-    "encoders' rates are noisy (other jobs took 79% of the machine; a run's rates moved 3x), and they all run the "
-    "same code (the vocabulary and the pooling product are the same size), so the spread between them is noise."
+    "teacher's nDCG@10 (0.4838): a static model distilled without training keeps 53-69% of MiniLM's retrieval "
+    "quality here (the potion models behind the issue's 82% are trained further after distillation). The static "
+    "encoders' rates are noisy (other jobs took 79% of the machine; rates moved 2-4x between runs), and they all run "
+    "the same code on a vocabulary of the same size, so the spread between them is noise."
 )
 
 
