@@ -257,3 +257,24 @@ def test_image_layers_equal_a_plain_forward_pass_pooled_by_hand(tmp_path: Path, 
         enc.encode(images, layers=[0], progress=False)  # in-memory images have no names
     with pytest.raises(InvalidInputError, match="does not exist"):
         enc.encode(images, layers=[9], keys=keys, progress=False)
+
+
+def test_token_space_in_the_projector(hf_dir: Path, tmp_path: Path) -> None:
+    """The token table goes where any space goes: saved, mapped (PCA), and queried by the projector's MapView."""
+    import embspace
+    from embspace.analysis import project
+    from embspace.analysis.maps import map_path
+    from embspace.apps import MapView
+    from embspace.apps.schemas import MapQuery
+
+    space = token_space(hf_dir, device="cpu")
+    space.save(tmp_path / "tokens")
+    m = project(space, "pca")
+    m.add_field("special", ["yes" if k in space.provenance.config["special_tokens"] else "no" for k in space.keys])
+    m.save(map_path(tmp_path / "tokens", "default"))
+    loaded = embspace.load(tmp_path / "tokens")
+    assert loaded.space_id == space.space_id
+    view = MapView.open(loaded, "tokens")
+    hits = view.query(MapQuery(key="cat", k=3))
+    assert len(hits.hits) == 3 and list(space.keys)[hits.row] == "cat"
+    assert [h.key for h in hits.hits] == space.neighbors("cat", k=3).keys
