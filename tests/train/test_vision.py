@@ -77,3 +77,37 @@ def test_knn_accuracy_votes_and_checks() -> None:
         knn_accuracy(x, [0, 0, 1], q, [0, 1])
     with pytest.raises(InvalidInputError):
         knn_accuracy(x, [0, 0, 1, 1], q, [0, 1], metric="dot")
+
+
+def test_small_conv_net_stages_are_spaces_equal_to_a_plain_forward_pass() -> None:
+    from embspace.errors import IncompatibleSpaceError
+
+    net = SmallConvNet(width=4, dim=8, head_dim=3, seed=5)
+    net.train()
+    x = torch.rand(7, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    spaces = net.encode(x, batch_size=3, normalize=False)
+    assert net.training  # the mode is restored
+    assert list(spaces) == ["block1", "block2", "block3", "features", "head"]
+    net.eval()
+    with torch.no_grad():
+        by_hand = {"block1": net.backbone[:7](x).mean((2, 3)), "block2": net.backbone[:14](x).mean((2, 3)),
+                   "block3": net.backbone[:21](x).mean((2, 3)), "features": net.backbone(x), "head": net(x)}
+    for stage, want in by_hand.items():
+        got, ref = spaces[stage].vectors.astype(np.float64), want.numpy().astype(np.float64)
+        # batches of 3 vs all 7 in one pass: equal up to float32 summation order
+        cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() >= 0.9999, stage
+        assert spaces[stage].provenance.config["layer"] == stage
+    assert [spaces[s].dim for s in by_hand] == [4, 8, 16, 8, 3]
+    assert len({s.space_id for s in spaces.values()}) == 5
+    with pytest.raises(IncompatibleSpaceError):
+        spaces["block2"].neighbors(spaces["features"]["0"])  # the same size (8), another stage
+    before = spaces["features"].space_id
+    with torch.no_grad():
+        net.backbone[-1].bias.add_(1.0)  # "retrained": another space
+    assert net.encode(x[:2], layers=["features"])["features"].space_id != before
+    assert list(SmallConvNet(width=4, dim=8, seed=5).encode(x[:2])) == ["block1", "block2", "block3", "features"]
+    with pytest.raises(InvalidInputError, match="unknown stage"):
+        net.encode(x, layers=["head", "block9"])
+    with pytest.raises(InvalidInputError, match="keys"):
+        net.encode(x, keys=["a"])

@@ -28,13 +28,14 @@ if TYPE_CHECKING:
     from .image_encoder import ImageEncoder
     from .sentence_encoder import SentenceEncoder
     from .static_encoder import OOVReport, OOVWarning, StaticEncoder
-    from .text_encoder import Chunk, TextEncoder, TokenEmbeddings, TruncationWarning
+    from .text_encoder import Chunk, TextEncoder, TokenEmbeddings, TruncationWarning, token_space
 
 _LAZY = {
     "SentenceEncoder": "sentence_encoder", "TextEncoder": "text_encoder", "TokenEmbeddings": "text_encoder",
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
     "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "DistilledEncoder": "distilled_encoder",
+    "token_space": "text_encoder",
 }
 #: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
 _MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
@@ -43,7 +44,7 @@ __all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "DimensionTru
            "Encoder",
            "ImageEncoder", "Modality", "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder",
            "TokenEmbeddings", "TruncationWarning", "ZeroShotResult", "get_encoder", "matryoshka_dims",
-           "register_encoder"]
+           "register_encoder", "token_space"]
 
 
 def __getattr__(name: str) -> Any:

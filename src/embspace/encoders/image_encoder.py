@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InvalidInputError, ModelNotFoundError
-from ._images import ImageEncoderBase, _pil, _transformers, describe_image_size
-from .encoder import resolve_device
+from ..space.embedding_space import EmbeddingSpace
+from ..space.provenance import Provenance
+from ..space.vector import EmbeddingVector
+from ._images import (
+    ImageEncoderBase,
+    _pil,
+    _stable_item,
+    _transformers,
+    batched,
+    default_image_keys,
+    describe_image_size,
+    load_images,
+)
+from .encoder import EncodeInput, item_digest, l2_normalize, resolve_device
 from .sentence_encoder import _dir_revision
+from .text_encoder import LayerSpec
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage  # type: ignore[import-not-found, unused-ignore]
@@ -167,6 +182,121 @@ class ImageEncoder(ImageEncoderBase):
                                     "(expected tokens (n, tokens, dim) or feature maps (n, channels, h, w))")
         self.image_size = describe_image_size(self._processor, (height, width))
         self._set_provenance(pooling=self.pooling, image_size=self.image_size)
+        self.num_layers = len(self._hidden_states([probe])) - 1
+
+    def _hidden_states(self, images: list[PILImage.Image]) -> Any:
+        """The forward pass with ``output_hidden_states=True``: the embedding output, then every block or stage."""
+        import torch
+
+        pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(device=self.device, dtype=torch.float32)
+        with torch.inference_mode():
+            out = self._model(pixel_values=pixels, output_hidden_states=True)
+        states = getattr(out, "hidden_states", None)
+        if not states:
+            raise InvalidInputError(f"{self.name} ({type(self._model).__name__}) returns no hidden states; "
+                                    "embspace cannot read its layers")
+        return states
+
+    def _layer_list(self, layers: LayerSpec) -> list[int]:
+        n = self.num_layers
+        if isinstance(layers, str):
+            if layers != "all":
+                raise InvalidInputError(f"layers must be a list of layer indices or 'all', got {layers!r}")
+            return list(range(n + 1))
+        given = [layers] if isinstance(layers, int | np.integer) else list(layers)
+        out: list[int] = []
+        for layer in given:
+            if isinstance(layer, bool) or not isinstance(layer, int | np.integer) or not -(n + 1) <= layer <= n:
+                raise InvalidInputError(f"layer {layer!r} does not exist: {self.name} has layers 0 (the embedding "
+                                        f"output) to {n} (the last block or stage), or -1 to -{n + 1} from the end; "
+                                        "or give 'all'")
+            if int(layer) % (n + 1) not in out:
+                out.append(int(layer) % (n + 1))
+        if not out:
+            raise InvalidInputError("layers is empty; give layer indices such as [0, 1, 2], or 'all'")
+        return out
+
+    def _layer_pooling(self, pooling: str | None) -> str:
+        if self.pooling == "pooler":  # feature maps: the spatial mean of each stage
+            if pooling not in (None, "mean"):
+                raise InvalidInputError(f"{self.name} is a convolutional model: its stages are pooled by their "
+                                        f"spatial mean (pooling='mean'), got {pooling!r}")
+            return "mean"
+        mode = self.pooling if pooling is None else pooling
+        if mode not in ("cls", "mean"):
+            raise InvalidInputError(f"unknown pooling {mode!r}; expected 'cls' or 'mean'")
+        return mode
+
+    def layer_provenance(self, layer: int, pooling: str | None = None) -> Provenance:
+        """The provenance of layer ``layer``'s pooled vectors: its own space_id per layer and pooling."""
+        return Provenance(model=self.name, config={
+            "revision": self.revision, "output": "hidden_states", "layer": self._layer_list([layer])[0],
+            "num_layers": self.num_layers, "pooling": self._layer_pooling(pooling), "image_size": self.image_size})
+
+    def _pool_layer(self, h: Any, mode: str) -> npt.NDArray[np.float32]:
+        if h.ndim == 4:  # (n, channels, height, width)
+            feats = h.mean(dim=(2, 3))
+        elif mode == "cls":
+            feats = h[:, 0]
+        else:
+            feats = h[:, self._prefix:].mean(dim=1)
+        return np.ascontiguousarray(feats.float().cpu().numpy(), dtype=np.float32)
+
+    @overload
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: None = None, pooling: None = None,
+               keys: None = None) -> EmbeddingVector: ...
+
+    @overload
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: LayerSpec, pooling: str | None = None,
+               keys: Sequence[str] | None = None) -> dict[int, EmbeddingSpace]: ...
+
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: LayerSpec | None = None, pooling: str | None = None,
+               keys: Sequence[str] | None = None) -> EmbeddingVector | dict[int, EmbeddingSpace]:
+        """Encode images (see :meth:`~embspace.encoders.BaseEncoder.encode`), or, with ``layers``, the output of
+        those layers as ``{layer: EmbeddingSpace}``.
+
+        Layer 0 is the embedding output (a ViT's patch embeddings, a conv net's stem), :attr:`num_layers` the last
+        block or stage (before a ViT's final LayerNorm, so not :meth:`encode`'s vectors). Token outputs are pooled
+        by ``pooling`` (default the encoder's: ``"cls"`` or ``"mean"`` of the patch tokens); a conv net's stages
+        by their spatial mean (their dimensions differ). Keys: the image paths, or ``keys``. Each layer space
+        records the layer and pooling in its provenance and has its own space_id (:meth:`layer_provenance`).
+        """
+        if layers is None:
+            if pooling is not None or keys is not None:
+                raise InvalidInputError("pooling= and keys= apply to layer outputs; give layers=[...] or 'all' too")
+            return super().encode(items, batch_size=batch_size, normalize=normalize, progress=progress)
+        checked = self._check_items([items] if self._is_single(items) else items)  # type: ignore[arg-type]
+        wanted = self._layer_list(layers)
+        mode = self._layer_pooling(pooling)
+        key_list = default_image_keys(checked) if keys is None else [str(k) for k in keys]
+        if len(key_list) != len(checked):
+            raise InvalidInputError(f"{len(key_list)} keys for {len(checked)} images; give one key per image")
+        parts: dict[int, list[npt.NDArray[np.float32]]] = {layer: [] for layer in wanted}
+        size = self.batch_size if batch_size is None else batch_size
+        for start, batch in batched(checked, size, description=f"encoding {len(wanted)} layers with {self.name}",
+                                    unit="images", progress=progress):
+            states = self._hidden_states(load_images(batch, start=start))
+            for layer in wanted:
+                parts[layer].append(self._pool_layer(states[layer], mode))
+        data_hash = hashlib.sha256(json.dumps([item_digest(_stable_item(i)) for i in checked]).encode()).hexdigest()
+        spaces = {}
+        for layer in wanted:
+            if parts[layer]:
+                arr = np.ascontiguousarray(np.concatenate(parts[layer]), np.float32)
+            else:
+                probe = _pil().new("RGB", (64, 64), (128, 128, 128))
+                arr = self._pool_layer(self._hidden_states([probe])[layer], mode)[:0]
+            if normalize:
+                arr = l2_normalize(arr)
+            base = self.layer_provenance(layer, mode)
+            prov = Provenance(model=base.model, config=dict(base.config), data_hash=data_hash)
+            spaces[layer] = EmbeddingSpace(key_list, arr, metric="cosine", provenance=prov, copy=False,
+                                           is_normalized=True if normalize and len(arr) else None)
+        return spaces
 
     def _forward(self, images: list[PILImage.Image]) -> tuple[Any, Any, tuple[int, int]]:
         """(last_hidden_state, pooler_output or None, input (height, width)) of a batch of RGB images."""

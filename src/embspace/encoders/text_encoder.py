@@ -1,4 +1,5 @@
-"""Transformer text encoders: Hugging Face models with mean, CLS or max pooling, and contextual token vectors.
+"""Transformer text encoders: Hugging Face models with mean, CLS or max pooling, contextual token vectors,
+the output of every layer (``encode(texts, layers=...)``) and the input embedding table (:func:`token_space`).
 
 The encoding loop is where the time goes, so it is written for throughput: every text is tokenised in
 one call to the Rust tokenizer, texts are sorted by token length and cut into batches by a budget of
@@ -11,31 +12,36 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from .._progress import TrainingProgress
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
+from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
-from .encoder import BaseEncoder, Modality, l2_normalize, resolve_device
+from .encoder import BaseEncoder, EncodeInput, Modality, item_digest, l2_normalize, resolve_device
 from .matryoshka import DimensionTruncationWarning, dims_of_model, truncation_warning
 
 Pooling = Literal["mean", "cls", "max"]
 Precision = Literal["fp32", "int8"]
+#: Which hidden layers: a list of indices (0 = the embedding layer's output, L = the last layer; negative
+#: indices count from the end, -1 = L), one index, or ``"all"`` (0..L).
+LayerSpec: TypeAlias = "Sequence[int] | int | Literal['all']"
 
 DEFAULT_BATCH_TOKENS = 4096  # padded tokens per batch: measured best of 2k-16k for MiniLM on 2 cores
 
 PARALLEL_BATCHES = True
 
-__all__ = ["Chunk", "TextEncoder", "TokenEmbeddings", "dir_revision"]
+__all__ = ["Chunk", "LayerSpec", "TextEncoder", "TokenEmbeddings", "dir_revision", "token_space"]
 
 
 def dir_revision(path: Path) -> str:
@@ -344,15 +350,12 @@ class TextEncoder(BaseEncoder):
         out = np.empty((len(rows), self.full_dim), np.float32)
         batches = self._batches(lengths, batch_size)
         short = self.name.rsplit("/", 1)[-1]  # all-MiniLM-L6-v2, not sentence-transformers/all-MiniLM-L6-v2
+        def work(idx: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> None:
+            out[idx] = self._sentence_vectors(ids, mask)
+
         with self._thread_limit(), TrainingProgress(len(rows), f"encoding with {short}", unit="docs",
                                                     enabled=progress) as bar:
-            if self._parallel_batches() and len(batches) > 1:
-                self._run_parallel(rows, batches, out, bar)
-            else:
-                for idx in batches:
-                    ids, mask = self._pad([rows[i] for i in idx])
-                    out[idx] = self._sentence_vectors(ids, mask)
-                    bar.advance(len(idx))
+            self._run_batches(rows, batches, work, bar)
         if self.last_truncated_:
             warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} tokens "
                           "and were truncated (embspace encode --chunk splits long texts instead)",
@@ -366,20 +369,27 @@ class TextEncoder(BaseEncoder):
         no fork/join barrier at every small op (LayerNorm, GELU, softmax), which is most of what is not GEMM."""
         return self.device == "cpu" and self._int8 is None and self.threads > 1 and PARALLEL_BATCHES
 
-    def _run_parallel(self, rows: list[list[int]], batches: list[npt.NDArray[np.int64]],
-                      out: npt.NDArray[np.float32], bar: Any) -> None:
+    def _run_batches(self, rows: list[list[int]], batches: list[npt.NDArray[np.int64]],
+                     work: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
+                     bar: Any) -> None:
+        """``work(idx, ids, mask)`` on every padded batch: side by side when :meth:`_parallel_batches`, else in
+        turn. ``work`` writes its rows ``idx`` of the caller's outputs (distinct rows: no lock needed)."""
         from concurrent.futures import ThreadPoolExecutor
 
         import torch
 
-        def work(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        def one(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
             ids, mask = self._pad([rows[i] for i in idx])
             with torch.inference_mode():  # thread-local: each worker enters it
-                out[idx] = self._sentence_vectors(ids, mask)
+                work(idx, ids, mask)
             return idx
 
+        if not (self._parallel_batches() and len(batches) > 1):
+            for idx in batches:
+                bar.advance(len(one(idx)))
+            return
         with ThreadPoolExecutor(self.threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            for idx in pool.map(work, batches):
+            for idx in pool.map(one, batches):
                 bar.advance(len(idx))
 
     @contextlib.contextmanager
@@ -394,17 +404,200 @@ class TextEncoder(BaseEncoder):
         finally:
             torch.set_num_threads(before)
 
+    # -- layer outputs --------------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        """Hidden layers of the transformer (L): ``encode(..., layers="all")`` gives L + 1 spaces, 0..L."""
+        return int(self._net.config.num_hidden_layers)
+
+    def _layer_list(self, layers: LayerSpec) -> list[int]:
+        """The checked layer indices, in the order given, negatives counted from the end, repeats dropped."""
+        n = self.num_layers
+        if isinstance(layers, str):
+            if layers != "all":
+                raise InvalidInputError(f"layers must be a list of layer indices or 'all', got {layers!r}")
+            return list(range(n + 1))
+        given = [layers] if isinstance(layers, int | np.integer) else list(layers)
+        out: list[int] = []
+        for layer in given:
+            if isinstance(layer, bool) or not isinstance(layer, int | np.integer) or not -(n + 1) <= layer <= n:
+                raise InvalidInputError(f"layer {layer!r} does not exist: {self.name} has layers 0 (the embedding "
+                                        f"layer) to {n} (the last), or -1 to -{n + 1} from the end; or give 'all'")
+            index = int(layer) % (n + 1)
+            if index not in out:
+                out.append(index)
+        if not out:
+            raise InvalidInputError("layers is empty; give layer indices such as [0, 3, 6], or 'all'")
+        return out
+
+    def _layer_pooling(self, pooling: str | None) -> str:
+        mode = self.pooling if pooling is None else pooling
+        if mode not in ("mean", "cls", "max"):
+            if pooling is None:
+                raise InvalidInputError(f"{self.name} pools with {mode!r}, which embspace does not apply to hidden "
+                                        "layers; give pooling='mean', 'cls' or 'max'")
+            raise InvalidInputError(f"unknown pooling {mode!r}; choose 'mean', 'cls' or 'max'")
+        return mode
+
+    def layer_provenance(self, layer: int, pooling: str | None = None, *, tokens: bool = False) -> Provenance:
+        """The provenance of layer ``layer``'s vectors: pooled with ``pooling`` (default the model's own), or its
+        contextual token vectors when ``tokens``. Its :attr:`~Provenance.space_id` differs per layer and from the
+        encoder's own space, so vectors of two layers (or a layer and :meth:`encode`'s output) never mix."""
+        index = self._layer_list([layer])[0]
+        config: dict[str, Any] = {"revision": self.revision, "output": "token_states" if tokens else "hidden_states",
+                                  "layer": index, "num_layers": self.num_layers, "max_length": self.max_length}
+        if not tokens:
+            config["pooling"] = self._layer_pooling(pooling)
+        return Provenance(model=self.name, config=config)
+
+    def _hidden_states(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Any:
+        """The PyTorch forward pass with ``output_hidden_states=True``: L + 1 tensors ``(b, len, hidden)``."""
+        import torch
+
+        with torch.inference_mode():
+            out = self._net(input_ids=torch.from_numpy(ids).to(self.device),
+                            attention_mask=torch.from_numpy(mask).to(self.device), output_hidden_states=True)
+        states = out.hidden_states
+        if states is None or len(states) != self.num_layers + 1:
+            raise InvalidInputError(f"{self.name} returned {0 if states is None else len(states)} hidden states, "
+                                    f"expected {self.num_layers + 1} (the embedding layer and {self.num_layers} "
+                                    "layers); embspace cannot read this model's layers")
+        return states
+
+    def _encode_layers(self, items: list[str], layers: LayerSpec, pooling: str | None, keys: Sequence[str] | None,
+                       *, batch_size: int | None, normalize: bool, progress: bool) -> dict[int, EmbeddingSpace]:
+        import torch
+
+        wanted = self._layer_list(layers)
+        mode = self._layer_pooling(pooling)
+        key_list = [str(k) for k in keys] if keys is not None else list(items)
+        if len(key_list) != len(items):
+            raise InvalidInputError(f"{len(key_list)} keys for {len(items)} texts; give one key per text")
+        if len(set(key_list)) != len(key_list):
+            raise InvalidInputError("the texts repeat, and the texts are the keys of the layer spaces by default; "
+                                    "give keys=[...] (one distinct key per text), or drop the repeats")
+        batch_size = getattr(self, "batch_size", None) if batch_size is None else batch_size
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        outs = {layer: np.zeros((len(items), self.hidden_size), np.float32) for layer in wanted}
+        if items:
+            rows = self._token_ids(items)
+            lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+
+            def work(idx: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> None:
+                states = self._hidden_states(ids, mask)
+                tmask = torch.from_numpy(mask).to(states[0].device)
+                for layer in wanted:
+                    outs[layer][idx] = _pool(states[layer], tmask, mode).float().cpu().numpy()
+
+            short = self.name.rsplit("/", 1)[-1]
+            with self._thread_limit(), TrainingProgress(len(rows), f"encoding {len(wanted)} layers with {short}",
+                                                        unit="docs", enabled=progress) as bar:
+                self._run_batches(rows, self._batches(lengths, batch_size), work, bar)
+            if self.last_truncated_:
+                warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} "
+                              "tokens and were truncated", TruncationWarning, stacklevel=4)
+        data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in items]).encode()).hexdigest()
+        spaces = {}
+        for layer in wanted:
+            base = self.layer_provenance(layer, mode)
+            prov = Provenance(model=base.model, config=dict(base.config), data_hash=data_hash)
+            arr = l2_normalize(outs[layer]) if normalize else outs[layer]
+            spaces[layer] = EmbeddingSpace(key_list, arr, metric="cosine", provenance=prov, copy=False,
+                                           is_normalized=True if normalize and len(arr) else None)
+        return spaces
+
+    @overload
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: None = None, pooling: None = None,
+               keys: None = None) -> EmbeddingVector: ...
+
+    @overload
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: LayerSpec, pooling: str | None = None,
+               keys: Sequence[str] | None = None) -> dict[int, EmbeddingSpace]: ...
+
+    def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
+               progress: bool = True, layers: LayerSpec | None = None, pooling: str | None = None,
+               keys: Sequence[str] | None = None) -> EmbeddingVector | dict[int, EmbeddingSpace]:
+        """Encode texts to sentence vectors tagged with this model's space (see
+        :meth:`~embspace.encoders.BaseEncoder.encode`), or, with ``layers``, the output of those layers.
+
+        With ``layers`` (``[0, 3, 6]``, ``"all"``; 0 is the embedding layer's output, L = :attr:`num_layers`
+        the last hidden layer), the result is ``{layer: EmbeddingSpace}``: each layer's hidden states pooled
+        with ``pooling`` (default the model's own: ``"mean"``, ``"cls"`` or ``"max"``), L2-normalised when
+        ``normalize``, keyed by the texts (or ``keys``). A layer space's provenance records the layer and the
+        pooling, and its space_id is the layer's own (:meth:`layer_provenance`): layers never mix with each other
+        nor with the sentence vectors. The vectors are the transformer's hidden states only: a model's extra
+        modules after pooling (Dense) and ``dim=`` truncation do not apply (``hidden_size`` components), and they
+        come from the PyTorch model even when ``precision="int8"``. They never go through the encoding cache of
+        ``embspace encode`` (that cache is keyed by the encoder's space_id, which no layer space shares).
+        """
+        if layers is None:
+            if pooling is not None or keys is not None:
+                raise InvalidInputError("pooling= and keys= apply to layer outputs; give layers=[...] or 'all' too")
+            return super().encode(items, batch_size=batch_size, normalize=normalize, progress=progress)
+        checked = self._check_items([items] if self._is_single(items) else items)  # type: ignore[arg-type]
+        return self._encode_layers(checked, layers, pooling, keys, batch_size=batch_size, normalize=normalize,
+                                   progress=progress)
+
+    def token_space(self) -> EmbeddingSpace:
+        """The input embedding table as a space: one row per token id, the token strings as keys.
+
+        Special tokens (``[CLS]``, ``[PAD]``, ...) are kept; their keys are listed in the provenance
+        (``config["special_tokens"]``). An id without a token (an embedding table larger than the vocabulary)
+        gets the key ``[id N]``; a token string that repeats gets ``TOKEN [id N]`` after its first id. The rows
+        are the raw table (not normalised; the metric is cosine).
+        """
+        table = self._net.get_input_embeddings().weight.detach().float().cpu().numpy()
+        n = int(table.shape[0])
+        tokens = self._tokenizer.convert_ids_to_tokens(list(range(n)))
+        keys: list[str] = []
+        seen: set[str] = set()
+        for i, token in enumerate(tokens):
+            key = f"[id {i}]" if token is None else str(token)
+            if key in seen:
+                key = f"{key} [id {i}]"
+            seen.add(key)
+            keys.append(key)
+        special = sorted({keys[i] for i in self._tokenizer.all_special_ids if 0 <= i < n})
+        prov = Provenance(model=self.name, config={"revision": self.revision, "output": "input_embeddings",
+                                                   "vocab_size": n, "special_tokens": special})
+        return EmbeddingSpace(keys, np.ascontiguousarray(table, np.float32), metric="cosine", provenance=prov,
+                              copy=False)
+
     # -- contextual token vectors and chunks -----------------------------------------------------------
-    def encode_tokens(self, text: str, *, special_tokens: bool = False) -> TokenEmbeddings:
+    @overload
+    def encode_tokens(self, text: str, *, special_tokens: bool = False) -> TokenEmbeddings: ...
+
+    @overload
+    def encode_tokens(self, text: str | Sequence[str], *, special_tokens: bool = False, layers: LayerSpec,
+                      normalize: bool = False, batch_size: int | None = None,
+                      progress: bool = True) -> dict[int, EmbeddingSpace]: ...
+
+    def encode_tokens(self, text: str | Sequence[str], *, special_tokens: bool = False,
+                      layers: LayerSpec | None = None, normalize: bool = False, batch_size: int | None = None,
+                      progress: bool = True) -> TokenEmbeddings | dict[int, EmbeddingSpace]:
         """One contextual vector per token of ``text``, with token strings and character offsets.
 
         The same word gets a different vector in a different sentence::
 
             a = enc.encode_tokens("we sat on the river bank").vector("bank")
             b = enc.encode_tokens("she opened a bank account").vector("bank")
+
+        With ``layers`` (as :meth:`encode`), ``text`` may be a list of texts and the result is ``{layer:
+        EmbeddingSpace}`` of every token of every text at that layer, keyed ``text#I:TOKEN`` (I the text's index
+        in the list; the n-th repeat of a token within one text, n >= 2, gets ``text#I:TOKEN#n``). Rows are the
+        raw hidden states unless ``normalize``; each layer has its own space_id
+        (:meth:`layer_provenance` with ``tokens=True``).
         """
+        if layers is not None:
+            texts = [text] if isinstance(text, str) else self._check_items(text)
+            return self._encode_token_layers(texts, layers, special_tokens=special_tokens, normalize=normalize,
+                                             batch_size=batch_size, progress=progress)
         if not isinstance(text, str):
-            raise TypeError(f"encode_tokens takes one text (str), got {type(text).__name__}")
+            raise TypeError(f"encode_tokens takes one text (str), got {type(text).__name__}; "
+                            "for a list of texts give layers=[...] (a space per layer)")
         enc = self._tokenizer(text, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
         ids, mask = self._pad([enc["input_ids"]])
         with self._thread_limit():
@@ -417,6 +610,52 @@ class TextEncoder(BaseEncoder):
                                   self._token_provenance.describe())
         return TokenEmbeddings(text, tuple(tokens[i] for i in keep),
                                tuple((offsets[i][0], offsets[i][1]) for i in keep), vectors)
+
+    def _encode_token_layers(self, texts: list[str], layers: LayerSpec, *, special_tokens: bool, normalize: bool,
+                             batch_size: int | None, progress: bool) -> dict[int, EmbeddingSpace]:
+        wanted = self._layer_list(layers)
+        batch_size = getattr(self, "batch_size", None) if batch_size is None else batch_size
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        rows = self._token_ids(texts) if texts else []
+        special = set(self._tokenizer.all_special_ids)
+        keep = [[j for j, t in enumerate(r) if special_tokens or t not in special] for r in rows]
+        empty = np.empty(0, np.float32)
+        per_text: dict[int, list[npt.NDArray[np.float32]]] = {layer: [empty] * len(rows) for layer in wanted}
+        if rows:
+            lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+
+            def work(idx: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> None:
+                states = self._hidden_states(ids, mask)
+                for layer in wanted:
+                    block = states[layer].float().cpu().numpy()
+                    for b, i in enumerate(idx):
+                        per_text[layer][i] = block[b, keep[i]]
+
+            short = self.name.rsplit("/", 1)[-1]
+            with self._thread_limit(), TrainingProgress(len(rows), f"token states of {len(wanted)} layers with "
+                                                        f"{short}", unit="docs", enabled=progress) as bar:
+                self._run_batches(rows, self._batches(lengths, batch_size), work, bar)
+        keys: list[str] = []
+        for i, (r, k) in enumerate(zip(rows, keep, strict=True)):
+            counts: dict[str, int] = {}
+            for token in self._tokenizer.convert_ids_to_tokens([r[j] for j in k]):
+                counts[token] = counts.get(token, 0) + 1
+                keys.append(f"text#{i}:{token}" if counts[token] == 1 else f"text#{i}:{token}#{counts[token]}")
+        data_hash = hashlib.sha256(json.dumps(texts).encode()).hexdigest()
+        spaces = {}
+        for layer in wanted:
+            parts = [p for p in per_text[layer] if len(p)]
+            arr = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, self.hidden_size)),
+                                       np.float32)
+            if normalize:
+                arr = l2_normalize(arr)
+            base = self.layer_provenance(layer, tokens=True)
+            config = {**base.config, "special_tokens": bool(special_tokens)}
+            prov = Provenance(model=base.model, config=config, data_hash=data_hash)
+            spaces[layer] = EmbeddingSpace(keys, arr, metric="cosine", provenance=prov, copy=False,
+                                           is_normalized=True if normalize and len(arr) else None)
+        return spaces
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text without truncation (special tokens included)."""
@@ -513,3 +752,26 @@ def _from_hub(repo: str) -> tuple[str | Path, str, str]:
     except Exception as e:  # not cached, offline, unknown repo, no network: all mean "not available here"
         raise ModelNotFoundError(_not_found(repo, e)) from e
     return local, repo, local.name if len(local.name) >= 7 else dir_revision(local)
+
+
+def token_space(model: str | Path | TextEncoder = "minilm", **kwargs: Any) -> EmbeddingSpace:
+    """The input embedding table of a transformer text model as an :class:`~embspace.space.EmbeddingSpace`, the
+    tokens as keys (MiniLM: 30,522 word pieces): neighbours, analogies, analysis, projector like any space.
+
+    ``model`` is a :class:`TextEncoder` / :class:`~embspace.encoders.SentenceEncoder`, or a name or model
+    directory for :func:`~embspace.encoders.get_encoder` (``kwargs`` go to it). See :meth:`TextEncoder.token_space`.
+    """
+    if isinstance(model, TextEncoder):
+        encoder = model
+    elif isinstance(model, BaseEncoder):
+        raise InvalidInputError(f"{model.name!r} is a {type(model).__name__}, which has no token embedding table; "
+                                "give a transformer text model (e.g. 'minilm' or a BERT directory)")
+    else:
+        from .registry import get_encoder
+
+        built = get_encoder(model, **kwargs)
+        if not isinstance(built, TextEncoder):
+            raise InvalidInputError(f"{model!r} is a {type(built).__name__}, which has no token embedding table; "
+                                    "give a transformer text model (e.g. 'minilm' or a BERT directory)")
+        encoder = built
+    return encoder.token_space()
