@@ -44,19 +44,19 @@ def available() -> bool:
     return True
 
 
-def _key(name: str, revision: str) -> str:
+def _key(name: str, revision: str, recipe: str = "int8") -> str:
     import nncf
     import openvino
     import torch
     import transformers
 
-    raw = json.dumps({"name": name, "revision": revision, "recipe": RECIPE, "openvino": openvino.__version__,
+    raw = json.dumps({"name": name, "revision": revision, "recipe": RECIPE, "kind": recipe, "openvino": openvino.__version__,
                       "nncf": nncf.__version__, "torch": torch.__version__,
                       "transformers": transformers.__version__}, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
-def _convert(model: Any, xml: Path) -> None:
+def _convert(model: Any, xml: Path, *, compress: bool = True) -> None:
     import nncf
     import openvino as ov
     import torch
@@ -80,18 +80,21 @@ def _convert(model: Any, xml: Path) -> None:
             converted = ov.convert_model(States().eval(), example_input=(ids, mask),
                                          input=[("input_ids", [-1, -1], ov.Type.i64),
                                                 ("attention_mask", [-1, -1], ov.Type.i64)])
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                compressed = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
-        ov.save_model(compressed, str(xml), compress_to_fp16=False)
+            if compress:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        ov.save_model(converted, str(xml), compress_to_fp16=False)
     finally:
         quiet.setLevel(level)
 
 
-def build(model: Any, *, name: str, revision: str) -> Path:
-    """The cached int8 OpenVINO model (``model.xml``) of ``model``'s token states, converted if absent."""
+def build(model: Any, *, name: str, revision: str, kind: str = "int8") -> Path:
+    """The cached OpenVINO model (``model.xml``) of ``model``'s token states, converted if absent: ``kind``
+    ``"int8"`` (int8 weights, compressed by NNCF) or ``"fp32"`` (the graph as it is, for a bf16 plugin)."""
     if not available():
-        raise MissingDependencyError("openvino", "encoders", "precision='int8' (OpenVINO with NNCF)")
-    key = _key(name, revision)
+        raise MissingDependencyError("openvino", "encoders", f"precision={'int8' if kind == 'int8' else 'bf16'!r} "
+                                     "(OpenVINO with NNCF)")
+    key = _key(name, revision, kind)
     root = cache_dir() / "openvino"
     final = root / key
     target = final / "model.xml"
@@ -100,7 +103,7 @@ def build(model: Any, *, name: str, revision: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     try:
-        _convert(model, work / "model.xml")
+        _convert(model, work / "model.xml", compress=kind == "int8")
         try:
             os.replace(work, final)  # atomic: a reader sees the whole directory or none
         except OSError:  # another process finished first
@@ -113,15 +116,17 @@ def build(model: Any, *, name: str, revision: str) -> Path:
 
 
 class OpenVinoStates:
-    """Token states from the cached int8 model: ``states(input_ids, attention_mask) -> (b, L, hidden)``."""
+    """Token states from a cached model: ``states(input_ids, attention_mask) -> (b, L, hidden)``; ``hint`` the
+    plugin's inference precision for what is not int8 (``"f32"``, or ``"bf16"``)."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, *, hint: str = "f32") -> None:
         import openvino as ov
 
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": GROUP_SIZE}
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                  "INFERENCE_PRECISION_HINT": hint, "DYNAMIC_QUANTIZATION_GROUP_SIZE": GROUP_SIZE}
         self.path = path
+        self.hint = hint
         self._request = core.compile_model(str(path), "CPU", config).create_infer_request()
 
     def __call__(self, input_ids: npt.NDArray[np.int64], attention_mask: npt.NDArray[np.int64]) -> Any:
