@@ -50,6 +50,12 @@ def _torch_flags() -> frozenset[str] | None:
     return frozenset({level}) if level and level != "default" else None
 
 
+def has_instructions(precision: str) -> bool:
+    """Whether the CPU shows ``precision``'s instructions (``"bf16"``, ``"int8"``)."""
+    flags = cpu_flags()
+    return flags is not None and bool(flags & NEEDS[precision][0])
+
+
 def check_precision(precision: str, flags: frozenset[str] | None = None) -> None:
     """Raise :class:`~embspace.errors.InvalidInputError` when the CPU lacks ``precision``'s instructions."""
     if precision not in NEEDS:

@@ -26,7 +26,7 @@ from .._progress import TrainingProgress
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
-from ._cpu import check_precision
+from ._cpu import check_precision, has_instructions
 from .encoder import BaseEncoder, Modality, l2_normalize, resolve_device
 from .matryoshka import DimensionTruncationWarning, dims_of_model, truncation_warning
 
@@ -273,13 +273,29 @@ class TextEncoder(BaseEncoder):
 
         kind = "int8" if precision == "int8" else "fp32"
         try:
-            path = _openvino.build(self._net, name=self.name, revision=self.revision, kind=kind)
+            path = _openvino.build(self._net, name=self.name, revision=self.revision, kind=kind,
+                                   calibration=self._calibration() if kind == "int8" else None)
         except MissingDependencyError:
             raise
         except Exception as e:  # an architecture the converter cannot trace
             raise InvalidInputError(f"{self.name}: cannot build the {precision} model ({e.__class__.__name__}: "
                                     f"{e}); use precision='fp32'") from e
-        return _openvino.OpenVinoStates(path, self.threads, hint="bf16" if precision == "bf16" else "f32")
+        # what int8 leaves in floating point (LayerNorm, softmax, GELU) runs in bf16 where the CPU has it
+        hint = "bf16" if precision == "bf16" or has_instructions("bf16") else "f32"
+        return _openvino.OpenVinoStates(path, self.threads, hint=hint)
+
+    def _calibration(self) -> list[dict[str, npt.NDArray[np.int64]]]:
+        """Batches of model inputs for int8 calibration: the built-in texts, cut and padded as encoding does."""
+        from ._openvino import calibration_texts
+
+        rows = self._token_ids(calibration_texts())
+        lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+        out = []
+        for idx in self._batches(lengths, 8):
+            ids, mask = self._pad([rows[i] for i in idx])
+            out.append({"input_ids": ids, "attention_mask": mask})
+        self.last_truncated_ = 0
+        return out
 
     # -- tokenisation and batching ---------------------------------------------------------------------
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
