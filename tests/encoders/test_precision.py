@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embspace.encoders import SentenceEncoder, get_encoder
-from embspace.encoders import _cpu
+from embspace.encoders import SentenceEncoder, _cpu, get_encoder
 from embspace.errors import InvalidInputError
 
 pytest.importorskip("sentence_transformers")

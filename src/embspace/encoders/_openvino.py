@@ -56,8 +56,8 @@ def _key(name: str, revision: str, recipe: str = "int8") -> str:
     import torch
     import transformers
 
-    raw = json.dumps({"name": name, "revision": revision, "recipe": RECIPE, "kind": recipe, "openvino": openvino.__version__,
-                      "nncf": nncf.__version__, "torch": torch.__version__,
+    raw = json.dumps({"name": name, "revision": revision, "recipe": RECIPE, "kind": recipe,
+                      "openvino": openvino.__version__, "nncf": nncf.__version__, "torch": torch.__version__,
                       "transformers": transformers.__version__}, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
