@@ -188,13 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "corpus.jsonl.gz").is_file() and not (args.data / "corpus.jsonl").is_file():
         say(f"SciFact not found at {args.data}: see ../shared/data/README.md; nothing measured")
         return 2
-    import embspace
     from embspace.encoders import _cpu
-    from embspace.evaluate import retrieval
 
     dataset = load(args)
     docs = list(dataset.corpus_texts)
-    ids = list(dataset.corpus_ids)
     queries = list(dataset.query_texts)
     flags = _cpu.cpu_flags() or frozenset()
     isa = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx_vnni")))
@@ -205,46 +202,76 @@ def main(argv: list[str] | None = None) -> int:
     for f in fns.values():
         f(docs[:16])  # warm-up: first-call allocations, OpenVINO's shape compilation
     times: dict[str, list[float]] = {s: [] for s in names}
-    vectors: dict[str, Any] = {}
+    quality: dict[str, dict[str, Any]] = {}
     for run in range(args.runs):
         for name in names:
             t = time.perf_counter()
             out = fns[name](docs)
             times[name].append(time.perf_counter() - t)
-            vectors.setdefault(name, np.asarray(out, np.float32))
             say(f"round {run + 1}/{args.runs} {name}: {len(docs) / times[name][-1]:.1f} docs/s")
+            if name not in quality:  # fidelity from the first round's vectors (the next rounds only time)
+                quality[name] = {"vectors": np.asarray(out, np.float32)}
+        if run == 0:
+            for name in sorted(names, key=lambda x: x != "embspace-fp32"):  # the reference first
+                quality[name].update(fidelity(dataset, fns[name], quality[name].pop("vectors"),
+                                              quality["embspace-fp32"].get("ref")))
+                if name == "embspace-fp32":
+                    quality[name]["ref"] = quality[name].pop("own")
+                say(f"{name}: cosine mean {quality[name]['cos_mean_to_fp32']:.6f}, nDCG@10 "
+                    f"{quality[name]['ndcg@10']}")
+        report(args, dataset, names, times, quality, setup, done=run + 1)  # written after every round
+    return 0
 
-    ref = vectors["embspace-fp32"]
+
+def fidelity(dataset: Any, fn: Any, vectors: Any, ref: Any) -> dict[str, Any]:
+    """Cosine of every document vector to fp32's (``ref``; itself when None) and SciFact test nDCG@10."""
+    import numpy as np
+
+    import embspace
+    from embspace.evaluate import retrieval
+
+    qv = np.asarray(fn(list(dataset.query_texts)), np.float32)
+    corpus = embspace.EmbeddingSpace(list(dataset.corpus_ids), vectors, metric="cosine")
+    qspace = embspace.EmbeddingSpace(list(dataset.query_ids), qv, metric="cosine", provenance=corpus.provenance)
+    res = retrieval(dataset, corpus_space=corpus, query_space=qspace, progress=False)
+    cmin, cmean = cosines(vectors, vectors if ref is None else ref)
+    out = {"cos_min_to_fp32": cmin, "cos_mean_to_fp32": cmean, "ndcg@10": round(res.metrics["ndcg@10"], 5)}
+    if ref is None:
+        out["own"] = vectors
+    return out
+
+
+def report(args: argparse.Namespace, dataset: Any, names: list[str], times: dict[str, list[float]],
+           quality: dict[str, dict[str, Any]], setup: dict[str, float], *, done: int) -> None:
+    import torch
+
+    from embspace.encoders import _cpu
+
+    n = len(dataset.corpus_ids)
     summary: dict[str, dict[str, Any]] = {}
     for name in names:
         med = statistics.median(times[name])
-        cmin, cmean = cosines(vectors[name], ref)
-        qv = np.asarray(fns[name](queries), np.float32)
-        corpus = embspace.EmbeddingSpace(ids, vectors[name], metric="cosine")
-        qspace = embspace.EmbeddingSpace(list(dataset.query_ids), qv, metric="cosine", provenance=corpus.provenance)
-        res = retrieval(dataset, corpus_space=corpus, query_space=qspace, progress=False)
+        q = {k: v for k, v in quality[name].items() if k != "ref"}
         summary[name] = {"seconds": [round(x, 3) for x in times[name]], "median_s": round(med, 3),
-                         "docs_per_s": round(len(docs) / med, 2), "cos_min_to_fp32": cmin, "cos_mean_to_fp32": cmean,
-                         "ndcg@10": round(res.metrics["ndcg@10"], 5), "setup_s": setup.get(name)}
-        say(f"{name}: {summary[name]['docs_per_s']} docs/s, cosine mean {cmean:.6f}, nDCG@10 "
-            f"{summary[name]['ndcg@10']}")
+                         "docs_per_s": round(n / med, 2), **q, "setup_s": setup.get(name)}
     base = summary["st-fp32"]["median_s"]
     for name in names:
         summary[name]["x_vs_st_fp32"] = round(base / summary[name]["median_s"], 3)
-    report = {"benchmark": "encoder_precision", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                          "isa": isa, "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability())},
-              "command": "nice -n 19 python " + " ".join(shlex.quote(a) for a in sys.argv),
-              "docs": len(docs), "full_corpus": not args.docs, "queries": len(queries), "threads": args.threads,
-              "runs": args.runs, "systems": summary}
-    report["acceptance"] = acceptance(report)
-    write_json(args.json, report)
-    table = render(report)
-    print(table)
-    if args.markdown is not None:
+    flags = _cpu.cpu_flags() or frozenset()
+    r = {"benchmark": "encoder_precision", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                     "isa": sorted(f for f in flags if f.startswith(("avx512", "amx", "avx_vnni"))),
+                     "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability())},
+         "command": "nice -n 19 python " + " ".join(shlex.quote(a) for a in sys.argv),
+         "docs": n, "full_corpus": not args.docs, "queries": len(dataset.query_ids), "threads": args.threads,
+         "runs": done, "runs_planned": args.runs, "systems": summary}
+    r["acceptance"] = acceptance(r)
+    write_json(args.json, r)
+    table = render(r)
+    print(table, flush=True)
+    if args.markdown is not None and done == args.runs:
         write_markdown(args.markdown, SECTION, table)
-    say(f"results: {args.json}")
-    return 0
+    say(f"results ({done} of {args.runs} rounds): {args.json}")
 
 
 def acceptance(r: dict[str, Any]) -> list[dict[str, Any]]:
