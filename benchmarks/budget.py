@@ -64,8 +64,8 @@ SECTION = "## Budget (issue 24)"
 K = 10
 EF_SWEEP = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 RESCORE = (0, 2, 4, 10)
-BINARY_RESCORE = (0, 2, 4, 10, 20, 40)  # MiniLM's sign bits need deep rescoring (recall 0.92 at x10 on 10k)
-SQ8_EF = (16, 64, 128)
+BINARY_RESCORE = (0, 2, 4, 10, 20, 30, 40)  # MiniLM's sign bits need deep rescoring (100k: 0.935 at x20, 0.974 at x40)
+SQ8_EF = (16, 64, 128, 256)  # at 100,000 the graph itself needs efSearch 256 for recall 0.99 (float: 0.9922)
 NPROBE_SWEEP = (16, 64)
 SCIFACT_DIMS = (384, 256, 128, 64)
 NOTE_WIKI = (
@@ -386,7 +386,10 @@ def _encode_cached(name: str, model: str, texts: list[str], tag: str) -> Any:
     from embspace.encoders import get_encoder
     from embspace.encoders._cache import cache_dir
 
-    digest = hashlib.sha256(("\n".join(t[:80] for t in texts) + model).encode()).hexdigest()[:16]
+    # a retrained model keeps its path: its training record (settings, seconds) is in the key too
+    info = Path(model) / "scifact_train.json"
+    trained = info.read_text("utf-8") if info.is_file() else ""
+    digest = hashlib.sha256(("\n".join(t[:80] for t in texts) + model + trained).encode()).hexdigest()[:16]
     path = cache_dir() / "bench" / f"scifact-{name}-{tag}-{digest}.npy"
     if path.is_file():
         return np.load(path)
@@ -397,6 +400,7 @@ def _encode_cached(name: str, model: str, texts: list[str], tag: str) -> Any:
 
 
 def part_scifact(args: argparse.Namespace, work: Path | None = None) -> dict[str, Any]:
+    import json
     import warnings
 
     from embspace import EmbeddingSpace
@@ -405,8 +409,9 @@ def part_scifact(args: argparse.Namespace, work: Path | None = None) -> dict[str
 
     ds = load_beir(SCIFACT, "test")
     models: dict[str, str] = {"minilm": "minilm"}
+    training: dict[str, Any] = {}  # the fine-tuned models' training records
     try:
-        from _scifact_models import INFO_FILE, model_dir, scifact_models
+        from _scifact_models import INFO_FILE, SETTINGS_NOTE, model_dir, scifact_models
     except ImportError:
         say("  benchmarks/_scifact_models.py is missing: MiniLM only")
     else:
@@ -414,10 +419,13 @@ def part_scifact(args: argparse.Namespace, work: Path | None = None) -> dict[str
             say("== scifact: the fine-tuned models (trained once, then cached)")
             got = scifact_models(progress=False)
             models.update({"fine-tuned": str(got["plain"]), "matryoshka": str(got["matryoshka"])})
+            training = {kind: json.loads((path / INFO_FILE).read_text("utf-8")) for kind, path in got.items()}
         else:
             say("  the fine-tuned models are not cached: MiniLM only (python benchmarks/_scifact_models.py trains "
                 "them, or pass --train-models)")
     out: dict[str, Any] = {"what": f"SciFact test, {ds.n_queries} queries, {ds.n_docs:,} documents", "models": {}}
+    if training:
+        out["training"] = {"models": training, "how_chosen": SETTINGS_NOTE}
     for name, model in models.items():
         say(f"  {name}: encoding {ds.n_docs:,} documents and {ds.n_queries} queries")
         docs = _encode_cached(name, model, list(ds.corpus_texts), "corpus")
@@ -558,6 +566,15 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"- Matryoshka model at 128 dims keeps {a['matryoshka_128_share']:.1%} of its 384-d nDCG@10 "
                          f"and is {a['matryoshka_128_vs_plain_128']:+.4f} vs the plain fine-tuned model at 128 -> "
                          f"{'PASS' if a['matryoshka_pass'] else 'NOT MET'} (goal: >= 97% and better).")
+        t = s.get("training")
+        if t and {"plain", "matryoshka"} <= set(t["models"]):
+            pl, ma = t["models"]["plain"], t["models"]["matryoshka"]
+            lines.append(f"- The fine-tuned models: MiniLM trained on SciFact's {pl['pairs']} train pairs, the same "
+                         f"settings for both (only the loss differs): {pl['epochs']} epoch(s), batch {pl['batch_size']}"
+                         f", learning rate {pl['learning_rate']}, {pl['max_length']} tokens, warm-up {pl['warmup']}, "
+                         f"seed {pl['seed']}; Matryoshka dims {ma['matryoshka_dims']} (weights "
+                         f"{ma.get('matryoshka_weights') or 'equal'}); trained in {pl['train_seconds']:.0f} s (plain) "
+                         f"and {ma['train_seconds']:.0f} s (Matryoshka). Settings {t['how_chosen']}.")
         if a.get("binary_rescore_share") is not None:
             lines.append(f"- Binary + rescore keeps {a['binary_rescore_share']:.1%} of the float nDCG@10 for "
                          f"{a['recommended_model']} (the best at 384) -> {'PASS' if a['binary_pass'] else 'NOT MET'} "

@@ -133,7 +133,7 @@ def test_collection_lifecycle(world: tuple[Resources, RouteRecorder, TestClient]
     resources, _, client = world
     info = ok(client.post("/collections", json={"name": "fresh", "dim": 3, "metric": "l2", "index": "exact"}), 201)
     assert info == {"name": "fresh", "count": 0, "dim": 3, "metric": "l2", "index": "exact", "encoder": None,
-                    "writable": True}
+                    "writable": True, "rescore": None}
     assert (resources.data_dir / "fresh" / "collection.sqlite").is_file()
     err(client.post("/collections", json={"name": "fresh", "dim": 3}), 409, "conflict")
     assert "fresh" in [c["name"] for c in ok(client.get("/collections"))]
@@ -175,6 +175,51 @@ def test_collection_lifecycle(world: tuple[Resources, RouteRecorder, TestClient]
     assert ok(client.delete("/collections/fresh"), 204) is None
     assert not (resources.data_dir / "fresh").exists()
     err(client.get("/collections/fresh"), 404, "not_found")
+
+
+@pytest.mark.parametrize("index", ["BinaryFlat", "HNSW32,SQ8"])
+def test_quantised_collection_with_rescoring(world: tuple[Resources, RouteRecorder, TestClient], index: str) -> None:
+    """Issue 24: POST /collections takes a quantised index and ``rescore`` (kept with the collection, reported by
+    its info); a search's ``rescore`` overrides it, and rescored hits carry the exact float scores."""
+    resources, _, client = world
+    name = "q" + "".join(c for c in index.lower() if c.isalnum())
+    info = ok(client.post("/collections", json={"name": name, "dim": 32, "index": index, "rescore": 4}), 201)
+    assert info["index"] == index and info["rescore"] == 4
+    rng = np.random.default_rng(7)
+    vecs = rng.standard_normal((300, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    items = [{"key": f"v{i}", "vector": v.tolist()} for i, v in enumerate(vecs)]
+    assert ok(client.post(f"/collections/{name}/add", json={"items": items})) == {"count": 300}
+    assert ok(client.get(f"/collections/{name}"))["rescore"] == 4
+    q = vecs[:20] + 0.05 * rng.standard_normal((20, 32)).astype(np.float32)
+    recall, inexact = {}, {}
+    for depth in (None, 0, 10):
+        found, off = 0, 0
+        for v in q:
+            body: dict[str, Any] = {"vector": v.tolist(), "k": 10, "metadata": False}
+            if depth is not None:
+                body["rescore"] = depth
+            hits = ok(client.post(f"/collections/{name}/search", json=body))["hits"]
+            exact = vecs @ (v / np.linalg.norm(v))
+            want = {f"v{j}" for j in np.argsort(-exact)[:10]}
+            found += len(want & {h["key"] for h in hits})
+            # rescored hits carry the exact cosine (float32 sums in another order: a tolerance)
+            off += sum(abs(h["score"] - float(exact[int(h["key"][1:])])) > 1e-4 for h in hits)
+        recall[depth], inexact[depth] = found / 200, off
+    assert inexact[None] == inexact[10] == 0, inexact  # the collection's rescore=4, then the search's 10
+    assert recall[10] >= recall[None] >= recall[0], recall  # deeper rescoring never finds fewer
+    if index.startswith("Binary"):  # rescore=0 turns it off: Hamming scores, and fewer true neighbours
+        assert inexact[0] > 0 and recall[0] < recall[10], (recall, inexact)
+    for bad in (-1, 101, True, 2.0, "4"):  # strict whole numbers in 0..100
+        err(client.post(f"/collections/{name}/search", json={"vector": q[0].tolist(), "rescore": bad}), 422,
+            "validation_error")
+        err(client.post("/collections", json={"name": name + "x", "dim": 32, "index": index, "rescore": bad}),
+            422, "validation_error")
+    too_many = err(client.post(f"/collections/{name}/search", json={"vector": q[0].tolist(), "k": 1000,
+                                                                      "rescore": 100}), 422, "invalid_input")
+    assert "100,000 candidates" in too_many["message"]
+    assert ok(client.delete(f"/collections/{name}"), 204) is None
+    assert not (resources.data_dir / (name + "x")).exists()
 
 
 def test_collection_with_encoder_searches_by_text(client: TestClient) -> None:

@@ -37,6 +37,9 @@ ADVICE: tuple[tuple[str, str], ...] = (
     ("pass the file's encoding= instead", "give the file's --encoding instead"),
     ("unknown unicode_errors", "unknown --unicode-errors"),
     ("leave them out (the first rows: space.subset(space.keys[:n]))", "leave them out"),
+    # a collection's rescoring (Collection.create(..., rescore=), search(..., rescore=))
+    ("rescore= is for local collections", "--rescore is for local collections"),
+    ("0 (no rescoring) or None", "or 0 (no rescoring)"),
 )
 
 #: (keyword argument, its flag): ``name=value`` in a message (the options a call was given, as

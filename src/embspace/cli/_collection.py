@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from . import _output as out
+from ._encoder_options import NOT_LOCAL, CreateRescoreOpt, RescoreOpt
+from ._rag import CollectionArg
 
 collection_app = typer.Typer(help="Collections: keys, vectors and metadata on disk, searchable under filters.",
                              no_args_is_help=True)
@@ -21,19 +23,25 @@ WhereOpt = Annotated[str | None, typer.Option("--where", "-w", help="Metadata fi
 
 @collection_app.command("create")
 def create(
-    path: PathArg,
-    dim: Annotated[int | None, typer.Option("--dim", help="Vector dimension (or give --model).")] = None,
+    path: CollectionArg,
+    dim: Annotated[int | None, typer.Option(
+        "--dim", help="Vector dimension (or give --model); with --model, a smaller N keeps the first N dimensions "
+                      "of the model's vectors, re-normalised (Matryoshka truncation; a warning when the model was "
+                      "not trained for N; searches and adds encode the same way).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Encoder for texts: minilm, a model "
                                                                     "directory, a hub id.")] = None,
     metric: Annotated[str, typer.Option("--metric", help="cosine, dot or l2.")] = "cosine",
-    index: Annotated[str, typer.Option("--index", help="auto, exact, or a FAISS factory string "
-                                                       "(Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32).")] = "auto",
+    index: Annotated[str, typer.Option(
+        "--index", help="auto, exact, or a FAISS factory string (Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32); "
+                        "quantised: HNSW32,SQ8 (int8), BinaryFlat, BinaryHNSW32 (sign bits, 32x smaller), with "
+                        "--rescore.")] = "auto",
+    rescore: CreateRescoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty collection."""
     from ..store import Collection
 
-    with Collection.create(path, dim=dim, encoder=model, metric=metric, index=index) as col:
+    with Collection.create(path, dim=dim, encoder=model, metric=metric, index=index, rescore=rescore) as col:
         _print_info(col.info(), as_json)
 
 
@@ -218,21 +226,27 @@ def export(
 
 
 def search(
-    path: PathArg,
+    path: CollectionArg,
     query: Annotated[str, typer.Argument(help="A text (encoded with the collection's encoder) or an item's key.")],
     k: Annotated[int, typer.Option("-k", help="Number of hits.")] = 10,
     where: WhereOpt = None,
     by_key: Annotated[bool, typer.Option("--key", help="QUERY is an item's key (its neighbours are shown).")] = False,
+    rescore: RescoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Nearest items to a text or a key, optionally under a metadata filter."""
+    from ..errors import InvalidInputError
     from ..store import Collection
     from ..store.collection_result import Include
+    from ..store.milvus import is_milvus_uri
 
+    if rescore is not None and is_milvus_uri(path):
+        raise InvalidInputError(NOT_LOCAL)
     include: tuple[Include, ...] = ("metadata", "text")
+    options: dict[str, Any] = {} if rescore is None else {"rescore": rescore}  # a Milvus search takes none
     with Collection.open(path, readonly=True) as col:
-        res = (col.search(key=query, k=k, where=where, include=include) if by_key
-               else col.search(query, k=k, where=where, include=include))
+        res = (col.search(key=query, k=k, where=where, include=include, **options) if by_key
+               else col.search(query, k=k, where=where, include=include, **options))
     hits = res.to_records()
     if as_json:
         out.print_json({"query": query, "hits": hits})

@@ -13,6 +13,7 @@ from .._version import __version__
 from ..errors import CollectionLockedError, EmbspaceError, InvalidInputError
 from . import _output as out
 from ._advice import cli_message
+from ._encoder_options import TruncateDimOpt
 from ._space_options import EncodingOpt, LimitOpt, UnicodeErrorsOpt, load_space
 
 app = typer.Typer(
@@ -280,6 +281,7 @@ def encode(
     overlap: Annotated[int, typer.Option("--overlap", help="Tokens shared by consecutive chunks.")] = 0,
     precision: Annotated[str, typer.Option("--precision", help="fp32, bf16 or int8 (CPU with the "
                                                                "instructions; faster, cosine ~0.99+ to fp32).")] = "fp32",
+    dim: TruncateDimOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Items per batch [default: batches by "
                                                                         "a token budget].")] = None,
@@ -296,6 +298,8 @@ def encode(
     options: dict[str, Any] = {"device": device}
     if precision != "fp32":
         options["precision"] = precision
+    if dim is not None:
+        options["dim"] = dim
     report = encode_file(input, output, model=model, text_field=text_field, id_field=id_field, chunk=chunk,
                          overlap=overlap, batch_size=batch_size, cache=not no_cache, format=fmt,
                          progress=not quiet and not as_json, encoder_options=options)

@@ -377,12 +377,12 @@ class BaseIndex(ABC):
         none), or None when nothing qualifies — no per-call validation, for hot paths (Collection).
         ``allowed_ids`` may be a :class:`Selection` from :meth:`select`, reused across searches.
         """
-        if allowed_ids is None and not params and type(k) is int and 0 < k <= self._map.n_live and len(q):
-            fast = self._search_plain(q, k)  # no filter, no tombstone, stored parameters: the hot path
+        p = {**self._params, **self._check_params(params)} if params else self._params
+        if allowed_ids is None and type(k) is int and 0 < k <= self._map.n_live and len(q):
+            fast = self._search_plain(q, k, p)  # no filter, no tombstone: the hot path
             if fast is not None:
                 return fast
         k = check_k(k)
-        p = {**self._params, **self._check_params(params)} if params else self._params
         allowed: IntArray | None = None
         memo: dict[str, Any] | None = None
         if isinstance(allowed_ids, Selection):
@@ -412,8 +412,9 @@ class BaseIndex(ABC):
         arr = _ids_arg(ids, "allowed_ids")
         return Selection(arr, np.unique(self._map.labels_of(arr)), self._map.version)
 
-    def _search_plain(self, q: FloatArray, k: int) -> tuple[FloatArray, IntArray] | None:
-        """Hook: a leaner search of every live vector at the stored parameters (None: not available)."""
+    def _search_plain(self, q: FloatArray, k: int, params: dict[str, int]) -> tuple[FloatArray, IntArray] | None:
+        """Hook: a leaner search of every live vector with the checked parameters ``params`` (None: not
+        available, or a row it could not fill — the general path pads it)."""
         return None
 
     @abstractmethod

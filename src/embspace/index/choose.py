@@ -6,6 +6,7 @@ import math
 
 from ..errors import InvalidInputError
 from ._factory import FactorySpec
+from .binary_index import faiss_code_bytes
 
 __all__ = ["choose_index", "estimate_memory"]
 
@@ -39,14 +40,15 @@ def estimate_memory(factory: str, n: int, dim: int) -> int:
     Understands the factory strings :func:`choose_index` returns: ``Flat``, ``HNSW<M>`` and
     ``IVF<nlist>,PQ<m>`` optionally followed by ``,Refine(Flat)`` or ``,Refine(SQ8)``, and also
     ``IVF<nlist>,Flat``, ``IVF<nlist>,SQ8``, ``SQ8``, a leading ``OPQ``/``PCA`` rotation, and the binary
-    indexes ``BinaryFlat``, ``BinaryHNSW<M>``, ``BinaryIVF<nlist>`` (``ceil(dim / 8)`` bytes a code). Counts the
+    indexes ``BinaryFlat``, ``BinaryHNSW<M>``, ``BinaryIVF<nlist>`` (``ceil(dim / 8)`` bytes a code, padded as
+    :func:`~embspace.index.binary_index.faiss_code_bytes` pads them). Counts the
     stored codes, graph links, inverted-list ids, trained tables and embspace's id map (24 bytes
     per vector). The string is read by :class:`~embspace.index.FactorySpec`, as FaissIndex reads it.
     """
     spec = FactorySpec.parse(factory)
     per, fixed = float(_ID_BYTES), 0.0
     pq_m, sq_bits = spec.pq_m, spec.sq_bits
-    code = math.ceil(dim / 8)
+    code = faiss_code_bytes(math.ceil(dim / 8))
     if spec.index == "BinaryFlat":
         per += code
     elif spec.index == "BinaryHNSW":

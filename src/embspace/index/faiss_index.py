@@ -494,12 +494,12 @@ class FaissIndex(BaseIndex):
         dist, labels = self._index.search(self._query_internal(q), k, params=sp[0])
         return self._scores(q, dist, labels)
 
-    def _search_plain(self, q: FloatArray, k: int) -> tuple[FloatArray, IntArray] | None:
+    def _search_plain(self, q: FloatArray, k: int, params: dict[str, int]) -> tuple[FloatArray, IntArray] | None:
         # Few NumPy calls after the FAISS call, and no reductions: right after a graph search NumPy's
         # ufunc machinery runs cache-cold (a 1-element .min() then costs ~10 us); tolist() does not.
         if self._map.n_dead or self._mips or self._struct.refine is not None:
             return None
-        sp = self._search_parameters(self._params, None, 1.0)
+        sp = self._search_parameters(params, None, 1.0)  # cached per parameter set
         nq = len(q)
         dist = np.empty((nq, k), np.float32)
         labels = np.empty((nq, k), np.int64)

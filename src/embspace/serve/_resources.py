@@ -425,7 +425,8 @@ class Resources:
             return sorted({self.default_encoder, *self._encoders})
 
     # -- collections ---------------------------------------------------------------------------------
-    def create_collection(self, name: str, *, dim: int | None, encoder: str | None, metric: str, index: str) -> Served:
+    def create_collection(self, name: str, *, dim: int | None, encoder: str | None, metric: str, index: str,
+                          rescore: int | None = None) -> Served:
         from ..store import Collection
 
         if self.readonly:
@@ -440,7 +441,7 @@ class Resources:
         try:
             enc = self.encoder(encoder) if encoder is not None else None
             # atomic: built in a temporary directory and renamed into place, so a failure leaves nothing
-            Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index).close()
+            Collection.create(path, dim=dim, encoder=enc, metric=metric, index=index, rescore=rescore).close()
             col = self._open("collection", path, name)  # without the writer lock, like every served collection
             with self._lock:
                 served = self._items[("collection", name)] = Served(name, "collection", path, col, owned=True)

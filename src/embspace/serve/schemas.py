@@ -18,6 +18,8 @@ from ..apps.schemas import MAX_BATCH, MAX_ROWS, NAME_PATTERN, Key, Text, Where
 from ..apps.schemas import K as _LaxK
 from ..apps.schemas import Vector as _LaxVector
 
+#: The deepest rescoring a request may ask for (k x rescore candidates re-scored per query).
+MAX_RESCORE = 100
 #: A whole number of a request, strictly: JSON's ``true`` or ``1.0`` is no count (they would read as 1).
 Int = Annotated[int, Strict()]
 #: How many results, strictly an integer.
@@ -132,7 +134,12 @@ class CollectionCreate(_Schema):
                                             "and searched are encoded with it")
     metric: Literal["cosine", "dot", "l2"] = "cosine"
     index: str = Field("auto", max_length=100, pattern=r"^[A-Za-z0-9,_.]+$",
-                       description="'auto', 'exact' or a FAISS factory string such as 'HNSW32'")
+                       description="'auto', 'exact' or a FAISS factory string such as 'HNSW32'; quantised: "
+                                   "'HNSW32,SQ8' (int8), 'BinaryFlat', 'BinaryHNSW32' (sign bits), best with rescore")
+    rescore: Int | None = Field(None, ge=0, le=MAX_RESCORE,
+                                description="re-score the index's best k x rescore candidates of every search "
+                                            "exactly with the float vectors (kept on disk) and keep the best k; "
+                                            "a search's own rescore overrides it; 0 or null: none")
 
 
 class CollectionInfo(_Schema):
@@ -143,6 +150,7 @@ class CollectionInfo(_Schema):
     index: str
     encoder: str | None = None
     writable: bool
+    rescore: int | None = Field(None, description="the collection's rescoring depth (null: none)")
 
 
 class Item(_Schema):
@@ -215,6 +223,10 @@ class SearchRequest(_Schema):
     where: Where = None
     metadata: Bool = Field(True, description="attach each hit's metadata")
     include_text: Bool = Field(False, description="attach each hit's stored text")
+    rescore: Int | None = Field(None, ge=0, le=MAX_RESCORE,
+                                description="this search's rescoring depth: the index's best k x rescore "
+                                            "candidates re-scored exactly with the float vectors; 0: none; null: "
+                                            "the collection's own")
 
 
 class DedupRequest(_Schema):

@@ -203,6 +203,10 @@ def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, 
             from ..encoders import get_encoder
 
             enc = get_encoder(encoder)
+            if dim is not None and int(dim) < enc.dim and hasattr(enc, "full_dim"):
+                # a text encoder named with a smaller dim: its vectors truncated (Matryoshka), the size kept in
+                # its provenance, so the collection reopens with the same truncation
+                enc = get_encoder(encoder, dim=int(dim))
         else:
             enc = encoder
         if dim is not None and dim != enc.dim:

@@ -261,7 +261,10 @@ class Collection(BaseCollection):
         Parameters
         ----------
         dim
-            Vector dimension; taken from ``encoder`` when given.
+            Vector dimension; taken from ``encoder`` when given. With a text encoder given by name, a smaller
+            ``dim`` truncates its vectors (``get_encoder(encoder, dim=dim)``: a Matryoshka model's first
+            ``dim`` components, re-normalised; a :class:`~embspace.encoders.DimensionTruncationWarning` when
+            the model was not trained for that size), and the collection reopens with the same truncation.
         encoder
             An encoder object or a name for :func:`~embspace.encoders.get_encoder`: texts added or
             searched are encoded with it, and queries from another model are refused.
@@ -1196,10 +1199,9 @@ class Collection(BaseCollection):
         """
         extras = check_include(include) if include else frozenset()
         factor = self.rescore if rescore is None else _check_rescore(rescore, "rescore")
-        if (not factor and where is None and key is None and params is None and type(query) is np.ndarray
-                and query.ndim == 1
+        if (where is None and key is None and type(query) is np.ndarray and query.ndim == 1
                 and query.dtype == np.float32 and type(k) is int and k > 0):
-            fast = self._search_one(query, k)  # one vector, no filter: the hot path
+            fast = self._search_one(query, k, factor, params)  # one vector, no filter: the hot path
             if fast is not None:
                 return self._with_extras(fast, extras) if extras else fast
         q, single, exclude = self._search_input(query, key, k)
@@ -1263,9 +1265,12 @@ class Collection(BaseCollection):
             self._filter_cache.pop(next(iter(self._filter_cache)))
         return hit[1]
 
-    def _search_one(self, query: npt.NDArray[np.float32], k: int) -> CollectionResult | None:
+    def _search_one(self, query: npt.NDArray[np.float32], k: int, factor: int | None = None,
+                    params: Mapping[str, int] | None = None) -> CollectionResult | None:
         """:meth:`search` of one float32 vector without filter, in as few steps as possible (None: take the
-        general path, which also produces the errors)."""
+        general path, which also produces the errors). With ``factor`` (rescoring), the index's ``k * factor``
+        candidates are re-scored as :meth:`_rescored` does for one query — the same operations, so the same
+        hits and scores: one gather of their float rows, one matrix-vector product, one sort."""
         if query.shape[0] != self.dim:
             return None
         q = np.ascontiguousarray(query.reshape(1, -1))
@@ -1275,16 +1280,31 @@ class Collection(BaseCollection):
         if self.metric == "cosine":
             q = q * np.float32(1.0 / math.sqrt(n2))
         self._sync_index()
-        got = self._index.search_prepared(q, k)
-        if got is None:
-            return None
-        scores, ids = got
+        if factor:
+            source = self._rescore_vectors if self._rescore_vectors is not None else self._rescore_source()
+            got = self._index.search_prepared(q, k * factor, params=params)
+            if got is None:
+                return None
+            cand = got[1][0]
+            x = source.rows_of(cand)
+            if x is None:  # some added since the files were written (kept in memory), or a row not filled
+                x, found = source.get(cand)
+                if not found.all() or int(cand.min()) < 0:
+                    return None
+            s1 = -np.sqrt(((x - q[0]) ** 2).sum(axis=1)) if self.metric == "l2" else x @ q[0]
+            best = np.argsort(-s1, kind="stable")[:k]
+            scores1, ids1 = s1[best], cand[best]
+        else:
+            got = self._index.search_prepared(q, k, params=params)
+            if got is None:
+                return None
+            scores1, ids1 = got[0][0], got[1][0]
         names = self._names
         try:
-            keys = [names[i] for i in ids[0].tolist()]
+            keys = [names[i] for i in ids1.tolist()]
         except KeyError:
             return None
-        return CollectionResult(keys, scores[0], ids[0])
+        return CollectionResult(keys, scores1, ids1)
 
     def _exact_index_over(self, ids: npt.NDArray[np.int64]) -> Any:
         from ..index import ExactIndex

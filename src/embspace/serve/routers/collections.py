@@ -60,7 +60,8 @@ def collection_info(served: Served) -> CollectionInfo:
     col = as_collection(served)
     info = col.info()
     return CollectionInfo(name=served.name, count=info["count"], dim=info["dim"], metric=info["metric"],
-                          index=info["index"], encoder=info.get("encoder"), writable=col.writable)
+                          index=info["index"], encoder=info.get("encoder"), writable=col.writable,
+                          rescore=info.get("rescore"))
 
 
 @router.get("/collections", tags=["collections"])
@@ -80,7 +81,7 @@ def list_collections(resources: ResourcesDep) -> list[CollectionInfo]:
 def create_collection(req: CollectionCreate, resources: ResourcesDep) -> CollectionInfo:
     """A new, empty collection in the server's data directory."""
     served = resources.create_collection(req.name, dim=req.dim, encoder=req.encoder, metric=req.metric,
-                                         index=req.index)
+                                         index=req.index, rescore=req.rescore)
     with served.lock:
         return collection_info(served)
 
@@ -210,25 +211,34 @@ def count(name: str, resources: ResourcesDep,
 
 
 # -- search: the hot path ------------------------------------------------------------------------------
+#: The most candidates one search re-scores (k x rescore), each a float vector read from the mapped file.
+MAX_RESCORED = 20_000
+
+
 def search_now(resources: Resources, served: Served, by: str, req: SearchRequest) -> Hits:
     """Run a search, each hit with its metadata and text when asked (the caller holds the collection's lock);
     they come with the search (``include=``), read in one query for all hits. A text is encoded within the
     server's encode limits (:func:`~._common.encoding`)."""
     col = as_collection(served)
+    depth = col.rescore if req.rescore is None else req.rescore
+    if depth and req.k * depth > MAX_RESCORED:  # each candidate is a float vector read: bounded per request
+        raise InvalidInputError(f"k x rescore = {req.k} x {depth} = {req.k * depth:,} candidates to re-score; a "
+                                f"search re-scores at most {MAX_RESCORED:,}: ask fewer hits (k) or a smaller "
+                                "rescore")
     include: list[Include] = []
     if req.metadata:
         include.append("metadata")
     if req.include_text:
         include.append("text")
     if by == "key":
-        res = col.search(key=req.key, k=req.k, where=req.where, include=include)
+        res = col.search(key=req.key, k=req.k, where=req.where, include=include, rescore=req.rescore)
     elif by == "text":
         if col.encoder_spec is None:
             raise InvalidInputError(f"the collection {served.name!r} has no encoder: search it by vector or key")
         with encoding(resources, [req.text or ""], field="text"):
-            res = col.search(req.text, req.k, where=req.where, include=include)
+            res = col.search(req.text, req.k, where=req.where, include=include, rescore=req.rescore)
     else:
-        res = col.search(vector(req.vector or []), req.k, where=req.where, include=include)
+        res = col.search(vector(req.vector or []), req.k, where=req.where, include=include, rescore=req.rescore)
     return Hits.of(res)  # with the hits' metadata when the search included it
 
 
