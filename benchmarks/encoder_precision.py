@@ -50,6 +50,23 @@ DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
 SECTION = "## Encoder precision (issue 25)"
 SYSTEMS = ("st-fp32", "embspace-fp32", "embspace-bf16", "embspace-int8")
 CANDIDATES = ("torch-autocast-bf16", "openvino-bf16", "openvino-int8-weights")
+NOTE = (
+    "Runtimes tried. bf16: PyTorch with the weights cast to bf16 (shipped: every linear layer and the "
+    "scaled-dot-product attention run as oneDNN bf16 kernels on AVX512_BF16, pooling in fp32, and the "
+    "fp32 path's two single-threaded batches side by side are kept), PyTorch autocast with fp32 weights "
+    "(about as fast and slightly closer to fp32, but it casts the weights at every call and is "
+    "thread-local, entered in each worker) and OpenVINO with `INFERENCE_PRECISION_HINT=bf16` (one "
+    "inference request, batches one after another on 2 threads: slower here). int8: the path before "
+    "issue 25 (NNCF int8 weights + dynamic int8 activations per group of 32; attention's Q.K^T and A.V "
+    "products stay fp32) against a full NNCF post-training quantisation (`nncf.quantize`, transformer "
+    "model type: SmoothQuant, int8 inputs for every MatMul, attention's included, 64 built-in calibration "
+    "texts, MIXED preset; shipped), which runs with the bf16 hint for what stays in floating point "
+    "(LayerNorm, softmax, GELU). The machine was shared during the run (load average 7-30: other "
+    "sessions' tests and a background encoding job at the same nice level), so absolute docs/s are a "
+    "fraction of the unloaded figures (~30-35 docs/s for fp32 in the issue 4 section) and only ratios "
+    "within a round mean something; nDCG@10 on a subset ranks within fewer documents than the full "
+    "corpus (0.6451 there) and serves to compare the precisions with each other."
+)
 TARGETS = {"fp32": 1.3, "bf16": (1.6, 0.999, 0.005), "int8": (2.0, 0.99, 0.01)}
 LABELS = {"st-fp32": "sentence-transformers fp32 `encode` (batch 32)",
           "embspace-fp32": "embspace fp32 (PyTorch, token-budget batches)",
@@ -299,14 +316,15 @@ def render(r: dict[str, Any]) -> str:
     lines = [SECTION, "", f"Measured {r['date'][:10]} on {r['machine']['cpus']} CPUs ({r['machine']['platform']}; "
              f"{', '.join(r['machine']['isa'])}), {r['threads']} threads, SciFact {r['docs']:,} documents "
              f"({corpus}) / {r['queries']} test queries, all-MiniLM-L6-v2, medians of {r['runs']} interleaved "
-             f"rounds, under `nice -n 19` on a shared machine. Rerun: `{r['command']}`.", "",
+             f"rounds (of {r.get('runs_planned', r['runs'])} planned), under `nice -n 19` on a shared machine. "
+             f"Rerun: `{r['command']}`.", "",
              "| system | docs/s | vs sentence-transformers fp32 | cosine to fp32 (min / mean) | nDCG@10 | set-up s |",
              "|---|---|---|---|---|---|"]
     for name, s in r["systems"].items():
         lines.append(f"| {LABELS.get(name, name)} | {s['docs_per_s']:.1f} | {s['x_vs_st_fp32']:.2f}x | "
                      f"{s['cos_min_to_fp32']:.6f} / {s['cos_mean_to_fp32']:.6f} | {s['ndcg@10']:.4f} | "
                      f"{s['setup_s'] if s['setup_s'] is not None else '-'} |")
-    lines += ["", "| acceptance | required | measured | holds |", "|---|---|---|---|"]
+    lines += ["", NOTE, "", "| acceptance | required | measured | holds |", "|---|---|---|---|"]
     for a in r["acceptance"]:
         lines.append(f"| {a['target']} | {a['required']} | {a['measured']} | {'yes' if a['holds'] else 'NO'} |")
     return "\n".join(lines) + "\n"
