@@ -14,8 +14,8 @@ same thread count for every system:
   ``INFERENCE_PRECISION_HINT=bf16``), ``openvino-int8-weights`` (the int8 path before issue 25: NNCF int8
   weights + dynamic int8 activations, attention in fp32).
 
-Timed runs are interleaved (every system once, then again; ``--runs`` rounds) and the median is
-reported; the machine is shared, so only ratios within one run are meaningful. Fidelity: cosine of
+Timed runs are interleaved (every system once, then again, each round starting one system later;
+``--runs`` rounds) and the median is reported; the machine is shared, so only ratios within one run are meaningful. Fidelity: cosine of
 each document vector to embspace fp32's vector of the same text (mean and min over the corpus) and
 SciFact test nDCG@10 (300 queries encoded by the same system, exact cosine search). ``--docs N``
 measures on the first N documents plus every document a test query judges (nDCG then ranks within that
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {s: [] for s in names}
     quality: dict[str, dict[str, Any]] = {}
     for run in range(args.runs):
-        for name in names:
+        for name in names[run % len(names):] + names[: run % len(names)]:  # rotated: load drifts within a round
             t = time.perf_counter()
             out = fns[name](docs)
             times[name].append(time.perf_counter() - t)
