@@ -15,11 +15,11 @@ same thread count for every system:
   weights + dynamic int8 activations, attention in fp32).
 
 Timed runs are interleaved (every system once, then again, each round starting one system later;
-``--runs`` rounds) and the median is reported; the machine is shared, so only ratios within one run
-are meaningful. Fidelity: cosine of each document vector to embspace fp32's vector of the same text
-(mean and min over the corpus) and SciFact test nDCG@10 (300 queries encoded by the same system, exact cosine search). ``--docs N``
-measures on the first N documents plus every document a test query judges (nDCG then ranks within that
-subset: compare systems with each other, not with the full-corpus 0.6451).
+``--runs`` rounds) and the median is reported; the machine is shared, so only ratios within one run are
+meaningful. Fidelity: cosine of each document vector to embspace fp32's vector of the same text (mean
+and min over the corpus) and SciFact test nDCG@10 (300 queries encoded by the same system, exact cosine
+search). ``--docs N`` measures on the first N documents plus every document a test query judges (nDCG
+then ranks within that subset: compare systems with each other, not with the full-corpus 0.6451).
 
 Usage::
 
