@@ -57,7 +57,8 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
     index           :class:`~embspace.index.ExactIndex` or :class:`~embspace.index.FaissIndex`
     recommender     :class:`~embspace.train.Recommender`
     map             :class:`~embspace.analysis.SpaceMap`
-    model           :class:`~embspace.train.TwoTowerClip` (the CLIP-style two-tower model)
+    model           :class:`~embspace.train.TwoTowerClip` (the CLIP-style two-tower model), or
+                    :class:`~embspace.encoders.DistilledEncoder` (a distilled static model)
     ==============  ============================================================
 
     Parameters
@@ -122,6 +123,10 @@ def open(path: str | Path, **kwargs: Any) -> Any:  # embspace.open, like gzip.op
 
         return SpaceMap.load(p, **kwargs)
     if kind == "model":
+        from .encoders.distilled_encoder import DistilledEncoder, is_distilled_dir
+
+        if is_distilled_dir(p):
+            return DistilledEncoder.load(p, **kwargs)
         from .train.two_tower_clip import TwoTowerClip
 
         return TwoTowerClip.load(p, **kwargs)

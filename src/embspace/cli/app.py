@@ -245,6 +245,10 @@ from ._rag import register as _register_rag  # noqa: E402
 
 _register_rag(app)
 
+from ._distill import register as _register_distill  # noqa: E402
+
+_register_distill(app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path | None, typer.Option(

@@ -5,6 +5,9 @@
 returns one vector ``(dim,)``; a list returns ``(n, dim)``. ``get_encoder("minilm", dim=128)`` truncates
 the vectors (Matryoshka); :func:`matryoshka_dims` says which sizes a model was trained for.
 
+``DistilledEncoder`` is a static encoder distilled from a transformer by the ``Distiller`` learner (train layer)
+(100x+ faster on a CPU); ``get_encoder(path)`` loads a saved one.
+
 ``TwoTowerClip`` and ``finetune`` are learners: they moved to :mod:`embspace.train`. Their old names
 here still work for one release with a ``DeprecationWarning``; :func:`__getattr__` imports
 ``embspace.train`` lazily, so ``encoders`` does not depend on ``train``.
@@ -21,6 +24,7 @@ from .sentence_encoder import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from .clip_encoder import ClipEncoder, ZeroShotResult
+    from .distilled_encoder import DistilledEncoder
     from .image_encoder import ImageEncoder
     from .sentence_encoder import SentenceEncoder
     from .static_encoder import OOVReport, OOVWarning, StaticEncoder
@@ -30,12 +34,13 @@ _LAZY = {
     "SentenceEncoder": "sentence_encoder", "TextEncoder": "text_encoder", "TokenEmbeddings": "text_encoder",
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
-    "OOVReport": "static_encoder", "OOVWarning": "static_encoder",
+    "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "DistilledEncoder": "distilled_encoder",
 }
 #: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
 _MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
 
-__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "DimensionTruncationWarning", "Encoder",
+__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "DimensionTruncationWarning", "DistilledEncoder",
+           "Encoder",
            "ImageEncoder", "Modality", "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder",
            "TokenEmbeddings", "TruncationWarning", "ZeroShotResult", "get_encoder", "matryoshka_dims",
            "register_encoder"]

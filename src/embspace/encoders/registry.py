@@ -4,7 +4,9 @@
 its files: ``modules.json`` is a sentence-transformers model, a CLIP config (or
 ``open_clip_config.json``) is CLIP, a vision config is an image encoder, any other Hugging Face model
 is a text encoder with mean pooling. ``"static:PATH"`` averages the word vectors of the space saved at
-PATH. Hub ids load as sentence-transformers models (from the local cache when offline).
+PATH. A directory saved by the ``Distiller`` learner of the train layer (``embspace.json`` says
+``model_type: distilled-static``) loads as a :class:`~embspace.encoders.DistilledEncoder`. Hub ids
+load as sentence-transformers models (from the local cache when offline).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     ----------
     name
         ``"minilm"`` (default, all-MiniLM-L6-v2, offline); a model directory (kind detected from its
-        files); ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
+        files; a static model saved by the ``Distiller`` learner included);
+        ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
         a name given to :func:`register_encoder`; or a hub id.
     **kwargs
         Passed to the encoder's constructor (``device``, ``precision``, ``pooling``, ``dim`` to truncate a
@@ -83,6 +86,11 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         return StaticEncoder(load(text.removeprefix("static:")), **kwargs)
     path = Path(text).expanduser()
     if path.is_dir():
+        from .distilled_encoder import DistilledEncoder, is_distilled_dir
+
+        if is_distilled_dir(path):
+            _no_dim(kwargs, "distilled static")
+            return DistilledEncoder.load(path, **kwargs)
         kind = model_kind(path)
         if kind == "sentence":
             return SentenceEncoder(path, **kwargs)

@@ -1,9 +1,11 @@
 """Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets (``compare_models`` puts
-several models side by side), and recommendations."""
+several models side by side; ``compare_encoders`` measures how much of a teacher a fast student keeps),
+and recommendations."""
 
 from .. import _deprecation
 from ._beir import BeirDataset, load_beir
 from ._compare import compare_models, comparison_table
+from ._encoder_comparison import EncoderComparison, compare_encoders
 from ._recommendation import (
     RecommendationResult,
     catalogue_coverage,
@@ -25,6 +27,7 @@ __all__ = [
            "AnalogySection",
            "BeirDataset",
            "ClusteringScore",
+           "EncoderComparison",
            "ProbeResult",
            "RecommendationResult",
            "RetrievalResult",
@@ -32,6 +35,7 @@ __all__ = [
            "analogy",
            "catalogue_coverage",
            "clustering",
+           "compare_encoders",
            "compare_models",
            "comparison_table",
            "knn_accuracy",

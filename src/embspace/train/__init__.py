@@ -1,6 +1,7 @@
 """Learners: word2vec (skip-gram, CBOW), GloVe, matrix factorisation (compiled CPU kernels and a
 PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
-encoder, a CLIP-style two-tower model, and fine-tuning of sentence encoders.
+encoder, a CLIP-style two-tower model, static distillation of a transformer text encoder (:class:`Distiller`),
+and fine-tuning of sentence encoders.
 
 Every learner follows one contract (:class:`Learner`): settings in ``__init__``, ``fit(data) -> self``,
 learned state ending in ``_``, ``get_params``/``set_params``, ``NotFittedError`` before ``fit``.
@@ -10,6 +11,7 @@ from typing import Any
 
 from ._base import Learner
 from .contrastive_trainer import ContrastiveTrainer
+from .distiller import Distiller
 from .finetune import finetune  # binds the function over the same-named submodule
 from .glove import GloVe
 from .matrix_factorization import MatrixFactorization
@@ -23,6 +25,7 @@ __all__ = [
     "MLP",
     "ClassBalancedSampler",
     "ContrastiveTrainer",
+    "Distiller",
     "GloVe",
     "ImageAugment",
     "Learner",
