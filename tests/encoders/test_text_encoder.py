@@ -177,9 +177,9 @@ def test_int8_models_are_converted_once_and_cached(st_dirs: dict[str, Path], tmp
     a = SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8")
     b = SentenceEncoder(build_st(tmp_path, seed=7), device="cpu", precision="int8")  # other weights, other model
     again = SentenceEncoder(st_dirs["mean"], device="cpu", precision="int8")
-    assert a._int8.path == again._int8.path != b._int8.path
-    assert a._int8.path.is_file()
-    assert not [p for p in a._int8.path.parent.parent.iterdir() if p.name.startswith(".")]  # no half-written dirs
+    assert a._ov.path == again._ov.path != b._ov.path
+    assert a._ov.path.is_file()
+    assert not [p for p in a._ov.path.parent.parent.iterdir() if p.name.startswith(".")]  # no half-written dirs
     np.testing.assert_allclose(a.encode(TEXTS, progress=False), again.encode(TEXTS, progress=False), atol=1e-6)
 
 

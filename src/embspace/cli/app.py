@@ -283,8 +283,9 @@ def encode(
     chunk: Annotated[int | None, typer.Option("--chunk", help="Split texts into windows of this many tokens "
                                                               "(default: truncate at the model's maximum).")] = None,
     overlap: Annotated[int, typer.Option("--overlap", help="Tokens shared by consecutive chunks.")] = 0,
-    precision: Annotated[str, typer.Option("--precision", help="fp32, or int8 (ONNX Runtime, CPU; faster, "
-                                                               "cosine ~0.99+ to fp32).")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, bf16 or int8 (CPU with the "
+                                                               "instructions; faster, cosine ~0.99+ to fp32).")
+                         ] = "fp32",
     dim: TruncateDimOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Items per batch [default: batches by "

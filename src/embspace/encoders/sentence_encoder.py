@@ -2,8 +2,8 @@
 
 sentence-transformers reads the model (its transformer, its pooling, Normalize and Dense modules);
 embspace runs it: one tokenizer call for all texts, token-budget batches sorted by length, one
-result back in input order — same vectors (cosine >= 0.9999); ``precision="int8"`` runs an OpenVINO
-int8 model instead (figures in BENCHMARKS.md).
+result back in input order — same vectors (cosine >= 0.9999); ``precision="bf16"`` or ``"int8"`` runs
+a lower-precision model instead (figures in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class SentenceEncoder(TextEncoder):
         local sentence-transformers directory, or a hub id (downloaded only when the hub is reachable
         and ``HF_HUB_OFFLINE`` is not set).
     device, precision, batch_tokens, threads
-        As :class:`~embspace.encoders.TextEncoder`: ``precision="int8"`` is the opt-in fast path.
+        As :class:`~embspace.encoders.TextEncoder`: ``precision="bf16"`` / ``"int8"`` are the opt-in
+        fast paths on a CPU with the instructions.
     batch_size
         Texts per batch; default ``None``: batches by a budget of ``batch_tokens`` padded tokens.
     max_length

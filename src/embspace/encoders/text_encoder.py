@@ -5,7 +5,8 @@ The encoding loop is where the time goes, so it is written for throughput: every
 one call to the Rust tokenizer, texts are sorted by token length and cut into batches by a budget of
 padded tokens (short texts travel in large batches, long ones in small), the model runs under
 ``torch.inference_mode`` (or, for ``precision="int8"``, as an OpenVINO int8 model: see
-:mod:`embspace.encoders._openvino`), and results return to input order in one NumPy take.
+:mod:`embspace.encoders._openvino`; for ``precision="bf16"``, with bf16 weights and activations), and
+results return to input order in one NumPy take.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundErr
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
+from ._cpu import check_precision, has_instructions
 from .encoder import BaseEncoder, EncodeInput, Modality, item_digest, l2_normalize, resolve_device
 from .matryoshka import DimensionTruncationWarning, dims_of_model, truncation_warning
 
 Pooling = Literal["mean", "cls", "max"]
-Precision = Literal["fp32", "int8"]
+Precision = Literal["fp32", "bf16", "int8"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+BF16_ENGINE = "torch"  # "torch" (bf16 weights, oneDNN) or "openvino" (bf16 inference hint): see BENCHMARKS.md
 #: Which hidden layers: a list of indices (0 = the embedding layer's output, L = the last layer; negative
 #: indices count from the end, -1 = L), one index, or ``"all"`` (0..L).
 LayerSpec: TypeAlias = "Sequence[int] | int | Literal['all']"
@@ -151,9 +155,12 @@ class TextEncoder(BaseEncoder):
     device
         ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"``.
     precision
-        ``"fp32"`` (default, PyTorch) or ``"int8"``: OpenVINO with int8 weights and dynamic int8
-        activations (CPU only; ~1.5x faster, vectors at cosine ~0.999 to fp32; converted once per
-        model and cached).
+        ``"fp32"`` (default, PyTorch), ``"bf16"`` (bf16 weights and activations, attention included;
+        needs AVX512_BF16 or AMX) or ``"int8"`` (OpenVINO with int8 weights and dynamic int8
+        activations; needs VNNI; converted once per model and cached). The low precisions run on the
+        CPU and are checked against its instructions at load (an :class:`~embspace.errors.InvalidInputError`
+        names what is missing); their speed and fidelity to fp32 are measured in BENCHMARKS.md
+        ("Encoder precision").
     batch_tokens
         Budget of padded tokens per batch (the default batch size adapts to text length).
     threads
@@ -211,8 +218,8 @@ class TextEncoder(BaseEncoder):
                truncate_dim: int | None = None) -> None:
         import torch
 
-        if precision not in ("fp32", "int8"):
-            raise InvalidInputError(f"unknown precision {precision!r}; choose 'fp32' or 'int8'")
+        if precision not in PRECISIONS:
+            raise InvalidInputError(f"unknown precision {precision!r}; choose 'fp32', 'bf16' or 'int8'")
         if batch_tokens < 1:
             raise InvalidInputError(f"batch_tokens must be positive, got {batch_tokens}")
         if not getattr(tokenizer, "is_fast", False):
@@ -220,13 +227,18 @@ class TextEncoder(BaseEncoder):
         self.name = name
         self.revision = revision
         self.device = resolve_device(device)
-        if precision == "int8" and self.device != "cpu":
-            raise InvalidInputError("precision='int8' runs on the CPU (OpenVINO); on a GPU, fp32 is the fast path")
+        if precision != "fp32" and self.device != "cpu":
+            raise InvalidInputError(f"precision={precision!r} runs on the CPU (it is checked against the CPU's "
+                                    f"instructions); on {self.device!r} use precision='fp32'")
+        if precision != "fp32":
+            check_precision(precision)  # refused at load when the CPU lacks the instructions
         self.precision: str = precision
         self.batch_tokens = batch_tokens
         self.threads = int(threads or torch.get_num_threads())
         self._tokenizer = tokenizer
         self._net = net.to(self.device).eval()
+        if precision == "bf16" and BF16_ENGINE == "torch":
+            self._net = self._net.to(torch.bfloat16)  # oneDNN bf16 GEMMs (AVX512_BF16 / AMX), attention included
         self._post = post  # extra sentence-transformers modules after pooling (Dense, ...), run in torch
         limit = int(getattr(net.config, "max_position_embeddings", 512) or 512)
         model_max = getattr(tokenizer, "model_max_length", None)
@@ -239,8 +251,9 @@ class TextEncoder(BaseEncoder):
         self.full_dim = int(out_dim or self.hidden_size)
         self.matryoshka_dims = dims_of_model(source, name)
         self.dim = self._truncation(truncate_dim)
-        self._int8: Any = self._load_int8() if precision == "int8" else None
-        self.backend = "openvino" if self._int8 is not None else "torch"
+        self._ov: Any = self._load_openvino(precision) if precision == "int8" or (
+            precision == "bf16" and BF16_ENGINE == "openvino") else None
+        self.backend = "openvino" if self._ov is not None else "torch"
         self.last_truncated_ = 0
         cut = {"truncate_dim": self.dim, "full_dim": self.full_dim} if self.dim < self.full_dim else {}
         self._set_provenance(pooling=self.pooling, max_length=self.max_length, **cut)
@@ -261,17 +274,34 @@ class TextEncoder(BaseEncoder):
             warnings.warn(message, DimensionTruncationWarning, stacklevel=4)
         return int(dim)
 
-    def _load_int8(self) -> Any:
+    def _load_openvino(self, precision: str) -> Any:
         from . import _openvino
 
+        kind = "int8" if precision == "int8" else "fp32"
         try:
-            path = _openvino.build(self._net, name=self.name, revision=self.revision)
+            path = _openvino.build(self._net, name=self.name, revision=self.revision, kind=kind,
+                                   calibration=self._calibration() if kind == "int8" else None)
         except MissingDependencyError:
             raise
         except Exception as e:  # an architecture the converter cannot trace
-            raise InvalidInputError(f"{self.name}: cannot build the int8 model ({e.__class__.__name__}: {e}); "
-                                    "use precision='fp32'") from e
-        return _openvino.OpenVinoStates(path, self.threads)
+            raise InvalidInputError(f"{self.name}: cannot build the {precision} model ({e.__class__.__name__}: "
+                                    f"{e}); use precision='fp32'") from e
+        # what int8 leaves in floating point (LayerNorm, softmax, GELU) runs in bf16 where the CPU has it
+        hint = "bf16" if precision == "bf16" or has_instructions("bf16") else "f32"
+        return _openvino.OpenVinoStates(path, self.threads, hint=hint)
+
+    def _calibration(self) -> list[dict[str, npt.NDArray[np.int64]]]:
+        """Batches of model inputs for int8 calibration: the built-in texts, cut and padded as encoding does."""
+        from ._openvino import calibration_texts
+
+        rows = self._token_ids(calibration_texts())
+        lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+        out = []
+        for idx in self._batches(lengths, 8):
+            ids, mask = self._pad([rows[i] for i in idx])
+            out.append({"input_ids": ids, "attention_mask": mask})
+        self.last_truncated_ = 0
+        return out
 
     # -- tokenisation and batching ---------------------------------------------------------------------
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
@@ -327,13 +357,13 @@ class TextEncoder(BaseEncoder):
     def _sentence_vectors(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         import torch
 
-        if self._int8 is not None and self._post is None:
-            return np.asarray(_pool(self._int8(ids, mask), mask, self.pooling), dtype=np.float32)
+        if self._ov is not None and self._post is None:
+            return np.asarray(_pool(self._ov(ids, mask), mask, self.pooling), dtype=np.float32)
         with torch.inference_mode():
-            if self._int8 is not None:
-                states = torch.from_numpy(self._int8(ids, mask))
-            else:
-                states = self._torch_states(ids, mask)
+            if self._ov is not None:
+                states = torch.from_numpy(self._ov(ids, mask))
+            else:  # bf16 states are pooled in fp32: a sum over hundreds of tokens in bf16 would lose digits
+                states = self._torch_states(ids, mask).float()
             tmask = torch.from_numpy(mask).to(states.device)
             if self._post is not None:
                 out = self._post({"token_embeddings": states, "attention_mask": tmask})["sentence_embedding"]
@@ -367,7 +397,7 @@ class TextEncoder(BaseEncoder):
     def _parallel_batches(self) -> bool:
         """Whether batches run side by side, one core each (CPU PyTorch): a single-threaded forward pass has
         no fork/join barrier at every small op (LayerNorm, GELU, softmax), which is most of what is not GEMM."""
-        return self.device == "cpu" and self._int8 is None and self.threads > 1 and PARALLEL_BATCHES
+        return self.device == "cpu" and self._ov is None and self.threads > 1 and PARALLEL_BATCHES
 
     def _run_batches(self, rows: list[list[int]], batches: list[npt.NDArray[np.int64]],
                      work: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
