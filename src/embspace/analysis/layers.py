@@ -333,7 +333,7 @@ def layers(encoder: Any, texts: Any = None, labels: Sequence[Any] | npt.ArrayLik
             if not all(isinstance(q, EmbeddingSpace) for q in queries.values()) or set(queries) != set(spaces):
                 raise InvalidInputError("with layer spaces given, queries must be {layer: EmbeddingSpace} of the "
                                         "query vectors for the same layers")
-            query_spaces = dict(queries)  # type: ignore[arg-type]
+            query_spaces = dict(queries)  # type: ignore[assignment]  # checked just above
     else:
         if texts is None:
             raise InvalidInputError("give the texts (or images) to encode at every layer")
