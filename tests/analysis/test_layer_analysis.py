@@ -125,3 +125,20 @@ def test_report_page(tmp_path: Path) -> None:
     page = out.read_text("utf-8")
     assert page.startswith("<!doctype html>") and "Linear CKA between layers" in page and "data:image/png" in page
     assert sorted(p.name for p in (tmp_path / "layers_figures").iterdir()) == ["cka.png", "curves.png"]
+
+
+def test_stages_of_a_small_conv_net() -> None:
+    """A SmallConvNet's named stages (``encode(x, layers="all")``) go through the same analysis."""
+    torch = pytest.importorskip("torch")
+    from embspace.train import SmallConvNet
+
+    net = SmallConvNet(width=4, dim=8, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(24, 1, 16, 16, generator=gen)
+    y = [0, 1] * 12
+    x[1::2, :, :, :8] += 2.0  # class 1: a bright left half, linearly visible at every stage
+    r = layers(net, x, y, progress=False)
+    assert r.layers == list(net.stages) and r.model == "SmallConvNet"
+    assert max(r.metric("probe_accuracy")) >= 0.9  # type: ignore[type-var]
+    np.testing.assert_allclose(np.diag(r.cka), 1.0, atol=1e-9)
+    assert r.findings[0].startswith("Stage '")
