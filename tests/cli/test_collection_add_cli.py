@@ -110,6 +110,8 @@ def test_cli_errors_give_cli_advice(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 2 and "no encoder" in err and "encoder=" not in err
     code, _out, err = run(["collection", "create", str(tmp_path / "c2")], capsys)
     assert code == 2 and "--dim" in err and "dim (a positive int)" not in err
+    code, _out, err = run(["collection", "create", str(col), "--dim", "4"], capsys)  # one there already
+    assert code == 2 and "embspace collection add" in err and "Collection.open" not in err, err
     writer = embspace.Collection.open(col)  # another process writing (embspace serve, say)
     try:
         code, _out, err = run(["collection", "delete", str(col), "x", "--wait", "0"], capsys)

@@ -83,6 +83,32 @@ def test_save_and_get_encoder_round_trip(tokenizer_json: Path, tmp_path: Path) -
     assert other.space_id != enc.space_id  # other vectors: another coordinate system
 
 
+def test_the_options_every_model_gets_are_taken(tokenizer_json: Path, tmp_path: Path) -> None:
+    # `embspace encode --model DISTILLED_DIR` failed: the CLI gives every model device= (and maybe precision=),
+    # which a static encoder's constructor did not take
+    from typer.testing import CliRunner
+
+    from embspace.cli.app import app
+    from embspace.errors import InvalidInputError
+
+    path = _encoder(tokenizer_json).save(tmp_path / "model")
+    assert get_encoder(path, device="auto", precision="fp32").dim == 6
+    assert get_encoder(path, device="cpu").dim == 6
+    with pytest.raises(InvalidInputError, match="CPU"):
+        get_encoder(path, device="cuda")
+    with pytest.raises(InvalidInputError, match="float32"):
+        get_encoder(path, precision="int8")
+    lines = [t for t in TEXTS if t]  # a file has no empty records
+    (tmp_path / "texts.txt").write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(app, ["encode", str(tmp_path / "texts.txt"), "-o", str(tmp_path / "space"), "--model",
+                                 str(path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    import embspace
+
+    space = embspace.open(tmp_path / "space")
+    assert len(space) == len(set(lines)) and space.dim == 6
+
+
 def test_errors(tokenizer_json: Path, tmp_path: Path) -> None:
     enc = _encoder(tokenizer_json)
     with pytest.raises(InvalidInputError, match="one value per row"):

@@ -40,6 +40,7 @@ ADVICE: tuple[tuple[str, str], ...] = (
     # a collection's rescoring (Collection.create(..., rescore=), search(..., rescore=))
     ("rescore= is for local collections", "--rescore is for local collections"),
     ("0 (no rescoring) or None", "or 0 (no rescoring)"),
+    ("open it with Collection.open", "add to it with 'embspace collection add', or give another path"),
 )
 
 #: (keyword argument, its flag): ``name=value`` in a message (the options a call was given, as

@@ -80,6 +80,7 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         return SentenceEncoder(text, **kwargs)
     if text.startswith("static:"):
         _no_dim(kwargs, "static")
+        _cpu_only(kwargs, "static")
         from ..space.io import load
         from .static_encoder import StaticEncoder
 
@@ -90,6 +91,7 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
 
         if is_distilled_dir(path):
             _no_dim(kwargs, "distilled static")
+            _cpu_only(kwargs, "distilled static")
             return DistilledEncoder.load(path, **kwargs)
         kind = model_kind(path)
         if kind == "sentence":
@@ -116,6 +118,20 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         raise ModelNotFoundError(f"unknown model {text!r}; did you mean {' or '.join(repr(c) for c in close)}? (it "
                                  "is neither a local model directory nor a hub id in the local Hugging Face cache)"
                                  ) from e
+
+
+def _cpu_only(kwargs: dict[str, Any], kind: str) -> None:
+    """Take out of ``kwargs`` the options of transformer encoders that a static encoder (table lookups and a
+    sparse product, always on the CPU, in float32) has no use for, as the CLI passes them to every model:
+    ``device`` "auto"/"cpu" and ``precision`` "fp32" are accepted and dropped; anything else is refused."""
+    device = kwargs.pop("device", None)
+    if device not in (None, "auto", "cpu"):
+        raise InvalidInputError(f"{kind} encoders run on the CPU (a table lookup per token), not on device={device!r}; "
+                                "leave device out or give 'cpu'")
+    precision = kwargs.pop("precision", None)
+    if precision not in (None, "fp32"):
+        raise InvalidInputError(f"{kind} encoders compute in float32 only, not precision={precision!r}; they are "
+                                "already ~100x faster than a transformer")
 
 
 def _no_dim(kwargs: dict[str, Any], kind: str) -> None:
