@@ -13,7 +13,16 @@ from ..index.calibration import Calibration
 from ..index.quantized_space import QuantizedSpace, quantize
 from .budget import BudgetCandidate, BudgetReport, budget, pareto_front
 from .clustering import Clustering, distinctive_terms, find_duplicates, hdbscan, kmeans
-from .compare import Alignment, SpaceComparison, cka, compare_spaces, neighbor_overlap, procrustes, shared_keys
+from .compare import (
+    Alignment,
+    SpaceComparison,
+    cka,
+    compare_spaces,
+    linear_cka,
+    neighbor_overlap,
+    procrustes,
+    shared_keys,
+)
 from .diagnostics import (
     Anisotropy,
     Hubness,
@@ -29,6 +38,7 @@ from .diagnostics import (
     twonn,
 )
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, pca_truncate, standardize, whiten
+from .layers import LayerMetrics, LayerReport, layers
 from .maps import SpaceMap, map_path, project
 from .report import Report, report
 from .rescoring import RescoredSpace, csls, mutual_proximity
@@ -36,12 +46,12 @@ from .stability import Stability, stability
 
 __all__ = [
     "Alignment", "Anisotropy", "BudgetCandidate", "BudgetReport", "Calibration", "Clustering", "FixReport",
-    "FixedSpace", "Hubness", "IntrinsicDimension", "Norms", "QuantizedSpace", "Report", "RescoredSpace",
-    "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top", "anisotropy", "budget", "center",
-    "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates", "hdbscan", "hubness",
-    "intrinsic_dimension", "kmeans", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
-    "neighbor_overlap", "norms", "pareto_front", "pca_truncate", "procrustes", "project", "quantize", "report",
-    "shared_keys", "stability", "standardize", "summary", "twonn", "whiten"
+    "FixedSpace", "Hubness", "IntrinsicDimension", "LayerMetrics", "LayerReport", "Norms", "QuantizedSpace",
+    "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
+    "anisotropy", "budget", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates",
+    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "layers", "linear_cka", "map_path", "measured_vectors",
+    "mle_dimension", "mutual_proximity", "neighbor_overlap", "norms", "pareto_front", "pca_truncate", "procrustes",
+    "project", "quantize", "report", "shared_keys", "stability", "standardize", "summary", "twonn", "whiten"
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

@@ -18,7 +18,8 @@ from ..space import _topk
 from ..space.embedding_space import EmbeddingSpace
 from .diagnostics import _unit
 
-__all__ = ["Alignment", "SpaceComparison", "cka", "compare_spaces", "neighbor_overlap", "procrustes", "shared_keys"]
+__all__ = ["Alignment", "SpaceComparison", "cka", "compare_spaces", "linear_cka", "neighbor_overlap", "procrustes",
+           "shared_keys"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -96,10 +97,22 @@ def cka(a: EmbeddingSpace, b: EmbeddingSpace, *, keys: Sequence[str] | None = No
     are the same up to rotation and isotropic scaling; the dimensions may differ."""
     ks = shared_keys(a, b, keys, top)
     xa, xb = _matrices(a, b, ks, unit=False)
-    xa -= xa.mean(axis=0)
-    xb -= xb.mean(axis=0)
-    num = np.linalg.norm(xb.T @ xa) ** 2
-    den = np.linalg.norm(xa.T @ xa) * np.linalg.norm(xb.T @ xb)
+    return linear_cka(xa, xb)
+
+
+def linear_cka(xa: npt.ArrayLike, xb: npt.ArrayLike) -> float:
+    """Linear CKA of two ``(n, d1)`` and ``(n, d2)`` matrices whose rows are the same items (Kornblith, Norouzi,
+    Lee & Hinton, "Similarity of Neural Network Representations Revisited", ICML 2019, eq. for linear CKA):
+    ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` on the column-centred matrices. In [0, 1]; 1 for the
+    same matrix, invariant to rotations and isotropic scaling; 0 when one side is constant."""
+    x = np.asarray(xa, np.float64)
+    y = np.asarray(xb, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+        raise InvalidInputError(f"linear CKA needs two (n, d) matrices of the same n, got {x.shape} and {y.shape}")
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    num = np.linalg.norm(y.T @ x) ** 2
+    den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(num / den) if den > 0 else 0.0
 
 

@@ -249,6 +249,10 @@ from ._distill import register as _register_distill  # noqa: E402
 
 _register_distill(app)
 
+from ._layers import register as _register_layers  # noqa: E402
+
+_register_layers(app)
+
 CorpusArg = Annotated[list[Path], typer.Argument(
     help="Text: files, directories (read recursively) or archives (.gz, .bz2, .xz, .zip); one sentence a line.")]
 OutOpt = Annotated[Path | None, typer.Option(
