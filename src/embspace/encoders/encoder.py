@@ -177,6 +177,17 @@ class BaseEncoder:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim})"
 
 
+def layer_space(keys: Sequence[str], arr: npt.NDArray[np.float32], base: Provenance, data_hash: str, *,
+                normalize: bool, **config: Any) -> EmbeddingSpace:
+    """One layer's vectors as an :class:`~embspace.space.EmbeddingSpace` (the text and image encoders' ``layers=``
+    and ``encode_tokens``): the layer's provenance ``base`` (its own space_id) with the data's hash and any extra
+    ``config``, the rows unit-normalised when ``normalize``."""
+    arr = l2_normalize(arr) if normalize else arr
+    prov = Provenance(model=base.model, config={**base.config, **config}, data_hash=data_hash)
+    return EmbeddingSpace(list(keys), arr, metric="cosine", provenance=prov, copy=False,
+                          is_normalized=True if normalize and len(arr) else None)
+
+
 def l2_normalize(arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit length in place (zero rows stay zero: :func:`embspace.space._linalg.unit_rows`)."""
     arr[...] = _linalg.unit_rows(arr)

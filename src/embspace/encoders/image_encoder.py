@@ -26,7 +26,7 @@ from ._images import (
     describe_image_size,
     load_images,
 )
-from .encoder import EncodeInput, item_digest, l2_normalize, resolve_device
+from .encoder import EncodeInput, item_digest, layer_space, resolve_device
 from .sentence_encoder import _dir_revision
 from .text_encoder import LayerSpec
 
@@ -290,12 +290,8 @@ class ImageEncoder(ImageEncoderBase):
             else:
                 probe = _pil().new("RGB", (64, 64), (128, 128, 128))
                 arr = self._pool_layer(self._hidden_states([probe])[layer], mode)[:0]
-            if normalize:
-                arr = l2_normalize(arr)
-            base = self.layer_provenance(layer, mode)
-            prov = Provenance(model=base.model, config=dict(base.config), data_hash=data_hash)
-            spaces[layer] = EmbeddingSpace(key_list, arr, metric="cosine", provenance=prov, copy=False,
-                                           is_normalized=True if normalize and len(arr) else None)
+            spaces[layer] = layer_space(key_list, arr, self.layer_provenance(layer, mode), data_hash,
+                                        normalize=normalize)
         return spaces
 
     def _forward(self, images: list[PILImage.Image]) -> tuple[Any, Any, tuple[int, int]]:

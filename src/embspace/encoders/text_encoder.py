@@ -30,7 +30,7 @@ from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
 from ._cpu import check_precision, has_instructions
-from .encoder import BaseEncoder, EncodeInput, Modality, item_digest, l2_normalize, resolve_device
+from .encoder import BaseEncoder, EncodeInput, Modality, item_digest, l2_normalize, layer_space, resolve_device
 from .matryoshka import DimensionTruncationWarning, dims_of_model, truncation_warning
 
 Pooling = Literal["mean", "cls", "max"]
@@ -528,14 +528,8 @@ class TextEncoder(BaseEncoder):
                 warnings.warn(f"{self.last_truncated_} of {len(rows)} texts were longer than {self.max_length} "
                               "tokens and were truncated", TruncationWarning, stacklevel=4)
         data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in items]).encode()).hexdigest()
-        spaces = {}
-        for layer in wanted:
-            base = self.layer_provenance(layer, mode)
-            prov = Provenance(model=base.model, config=dict(base.config), data_hash=data_hash)
-            arr = l2_normalize(outs[layer]) if normalize else outs[layer]
-            spaces[layer] = EmbeddingSpace(key_list, arr, metric="cosine", provenance=prov, copy=False,
-                                           is_normalized=True if normalize and len(arr) else None)
-        return spaces
+        return {layer: layer_space(key_list, outs[layer], self.layer_provenance(layer, mode), data_hash,
+                                   normalize=normalize) for layer in wanted}
 
     @overload
     def encode(self, items: EncodeInput, *, batch_size: int | None = None, normalize: bool = True,
@@ -678,13 +672,8 @@ class TextEncoder(BaseEncoder):
             parts = [p for p in per_text[layer] if len(p)]
             arr = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, self.hidden_size)),
                                        np.float32)
-            if normalize:
-                arr = l2_normalize(arr)
-            base = self.layer_provenance(layer, tokens=True)
-            config = {**base.config, "special_tokens": bool(special_tokens)}
-            prov = Provenance(model=base.model, config=config, data_hash=data_hash)
-            spaces[layer] = EmbeddingSpace(keys, arr, metric="cosine", provenance=prov, copy=False,
-                                           is_normalized=True if normalize and len(arr) else None)
+            spaces[layer] = layer_space(keys, arr, self.layer_provenance(layer, tokens=True), data_hash,
+                                        normalize=normalize, special_tokens=bool(special_tokens))
         return spaces
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
