@@ -5,7 +5,7 @@ the Hugging Face text encoders, ``ImageEncoder``, a trained ``SmallConvNet``), o
 already (a ``dict[layer, EmbeddingSpace]``), and measures per layer what :mod:`embspace.analysis.diagnostics`
 measures of any space (anisotropy, isotropy I(W), intrinsic dimension, hubness), a cross-validated linear probe
 when labels are given, retrieval nDCG@10 when queries and qrels are given, and the linear CKA between every pair
-of layers (:func:`~embspace.analysis.compare.linear_cka`, Kornblith et al. 2019). The :class:`LayerReport`
+of layers (:func:`embspace.analysis.linear_cka`, Kornblith et al. 2019). The :class:`LayerReport`
 names the best layer per task in words, prints as a table, converts to JSON (:meth:`LayerReport.to_dict`) and
 writes an HTML page with the per-layer curves and the CKA heat map (:meth:`LayerReport.save`).
 """
