@@ -37,9 +37,11 @@ def test_seeded_implicit_runs_repeat_exactly(objective: str) -> None:
     b = MatrixFactorization(objective=objective, dim=8, epochs=5, progress=False, seed=7).fit(data)
     # Not bit for bit: the kernels are compiled with fastmath, so LLVM may reassociate the float32 sums, and how a
     # vectorised loop is split depends on each per-row buffer's alignment, which varies between runs; the last
-    # bits then differ (seen once under load). The seed fixes everything else, so the runs agree to float error.
-    np.testing.assert_allclose(a.item_space_.vectors, b.item_space_.vectors, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(a.user_space_.vectors, b.user_space_.vectors, rtol=1e-4, atol=1e-5)
+    # bits then differ (seen once under load). The seed fixes everything else, so the runs agree to float error,
+    # as five alternating ALS solves amplify it: one of 1,080 entries 1.7e-5 apart (relative 2.7e-4, an entry of
+    # 0.06) on a fresh-clone CI run; another seed differs by O(1), far beyond these bounds.
+    np.testing.assert_allclose(a.item_space_.vectors, b.item_space_.vectors, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(a.user_space_.vectors, b.user_space_.vectors, rtol=1e-3, atol=1e-4)
 
 
 def test_objective_defaults_and_bad_settings() -> None:
