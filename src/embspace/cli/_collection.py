@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from . import _output as out
-from ._encoder_options import NOT_LOCAL, CreateRescoreOpt, RescoreOpt
+from ._encoder_options import CreateRescoreOpt, RescoreOpt
 from ._rag import CollectionArg
 
 collection_app = typer.Typer(help="Collections: keys, vectors and metadata on disk, searchable under filters.",
@@ -235,18 +235,13 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Nearest items to a text or a key, optionally under a metadata filter."""
-    from ..errors import InvalidInputError
     from ..store import Collection
     from ..store.collection_result import Include
-    from ..store.milvus import is_milvus_uri
 
-    if rescore is not None and is_milvus_uri(path):
-        raise InvalidInputError(NOT_LOCAL)
     include: tuple[Include, ...] = ("metadata", "text")
-    options: dict[str, Any] = {} if rescore is None else {"rescore": rescore}  # a Milvus search takes none
-    with Collection.open(path, readonly=True) as col:
-        res = (col.search(key=query, k=k, where=where, include=include, **options) if by_key
-               else col.search(query, k=k, where=where, include=include, **options))
+    with Collection.open(path, readonly=True) as col:  # a Milvus collection refuses rescore itself
+        res = (col.search(key=query, k=k, where=where, include=include, rescore=rescore) if by_key
+               else col.search(query, k=k, where=where, include=include, rescore=rescore))
     hits = res.to_records()
     if as_json:
         out.print_json({"query": query, "hits": hits})

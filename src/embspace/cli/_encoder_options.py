@@ -19,8 +19,4 @@ CreateRescoreOpt = Annotated[int | None, typer.Option(
     "--rescore", help=f"{_RESCORE}. Kept with the collection; 'embspace search --rescore' overrides it per "
                       "query [default: none].")]
 
-#: What a local collection's rescoring is refused with on a Milvus address (as the library's
-#: ``Collection.create(..., rescore=)``).
-NOT_LOCAL = "--rescore is for local collections (a directory); Milvus re-ranks itself"
-
-__all__ = ["NOT_LOCAL", "CreateRescoreOpt", "RescoreOpt", "TruncateDimOpt"]
+__all__ = ["CreateRescoreOpt", "RescoreOpt", "TruncateDimOpt"]

@@ -389,9 +389,13 @@ class MilvusCollection(BaseCollection):
             yield r["key"]
 
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
-               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+               params: Mapping[str, int] | None = None, include: IncludeArg = (),
+               rescore: int | None = None) -> CollectionResult:
         """As :meth:`Collection.search`; ``params`` takes ``efSearch`` (HNSW) or ``nprobe`` (IVF). The extras
-        of ``include`` come back with the hits, in the search request itself."""
+        of ``include`` come back with the hits, in the search request itself. ``rescore`` (a local
+        collection's exact re-ranking) is refused: Milvus re-ranks itself."""
+        if rescore:
+            raise InvalidInputError("rescore= is for local collections (a directory); Milvus re-ranks itself")
         extras = check_include(include)
         q, single, exclude = self._search_input(query, key, k)
         self._check_fields(where)
