@@ -419,9 +419,11 @@ class BaseCollection(ABC):
 
     @abstractmethod
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
-               params: Mapping[str, int] | None = None, include: IncludeArg = ()) -> CollectionResult:
+               params: Mapping[str, int] | None = None, include: IncludeArg = (),
+               rescore: int | None = None) -> CollectionResult:
         """The ``k`` nearest items to ``query`` or to the item ``key``, best first, each with the extras named
-        by ``include`` (``"metadata"``, ``"text"``, ``"vector"``)."""
+        by ``include`` (``"metadata"``, ``"text"``, ``"vector"``); ``rescore`` re-ranks ``k * rescore``
+        candidates exactly (local collections; Milvus refuses it)."""
 
     @abstractmethod
     def info(self) -> dict[str, Any]:
