@@ -119,3 +119,20 @@ def test_fast_rescoring_matches_the_general_path_and_exact_search(tmp_path: Path
         got = col.search(v, k=K, rescore=ALL)
         assert got.keys == w and set(got.keys) & set(new_keys)
     col.close()
+
+
+@pytest.mark.parametrize("ids", [np.arange(5, 55), np.array([0, 2, 3, 7, 8, 40, 41, 42, 60])])
+def test_rows_of_agrees_with_get_for_consecutive_and_holey_ids(ids: np.ndarray) -> None:
+    """rows_of takes a row offset when the ids have no hole and a binary search otherwise: both give get's
+    rows, and an id outside the stored ones is refused (None) instead of read from a neighbour's row."""
+    from embspace.store._rescore import RescoreVectors
+
+    ids = ids.astype(np.int64)
+    x = np.random.default_rng(0).standard_normal((len(ids), 4)).astype(np.float32)
+    rv = RescoreVectors.from_arrays(ids[::-1].copy(), x[::-1].copy(), 4)
+    pick = ids[[3, 0, len(ids) - 1, 3]]
+    got = rv.rows_of(pick)
+    assert got is not None
+    np.testing.assert_array_equal(got, rv.get(pick)[0])  # the same stored rows, copied: exact
+    assert rv.rows_of(np.array([int(ids[-1]) + 1], np.int64)) is None
+    assert rv.rows_of(np.array([int(ids[0]) - 1], np.int64)) is None

@@ -33,6 +33,8 @@ class RescoreVectors:
         self._x = vectors
         self._rows: FloatArray = np.asarray(vectors)  # a plain view (of the mapping): no np.memmap per lookup
         self._extra: dict[int, FloatArray] = {}
+        # ids without a hole (a collection nobody deleted from): an id's row is id - first, no search needed
+        self._first = int(ids[0]) if len(ids) and int(ids[-1]) - int(ids[0]) == len(ids) - 1 else None
 
     @classmethod
     def from_arrays(cls, ids: IntArray, vectors: FloatArray, dim: int) -> RescoreVectors:
@@ -102,6 +104,12 @@ class RescoreVectors:
         (then :meth:`get`). For the single-query rescoring path (a few hundred ids)."""
         if self._extra or not len(self._ids):
             return None
+        if self._first is not None:  # consecutive ids (sorted, unique): the row is the offset, checked by range
+            pos = ids - self._first
+            if len(pos) and (int(pos.min()) < 0 or int(pos.max()) >= len(self._ids)):
+                return None
+            rows_dense: FloatArray = self._rows.take(pos, axis=0)
+            return rows_dense
         pos = self._ids.searchsorted(ids)
         np.minimum(pos, len(self._ids) - 1, out=pos)  # an id past the last one: compared (and refused) below
         if self._ids[pos].tolist() != ids.tolist():  # list compare: no cold ufunc reduction for a few hundred
