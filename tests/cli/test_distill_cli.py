@@ -42,6 +42,7 @@ def test_distill_with_corpus_and_evaluate(teacher: Path, tmp_path: Path, capsys:
     assert code == 0, err
     report = json.loads(stdout)
     assert report["frequencies"] == "corpus" and report["dim"] == 4 and report["corpus_texts"] == len(DOCS)
+    assert report["tune_texts"] == len(DOCS) and report["tune_epochs"] >= 1  # tuned by default with a corpus
     assert 0.0 <= report["evaluation"]["top_k_agreement"] <= 1.0 and report["evaluation"]["n_queries"] == 3
     enc = get_encoder(out)
     assert isinstance(enc, DistilledEncoder) and enc.dim == 4
@@ -58,3 +59,13 @@ def test_distill_text_output_and_errors(teacher: Path, tmp_path: Path, capsys: p
     code, _, err = run(["distill", str(teacher), "-o", str(tmp_path / "u"), "--evaluate", str(tmp_path / "no.txt")],
                        capsys)
     assert code == 2 and "no such file" in err
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("\n".join(DOCS) + "\n")
+    code, stdout, err = run(["distill", str(teacher), "-o", str(tmp_path / "v"), "--corpus", str(corpus), "--dims",
+                             "3", "--weighting", "idf", "--tune-epochs", "2", "--quiet"], capsys)
+    assert code == 0, err
+    assert "idf weights" in stdout and "tuned on" in stdout and "held-out cosine to the teacher" in stdout
+    code, stdout, err = run(["distill", str(teacher), "-o", str(tmp_path / "w"), "--corpus", str(corpus),
+                             "--tune-epochs", "0", "--json", "--quiet"], capsys)
+    assert code == 0, err
+    assert "tune_texts" not in json.loads(stdout)

@@ -127,3 +127,51 @@ def test_errors(teacher: Any) -> None:
         Distiller(progress=False).fit(object())
     with pytest.raises(InvalidInputError, match="one string"):
         Distiller(progress=False).fit(teacher, corpus="the cat")  # type: ignore[arg-type]
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    words = ["cat", "dog", "mat", "river", "bank", "money", "long", "text", "sat", "opened", "word", "account"]
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(n)]
+
+
+def test_tuning_moves_the_rows_towards_the_teachers_text_vectors(teacher: Any) -> None:
+    texts = _texts(300)
+    d = Distiller(pca_dims=None, weighting="idf", tune_epochs=8, tune_batch=32, progress=False).fit(teacher,
+                                                                                                   corpus=texts)
+    h = d.tune_history_
+    assert h[0]["epoch"] == 0 and 2 <= len(h) <= 9
+    best = max(x["heldout_cosine"] for x in h)
+    assert best > h[0]["heldout_cosine"] + 0.05  # held-out texts: the regression generalises beyond its batches
+    info = d.encoder_.info
+    assert info["tune_texts"] == 300 and info["tune_heldout_cosine"][0] == pytest.approx(h[0]["heldout_cosine"],
+                                                                                         abs=1e-4)
+    untuned = Distiller(pca_dims=None, weighting="idf", tune_epochs=0, progress=False).fit(teacher, corpus=texts)
+    assert untuned.tune_history_ == [] and "tune_texts" not in untuned.encoder_.info
+    assert untuned.encoder_.space_id != d.encoder_.space_id
+    # the default tunes when there is a corpus (10 epochs at most) and not without one
+    assert Distiller(progress=False)._epochs(True) == 10 and Distiller(progress=False)._epochs(False) == 0
+
+
+def test_tuning_with_given_targets_equals_tuning_with_the_teachers_own_pass(teacher: Any) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one thread: the same summation order in both fits
+    texts = _texts(120, seed=1)
+    own = Distiller(pca_dims=8, tune_epochs=3, tune_batch=16, progress=False).fit(teacher, corpus=texts)
+    y = np.asarray(teacher.encode(texts, normalize=False, progress=False))
+    given = Distiller(pca_dims=8, tune_epochs=3, tune_batch=16, progress=False).fit(teacher, corpus=texts, targets=y)
+    # the same targets, seeds and operations; PCA's eigen-solver may flip nothing (fixed signs) but rounds: 1e-5
+    np.testing.assert_allclose(given.encoder_.vectors, own.encoder_.vectors, atol=1e-5)
+    with pytest.raises(InvalidInputError, match="one teacher vector per corpus text"):
+        Distiller(progress=False).fit(teacher, corpus=texts, targets=y[:-1])
+    with pytest.raises(InvalidInputError, match="dims but the teacher"):
+        Distiller(progress=False).fit(teacher, corpus=texts, targets=np.zeros((len(texts), 3)))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        Distiller(progress=False).fit(teacher, corpus=texts, targets=np.full_like(y, np.nan))
+    with pytest.raises(InvalidInputError, match="tune_epochs needs a corpus"):
+        Distiller(tune_epochs=2, progress=False).fit(teacher)
+    with pytest.raises(InvalidInputError, match="tune_epochs must be"):
+        Distiller(tune_epochs=-1, progress=False).fit(teacher, corpus=texts)
+    with pytest.raises(InvalidInputError, match="tune_lr"):
+        Distiller(tune_lr=0.0, progress=False).fit(teacher, corpus=texts)

@@ -52,6 +52,14 @@ def distill(
     vocabulary: Annotated[str, typer.Option(
         "--vocabulary", help="teacher, or teacher+corpus (add the frequent corpus words the tokenizer splits, with "
                              "the teacher's vector of the whole word; needs --corpus).")] = "teacher",
+    weighting: Annotated[str, typer.Option(
+        "--weighting", help="Token weights: sif (smooth inverse frequency), idf (needs --corpus) or none.")] = "sif",
+    tune_epochs: Annotated[int | None, typer.Option(
+        "--tune-epochs", min=0, help="Epochs of tuning the token rows on the --corpus texts against the teacher's "
+                                     "vectors of them (default: 10 with --corpus; 0: the plain recipe). The teacher "
+                                     "encodes up to --tune-texts texts first.")] = None,
+    tune_texts: Annotated[int, typer.Option(
+        "--tune-texts", min=1, help="At most this many corpus texts (a seeded sample) are used for tuning.")] = 20_000,
     evaluate: Annotated[Path | None, typer.Option(
         "--evaluate", help="Compare the distilled model with its teacher afterwards: a BEIR dataset directory "
                            "(nDCG@10, recall@10 with its qrels), or a file of queries searched in the --corpus "
@@ -75,7 +83,8 @@ def distill(
         texts = [t for p in corpus for t in _read_lines(p)]
     eval_data = _evaluation(evaluate, corpus, split) if evaluate is not None else None
     distiller = Distiller(pca_dims=dims, frequencies=frequencies,  # type: ignore[arg-type]  # checked in fit
-                          vocabulary=vocabulary, progress=not quiet and not as_json)  # type: ignore[arg-type]
+                          vocabulary=vocabulary, weighting=weighting,  # type: ignore[arg-type]
+                          tune_epochs=tune_epochs, tune_texts=tune_texts, progress=not quiet and not as_json)
     start = time.perf_counter()
     teacher_enc = get_encoder(teacher)
     distiller.fit(teacher_enc, corpus=texts)
@@ -94,7 +103,12 @@ def distill(
         out.print_json(report)
         return
     typer.echo(f"distilled {teacher_enc.name} into {path} ({student.dim} dims, {report['vocab']:,} tokens, "
-               f"frequencies {student.info.get('frequencies')}, {seconds:.1f} s)")
+               f"{student.info.get('weighting')} weights, frequencies {student.info.get('frequencies')}, "
+               f"{seconds:.1f} s)")
+    if student.info.get("tune_texts"):
+        cos = student.info["tune_heldout_cosine"]
+        typer.echo(f"tuned on {student.info['tune_texts']:,} corpus texts for {student.info['tune_epochs']} epochs: "
+                   f"held-out cosine to the teacher {cos[0]:.3f} -> {max(cos):.3f}")
     if comparison is not None:
         typer.echo(str(comparison))
 

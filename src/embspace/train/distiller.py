@@ -7,9 +7,21 @@ weighted by smooth inverse frequency, ``a / (a + p(token))``. The product, a
 no transformer at encode time, two to three orders of magnitude faster on a CPU.
 
 What this adds to the published recipe: token frequencies counted in the user's own corpus
-(``frequencies="corpus"``) instead of estimated from the token id order by Zipf's law, and corpus words
+(``frequencies="corpus"``) instead of estimated from the token id order by Zipf's law, corpus words
 that the tokenizer splits added to the vocabulary with the teacher's vector of the whole word
-(``vocabulary="teacher+corpus"``).
+(``vocabulary="teacher+corpus"``), and a **tuning stage** on the corpus (``tune_epochs``, the idea of
+Tokenlearn, Minish Lab 2024): the teacher encodes corpus texts, and the token rows are moved by Adam so
+that a text's weighted mean of rows points where the teacher's vector of the whole text points (loss
+``1 - cos``). A token vector taken alone knows nothing of context; this regression teaches each row what
+its token means inside the user's texts. It runs in the teacher's own space, before PCA and the
+common-component removal (tuning after them, against targets mapped the same way, reached a held-out
+cosine of 0.95 yet lowered SciFact nDCG@10 from 0.447 to 0.412: the centred space rewards matching long
+documents' averages; in the raw space the same stage raised it to 0.626). Held-out texts stop it (the
+epoch of best held-out cosine is kept).
+
+Cost: the teacher's pass over the vocabulary (once per teacher, cached) plus, when tuning, its pass over
+``tune_texts`` corpus texts (or none, when ``fit`` is given their ``targets``); each tuning epoch is one
+pass of an embedding-bag product over those texts (seconds for 100,000 short texts).
 """
 
 from __future__ import annotations
@@ -97,6 +109,19 @@ class Distiller(Learner):
         (the SIF paper's).
     min_count, max_corpus_words
         Which corpus words ``"teacher+corpus"`` adds.
+    tune_epochs
+        Epochs of the tuning stage (0: none, the published recipe; default ``None``: 10 when :meth:`fit` gets a
+        corpus, else 0). Each epoch passes once over the tuning texts in mini-batches of ``tune_batch``; it stops
+        early when the held-out cosine has not risen for two epochs, and keeps the best epoch. On SciFact
+        (MiniLM teacher, 256 dims, idf weights) it raised test nDCG@10 from 0.447 to 0.626 (the teacher: 0.645).
+    tune_texts
+        At most this many corpus texts (a seeded sample) are encoded by the teacher for tuning (the costly part:
+        ~35 abstracts a second for MiniLM on 2 cores; none when :meth:`fit` gets ``targets``); a tenth of them
+        (at most 2,000) is held out.
+    tune_lr, tune_batch
+        Adam's learning rate for the token rows, and texts per step.
+    seed
+        Seeds the tuning sample, the held-out split and the batch order.
     batch_size
         Token sequences per teacher forward pass.
     cache
@@ -113,6 +138,9 @@ class Distiller(Learner):
         The teacher's vector of every token (zero rows for special tokens), before PCA.
     explained_variance_ : float
         The share of the token vectors' variance the kept PCA dimensions hold.
+    tune_history_ : list of dict
+        With tuning: per epoch, the mean training loss and the held-out cosine between the student's and the
+        (mapped) teacher's vectors; epoch 0 is before tuning.
 
     Examples
     --------
@@ -124,7 +152,8 @@ class Distiller(Learner):
     def __init__(self, *, pca_dims: int | None = 256, weighting: Weighting = "sif", frequencies: Frequencies = "auto",
                  vocabulary: Vocabulary = "teacher", common_component: bool = True, normalize: bool = True,
                  sif_a: float | None = None, min_count: int = 5, max_corpus_words: int = 20000,
-                 batch_size: int = _TOKEN_BATCH, cache: bool = True, progress: bool = True) -> None:
+                 tune_epochs: int | None = None, tune_texts: int = 20_000, tune_lr: float = 1e-2, tune_batch: int = 128,
+                 seed: int = 0, batch_size: int = _TOKEN_BATCH, cache: bool = True, progress: bool = True) -> None:
         self.pca_dims = pca_dims
         self.weighting = weighting
         self.frequencies = frequencies
@@ -134,6 +163,11 @@ class Distiller(Learner):
         self.sif_a = sif_a
         self.min_count = min_count
         self.max_corpus_words = max_corpus_words
+        self.tune_epochs = tune_epochs
+        self.tune_texts = tune_texts
+        self.tune_lr = tune_lr
+        self.tune_batch = tune_batch
+        self.seed = seed
         self.batch_size = batch_size
         self.cache = cache
         self.progress = progress
@@ -155,6 +189,18 @@ class Distiller(Learner):
             raise InvalidInputError(f"sif_a must be a number in (0, 1) (1e-4 to 1e-3 are usual), got {self.sif_a!r}")
         if self.batch_size < 1 or self.min_count < 1 or self.max_corpus_words < 0:
             raise InvalidInputError("batch_size and min_count must be positive, max_corpus_words non-negative")
+        for name, low in (("tune_texts", 1), ("tune_batch", 1), ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise InvalidInputError(f"{name} must be an int >= {low}, got {v!r}")
+        if not (isinstance(self.tune_lr, int | float) and math.isfinite(self.tune_lr) and self.tune_lr > 0):
+            raise InvalidInputError(f"tune_lr must be a positive number, got {self.tune_lr!r}")
+        te = self.tune_epochs
+        if te is not None and (isinstance(te, bool) or not isinstance(te, int) or te < 0):
+            raise InvalidInputError(f"tune_epochs must be an int >= 0 or None (10 with a corpus), got {te!r}")
+        if self.tune_epochs and not has_corpus:
+            raise InvalidInputError("tune_epochs needs a corpus: call fit(teacher, corpus=texts) with texts of your "
+                                    "domain (the teacher encodes them), or set tune_epochs=0")
         freq = self.frequencies if self.frequencies != "auto" else ("corpus" if has_corpus else "zipf")
         if not has_corpus and (freq == "corpus" or self.vocabulary == "teacher+corpus" or self.weighting == "idf"):
             what = ("frequencies='corpus'" if freq == "corpus" else "weighting='idf'" if self.weighting == "idf"
@@ -176,11 +222,22 @@ class Distiller(Learner):
         return teacher
 
     # -- fit ------------------------------------------------------------------------------------------
-    def fit(self, teacher: Any, corpus: Sequence[str] | Iterable[str] | Path | None = None) -> Distiller:
+    def fit(self, teacher: Any, corpus: Sequence[str] | Iterable[str] | Path | None = None, *,
+            targets: npt.ArrayLike | None = None) -> Distiller:
         """Distil ``teacher`` (an encoder, or a name/path for ``get_encoder``); ``corpus``: texts of your domain
-        (a list of texts, or a ``Path``/list of Paths of files with one text a line)."""
+        (a list of texts, or a ``Path``/list of Paths of files with one text a line). ``targets``: the teacher's
+        vectors of the corpus texts, one row per text in order (a collection encoded by the teacher has them),
+        so the tuning stage does not encode them again."""
         texts = _read_corpus(corpus)
         freq = self._check(bool(texts))
+        y: npt.NDArray[np.float32] | None = None
+        if targets is not None:
+            y = np.asarray(targets, dtype=np.float32)
+            if y.ndim != 2 or len(y) != len(texts):
+                raise InvalidInputError(f"targets must be one teacher vector per corpus text: ({len(texts)}, dim), "
+                                        f"got shape {y.shape}")
+            if not np.isfinite(y).all():
+                raise InvalidInputError("targets hold NaN or Inf")
         teacher = self._teacher(teacher)
         hf_tok = teacher._tokenizer
         from ..encoders.distilled_encoder import _tokenizer_from
@@ -205,10 +262,24 @@ class Distiller(Learner):
                 raise InvalidInputError("the corpus words could not all be added to the tokenizer")  # pragma: no cover
             keep = np.concatenate([keep, np.ones(len(added), dtype=bool)])
 
+        if y is not None and y.shape[1] != int(teacher.dim):
+            raise InvalidInputError(f"targets have {y.shape[1]} dims but the teacher {teacher.name} gives "
+                                    f"{teacher.dim}")
         vectors = self._token_vectors(teacher, sequences, keep)
         self.token_vectors_ = vectors
-        reduced, self.explained_variance_ = self._pca(vectors, keep)
         weights = self._weights(tok, texts, keep, freq)
+        self.tune_history_: list[dict[str, float]] = []
+        tuned = 0
+        epochs = self._epochs(bool(texts))
+        if epochs:  # in the teacher's own space, before PCA (see the module docstring)
+            pick = self._tune_sample(len(texts))
+            tune_texts = [texts[i] for i in pick.tolist()]
+            y_pick = y[pick] if y is not None else np.asarray(
+                teacher.encode(tune_texts, normalize=False, progress=self.progress), dtype=np.float32)
+            vectors = self._tune(tok, tune_texts, y_pick, vectors, weights, epochs)
+            vectors[~keep] = 0.0
+            tuned = len(tune_texts)
+        reduced, self.explained_variance_ = self._pca(vectors, keep)
         common = bool(texts) and self.common_component
         if common:
             reduced = self._remove_common(tok, texts, reduced, weights, keep)
@@ -222,6 +293,10 @@ class Distiller(Learner):
             "corpus_words": len(added), "corpus_hash": corpus_hash,
             "corpus_texts": len(texts), "explained_variance": round(float(self.explained_variance_), 6),
         }
+        if tuned:
+            info.update(tune_epochs=len(self.tune_history_) - 1, tune_texts=tuned, tune_lr=self.tune_lr,
+                        tune_seed=self.seed, tune_heldout_cosine=[round(h["heldout_cosine"], 4)
+                                                                 for h in self.tune_history_])
         self.encoder_ = DistilledEncoder(tok, reduced, weights, name=f"distilled({teacher.name})", info=info,
                                          normalize=self.normalize)
         return self
@@ -344,6 +419,89 @@ class Distiller(Learner):
         out = np.zeros_like(vectors)
         out[keep] = rows[keep].astype(np.float32)
         return out
+
+    def _epochs(self, has_corpus: bool) -> int:
+        return (10 if has_corpus else 0) if self.tune_epochs is None else int(self.tune_epochs)
+
+    def _tune_sample(self, n: int) -> npt.NDArray[np.int64]:
+        """The corpus rows used for tuning: all of them, or a seeded sample of ``tune_texts``, in corpus order."""
+        if n <= self.tune_texts:
+            return np.arange(n, dtype=np.int64)
+        return np.sort(np.random.default_rng(self.seed).choice(n, self.tune_texts, replace=False)).astype(np.int64)
+
+    def _tune(self, tok: Any, texts: list[str], z: npt.NDArray[np.float32], rows: npt.NDArray[np.float32],
+              weights: npt.NDArray[np.float32], epochs: int) -> npt.NDArray[np.float32]:
+        """Adam on the token rows: minimise ``1 - cos(weighted mean of a text's rows, z)`` over mini-batches of the
+        tuning texts; the rows of the epoch with the best held-out cosine are returned."""
+        import torch
+        import torch.nn.functional as F
+
+        # every text as (token ids, their pooling weights w_t / sum of the text's w): the encoder's own mean
+        ids_l: list[npt.NDArray[np.int64]] = []
+        for lo in range(0, len(texts), 4096):
+            ids_l += [np.asarray(e.ids, np.int64) for e in tok.encode_batch(texts[lo:lo + 4096],
+                                                                            add_special_tokens=False)]
+        lengths = np.fromiter((len(a) for a in ids_l), np.int64, len(ids_l))
+        flat = np.concatenate(ids_l) if ids_l else np.zeros(0, np.int64)
+        w = weights[flat].astype(np.float64)
+        starts = np.zeros(len(ids_l) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        wsum = np.add.reduceat(w, starts[:-1]) if len(flat) else np.zeros(0)
+        wsum[lengths == 0] = 0.0
+        usable = np.nonzero((wsum > 0) & (np.linalg.norm(z, axis=1) > 0))[0]
+        if len(usable) < 2:
+            raise InvalidInputError("tuning needs at least 2 corpus texts with known tokens")
+        psw = (w / np.repeat(np.where(wsum > 0, wsum, 1.0), lengths)).astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(usable)
+        n_held = min(2000, max(1, len(order) // 10))
+        held, train = order[:n_held], order[n_held:]
+        flat_t, psw_t, z_t = torch.from_numpy(flat), torch.from_numpy(psw), torch.from_numpy(z)
+        emb = torch.nn.Parameter(torch.from_numpy(rows.copy()))
+
+        def batch(idx: npt.NDArray[np.int64]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            lens = lengths[idx]
+            offs = np.zeros(len(idx), np.int64)
+            np.cumsum(lens[:-1], out=offs[1:])
+            pos = np.repeat(starts[idx] - offs, lens) + np.arange(int(lens.sum()))
+            p = torch.from_numpy(pos)
+            return flat_t[p], torch.from_numpy(offs), psw_t[p]
+
+        def cosine(idx: npt.NDArray[np.int64]) -> torch.Tensor:
+            tokens, offs, pw = batch(idx)
+            pred = F.embedding_bag(tokens, emb, offs, mode="sum", per_sample_weights=pw)
+            return F.cosine_similarity(pred, z_t[torch.from_numpy(idx)], dim=1, eps=1e-8)
+
+        def heldout() -> float:
+            with torch.no_grad():
+                return float(torch.cat([cosine(held[i:i + 8192]) for i in range(0, len(held), 8192)]).mean())
+
+        opt = torch.optim.Adam([emb], lr=self.tune_lr)
+        best, best_rows, stale = heldout(), rows.copy(), 0
+        self.tune_history_ = [{"epoch": 0, "loss": float("nan"), "heldout_cosine": best}]
+        steps = -(-len(train) // self.tune_batch)
+        with TrainingProgress(epochs * len(train), "tuning token rows on the corpus", unit="texts",
+                              enabled=self.progress) as bar:
+            for epoch in range(1, epochs + 1):
+                perm = rng.permutation(train)
+                total = 0.0
+                for s in range(steps):
+                    idx = perm[s * self.tune_batch:(s + 1) * self.tune_batch]
+                    opt.zero_grad(set_to_none=True)
+                    loss = (1.0 - cosine(idx)).mean()
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    bar.advance(len(idx), loss=float(loss.detach()))
+                score = heldout()
+                self.tune_history_.append({"epoch": epoch, "loss": total / len(train), "heldout_cosine": score})
+                if score > best:
+                    best, best_rows, stale = score, emb.detach().numpy().copy(), 0
+                else:
+                    stale += 1
+                    if stale >= 2:  # two epochs without a better held-out cosine: past the best
+                        break
+        return np.ascontiguousarray(best_rows, dtype=np.float32)
 
     def _sif_a(self, freq: str) -> float:
         if self.sif_a is not None:
