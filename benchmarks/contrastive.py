@@ -78,12 +78,28 @@ def readouts(net: Any, train: tuple[Any, Any], test: tuple[Any, Any]) -> dict[st
     return {"probe": probe.accuracy, "knn": knn_accuracy(ftr, train[1], fte, test[1], k=10)}
 
 
+def train_simclr(args: argparse.Namespace, images: Any, net: Any = None) -> tuple[Any, Any, float]:
+    """SimCLR as this benchmark trains it (also used by layers.py): ``(net, trainer, seconds)`` after training
+    ``net`` (default: a new SmallConvNet of ``args.width``, seeded) on ``images`` (float (n, 1, 28, 28)), labels
+    unused."""
+    from embspace.losses import NTXentLoss
+    from embspace.train import ContrastiveTrainer, ImageAugment, SmallConvNet
+
+    if net is None:
+        net = SmallConvNet(width=args.width, dim=128, head_dim=64, seed=args.seed)
+    trainer = ContrastiveTrainer(net, NTXentLoss(0.5), augment=ImageAugment(), epochs=args.epochs,
+                                 batch_size=args.batch_size, learning_rate=2e-3, device="cpu", seed=args.seed,
+                                 progress=sys.stderr.isatty())
+    t0 = time.perf_counter()
+    trainer.fit(images)
+    return net, trainer, time.perf_counter() - t0
+
+
 def simclr(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from embspace.data import load_mnist
-    from embspace.losses import NTXentLoss
-    from embspace.train import ContrastiveTrainer, ImageAugment, SmallConvNet
+    from embspace.train import ImageAugment, SmallConvNet
 
     images, labels = load_mnist(args.data_dir / "images" / "mnist", "test")
     x = (images.astype(np.float32) / 255.0)[:, None]
@@ -92,12 +108,7 @@ def simclr(args: argparse.Namespace) -> dict[str, Any]:
     base = readouts(net, train, test)
     say(f"random init: probe {base['probe']:.4f}, 10-NN {base['knn']:.4f}")
     augment = ImageAugment()
-    trainer = ContrastiveTrainer(net, NTXentLoss(0.5), augment=augment, epochs=args.epochs,
-                                 batch_size=args.batch_size, learning_rate=2e-3, device="cpu", seed=args.seed,
-                                 progress=sys.stderr.isatty())
-    t0 = time.perf_counter()
-    trainer.fit(train[0])
-    wall = time.perf_counter() - t0
+    net, trainer, wall = train_simclr(args, train[0], net)
     learned = readouts(net, train, test)
     say(f"SimCLR {args.epochs} epochs ({wall:.0f} s): probe {learned['probe']:.4f}, 10-NN {learned['knn']:.4f}")
     return {"random_init": base, "simclr": learned, "train_s": wall, "loss_history": trainer.loss_history_,

@@ -57,15 +57,23 @@ SECTION = "## Fast encoders (issue 25)"
 TEACHER_NDCG = 0.6451  # the issue's figure for the fp32 teacher (benchmarks/encode.py)
 #: embspace variants: Distiller settings, and whether fit gets the SciFact corpus (for its frequencies, IDF and
 #: common component). "zipf" is the published recipe (no corpus); "zipf-cc" adds only the corpus' common component.
-VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
-    "zipf": ({"frequencies": "zipf"}, False),
-    "zipf-cc": ({"frequencies": "zipf"}, True),
-    "corpus": ({"frequencies": "corpus"}, True),
-    "idf": ({"weighting": "idf"}, True),
+#: The corpus is None, "scifact" (its 5,183 documents; tuned variants regress on the teacher's vectors of them,
+#: the queries are never seen) or "wiki" (the --wiki-n Wikipedia paragraphs: out of domain; tuning samples 20,000).
+VARIANTS: dict[str, tuple[dict[str, Any], str | None]] = {
+    "zipf": ({"frequencies": "zipf"}, None),
+    "zipf-cc": ({"frequencies": "zipf", "tune_epochs": 0}, "scifact"),
+    "corpus": ({"frequencies": "corpus", "tune_epochs": 0}, "scifact"),
+    "idf": ({"weighting": "idf", "tune_epochs": 0}, "scifact"),
+    "corpus-tuned": ({"frequencies": "corpus"}, "scifact"),
+    "idf-tuned": ({"weighting": "idf"}, "scifact"),
+    "idf-tuned-wiki": ({"weighting": "idf"}, "wiki"),
 }
 LABELS = {"zipf": "Zipf SIF (no corpus)", "zipf-cc": "Zipf SIF + corpus common component",
           "corpus": "corpus SIF + corpus common component",
-          "idf": "corpus IDF + corpus common component"}
+          "idf": "corpus IDF + corpus common component",
+          "corpus-tuned": "corpus SIF + common component, **tuned on the SciFact corpus** (the default with a corpus)",
+          "idf-tuned": "corpus IDF + common component, **tuned on the SciFact corpus**",
+          "idf-tuned-wiki": "Wikipedia IDF + common component, tuned on 20,000 Wikipedia paragraphs (out of domain)"}
 
 M2V_SCRIPT = r"""
 import json, os, statistics, sys, time
@@ -79,6 +87,7 @@ queries = json.load(open(args["queries"]))
 subset = docs[: args["subset"]]
 reps = max(1, -(-2048 // len(subset)))
 out = {"version": __import__("model2vec").__version__}
+wiki = json.load(open(args["wiki"])) if args.get("wiki") else None
 for dims in args["dims"]:
     t = time.perf_counter()
     model = distill(args["teacher"], pca_dims=dims)
@@ -90,9 +99,12 @@ for dims in args["dims"]:
         for _ in range(reps):
             model.encode(subset)
         sub.append(reps * len(subset) / (time.perf_counter() - t))
+    wiki_runs = []
+    for _ in range(args["runs"] if wiki else 0):
+        t = time.perf_counter(); model.encode(wiki); wiki_runs.append(len(wiki) / (time.perf_counter() - t))
     np.save(os.path.join(args["out"], f"docs-{dims}.npy"), np.asarray(model.encode(docs), np.float32))
     np.save(os.path.join(args["out"], f"queries-{dims}.npy"), np.asarray(model.encode(queries), np.float32))
-    out[str(dims)] = {"setup_s": setup, "docs_per_s_runs": full, "subset_docs_per_s_runs": sub}
+    out[str(dims)] = {"setup_s": setup, "docs_per_s_runs": full, "subset_docs_per_s_runs": sub, "wiki_runs": wiki_runs}
 print(json.dumps(out))
 """
 
@@ -104,6 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="timed runs per system (median reported)")
     p.add_argument("--teacher-docs", type=int, default=512, help="documents the teacher's throughput is timed on")
     p.add_argument("--dims", type=int, nargs="+", default=[256, 128], help="PCA dimensions of the distillations")
+    p.add_argument("--wiki-n", type=int, default=100_000,
+                   help="Wikipedia paragraphs for the throughput part and the out-of-domain variant (their MiniLM "
+                        "vectors must be cached: python benchmarks/_wiki_vectors.py N; 0 skips)")
     p.add_argument("--no-model2vec", action="store_true", help="skip Model2Vec")
     p.add_argument("--model2vec-python", type=Path, default=DEFAULT_M2V_PYTHON,
                    help="a Python with model2vec[distill] installed")
@@ -148,8 +163,21 @@ def _ndcg(dataset: Any, docs: Any, queries: Any, name: str) -> dict[str, float]:
     return {"ndcg@10": round(r.metrics["ndcg@10"], 4), "recall@100": round(r.metrics["recall@100"], 4)}
 
 
-def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], queries: list[str]
-               ) -> dict[str, Any] | None:
+def _wiki(n: int) -> tuple[list[str], Any] | None:
+    """The first ``n`` Wikipedia paragraphs and their cached teacher vectors, or None (with a message)."""
+    if n <= 0:
+        return None
+    from _wiki_vectors import cache_file, wiki_minilm
+
+    if not cache_file(n).is_file():
+        say(f"Wikipedia: no cached MiniLM vectors of {n:,} paragraphs ({cache_file(n)}); the Wikipedia part is "
+            f"skipped (python benchmarks/_wiki_vectors.py {n} makes them, ~40 CPU-minutes for 100,000)")
+        return None
+    return wiki_minilm(n, progress=False)
+
+
+def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], queries: list[str],
+               wiki: list[str] | None = None) -> dict[str, Any] | None:
     if args.no_model2vec:
         return None
     if not args.model2vec_python.is_file():
@@ -160,7 +188,7 @@ def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], que
     from embspace.encoders._cache import cache_dir
 
     keep = cache_dir() / "bench" / "fast-encoders-model2vec"
-    key = f"{'-'.join(map(str, args.dims))}-r{args.runs}-t{args.threads}-s{args.teacher_docs}"
+    key = f"{'-'.join(map(str, args.dims))}-r{args.runs}-t{args.threads}-s{args.teacher_docs}-w{len(wiki or [])}"
     saved = keep / f"{key}.json"
     if args.reuse_model2vec and saved.is_file():
         say(f"model2vec: results of an earlier run reused ({saved})")
@@ -171,7 +199,10 @@ def _model2vec(args: argparse.Namespace, teacher_dir: Path, docs: list[str], que
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "docs.json").write_text(json.dumps(docs))
         (Path(tmp) / "queries.json").write_text(json.dumps(queries))
-        spec = {"teacher": str(teacher_dir), "dims": args.dims, "runs": args.runs, "threads": args.threads,
+        if wiki:
+            (Path(tmp) / "wiki.json").write_text(json.dumps(wiki))
+        spec = {"wiki": str(Path(tmp) / "wiki.json") if wiki else None,
+                "teacher": str(teacher_dir), "dims": args.dims, "runs": args.runs, "threads": args.threads,
                 "subset": args.teacher_docs, "docs": str(Path(tmp) / "docs.json"),
                 "queries": str(Path(tmp) / "queries.json"), "out": tmp}
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH="")
@@ -228,32 +259,43 @@ def main(argv: list[str] | None = None) -> int:
     teacher = get_encoder("minilm", device="cpu")
     systems: dict[str, dict[str, Any]] = {"teacher-fp32": {}}
     encoders: dict[str, Any] = {}
-    for variant, (settings, with_corpus) in VARIANTS.items():
-        for dims in args.dims:
-            t = time.perf_counter()
-            d = Distiller(pca_dims=dims, progress=False, **settings)
-            d.fit(teacher, corpus=docs if with_corpus else None)
-            name = f"embspace-{variant}-{dims}"
-            encoders[name] = d.encoder_
-            systems[name] = {"setup_s": round(time.perf_counter() - t, 1),
-                             "explained_variance": d.explained_variance_}
-            say(f"{name}: distilled in {systems[name]['setup_s']} s")
     t = time.perf_counter()
     teacher_docs = _teacher_vectors(teacher, docs, "corpus")
     teacher_queries = _teacher_vectors(teacher, queries, "queries")
     systems["teacher-fp32"].update(_ndcg(dataset, teacher_docs, teacher_queries, "teacher"))
     say(f"teacher nDCG@10 {systems['teacher-fp32']['ndcg@10']} ({time.perf_counter() - t:.0f} s)")
+    wiki = _wiki(args.wiki_n)
+    corpora = {"scifact": (docs, teacher_docs), "wiki": wiki}
+    for variant, (settings, corpus_name) in VARIANTS.items():
+        if corpus_name is not None and corpora[corpus_name] is None:
+            continue
+        texts, targets = corpora[corpus_name] if corpus_name is not None else (None, None)
+        for dims in args.dims:
+            t = time.perf_counter()
+            d = Distiller(pca_dims=dims, progress=False, **settings)
+            d.fit(teacher, corpus=texts, targets=targets if d._epochs(texts is not None) else None)
+            name = f"embspace-{variant}-{dims}"
+            encoders[name] = d.encoder_
+            systems[name] = {"setup_s": round(time.perf_counter() - t, 1),
+                             "explained_variance": d.explained_variance_,
+                             "tune_heldout_cosine": d.encoder_.info.get("tune_heldout_cosine")}
+            say(f"{name}: distilled in {systems[name]['setup_s']} s")
     for name, enc in encoders.items():
         systems[name].update(_ndcg(dataset, np.asarray(enc.encode(docs, progress=False)),
                                    np.asarray(enc.encode(queries, progress=False)), name))
         say(f"{name}: nDCG@10 {systems[name]['ndcg@10']}")
 
-    timings: dict[str, dict[str, list[float]]] = {n: {"full": [], "subset": []} for n in systems}
+    timings: dict[str, dict[str, list[float]]] = {n: {"full": [], "subset": [], "wiki": []} for n in systems}
+    wiki_texts = wiki[0] if wiki is not None else None
     teacher.encode(subset[:32], progress=False)  # warm-up
     for run in range(args.runs):
         t = time.perf_counter()
         teacher.encode(subset, progress=False)
         timings["teacher-fp32"]["subset"].append(len(subset) / (time.perf_counter() - t))
+        if wiki_texts is not None:  # the teacher on the first --teacher-docs paragraphs (all would take ~40 min)
+            t = time.perf_counter()
+            teacher.encode(wiki_texts[:args.teacher_docs], progress=False)
+            timings["teacher-fp32"]["wiki"].append(args.teacher_docs / (time.perf_counter() - t))
         for name, enc in encoders.items():
             t = time.perf_counter()
             enc.encode(docs, progress=False)
@@ -262,10 +304,14 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(reps):
                 enc.encode(subset, progress=False)
             timings[name]["subset"].append(reps * len(subset) / (time.perf_counter() - t))
+            if wiki_texts is not None:
+                t = time.perf_counter()
+                enc.encode(wiki_texts, progress=False)
+                timings[name]["wiki"].append(len(wiki_texts) / (time.perf_counter() - t))
         say(f"run {run + 1}/{args.runs}: teacher {timings['teacher-fp32']['subset'][-1]:.1f} docs/s, "
             + ", ".join(f"{n} {timings[n]['full'][-1]:,.0f}" for n in encoders))
 
-    m2v = _model2vec(args, Path(bundled[0]), docs, queries)
+    m2v = _model2vec(args, Path(bundled[0]), docs, queries, wiki_texts)
     m2v_version = m2v_measured = None
     if m2v is not None:
         m2v_version, m2v_measured = m2v.get("version"), m2v.get("measured")
@@ -273,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             name = f"model2vec-{dims}"
             info = m2v[str(dims)]
             systems[name] = {"setup_s": round(info["setup_s"], 1)}
-            timings[name] = {"full": info["docs_per_s_runs"], "subset": info["subset_docs_per_s_runs"]}
+            timings[name] = {"full": info["docs_per_s_runs"], "subset": info["subset_docs_per_s_runs"],
+                             "wiki": info.get("wiki_runs") or []}
             systems[name].update(_ndcg(dataset, *m2v["vectors"][dims], name))
             say(f"{name}: nDCG@10 {systems[name]['ndcg@10']}, {statistics.median(timings[name]['full']):,.0f} docs/s")
 
@@ -285,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "docs": len(docs),
         "queries": len(queries), "teacher_docs": len(subset), "threads": args.threads, "runs": args.runs,
-        "dims": args.dims, "systems": systems, "load": [load_before[0], os.getloadavg()[0]],
+        "dims": args.dims, "wiki_n": len(wiki_texts or []), "systems": systems,
+        "load": [load_before[0], os.getloadavg()[0]],
         "cpu": other_cpu(start, cpu_snapshot()),
         "versions": {"embspace": version("embspace"), "torch": torch.__version__, "tokenizers": version("tokenizers"),
                      "model2vec": m2v_version},
@@ -324,6 +372,7 @@ def derive(systems: dict[str, dict[str, Any]]) -> None:
         runs = s["runs"]
         s["docs_per_s"] = round(statistics.median(runs["full"]), 1) if runs["full"] else None
         s["subset_docs_per_s"] = round(statistics.median(runs["subset"]), 1)
+        s["wiki_per_s"] = round(statistics.median(runs["wiki"]), 1) if runs.get("wiki") else None
         if name == "teacher-fp32" or name.startswith("embspace"):
             s["x_vs_teacher"] = round(statistics.median(a / b for a, b in zip(runs["subset"], teacher, strict=True)), 1)
         else:
@@ -347,7 +396,8 @@ def rerender(args: argparse.Namespace) -> int:
 def acceptance(r: dict[str, Any]) -> list[dict[str, Any]]:
     s = r["systems"]
     rows: list[dict[str, Any]] = []
-    best = {d: max((f"embspace-{v}-{d}" for v in VARIANTS), key=lambda n: s[n]["ndcg@10"]) for d in r["dims"]}
+    best = {d: max((f"embspace-{v}-{d}" for v in VARIANTS if f"embspace-{v}-{d}" in s), key=lambda n: s[n]["ndcg@10"])
+            for d in r["dims"]}
     for d, name in best.items():
         rows.append({"target": f"{name} throughput vs the fp32 teacher (same {r['teacher_docs']} documents)",
                      "required": ">= 100x", "measured": f"{s[name]['x_vs_teacher']}x",
@@ -387,21 +437,27 @@ def render(r: dict[str, Any]) -> str:
              "speed-up compares the latter: for embspace, the median over the runs of its rate / the teacher's rate in "
              "the same run (the machine's load drifted between runs); for Model2Vec, its median rate / the "
              "teacher's.", "",
-             "| system | setup (s) | docs/s (corpus) | docs/s (same docs) | speed-up vs teacher | nDCG@10 | of the "
-             "teacher | recall@100 |", "|---|---|---|---|---|---|---|---|"]
+             f"Wikipedia/s: {r.get('wiki_n') or 0:,} Wikipedia paragraphs encoded at once (the teacher: the first "
+             f"{r['teacher_docs']}). Setup: distillation (teacher token vectors from the cache), tuning included "
+             "(the teacher's vectors of the tuning texts given, cached).", "",
+             "| system | setup (s) | docs/s (corpus) | docs/s (same docs) | speed-up vs teacher | Wikipedia/s | "
+             "nDCG@10 | of the teacher | recall@100 |", "|---|---|---|---|---|---|---|---|---|"]
     labels = {"teacher-fp32": "teacher all-MiniLM-L6-v2 fp32 (embspace, PyTorch)"}
     for name, s in r["systems"].items():
         label = labels.get(name)
         if label is None:
             kind, rest = name.split("-", 1)
             variant, dims = rest.rsplit("-", 1) if "-" in rest else ("", rest)
+            if kind != "model2vec" and variant not in LABELS:
+                label = name
             if kind == "model2vec":
                 label = f"Model2Vec `distill`, {dims} dims (Zipf SIF, no corpus)"
-            else:
+            elif label is None:
                 label = f"embspace `Distiller`, {dims} dims, {LABELS[variant]}"
         rate = "-" if s["docs_per_s"] is None else f"{s['docs_per_s']:,.0f}"
+        wiki = "-" if s.get("wiki_per_s") is None else f"{s['wiki_per_s']:,.0f}"
         lines.append(f"| {label} | {s.get('setup_s', '-')} | {rate} | {s['subset_docs_per_s']:,.1f} | "
-                     f"{s['x_vs_teacher']:,.1f}x | {s['ndcg@10']:.4f} | {s['ndcg_vs_teacher']:.1%} | "
+                     f"{s['x_vs_teacher']:,.1f}x | {wiki} | {s['ndcg@10']:.4f} | {s['ndcg_vs_teacher']:.1%} | "
                      f"{s['recall@100']:.4f} |")
     lines += ["", NOTE, "", "| acceptance | required | measured | holds |", "|---|---|---|---|"]
     for a in r["acceptance"]:
