@@ -275,6 +275,8 @@ def test_token_space_in_the_projector(hf_dir: Path, tmp_path: Path) -> None:
     loaded = embspace.load(tmp_path / "tokens")
     assert loaded.space_id == space.space_id
     view = MapView.open(loaded, "tokens")
+    assert not np.any(space.vectors[0]) and space.keys[0] == "[PAD]"  # BERT's padding row is zero: no direction
+    view.warm()  # the server warms every map it opens: a zero first row must not fail the map (it did)
     hits = view.query(MapQuery(key="cat", k=3))
     assert len(hits.hits) == 3 and list(space.keys)[hits.row] == "cat"
     assert [h.key for h in hits.hits] == space.neighbors("cat", k=3).keys

@@ -82,9 +82,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         col.add([p["key"] for p in passages], np.random.default_rng(0).normal(size=(len(passages), 8)),
                 [{**{k: v for k, v in p.items() if k != "key"}, "author": f"writer {i}"}
                  for i, p in enumerate(passages)])
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "encoders"))
+    from text_testing import build_hf_bert
+
+    from embspace.analysis import project
+    from embspace.analysis.maps import map_path
+    from embspace.encoders import token_space
+
+    tokens = token_space(build_hf_bert(root / "bert"), device="cpu")  # a transformer's input embedding table
+    tokens.save(data / "tokens")
+    project(tokens, "pca").save(map_path(data / "tokens", "default"))
     resources = Resources(data, encoder=str(enc))
     with live_server(create_app(resources)) as url:
-        yield {"url": url, "space": space, "resources": resources, "data": data}
+        yield {"url": url, "space": space, "resources": resources, "data": data, "tokens": tokens}
     resources.close()
 
 
@@ -186,6 +196,23 @@ def test_search_by_text_through_the_encoder_and_by_key(world: dict[str, Any], br
     page.click("#search-go")
     page.wait_for_function("document.getElementById('status').classList.contains('error')", timeout=10_000)
     assert "not a key of this map" in page.inner_text("#status")
+    page.close()
+
+
+def test_a_token_space_is_shown_and_searched_like_any_space(world: dict[str, Any], browser: Any) -> None:
+    """encoders.token_space(model) (issue 26): the word pieces are the map's points and a token's neighbours in
+    the embedding table are the search results."""
+    tokens = world["tokens"]
+    page = open_page(browser, world["url"], "space=tokens")
+    assert page.evaluate("window.__projector.n") == len(tokens)
+    page.fill("#search", "cat")
+    page.click("#search-go")
+    page.wait_for_function("window.__projector.flights === 1", timeout=10_000)
+    got = page.locator("#search-results li .key").all_inner_texts()
+    assert got[0] == "cat" and "a key" in page.inner_text("#status")
+    assert got[1:] == list(tokens.neighbors("cat", k=len(got) - 1).keys)  # exact search over the table
+    page.screenshot(path=ARTIFACTS / "projector-tokens.png")
+    not_blank(ARTIFACTS / "projector-tokens.png")
     page.close()
 
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from .._artifact import artifact_kind
 from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
-from ..errors import InvalidInputError, UnknownKeyError
+from ..errors import InvalidInputError, UnknownKeyError, ZeroVectorError
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from .schemas import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
@@ -277,8 +277,12 @@ class MapView:
     def warm(self) -> None:
         """Answer one neighbour query now, so that the first click does not pay for compiling or loading the
         search (the exact search's kernels are compiled on first use)."""
-        if self.size:
-            self.neighbors(self.projection.keys[0], 1)
+        for key in self.projection.keys[:8]:  # a zero vector (a token table's [PAD] row) has no neighbours
+            try:
+                self.neighbors(key, 1)
+            except ZeroVectorError:
+                continue
+            return
 
     def neighbors(self, key: str, k: int = 10) -> MapHits:
         """The ``k`` nearest neighbours of a stored key (itself left out), from the index."""
