@@ -1,4 +1,4 @@
-"""Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets (``compare_models`` puts
+"""Evaluation: word analogies, word similarity, bias tests (``weat``, ``seat``, ``weat_test``), retrieval on BEIR-layout datasets (``compare_models`` puts
 several models side by side; ``compare_encoders`` measures how much of a teacher a fast student keeps),
 and recommendations."""
 
@@ -19,6 +19,7 @@ from ._recommendation import (
 )
 from ._retrieval import RetrievalResult, ranking_metrics, retrieval
 from ._transfer import ClusteringScore, ProbeResult, clustering, knn_accuracy, knn_label_errors, linear_probe
+from ._weat import SEAT_TEMPLATES, WEAT_TESTS, WeatResult, load_weat_lists, seat, weat, weat_test
 from ._word_analogy import AnalogyResult, AnalogySection, analogy, read_analogies
 from ._word_similarity import SimilarityResult, read_word_pairs, word_similarity
 
@@ -31,7 +32,10 @@ __all__ = [
            "ProbeResult",
            "RecommendationResult",
            "RetrievalResult",
+           "SEAT_TEMPLATES",
            "SimilarityResult",
+           "WEAT_TESTS",
+           "WeatResult",
            "analogy",
            "catalogue_coverage",
            "clustering",
@@ -42,6 +46,7 @@ __all__ = [
            "knn_label_errors",
            "linear_probe",
            "load_beir",
+           "load_weat_lists",
            "mae",
            "map_at_k",
            "ndcg_at_k",
@@ -52,7 +57,10 @@ __all__ = [
            "recall_at_k",
            "recommendation",
            "retrieval",
+           "seat",
            "rmse",
+           "weat",
+           "weat_test",
            "word_similarity",
 ]
 
