@@ -127,12 +127,15 @@ class FixReport:
     explanation: str = ""
     hubness_before: float | None = None  # k-occurrence skewness
     hubness_after: float | None = None
+    bias_before: float | None = None  # a bias measure when given (debiasing fixes: a WEAT effect size)
+    bias_after: float | None = None
 
     def _repr_html_(self) -> str:
         rows = [(name, before, after) for name, before, after in (
             ("isotropy", self.isotropy_before, self.isotropy_after),
             ("mean cosine", self.mean_cosine_before, self.mean_cosine_after),
             ("hubness (skewness)", self.hubness_before, self.hubness_after),
+            ("bias", self.bias_before, self.bias_after),
             ("evaluation", self.evaluation_before, self.evaluation_after)) if before is not None or after is not None]
         return _html.frame("FixReport", _html.table(rows, ["measure", "before", "after"]),
                            _html.note(self.explanation), subtitle=self.fix)
@@ -256,17 +259,21 @@ def _sample(space: EmbeddingSpace, sample: int | None, seed: int) -> npt.NDArray
 
 
 def _finish(space: EmbeddingSpace, transform: Transform, *, evaluate: Callable[[EmbeddingSpace], float] | None,
-            seed: int) -> FixedSpace:
-    vectors = np.empty((len(space), transform.out_dim), np.float32)
-    for r0 in range(0, len(space), 65_536):
-        vectors[r0 : r0 + 65_536] = transform(space.vectors[r0 : r0 + 65_536])
+            seed: int, bias: Callable[[EmbeddingSpace], float] | None = None,
+            vectors: F32 | None = None) -> FixedSpace:
+    """The fixed space of ``transform`` applied to the space's rows (or of ``vectors``, when a fix changes some
+    rows otherwise than new vectors, as hard debiasing's equalised pairs), with its report."""
+    if vectors is None:
+        vectors = np.empty((len(space), transform.out_dim), np.float32)
+        for r0 in range(0, len(space), 65_536):
+            vectors[r0 : r0 + 65_536] = transform(space.vectors[r0 : r0 + 65_536])
     prov = space.provenance
     config = {**dict(prov.config), "fix": {"kind": transform.kind, **transform.params, "transform": transform.digest()}}
     fixed = FixedSpace(space.keys, vectors, metric=space.metric, counts=space.counts,
                        provenance=Provenance(model=f"{prov.model}+{transform.kind}", config=config,
                                              data_hash=prov.data_hash))
     fixed.transform = transform
-    fixed.report = fix_report(space, fixed, transform.kind, evaluate=evaluate, seed=seed)
+    fixed.report = fix_report(space, fixed, transform.kind, evaluate=evaluate, seed=seed, bias=bias)
     if transform.out_dim != transform.dim:
         fixed.report = replace(fixed.report, explanation=fixed.report.explanation[:-1]
                                + f", {transform.dim} -> {transform.out_dim} dimensions.")
@@ -303,10 +310,11 @@ def _before(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float
 
 def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
                evaluate: Callable[[EmbeddingSpace], float] | None, seed: int, sample: int | None = 5_000,
-               k: int = 10, rescore: Callable[[EmbeddingSpace], EmbeddingSpace] | None = None) -> FixReport:
+               k: int = 10, rescore: Callable[[EmbeddingSpace], EmbeddingSpace] | None = None,
+               bias: Callable[[EmbeddingSpace], float] | None = None) -> FixReport:
     """Isotropy, mean cosine and hubness (``k`` neighbours, on ``sample`` rows) before and after a fix,
-    and ``evaluate`` before and after when given. ``rescore`` (re-scoring fixes) learns the fix on the
-    sample, whose neighbour graph then comes from the re-scored space."""
+    and ``evaluate`` (a task score) and ``bias`` (a bias measure) before and after when given. ``rescore``
+    (re-scoring fixes) learns the fix on the sample, whose neighbour graph then comes from the re-scored space."""
     k = min(k, len(space) - 2)
     before, hub_b, ev_b = _before(space, evaluate=evaluate, seed=seed, sample=sample, k=k)
     after = before if rescore is not None else anisotropy(fixed, seed=seed)
@@ -329,8 +337,12 @@ def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
         text += f", hubness (k-occurrence skewness) {hub_b:.2f} -> {hub_a:.2f}"
     if ev_b is not None and ev_a is not None:
         text += f", evaluation {ev_b:.4f} -> {ev_a:.4f}"
+    bias_b = bias_a = None
+    if bias is not None:
+        bias_b, bias_a = float(bias(space)), float(bias(fixed))
+        text += f", bias {bias_b:.3f} -> {bias_a:.3f}"
     return FixReport(kind, before.isotropy, after.isotropy, before.mean_cosine, after.mean_cosine, ev_b, ev_a,
-                     text + ".", hub_b, hub_a)
+                     text + ".", hub_b, hub_a, bias_b, bias_a)
 
 
 def center(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,

@@ -127,9 +127,10 @@ def _words(items: Iterable[str] | str, what: str) -> list[str]:
     return out
 
 
-def _lookup(space: EmbeddingSpace, words: list[str], what: str) -> tuple[F64, list[str]]:
-    found = [w for w in words if w in space]
-    missing = [w for w in words if w not in space]
+def _lookup(space: EmbeddingSpace, words: list[str], what: str, lower: bool) -> tuple[F64, list[str]]:
+    keys = [w if w in space or not lower or w.lower() not in space else w.lower() for w in words]
+    found = [k for k in keys if k in space]
+    missing = [w for w, k in zip(words, keys, strict=True) if k not in space]
     if not found:
         raise InvalidInputError(f"none of the {len(words)} words of {what} is in the space (e.g. {words[0]!r}); "
                                 "check their case and spelling, or encode them with encoder=")
@@ -224,7 +225,8 @@ _SET_NAMES = ("targets_x", "targets_y", "attrs_a", "attrs_b")
 
 def weat(space: EmbeddingSpace | None, targets_x: Iterable[str], targets_y: Iterable[str],
          attrs_a: Iterable[str], attrs_b: Iterable[str], *, permutations: int = 100_000, seed: int = 0,
-         alternative: Alternative = "greater", encoder: Any = None, ddof: int = 0, name: str = "") -> WeatResult:
+         alternative: Alternative = "greater", encoder: Any = None, ddof: int = 0, lowercase: bool = True,
+         name: str = "") -> WeatResult:
     """The Word Embedding Association Test (Caliskan et al., 2017) of targets X, Y against attributes A, B.
 
     Parameters
@@ -245,6 +247,9 @@ def weat(space: EmbeddingSpace | None, targets_x: Iterable[str], targets_y: Iter
         own encoder; its ``space_id`` must match the space's).
     ddof
         0: the population standard deviation of ``s`` over X u Y (WEFE's effect size); 1: the sample one.
+    lowercase
+        A word the space lacks is looked up lower-cased too (``"John"`` as ``"john"`` in a lower-cased
+        vocabulary, as WEFE's ``lowercase`` preprocessor); False: as given only.
 
     Returns
     -------
@@ -263,7 +268,7 @@ def weat(space: EmbeddingSpace | None, targets_x: Iterable[str], targets_y: Iter
         if not isinstance(space, EmbeddingSpace):
             raise InvalidInputError(f"weat needs an EmbeddingSpace (or encoder=), got {type(space).__name__}")
         for k, words in lists.items():
-            sets[k], missing[k] = _lookup(space, words, k)
+            sets[k], missing[k] = _lookup(space, words, k, lowercase)
     return _run(sets, sizes, missing, permutations=permutations, seed=seed, alternative=alternative, ddof=ddof,
                 name=name)
 
