@@ -22,7 +22,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -365,4 +365,8 @@ def weat_test(space: EmbeddingSpace | None, test: str, *, lists: Mapping[str, An
         raise InvalidInputError(f"test {key!r} needs the word lists {', '.join(absent)}, which the lists given "
                                 f"lack (they have {', '.join(sorted(k for k in named if k != 'tests'))})")
     x, y, a, b = (named[n] for n in names)
-    return weat(space, x, y, a, b, name=options.pop("name", key), **options)
+    result = weat(space, x, y, a, b, name=options.pop("name", key), **options)
+    rename = dict(zip(_SET_NAMES, names, strict=True))  # the sets by the names of their lists
+    return replace(result, sizes={rename[k]: v for k, v in result.sizes.items()},
+                   coverage={rename[k]: v for k, v in result.coverage.items()},
+                   missing={rename[k]: v for k, v in result.missing.items()})
