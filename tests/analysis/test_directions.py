@@ -86,7 +86,7 @@ def test_remove_leaves_no_projection_on_vectors_and_new_queries() -> None:
 
 
 def test_remove_several_directions_and_the_report_measures() -> None:
-    space, axis, pos, neg = _planted()
+    space, _, pos, neg = _planted()
     d1 = direction(space, pos, neg)
     d2 = Direction.from_vector(np.eye(DIM)[0], space)
     fixed = remove(space, [d1, d2], evaluate=lambda s: float(np.abs(s.project(d1)).mean()),
@@ -120,7 +120,7 @@ def test_directions_of_another_space_are_refused() -> None:
         other.project(d)
     with pytest.raises(IncompatibleSpaceError):
         other.remove(d)
-    with pytest.raises(InvalidInputError, match="analysis.remove"):
+    with pytest.raises(InvalidInputError, match=r"analysis\.remove"):
         space.remove(d.vector)
 
 

@@ -6,9 +6,12 @@ For a target word ``w``, ``s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b)``. T
 ``sum_x s(x, A, B) - sum_y s(y, A, B)``; the effect size is
 ``d = (mean_x s(x, A, B) - mean_y s(y, A, B)) / std_{w in X u Y} s(w, A, B)``, with the population standard
 deviation (``ddof=0``) over the union of the targets, as WEFE computes it (``ddof=1`` is the sample deviation
-of the SEAT code). The p-value is the permutation test of the paper: the share of equal-size re-partitions
-``(X_i, Y_i)`` of ``X u Y`` whose statistic is at least the observed one (``alternative="greater"``), all of them
-when there are at most ``permutations`` (exact), else ``permutations`` random ones drawn with ``seed`` (sampled,
+of the SEAT code); d is 0 when that deviation is below 1e-6, the rounding of float32 cosines (every target
+equally associated, as after equalising).
+
+The p-value is the permutation test of the paper: the share of equal-size re-partitions ``(X_i, Y_i)`` of
+``X u Y`` whose statistic is at least the observed one (``alternative="greater"``), all of them when there are
+at most ``permutations`` (exact), else ``permutations`` random ones drawn with ``seed`` (sampled,
 ``(count + 1) / (permutations + 1)``).
 
 The word lists of the original tests are not shipped with embspace (they come with the papers under their own
@@ -55,6 +58,7 @@ WEAT_TESTS: dict[str, tuple[str, str, str, str]] = {
     "mental-physical-disease": ("mental_disease", "physical_disease", "temporary", "permanent"),
     "young-old-names": ("young_people_names", "old_people_names", "pleasant_9", "unpleasant_9"),
 }
+_NOISE = 1e-6  # a standard deviation of s below this is the rounding of float32 cosines
 _NUMBERED = {f"weat{i}": name for i, name in enumerate(WEAT_TESTS, 1)}
 
 #: Semantically bleached templates of SEAT (May et al., 2019) for single words; ``{}`` is the word.
@@ -156,7 +160,8 @@ def weat_statistics(x: F64, y: F64, a: F64, b: F64, *, ddof: int = 0) -> tuple[f
     s = np.concatenate([sx, sy])
     std = float(np.std(s, ddof=ddof)) if len(s) > ddof else 0.0
     diff = float(sx.mean() - sy.mean())
-    d = diff / std if std > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+    # below float32 rounding of cosines the associations are all equal (an equalised space): no effect
+    d = diff / std if std > _NOISE else 0.0
     return d, float(sx.sum() - sy.sum()), s
 
 
