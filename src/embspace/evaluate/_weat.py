@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -307,7 +308,10 @@ def load_weat_lists(path: str | Path | None = None) -> dict[str, list[str]]:
             from wefe.datasets import load_weat
         except ImportError:
             raise MissingDependencyError("wefe", "bias", "the word lists of the original WEAT tests") from None
-        return {str(k): [str(w) for w in v] for k, v in load_weat().items()}
+        with warnings.catch_warnings():  # wefe 1.0 reads its file with a deprecated importlib.resources call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            lists = load_weat()
+        return {str(k): [str(w) for w in v] for k, v in lists.items()}
     p = Path(path)
     try:
         text = p.read_text("utf-8")
