@@ -47,7 +47,8 @@ def _pairs(pairs: Iterable[Sequence[str]], what: str) -> list[Pair]:
 def _unit(x: npt.ArrayLike) -> F64:
     a = np.asarray(x, np.float64)
     n = np.linalg.norm(a, axis=-1, keepdims=True)
-    return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+    out: F64 = np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+    return out
 
 
 def _variants(pairs: list[Pair]) -> list[Pair]:

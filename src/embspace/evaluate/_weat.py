@@ -120,7 +120,8 @@ def _coverage_text(coverage: Mapping[str, float]) -> str:
 def _unit(x: npt.ArrayLike) -> F64:
     a = np.asarray(x, np.float64)
     n = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+    out: F64 = np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+    return out
 
 
 def _words(items: Iterable[str] | str, what: str) -> list[str]:
@@ -152,7 +153,8 @@ def _encode(encoder: Any, texts: list[str], space: EmbeddingSpace | None) -> F64
 
 def _s(w: F64, a: F64, b: F64) -> F64:
     """``s(w, A, B)`` for every row of ``w`` (unit rows)."""
-    return (w @ a.T).mean(axis=1) - (w @ b.T).mean(axis=1)
+    out: F64 = (w @ a.T).mean(axis=1) - (w @ b.T).mean(axis=1)
+    return out
 
 
 def weat_statistics(x: F64, y: F64, a: F64, b: F64, *, ddof: int = 0) -> tuple[float, float, F64]:
