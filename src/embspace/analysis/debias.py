@@ -1,7 +1,7 @@
 """Debiasing as fixes: hard debiasing (Bolukbasi et al., 2016, "Man is to Computer Programmer as Woman is to
-Homemaker? Debiasing Word Embeddings", NeurIPS) and INLP (Ravfogel et al., 2020, "Null It Out: Guarding Protected
-Attributes by Iterative Nullspace Projection", ACL), and the "Lipstick on a Pig" check (Gonen & Goldberg, 2019):
-how well a classifier still recovers the bias from the debiased vectors.
+Homemaker? Debiasing Word Embeddings", NeurIPS) and INLP (iterative nullspace projection: Ravfogel et al., 2020,
+"Null It Out", ACL), and the "Lipstick on a Pig" check (Gonen & Goldberg, 2019): how well a classifier still
+recovers the bias from the debiased vectors.
 
 Both fixes return a :class:`~embspace.analysis.FixedSpace` whose ``transform`` projects new vectors (queries)
 onto the complement of the removed subspace, and whose ``report`` holds ``evaluate`` (a task score such as
