@@ -162,3 +162,20 @@ def test_text_concepts_go_through_the_spaces_encoder() -> None:
     assert d.encoded and float(d.vector[0]) > 0.8 and d.reliability == 1.0
     with pytest.raises(IncompatibleSpaceError):
         direction(space, ["up a", "up b"], ["down a", "down b"], encoder=_Encoder("elsewhere"))
+
+
+def test_the_opposite_direction_and_its_record() -> None:
+    space, _, pos, neg = _planted()
+    d = direction(space, pos, neg, name="up")
+    flipped = -d
+    np.testing.assert_allclose(space.project(flipped), -space.project(d), atol=1e-5)
+    assert flipped.positive == d.negative and flipped.name == "-up"
+    record = d.to_dict()
+    assert record["method"] == "mean" and record["space_id"] == space.space_id and len(record["vector"]) == DIM
+    np.testing.assert_allclose(np.asarray(d), d.vector)
+    top, bottom = d.extremes(space, 5)
+    assert all(k[0] == "p" for k in top) and all(k[0] == "n" for k in bottom)
+    with pytest.raises(InvalidInputError):
+        Direction.from_vector(np.zeros(DIM), space)
+    with pytest.raises(InvalidInputError):
+        Direction.from_vector(np.ones(DIM + 1), space)
