@@ -13,7 +13,9 @@ package, WordSim-353 from ``../shared/data/word_eval``:
   side of the pairs' direction, among the 20,000 most frequent): the gender WEAT tests (6, 7, 8: d and the
   statistic) and WordSim-353 Spearman before and after;
 - (c) "Lipstick on a Pig" (Gonen & Goldberg 2019): an RBF SVM's held-out accuracy at telling the most
-  she-aligned from the most he-aligned words (by the original space's direction) in each space.
+  she-aligned from the most he-aligned words (by the original space's direction) in each space;
+- (d) SEAT (May et al. 2019) on all-MiniLM-L6-v2: the same tests with the words in bleached templates
+  ("This is X.", ``evaluate.SEAT_TEMPLATES``) (``--skip seat`` leaves it out).
 
 Usage::
 
@@ -50,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--permutations", type=int, default=100_000)
     p.add_argument("--inlp-iterations", type=int, default=20)
     p.add_argument("--inlp-words", type=int, default=1000, help="words per side for INLP and the recovery check")
+    p.add_argument("--skip", default="", help="comma-separated parts to leave out: seat")
     p.add_argument("--quick", action="store_true", help="2,000 permutations, 2 INLP iterations, no Markdown")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "directions.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -135,11 +138,24 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{name:12} wordsim {fixes[name]['wordsim353']:.4f} recovery rbf {fixes[name]['recovery_rbf']:.3f} "
             f"linear {fixes[name]['recovery_linear']:.3f} "
             + " ".join(f"{t} d={r['effect_size']:.3f} s={r['statistic']:.3f}" for t, r in fixes[name]["weat"].items()))
+    seat_results: dict[str, Any] = {}
+    if "seat" not in args.skip.split(","):
+        from embspace.encoders import get_encoder
+        from embspace.evaluate import WEAT_TESTS, seat
+
+        encoder = get_encoder("minilm")
+        for name in WEAT_1_8[:2] + GENDER_TESTS if not args.quick else ["career-family"]:
+            x, y, a, b = (lists[n] for n in WEAT_TESTS[name])
+            t = time.perf_counter()
+            r = seat(encoder, x, y, a, b, permutations=args.permutations, seed=0, name=name)
+            seat_results[name] = {k: v for k, v in r.to_dict().items() if k != "missing"}
+            say(f"SEAT {name:24} d={r.effect_size:.3f} p={r.p_value:.4g} ({r.p_method}) "
+                f"{time.perf_counter() - t:.1f} s")
     report = {"space": str(args.space or "embspace.data.demo_words()"), "n": len(space), "dim": space.dim,
               "permutations": args.permutations, "wefe": version("wefe"), "weat": ours, "wefe_effect_size": theirs,
               "direction": {"reliability": axis.reliability, "auc": axis.auc, "missing": list(axis.missing)},
               "inlp_accuracies": spaces["inlp"].transform.params["accuracies"], "inlp_words": len(feminine),
-              "fixes": fixes, "seconds": time.perf_counter() - t0}
+              "fixes": fixes, "seat": seat_results, "seconds": time.perf_counter() - t0}
     if not args.quick:
         write_json(args.json, report)
         publish_section(args.markdown, SECTION, markdown(report))
@@ -163,6 +179,11 @@ def markdown(r: dict[str, Any]) -> str:
         cells = " | ".join(f"{f['weat'][t]['effect_size']:.3f} / {f['weat'][t]['statistic']:.3f}" for t in GENDER_TESTS)
         lines.append(f"| {name} | {cells} | {f['wordsim353']:.4f} | {f['recovery_rbf']:.3f} | "
                      f"{f['recovery_linear']:.3f} |")
+    if r.get("seat"):
+        lines += ["", "SEAT on all-MiniLM-L6-v2 (the words in the six templates of `evaluate.SEAT_TEMPLATES`):", "",
+                  "| test | d | p |", "|---|---|---|"]
+        lines += [f"| {t} | {v['effect_size']:.3f} | {v['p_value']:.2g} ({v['p_method']}) |"
+                  for t, v in r["seat"].items()]
     lines += ["", f"INLP: held-out accuracy per iteration {r['inlp_accuracies']} on {r['inlp_words']} words per "
               "side. Recovery: held-out accuracy of a classifier telling the most she- from the most he-aligned "
               "words (0.5: nothing left).", ""]
