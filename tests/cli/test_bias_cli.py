@@ -91,6 +91,10 @@ def test_fix_hard_debias_and_inlp_report_bias_and_task(tmp_path: Path, capsys: p
                           *common], capsys)
     assert code == 0, err
     assert "inlp:" in out and "bias " in out and "held-out accuracy" in out
+    code, out, err = run(["fix", str(space), "-o", str(tmp_path / "c"), "--center", "--bias-test", "career-gender",
+                          "--lists", str(lists), "--json"], capsys)  # every fix measures the bias when asked
+    assert code == 0, err
+    assert json.loads(out)["bias_before"] == report["bias_before"]
     code, _, err = run(["fix", str(space), "-o", str(tmp_path / "x"), "--hard-debias", "--center"], capsys)
     assert code == 2 and "--hard-debias" in err
     bad = tmp_path / "bad.json"

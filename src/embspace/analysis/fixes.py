@@ -346,15 +346,17 @@ def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
 
 
 def center(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+           bias: Callable[[EmbeddingSpace], float] | None = None,
            sample: int | None = None, seed: int = 0) -> FixedSpace:
     """Subtract the mean vector (removes the common direction of an anisotropic space)."""
     space = _space(space)
     mean = _sample(space, sample, seed).mean(axis=0).astype(np.float32)
-    return _finish(space, Transform("center", space.dim, mean=mean), evaluate=evaluate, seed=seed)
+    return _finish(space, Transform("center", space.dim, mean=mean), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def all_but_the_top(space: EmbeddingSpace, d: int | None = None, *,
-                    evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+                    evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                    bias: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
                     seed: int = 0) -> FixedSpace:
     """Centre, then remove the projections on the top ``d`` principal components (Mu & Viswanath,
     2018; default ``d = max(1, round(dim / 100))``)."""
@@ -369,11 +371,12 @@ def all_but_the_top(space: EmbeddingSpace, d: int | None = None, *,
     top = vecs[:, ::-1][:, :d].T  # (d, dim): the top principal directions
     matrix = (np.eye(space.dim) - top.T @ top).astype(np.float32)
     return _finish(space, Transform("all-but-the-top", space.dim, mean=mean.astype(np.float32), matrix=matrix,
-                                    params={"d": d}), evaluate=evaluate, seed=seed)
+                                    params={"d": d}), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def whiten(space: EmbeddingSpace, dim: int | None = None, *, kind: str = "pca", eps: float = 1e-8,
-           evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+           evaluate: Callable[[EmbeddingSpace], float] | None = None,
+           bias: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
            seed: int = 0) -> FixedSpace:
     """Whitening: centre and decorrelate to unit variance (covariance = identity).
 
@@ -398,10 +401,12 @@ def whiten(space: EmbeddingSpace, dim: int | None = None, *, kind: str = "pca", 
     if dim is not None:
         params["dim"] = dim
     return _finish(space, Transform(f"whiten-{kind}", space.dim, mean=mean.astype(np.float32),
-                                    matrix=matrix.astype(np.float32), params=params), evaluate=evaluate, seed=seed)
+                                    matrix=matrix.astype(np.float32), params=params), evaluate=evaluate, seed=seed,
+                   bias=bias)
 
 
 def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                bias: Callable[[EmbeddingSpace], float] | None = None,
                 sample: int | None = None, seed: int = 0) -> FixedSpace:
     """Z-score every coordinate (mean 0, standard deviation 1): rogue dimensions no longer dominate
     cosine similarity (Timkey & van Schijndel, 2021)."""
@@ -411,10 +416,11 @@ def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], f
     std = x.std(axis=0)
     scale = np.where(std > 0, std, 1.0)
     return _finish(space, Transform("standardize", space.dim, mean=mean.astype(np.float32),
-                                    scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed)
+                                    scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                 bias: Callable[[EmbeddingSpace], float] | None = None,
                  sample: int | None = 100_000, seed: int = 0) -> FixedSpace:
     """Fewer dimensions by PCA: centre, then project onto the top ``dim`` principal axes learnt on the space
     (on ``sample`` of its rows), without whitening, so that the kept dimensions are the ones that vary most.
@@ -432,8 +438,8 @@ def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[Embeddi
         The space to learn the projection on (its corpus).
     dim
         Dimensions to keep, between 1 and the space's dimension.
-    evaluate, sample, seed
-        As for the other fixes (:func:`whiten`).
+    evaluate, bias, sample, seed
+        As for the other fixes (:func:`whiten`; ``bias``: a bias measure before and after, in the report).
     """
     space = _space(space)
     if not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim <= space.dim:
@@ -446,4 +452,5 @@ def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[Embeddi
     components *= np.where(components[np.abs(components).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)  # one sign
     return _finish(space, Transform("pca-truncate", space.dim, mean=mean.astype(np.float32),
                                     matrix=np.ascontiguousarray(components, np.float32),
-                                    params={"dim": dim, "full_dim": space.dim}), evaluate=evaluate, seed=seed)
+                                    params={"dim": dim, "full_dim": space.dim}), evaluate=evaluate, seed=seed,
+                   bias=bias)
