@@ -1,4 +1,4 @@
-"""Learners: word2vec (skip-gram, CBOW), GloVe, matrix factorisation (compiled CPU kernels and a
+"""Learners: word2vec (skip-gram, CBOW), fastText (subword n-grams), GloVe, matrix factorisation (compiled CPU kernels and a
 PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
 encoder, a CLIP-style two-tower model, static distillation of a transformer text encoder (:class:`Distiller`),
 and fine-tuning of sentence encoders.
@@ -12,6 +12,7 @@ from typing import Any
 from ._base import Learner
 from .contrastive_trainer import ContrastiveTrainer
 from .distiller import Distiller
+from .fasttext import FastText
 from .finetune import finetune  # binds the function over the same-named submodule
 from .glove import GloVe
 from .matrix_factorization import MatrixFactorization
@@ -26,6 +27,7 @@ __all__ = [
     "ClassBalancedSampler",
     "ContrastiveTrainer",
     "Distiller",
+    "FastText",
     "GloVe",
     "ImageAugment",
     "Learner",
