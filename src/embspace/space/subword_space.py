@@ -115,11 +115,13 @@ class SubwordSpace(EmbeddingSpace):
         self._provenance = _with_subwords(self._provenance, minn, maxn, bucket)
 
     @classmethod
-    def _from_parts(cls, space: EmbeddingSpace, sub: _Subwords) -> SubwordSpace:
-        """Wrap a validated space and its n-gram part without copying (loaders and learners)."""
+    def _from_parts(cls, space: EmbeddingSpace, sub: _Subwords, **info: Any) -> SubwordSpace:
+        """Wrap a validated space and its n-gram part without copying (loaders and learners); ``info`` joins
+        the provenance's ``subwords`` entry."""
         self = cls.__new__(cls)
+        prov = _with_subwords(space.provenance, sub.minn, sub.maxn, sub.bucket, **info)
         self._init(space.keys, space.vectors, metric=space.metric, normalized=space.is_normalized,
-                   counts=space.counts, provenance=_with_subwords(space.provenance, sub.minn, sub.maxn, sub.bucket))
+                   counts=space.counts, provenance=prov)
         self._sub = sub
         return self
 
@@ -246,9 +248,13 @@ def _matrix(x: npt.ArrayLike, what: str, dim: int, copy: bool, rows: int | None 
     return arr
 
 
-def _with_subwords(prov: Provenance, minn: int, maxn: int, bucket: int) -> Provenance:
-    """The provenance, saying that the space embeds unknown words from fastText n-grams."""
-    info = {"minn": minn, "maxn": maxn, "bucket": bucket, "hash": "fasttext-fnv1a"}
+def _with_subwords(prov: Provenance, minn: int, maxn: int, bucket: int, **extra: Any) -> Provenance:
+    """The provenance, saying that the space embeds unknown words from fastText n-grams.
+
+    ``config["subwords"]`` is informational (:data:`~embspace.space.provenance.INFORMATIONAL`): it leaves the
+    space id alone, so a space given n-grams stays comparable with the space it was made from.
+    """
+    info = {"minn": minn, "maxn": maxn, "bucket": bucket, "hash": "fasttext-fnv1a", **extra}
     if prov.config.get("subwords") == info:
         return prov
     return dataclasses.replace(prov, config={**prov.config, "subwords": info})

@@ -19,6 +19,7 @@ from .matrix_factorization import MatrixFactorization
 from .metric_projection import MetricProjection
 from .recommender import Recommender
 from .sampler import ClassBalancedSampler
+from .subword_filler import SubwordFiller
 from .two_tower_clip import TwoTowerClip
 from .word2vec import Word2Vec
 
@@ -35,6 +36,7 @@ __all__ = [
     "MetricProjection",
     "Recommender",
     "SmallConvNet",
+    "SubwordFiller",
     "TwoTowerClip",
     "Word2Vec",
     "finetune",
