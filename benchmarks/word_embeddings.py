@@ -965,7 +965,8 @@ def fasttext_acceptance(summary: dict[str, dict[str, Any]]) -> list[dict[str, An
         pts, tol = TARGETS["analogy_points"], TARGETS["wordsim"]
         checks.append({"check": f"FastText {arch} analogy vs gensim FastText", "target": f">= gensim - {pts:.1f} point",
                        "goal": "", "holds": (100 * s["analogy"] >= 100 * p["analogy"] - pts) if both else None,
-                       "measured": f"{100 * s['analogy']:.1f}% vs {100 * p['analogy']:.1f}%" if both else "not measured"})
+                       "measured": f"{100 * s['analogy']:.1f}% vs {100 * p['analogy']:.1f}%" if both
+                       else "not measured"})
         checks.append({"check": f"FastText {arch} WordSim-353 vs gensim FastText", "target": f">= gensim - {tol:.2f}",
                        "goal": "", "holds": (s["wordsim"] >= p["wordsim"] - tol) if both else None,
                        "measured": f"{s['wordsim']:.3f} vs {p['wordsim']:.3f}" if both else "not measured"})

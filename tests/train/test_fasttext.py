@@ -70,7 +70,7 @@ def test_unknown_words_land_by_their_stem(architecture: str) -> None:
     corpus, stems = _spelled_corpus()
     space = FastText(architecture=architecture, workers=1, **FAST).fit(corpus).space_  # type: ignore[arg-type]
     hits = 0
-    for t, stem in enumerate(stems):
+    for stem in stems:
         unseen = stem + "zqx"  # an ending never seen
         assert unseen not in space
         top = space.neighbors(unseen, k=5).keys
@@ -104,7 +104,7 @@ def test_buckets_are_allocated_for_the_ngrams_seen() -> None:
 
 
 def test_maxn_zero_is_word2vec_with_fasttexts_init() -> None:
-    corpus, names = _random_corpus()
+    corpus, _ = _random_corpus()
     model = FastText(workers=2, **{**FAST, "minn": 0, "maxn": 0}).fit(corpus)  # type: ignore[arg-type]
     assert type(model.space_) is embspace.EmbeddingSpace
     assert model.memory_["ngram_rows"] == 0

@@ -311,7 +311,8 @@ def save(space: EmbeddingSpace, path: str | Path, format: FormatName | str | Non
 
     No suffix (or ``format="embspace"``) writes a space directory. ``.txt`` writes word2vec text,
     ``.vec`` fastText text; ``format="fasttext"`` writes a :class:`SubwordSpace` as fastText's native
-    ``.bin`` model (vocabulary and n-gram buckets) unless the path ends ``.vec``; ``.bin`` word2vec binary, ``.npy`` NumPy (+ ``.keys.txt``), ``.parquet``,
+    ``.bin`` model (vocabulary and n-gram buckets) unless the path ends ``.vec``; ``.bin`` word2vec binary,
+    ``.npy`` NumPy (+ ``.keys.txt``), ``.parquet``,
     ``.arrow``/``.feather``; ``.gz``/``.bz2``/``.xz`` compress text formats. Every write goes to a
     temporary file first and replaces the target only when complete.
 

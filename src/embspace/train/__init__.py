@@ -1,5 +1,5 @@
-"""Learners: word2vec (skip-gram, CBOW), fastText (subword n-grams), GloVe, matrix factorisation (compiled CPU kernels and a
-PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
+"""Learners: word2vec (skip-gram, CBOW), fastText (subword n-grams), GloVe, matrix factorisation (compiled
+CPU kernels and a PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
 encoder, a CLIP-style two-tower model, static distillation of a transformer text encoder (:class:`Distiller`),
 and fine-tuning of sentence encoders.
 

@@ -106,7 +106,8 @@ class SubwordFiller(Learner):
         try:
             words = [k.encode("utf-8") for k in space.keys]
         except UnicodeEncodeError as e:
-            raise InvalidInputError(f"key {e.object!r} is not encodable as UTF-8, which n-grams are hashed in") from None
+            raise InvalidInputError(f"key {e.object!r} is not encodable as UTF-8, in which n-grams are hashed; "
+                                    "drop or rename that key") from None
         ptr, buckets = subword_buckets(words, self.minn, self.maxn, self.buckets)
         used, dense = np.unique(buckets, return_inverse=True)
         per_word = np.diff(ptr)
@@ -125,7 +126,7 @@ class SubwordFiller(Learner):
         self._holdout_words: list[str] = []
         self._holdout_cosine = float("nan")
         g0 = None
-        n_out = min(int(round(self.holdout * n)), 5000)
+        n_out = min(round(self.holdout * n), 5000)
         if n_out > 0 and n - n_out > 0:
             rng = np.random.default_rng(self.seed)
             out = np.sort(rng.choice(n, n_out, replace=False))
@@ -163,7 +164,7 @@ def _ridge_cg(a: sp.csr_matrix, y: npt.NDArray[np.float64], l2: float, x0: npt.N
     rs = np.einsum("ij,ij->j", res, res)
     b_norm = np.sqrt(np.einsum("ij,ij->j", b, b)) + 1e-30
     it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007  (the count is returned)
+    for it in range(1, max_iter + 1):
         if np.all(np.sqrt(rs) <= tol * b_norm):
             it -= 1
             break

@@ -34,9 +34,9 @@ import numpy.typing as npt
 
 from ..._types import FloatArray
 from ...errors import CorruptDataError, InvalidInputError, UnknownFormatError
+from .._subwords import ngram_rows
 from ..embedding_space import EmbeddingSpace
 from ..subword_space import SubwordSpace, _Subwords
-from .._subwords import ngram_rows
 from ._common import COMPRESSED, ByteStream, decode_advice, encoding_label, imported_space, reading
 
 MAGIC = 793712314
