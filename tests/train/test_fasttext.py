@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,3 +152,31 @@ def test_learner_save_and_load(tmp_path: Path) -> None:
     assert isinstance(back, FastText) and back.maxn == 6
     np.testing.assert_array_equal(back.space_.vectors, model.space_.vectors)
     np.testing.assert_array_equal(np.asarray(back.space_.vector("zzzyyy")), np.asarray(model.space_.vector("zzzyyy")))
+
+
+def test_checkpoint_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Word2Vec checkpoint machinery carries the n-gram rows too (one worker: bit for bit)."""
+    from embspace.train import _checkpoint as checkpoint_mod
+
+    corpus, _ = _random_corpus()
+    settings = {**FAST, "epochs": 3}
+    whole = FastText(workers=1, **settings).fit(corpus).space_  # type: ignore[arg-type]
+    real_save = checkpoint_mod.save
+    calls = {"n": 0}
+
+    def save_then_crash(*args: Any, **kwargs: Any) -> None:
+        real_save(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # after the first epoch's checkpoint: simulate a kill
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_mod, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        FastText(workers=1, **settings).fit(corpus, checkpoint=tmp_path / "ckpt")  # type: ignore[arg-type]
+    monkeypatch.setattr(checkpoint_mod, "save", real_save)
+    assert checkpoint_mod.load_any(tmp_path / "ckpt").epoch == 1
+    resumed = FastText(workers=1, **settings).fit(corpus, checkpoint=tmp_path / "ckpt")  # type: ignore[arg-type]
+    np.testing.assert_array_equal(resumed.space_.vectors, whole.vectors)
+    np.testing.assert_array_equal(resumed.space_.ngram_vectors, whole.ngram_vectors)
+    with pytest.raises(InvalidInputError, match="other settings"):
+        FastText(workers=1, **{**settings, "maxn": 5}).fit(corpus, checkpoint=tmp_path / "ckpt")  # type: ignore[arg-type]
