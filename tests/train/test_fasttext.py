@@ -115,7 +115,7 @@ def test_settings_errors_and_not_fitted() -> None:
     with pytest.raises(NotFittedError):
         FastText().space_  # noqa: B018
     corpus, _ = _random_corpus()
-    for bad in ({"minn": 4, "maxn": 3}, {"minn": 0, "maxn": 3}, {"buckets": 0}, {"device": "cuda"},
+    for bad in ({"minn": 4, "maxn": 3}, {"minn": 0, "maxn": 3}, {"buckets": 0}, {"device": "tpu"},
                 {"architecture": "glove"}):
         with pytest.raises(InvalidInputError):
             FastText(**{**FAST, **bad}).fit(corpus)  # type: ignore[arg-type]
@@ -180,3 +180,38 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pyt
     np.testing.assert_array_equal(resumed.space_.ngram_vectors, whole.ngram_vectors)
     with pytest.raises(InvalidInputError, match="other settings"):
         FastText(workers=1, **{**settings, "maxn": 5}).fit(corpus, checkpoint=tmp_path / "ckpt")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_torch_engine_runs_on_cpu(architecture: str) -> None:
+    """The accelerator engine's code path (n-gram rows gathered and scattered per pair), on the CPU."""
+    pytest.importorskip("torch")
+    corpus, names = _random_corpus()
+    model = FastText(architecture=architecture, device="torch-cpu", **{**FAST, "epochs": 3})  # type: ignore[arg-type]
+    model.fit(corpus[:1500])
+    space = model.space_
+    assert space.provenance.config["engine"] == "torch"
+    assert np.isfinite(space.vectors).all() and np.isfinite(space.ngram_vectors).all()
+    assert model.loss_history_[-1] < model.loss_history_[0]
+    assert _purity(space, names) > 0.9  # untrained: 0.15
+
+
+def test_torch_gather_is_the_mean_of_the_rows() -> None:
+    torch = pytest.importorskip("torch")
+    from embspace.train._w2v_torch import TorchFastText
+
+    rng = np.random.default_rng(0)
+    syn0 = rng.standard_normal((7, 3)).astype(np.float32)
+    syn1 = np.zeros((3, 3), np.float32)
+    ptr = np.array([0, 2, 5, 6])  # word 0: rows 0, 3; word 1: rows 1, 4, 5; word 2: row 2
+    rows = np.array([0, 3, 1, 4, 5, 2], np.int32)
+    eng = TorchFastText(syn0, syn1, "cpu", "skipgram", 2, 2, np.full(3, 1 / 3), np.ones(3, np.float32), ptr, rows)
+    total, count = eng._gather(torch.tensor([1, 0, 1]))
+    np.testing.assert_allclose(total.numpy() / count.numpy()[:, None],
+                               [syn0[[1, 4, 5]].mean(0), syn0[[0, 3]].mean(0), syn0[[1, 4, 5]].mean(0)], rtol=1e-6)
+    before = syn0.copy()
+    eng._scatter(torch.tensor([2, 1]), torch.ones((2, 3)))
+    eng.sync()
+    # every row of words 2 and 1 (rows 2; 1, 4, 5) receives the whole gradient; the others none
+    np.testing.assert_allclose(syn0 - before, [[0] * 3, [1] * 3, [1] * 3, [0] * 3, [1] * 3, [1] * 3, [0] * 3],
+                               atol=1e-6)  # float32 additions

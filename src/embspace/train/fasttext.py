@@ -60,8 +60,9 @@ class FastText(Word2Vec):
 
     Notes
     -----
-    Training runs on the CPU engine only; ``device="cuda"`` is refused for now (the PyTorch engine has no
-    n-grams yet). :meth:`partial_fit` is not offered (new words bring new n-gram rows).
+    On CUDA/MPS (``device="auto"`` with a GPU) the PyTorch engine of :class:`Word2Vec` trains it, each word's
+    input being the mean of its rows (gathered per (centre, context) pair, in batches). :meth:`partial_fit` is
+    not offered (new words bring new n-gram rows).
     """
 
     def __init__(self, *, dim: int = 100, window: int = 5, min_count: int = 5, architecture: Architecture = "skipgram",
@@ -88,9 +89,6 @@ class FastText(Word2Vec):
                                     "maxn=0 turns n-grams off")
         if self.maxn and self.buckets < 1:
             raise InvalidInputError("buckets must be at least 1 when n-grams are on (maxn > 0)")
-        if self.device not in ("auto", "cpu"):
-            raise InvalidInputError(f"FastText trains on the CPU engine only for now; got device={self.device!r}. "
-                                    "Use device='cpu' (or 'auto')")
 
     @property
     def memory_(self) -> dict[str, int]:
@@ -129,10 +127,14 @@ class FastText(Word2Vec):
         n = len(vocab) + len(self._bucket_ids)
         return huge_copy(((rng.random((n, self.dim), dtype=np.float32) * 2 - 1) / self.dim).astype(np.float32))
 
-    def _engine(self) -> Engine:
-        return Engine("numba", "cpu")
-
     def _runner(self, engine: Engine, vocab: Vocab, keep: FloatArray) -> tuple[Any, Any]:
+        if engine.kind == "torch":
+            from ._w2v_torch import TorchFastText
+
+            trainer: Any = TorchFastText(self._syn0, self._syn1, engine.device, self.architecture, self.window,
+                                         self.negative, vocab.noise_distribution(self.ns_exponent), keep, self._ptr,
+                                         self._rows)
+            return trainer.run_job, trainer.sync
         from ._ft_kernels import train_ft_cbow, train_ft_sg
 
         kernel = train_ft_sg if self.architecture == "skipgram" else train_ft_cbow
