@@ -167,3 +167,19 @@ def test_our_bin_loads_in_gensim(tmp_path: Path) -> None:
         # gensim recomputes each known word's mean from the rows we wrote (float32, another order)
         np.testing.assert_allclose(wv[word], ours.vector(word), rtol=1e-5, atol=1e-6)
     assert load_facebook_model(str(out)).wv.vector_size == 16  # the whole model (output matrix too) parses
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_space_directory_keeps_the_ngrams(tmp_path: Path, sparse: bool) -> None:
+    space, _ = _space(sparse=sparse)
+    back = load(space.save(tmp_path / "dir"))
+    assert isinstance(back, SubwordSpace) and back.space_id == space.space_id
+    np.testing.assert_array_equal(back.vectors, space.vectors)
+    for word in ["catz", "naïf", "日本"]:
+        np.testing.assert_array_equal(back.vector(word), space.vector(word))  # the same rows, the same sums
+    assert (back.minn, back.maxn, back.bucket) == (3, 6, 97)
+    plain = load(EmbeddingSpace(space.keys, space.vectors).save(tmp_path / "plain"))
+    assert type(plain) is EmbeddingSpace
+    (tmp_path / "dir" / "ngrams.npy").unlink()
+    with pytest.raises(embspace.errors.CorruptDataError, match="n-gram part"):
+        load(tmp_path / "dir")

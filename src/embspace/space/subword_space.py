@@ -47,8 +47,9 @@ class SubwordSpace(EmbeddingSpace):
     stay about the vocabulary. The provenance's config says ``subwords`` (``minn``, ``maxn``, ``bucket``).
 
     Made by :class:`embspace.train.FastText`, :class:`embspace.train.SubwordFiller`, or read from a fastText
-    ``.bin`` (``embspace.load("model.bin")``); written back as one by ``space.save(path, format="fasttext")``.
-    Derived spaces (``normalize``, ``subset``...) are plain :class:`EmbeddingSpace` objects.
+    ``.bin`` (``embspace.load("model.bin")``); written back as one by ``space.save(path, format="fasttext")``,
+    or as an embspace directory (``space.save("dir")``, n-gram rows in ``ngrams.npy``). The other formats keep
+    the vocabulary only; derived spaces (``normalize``, ``subset``...) are plain :class:`EmbeddingSpace` objects.
 
     Parameters
     ----------
