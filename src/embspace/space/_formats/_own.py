@@ -3,8 +3,8 @@
 Optionally ``counts.npy``; a SubwordSpace adds ``ngrams.npy`` (its n-gram rows, memory-mapped on open) and,
 when only some buckets have rows, ``buckets.npy`` (``meta.json`` key ``subwords``: minn, maxn, bucket); the
 ``embspace.json`` artifact header (kind ``space``, or ``fixed-space`` for a fixed space, which adds its
-transform) since the header exists; directories without it (written before) read as before. Written to a temporary sibling and renamed into place, so a failed
-write never leaves a half-written space behind.
+transform) since the header exists; directories without it (written before) read as before. Written to a
+temporary sibling and renamed into place, so a failed write never leaves a half-written space behind.
 """
 
 from __future__ import annotations
