@@ -196,7 +196,7 @@ def test_effect_sizes_equal_wefes_weat_on_the_same_vectors() -> None:
     """Caliskan et al. (2017) as WEFE computes it (cosine; population std over the union of the targets): our
     effect size equals WEFE's on the same vectors and the ten original word lists (the issue asks 3 decimals;
     both sum float64 cosines of the same float32 vectors, in another order, so 1e-6 holds)."""
-    pytest.importorskip("wefe")
+    pytest.importorskip("wefe", reason="wefe is not installed: pip install --no-deps wefe==1.0.1")
     from gensim.models import KeyedVectors
     from wefe.metrics import WEAT
     from wefe.query import Query
