@@ -492,7 +492,7 @@ class Distiller(Learner):
                     opt.zero_grad(set_to_none=True)
                     loss = (1.0 - cosine(idx)).mean()
                     loss.backward()  # type: ignore[no-untyped-call]
-                    opt.step()
+                    opt.step()  # type: ignore[no-untyped-call]
                     total += float(loss.detach()) * len(idx)
                     bar.advance(len(idx), loss=float(loss.detach()))
                 score = heldout()
