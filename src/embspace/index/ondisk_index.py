@@ -88,6 +88,11 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def _ivf(index: Any) -> Any:
+    """The IndexIVF inside ``index`` (under its transforms), downcast."""
+    return _structure(index).ivf
+
+
 def check_ivf(factory: str) -> str:
     spec = FactorySpec.parse(factory)
     if spec.index != "IVF" or spec.refine is not None:
@@ -120,6 +125,7 @@ class OnDiskIVFIndex(FaissIndex):
 
     def __init__(self, dim: int, factory: str | FactorySpec = "IVF1024,Flat", *, metric: Metric = "cosine",
                  params: dict[str, int] | None = None, workdir: str | Path | None = None) -> None:
+        self._base_holder: Any = None  # the index owning self._base
         self._base: Any = None  # the read-only OnDiskInvertedLists of the lists file (None: no file yet)
         self._base_n = 0  # labels stored in the lists file (0 .. base_n - 1)
         self._base_fd: int | None = None  # an open descriptor of the lists file (to link it while saving)
@@ -135,7 +141,7 @@ class OnDiskIVFIndex(FaissIndex):
     def _new_faiss_index(self) -> Any:
         faiss = _faiss()
         index = super()._new_faiss_index()
-        ivf = faiss.extract_index_ivf(index)
+        ivf = _ivf(index)
         ivf.make_direct_map(False)  # no direct map: the lists are read-only, labels found through the lists
         return index
 
@@ -148,7 +154,7 @@ class OnDiskIVFIndex(FaissIndex):
         if self._delta is None:
             self._delta = faiss.clone_index(self._template)
         top = faiss.clone_index(self._template)
-        delta_lists = faiss.extract_index_ivf(self._delta).invlists
+        delta_lists = _ivf(self._delta).invlists
         if self._base is not None:
             vec = faiss.InvertedListsPtrVector()
             vec.push_back(self._base)
@@ -158,7 +164,7 @@ class OnDiskIVFIndex(FaissIndex):
         else:
             lists = delta_lists
             self._keep = []
-        faiss.extract_index_ivf(top).replace_invlists(lists, False)
+        _ivf(top).replace_invlists(lists, False)
         self._index = top
         self._struct = _structure(top)
         self._apply_params()
@@ -167,7 +173,7 @@ class OnDiskIVFIndex(FaissIndex):
     def _sync_ntotal(self) -> None:
         n = self._base_n + int(self._delta.ntotal)
         self._index.ntotal = n
-        _faiss().extract_index_ivf(self._index).ntotal = n
+        _ivf(self._index).ntotal = n
 
     @property
     def n_on_disk(self) -> int:
@@ -262,16 +268,16 @@ class OnDiskIVFIndex(FaissIndex):
         """Write the file's lists, the delta's and the shards' (in label order) into a new lists file in ``work``
         and map it read-only in place of the old one; the delta is emptied."""
         faiss = _faiss()
-        ivf_t = faiss.extract_index_ivf(self._template)
+        ivf_t = _ivf(self._template)
         sources: list[Any] = []
         held: list[Any] = []
         if self._base is not None:
             sources.append(self._base)
         if self._delta is not None and self._delta.ntotal:
-            sources.append(faiss.extract_index_ivf(self._delta).invlists)
+            sources.append(_ivf(self._delta).invlists)
         for f in shard_files:  # memory-mapped, not read: the shards together may exceed the memory
             idx = faiss.read_index(f, faiss.IO_FLAG_MMAP)
-            ivf = faiss.extract_index_ivf(idx)
+            ivf = _ivf(idx)
             held.append(idx)
             sources.append(ivf.invlists)
         target = work / f"lists-{secrets.token_hex(6)}.ivfdata"
@@ -284,7 +290,7 @@ class OnDiskIVFIndex(FaissIndex):
         del vec, held
         # write the table, read it back read-only: one path for a fresh and a loaded lists file
         holder = faiss.clone_index(self._template)
-        faiss.extract_index_ivf(holder).replace_invlists(out, True)
+        _ivf(holder).replace_invlists(out, True)
         out.this.disown()
         header = work / (target.name + ".faiss")
         faiss.write_index(holder, str(header))
@@ -301,7 +307,7 @@ class OnDiskIVFIndex(FaissIndex):
             holder = faiss.read_index(str(header), faiss.IO_FLAG_SKIP_IVF_DATA)
         except RuntimeError as e:
             raise CorruptDataError(header, f"FAISS cannot read it: {str(e).strip().splitlines()[-1]}") from None
-        ivf = faiss.extract_index_ivf(holder)
+        ivf = _ivf(holder)
         od = faiss.downcast_InvertedLists(ivf.invlists)
         if not isinstance(od, faiss.OnDiskInvertedLists):
             raise CorruptDataError(header, "not the table of an on-disk lists file")
@@ -311,8 +317,7 @@ class OnDiskIVFIndex(FaissIndex):
         od.filename = str(data)  # the path it has now (FAISS keeps the one it was written at)
         od.read_only = True
         od.do_mmap()
-        ivf.own_invlists = False
-        od.thisown = True  # ours now, freed with the Python object
+        self._base_holder = holder  # owns the lists (freed, and unmapped, with it)
         if self._base_fd is not None:
             os.close(self._base_fd)
         self._base, self._base_n = od, int(n)
@@ -328,7 +333,7 @@ class OnDiskIVFIndex(FaissIndex):
     def _replace_content(self, x: FloatArray, ids: IntArray, *, max_norm: float | None) -> None:
         faiss = _faiss()
         index = faiss.index_factory(self._faiss_dim(), self._factory, self._faiss_metric())
-        faiss.extract_index_ivf(index).make_direct_map(False)
+        _ivf(index).make_direct_map(False)
         if len(x):
             self._train_faiss(index, x)
         self._index, self._template, self._delta, self._base, self._base_n = index, None, None, None, 0
@@ -374,7 +379,7 @@ class OnDiskIVFIndex(FaissIndex):
             if self._base is not None:
                 self._link_lists(tmp / LISTS)
                 holder = faiss.clone_index(self._template)
-                faiss.extract_index_ivf(holder).replace_invlists(self._base, False)
+                _ivf(holder).replace_invlists(self._base, False)
                 faiss.write_index(holder, str(tmp / LISTS_HEADER))
                 del holder
             np.save(tmp / "ids.npy", self._map.saved_label_ids(), allow_pickle=False)
@@ -424,6 +429,7 @@ class OnDiskIVFIndex(FaissIndex):
         self._factory, self._dot_graph, self._mips = meta["factory"], "reduce", False
         self._user_max_norm = self._max_norm = None
         self._base, self._base_n, self._base_fd, self._keep, self._workdir = None, 0, None, [], None
+        self._base_holder = None
         self.shard_sizes = []
         try:
             template = faiss.read_index(str(path / TEMPLATE))
