@@ -139,7 +139,6 @@ class OnDiskIVFIndex(FaissIndex):
 
     # ----------------------------------------------------------------- structure
     def _new_faiss_index(self) -> Any:
-        faiss = _faiss()
         index = super()._new_faiss_index()
         ivf = _ivf(index)
         ivf.make_direct_map(False)  # no direct map: the lists are read-only, labels found through the lists
