@@ -8,6 +8,10 @@ every system:
 - embspace: ``embspace.train.Word2Vec(dim=100, window=5, min_count=5, architecture="skipgram"|"cbow",
   negative=5, sample=1e-3, epochs=5, workers=2, seed=1, progress=False, device="cpu")
   .fit(TextCorpus(path))``;
+- FastText (issue 28): ``gensim.models.FastText(...)`` with the word2vec settings plus ``min_n=3, max_n=6,
+  bucket=2000000`` against ``embspace.train.FastText(...)`` with ``minn=3, maxn=6, buckets=2000000``
+  (systems ``embspace-ft-sg``, ``gensim-ft-sg``, ``embspace-ft-cbow``, ``gensim-ft-cbow``); their vectors are
+  also evaluated with the evaluation words removed from the vocabulary (rebuilt from their n-grams alone);
 - embspace GloVe: ``embspace.train.GloVe(dim=100, window=10, min_count=5, x_max=10.0, epochs=15,
   workers=2, seed=1, progress=False).fit(TextCorpus(path))`` when ``embspace.train`` has it;
 - Stanford GloVe, side by side when ``--stanford-glove DIR`` names a folder holding its four built
@@ -35,6 +39,7 @@ Usage::
     python benchmarks/word_embeddings.py                  # full: wiki17, 3 interleaved runs, 2 threads (~30 min)
     python benchmarks/word_embeddings.py --quick          # smoke test: first 20,000 lines, 1 run
     python benchmarks/word_embeddings.py --systems embspace-sg,gensim-sg
+    python benchmarks/word_embeddings.py --systems embspace-ft-sg,gensim-ft-sg,embspace-ft-cbow,gensim-ft-cbow --update
     python benchmarks/word_embeddings.py --systems embspace-glove,stanford-glove --stanford-glove DIR
 """
 
@@ -97,6 +102,14 @@ SYSTEMS: dict[str, dict[str, str]] = {
     "gensim-sg": {"family": "gensim", "arch": "skipgram", "peer": "", "label": "gensim skip-gram"},
     "embspace-cbow": {"family": "embspace", "arch": "cbow", "peer": "gensim-cbow", "label": "embspace CBOW"},
     "gensim-cbow": {"family": "gensim", "arch": "cbow", "peer": "", "label": "gensim CBOW"},
+    "embspace-ft-sg": {"family": "embspace", "arch": "skipgram", "model": "fasttext", "peer": "gensim-ft-sg",
+                       "label": "embspace FastText skip-gram"},
+    "gensim-ft-sg": {"family": "gensim", "arch": "skipgram", "model": "fasttext", "peer": "",
+                     "label": "gensim FastText skip-gram"},
+    "embspace-ft-cbow": {"family": "embspace", "arch": "cbow", "model": "fasttext", "peer": "gensim-ft-cbow",
+                         "label": "embspace FastText CBOW"},
+    "gensim-ft-cbow": {"family": "gensim", "arch": "cbow", "model": "fasttext", "peer": "",
+                       "label": "gensim FastText CBOW"},
     "embspace-glove": {"family": "embspace", "arch": "glove", "peer": "stanford-glove", "label": "embspace GloVe"},
     "stanford-glove": {"family": "stanford", "arch": "glove", "peer": "", "label": "Stanford GloVe"},
 }
@@ -108,7 +121,14 @@ STANFORD = {
     "note": "reference figure, not run here (shared/design/REFERENCE_FIGURES.md: 495 s end to end, "
             "co-occurrence 44.1M non-zeros; Stanford GloVe cannot be built in this environment)",
 }
-TARGETS = {"throughput": (1.0, 1.5), "analogy_points": 1.0, "wordsim": 0.02, "glove_time": (1.0, 0.5)}
+TARGETS = {"throughput": (1.0, 1.5), "analogy_points": 1.0, "wordsim": 0.02, "glove_time": (1.0, 0.5),
+           "fasttext_throughput": 1.5}
+# fastText's character n-grams (issue 28): the word2vec settings plus these, for both libraries.
+FASTTEXT = {"minn": 3, "maxn": 6, "buckets": 2_000_000}
+
+
+def is_fasttext(name: str) -> bool:
+    return SYSTEMS[name].get("model") == "fasttext"
 
 
 def stanford_commands(tools: Path, corpus: str, threads: int, seed: int) -> list[tuple[str, list[str], str, str]]:
@@ -133,6 +153,15 @@ def call_string(name: str, threads: int, seed: int, device: str) -> str:
         return " && ".join(shlex.join([Path(argv[0]).name, *argv[1:]]) + (f" < {i}" if i else "") +
                            (f" > {o}" if o else "")
                            for _, argv, i, o in stanford_commands(Path("."), "corpus.txt", threads, seed))
+    if is_fasttext(name):
+        if s["family"] == "gensim":
+            sg = 1 if s["arch"] == "skipgram" else 0
+            return (f"gensim.models.FastText(LineSentence(path), vector_size=100, window=5, min_count=5, sg={sg}, "
+                    f"negative=5, sample=1e-3, epochs=5, min_n=3, max_n=6, bucket=2000000, workers={threads}, "
+                    f"seed={seed})")
+        return (f"embspace.train.FastText(dim=100, window=5, min_count=5, architecture={s['arch']!r}, negative=5, "
+                f"sample=1e-3, epochs=5, minn=3, maxn=6, buckets=2000000, workers={threads}, seed={seed}, "
+                "progress=False, device='cpu').fit(TextCorpus(path))")
     if s["family"] == "gensim":
         sg = 1 if s["arch"] == "skipgram" else 0
         return (f"gensim.models.Word2Vec(LineSentence(path), vector_size=100, window=5, min_count=5, sg={sg}, "
@@ -332,7 +361,9 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     if family == "stanford":
         return run_stanford(spec, out)
+    fasttext = is_fasttext(name)
     if family == "gensim":
+        from gensim.models import FastText as GensimFastText
         from gensim.models import Word2Vec as GensimWord2Vec
         from gensim.models.word2vec import LineSentence
     else:
@@ -343,8 +374,19 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     out["rss_before_fit_mib"] = rss_mib()
     t0 = time.perf_counter()
-    if family == "gensim":
-        model: Any = GensimWord2Vec(LineSentence(path), vector_size=W2V["dim"], window=W2V["window"],
+    if family == "gensim" and fasttext:
+        model: Any = GensimFastText(LineSentence(path), vector_size=W2V["dim"], window=W2V["window"],
+                                    min_count=W2V["min_count"], sg=1 if arch == "skipgram" else 0,
+                                    negative=W2V["negative"], sample=W2V["sample"], epochs=W2V["epochs"],
+                                    min_n=FASTTEXT["minn"], max_n=FASTTEXT["maxn"], bucket=FASTTEXT["buckets"],
+                                    workers=threads, seed=seed)
+    elif fasttext:
+        model = est.FastText(dim=W2V["dim"], window=W2V["window"], min_count=W2V["min_count"], architecture=arch,
+                             negative=W2V["negative"], sample=W2V["sample"], epochs=W2V["epochs"],
+                             minn=FASTTEXT["minn"], maxn=FASTTEXT["maxn"], buckets=FASTTEXT["buckets"],
+                             workers=threads, seed=seed, progress=False, device="cpu").fit(TextCorpus(path))
+    elif family == "gensim":
+        model = GensimWord2Vec(LineSentence(path), vector_size=W2V["dim"], window=W2V["window"],
                                     min_count=W2V["min_count"], sg=1 if arch == "skipgram" else 0,
                                     negative=W2V["negative"], sample=W2V["sample"], epochs=W2V["epochs"],
                                     workers=threads, seed=seed)
@@ -377,7 +419,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         kv = keyed_vectors(space)
         vocab = getattr(model, "vocab_", None)
         out["corpus_words"] = int(vocab.raw_token_count) if vocab is not None else None
-        for attr in ("words_per_second_", "loss_history_", "timings_", "cooccurrence_nnz_"):
+        for attr in ("words_per_second_", "loss_history_", "timings_", "cooccurrence_nnz_", "memory_"):
             try:
                 value = getattr(model, attr)
             except Exception:  # optional diagnostics a learner may lack
@@ -388,7 +430,75 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
                              for k, v in model.get_params().items()}
         out["versions"] = {"embspace": embspace.__version__}
     out["vocab_size"] = len(space)
-    return evaluate_into(out, space, kv, spec)
+    evaluate_into(out, space, kv, spec)
+    if fasttext:
+        t = time.perf_counter()
+        ngram_only = gensim_ngram_vectors(model.wv) if family == "gensim" else space.oov_vector
+        out["oov"] = evaluate_oov(space, ngram_only, spec)
+        out["oov"]["seconds"] = time.perf_counter() - t
+    return out
+
+
+def eval_words(space: Any, spec: dict[str, Any]) -> list[str]:
+    """The vocabulary words the analogy questions and WordSim-353 pairs use (lower-cased, as evaluated)."""
+    words: set[str] = set()
+    with open(spec["analogy_file"], encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith(":"):
+                words.update(w.lower() for w in line.split())
+    with open(spec["wordsim_file"], encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 3 and not line.startswith("#"):
+                words.update(w.lower() for w in parts[:2])
+    return sorted(w for w in words if w in space)
+
+
+def gensim_ngram_vectors(wv: Any) -> Any:
+    """gensim's vector of a word from its n-grams alone (what ``wv[word]`` gives a word it never saw)."""
+    import numpy as np
+    from gensim.models.fasttext import ft_ngram_hashes
+
+    def rows(words: list[str]) -> Any:
+        out = np.zeros((len(words), wv.vector_size), np.float32)
+        for i, w in enumerate(words):
+            h = ft_ngram_hashes(w, wv.min_n, wv.max_n, wv.bucket)
+            if h:
+                out[i] = wv.vectors_ngrams[h].mean(axis=0)
+        return out
+
+    return rows
+
+
+def evaluate_oov(space: Any, ngram_only: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation words removed from the vocabulary: their vectors rebuilt from their n-grams alone.
+
+    Reported: how many get a non-zero vector (coverage; a word2vec space covers none of them), the mean
+    cosine of the rebuilt vectors with the trained ones, and the analogy and WordSim-353 figures of the space
+    whose evaluation-word rows are replaced by the rebuilt ones (the other words, the analogy answers'
+    competitors, keep their vectors).
+    """
+    import numpy as np
+
+    import embspace.evaluate as ev
+    from embspace import EmbeddingSpace
+
+    words = eval_words(space, spec)
+    rebuilt = np.asarray(ngram_only(words), np.float32)
+    trained = np.asarray(space[words], np.float32)
+    norms = np.linalg.norm(rebuilt, axis=1) * np.linalg.norm(trained, axis=1)
+    covered = np.linalg.norm(rebuilt, axis=1) > 0
+    cos = np.einsum("ij,ij->i", rebuilt, trained) / np.maximum(norms, 1e-30)
+    vectors = np.array(space.vectors, np.float32)
+    vectors[[space.index_of(w) for w in words]] = rebuilt
+    replaced = EmbeddingSpace(space.keys, vectors, metric="cosine", counts=space.counts)
+    an = ev.analogy(replaced, spec["analogy_file"], restrict_vocab=RESTRICT_VOCAB, case_insensitive=True,
+                    method="3cosadd")
+    sim = ev.word_similarity(replaced, spec["wordsim_file"], case_insensitive=True)
+    return {"words": len(words), "covered": int(covered.sum()), "coverage": float(covered.mean()) if words else None,
+            "mean_cosine": float(cos[covered].mean()) if covered.any() else None,
+            "analogy": an.accuracy, "semantic": an.semantic_accuracy, "syntactic": an.syntactic_accuracy,
+            "analogy_evaluated": an.evaluated, "wordsim_spearman": sim.spearman, "wordsim_pairs": sim.pairs}
 
 
 def run_stanford(spec: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
@@ -675,11 +785,28 @@ def summarize(name: str, rs: list[dict[str, Any]], words: int) -> dict[str, Any]
         "wordsim": _median([e["wordsim_spearman"] for e in emb]),
         "wordsim_gensim_eval": _median([g["wordsim_spearman"] for g in gen]),
         "wordsim_runs": [e["wordsim_spearman"] for e in emb],
+        "semantic": _median([e.get("semantic") for e in emb]),
+        "syntactic": _median([e.get("syntactic") for e in emb]),
+        **oov_summary(ok),
         "king_man_woman": max(set(kings), key=kings.count),
         "king_man_woman_runs": kings,
         "errors": [r["error"] for r in rs if "error" in r],
         **phases(ok),
     }
+
+
+def oov_summary(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the evaluation with the evaluation words out of the vocabulary (FastText systems)."""
+    oov = [r["oov"] for r in ok if isinstance(r.get("oov"), dict)]
+    if not oov:
+        return {}
+    keys = ("coverage", "mean_cosine", "analogy", "semantic", "syntactic", "wordsim_spearman")
+    out: dict[str, Any] = {"oov": {k: _median([o.get(k) for o in oov]) for k in keys}}
+    out["oov"]["words"] = oov[0]["words"]
+    mem = [r["memory"] for r in ok if isinstance(r.get("memory"), dict)]
+    if mem:
+        out["memory"] = mem[0]
+    return out
 
 
 def phases(ok: list[dict[str, Any]]) -> dict[str, Any]:
@@ -775,6 +902,7 @@ def acceptance(summary: dict[str, dict[str, Any]], quick: bool, is_wiki17: bool)
         checks.append({"check": f"{arch} WordSim-353 vs gensim", "target": f">= gensim - {tol:.2f}", "goal": "",
                        "holds": (s["wordsim"] >= p["wordsim"] - tol) if both else None,
                        "measured": f"{s['wordsim']:.3f} vs {p['wordsim']:.3f}" if both else "not measured"})
+    checks += fasttext_acceptance(summary)
     g = summary.get("embspace-glove", {})
     st = summary.get("stanford-glove", {})
     fitted = _measured(g)
@@ -818,6 +946,66 @@ def acceptance(summary: dict[str, dict[str, Any]], quick: bool, is_wiki17: bool)
     for c in checks:
         c["note"] = "quick mode: the targets are for the full wiki17 corpus" if quick else ""
     return checks
+
+
+def fasttext_acceptance(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 28's targets: embspace FastText vs gensim FastText, and the syntactic sections vs word2vec."""
+    checks: list[dict[str, Any]] = []
+    for arch, ours, peer, w2v in (("skip-gram", "embspace-ft-sg", "gensim-ft-sg", "embspace-sg"),
+                                  ("CBOW", "embspace-ft-cbow", "gensim-ft-cbow", "embspace-cbow")):
+        s, p, w = summary.get(ours, {}), summary.get(peer, {}), summary.get(w2v, {})
+        if not _measured(s):
+            continue
+        goal = TARGETS["fasttext_throughput"]
+        ratio = s.get("ratio_vs_peer")
+        checks.append({"check": f"FastText {arch} throughput vs gensim FastText", "target": f">= {goal:.1f}x",
+                       "goal": "", "measured": f"{ratio:.2f}x" if ratio is not None else "not measured",
+                       "holds": (ratio >= goal) if ratio is not None else None})
+        both = _measured(p)
+        pts, tol = TARGETS["analogy_points"], TARGETS["wordsim"]
+        checks.append({"check": f"FastText {arch} analogy vs gensim FastText", "target": f">= gensim - {pts:.1f} point",
+                       "goal": "", "holds": (100 * s["analogy"] >= 100 * p["analogy"] - pts) if both else None,
+                       "measured": f"{100 * s['analogy']:.1f}% vs {100 * p['analogy']:.1f}%" if both
+                       else "not measured"})
+        checks.append({"check": f"FastText {arch} WordSim-353 vs gensim FastText", "target": f">= gensim - {tol:.2f}",
+                       "goal": "", "holds": (s["wordsim"] >= p["wordsim"] - tol) if both else None,
+                       "measured": f"{s['wordsim']:.3f} vs {p['wordsim']:.3f}" if both else "not measured"})
+        checks.append({"check": f"FastText {arch} peak memory vs gensim FastText", "target": "<= gensim's", "goal": "",
+                       "holds": (s["peak_rss_mib"] <= p["peak_rss_mib"]) if both else None,
+                       "measured": f"{s['peak_rss_mib']:,.0f} vs {p['peak_rss_mib']:,.0f} MiB" if both
+                       else "not measured"})
+        has_w = _measured(w) and w.get("syntactic") is not None and s.get("syntactic") is not None
+        checks.append({"check": f"FastText {arch} syntactic analogies vs embspace word2vec {arch}",
+                       "target": "> word2vec's", "goal": "",
+                       "holds": (s["syntactic"] > w["syntactic"]) if has_w else None,
+                       "measured": f"{100 * s['syntactic']:.1f}% vs {100 * w['syntactic']:.1f}%" if has_w
+                       else "not measured"})
+    return checks
+
+
+def fasttext_table(report: dict[str, Any]) -> str:
+    """The FastText rows with the analogy sections and the out-of-vocabulary evaluation."""
+    heads = ["system", "semantic", "syntactic", "eval words covered (OOV)", "cosine n-grams vs trained",
+             "analogy (OOV)", "syntactic (OOV)", "WordSim-353 (OOV)", "n-gram rows"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.1f}%"
+
+    for name, s in report["systems"].items():
+        if name not in SYSTEMS or not _measured(s) or SYSTEMS[name]["arch"] == "glove":
+            continue
+        o = s.get("oov", {})
+        mem = s.get("memory", {})
+        rows = f"{mem['ngram_rows']:,} of {mem['buckets']:,}" if mem else ("2,000,000 (all)" if is_fasttext(name)
+                                                                           else "—")
+        lines.append("| " + " | ".join([
+            s.get("label", name), pct(s.get("semantic")), pct(s.get("syntactic")),
+            pct(o.get("coverage")) if o else "0% (no n-grams)",
+            "—" if o.get("mean_cosine") is None else f"{o['mean_cosine']:.3f}",
+            pct(o.get("analogy")), pct(o.get("syntactic")),
+            "—" if o.get("wordsim_spearman") is None else f"{o['wordsim_spearman']:.3f}", rows]) + " |")
+    return "\n".join(lines)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -944,6 +1132,8 @@ def print_table(report: dict[str, Any]) -> None:
         for c in report["acceptance"]:
             acc.add_row(c["check"], c["target"], c["goal"] or "—", c["measured"], _holds(c))
         console.print(acc)
+    if any(n in SYSTEMS and is_fasttext(n) for n in report["systems"]):
+        print(fasttext_table(report))
     for name, s in report["systems"].items():
         if "runs_s" in s:
             print(f"  {name}: runs " + ", ".join(f"{t:.1f}" for t in s["runs_s"]) + " s; vocabulary "
@@ -972,6 +1162,18 @@ def carried_note(carried: dict[str, dict[str, Any]], report: dict[str, Any]) -> 
             "benchmark (same corpus, same settings): " +
             "; ".join(f"{', '.join(names)} (measured {date})" for date, names in by_date.items()) +
             ". Ratios between rows of different runs compare different moments of a noisy machine.")
+
+
+FASTTEXT_NOTE = (
+    "FastText (issue 28): the word2vec settings plus character n-grams of 3-6 characters hashed into 2,000,000 "
+    "buckets, in both libraries (each library's default learning rate, as for word2vec). Below, the analogy "
+    "sections, then the evaluation words removed from the vocabulary: each word of the analogy questions and "
+    "WordSim-353 pairs gets the vector of its n-grams alone (what an unknown word gets); coverage = the share "
+    "that gets a non-zero vector (word2vec: none), cosine = the mean cosine of that vector with the word's "
+    "trained vector, and the analogy and WordSim-353 figures are those of the space with these rows replaced "
+    "(the n-gram rows were trained with the words present: the figures measure how much of a word its n-grams "
+    "carry). embspace allocates rows only for the buckets its vocabulary's n-grams use (n-gram rows); gensim "
+    "allocates all of them.")
 
 
 def markdown_section(report: dict[str, Any]) -> str:
@@ -1030,6 +1232,8 @@ def markdown_section(report: dict[str, Any]) -> str:
         "imports included. Analogy: Google `questions-words.txt`, 3CosAdd, restrict_vocab 30,000, "
         "case-insensitive; WordSim-353: Spearman.",
         markdown_table(report),
+        *([FASTTEXT_NOTE, fasttext_table(report)] if any(n in SYSTEMS and is_fasttext(n) for n in report["systems"])
+          else []),
         "Calls:\n\n" + "\n".join(f"- {s.get('label', n)}: `{s['call']}`" for n, s in report["systems"].items()),
         *([". ".join(phase_notes(report)) + "."] if phase_notes(report) else []),
         f"{agree} {stanford_note}{glove_note}",

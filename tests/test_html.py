@@ -280,3 +280,18 @@ def test_evaluation_results_render() -> None:
         text = check(result._repr_html_())
         for e in expected:
             assert e in text, (type(result).__name__, e)
+
+
+def test_bias_and_direction_results_render() -> None:
+    from embspace.analysis import Direction
+    from embspace.evaluate import WeatResult
+
+    w = WeatResult(1.234, 0.5, 0.001, "exact", 12870, "greater", 0, {EVIL: 8, "b": 8}, {EVIL: 0.75, "b": 1.0},
+                   {EVIL: ["gone", EVIL]}, "career-family")
+    d = Direction(np.ones(4, np.float32) / 2, "abc", "pca", (EVIL, "she"), ("he", "him"), 0.9, 0.95, 5, ("x",),
+                  EVIL)
+    for result, expected in ((w, ["WeatResult", "career-family", "1.234", "exact", EVIL, "gone"]),
+                             (d, ["Direction", "pca", EVIL, "held-out accuracy", "0.9"])):
+        text = check(result._repr_html_())
+        for e in expected:
+            assert e in text, (type(result).__name__, e)

@@ -21,6 +21,7 @@ from .space import EmbeddingSpace, EmbeddingVector, Provenance, SearchResult, de
 _LAZY = {  # heavy modules (numba, torch) load on first use
     "Word2Vec": ("embspace.train", "Word2Vec"),
     "GloVe": ("embspace.train", "GloVe"),
+    "FastText": ("embspace.train", "FastText"),
     "TextCorpus": ("embspace.data.corpus", "TextCorpus"),
     "Vocab": ("embspace.data.vocab", "Vocab"),
     "evaluate": ("embspace.evaluate", None),
@@ -51,6 +52,7 @@ __all__ = [
     "EmbeddingSpace",
     "EmbeddingVector",
     "EmbspaceError",
+    "FastText",
     "GloVe",
     "IncompatibleSpaceError",
     "MissingDependencyError",

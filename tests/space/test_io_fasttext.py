@@ -262,13 +262,17 @@ def test_pruned_index_maps_buckets() -> None:
     assert rows[0][mask[0]].tolist() == [0] + [1 + kept.index(h) for h in hashes if h in kept]
 
 
-def test_fasttext_bin_is_read_only(tmp_path: Path) -> None:
+def test_fasttext_bin_needs_ngrams_and_ftz_is_not_written(tmp_path: Path) -> None:
+    """A .bin model is written only from a SubwordSpace (tests/space/test_subword_space.py); a plain space
+    is told how to get n-grams or to write .vec text, and a quantized .ftz is never written."""
     space = EmbeddingSpace(["a"], [[1.0, 2.0]])
-    with pytest.raises(InvalidInputError, match=r"does not write them.*\.vec"):
+    with pytest.raises(InvalidInputError, match=r"needs character n-gram.*SubwordFiller.*\.vec"):
         space.save(tmp_path / "x.bin", format="fasttext-bin")
-    with pytest.raises(InvalidInputError, match="does not write"):
+    with pytest.raises(InvalidInputError, match=r"\.ftz is fastText's quantized model"):
         space.save(tmp_path / "x.ftz")
     assert not list(tmp_path.iterdir())
+    # format="fasttext" of a plain space stays fastText's .vec text, whatever the suffix
+    assert detect_format(space.save(tmp_path / "x.txt", format="fasttext")) == "word2vec"
 
 
 def test_word2vec_binary_is_not_taken_for_old_fasttext(tmp_path: Path) -> None:

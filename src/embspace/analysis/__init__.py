@@ -3,7 +3,8 @@
 mutual-proximity re-scoring against hubs, neighbourhood stability, and the HTML report, clustering and
 near-duplicates (``find_duplicates``), 2-D/3-D maps (``project`` makes a ``SpaceMap``), and the comparison
 of two spaces (``compare_spaces``: Procrustes, CKA, neighbour overlap), and the budget of a space (``budget``: quality,
-memory and speed of truncated dimensions, int8 and binary precision with rescoring, on your own queries).
+memory and speed of truncated dimensions, int8 and binary precision with rescoring, on your own queries), concept
+directions (``direction``, ``remove``) and debiasing fixes (``hard_debias``, ``inlp``).
 
 See docs/analysis.md; the words are in docs/glossary.md.
 """
@@ -23,6 +24,7 @@ from .compare import (
     procrustes,
     shared_keys,
 )
+from .debias import GENDER_PAIRS, bias_recovery, hard_debias, inlp
 from .diagnostics import (
     Anisotropy,
     Hubness,
@@ -37,6 +39,7 @@ from .diagnostics import (
     summary,
     twonn,
 )
+from .directions import Direction, direction, remove
 from .fixes import FixedSpace, FixReport, Transform, all_but_the_top, center, pca_truncate, standardize, whiten
 from .layers import LayerMetrics, LayerReport, layers
 from .maps import SpaceMap, map_path, project
@@ -45,13 +48,14 @@ from .rescoring import RescoredSpace, csls, mutual_proximity
 from .stability import Stability, stability
 
 __all__ = [
-    "Alignment", "Anisotropy", "BudgetCandidate", "BudgetReport", "Calibration", "Clustering", "FixReport",
-    "FixedSpace", "Hubness", "IntrinsicDimension", "LayerMetrics", "LayerReport", "Norms", "QuantizedSpace",
-    "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform", "all_but_the_top",
-    "anisotropy", "budget", "center", "cka", "compare_spaces", "csls", "distinctive_terms", "find_duplicates",
-    "hdbscan", "hubness", "intrinsic_dimension", "kmeans", "layers", "linear_cka", "map_path", "measured_vectors",
-    "mle_dimension", "mutual_proximity", "neighbor_overlap", "norms", "pareto_front", "pca_truncate", "procrustes",
-    "project", "quantize", "report", "shared_keys", "stability", "standardize", "summary", "twonn", "whiten"
+    "GENDER_PAIRS", "Alignment", "Anisotropy", "BudgetCandidate", "BudgetReport", "Calibration", "Clustering",
+    "Direction", "FixReport", "FixedSpace", "Hubness", "IntrinsicDimension", "LayerMetrics", "LayerReport", "Norms",
+    "QuantizedSpace", "Report", "RescoredSpace", "SpaceComparison", "SpaceMap", "Stability", "Transform",
+    "all_but_the_top", "anisotropy", "bias_recovery", "budget", "center", "cka", "compare_spaces", "csls", "direction",
+    "distinctive_terms", "find_duplicates", "hard_debias", "hdbscan", "hubness", "inlp", "intrinsic_dimension",
+    "kmeans", "layers", "linear_cka", "map_path", "measured_vectors", "mle_dimension", "mutual_proximity",
+    "neighbor_overlap", "norms", "pareto_front", "pca_truncate", "procrustes", "project", "quantize", "remove",
+    "report", "shared_keys", "stability", "standardize", "summary", "twonn", "whiten"
 ]
 
 # The submodule `compare` (analysis/compare.py) would otherwise hide the deprecated function of that name.

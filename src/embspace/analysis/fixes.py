@@ -127,12 +127,15 @@ class FixReport:
     explanation: str = ""
     hubness_before: float | None = None  # k-occurrence skewness
     hubness_after: float | None = None
+    bias_before: float | None = None  # a bias measure when given (debiasing fixes: a WEAT effect size)
+    bias_after: float | None = None
 
     def _repr_html_(self) -> str:
         rows = [(name, before, after) for name, before, after in (
             ("isotropy", self.isotropy_before, self.isotropy_after),
             ("mean cosine", self.mean_cosine_before, self.mean_cosine_after),
             ("hubness (skewness)", self.hubness_before, self.hubness_after),
+            ("bias", self.bias_before, self.bias_after),
             ("evaluation", self.evaluation_before, self.evaluation_after)) if before is not None or after is not None]
         return _html.frame("FixReport", _html.table(rows, ["measure", "before", "after"]),
                            _html.note(self.explanation), subtitle=self.fix)
@@ -256,17 +259,21 @@ def _sample(space: EmbeddingSpace, sample: int | None, seed: int) -> npt.NDArray
 
 
 def _finish(space: EmbeddingSpace, transform: Transform, *, evaluate: Callable[[EmbeddingSpace], float] | None,
-            seed: int) -> FixedSpace:
-    vectors = np.empty((len(space), transform.out_dim), np.float32)
-    for r0 in range(0, len(space), 65_536):
-        vectors[r0 : r0 + 65_536] = transform(space.vectors[r0 : r0 + 65_536])
+            seed: int, bias: Callable[[EmbeddingSpace], float] | None = None,
+            vectors: F32 | None = None) -> FixedSpace:
+    """The fixed space of ``transform`` applied to the space's rows (or of ``vectors``, when a fix changes some
+    rows otherwise than new vectors, as hard debiasing's equalised pairs), with its report."""
+    if vectors is None:
+        vectors = np.empty((len(space), transform.out_dim), np.float32)
+        for r0 in range(0, len(space), 65_536):
+            vectors[r0 : r0 + 65_536] = transform(space.vectors[r0 : r0 + 65_536])
     prov = space.provenance
     config = {**dict(prov.config), "fix": {"kind": transform.kind, **transform.params, "transform": transform.digest()}}
     fixed = FixedSpace(space.keys, vectors, metric=space.metric, counts=space.counts,
                        provenance=Provenance(model=f"{prov.model}+{transform.kind}", config=config,
                                              data_hash=prov.data_hash))
     fixed.transform = transform
-    fixed.report = fix_report(space, fixed, transform.kind, evaluate=evaluate, seed=seed)
+    fixed.report = fix_report(space, fixed, transform.kind, evaluate=evaluate, seed=seed, bias=bias)
     if transform.out_dim != transform.dim:
         fixed.report = replace(fixed.report, explanation=fixed.report.explanation[:-1]
                                + f", {transform.dim} -> {transform.out_dim} dimensions.")
@@ -303,10 +310,11 @@ def _before(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float
 
 def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
                evaluate: Callable[[EmbeddingSpace], float] | None, seed: int, sample: int | None = 5_000,
-               k: int = 10, rescore: Callable[[EmbeddingSpace], EmbeddingSpace] | None = None) -> FixReport:
+               k: int = 10, rescore: Callable[[EmbeddingSpace], EmbeddingSpace] | None = None,
+               bias: Callable[[EmbeddingSpace], float] | None = None) -> FixReport:
     """Isotropy, mean cosine and hubness (``k`` neighbours, on ``sample`` rows) before and after a fix,
-    and ``evaluate`` before and after when given. ``rescore`` (re-scoring fixes) learns the fix on the
-    sample, whose neighbour graph then comes from the re-scored space."""
+    and ``evaluate`` (a task score) and ``bias`` (a bias measure) before and after when given. ``rescore``
+    (re-scoring fixes) learns the fix on the sample, whose neighbour graph then comes from the re-scored space."""
     k = min(k, len(space) - 2)
     before, hub_b, ev_b = _before(space, evaluate=evaluate, seed=seed, sample=sample, k=k)
     after = before if rescore is not None else anisotropy(fixed, seed=seed)
@@ -329,20 +337,26 @@ def fix_report(space: EmbeddingSpace, fixed: EmbeddingSpace, kind: str, *,
         text += f", hubness (k-occurrence skewness) {hub_b:.2f} -> {hub_a:.2f}"
     if ev_b is not None and ev_a is not None:
         text += f", evaluation {ev_b:.4f} -> {ev_a:.4f}"
+    bias_b = bias_a = None
+    if bias is not None:
+        bias_b, bias_a = float(bias(space)), float(bias(fixed))
+        text += f", bias {bias_b:.3f} -> {bias_a:.3f}"
     return FixReport(kind, before.isotropy, after.isotropy, before.mean_cosine, after.mean_cosine, ev_b, ev_a,
-                     text + ".", hub_b, hub_a)
+                     text + ".", hub_b, hub_a, bias_b, bias_a)
 
 
 def center(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+           bias: Callable[[EmbeddingSpace], float] | None = None,
            sample: int | None = None, seed: int = 0) -> FixedSpace:
     """Subtract the mean vector (removes the common direction of an anisotropic space)."""
     space = _space(space)
     mean = _sample(space, sample, seed).mean(axis=0).astype(np.float32)
-    return _finish(space, Transform("center", space.dim, mean=mean), evaluate=evaluate, seed=seed)
+    return _finish(space, Transform("center", space.dim, mean=mean), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def all_but_the_top(space: EmbeddingSpace, d: int | None = None, *,
-                    evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+                    evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                    bias: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
                     seed: int = 0) -> FixedSpace:
     """Centre, then remove the projections on the top ``d`` principal components (Mu & Viswanath,
     2018; default ``d = max(1, round(dim / 100))``)."""
@@ -357,11 +371,12 @@ def all_but_the_top(space: EmbeddingSpace, d: int | None = None, *,
     top = vecs[:, ::-1][:, :d].T  # (d, dim): the top principal directions
     matrix = (np.eye(space.dim) - top.T @ top).astype(np.float32)
     return _finish(space, Transform("all-but-the-top", space.dim, mean=mean.astype(np.float32), matrix=matrix,
-                                    params={"d": d}), evaluate=evaluate, seed=seed)
+                                    params={"d": d}), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def whiten(space: EmbeddingSpace, dim: int | None = None, *, kind: str = "pca", eps: float = 1e-8,
-           evaluate: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
+           evaluate: Callable[[EmbeddingSpace], float] | None = None,
+           bias: Callable[[EmbeddingSpace], float] | None = None, sample: int | None = 100_000,
            seed: int = 0) -> FixedSpace:
     """Whitening: centre and decorrelate to unit variance (covariance = identity).
 
@@ -386,10 +401,12 @@ def whiten(space: EmbeddingSpace, dim: int | None = None, *, kind: str = "pca", 
     if dim is not None:
         params["dim"] = dim
     return _finish(space, Transform(f"whiten-{kind}", space.dim, mean=mean.astype(np.float32),
-                                    matrix=matrix.astype(np.float32), params=params), evaluate=evaluate, seed=seed)
+                                    matrix=matrix.astype(np.float32), params=params), evaluate=evaluate, seed=seed,
+                   bias=bias)
 
 
 def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                bias: Callable[[EmbeddingSpace], float] | None = None,
                 sample: int | None = None, seed: int = 0) -> FixedSpace:
     """Z-score every coordinate (mean 0, standard deviation 1): rogue dimensions no longer dominate
     cosine similarity (Timkey & van Schijndel, 2021)."""
@@ -399,10 +416,11 @@ def standardize(space: EmbeddingSpace, *, evaluate: Callable[[EmbeddingSpace], f
     std = x.std(axis=0)
     scale = np.where(std > 0, std, 1.0)
     return _finish(space, Transform("standardize", space.dim, mean=mean.astype(np.float32),
-                                    scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed)
+                                    scale=scale.astype(np.float32)), evaluate=evaluate, seed=seed, bias=bias)
 
 
 def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[EmbeddingSpace], float] | None = None,
+                 bias: Callable[[EmbeddingSpace], float] | None = None,
                  sample: int | None = 100_000, seed: int = 0) -> FixedSpace:
     """Fewer dimensions by PCA: centre, then project onto the top ``dim`` principal axes learnt on the space
     (on ``sample`` of its rows), without whitening, so that the kept dimensions are the ones that vary most.
@@ -420,8 +438,8 @@ def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[Embeddi
         The space to learn the projection on (its corpus).
     dim
         Dimensions to keep, between 1 and the space's dimension.
-    evaluate, sample, seed
-        As for the other fixes (:func:`whiten`).
+    evaluate, bias, sample, seed
+        As for the other fixes (:func:`whiten`; ``bias``: a bias measure before and after, in the report).
     """
     space = _space(space)
     if not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim <= space.dim:
@@ -434,4 +452,5 @@ def pca_truncate(space: EmbeddingSpace, dim: int, *, evaluate: Callable[[Embeddi
     components *= np.where(components[np.abs(components).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)  # one sign
     return _finish(space, Transform("pca-truncate", space.dim, mean=mean.astype(np.float32),
                                     matrix=np.ascontiguousarray(components, np.float32),
-                                    params={"dim": dim, "full_dim": space.dim}), evaluate=evaluate, seed=seed)
+                                    params={"dim": dim, "full_dim": space.dim}), evaluate=evaluate, seed=seed,
+                   bias=bias)

@@ -106,27 +106,59 @@ def fix(space_path: SpaceArg,
         zca: Annotated[bool, typer.Option("--zca", help="ZCA instead of PCA whitening.")] = False,
         dim: Annotated[int | None, typer.Option("--dim", help="Keep this many dimensions (PCA whitening).")] = None,
         standardize: Annotated[bool, typer.Option("--standardize", help="Z-score every coordinate.")] = False,
+        hard_debias: Annotated[bool, typer.Option(
+            "--hard-debias", help="Hard debiasing (Bolukbasi et al. 2016): neutralise and equalise with the "
+                                  "definitional --pairs.")] = False,
+        inlp: Annotated[int | None, typer.Option(
+            "--inlp", min=1, help="INLP (Ravfogel et al. 2020) with N iterations, on the --inlp-words keys most "
+                                  "aligned with each side of the --pairs direction.")] = None,
+        pairs: Annotated[Path | None, typer.Option(
+            "--pairs", help="JSON list of definitional pairs [[\"she\", \"he\"], ...] for --hard-debias and "
+                            "--inlp [default: the ten gender pairs of Bolukbasi et al.].")] = None,
+        inlp_words: Annotated[int, typer.Option(
+            "--inlp-words", min=2, help="Keys per side for --inlp (among the 20,000 first keys).")] = 1000,
+        bias_test: Annotated[str | None, typer.Option(
+            "--bias-test", help="Measure this WEAT test (see 'embspace bias --list') before and after the fix.")]
+        = None,
+        lists: Annotated[Path | None, typer.Option(
+            "--lists", help="Word lists of --bias-test (JSON/YAML) [default: WEAT's, from wefe].")] = None,
+        similarity: Annotated[Path | None, typer.Option(
+            "--similarity", help="A word-similarity file (e.g. WordSim-353): its Spearman before and after.")]
+        = None,
         encoding: EncodingOpt = "utf-8", unicode_errors: UnicodeErrorsOpt = "strict", limit: LimitOpt = None,
         as_json: JsonOpt = False) -> None:
-    """Apply one fix and save the fixed space and its transform (inside a directory, else OUTPUT.transform.npz)."""
+    """Apply one fix and save the fixed space and its transform (inside a directory, else OUTPUT.transform.npz);
+    --bias-test and --similarity measure a WEAT effect size and a word-similarity score before and after."""
     from .. import analysis
     from .._artifact import artifact_kind
     from ..analysis.fixes import TRANSFORM_FILE
 
     chosen = [name for name, on in (("center", center), ("all-but-the-top", abtt is not None),
-                                    ("whiten", whiten), ("standardize", standardize)) if on]
+                                    ("whiten", whiten), ("standardize", standardize), ("hard-debias", hard_debias),
+                                    ("inlp", inlp is not None)) if on]
     if len(chosen) != 1:
-        out.error("choose exactly one fix: --center, --all-but-the-top D, --whiten or --standardize")
+        out.error("choose exactly one fix: --center, --all-but-the-top D, --whiten, --standardize, --hard-debias "
+                  "or --inlp N")
         raise typer.Exit(2)
     space = _load(space_path, encoding, unicode_errors, limit)
+    measures = _measures(bias_test, lists, similarity)
     if center:
-        fixed = analysis.center(space)
+        fixed = analysis.center(space, **measures)
     elif abtt is not None:
-        fixed = analysis.all_but_the_top(space, abtt)
+        fixed = analysis.all_but_the_top(space, abtt, **measures)
     elif whiten:
-        fixed = analysis.whiten(space, dim, kind="zca" if zca else "pca")
+        fixed = analysis.whiten(space, dim, kind="zca" if zca else "pca", **measures)
+    elif standardize:
+        fixed = analysis.standardize(space, **measures)
     else:
-        fixed = analysis.standardize(space)
+        definitional = _read_pairs(pairs) if pairs is not None else analysis.GENDER_PAIRS
+        if hard_debias:
+            fixed = analysis.hard_debias(space, definitional, **measures)
+        else:
+            axis = analysis.direction(space, [a for a, _ in definitional], [b for _, b in definitional],
+                                      method="pca")
+            first, second = axis.extremes(space, inlp_words, among=20_000)
+            fixed = analysis.inlp(space, first, second, iterations=inlp or 1, **measures)
     fixed.save(output)
     if artifact_kind(output) == "fixed-space":  # a directory: the transform is saved inside it
         tpath = Path(output) / TRANSFORM_FILE
@@ -225,6 +257,33 @@ def dedup(space_path: SpaceArg,
     typer.echo(f"{len(groups):,} groups of near-duplicates (cosine >= {threshold})")
     for g in groups[:100]:
         typer.echo("  " + ", ".join(g))
+
+
+def _measures(bias_test: str | None, lists: Path | None, similarity: Path | None) -> dict[str, Any]:
+    """The ``bias`` and ``evaluate`` callables of a fix, from --bias-test/--lists and --similarity."""
+    measures: dict[str, Any] = {}
+    if bias_test is not None:
+        from ..evaluate import load_weat_lists, weat_test
+
+        named = load_weat_lists(lists)
+        measures["bias"] = lambda s: weat_test(s, bias_test, lists=named, permutations=1).effect_size
+    if similarity is not None:
+        from ..evaluate import word_similarity
+
+        measures["evaluate"] = lambda s: word_similarity(s, similarity).spearman
+    return measures
+
+
+def _read_pairs(path: Path) -> list[tuple[str, str]]:
+    try:
+        body = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        out.error(f"cannot read the pairs {path}: {e}")
+        raise typer.Exit(2) from None
+    if not isinstance(body, list) or not all(isinstance(p, list) and len(p) == 2 for p in body):
+        out.error(f"{path}: expected a JSON list of pairs of words, e.g. [[\"she\", \"he\"], [\"her\", \"his\"]]")
+        raise typer.Exit(2)
+    return [(str(a), str(b)) for a, b in body]
 
 
 def register(app: typer.Typer) -> None:

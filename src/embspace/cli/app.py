@@ -224,6 +224,10 @@ from ._analysis import register as _register_analysis  # noqa: E402
 
 _register_analysis(app)
 
+from ._bias import register as _register_bias  # noqa: E402
+
+_register_bias(app)
+
 from ._budget import register as _register_budget  # noqa: E402
 
 _register_budget(app)

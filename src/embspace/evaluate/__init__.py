@@ -1,6 +1,6 @@
-"""Evaluation: word analogies, word similarity, retrieval on BEIR-layout datasets (``compare_models`` puts
-several models side by side; ``compare_encoders`` measures how much of a teacher a fast student keeps),
-and recommendations."""
+"""Evaluation: word analogies, word similarity, bias tests (``weat``, ``seat``, ``weat_test``), retrieval on
+BEIR-layout datasets (``compare_models`` puts several models side by side; ``compare_encoders`` measures how
+much of a teacher a fast student keeps), and recommendations."""
 
 from .. import _deprecation
 from ._beir import BeirDataset, load_beir
@@ -19,10 +19,13 @@ from ._recommendation import (
 )
 from ._retrieval import RetrievalResult, ranking_metrics, retrieval
 from ._transfer import ClusteringScore, ProbeResult, clustering, knn_accuracy, knn_label_errors, linear_probe
+from ._weat import SEAT_TEMPLATES, WEAT_TESTS, WeatResult, load_weat_lists, seat, weat, weat_test
 from ._word_analogy import AnalogyResult, AnalogySection, analogy, read_analogies
 from ._word_similarity import SimilarityResult, read_word_pairs, word_similarity
 
 __all__ = [
+           "SEAT_TEMPLATES",
+           "WEAT_TESTS",
            "AnalogyResult",
            "AnalogySection",
            "BeirDataset",
@@ -32,6 +35,7 @@ __all__ = [
            "RecommendationResult",
            "RetrievalResult",
            "SimilarityResult",
+           "WeatResult",
            "analogy",
            "catalogue_coverage",
            "clustering",
@@ -42,6 +46,7 @@ __all__ = [
            "knn_label_errors",
            "linear_probe",
            "load_beir",
+           "load_weat_lists",
            "mae",
            "map_at_k",
            "ndcg_at_k",
@@ -53,6 +58,9 @@ __all__ = [
            "recommendation",
            "retrieval",
            "rmse",
+           "seat",
+           "weat",
+           "weat_test",
            "word_similarity",
 ]
 

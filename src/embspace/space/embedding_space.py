@@ -571,6 +571,60 @@ class EmbeddingSpace:
             raise InvalidInputError("subset keys contain duplicates")
         return self._derive(rows=rows)
 
+    # ----------------------------------------------------------------- directions
+    def _direction(self, direction: Any) -> FloatArray:
+        """The unit ``(dim,)`` vector of a direction: an object with ``.vector`` (a Direction) or an array."""
+        source_id = getattr(direction, "space_id", None)
+        if isinstance(source_id, str) and hasattr(direction, "vector"):
+            fix = self._provenance.config.get("fix")
+            derived_from = fix.get("source") if isinstance(fix, Mapping) else None
+            if source_id not in (self.space_id, derived_from):
+                raise IncompatibleSpaceError(
+                    f"the direction was learnt in the space {source_id}, not in this one ({self.space_id}, "
+                    f"{self._provenance.describe()}); learn it again in this space with embspace.analysis.direction")
+            direction = np.asarray(direction.vector)
+        v = self._vector(direction, "direction").astype(np.float64)
+        norm = float(np.linalg.norm(v))
+        if norm == 0.0:
+            raise InvalidInputError("the direction is a zero vector; it has no direction to project on")
+        out: FloatArray = (v / norm).astype(np.float32)
+        return out
+
+    def project(self, direction: Any) -> FloatArray:
+        """The score of every row on a direction: ``vectors @ u``, ``u`` the direction scaled to unit length.
+
+        Parameters
+        ----------
+        direction
+            An :class:`embspace.analysis.Direction` (learnt in this space, or in the space a projection fix such
+            as :meth:`remove` was learnt on) or a ``(dim,)`` vector.
+
+        Returns
+        -------
+        ``(n,)`` float32 scores, in the order of :attr:`keys` (computed in float64 from the float32 rows).
+        """
+        u = self._direction(direction).astype(np.float64)
+        out = np.empty(len(self), np.float32)
+        for r0 in range(0, len(self), _ROW_CHUNK):
+            out[r0 : r0 + _ROW_CHUNK] = np.asarray(self._vectors[r0 : r0 + _ROW_CHUNK], np.float64) @ u
+        return out
+
+    def remove(self, direction: Any) -> EmbeddingSpace:
+        """A space in which ``direction`` is projected out of every row: ``x - (x . u) u``.
+
+        The result is an ``embspace.analysis.FixedSpace`` whose ``transform`` projects new vectors (queries)
+        the same way. This layer knows no fixes: it asks the direction to remove itself
+        (``direction.remove_from(space)``), so pass an :class:`embspace.analysis.Direction`; for a plain vector
+        use ``embspace.analysis.remove(space, vector)``.
+        """
+        remove_from = getattr(direction, "remove_from", None)
+        if not callable(remove_from):
+            raise InvalidInputError(
+                f"space.remove takes a Direction (embspace.analysis.direction(...)), got {type(direction).__name__}; "
+                "for a plain vector use embspace.analysis.remove(space, vector)")
+        out: EmbeddingSpace = remove_from(self)
+        return out
+
     def top(self, n: int) -> EmbeddingSpace:
         """The ``n`` most frequent keys, most frequent first (needs :attr:`counts`)."""
         if self._counts is None:

@@ -7,8 +7,11 @@ format              files                                        notes
                     .json (+ counts.npy)                         normalisation, counts, provenance
 ``word2vec``        text, ``n dim`` header, ``key v1 .. vd``     ``.txt``; ``.gz``/``.bz2``/``.xz`` ok
 ``word2vec-binary`` ``n dim`` header, ``key`` + d float32        ``.bin``; the C tool's format
-``fasttext``        ``.vec`` text, as word2vec text
-``fasttext-bin``    fastText's native ``.bin`` model             read only: the vocabulary's vectors
+``fasttext``        ``.vec`` text, as word2vec text; a ``.bin``   a SubwordSpace saved as ``fasttext``
+                    model when the file is one                   to a path not ending ``.vec`` writes
+                                                                 a ``.bin``
+``fasttext-bin``    fastText's native ``.bin`` model             a SubwordSpace (unknown words from
+                                                                 n-grams); written from one
 ``glove``           text without header                          detected when no header
 ``numpy``           ``name.npy`` + ``name.keys.txt``             never unpickles
 ``parquet``         key column + fixed-size-list vector column   keeps metric and provenance
@@ -42,11 +45,12 @@ from ._formats._common import (
     read_head,
     strip_compression,
 )
-from ._formats._fasttext import MAGIC_BYTES, looks_like_old_fasttext, read_fasttext_bin
+from ._formats._fasttext import MAGIC_BYTES, looks_like_old_fasttext, read_fasttext_bin, write_fasttext_bin
 from ._formats._numpy import read_numpy, write_numpy
 from ._formats._own import is_own_dir, read_own, write_own
 from ._formats._text import parse_header, read_text, split_fields, write_text
 from .embedding_space import EmbeddingSpace
+from .subword_space import SubwordSpace
 
 __all__ = ["FORMATS", "VECTOR_SUFFIXES", "FormatName", "detect_format", "has_vector_suffix", "load", "save"]
 
@@ -63,7 +67,6 @@ _BY_SUFFIX: dict[str, FormatName] = {
 VECTOR_SUFFIXES: frozenset[str] = frozenset(_BY_SUFFIX)
 _TEXTUAL = {"word2vec", "word2vec-binary", "fasttext", "glove"}
 _LEGACY = _TEXTUAL | {"fasttext-bin"}  # the formats that take encoding=, unicode_errors= and limit=
-_READ_ONLY = {"fasttext-bin"}
 _SNIFF_BYTES = 1 << 16
 
 
@@ -285,6 +288,8 @@ def load(path: str | Path, format: FormatName | str | None = None, *, encoding: 
         return read_own(p, **options)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {p}")
+    if fmt == "fasttext" and read_head(p, len(MAGIC_BYTES)) == MAGIC_BYTES:
+        fmt = "fasttext-bin"  # format="fasttext" names the family: a .bin model is read as one
     if fmt in _LEGACY:
         _refuse_pickle(p)
         legacy: dict[str, Any] = {"encoding": encoding, "unicode_errors": unicode_errors, "limit": limit}
@@ -305,7 +310,9 @@ def save(space: EmbeddingSpace, path: str | Path, format: FormatName | str | Non
     """Write ``space`` to ``path``; the format follows the suffix unless given.
 
     No suffix (or ``format="embspace"``) writes a space directory. ``.txt`` writes word2vec text,
-    ``.vec`` fastText, ``.bin`` word2vec binary, ``.npy`` NumPy (+ ``.keys.txt``), ``.parquet``,
+    ``.vec`` fastText text; ``format="fasttext"`` writes a :class:`SubwordSpace` as fastText's native
+    ``.bin`` model (vocabulary and n-gram buckets) unless the path ends ``.vec``; ``.bin`` word2vec binary,
+    ``.npy`` NumPy (+ ``.keys.txt``), ``.parquet``,
     ``.arrow``/``.feather``; ``.gz``/``.bz2``/``.xz`` compress text formats. Every write goes to a
     temporary file first and replaces the target only when complete.
 
@@ -319,10 +326,17 @@ def save(space: EmbeddingSpace, path: str | Path, format: FormatName | str | Non
             f"{p.name}: {compression} compression is only for the text formats "
             f"(word2vec, word2vec-binary, fasttext, glove), not {fmt}; drop the {compression} suffix"
         )
-    if fmt in _READ_ONLY:
-        raise InvalidInputError(
-            f"{p.name}: embspace reads fastText .bin models but does not write them; save the vectors as "
-            "fastText text (a .vec path, or format='fasttext'), which fastText and gensim read")
+    if (fmt == "fasttext" and isinstance(space, SubwordSpace) and compression is None
+            and inner.suffix.lower() not in (".vec", ".txt")):
+        fmt = "fasttext-bin"  # a space with n-grams keeps them: fastText's .bin model
+    if fmt == "fasttext-bin":
+        if inner.suffix.lower() == ".ftz":
+            raise InvalidInputError(
+                f"{p.name}: .ftz is fastText's quantized model, which embspace does not write; save a .bin "
+                "(format='fasttext') and quantize it with 'fasttext quantize', or save the vectors as .vec text")
+        with atomic_path(p) as tmp:
+            write_fasttext_bin(space, tmp)
+        return p
     if fmt == "embspace":
         write_own(space, p, **options)
         return p

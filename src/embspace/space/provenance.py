@@ -14,6 +14,10 @@ from .._version import __version__
 
 __all__ = ["Provenance", "mixing_error"]
 
+#: Config entries that describe a space without defining its coordinates: left out of :attr:`Provenance.space_id`
+#: (``subwords``: a SubwordSpace also embeds unknown words, in the same coordinates).
+INFORMATIONAL = frozenset({"subwords"})
+
 #: What :meth:`Provenance.describe` writes after the id of a truncated or projected coordinate system.
 TRUNCATED = "(truncated: "
 
@@ -67,8 +71,10 @@ class Provenance:
 
     @property
     def space_id(self) -> str:
-        """Identity of the coordinate system: a hash of ``model`` and ``config`` (16 hex digits)."""
-        raw = _canonical({"model": self.model, "config": dict(self.config)})
+        """Identity of the coordinate system: a hash of ``model`` and ``config`` (16 hex digits; the
+        :data:`INFORMATIONAL` entries of ``config`` left out)."""
+        config = {k: v for k, v in self.config.items() if k not in INFORMATIONAL}
+        raw = _canonical({"model": self.model, "config": config})
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property

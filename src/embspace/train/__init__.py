@@ -1,5 +1,5 @@
-"""Learners: word2vec (skip-gram, CBOW), GloVe, matrix factorisation (compiled CPU kernels and a
-PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
+"""Learners: word2vec (skip-gram, CBOW), fastText (subword n-grams), GloVe, matrix factorisation (compiled
+CPU kernels and a PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
 encoder, a CLIP-style two-tower model, static distillation of a transformer text encoder (:class:`Distiller`),
 and fine-tuning of sentence encoders.
 
@@ -12,12 +12,14 @@ from typing import Any
 from ._base import Learner
 from .contrastive_trainer import ContrastiveTrainer
 from .distiller import Distiller
+from .fasttext import FastText
 from .finetune import finetune  # binds the function over the same-named submodule
 from .glove import GloVe
 from .matrix_factorization import MatrixFactorization
 from .metric_projection import MetricProjection
 from .recommender import Recommender
 from .sampler import ClassBalancedSampler
+from .subword_filler import SubwordFiller
 from .two_tower_clip import TwoTowerClip
 from .word2vec import Word2Vec
 
@@ -26,6 +28,7 @@ __all__ = [
     "ClassBalancedSampler",
     "ContrastiveTrainer",
     "Distiller",
+    "FastText",
     "GloVe",
     "ImageAugment",
     "Learner",
@@ -33,6 +36,7 @@ __all__ = [
     "MetricProjection",
     "Recommender",
     "SmallConvNet",
+    "SubwordFiller",
     "TwoTowerClip",
     "Word2Vec",
     "finetune",

@@ -22,7 +22,7 @@ from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from . import _checkpoint
-from ._device import resolve_engine
+from ._device import Engine, resolve_engine
 from ._learner import CorpusLearner, CorpusLike
 from ._progress import TrainingProgress
 from ._sampling import alias_table
@@ -143,14 +143,14 @@ class Word2Vec(CorpusLearner):
         t0 = time.perf_counter()
         encoded = self._encode(corpus, None)
         vocab = encoded.vocab
+        self._prepare(vocab)
         state = _checkpoint.load(checkpoint, self._fingerprint(vocab)) if checkpoint else None
         if state is not None:
             syn0, syn1 = huge_copy(state.arrays["syn0"]), huge_copy(state.arrays["syn1"])
             start = (state.epoch, state.job)
             self._loss_history = list(state.loss_history)
         else:
-            rng = np.random.default_rng(self.seed)
-            syn0 = huge_copy((rng.random((len(vocab), self.dim), dtype=np.float32) - 0.5) / self.dim, np.float32)
+            syn0 = self._init_input(np.random.default_rng(self.seed), vocab)
             syn1 = huge_empty((len(vocab), self.dim), np.float32)
             syn1.fill(0.0)
             start = (0, 0)
@@ -195,7 +195,7 @@ class Word2Vec(CorpusLearner):
         vocab = encoded.vocab
         if len(encoded) == 0:
             raise InvalidInputError("no tokens left to train on after dropping rare words")
-        engine = resolve_engine(self.device)
+        engine = self._engine()
         keep = vocab.keep_probabilities(self.sample)
         a0, a1 = self._alpha0, self.min_alpha
         jobs = encoded.jobs(_JOB_WORDS)
@@ -206,33 +206,13 @@ class Word2Vec(CorpusLearner):
         stats_epoch = np.zeros(3)
         last_ckpt = time.monotonic()
 
-        sync: Any = lambda: None  # noqa: E731  (the torch engine copies its weights back)
+        run, sync = self._runner(engine, vocab, keep)
 
         def save(epoch: int, job: int) -> None:
             if checkpoint is not None:
                 sync()
                 _checkpoint.save(checkpoint, self._fingerprint(vocab), epoch, job, self._loss_history,
                                  {"syn0": self._syn0, "syn1": self._syn1})
-
-        if engine.kind == "torch":
-            from ._w2v_torch import TorchWord2Vec
-
-            trainer: Any = TorchWord2Vec(self._syn0, self._syn1, engine.device, self.architecture, self.window,
-                                         self.negative, vocab.noise_distribution(self.ns_exponent), keep)
-            run = trainer.run_job
-            sync = trainer.sync
-        else:
-            from ._w2v_kernels import train_cbow, train_sg
-
-            kernel = train_sg if self.architecture == "skipgram" else train_cbow
-            prob, alias = alias_table(vocab.noise_distribution(self.ns_exponent))
-            syn0, syn1 = self._syn0, self._syn1
-
-            def run(tokens: npt.NDArray[np.int32], lens: npt.NDArray[np.int64], al0: float, al1: float,
-                    seed: int) -> npt.NDArray[np.float64]:
-                st = np.zeros(3)
-                kernel(tokens, lens, syn0, syn1, keep, prob, alias, self.window, self.negative, al0, al1, seed, st)
-                return st
 
         def submit(pool: ThreadPoolExecutor, epoch: int, j: int) -> Future[FloatArray]:
             ts, te, s0, s1 = jobs[j]
@@ -288,6 +268,39 @@ class Word2Vec(CorpusLearner):
         self._wps = encoded.raw_token_count * (epochs - first_epoch) / max(wall, 1e-9)
         self._space = self._make_space()
 
+    # ------------------------------------------------------------------ hooks (FastText overrides them)
+    def _engine(self) -> Engine:
+        return resolve_engine(self.device)
+
+    def _prepare(self, vocab: Vocab) -> None:
+        """Derive what training needs beyond the vocabulary (nothing for word2vec)."""
+
+    def _init_input(self, rng: np.random.Generator, vocab: Vocab) -> FloatArray:
+        """The initial input matrix: uniform in +-0.5 / dim, as word2vec.c."""
+        return huge_copy((rng.random((len(vocab), self.dim), dtype=np.float32) - 0.5) / self.dim, np.float32)
+
+    def _runner(self, engine: Engine, vocab: Vocab, keep: FloatArray) -> tuple[Any, Any]:
+        """``(run(tokens, lens, alpha0, alpha1, seed) -> stats, sync())`` for the engine."""
+        if engine.kind == "torch":
+            from ._w2v_torch import TorchWord2Vec
+
+            trainer: Any = TorchWord2Vec(self._syn0, self._syn1, engine.device, self.architecture, self.window,
+                                         self.negative, vocab.noise_distribution(self.ns_exponent), keep)
+            return trainer.run_job, trainer.sync
+        from ._w2v_kernels import train_cbow, train_sg
+
+        kernel = train_sg if self.architecture == "skipgram" else train_cbow
+        prob, alias = alias_table(vocab.noise_distribution(self.ns_exponent))
+        syn0, syn1 = self._syn0, self._syn1
+
+        def run(tokens: npt.NDArray[np.int32], lens: npt.NDArray[np.int64], al0: float, al1: float,
+                seed: int) -> npt.NDArray[np.float64]:
+            st = np.zeros(3)
+            kernel(tokens, lens, syn0, syn1, keep, prob, alias, self.window, self.negative, al0, al1, seed, st)
+            return st
+
+        return run, lambda: None  # (the torch engine's sync copies its weights back)
+
     def _make_space(self) -> EmbeddingSpace:
         vocab = self._vocab
         config = {**self._config(), "engine": resolve_engine(self.device).kind, "run_id": self._run_id,
@@ -312,6 +325,7 @@ class Word2Vec(CorpusLearner):
             raise CorruptDataError(path, "not a saved Word2Vec learner (no vocabulary or settings)")
         model = cls(**state.params)
         model._vocab = state.vocab
+        model._prepare(state.vocab)
         model._syn0, model._syn1 = state.arrays["syn0"], state.arrays["syn1"]
         model._loss_history = list(state.loss_history)
         model._run_id = uuid.uuid4().hex[:12]

@@ -4,8 +4,9 @@ Read without fastText or gensim: the header (magic 793712314, version <= 12), th
 dictionary and the input matrix; the output matrix is never read. The vector of each vocabulary
 word is what fastText's ``getWordVector`` returns: the mean of the input rows of the word itself
 and of its character n-gram buckets (``minn``..``maxn`` characters of ``<word>``, hashed with
-fastText's FNV-1a on signed chars, modulo ``bucket``). Vectors of words outside the vocabulary
-(built from their n-grams alone) are not offered: only the vocabulary becomes a space.
+fastText's FNV-1a on signed chars, modulo ``bucket``). A model with n-grams becomes a
+:class:`~embspace.space.subword_space.SubwordSpace` that keeps the bucket rows (memory-mapped) and so
+answers words outside the vocabulary as fastText does; :func:`write_fasttext_bin` writes one back.
 
 The layout, from fastText's ``src/fasttext.cc`` (``saveModel``), ``args.cc`` (``Args::save``),
 ``dictionary.cc`` (``Dictionary::save``) and ``densematrix.cc`` (``DenseMatrix::save``), all
@@ -19,7 +20,7 @@ little-endian::
     pruneidx_size x (int32, int32)
     bool quant_input (absent before 0.1)                 a quantized (.ftz) model is refused
     int64 m, int64 n; m x n float32                      the input matrix: nwords + bucket rows
-    ... the output matrix (not read)
+    bool qout; int64 m, int64 n; m x n float32         the output matrix (not read)
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..._types import FloatArray
-from ...errors import CorruptDataError, UnknownFormatError
+from ...errors import CorruptDataError, InvalidInputError, UnknownFormatError
+from .._subwords import ngram_rows
 from ..embedding_space import EmbeddingSpace
+from ..subword_space import SubwordSpace, _Subwords
 from ._common import COMPRESSED, ByteStream, decode_advice, encoding_label, imported_space, reading
 
 MAGIC = 793712314
@@ -41,10 +44,8 @@ VERSION = 12  # the newest layout this reader knows (fastText 0.9)
 MAGIC_BYTES = struct.pack("<i", MAGIC)
 _ARGS = struct.Struct("<12id")
 _SUPERVISED = 3  # args.model: cbow = 1, sg = 2, sup = 3
-_EOS = b"</s>"  # fastText gives the end-of-sentence token no n-grams
-_FNV_OFFSET = 2166136261
-_FNV_PRIME = 16777619
 _WORDS_PER_BLOCK = 1024  # words whose n-grams are hashed and averaged at once
+_WRITE_ROWS = 65536  # rows written at once
 
 
 def looks_like_old_fasttext(head: bytes) -> bool:
@@ -141,8 +142,77 @@ def _read(path: Path, stream: ByteStream, encoding: str, unicode_errors: str, li
     if bucket == 0 or maxn == 0 or pruneidx_size == 0:
         minn, maxn = 1, 0  # no n-grams: each word is its own row
     vectors = _word_vectors(words, matrix, nwords, bucket, minn, maxn, pruneidx)
-    return imported_space(path, keys, vectors, counts=counts, unit="word", unicode_errors=unicode_errors,
-                          **options)
+    space = imported_space(path, keys, vectors, counts=counts, unit="word", unicode_errors=unicode_errors,
+                           **options)
+    if maxn == 0 or pruneidx:  # no n-grams (or a pruned index, which only quantized models have)
+        return space
+    names = ("dim", "ws", "epoch", "minCount", "neg", "wordNgrams", "loss", "model", "bucket", "minn", "maxn",
+             "lrUpdateRate", "t")
+    kept_args = {k: v for k, v in zip(names, args, strict=True) if k not in ("dim", "bucket", "minn", "maxn")}
+    # The bucket rows stay memory-mapped from an uncompressed file: an unknown word reads only its rows.
+    sub = _Subwords(max(minn, 1), maxn, bucket, matrix[nwords:], None, matrix[:keep], None, encoding, kept_args)
+    return SubwordSpace._from_parts(space, sub)
+
+
+def write_fasttext_bin(space: EmbeddingSpace, path: Path) -> None:
+    """Write a :class:`SubwordSpace` as fastText's native ``.bin`` (``Fasttext::saveModel``, version 12).
+
+    The input matrix holds every bucket (``nwords + bucket`` rows, as fastText and gensim require); buckets
+    without a stored row are written as zeros, which is what the space answers for them. Written in
+    blocks, so memory stays at one block beyond the space. The output matrix is the trained one when the
+    space kept it, zeros otherwise (the vectors are complete; fastText could not continue training).
+    """
+    if not isinstance(space, SubwordSpace):
+        raise InvalidInputError(
+            f"{path.name}: a fastText .bin model needs character n-gram vectors, and this {type(space).__name__} "
+            "has none; give it n-grams with embspace.train.SubwordFiller().fit(space).space_, train with "
+            "embspace.train.FastText, or save the vectors as fastText text (a .vec path)")
+    sub = space._sub
+    nwords, dim = len(space), space.dim
+    words = [k.encode(sub.encoding) if isinstance(k, str) else k for k in space.keys]
+    for w in words:
+        if b"\0" in w or not w:
+            raise InvalidInputError(f"{path.name}: key {w!r} cannot be written to a fastText .bin (empty, or "
+                                    "holding a NUL byte, which ends a word there)")
+    counts = space.counts if space.counts is not None else np.arange(nwords, 0, -1, dtype=np.int64)
+    a = sub.args
+    with open(path, "wb") as f:
+        f.write(struct.pack("<2i", MAGIC, VERSION))
+        f.write(_ARGS.pack(dim, int(a["ws"]), int(a["epoch"]), int(a["minCount"]), int(a["neg"]),
+                           int(a["wordNgrams"]), int(a["loss"]), int(a["model"]), sub.bucket, sub.minn, sub.maxn,
+                           int(a["lrUpdateRate"]), float(a["t"])))
+        f.write(struct.pack("<3iqq", nwords, nwords, 0, int(np.sum(counts)), -1))
+        f.write(b"".join(w + b"\0" + struct.pack("<qb", int(c), 0) for w, c in zip(words, counts, strict=True)))
+        f.write(b"\0")  # quant_input
+        f.write(struct.pack("<2q", nwords + sub.bucket, dim))
+        own = sub.word_rows if sub.word_rows is not None else _own_rows(space)
+        for r0 in range(0, nwords, _WRITE_ROWS):
+            f.write(np.ascontiguousarray(own[r0 : r0 + _WRITE_ROWS], "<f4").tobytes())
+        ids = sub.bucket_ids
+        for b0 in range(0, sub.bucket, _WRITE_ROWS):
+            b1 = min(b0 + _WRITE_ROWS, sub.bucket)
+            if ids is None:
+                block = np.ascontiguousarray(sub.ngram_vectors[b0:b1], "<f4")
+            else:
+                block = np.zeros((b1 - b0, dim), "<f4")
+                lo, hi = np.searchsorted(ids, [b0, b1])
+                block[ids[lo:hi] - b0] = sub.ngram_vectors[lo:hi]
+            f.write(block.tobytes())
+        f.write(b"\0")  # qout
+        f.write(struct.pack("<2q", nwords, dim))
+        for r0 in range(0, nwords, _WRITE_ROWS):
+            r1 = min(r0 + _WRITE_ROWS, nwords)
+            out = (np.zeros((r1 - r0, dim), "<f4") if sub.output_vectors is None
+                   else np.ascontiguousarray(sub.output_vectors[r0:r1], "<f4"))
+            f.write(out.tobytes())
+
+
+def _own_rows(space: SubwordSpace) -> FloatArray:
+    """Each word's own input row such that fastText's mean with its n-gram rows gives the space's vector."""
+    oov, per_word, _ = space._oov_matrix(list(space.keys))
+    k = per_word[:, None].astype(np.float64)
+    own = (k + 1) * space.vectors.astype(np.float64) - k * oov.astype(np.float64)
+    return own.astype(np.float32)
 
 
 def _input_matrix(path: Path, stream: ByteStream, m: int, n: int) -> npt.NDArray[np.float32]:
@@ -167,67 +237,6 @@ def _decode_words(path: Path, words: list[bytes], encoding: str, errors: str) ->
             raise CorruptDataError(path, f"word {i + 1}: not valid {encoding_label(encoding)} (byte "
                                          f"0x{raw[e.start]:02x} of {raw!r}); {decode_advice(encoding)}") from None
     return keys
-
-
-def ngram_rows(words: list[bytes], nwords: int, bucket: int, minn: int, maxn: int,
-               pruneidx: dict[int, int] | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """The input-matrix rows each word's vector averages, as fastText's ``Dictionary::initNgrams``.
-
-    ``words[i]`` is the i-th vocabulary word (its bytes as stored). Returns ``rows`` and ``mask`` of
-    shape ``(len(words), 1 + K * maxn)``: column 0 is the word's own row ``i``; the others are
-    ``nwords + hash(ngram) % bucket`` for each n-gram of ``<word>`` that fastText's
-    ``computeSubwords`` takes (starting at a UTF-8 character, ``minn``..``maxn`` characters, never
-    the lone ``<`` or ``>``), in its order; ``mask`` says which are used.
-
-    The hash is FNV-1a over the bytes read as *signed* chars (``h ^= uint32_t(int8_t(c))``), as
-    ``Dictionary::hash`` computes it and gensim's ``ft_hash_bytes`` reproduces: bytes >= 0x80 are
-    sign-extended to 32 bits before the xor.
-    """
-    c = len(words)
-    ext = [b"<" + w + b">" for w in words]
-    lens = np.array([len(e) for e in ext], np.int64)
-    width = int(lens.max()) if c else 0
-    grid = np.frombuffer(b"".join(e.ljust(width, b"\0") for e in ext), np.uint8).reshape(c, width)
-    cols = np.arange(width)
-    starts = ((grid & 0xC0) != 0x80) & (cols < lens[:, None])  # the first byte of each character
-    nch = starts.sum(axis=1)
-    k_max = int(nch.max()) if c else 0
-    maxn = min(maxn, k_max)  # no n-gram is longer than the longest word
-    # cs[r, k]: byte offset of the k-th character of row r; len(row) from the last character on.
-    cs = np.repeat(lens[:, None], k_max + maxn + 1, axis=1)
-    r_idx, c_idx = np.nonzero(starts)
-    rank = np.arange(len(r_idx)) - np.repeat(np.cumsum(nch) - nch, nch)
-    cs[r_idx, rank] = c_idx
-    signed = (grid.astype(np.int8).astype(np.int64) & 0xFFFFFFFF).astype(np.uint64)
-    k = np.arange(k_max)[None, :]
-    h = np.full((c, k_max), _FNV_OFFSET, np.uint64)
-    cur = cs[:, :k_max].copy()
-    grams = np.zeros((c, k_max, max(maxn, 0)), np.int64)  # [word, start character, n - 1]
-    used_grams = np.zeros(grams.shape, bool)
-    is_eos = np.array([w == _EOS for w in words], bool)
-    for n in range(1, maxn + 1):
-        end = cs[:, n : n + k_max]
-        while True:  # extend every n-gram by its n-th character (all its continuation bytes)
-            active = cur < end
-            if not active.any():
-                break
-            byte = np.take_along_axis(signed, np.minimum(cur, width - 1), axis=1)
-            h = np.where(active, ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF, h)
-            cur = cur + active
-        used = (k + n <= nch[:, None]) & (n >= minn) & ~is_eos[:, None]
-        if n == 1:
-            used &= (k != 0) & (k + 1 != nch[:, None])
-        ids = (h % np.uint64(bucket)).astype(np.int64) if bucket else np.zeros_like(h, np.int64)
-        if pruneidx:
-            mapped = np.array([pruneidx.get(int(x), -1) for x in ids.ravel()], np.int64).reshape(ids.shape)
-            used &= mapped >= 0
-            ids = mapped
-        grams[:, :, n - 1] = nwords + ids
-        used_grams[:, :, n - 1] = used
-    # fastText's order: by start character, then by length
-    rows = np.concatenate([np.arange(c)[:, None], grams.reshape(c, -1)], axis=1)
-    mask = np.concatenate([np.ones((c, 1), bool), used_grams.reshape(c, -1)], axis=1)
-    return rows, mask
 
 
 def _word_vectors(words: list[bytes], matrix: npt.NDArray[np.float32], nwords: int, bucket: int,

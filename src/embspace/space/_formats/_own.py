@@ -1,9 +1,10 @@
 """embspace's own directory format: ``vectors.npy`` (memory-mappable), ``keys.json``, ``meta.json``.
 
-Optionally ``counts.npy``; the ``embspace.json`` artifact header (kind ``space``, or ``fixed-space``
-for a fixed space, which adds its transform) since the header exists; directories without it
-(written before) read as before. Written to a temporary sibling and renamed into place, so a failed
-write never leaves a half-written space behind.
+Optionally ``counts.npy``; a SubwordSpace adds ``ngrams.npy`` (its n-gram rows, memory-mapped on open) and,
+when only some buckets have rows, ``buckets.npy`` (``meta.json`` key ``subwords``: minn, maxn, bucket); the
+``embspace.json`` artifact header (kind ``space``, or ``fixed-space`` for a fixed space, which adds its
+transform) since the header exists; directories without it (written before) read as before. Written to a
+temporary sibling and renamed into place, so a failed write never leaves a half-written space behind.
 """
 
 from __future__ import annotations
@@ -106,8 +107,37 @@ def read_own(path: Path, *, mmap: bool = True) -> EmbeddingSpace:
         counts.flags.writeable = False
     if not mmap:
         vectors.flags.writeable = False
-    return EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric, normalized=normalized, counts=counts,
-                                   provenance=provenance)
+    space = EmbeddingSpace._trusted(tuple(keys), vectors, metric=metric, normalized=normalized, counts=counts,
+                                    provenance=provenance)
+    if isinstance(meta.get("subwords"), dict):
+        return _read_subwords(path, space, meta["subwords"], mmap)
+    return space
+
+
+def _read_subwords(path: Path, space: EmbeddingSpace, info: dict[str, Any], mmap: bool) -> EmbeddingSpace:
+    """The n-gram part of a SubwordSpace directory: ``ngrams.npy`` (+ ``buckets.npy`` when sparse)."""
+    from ..subword_space import FASTTEXT_ARGS, SubwordSpace, _Subwords
+
+    try:
+        minn, maxn, bucket = int(info["minn"]), int(info["maxn"]), int(info["bucket"])
+        grams = np.load(path / "ngrams.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        ids = np.load(path / "buckets.npy", allow_pickle=False) if info.get("sparse") else None
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+        raise CorruptDataError(path, f"the n-gram part of this subword space is unreadable: {e}") from None
+    rows = grams.shape[0] if grams.ndim == 2 else -1
+    bad_ids = ids is not None and (ids.shape != (rows,) or ids.dtype.kind != "i")
+    if grams.dtype != np.float32 or grams.ndim != 2 or grams.shape[1] != space.dim or not 1 <= minn <= maxn \
+            or (ids is None and rows != bucket) or bad_ids:
+        raise CorruptDataError(path / "ngrams.npy", f"holds {grams.dtype} {grams.shape}, meta.json promises "
+                                                    f"float32 rows of {space.dim} for {bucket} buckets")
+    if ids is not None:
+        ids = ids.astype(np.int64)
+        ids.flags.writeable = False
+    if not mmap:
+        grams.flags.writeable = False
+    args = {**FASTTEXT_ARGS, **{k: float(v) for k, v in dict(info.get("args") or {}).items()}}
+    sub = _Subwords(minn, maxn, bucket, grams, ids, None, None, str(info.get("encoding", "utf-8")), args)
+    return SubwordSpace._from_parts(space, sub)
 
 
 def _dequantize(path: Path, stored: npt.NDArray[Any], storage: str, n: int) -> npt.NDArray[np.float32]:
@@ -135,6 +165,20 @@ def _quantize(vectors: npt.NDArray[np.float32], storage: str
     scales = (np.abs(vectors).max(axis=1) / 127.0).astype(np.float32)
     safe = np.where(scales > 0, scales, 1.0).astype(np.float32)
     return np.rint(vectors / safe[:, None]).astype(np.int8), scales
+
+
+def _write_subwords(space: EmbeddingSpace, work: Path) -> dict[str, Any] | None:
+    """A SubwordSpace's n-gram rows (``ngrams.npy``, float32) and, when sparse, their buckets (``buckets.npy``)."""
+    from ..subword_space import SubwordSpace
+
+    if not isinstance(space, SubwordSpace):
+        return None
+    sub = space._sub
+    np.save(work / "ngrams.npy", np.ascontiguousarray(sub.ngram_vectors, dtype=np.float32))
+    if sub.bucket_ids is not None:
+        np.save(work / "buckets.npy", sub.bucket_ids)
+    return {"minn": sub.minn, "maxn": sub.maxn, "bucket": sub.bucket, "sparse": sub.bucket_ids is not None,
+            "encoding": sub.encoding, "args": dict(sub.args)}
 
 
 def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32", kind: ArtifactKind = "space",
@@ -165,6 +209,7 @@ def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32", kind
         (work / "keys.json").write_text(json.dumps(list(space.keys), ensure_ascii=False), "utf-8")
         if space.counts is not None:
             np.save(work / "counts.npy", np.asarray(space.counts, dtype=np.int64))
+        subwords = _write_subwords(space, work)
         meta = {
             "format": FORMAT_TAG,
             "format_version": FORMAT_VERSION,
@@ -175,6 +220,7 @@ def write_own(space: EmbeddingSpace, path: Path, *, dtype: str = "float32", kind
             "storage": dtype,
             "has_counts": space.counts is not None,
             "provenance": space.provenance.to_dict(),
+            **({"subwords": subwords} if subwords else {}),
         }
         (work / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
         more = dict(extra(work)) if extra is not None else {}
