@@ -1,6 +1,8 @@
 """Scale test: an on-disk IVF collection of N synthetic clustered vectors (issue 29), Milvus Lite as the peer.
 
-Data: ``--n`` vectors of ``--dim`` dimensions around 1,000 seeded Gaussian centres, generated batch by batch
+Data: ``--n`` vectors of ``--dim`` dimensions around 1,000 seeded Gaussian centres (spread along a fixed
+24-dimensional latent map, plus a little isotropic noise: clustered, with a low intrinsic dimension as real
+embeddings have; isotropic noise in 128 dimensions makes every neighbour nearly equidistant), generated batch by batch
 (batch ``b`` from ``default_rng(seed + 1 + b)``: never all in memory), metadata ``{"bucket": row % 100}``;
 ``--queries`` queries near the centres; ground truth by exact L2 search, streamed over the batches (a running
 top-10 per query), unfiltered and at 1% selectivity (``bucket = 0``).
@@ -38,17 +40,27 @@ import numpy as np
 
 K = 10
 CENTRES = 1_000
+LATENT = 24  # intrinsic dimension of the spread around each centre (real embeddings have a low one too)
 
 
-def _centres(dim: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((CENTRES, dim)).astype(np.float32) * 2.0
+class Model:
+    """The data set's generator: centres, and a fixed map of the latent spread into ``dim`` dimensions."""
+
+    def __init__(self, dim: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.centres = rng.standard_normal((CENTRES, dim)).astype(np.float32) * 2.0
+        self.w = (rng.standard_normal((LATENT, dim)) / np.sqrt(LATENT)).astype(np.float32)
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        dim = self.centres.shape[1]
+        z = rng.standard_normal((m, LATENT)).astype(np.float32)
+        noise = 0.1 * rng.standard_normal((m, dim)).astype(np.float32)
+        return (self.centres[rng.integers(0, CENTRES, m)] + z @ self.w + noise).astype(np.float32)
 
 
-def batch(b: int, size: int, n: int, centres: np.ndarray, seed: int) -> np.ndarray:
+def batch(b: int, size: int, n: int, centres: Model, seed: int) -> np.ndarray:
     """Rows ``b * size`` .. of the data set (the same every call)."""
-    rng = np.random.default_rng(seed + 1 + b)
-    m = min(size, n - b * size)
-    return (centres[rng.integers(0, CENTRES, m)] + rng.standard_normal((m, centres.shape[1]))).astype(np.float32)
+    return centres.sample(np.random.default_rng(seed + 1 + b), min(size, n - b * size))
 
 
 def _merge_topk(best_d: np.ndarray, best_i: np.ndarray, d: np.ndarray, ids: np.ndarray) -> None:
@@ -64,7 +76,7 @@ def _merge_topk(best_d: np.ndarray, best_i: np.ndarray, d: np.ndarray, ids: np.n
     best_i[:] = np.take_along_axis(cand_i, order, 1)
 
 
-def ground_truth(q: np.ndarray, args: argparse.Namespace, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ground_truth(q: np.ndarray, args: argparse.Namespace, centres: Model) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-K rows (unfiltered, and among rows with ``row % 100 == 0``), streamed over the batches."""
     nq = len(q)
     qn = (q.astype(np.float64) ** 2).sum(1)[:, None]
@@ -101,7 +113,7 @@ def _du(path: Path) -> int:
 
 
 def run_embspace(args: argparse.Namespace, q: np.ndarray, truth: np.ndarray, ftruth: np.ndarray,
-                 centres: np.ndarray, work: Path) -> dict[str, Any]:
+                 centres: Model, work: Path) -> dict[str, Any]:
     from embspace.store import Collection
 
     path = work / "collection"
@@ -150,7 +162,7 @@ def run_embspace(args: argparse.Namespace, q: np.ndarray, truth: np.ndarray, ftr
     return out
 
 
-def run_milvus(args: argparse.Namespace, q: np.ndarray, centres: np.ndarray, work: Path) -> dict[str, Any] | None:
+def run_milvus(args: argparse.Namespace, q: np.ndarray, centres: Model, work: Path) -> dict[str, Any] | None:
     if args.milvus_n <= 0:
         return None
     try:
@@ -202,10 +214,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="embspace-scale-", dir=args.dir))
     try:
-        centres = _centres(args.dim, args.seed)
-        qrng = np.random.default_rng(args.seed + 10**9)
-        q = (centres[qrng.integers(0, CENTRES, args.queries)]
-             + qrng.standard_normal((args.queries, args.dim))).astype(np.float32)
+        centres = Model(args.dim, args.seed)
+        q = centres.sample(np.random.default_rng(args.seed + 10**9), args.queries)
         t0 = time.perf_counter()
         truth, ftruth = ground_truth(q, args, centres)
         truth_s = time.perf_counter() - t0
