@@ -36,12 +36,16 @@ def create(
                         "quantised: HNSW32,SQ8 (int8), BinaryFlat, BinaryHNSW32 (sign bits, 32x smaller), with "
                         "--rescore.")] = "auto",
     rescore: CreateRescoreOpt = None,
+    on_disk: Annotated[bool, typer.Option(
+        "--on-disk", help="Keep the index's inverted lists in a memory-mapped file, for collections larger than "
+                          "the memory; needs an IVF --index (IVF4096,PQ32). See docs/scale.md.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty collection."""
     from ..store import Collection
 
-    with Collection.create(path, dim=dim, encoder=model, metric=metric, index=index, rescore=rescore) as col:
+    with Collection.create(path, dim=dim, encoder=model, metric=metric, index=index, rescore=rescore,
+                           on_disk=on_disk) as col:
         _print_info(col.info(), as_json)
 
 
@@ -232,6 +236,9 @@ def search(
     where: WhereOpt = None,
     by_key: Annotated[bool, typer.Option("--key", help="QUERY is an item's key (its neighbours are shown).")] = False,
     rescore: RescoreOpt = None,
+    nprobe: Annotated[int | None, typer.Option(
+        "--nprobe", help="IVF indexes: inverted lists visited per query (more: higher recall, slower) "
+                         "[default: the one saved with the index].")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Nearest items to a text or a key, optionally under a metadata filter."""
@@ -240,8 +247,8 @@ def search(
 
     include: tuple[Include, ...] = ("metadata", "text")
     with Collection.open(path, readonly=True) as col:  # a Milvus collection refuses rescore itself
-        res = (col.search(key=query, k=k, where=where, include=include, rescore=rescore) if by_key
-               else col.search(query, k=k, where=where, include=include, rescore=rescore))
+        res = (col.search(key=query, k=k, where=where, include=include, rescore=rescore, nprobe=nprobe) if by_key
+               else col.search(query, k=k, where=where, include=include, rescore=rescore, nprobe=nprobe))
     hits = res.to_records()
     if as_json:
         out.print_json({"query": query, "hits": hits})

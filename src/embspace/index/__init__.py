@@ -9,6 +9,8 @@ by id, restricts a search to allowed ids, and saves its search parameters with i
   with ``Refine(Flat)`` re-ranking; FAISS is imported when one is built.
 - :class:`BinaryIndex`: ``BinaryFlat``, ``BinaryHNSW32``, ``BinaryIVF1024``: sign bits searched by Hamming
   distance (FAISS's binary indexes), the first stage of a collection with ``rescore=``.
+- :class:`OnDiskIVFIndex`: an IVF index whose inverted lists are a memory-mapped file, built shard by shard
+  (:meth:`~OnDiskIVFIndex.add_shards`): the index of a collection created with ``on_disk=True``.
 - :class:`FactorySpec`: a factory string parsed once (for FaissIndex, the memory estimate and Milvus);
   :data:`LIMITS`: the bounds a new index's factory must keep.
 - :func:`choose_index`: a factory string from the size of the data and a memory budget.
@@ -25,6 +27,7 @@ from .calibration import PRECISIONS, Calibration, Precision
 from .choose import choose_index, estimate_memory
 from .exact import ExactIndex
 from .faiss_index import FaissIndex
+from .ondisk_index import OnDiskIVFIndex, training_sample
 from .quantized_space import QuantizedSpace, quantize
 from .tune import TuneResult, TuneTrial, tune
 
@@ -38,6 +41,7 @@ __all__ = [
     "FactorySpec",
     "FaissIndex",
     "Index",
+    "OnDiskIVFIndex",
     "Precision",
     "QuantizedSpace",
     "TuneResult",
@@ -46,5 +50,6 @@ __all__ = [
     "estimate_memory",
     "load_index",
     "quantize",
+    "training_sample",
     "tune",
 ]

@@ -529,7 +529,7 @@ def load_ids(path: Path, n: int) -> IdMap:
 
 def load_index(path: str | Path) -> BaseIndex:
     """Load any index saved by embspace (exact or FAISS), as its sidecar says."""
-    from . import binary_index, exact, faiss_index  # noqa: F401  (registers the kinds)
+    from . import binary_index, exact, faiss_index, ondisk_index  # noqa: F401  (registers the kinds)
 
     meta = read_meta(path)
     cls = BaseIndex._registry.get(str(meta.get("kind")))

@@ -39,7 +39,7 @@ from ._filter import FilterLike, parse_filter
 from .collection_result import CollectionResult, IncludeArg
 from .get_result import GetResult
 
-__all__ = ["AddReport", "BaseCollection", "check_keys", "clean_metadata", "resolve_encoder"]
+__all__ = ["AddReport", "BaseCollection", "check_keys", "clean_metadata", "resolve_encoder", "with_nprobe"]
 
 Metadata = Mapping[str, Any] | None
 
@@ -220,6 +220,17 @@ def resolve_encoder(encoder: Any, dim: int | None) -> tuple[Any, int, dict[str, 
             "provenance": {"model": enc.provenance.model, "config": dict(enc.provenance.config)},
             "spec": encoder if isinstance(encoder, str) else enc.name}
     return enc, int(dim), info
+
+
+def with_nprobe(params: Mapping[str, int] | None, nprobe: object) -> Mapping[str, int] | None:
+    """``params`` with ``nprobe`` (the IVF lists a search visits; ``search(..., nprobe=N)``) added when given."""
+    if nprobe is None:
+        return params
+    if not isinstance(nprobe, int | np.integer) or isinstance(nprobe, bool) or int(nprobe) < 1:
+        raise InvalidInputError(f"nprobe must be a positive integer (IVF lists visited per query), got {nprobe!r}")
+    if params and "nprobe" in params and int(params["nprobe"]) != int(nprobe):
+        raise InvalidInputError(f"nprobe={nprobe} and params={{'nprobe': {params['nprobe']}}} disagree; give one")
+    return {**(params or {}), "nprobe": int(nprobe)}
 
 
 def _text_list(texts: Any, n: int) -> list[str | None]:
@@ -420,10 +431,11 @@ class BaseCollection(ABC):
     @abstractmethod
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
                params: Mapping[str, int] | None = None, include: IncludeArg = (),
-               rescore: int | None = None) -> CollectionResult:
+               rescore: int | None = None, nprobe: int | None = None) -> CollectionResult:
         """The ``k`` nearest items to ``query`` or to the item ``key``, best first, each with the extras named
         by ``include`` (``"metadata"``, ``"text"``, ``"vector"``); ``rescore`` re-ranks ``k * rescore``
-        candidates exactly (local collections; Milvus refuses it)."""
+        candidates exactly (local collections; Milvus refuses it); ``nprobe`` is ``params={"nprobe": N}``
+        (the IVF lists a query visits)."""
 
     @abstractmethod
     def info(self) -> dict[str, Any]:

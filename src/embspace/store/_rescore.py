@@ -9,6 +9,7 @@ replayed into the index) are kept in memory until the next save.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class RescoreVectors:
         self._x = vectors
         self._rows: FloatArray = np.asarray(vectors)  # a plain view (of the mapping): no np.memmap per lookup
         self._extra: dict[int, FloatArray] = {}
+        self._source: Path | None = None  # the file mapped (open): linked, not rewritten, by an unchanged write
         # ids without a hole (a collection nobody deleted from): an id's row is id - first, no search needed
         self._first = int(ids[0]) if len(ids) and int(ids[-1]) - int(ids[0]) == len(ids) - 1 else None
 
@@ -53,7 +55,9 @@ class RescoreVectors:
                 ids.dtype != np.int64 or (len(ids) > 1 and not (np.diff(ids) > 0).all()):
             raise CorruptDataError(directory / VECTORS, f"expected float32 (n, {dim}) rows under n sorted int64 ids, "
                                                         f"got {x.dtype} {x.shape} and ids {ids.dtype} {ids.shape}")
-        return cls(ids, x, dim)
+        rv = cls(ids, x, dim)
+        rv._source = directory / VECTORS
+        return rv
 
     def __len__(self) -> int:
         return len(self._ids) + len(self._extra)
@@ -120,6 +124,13 @@ class RescoreVectors:
     def write(self, directory: Path, live_ids: IntArray) -> None:
         """Write the rows of ``live_ids`` (sorted by id) as the two files in ``directory``."""
         ids = np.sort(np.asarray(live_ids, np.int64))
+        if self._source is not None and not self._extra and np.array_equal(ids, self._ids):
+            try:  # the same rows as the mapped file, which is never written again: another name for it
+                os.link(self._source, directory / VECTORS)
+                np.save(directory / IDS, ids, allow_pickle=False)
+                return
+            except OSError:
+                pass  # another file system, or the file is gone: written below
         x = np.lib.format.open_memmap(directory / VECTORS, mode="w+", dtype=np.float32, shape=(len(ids), self.dim))
         step = 65536
         for i in range(0, len(ids), step):

@@ -48,7 +48,7 @@ import numpy.typing as npt
 from .._artifact import artifact_kind, check_format_version, kind_phrase, write_header
 from .._sqlite import select_in
 from ..errors import CollectionLockedError, InvalidInputError, SnapshotChangedError, UnknownKeyError
-from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
+from ._base import BaseCollection, Metadata, check_keys, resolve_encoder, with_nprobe
 from ._filter import Filter, FilterLike, _Exists, compile_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 from .get_result import GetResult
@@ -68,6 +68,9 @@ EPOCHS_KEPT = 1_000
 #: through each call, and stacking 300,000 rows in one went ~290 ms without letting the event loop of a
 #: server run (the first search after 300,000 adds froze ``/health``); 4,096 rows are ~1 ms.
 ROWS_PER_COPY = 4_096
+#: Rows an on-disk build (``on_disk=True``) reads from the table, encodes and writes at a time: what it holds
+#: of the vectors besides the training sample (100,000 x 128 float32 = 51 MB).
+BUILD_SHARD = 100_000
 
 __all__ = ["Collection", "Page", "command_line", "describe_holder", "lock_holder"]
 
@@ -227,6 +230,8 @@ class Collection(BaseCollection):
         self.index_factory: str = info["index"]
         #: Candidates per hit re-scored exactly with the float vectors (None: the index's own scores).
         self.rescore: int | None = info.get("rescore")
+        #: The index's inverted lists live in a memory-mapped file (``Collection.create(..., on_disk=True)``).
+        self.on_disk: bool = bool(info.get("on_disk"))
         self._rescore_vectors: Any = None  # a RescoreVectors, kept with the index (None: not needed)
         self.writable = writable
         self._encoder = encoder
@@ -254,7 +259,7 @@ class Collection(BaseCollection):
     @classmethod
     def create(cls, path: str | Path, *, dim: int | None = None, encoder: Any = None, metric: str = "cosine",
                index: str = "auto", exist_ok: bool = False, token: str | None = None,
-               rescore: int | None = None) -> Collection | MilvusCollection:
+               rescore: int | None = None, on_disk: bool = False) -> Collection | MilvusCollection:
         """A new, empty collection at ``path``: a directory, or a Milvus address (``milvus://HOST:PORT/NAME``,
         ``milvus+https://...``, ``milvus-lite:FILE.db#NAME``; ``token`` authenticates to a server).
 
@@ -280,11 +285,24 @@ class Collection(BaseCollection):
             (memory-mapped from a file kept with the index, never read row by row from SQLite) and keep
             the best ``k``: the recall of a quantised index at the price of ``k * rescore`` dot products.
             Kept in the collection's header; :meth:`search` takes ``rescore=`` to override it per query.
+        on_disk
+            Keep the index's inverted lists in a memory-mapped file instead of memory, for collections larger
+            than the memory (docs/scale.md): ``index`` must be an IVF factory (``"IVF4096,PQ32"``). The index
+            is built without holding all the vectors: the coarse quantiser and the codec are trained on a
+            seeded sample (:func:`~embspace.index.training_sample`), the lists filled :data:`BUILD_SHARD`
+            rows at a time (:class:`~embspace.index.OnDiskIVFIndex`); items added later are searched from
+            memory until the next rebuild or a save merges them. Combine with ``rescore=`` to re-score
+            candidates with the float vectors (memory-mapped as well).
         """
         rescore = _check_rescore(rescore, "rescore")
+        if not isinstance(on_disk, bool):
+            raise InvalidInputError(f"on_disk must be True or False, got {on_disk!r}")
         if is_milvus_uri(path):
             if rescore is not None:
                 raise InvalidInputError("rescore= is for local collections (a directory); Milvus re-ranks itself")
+            if on_disk:
+                raise InvalidInputError("on_disk= is for local collections (a directory); a Milvus server keeps its "
+                                        "own segments on disk (index='DISKANN' or an IVF index, see docs/scale.md)")
             return MilvusCollection.create(str(path), dim=dim, encoder=encoder, metric=metric, index=index,
                                            exist_ok=exist_ok, token=token)
         p = Path(path).expanduser()
@@ -298,12 +316,21 @@ class Collection(BaseCollection):
         if metric not in ("cosine", "dot", "l2"):
             raise InvalidInputError(f"unknown metric {metric!r}; choose 'cosine', 'dot' or 'l2'")
         enc, dim, enc_info = resolve_encoder(encoder, dim)
+        if on_disk:
+            from ..index.ondisk_index import check_ivf
+
+            if not isinstance(index, str) or index.lower() in ("auto", "exact"):
+                raise InvalidInputError(f"on_disk=True needs an IVF factory string for index= (e.g. 'IVF4096,PQ32' "
+                                        f"or 'IVF1024,Flat'), got {index!r}")
+            check_ivf(index)
         if not isinstance(index, str) or index.lower() not in ("auto", "exact"):
             _index_object(int(dim), index, metric)  # a bad factory: refused, nothing written
         info: dict[str, Any] = {"format": FORMAT, "dim": int(dim), "metric": metric, "index": index,
                                 "encoder": enc_info, "uid": uuid.uuid4().hex}
         if rescore is not None:
             info["rescore"] = rescore
+        if on_disk:
+            info["on_disk"] = True
         cls._create_files(p, info, dim=int(dim), metric=metric)
         db = cls._connect(p / DB_NAME)
         col = cls(p, db, info, writable=True, encoder=enc)
@@ -900,6 +927,10 @@ class Collection(BaseCollection):
         from ..index import ExactIndex, FactorySpec, choose_index
 
         factory = self.index_factory
+        if self.on_disk:
+            from ..index import OnDiskIVFIndex
+
+            return OnDiskIVFIndex(self.dim, factory, metric=self.metric)  # type: ignore[arg-type]
         if factory == "auto":
             factory = choose_index(max(n, 1), self.dim)
         if factory.lower() == "exact":
@@ -957,6 +988,9 @@ class Collection(BaseCollection):
 
         The change-log position, the table's identity and the vectors are read in one read transaction,
         so the index covers exactly the version it was built from."""
+        if self.on_disk:
+            self._rebuild_on_disk()
+            return
         with self._snapshot():
             last = self._last_seq()
             identity = self._table_identity(last)
@@ -976,10 +1010,79 @@ class Collection(BaseCollection):
         if self._lock_file is not None:  # only the lock's holder writes the index files
             self._save_index()
 
+    def _rebuild_on_disk(self) -> None:
+        """:meth:`rebuild_index` of an on-disk collection, never holding all the vectors: the ids, a seeded
+        training sample, then :data:`BUILD_SHARD` rows at a time (encoded into the lists file, and written into
+        the rescoring file when wanted), all read in one read transaction."""
+        import tempfile
+
+        from ..index import OnDiskIVFIndex, training_sample
+
+        try:  # beside the collection: the lists file is then linked (not copied) into index/ when saved
+            work = Path(tempfile.mkdtemp(prefix=".index-build-", dir=self.path))
+        except OSError:  # a reader without write access to the directory
+            work = Path(tempfile.mkdtemp(prefix="embspace-ivf-"))
+        index = OnDiskIVFIndex(self.dim, self.index_factory, metric=self.metric,  # type: ignore[arg-type]
+                               workdir=work)
+        rescore_vectors = None
+        try:
+            with self._snapshot():
+                last = self._last_seq()
+                identity = self._table_identity(last)
+                ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM items ORDER BY id")), np.int64)
+                self._names = {}  # filled as hits come (a dict of every key would hold ~100 bytes an item)
+                if len(ids):
+                    sample = training_sample(ids, int(index.nlist or 1)).tolist()
+                    got = self._vectors_by_id(sample)
+                    index.train(rows_matrix([got[i] for i in sample], self.dim))
+                    del got
+                    rows_file = None
+                    if self._wants_rescore_vectors(index):
+                        from ._rescore import IDS, VECTORS
+
+                        rows_file = np.lib.format.open_memmap(work / VECTORS, mode="w+", dtype=np.float32,
+                                                              shape=(len(ids), self.dim))
+                        np.save(work / IDS, ids, allow_pickle=False)
+                    index.add_shards(self._shards(rows_file))
+                    if rows_file is not None:
+                        rows_file.flush()
+                        del rows_file
+                        from ._rescore import RescoreVectors
+
+                        rescore_vectors = RescoreVectors.open(work, self.dim)
+            self._rescore_vectors = rescore_vectors
+            self._index, self._index_seq, self._index_identity = index, last, identity
+            self._filter_cache.clear()
+            self._applied_since_save = 1
+            if self._lock_file is not None:  # only the lock's holder writes the index files
+                self._save_index()
+        finally:
+            if self._lock_file is not None:  # saved (linked into index/) or failed: the work files can go
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _shards(self, rows_file: Any) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
+        """``(vectors, ids)`` of every item in id order, :data:`BUILD_SHARD` rows at a time (inside the caller's
+        read transaction); each shard's stored form also written into ``rows_file`` (rescoring) when given."""
+        after, row = 0, 0
+        while True:
+            rows = self._db.execute("SELECT id, vector FROM items WHERE id > ? ORDER BY id LIMIT ?",
+                                    (after, BUILD_SHARD)).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            x = rows_matrix([r[1] for r in rows], self.dim)
+            del rows
+            if rows_file is not None:
+                rows_file[row:row + len(x)] = self._stored_form(x)
+            row += len(x)
+            after = int(ids[-1])
+            yield x, ids
+
     def _wants_rescore_vectors(self, index: Any) -> bool:
         """Whether the float vectors are kept with ``index`` for rescoring: with ``rescore`` set, and always for a
-        binary index (whose own scores are coarse)."""
-        return bool(self.rescore) or getattr(index, "kind", "") == "faiss-binary"
+        binary index (whose own scores are coarse) and an on-disk one (so that ``search(rescore=...)`` never
+        reads every vector from the table)."""
+        return bool(self.rescore) or getattr(index, "kind", "") in ("faiss-binary", "faiss-ondisk")
 
     def _stored_form(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Vectors as the index stores them (unit rows under cosine), for exact re-scoring."""
@@ -1055,7 +1158,11 @@ class Collection(BaseCollection):
         return ids, vecs
 
     def _load_names(self) -> None:
-        """id -> key of every item, so search results map to keys without a query per search."""
+        """id -> key of every item, so search results map to keys without a query per search (on disk: none
+        preloaded, the keys of hits are read as they come)."""
+        if self.on_disk:
+            self._names = {}
+            return
         self._names = {int(i): k for i, k in self._db.execute("SELECT id, key FROM items")}
 
     def _save_index(self) -> None:
@@ -1107,6 +1214,9 @@ class Collection(BaseCollection):
             rows = self._db.execute("SELECT seq, op, id FROM changes WHERE seq > ? ORDER BY seq",
                                     (self._index_seq,)).fetchall()
             if not rows:
+                return
+            if self.on_disk and not self._index.is_trained:  # the first items: train on a sample of the table
+                self.rebuild_index()
                 return
             last = int(rows[-1][0])
             identity = self._table_identity(last)
@@ -1179,7 +1289,7 @@ class Collection(BaseCollection):
     # -- search --------------------------------------------------------------------------------------
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
                params: Mapping[str, int] | None = None, include: IncludeArg = (),
-               rescore: int | None = None) -> CollectionResult:
+               rescore: int | None = None, nprobe: int | None = None) -> CollectionResult:
         """The ``k`` nearest items to ``query`` (a vector, a batch of vectors, or a text or texts — encoded
         with the collection's encoder; in a collection without an encoder a string is a key) or to the
         item ``key`` (itself excluded), best first.
@@ -1196,7 +1306,13 @@ class Collection(BaseCollection):
         ``rescore`` overrides the collection's setting for this search: the index's best ``k * rescore``
         candidates are re-scored exactly with the float vectors (memory-mapped) and the best ``k`` kept,
         with their exact scores; ``0`` turns it off.
+
+        ``nprobe`` (IVF indexes) is the number of inverted lists a query visits, for this search only: the
+        same as ``params={"nprobe": N}`` (more lists: higher recall, slower; the default is the one saved with
+        the index, ``round(sqrt(nlist))`` unless :meth:`tune` chose another).
         """
+        if nprobe is not None:
+            params = with_nprobe(params, nprobe)
         extras = check_include(include) if include else frozenset()
         factor = self.rescore if rescore is None else _check_rescore(rescore, "rescore")
         if (where is None and key is None and type(query) is np.ndarray and query.ndim == 1
@@ -1356,6 +1472,7 @@ class Collection(BaseCollection):
                 "index_removed": int(getattr(self._index, "n_removed", 0)),
                 "index_bytes": int(self._index.memory_bytes()), "rescore": self.rescore,
                 "rescore_file_bytes": 0 if self._rescore_vectors is None else int(self._rescore_vectors.file_bytes),
+                "on_disk": self.on_disk, "index_file_bytes": int(getattr(self._index, "file_bytes", lambda: 0)()),
                 "encoder": (self._info.get("encoder") or {}).get("name")}
 
     def __repr__(self) -> str:

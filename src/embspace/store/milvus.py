@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidInputError, MissingDependencyError, UnknownKeyError
 from ..index import FactorySpec
-from ._base import BaseCollection, Metadata, check_keys, resolve_encoder
+from ._base import BaseCollection, Metadata, check_keys, resolve_encoder, with_nprobe
 from ._filter import Filter, FilterLike, _And, _Compare, _Exists, _In, _Node, _Not, _Or, _Path, parse_filter
 from .collection_result import CollectionResult, IncludeArg, Row, attach, check_include, text_of
 from .get_result import GetResult
@@ -390,10 +390,11 @@ class MilvusCollection(BaseCollection):
 
     def search(self, query: Any = None, k: int = 10, *, key: str | None = None, where: FilterLike = None,
                params: Mapping[str, int] | None = None, include: IncludeArg = (),
-               rescore: int | None = None) -> CollectionResult:
+               rescore: int | None = None, nprobe: int | None = None) -> CollectionResult:
         """As :meth:`Collection.search`; ``params`` takes ``efSearch`` (HNSW) or ``nprobe`` (IVF). The extras
         of ``include`` come back with the hits, in the search request itself. ``rescore`` (a local
-        collection's exact re-ranking) is refused: Milvus re-ranks itself."""
+        collection's exact re-ranking) is refused: Milvus re-ranks itself. ``nprobe=N`` is ``params={"nprobe": N}``."""
+        params = with_nprobe(params, nprobe)
         if rescore:
             raise InvalidInputError("rescore= is for local collections (a directory); Milvus re-ranks itself")
         extras = check_include(include)
