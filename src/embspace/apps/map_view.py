@@ -473,5 +473,7 @@ class MapView:
 
 
 def axes_header(axes: MapAxes) -> str:
-    """``axes`` as one line of ASCII JSON (the ``X-Axes`` header of the binary axes route)."""
-    return json.dumps(axes.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+    """``axes`` as one line of ASCII JSON (the ``X-Axes`` header of the binary axes route): characters outside
+    printable ASCII escaped (``\\uXXXX``), DEL too, so any key is a valid header value."""
+    text = json.dumps(axes.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+    return text.replace("\x7f", "\\u007f")
