@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from .._artifact import artifact_kind
 from pydantic import ValidationError
 
+from .._artifact import artifact_kind
 from ..analysis.directions import Direction, direction
 from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
 from ..errors import InvalidInputError, UnknownKeyError, ZeroVectorError

@@ -18,14 +18,15 @@ if TYPE_CHECKING:
     from ..space.search_result import SearchResult
 
 __all__ = [
+    "MAX_AXIS_EXAMPLES",
     "MAX_BATCH",
     "MAX_K",
     "MAX_TEXT",
     "AxisInfo",
     "Classification",
-    "ConceptAxis",
     "ClassifyRequest",
     "ClassifyResponse",
+    "ConceptAxis",
     "DedupResponse",
     "Hit",
     "Hits",
