@@ -4,6 +4,9 @@ The map (a :class:`~embspace.analysis.maps.SpaceMap`) gives every point a 2-D/3-
 *question* about a point — its neighbours, a search, an analogy — is answered by the space's exact
 search or the collection's index, never by distances on the map (which distort them), and the answers
 come back with their map rows so the projector can draw them.
+
+:meth:`MapView.axes` replaces the map's x and y by two concept directions
+(:func:`embspace.analysis.direction`): every point placed by its projections on them.
 """
 
 from __future__ import annotations
