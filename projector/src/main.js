@@ -554,7 +554,7 @@ function axesFromForm() {
     status('axes: give each axis at least one example on its “to” side', true);
     return;
   }
-  placeOnAxes(x, y, $('axes-method').value);
+  return placeOnAxes(x, y, $('axes-method').value);
 }
 
 function setSelection(rows) {
@@ -756,6 +756,15 @@ async function main() {
   redraw(); // the map, plain, at once; then its opening colours
   const opening = await openingColour();
   if (opening.name) await colourBy(opening.name, opening.fetched);
+  // ?x=man,he>woman,she&y=poor>rich[&method=pca]: open on those concept axes
+  if (params.get('x') && params.get('y')) {
+    for (const id of ['x', 'y']) {
+      const [from, to] = params.get(id).includes('>') ? params.get(id).split('>') : ['', params.get(id)];
+      $(`axis-${id}-neg`).value = from; $(`axis-${id}-pos`).value = to;
+    }
+    if (params.get('method')) $('axes-method').value = params.get('method');
+    await axesFromForm();
+  }
   await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
   metrics.loadMs = performance.now() - t0;
   metrics.ready = true;

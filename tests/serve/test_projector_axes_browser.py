@@ -167,3 +167,13 @@ def test_a_space_on_two_concept_axes(world: dict[str, Any], browser: Any) -> Non
         assert abs(sx - mx) < 0.01 and abs(sy - my) < 0.01
     assert not errors, errors
     page.close()
+
+
+def test_the_page_opens_on_the_axes_of_its_address(world: dict[str, Any], browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{world['url']}/projector/?space=words&x=man,he%3Ewoman,she&y=poor%3Erich&method=pca")
+    page.wait_for_function(READY, timeout=60_000)
+    axes = page.evaluate("window.__projector.axes")
+    assert axes["x"]["name"] == "man, he -> woman, she" and axes["x"]["method"] == "pca"
+    assert axes["y"]["low"] == "poor" and page.input_value("#axis-x-pos") == "woman,she"
+    page.close()

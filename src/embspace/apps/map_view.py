@@ -392,7 +392,7 @@ class MapView:
         if method not in ("mean", "pca", "probe"):
             raise InvalidInputError(f"method must be one of mean, pca, probe, got {method!r}")
         if self._encodes(ax):
-            enc = self.encoder
+            enc: Any = self.encoder
             space = self.source if self.is_space else EmbeddingSpace(
                 [], np.zeros((0, int(self.source.dim)), np.float32), metric=self.source.metric,
                 provenance=enc.provenance)
@@ -423,9 +423,9 @@ class MapView:
         shown whole: ``space.project(d)``)."""
         if self.is_space:
             space = self._map_space()
-            if space is self.source:
-                return space.project(d)
-            return space.project(np.asarray(getattr(d, "vector", d), np.float32))
+            scores: npt.NDArray[np.float32] = (space.project(d) if space is self.source
+                                               else space.project(np.asarray(getattr(d, "vector", d), np.float32)))
+            return scores
         u = np.asarray(getattr(d, "vector", d), np.float64).reshape(-1)
         keys = self.projection.keys
         out = np.empty(len(keys), np.float32)
