@@ -26,8 +26,9 @@ const $ = (id) => document.getElementById(id);
 // What the browser tests read: readiness, sizes and measured round trips (ms).
 // hoverMs / clickMs: from the pointer event to the frame painted with the answer (two animation frames later).
 // colours: the reserved mark colour, the categorical palette and the 256 steps of the numeric ramp.
+// axes: what the points are placed by — null for the map, else POST .../axes's description (X-Axes).
 const metrics = { ready: false, n: 0, loadMs: null, hoverMs: [], clickMs: [], searchMs: [], errors: [], lines: 0,
-  flights: 0, highlighted: 0, colours: null };
+  flights: 0, highlighted: 0, colours: null, axes: null };
 window.__projector = metrics;
 
 // -- the API ---------------------------------------------------------------------------------------
@@ -88,6 +89,8 @@ let W = 1; let H = 1; let dpr = 1;
 let colourMode = 0; // 0 plain, 1 categories, 2 scale
 let pointSize = 4;
 let redrawQueued = false;
+let axes = null; // the two concept axes the points are placed by (null: the map)
+let mapXY = null; // the map's own positions, kept while the points are on concept axes
 
 // -- geometry ----------------------------------------------------------------------------------------
 const k = () => view.zoom * Math.min(W, H) / 2; // pixels per map unit
@@ -131,6 +134,25 @@ function normalise(coords, width) {
   return { x, y };
 }
 
+// Concept axes: each axis to [-1, 1] on its own (two directions' projections, each on its own scale; the order
+// of the points along an axis is their projection order).
+function normaliseEach(coords) {
+  const n = coords.length / 2;
+  const out = [new Float32Array(n), new Float32Array(n)];
+  for (let j = 0; j < 2; j++) {
+    let lo = Infinity; let hi = -Infinity;
+    for (let i = 0; i < n; i++) { const v = coords[2 * i + j]; if (v < lo) lo = v; if (v > hi) hi = v; }
+    const half = Math.max(hi - lo, 1e-12) / 2 * 1.05; const c = (lo + hi) / 2;
+    for (let i = 0; i < n; i++) out[j][i] = (coords[2 * i + j] - c) / half;
+  }
+  return { x: out[0], y: out[1] };
+}
+
+function buildTree() {
+  tree = new KDBush(n, 64, Float32Array);
+  for (let i = 0; i < n; i++) tree.add(X[i], Y[i]);
+  tree.finish();
+}
 
 // -- drawing -----------------------------------------------------------------------------------------
 function hexRgb(h) { return [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)); }
@@ -236,6 +258,7 @@ function drawOverlay() {
   }
   if (clicked !== null) ring(clicked, '#ffffff', pointSize / 2 + 6);
   if (hovered >= 0) ring(hovered, '#4cc2ff', pointSize / 2 + 5);
+  if (axes) axisLabels();
   if (lasso && lasso.length > 1) {
     ctx.beginPath();
     ctx.moveTo(...lasso[0]);
@@ -246,6 +269,41 @@ function drawOverlay() {
     ctx.strokeStyle = '#4cc2ff';
     ctx.stroke();
   }
+}
+
+// The concept axes' labels at the stage's edges: x from its low end (left) to its high end (right) along the
+// bottom, y from its low end (bottom) to its high end (top) along the left edge.
+function axisLabels() {
+  const cut = (s) => (s.length > 40 ? `${s.slice(0, 39)}…` : s);
+  const text = (t, x, y, colour) => { // outlined in the background's colour, to read over points
+    ctx.strokeStyle = '#10131a'; ctx.lineWidth = 4; ctx.lineJoin = 'round';
+    ctx.strokeText(t, x, y);
+    ctx.fillStyle = colour; ctx.fillText(t, x, y);
+  };
+  ctx.save();
+  ctx.font = '600 13px system-ui, sans-serif';
+  const yb = H - 30; // above the status line
+  ctx.strokeStyle = 'rgba(230, 233, 239, 0.35)';
+  ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(24, yb + 6); ctx.lineTo(W - 12, yb + 6); ctx.stroke(); // the x axis
+  ctx.beginPath(); ctx.moveTo(18, yb); ctx.lineTo(18, 12); ctx.stroke(); // the y axis
+  ctx.textBaseline = 'bottom';
+  ctx.textAlign = 'left';
+  if (axes.x.low) text(`← ${cut(axes.x.low)}`, 28, yb, '#e6e9ef');
+  ctx.textAlign = 'right';
+  text(`${cut(axes.x.high)} →`, W - 12, yb, '#e6e9ef');
+  ctx.textAlign = 'center';
+  text(`x: ${cut(axes.x.name)}`, W / 2, yb, '#8b93a7');
+  ctx.translate(14, 0);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = 'top';
+  ctx.textAlign = 'left';
+  if (axes.y.low) text(`← ${cut(axes.y.low)}`, -(yb - 4), 0, '#e6e9ef');
+  ctx.textAlign = 'right';
+  text(`${cut(axes.y.high)} →`, -12, 0, '#e6e9ef');
+  ctx.textAlign = 'center';
+  text(`y: ${cut(axes.y.name)}`, -H / 2, 0, '#8b93a7');
+  ctx.restore();
 }
 
 function resize() {
@@ -441,6 +499,64 @@ async function openingColour() {
   return { name: '', fetched: null };
 }
 
+// -- concept axes: POST .../axes places every point by its projections on two directions ----------------------
+const examples = (s) => s.split(',').map((w) => w.trim()).filter(Boolean);
+
+function place(x, y) {
+  X = x; Y = y;
+  buildTree();
+  buffers.pos.subdata(interleave());
+  view.cx = 0; view.cy = 0; view.zoom = 1;
+  unhover();
+  redraw();
+}
+
+function axisText(a) {
+  const fig = (v) => (v === null || v === undefined ? '—' : v.toFixed(2));
+  return `<div class="axis"><b>${a === axes.x ? 'x' : 'y'}</b> ${esc(a.name)} · held-out accuracy ${fig(a.reliability)}` +
+    `, AUC ${fig(a.auc)}${a.encoded ? ' · encoded texts' : ''}` +
+    (a.n_missing ? ` · <span class="missing">not keys: ${esc(a.missing.join(', '))}` +
+      `${a.n_missing > a.missing.length ? ` (+${a.n_missing - a.missing.length})` : ''}</span>` : '') + '</div>';
+}
+
+async function placeOnAxes(x, y, method = 'mean') {
+  status('placing the points on the concept axes…');
+  try {
+    const res = await api(`${base}/axes`, { body: { x, y, method }, binary: true });
+    const described = JSON.parse(res.headers.get('X-Axes'));
+    const coords = new Float32Array(await res.arrayBuffer());
+    if (!mapXY) mapXY = { x: X, y: Y };
+    axes = described;
+    metrics.axes = described;
+    const on = normaliseEach(coords);
+    place(on.x, on.y);
+    $('axes-info').innerHTML = axisText(axes.x) + axisText(axes.y) +
+      (Math.abs(axes.cosine) > 0.5 ? `<div class="missing">the axes are aligned (cosine ${axes.cosine.toFixed(2)})</div>` : '');
+    $('axes-map').disabled = false;
+    status(`on concept axes: x ${axes.x.name}, y ${axes.y.name}`);
+  } catch (e) { status(`axes: ${e.message}`, true); }
+}
+
+function backToMap() {
+  if (!mapXY) return;
+  axes = null; metrics.axes = null;
+  place(mapXY.x, mapXY.y);
+  mapXY = null;
+  $('axes-info').innerHTML = '';
+  $('axes-map').disabled = true;
+  status('the map');
+}
+
+function axesFromForm() {
+  const axis = (id) => ({ positive: examples($(`axis-${id}-pos`).value), negative: examples($(`axis-${id}-neg`).value) });
+  const x = axis('x'); const y = axis('y');
+  if (!x.positive.length || !y.positive.length) {
+    status('axes: give each axis at least one example on its “to” side', true);
+    return;
+  }
+  return placeOnAxes(x, y, $('axes-method').value);
+}
+
 function setSelection(rows) {
   selection = rows;
   buffers.marked({ primitive: 'points', type: 'uint32', data: Uint32Array.from(rows) });
@@ -580,6 +696,8 @@ function wire() {
   $('clear-selection').addEventListener('click', () => setSelection([]));
   $('export').addEventListener('click', () => exportSelection().catch((e) => status(`export: ${e.message}`, true)));
   $('summary-go').addEventListener('click', summary);
+  $('axes-form').addEventListener('submit', (e) => { e.preventDefault(); axesFromForm(); });
+  $('axes-map').addEventListener('click', backToMap);
 }
 
 // -- start -----------------------------------------------------------------------------------------
@@ -618,9 +736,7 @@ async function main() {
     o.textContent = `${f.name}${f.type === 'numeric' ? ' (scale)' : ''}`;
     $('color-by').appendChild(o);
   }
-  tree = new KDBush(n, 64, Float32Array);
-  for (let i = 0; i < n; i++) tree.add(X[i], Y[i]);
-  tree.finish();
+  buildTree();
   pointSize = n > 500000 ? 1.5 : n > 50000 ? 2.5 : n > 5000 ? 4 : 7;
   canvas = $('canvas');
   overlay = $('overlay');
@@ -640,6 +756,15 @@ async function main() {
   redraw(); // the map, plain, at once; then its opening colours
   const opening = await openingColour();
   if (opening.name) await colourBy(opening.name, opening.fetched);
+  // ?x=man,he>woman,she&y=poor>rich[&method=pca]: open on those concept axes
+  if (params.get('x') && params.get('y')) {
+    for (const id of ['x', 'y']) {
+      const [from, to] = params.get(id).includes('>') ? params.get(id).split('>') : ['', params.get(id)];
+      $(`axis-${id}-neg`).value = from; $(`axis-${id}-pos`).value = to;
+    }
+    if (params.get('method')) $('axes-method').value = params.get('method');
+    await axesFromForm();
+  }
   await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
   metrics.loadMs = performance.now() - t0;
   metrics.ready = true;

@@ -50,6 +50,17 @@ def labelled_space_with_map(path: Path, n: int = 2000, dim: int = 16, k: int = 8
     return space
 
 
+def not_blank(path: Path) -> dict[str, float]:
+    """Fail unless the screenshot shows something: many colours and real contrast."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("RGB"), np.float32)
+    colours = len(np.unique(img.reshape(-1, 3).astype(np.uint8), axis=0))
+    stats = {"colours": float(colours), "std": float(img.std())}
+    assert colours > 50 and img.std() > 5, f"{path.name} looks blank: {stats}"
+    return stats
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,4 +113,5 @@ def round_trips(page: Any, n: int, *, rounds: int = 8, seed: int = 1, shot: Path
             "hover_max_ms": float(np.max(hover)), "click_max_ms": float(np.max(click))}
 
 
-__all__ = ["CHROMIUM", "FLAGS", "blobs", "free_port", "labelled_space_with_map", "live_server", "round_trips"]
+__all__ = ["CHROMIUM", "FLAGS", "blobs", "free_port", "labelled_space_with_map", "live_server", "not_blank",
+           "round_trips"]

@@ -477,6 +477,75 @@ def test_map_of_a_collection_has_metadata_fields_text_search_and_texts(client: T
     assert ok(client.get("/maps/collection/vecs"))["size"] == before
 
 
+def axes_of(r: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The coordinates and the X-Axes description of a POST .../axes answer."""
+    import json
+
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/octet-stream" and r.headers["X-Components"] == "2"
+    coords = np.frombuffer(r.content, "<f4").reshape(-1, 2)
+    assert coords.shape[0] == int(r.headers["X-Rows"])
+    return coords, json.loads(r.headers["X-Axes"])
+
+
+def test_concept_axes_of_a_space_and_of_collections(world: tuple[Resources, RouteRecorder, TestClient]) -> None:
+    """POST /maps/{source}/{name}/axes: the points placed by their projections on two concept directions, in the
+    layout of /coords; /axes/info is its JSON twin."""
+    from embspace.analysis import direction
+
+    resources, _, client = world
+    body = {"x": {"positive": ["woman", "queen"], "negative": ["man", "king", "nobody"]},
+            "y": {"positive": ["king", "queen"], "negative": ["man", "woman"], "name": "royalty"}}
+    coords, axes = axes_of(client.post("/maps/space/words/axes", json=body))
+    space = resources.get("space", "words").obj
+    keys = ok(client.post("/maps/space/words/keys", json={"rows": list(range(len(coords)))}))
+    dx = direction(space, ["woman", "queen"], ["man", "king", "nobody"])
+    dy = direction(space, ["king", "queen"], ["man", "woman"])
+    rows = [space.keys.index(k) for k in keys]
+    # the same float32 vectors and direction; the server's sum may be chunked differently: float32 rounding
+    assert np.allclose(coords[:, 0], space.project(dx)[rows], atol=1e-5)
+    assert np.allclose(coords[:, 1], space.project(dy)[rows], atol=1e-5)
+    assert axes["x"]["missing"] == ["nobody"] and axes["x"]["n_missing"] == 1
+    assert axes["x"]["low"] == "man, king" and axes["x"]["high"] == "woman, queen"
+    assert axes["y"]["name"] == "royalty" and axes["y"]["method"] == "mean" and not axes["y"]["encoded"]
+    assert axes["x"]["reliability"] is not None and abs(axes["cosine"]) < 1e-6  # gender and royalty: orthogonal
+    assert axes["x"]["min"] == pytest.approx(float(coords[:, 0].min()))
+    assert ok(client.post("/maps/space/words/axes/info", json=body)) == axes  # the JSON twin
+    pca = {**body, "method": "pca"}
+    pca["x"] = {"positive": ["woman", "queen"], "negative": ["man", "king"]}
+    assert ok(client.post("/maps/space/words/axes/info", json=pca))["x"]["method"] == "pca"
+    # a collection of vectors: its keys
+    c_coords, c_axes = axes_of(client.post("/maps/collection/vecs/axes", json={
+        "x": {"positive": ["v0", "v1"], "negative": ["v2"]}, "y": {"positive": ["v3"]}}))
+    assert c_coords.shape == (ok(client.get("/maps/collection/vecs"))["size"], 2) and not c_axes["x"]["encoded"]
+    # a collection with an encoder: texts that are not keys go through it
+    t_coords, t_axes = axes_of(client.post("/maps/collection/docs/axes", json={
+        "x": {"positive": ["money and banks"], "negative": ["cats and dogs"]}, "y": {"positive": ["d3"]}}))
+    assert t_axes["x"]["encoded"] and not t_axes["y"]["encoded"] and t_coords.shape == (4, 2)
+    t_keys = ok(client.post("/maps/collection/docs/keys", json={"rows": [0, 1, 2, 3]}))
+    x_of = dict(zip(t_keys, t_coords[:, 0].tolist(), strict=True))
+    assert x_of["d4"] > x_of["d1"]  # money in the bank account is further towards money than the cat
+    # errors: unknown words, empty lists, unpaired pca, a pole that coincides with the other, limits
+    e = err(client.post("/maps/space/words/axes", json={"x": {"positive": ["qeen"]}, "y": {"positive": ["king"]}}),
+            422, "invalid_input")
+    assert "qeen" in e["message"] and "'queen'" in e["message"] and "x axis" in e["message"]
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": []}, "y": {"positive": ["king"]}}), 422,
+        "validation_error")
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": ["king"]}}), 422, "validation_error")
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": ["king"]}, "y": {"positive": ["man"]},
+                                                    "method": "nope"}), 422, "validation_error")
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": ["king", "queen"], "negative": ["man"]},
+                                                    "y": {"positive": ["man"]}, "method": "pca"}), 422,
+        "invalid_input")
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": ["king"], "negative": ["king"]},
+                                                    "y": {"positive": ["man"]}}), 422, "invalid_input")
+    err(client.post("/maps/space/words/axes", json={"x": {"positive": ["w1"] * 101}, "y": {"positive": ["man"]}}),
+        422, "validation_error")
+    err(client.post("/maps/collection/vecs/axes", json={"x": {"positive": ["cats"]}, "y": {"positive": ["v1"]}}),
+        422, "invalid_input")  # no encoder: examples must be keys
+    err(client.post("/maps/space/nope/axes", json=body), 404, "not_found")
+
+
 def test_projector_page_and_assets(client: TestClient) -> None:
     r = client.get("/projector", follow_redirects=False)
     assert r.status_code in (307, 308) and r.headers["location"] == "/projector/"

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from projector_testing import CHROMIUM, FLAGS, labelled_space_with_map, live_server, round_trips
+from projector_testing import CHROMIUM, FLAGS, labelled_space_with_map, live_server, not_blank, round_trips
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
@@ -39,17 +39,6 @@ NOTES = {
     "rivers": ["the river bank was muddy", "boats sail down the river", "the river flows to the sea",
                "fish swim in the river", "a bridge over the river"],
 }
-
-
-def not_blank(path: Path) -> dict[str, float]:
-    """Fail unless the screenshot shows something: many colours and real contrast."""
-    from PIL import Image
-
-    img = np.asarray(Image.open(path).convert("RGB"), np.float32)
-    colours = len(np.unique(img.reshape(-1, 3).astype(np.uint8), axis=0))
-    stats = {"colours": float(colours), "std": float(img.std())}
-    assert colours > 50 and img.std() > 5, f"{path.name} looks blank: {stats}"
-    return stats
 
 
 @pytest.fixture(scope="module")

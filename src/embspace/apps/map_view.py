@@ -4,26 +4,33 @@ The map (a :class:`~embspace.analysis.maps.SpaceMap`) gives every point a 2-D/3-
 *question* about a point — its neighbours, a search, an analogy — is answered by the space's exact
 search or the collection's index, never by distances on the map (which distort them), and the answers
 come back with their map rows so the projector can draw them.
+
+:meth:`MapView.axes` replaces the map's x and y by two concept directions
+(:func:`embspace.analysis.direction`): every point placed by its projections on them.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
 from .._artifact import artifact_kind
+from ..analysis.directions import Direction, direction
 from ..analysis.maps import MAPS_DIR, SpaceMap, field_kind, map_path, project
 from ..errors import InvalidInputError, UnknownKeyError, ZeroVectorError
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
-from .schemas import MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
+from .schemas import AxisInfo, ConceptAxis, MapAxes, MapField, MapHit, MapHits, MapInfo, MapPoint, MapQuery
 
-__all__ = ["MapView", "find_map"]
+__all__ = ["MapView", "axes_header", "find_map"]
 
 #: Clusters of the computed ``cluster`` field (k-means), at most.
 CLUSTERS = 12
@@ -36,6 +43,8 @@ COMPUTED_MAP_MAX = 1_000_000
 TEXT_CHARS = 500
 #: Metadata that is not worth colouring by (texts, offsets, hashes).
 NOT_FIELDS = frozenset({"text", "start", "end", "hash", "content_hash"})
+#: Missing examples listed in an axis' description (the rest are counted).
+MISSING_LISTED = 20
 
 
 def find_map(path: str | Path | None, name: str = "default") -> Path | None:
@@ -340,3 +349,133 @@ class MapView:
         res = self.source.search(vb - va + vc, k=k + 3)
         keep = [(key, s) for key, s in zip(res.keys, res.scores, strict=True) if key not in (a, b, c)][:k]
         return self._hits("analogy", [key for key, _ in keep], [s for _, s in keep])
+
+    # -- concept axes: x and y as directions instead of the map -------------------------------------
+    @staticmethod
+    def _axis(axis: ConceptAxis | Mapping[str, Any], label: str) -> ConceptAxis:
+        if isinstance(axis, ConceptAxis):
+            return axis
+        try:
+            return ConceptAxis.model_validate(axis)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInputError(f"the {label} axis is not valid ({where}: {first['msg']}); give "
+                                    "{'positive': [...], 'negative': [...]} with at least one positive "
+                                    "example") from None
+
+    def _encodes(self, axis: ConceptAxis) -> bool:
+        """Whether the axis' examples go through the encoder: there is one and some example is not a key."""
+        return self.encoder is not None and not all(self._known(w) for w in [*axis.positive, *axis.negative])
+
+    def axis_texts(self, x: ConceptAxis | Mapping[str, Any], y: ConceptAxis | Mapping[str, Any]) -> list[str] | None:
+        """The examples of the two axes that :meth:`axes` would encode (None: none; all of them are keys)."""
+        texts = [w for label, a in (("x", x), ("y", y)) for ax in [self._axis(a, label)] if self._encodes(ax)
+                 for w in [*ax.positive, *ax.negative]]
+        return texts or None
+
+    @staticmethod
+    def _pole(words: list[str]) -> str:
+        shown = ", ".join(words[:2]) + (", ..." if len(words) > 2 else "")
+        return shown if len(shown) <= 60 else shown[:57] + "..."
+
+    def axis_direction(self, axis: ConceptAxis | Mapping[str, Any], *, method: str = "mean",
+                       label: str = "x") -> Direction:
+        """The concept direction of ``axis`` (:func:`embspace.analysis.direction`) in the map's source.
+
+        Examples that are keys of the source give their vectors; when the source has a text encoder and some
+        example is not a key, every example is encoded as a text. Keys the source lacks are left out (the
+        direction's ``missing``); a pole none of whose examples is known is an error.
+        """
+        ax = self._axis(axis, label)
+        name = ax.name or (f"{self._pole(ax.negative)} -> " if ax.negative else "") + self._pole(ax.positive)
+        if method not in ("mean", "pca", "probe"):
+            raise InvalidInputError(f"method must be one of mean, pca, probe, got {method!r}")
+        if self._encodes(ax):
+            enc: Any = self.encoder
+            space = self.source if self.is_space else EmbeddingSpace(
+                [], np.zeros((0, int(self.source.dim)), np.float32), metric=self.source.metric,
+                provenance=enc.provenance)
+            return direction(space, ax.positive, ax.negative, method=method, encoder=enc,  # type: ignore[arg-type]
+                             name=name)
+        for pole, words in (("positive", ax.positive), ("negative", ax.negative)):
+            if words and not any(self._known(w) for w in words):
+                hint = ""
+                if self.is_space:
+                    from ..space._suggest import suggest
+
+                    near = [s for w in words[:3] for s in suggest(w, self.source.keys)][:5]
+                    hint = f"; did you mean {', '.join(repr(s) for s in near)}?" if near else ""
+                how = "" if self.encoder is not None else " (it has no text encoder: examples must be keys)"
+                raise InvalidInputError(f"none of the {pole} examples of the {label} axis "
+                                        f"({', '.join(repr(w) for w in words[:5])}) is a key of this map's "
+                                        f"{'space' if self.is_space else 'collection'}{how}{hint}")
+        if self.is_space:
+            space = self.source
+        else:  # a small space of the examples' vectors (the direction is then projected on every map point)
+            known = [w for w in dict.fromkeys([*ax.positive, *ax.negative]) if self._known(w)]
+            vecs = np.stack([np.asarray(it["vector"], np.float32) for it in self.source.get(known, strict=True)])
+            space = EmbeddingSpace(known, vecs, metric=self.source.metric)
+        return direction(space, ax.positive, ax.negative, method=method, name=name)  # type: ignore[arg-type]
+
+    def project(self, d: Direction | npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The ``(size,)`` float32 projection of every map point on a direction, in row order (for a space
+        shown whole: ``space.project(d)``)."""
+        if self.is_space:
+            space = self._map_space()
+            scores: npt.NDArray[np.float32] = (space.project(d) if space is self.source
+                                               else space.project(np.asarray(getattr(d, "vector", d), np.float32)))
+            return scores
+        u = np.asarray(getattr(d, "vector", d), np.float64).reshape(-1)
+        keys = self.projection.keys
+        out = np.empty(len(keys), np.float32)
+        for s in range(0, len(keys), 10_000):
+            items = self.source.get(keys[s : s + 10_000], strict=True)
+            block = np.stack([np.asarray(it["vector"], np.float64) for it in items])
+            out[s : s + len(items)] = block @ u
+        return out
+
+    def axes(self, x: ConceptAxis | Mapping[str, Any], y: ConceptAxis | Mapping[str, Any], *,
+             method: str = "mean") -> tuple[npt.NDArray[np.float32], MapAxes]:
+        """Two concept axes instead of the map: every point placed by its projections on them.
+
+        Parameters
+        ----------
+        x, y
+            :class:`~embspace.apps.schemas.ConceptAxis` (or a dict ``{"positive": [...], "negative": [...],
+            "name": ...}``): the examples of each axis' high and low end.
+        method
+            How each direction is learnt: ``"mean"``, ``"pca"`` or ``"probe"`` (:func:`embspace.analysis.direction`).
+
+        Returns
+        -------
+        coords, axes
+            ``(size, 2)`` float32 positions in row order (the layout of :meth:`coords`): column 0 the projection
+            on ``x``, column 1 on ``y``; and what the axes are (labels, reliability, missing examples).
+        """
+        dx = self.axis_direction(x, method=method, label="x")
+        dy = self.axis_direction(y, method=method, label="y")
+        coords = np.ascontiguousarray(np.stack([self.project(dx), self.project(dy)], axis=1), np.float32)
+        cosine = float(np.dot(dx.vector.astype(np.float64), dy.vector.astype(np.float64)))
+        return coords, MapAxes(size=self.size, x=self._describe_axis(dx, coords[:, 0]),
+                               y=self._describe_axis(dy, coords[:, 1]), cosine=cosine)
+
+    @staticmethod
+    def _describe_axis(d: Direction, scores: npt.NDArray[np.float32]) -> AxisInfo:
+        def num(v: float) -> float | None:
+            return float(v) if np.isfinite(v) else None
+
+        return AxisInfo(name=d.name, low=MapView._pole(list(d.negative)), high=MapView._pole(list(d.positive)),
+                        method=d.method,
+                        encoded=d.encoded, n_positive=len(d.positive), n_negative=len(d.negative),
+                        missing=list(d.missing[:MISSING_LISTED]), n_missing=len(d.missing),
+                        reliability=num(d.reliability), auc=num(d.auc),
+                        min=float(scores.min()) if len(scores) else 0.0,
+                        max=float(scores.max()) if len(scores) else 0.0)
+
+
+def axes_header(axes: MapAxes) -> str:
+    """``axes`` as one line of ASCII JSON (the ``X-Axes`` header of the binary axes route): characters outside
+    printable ASCII escaped (``\\uXXXX``), DEL too, so any key is a valid header value."""
+    text = json.dumps(axes.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+    return text.replace("\x7f", "\\u007f")

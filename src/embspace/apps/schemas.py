@@ -18,16 +18,21 @@ if TYPE_CHECKING:
     from ..space.search_result import SearchResult
 
 __all__ = [
+    "MAX_AXIS_EXAMPLES",
     "MAX_BATCH",
     "MAX_K",
     "MAX_TEXT",
+    "AxisInfo",
     "Classification",
     "ClassifyRequest",
     "ClassifyResponse",
+    "ConceptAxis",
     "DedupResponse",
     "Hit",
     "Hits",
     "IngestReport",
+    "MapAxes",
+    "MapAxesRequest",
     "MapField",
     "MapHit",
     "MapHits",
@@ -49,6 +54,9 @@ MAX_TEXT: Final = 100_000
 MAX_BATCH: Final = 10_000
 #: The most map rows one call may name (a lasso selection of a whole 1M-point map is one call).
 MAX_ROWS: Final = 2_000_000
+
+#: The most examples one pole of a concept axis may list (a map's axes are read from examples, not word lists).
+MAX_AXIS_EXAMPLES: Final = 100
 
 #: A metadata filter: a dict of equalities (with optional ``$``-operators) or a filter string
 #: (``'lang = "en" and year >= 2000'``); see docs/filters.md.
@@ -240,6 +248,58 @@ class MapQuery(_Model):
     b: Key | None = None
     c: Key | None = None
     k: K = 10
+
+
+class ConceptAxis(_Model):
+    """One concept axis of a map: the direction from the ``negative`` examples to the ``positive`` ones
+    (``man, he -> woman, she``; see :func:`embspace.analysis.direction`). Examples are keys of the map's space or
+    collection or, when it has a text encoder and some example is not a key, texts (all encoded)."""
+
+    positive: Annotated[list[Key], Field(min_length=1, max_length=MAX_AXIS_EXAMPLES,
+                                         description="examples of the pole the axis points to (its high end)")]
+    negative: Annotated[list[Key], Field(max_length=MAX_AXIS_EXAMPLES,
+                                         description="examples of the opposite pole (its low end); may be empty "
+                                                     "for method 'mean'")] = []
+    name: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None, description="the axis label (default: 'negative -> positive' from the first examples)")
+
+
+class MapAxesRequest(_Model):
+    """A map whose x and y are two concept axes: every point placed by its projections on them."""
+
+    x: ConceptAxis
+    y: ConceptAxis
+    method: Literal["mean", "pca", "probe"] = Field(
+        default="mean", description="how each direction is learnt (see embspace.analysis.direction)")
+
+
+class AxisInfo(_Model):
+    """One concept axis as it was learnt: its label, how well it separates its own held-out examples, and the
+    examples the map's source lacks."""
+
+    name: str = Field(description="the axis label")
+    low: str = Field(description="the label of the axis' low end (its negative examples)")
+    high: str = Field(description="the label of the axis' high end (its positive examples)")
+    method: str
+    encoded: bool = Field(description="the examples were texts through the encoder, not keys")
+    n_positive: int = Field(description="positive examples used")
+    n_negative: int = Field(description="negative examples used")
+    missing: list[str] = Field(description="examples that are not keys of the source (left out; the first 20)")
+    n_missing: int = Field(description="how many examples are not keys of the source")
+    reliability: float | None = Field(default=None, description="held-out accuracy of the projection "
+                                      "(cross-validated; null with too few examples)")
+    auc: float | None = Field(default=None, description="held-out ROC AUC of the projection (null: too few)")
+    min: float = Field(description="the lowest projection on this axis among the map's points")
+    max: float = Field(description="the highest projection on this axis among the map's points")
+
+
+class MapAxes(_Model):
+    """What ``POST /maps/{source}/{name}/axes`` placed the points by: its two axes and how aligned they are."""
+
+    size: int = Field(description="points on the map")
+    x: AxisInfo
+    y: AxisInfo
+    cosine: float = Field(description="cosine between the two directions (near 0: independent axes)")
 
 
 class MapHit(_Model):

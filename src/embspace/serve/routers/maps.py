@@ -12,8 +12,8 @@ from fastapi import APIRouter
 from fastapi import Path as Path_
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from ...apps.map_view import MapView, find_map
-from ...apps.schemas import MapHits, MapInfo, MapPoint, MapQuery
+from ...apps.map_view import MapView, axes_header, find_map
+from ...apps.schemas import MapAxes, MapAxesRequest, MapHits, MapInfo, MapPoint, MapQuery
 from .._json import JSONRoute
 from .._resources import NotFoundError, Resources, Served
 from ..schemas import MapPointsRequest, MapSelection, MapSource
@@ -135,6 +135,35 @@ def map_query(source: Source, name: str, req: MapQuery, resources: ResourcesDep)
             return view.query(req)
 
     return on_map(resources, source, name, query)
+
+
+def _axes(resources: Resources, source: str, name: str, req: MapAxesRequest) -> tuple[npt.NDArray[Any], MapAxes]:
+    def run(view: MapView) -> tuple[npt.NDArray[Any], MapAxes]:
+        # examples that are not keys go through the encoder: within the encode limits, as every route
+        with encoding(resources, view.axis_texts(req.x, req.y), field="axes"):
+            return view.axes(req.x, req.y, method=req.method)
+
+    return on_map(resources, source, name, run)
+
+
+@router.post("/maps/{source}/{name}/axes", tags=["projector"], response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "float32 little-endian, (size, 2), row-major: each point's "
+                                             "projection on x, then on y; X-Axes: the axes (JSON, as /axes/info)"}})
+def map_axes(source: Source, name: str, req: MapAxesRequest, resources: ResourcesDep) -> Response:
+    """The map's points on two concept axes instead of the map: each point placed by its projections on the
+    direction ``x`` (negative -> positive examples) and on ``y``, as raw float32 in the layout of ``/coords``
+    (X-Components: 2). X-Axes holds, as ASCII JSON, each axis' label, held-out reliability and the examples
+    the source lacks (the body of ``/axes/info``)."""
+    coords, axes = _axes(resources, source, name, req)
+    return binary(coords, **{"X-Components": "2", "X-Rows": str(coords.shape[0]), "X-Axes": axes_header(axes)})
+
+
+@router.post("/maps/{source}/{name}/axes/info", tags=["projector"])
+def map_axes_info(source: Source, name: str, req: MapAxesRequest, resources: ResourcesDep) -> MapAxes:
+    """What ``/axes`` would place the points by, as JSON: each axis' label, method, held-out reliability and
+    AUC, the examples the source lacks, the range of the projections, and the cosine between the axes."""
+    return _axes(resources, source, name, req)[1]
 
 
 @router.get("/projector", include_in_schema=False)
