@@ -624,16 +624,23 @@ class FaissIndex(BaseIndex):
         return target
 
     @classmethod
+    def _blank(cls, path: Path) -> tuple[Self, dict[str, Any]]:
+        """A new instance holding the sidecar's dimension and metric, and the sidecar (checked for a factory and
+        parameters): the common start of :meth:`load` here and in subclasses."""
+        meta = read_meta(path, kind=cls.kind)
+        if not isinstance(meta.get("factory"), str) or not isinstance(meta.get("params"), dict):
+            raise CorruptDataError(path / "index.json", "missing 'factory' or 'params'")
+        self = cls.__new__(cls)
+        BaseIndex.__init__(self, meta["dim"], metric=meta["metric"])
+        return self, meta
+
+    @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read an index written by :meth:`save`, with its parameters."""
         faiss = _faiss()
-        meta = read_meta(path, kind=cls.kind)
         path = Path(path)
         sidecar = path / "index.json"
-        if not isinstance(meta.get("factory"), str) or not isinstance(meta.get("params"), dict):
-            raise CorruptDataError(sidecar, "missing 'factory' or 'params'")
-        self = cls.__new__(cls)
-        BaseIndex.__init__(self, meta["dim"], metric=meta["metric"])
+        self, meta = cls._blank(path)
         self._factory = meta["factory"]
         self._dot_graph = "native" if meta.get("dot_graph") == "native" else "reduce"
         self._mips = self._metric == "dot" and _is_graph(self._factory) and self._dot_graph == "reduce"

@@ -32,7 +32,7 @@ from .._types import FloatArray, IntArray, Metric
 from ..errors import CorruptDataError, InvalidInputError
 from ._factory import FactorySpec
 from ._idmap import IdMap, as_ids
-from .base import BaseIndex, _faiss, load_ids, read_meta, write_meta
+from .base import _faiss, load_ids, write_meta
 from .faiss_index import FaissIndex, _structure
 
 __all__ = ["OnDiskIVFIndex", "training_sample"]
@@ -418,13 +418,9 @@ class OnDiskIVFIndex(FaissIndex):
     def load(cls, path: str | Path) -> Self:
         """Read an index written by :meth:`save`, mapping its lists file read-only."""
         faiss = _faiss()
-        meta = read_meta(path, kind=cls.kind)
         path = Path(path)
         sidecar = path / "index.json"
-        if not isinstance(meta.get("factory"), str) or not isinstance(meta.get("params"), dict):
-            raise CorruptDataError(sidecar, "missing 'factory' or 'params'")
-        self = cls.__new__(cls)
-        BaseIndex.__init__(self, meta["dim"], metric=meta["metric"])
+        self, meta = cls._blank(path)
         self._factory, self._dot_graph, self._mips = meta["factory"], "reduce", False
         self._user_max_norm = self._max_norm = None
         self._base, self._base_n, self._base_fd, self._keep, self._workdir = None, 0, None, [], None
