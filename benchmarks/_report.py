@@ -55,6 +55,13 @@ def publish_section(markdown: Path | None, heading: str, section: str) -> None:
         say(f"markdown: {markdown} ({heading[3:]})")
 
 
+def acceptance_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The Markdown lines of an acceptance table: one row per ``{"target", "required", "measured", "holds"}``."""
+    lines = ["| acceptance | required | measured | holds |", "|---|---|---|---|"]
+    lines += [f"| {a['target']} | {a['required']} | {a['measured']} | {'yes' if a['holds'] else 'NO'} |" for a in rows]
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------- the machine
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")

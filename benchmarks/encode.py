@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import say, write_json, write_markdown
+from _report import acceptance_table, say, write_json, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "scifact"
@@ -310,9 +310,7 @@ def render(r: dict[str, Any]) -> str:
               f"{r['int8_setup_s']} s.",
               f"Cache: `encode_file` on the corpus as JSONL, fresh cache {r['cache']['first_s']} s, unchanged "
               f"again {statistics.median(r['cache']['cached_s'])} s (median of 3): {r['cache']['speedup']}x.", "",
-              NOTE, "", "| acceptance | required | measured | holds |", "|---|---|---|---|"]
-    for a in r["acceptance"]:
-        lines.append(f"| {a['target']} | {a['required']} | {a['measured']} | {'yes' if a['holds'] else 'NO'} |")
+              NOTE, "", *acceptance_table(r["acceptance"])]
     return "\n".join(lines) + "\n"
 
 

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import say, write_json, write_markdown
+from _report import acceptance_table, say, write_json, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "retrieval" / "scifact"
@@ -324,9 +324,7 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"| {LABELS.get(name, name)} | {s['docs_per_s']:.1f} | {s['x_vs_st_fp32']:.2f}x | "
                      f"{s['cos_min_to_fp32']:.6f} / {s['cos_mean_to_fp32']:.6f} | {s['ndcg@10']:.4f} | "
                      f"{s['setup_s'] if s['setup_s'] is not None else '-'} |")
-    lines += ["", NOTE, "", "| acceptance | required | measured | holds |", "|---|---|---|---|"]
-    for a in r["acceptance"]:
-        lines.append(f"| {a['target']} | {a['required']} | {a['measured']} | {'yes' if a['holds'] else 'NO'} |")
+    lines += ["", NOTE, "", *acceptance_table(r["acceptance"])]
     return "\n".join(lines) + "\n"
 
 

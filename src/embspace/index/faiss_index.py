@@ -634,6 +634,16 @@ class FaissIndex(BaseIndex):
         BaseIndex.__init__(self, meta["dim"], metric=meta["metric"])
         return self, meta
 
+    def _finish_load(self, path: Path, meta: dict[str, Any]) -> None:
+        """The common end of :meth:`load` here and in subclasses: the id map and the saved search parameters."""
+        self._map = load_ids(path / "ids.npy", int(self._index.ntotal))
+        self._params = self._default_params()
+        try:
+            self._params.update(self._check_params(meta["params"]))
+        except InvalidInputError as e:
+            raise CorruptDataError(path / "index.json", str(e)) from None
+        self._apply_params()
+
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read an index written by :meth:`save`, with its parameters."""
@@ -657,11 +667,5 @@ class FaissIndex(BaseIndex):
             raise CorruptDataError(path / "index.faiss", f"dimension {self._index.d} or metric does not match the "
                                                          f"sidecar (dim {self._dim}, metric {self._metric!r})")
         self._struct = _structure(self._index)
-        self._map = load_ids(path / "ids.npy", int(self._index.ntotal))
-        self._params = self._default_params()
-        try:
-            self._params.update(self._check_params(meta["params"]))
-        except InvalidInputError as e:
-            raise CorruptDataError(sidecar, str(e)) from None
-        self._apply_params()
+        self._finish_load(path, meta)
         return self

@@ -32,7 +32,7 @@ from .._types import FloatArray, IntArray, Metric
 from ..errors import CorruptDataError, InvalidInputError
 from ._factory import FactorySpec
 from ._idmap import IdMap, as_ids
-from .base import _faiss, load_ids, write_meta
+from .base import _faiss, write_meta
 from .faiss_index import FaissIndex, _structure
 
 __all__ = ["OnDiskIVFIndex", "training_sample"]
@@ -419,7 +419,6 @@ class OnDiskIVFIndex(FaissIndex):
         """Read an index written by :meth:`save`, mapping its lists file read-only."""
         faiss = _faiss()
         path = Path(path)
-        sidecar = path / "index.json"
         self, meta = cls._blank(path)
         self._factory, self._dot_graph, self._mips = meta["factory"], "reduce", False
         self._user_max_norm = self._max_norm = None
@@ -444,11 +443,5 @@ class OnDiskIVFIndex(FaissIndex):
             self._assemble()
         else:
             self._template = None
-        self._map = load_ids(path / "ids.npy", int(self._index.ntotal))
-        self._params = self._default_params()
-        try:
-            self._params.update(self._check_params(meta["params"]))
-        except InvalidInputError as e:
-            raise CorruptDataError(sidecar, str(e)) from None
-        self._apply_params()
+        self._finish_load(path, meta)
         return self
