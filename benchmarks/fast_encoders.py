@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         for dims in args.dims:
             t = time.perf_counter()
             d = Distiller(pca_dims=dims, progress=False, **settings)
-            d.fit(teacher, corpus=texts, targets=targets if d._epochs(texts is not None) else None)
+            d.fit(teacher, corpus=texts, targets=targets)  # targets are used only when it tunes
             name = f"embspace-{variant}-{dims}"
             encoders[name] = d.encoder_
             systems[name] = {"setup_s": round(time.perf_counter() - t, 1),

@@ -14,7 +14,7 @@ import pytest
 
 from embspace import EmbeddingSpace
 from embspace.errors import CorruptDataError, IncompatibleSpaceError, InvalidInputError, MissingDependencyError
-from embspace.evaluate import WEAT_TESTS, WeatResult, load_weat_lists, seat, weat, weat_test
+from embspace.evaluate import WEAT_TESTS, WeatResult, load_weat_lists, seat, seat_test, weat, weat_test
 from embspace.space.vector import EmbeddingVector
 
 DIM = 16
@@ -181,6 +181,13 @@ def test_seat_fills_the_templates_and_tests_the_sentences() -> None:
     with pytest.raises(IncompatibleSpaceError):
         weat(space, x, y, a, b, encoder=enc)
     assert weat(None, x, y, a, b, encoder=enc).effect_size > 1.0
+    # a named test through the encoder (the CLI's `embspace bias --seat`): the same figures, sets by list name
+    lists = {"xs": x, "ys": y, "as": a, "bs": b, "tests": {"planted": ["xs", "ys", "as", "bs"]}}
+    named = seat_test(_Encoder(), "planted", lists=lists, templates=("This is {}.", "{} is here."), permutations=500)
+    assert named.name == "planted" and named.sizes == {"xs": 8, "ys": 8, "as": 8, "bs": 8}
+    assert abs(named.effect_size - r.effect_size) < 1e-12 and named.p_value == r.p_value
+    with pytest.raises(InvalidInputError, match="lack"):
+        seat_test(_Encoder(), "career-family", lists=lists)
 
 
 def test_the_ten_tests_are_named_and_numbered() -> None:

@@ -47,8 +47,7 @@ def bias(space_path: Annotated[Path | None, typer.Argument(
     """Bias tests: WEAT (Caliskan et al. 2017) on a word space, or SEAT (May et al. 2019) through an encoder;
     prints the effect size d, the permutation p-value (exact or sampled with --seed) and the coverage of
     each word list."""
-    from ..evaluate import WEAT_TESTS, seat
-    from ..evaluate._weat import resolve_test
+    from ..evaluate import WEAT_TESTS, seat_test
 
     named = _lists(lists)
     if list_tests:
@@ -70,14 +69,7 @@ def bias(space_path: Annotated[Path | None, typer.Argument(
         from ..encoders import get_encoder
 
         encoder = get_encoder(seat_model)
-        for t in chosen:
-            key, names = resolve_test(t, named)
-            absent = [n for n in names if n not in named]
-            if absent:
-                out.error(f"test {key!r} needs the word lists {', '.join(absent)}")
-                raise typer.Exit(2)
-            x, y, a, b = (named[n] for n in names)
-            results.append(seat(encoder, x, y, a, b, permutations=permutations, seed=seed, name=key))
+        results = [seat_test(encoder, t, lists=named, permutations=permutations, seed=seed) for t in chosen]
     elif space_path is not None:
         from ..evaluate import weat_test
 

@@ -19,7 +19,7 @@ from ._recommendation import (
 )
 from ._retrieval import RetrievalResult, ranking_metrics, retrieval
 from ._transfer import ClusteringScore, ProbeResult, clustering, knn_accuracy, knn_label_errors, linear_probe
-from ._weat import SEAT_TEMPLATES, WEAT_TESTS, WeatResult, load_weat_lists, seat, weat, weat_test
+from ._weat import SEAT_TEMPLATES, WEAT_TESTS, WeatResult, load_weat_lists, seat, seat_test, weat, weat_test
 from ._word_analogy import AnalogyResult, AnalogySection, analogy, read_analogies
 from ._word_similarity import SimilarityResult, read_word_pairs, word_similarity
 
@@ -59,6 +59,7 @@ __all__ = [
            "retrieval",
            "rmse",
            "seat",
+           "seat_test",
            "weat",
            "weat_test",
            "word_similarity",

@@ -37,7 +37,8 @@ from .. import _html
 from ..errors import CorruptDataError, IncompatibleSpaceError, InvalidInputError, MissingDependencyError
 from ..space.embedding_space import EmbeddingSpace
 
-__all__ = ["SEAT_TEMPLATES", "WEAT_TESTS", "WeatResult", "load_weat_lists", "seat", "weat", "weat_test"]
+__all__ = ["SEAT_TEMPLATES", "WEAT_TESTS", "WeatResult", "load_weat_lists", "seat", "seat_test", "weat",
+           "weat_test"]
 
 Alternative = Literal["greater", "less", "two-sided"]
 F64 = npt.NDArray[np.float64]
@@ -364,11 +365,9 @@ def resolve_test(name: str, lists: Mapping[str, Any]) -> tuple[str, tuple[str, s
                             "names X,Y,A,B")
 
 
-def weat_test(space: EmbeddingSpace | None, test: str, *, lists: Mapping[str, Any] | str | Path | None = None,
-              **options: Any) -> WeatResult:
-    """Run a named test (``"career-family"``, ``"weat6"``, or ``"X,Y,A,B"`` list names) on ``space`` with the
-    word lists of ``lists`` (a mapping or a file, see :func:`load_weat_lists`; default: WEFE's). ``options``
-    go to :func:`weat`."""
+def _named_sets(test: str, lists: Mapping[str, Any] | str | Path | None
+                ) -> tuple[str, tuple[str, ...], tuple[Any, Any, Any, Any]]:
+    """``(test key, its four list names, the four lists)`` of a named test, from ``lists`` (default: WEFE's)."""
     named = lists if isinstance(lists, Mapping) else load_weat_lists(lists)
     key, names = resolve_test(test, named)
     absent = [n for n in names if n not in named]
@@ -376,8 +375,28 @@ def weat_test(space: EmbeddingSpace | None, test: str, *, lists: Mapping[str, An
         raise InvalidInputError(f"test {key!r} needs the word lists {', '.join(absent)}, which the lists given "
                                 f"lack (they have {', '.join(sorted(k for k in named if k != 'tests'))})")
     x, y, a, b = (named[n] for n in names)
-    result = weat(space, x, y, a, b, name=options.pop("name", key), **options)
+    return key, tuple(names), (x, y, a, b)
+
+
+def _by_list_names(result: WeatResult, names: tuple[str, ...]) -> WeatResult:
     rename = dict(zip(_SET_NAMES, names, strict=True))  # the sets by the names of their lists
     return replace(result, sizes={rename[k]: v for k, v in result.sizes.items()},
                    coverage={rename[k]: v for k, v in result.coverage.items()},
                    missing={rename[k]: v for k, v in result.missing.items()})
+
+
+def weat_test(space: EmbeddingSpace | None, test: str, *, lists: Mapping[str, Any] | str | Path | None = None,
+              **options: Any) -> WeatResult:
+    """Run a named test (``"career-family"``, ``"weat6"``, or ``"X,Y,A,B"`` list names) on ``space`` with the
+    word lists of ``lists`` (a mapping or a file, see :func:`load_weat_lists`; default: WEFE's). ``options``
+    go to :func:`weat`."""
+    key, names, sets = _named_sets(test, lists)
+    return _by_list_names(weat(space, *sets, name=options.pop("name", key), **options), names)
+
+
+def seat_test(encoder: Any, test: str, *, lists: Mapping[str, Any] | str | Path | None = None,
+              **options: Any) -> WeatResult:
+    """:func:`weat_test` for sentence encoders: the named test's words in SEAT's templates through ``encoder``
+    (:func:`seat`; ``options`` go to it)."""
+    key, names, sets = _named_sets(test, lists)
+    return _by_list_names(seat(encoder, *sets, name=options.pop("name", key), **options), names)
