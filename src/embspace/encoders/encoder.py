@@ -28,15 +28,18 @@ from ..space.vector import EmbeddingVector
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-Modality = Literal["text", "image"]
+Modality = Literal["text", "image", "audio"]
 #: One image: a file path, a Pillow image, or an ``(h, w)``/``(h, w, c)`` array.
 ImageItem: TypeAlias = "str | os.PathLike[str] | PILImage | npt.NDArray[Any]"
-#: One item of either modality: a text, or an image.
-Item: TypeAlias = "str | ImageItem"
+#: One audio clip: a file path, a 1-D waveform at the model's rate, or a ``(waveform, sample_rate)`` tuple.
+AudioItem: TypeAlias = "str | os.PathLike[str] | npt.NDArray[Any] | tuple[npt.NDArray[Any], int]"
+#: One item of any modality: a text, an image, or an audio clip.
+Item: TypeAlias = "str | ImageItem | AudioItem"
 #: What ``encode`` takes: one item (a ``(dim,)`` result) or a sequence of items (``(n, dim)``).
-EncodeInput: TypeAlias = "str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any]"
+EncodeInput: TypeAlias = ("str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any] "
+                          "| tuple[npt.NDArray[Any], int]")
 
-__all__ = ["BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
+__all__ = ["AudioItem", "BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
 
 
 @runtime_checkable
