@@ -30,7 +30,8 @@ from .._audio import fit_window, resample
 from ..errors import CorruptDataError, InvalidInputError, MissingDependencyError
 from .mnist import DIGIT_WORDS
 
-__all__ = ["ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "SpokenWords", "espeak_ng", "spoken_digits", "synthesize_words"]
+__all__ = ["ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "HELD_OUT_SPOKEN_TEMPLATE", "SPOKEN_PHRASINGS", "SpokenWords",
+           "espeak_ng", "spoken_captions", "spoken_digits", "synthesize_words"]
 
 #: espeak-ng's English voices (accents) used by :func:`spoken_digits`.
 ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",
@@ -39,6 +40,22 @@ ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
                    "klatt3", "croak", "Alex", "Annie", "Andy", "aunty", "boris", "david", "edward", "iven", "john",
                    "linda", "max", "michel", "norbert", "paul", "quincy", "rob", "robert", "steph", "travis", "zac")
+
+#: Phrasings of the training captions of spoken words; ``"{w}"`` is the word.
+SPOKEN_PHRASINGS = ("{w}", "the word {w}", "someone saying {w}", "a voice says {w}", "the spoken word {w}",
+                    "{w} spoken aloud")
+#: The zero-shot caption template of the held-out check: a phrasing never used in training.
+HELD_OUT_SPOKEN_TEMPLATE = "a recording of a person pronouncing {}"
+
+
+def spoken_captions(words: Sequence[str], phrasings: Sequence[str] = SPOKEN_PHRASINGS, *,
+                    seed: int = 0) -> list[str]:
+    """One caption per clip: its word in one of ``phrasings`` (``"{w}"``: the word), drawn with a seeded
+    generator, e.g. ``"someone saying seven"``."""
+    if not phrasings or any("{w}" not in p for p in phrasings):
+        raise InvalidInputError("every phrasing must contain {w} (the word)")
+    pick = np.random.default_rng(seed).integers(len(phrasings), size=len(words))
+    return [phrasings[p].format(w=w) for w, p in zip(words, pick.tolist(), strict=True)]
 
 
 def espeak_ng() -> str:
@@ -182,7 +199,7 @@ def synthesize_words(words: Sequence[str], voices: Sequence[str], *, speeds: Seq
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(make, combos))
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     audio = np.empty((len(combos), n), np.float32)
     for i, combo in enumerate(combos):
         x, rate = _read_wav(clip_path(*combo))
@@ -207,7 +224,7 @@ def spoken_digits(*, accents: Sequence[str] = ESPEAK_ACCENTS, variants: Sequence
         raise InvalidInputError(f"held_out must be a share between 0 and 1, got {held_out}")
     voices = [f"{a}+{v}" for a in accents for v in variants]
     rng = np.random.default_rng(seed)
-    n_held = max(1, int(round(held_out * len(voices))))
+    n_held = max(1, round(held_out * len(voices)))
     if n_held >= len(voices):
         raise InvalidInputError(f"{len(voices)} voices cannot keep {n_held} out of training; give more voices")
     held = {voices[i] for i in rng.choice(len(voices), n_held, replace=False)}

@@ -41,8 +41,8 @@ _LAZY = {
 #: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
 _MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
 
-__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClapEncoder", "ClipEncoder", "DimensionTruncationWarning", "DistilledEncoder",
-           "Encoder",
+__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClapEncoder", "ClipEncoder", "DimensionTruncationWarning",
+           "DistilledEncoder", "Encoder",
            "ImageEncoder", "Modality", "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder",
            "TokenEmbeddings", "TruncationWarning", "ZeroShotResult", "get_encoder", "matryoshka_dims",
            "register_encoder", "token_space"]

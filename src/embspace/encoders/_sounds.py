@@ -20,8 +20,8 @@ import numpy.typing as npt
 from .._audio import check_audio, load_audio
 from ..errors import InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
-from ._images import batched
 from ..space.provenance import Provenance
+from ._images import batched
 from .encoder import BaseEncoder, Modality, item_digest, l2_normalize
 
 __all__ = ["AudioEncoderBase"]

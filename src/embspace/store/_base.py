@@ -801,8 +801,9 @@ class BaseCollection(ABC):
         else:
             items, modality = fe.read_items(p, text_field=text_field, include_all=include_all, skipped=skipped)
             if modality != "text":
-                raise InvalidInputError(f"{p} holds images; add_file adds texts (encode the images into a space "
-                                        "first, then add the space)")
+                raise InvalidInputError(f"{p} holds {'audio files' if modality == 'audio' else 'images'}; add_file "
+                                        f"adds texts (encode the {modality} into a space first with encode_file or "
+                                        "`embspace encode DIR --model MODEL -o SPACE`, then add the space)")
             keys = [i.id for i in items]
             texts = [str(i.content) for i in items]
             metas = [dict(i.metadata) for i in items]

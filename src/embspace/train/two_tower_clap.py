@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -137,7 +136,7 @@ class TwoTowerClap(TwoTowerClip):
     # ------------------------------------------------------------------ front end
     def _waves(self, audio: Any) -> tuple[npt.NDArray[np.float32], bool]:
         """``(n, samples)`` float32 at ``sample_rate`` cut/padded to the window, and whether ONE clip was given."""
-        n = int(round(self.seconds * self.sample_rate))
+        n = round(self.seconds * self.sample_rate)
         if isinstance(audio, np.ndarray) and audio.dtype.kind == "f" and audio.ndim in (1, 2):
             single = audio.ndim == 1
             rows = audio[None] if single else audio
