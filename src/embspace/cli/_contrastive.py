@@ -165,6 +165,10 @@ def train_clap_words(
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where the synthesised clips go (default: "
                                                                         "$EMBSPACE_CACHE/spoken_words).")] = None,
+    accents: Annotated[str | None, typer.Option("--accents", help="espeak-ng English voices, comma-separated "
+                                                                   "(default: the eight of ESPEAK_ACCENTS).")] = None,
+    variants: Annotated[str | None, typer.Option("--variants", help="espeak-ng voice variants, comma-separated "
+                                                                     "(default: the 36 of ESPEAK_VARIANTS).")] = None,
     held_out: Annotated[float, typer.Option("--held-out", help="Share of the voices (espeak-ng voice+variant "
                                                                "combinations) kept out of training.")] = 0.2,
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 4,
@@ -179,11 +183,15 @@ def train_clap_words(
     projection) on the words "zero".."nine" synthesised with espeak-ng in many voices; report zero-shot
     accuracy on voices never heard in training, with a caption phrasing never used in training."""
     from ..data import DIGIT_WORDS, spoken_captions, spoken_digits
-    from ..data.spoken_words import HELD_OUT_SPOKEN_TEMPLATE
+    from ..data.spoken_words import ESPEAK_ACCENTS, ESPEAK_VARIANTS, HELD_OUT_SPOKEN_TEMPLATE
     from ..train import TwoTowerClap
 
+    def names(given: str | None, default: tuple[str, ...]) -> list[str]:
+        return [v.strip() for v in given.split(",") if v.strip()] if given else list(default)
+
     t0 = time.perf_counter()
-    train, test = spoken_digits(held_out=held_out, cache_dir=cache_dir, seed=seed)
+    train, test = spoken_digits(accents=names(accents, ESPEAK_ACCENTS), variants=names(variants, ESPEAK_VARIANTS),
+                                held_out=held_out, cache_dir=cache_dir, seed=seed)
     synth_seconds = time.perf_counter() - t0
     if not quiet and not as_json:
         typer.echo(f"{len(train):,} training clips ({len(set(train.voices))} voices), {len(test):,} held-out clips "
