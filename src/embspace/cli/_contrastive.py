@@ -171,7 +171,7 @@ def train_clap_words(
                                                                      "(default: the 36 of ESPEAK_VARIANTS).")] = None,
     held_out: Annotated[float, typer.Option("--held-out", help="Share of the voices (espeak-ng voice+variant "
                                                                "combinations) kept out of training.")] = 0.2,
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Clip-caption pairs per batch.")] = 256,
     text_model: Annotated[str, typer.Option("--text-model", help="The frozen text encoder.")] = "minilm",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",

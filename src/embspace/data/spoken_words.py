@@ -63,9 +63,10 @@ def espeak_ng() -> str:
     found = shutil.which("espeak-ng")
     if found is None:
         err = MissingDependencyError("espeak-ng", "audio", "Synthesising spoken words")
-        err.args = ("synthesising spoken words needs the program espeak-ng, which is not on the PATH; it is a system "
-                    "package, not a Python one: apt-get install espeak-ng (Debian/Ubuntu), brew install espeak-ng "
-                    "(macOS)",)
+        err.msg = ("synthesising spoken words needs the program espeak-ng, which is not on the PATH; it is a system "
+                   "package, not a Python one: apt-get install espeak-ng (Debian/Ubuntu), brew install espeak-ng "
+                   "(macOS)")
+        err.args = (err.msg,)
         raise err
     return found
 

@@ -121,7 +121,7 @@ class TwoTowerClap(TwoTowerClip):
 
     def __init__(self, *, dim: int = 64, text_encoder: Any = "minilm", sample_rate: int = 16000,
                  seconds: float = 1.0, n_mels: int = 40, hop: int = 320, n_fft: int = 512, width: int = 16,
-                 epochs: int = 4, batch_size: int = 256, learning_rate: float = 3e-3, temperature: float = 0.07,
+                 epochs: int = 3, batch_size: int = 256, learning_rate: float = 3e-3, temperature: float = 0.07,
                  augment: Any = None, device: str = "auto", seed: int = 0, progress: bool = True) -> None:
         super().__init__(dim=dim, image_encoder=None, text_encoder=text_encoder, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, temperature=temperature, augment=augment, device=device,
