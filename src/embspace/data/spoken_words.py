@@ -12,6 +12,7 @@ held-out voices (voice+variant combinations) are never in the training part.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -108,6 +109,31 @@ class SpokenWords:
                 f"{self.audio.shape[1] / self.sample_rate:g} s at {self.sample_rate} Hz)")
 
 
+@functools.lru_cache(maxsize=4)
+def _known_voices(program: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The voice names espeak-ng knows (language codes, names and files, lower case) and its variants' names:
+    it falls back to its default voice, silently and with exit code 0, for a name it does not know."""
+    def table(*args: str) -> list[list[str]]:
+        done = subprocess.run([program, *args], capture_output=True, text=True, check=False)
+        return [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
+
+    voices = {w.lower() for row in table("--voices") for w in (row[1], row[3], row[4]) if len(row) >= 5}
+    voices |= {row[4].rsplit("/", 1)[-1].lower() for row in table("--voices") if len(row) >= 5}
+    variants = {row[4].rsplit("/", 1)[-1].lower() for row in table("--voices=variant") if len(row) >= 5}
+    return frozenset(voices), frozenset(variants)
+
+
+def _check_voices(program: str, voices: Sequence[str]) -> None:
+    known, variants = _known_voices(program)
+    for v in voices:
+        base, _, variant = v.partition("+")
+        if base.lower() not in known or (variant and variant.lower() not in variants):
+            what = f"variant {variant!r}" if base.lower() in known else f"voice {base!r}"
+            raise InvalidInputError(f"espeak-ng could not speak with voice {v!r}: it has no {what} (it would fall "
+                                    "back to its default voice without a word); list voices with "
+                                    "`espeak-ng --voices=en` and variants with `espeak-ng --voices=variant`")
+
+
 def _default_cache() -> Path:
     """``$EMBSPACE_CACHE``, else ``$XDG_CACHE_HOME/embspace``, else ``~/.cache/embspace`` (as the encoders' cache)."""
     env = os.environ.get("EMBSPACE_CACHE")
@@ -175,6 +201,7 @@ def synthesize_words(words: Sequence[str], voices: Sequence[str], *, speeds: Seq
     if sample_rate <= 0 or seconds <= 0:
         raise InvalidInputError(f"sample_rate and seconds must be positive, got {sample_rate} and {seconds}")
     program = espeak_ng()
+    _check_voices(program, voices)
     root = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache() / "spoken_words"
     combos = list(itertools.product(voices, speeds, pitches, words))
 
