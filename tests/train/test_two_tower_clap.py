@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from embspace.data import DIGIT_WORDS, spoken_captions, synthesize_words  # noqa: E402
-from embspace.errors import InvalidInputError, NotFittedError  # noqa: E402
-from embspace.train import SpecAugment, TwoTowerClap  # noqa: E402
+from embspace.data import DIGIT_WORDS, spoken_captions, synthesize_words
+from embspace.errors import InvalidInputError, NotFittedError
+from embspace.train import SpecAugment, TwoTowerClap
 
 RATE = 8000
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,

@@ -3,10 +3,10 @@
 Inputs: ``.txt`` (one item per line), ``.jsonl``/``.jsonl.gz``, ``.csv``, ``.parquet`` (a text field,
 an optional id field, every other field kept as metadata), a directory of text files, a directory
 of images, or a directory of audio files (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ...: see
-:mod:`embspace._audio`; an audio model such as CLAP encodes them). Every item's vector is cached under a hash of its content and the model's ``space_id``
-(SQLite, one file per model space), so re-encoding a file where a few items changed encodes only
-those. Long texts are truncated at the model's maximum length (and counted), or cut into
-overlapping token windows with ``chunk``.
+:mod:`embspace._audio`; an audio model such as CLAP encodes them). Every item's vector is cached under
+a hash of its content and the model's ``space_id`` (SQLite, one file per model space), so
+re-encoding a file where a few items changed encodes only those. Long texts are truncated at the
+model's maximum length (and counted), or cut into overlapping token windows with ``chunk``.
 """
 
 from __future__ import annotations
@@ -27,19 +27,18 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from .._audio import AUDIO_SUFFIXES
 from .._sqlite import select_in
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
 from .encoder import BaseEncoder, item_digest
 
-from .._audio import AUDIO_SUFFIXES
-
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm", ".xml", ".tex", ".csv", ".json"}
 
-__all__ = ["AUDIO_SUFFIXES", "CachedVectors", "EncodeReport", "EncodingCache", "Item", "Records", "encode_file", "encode_with_cache",
-           "non_document_reason", "read_items", "read_records"]
+__all__ = ["AUDIO_SUFFIXES", "CachedVectors", "EncodeReport", "EncodingCache", "Item", "Records", "encode_file",
+           "encode_with_cache", "non_document_reason", "read_items", "read_records"]
 
 
 @dataclass(frozen=True)
