@@ -38,7 +38,7 @@ from .errors import CorruptDataError, InvalidInputError, MissingDependencyError
 AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
                             ".caf"})
 
-__all__ = ["AUDIO_SUFFIXES", "check_audio", "fit_window", "is_audio_path", "load_audio", "log_mel", "resample",
+__all__ = ["AUDIO_SUFFIXES", "check_audio", "decode_audio", "fit_window", "is_audio_path", "load_audio", "log_mel", "resample",
            "to_mono"]
 
 
@@ -166,6 +166,21 @@ def load_audio(items: Sequence[Any], sample_rate: int, *, start: int = 0) -> lis
             wave, rate = to_mono(_pcm(item)), sample_rate
         out.append(resample(wave, rate, sample_rate))
     return out
+
+
+def decode_audio(data: bytes, *, what: str = "the audio") -> tuple[npt.NDArray[np.float32], int]:
+    """``(mono waveform, sample rate)`` of an audio file's bytes (any format libsndfile reads)."""
+    import io
+
+    sf = _soundfile()
+    try:
+        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError, TypeError) as e:
+        raise InvalidInputError(f"{what} is not audio libsndfile can decode ({type(e).__name__}: {e}); send the bytes "
+                                "of a WAV, FLAC, OGG or MP3 file") from None
+    if not len(wave):
+        raise InvalidInputError(f"{what} holds no samples")
+    return to_mono(wave), int(rate)
 
 
 def _mel_filters(n_mels: int, n_fft: int, sample_rate: int, f_min: float, f_max: float) -> npt.NDArray[np.float32]:

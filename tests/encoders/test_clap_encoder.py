@@ -195,3 +195,34 @@ def test_encode_space_keys_and_hash(clap: ClapEncoder) -> None:
     assert list(s.keys) == ["a", "b"] and s.provenance.data_hash
     t = clap.encode_space([tone(200, 0.5), (tone(300, 0.5), RATE)], keys=["a", "b"], progress=False)
     assert t.provenance.data_hash == s.provenance.data_hash
+
+
+def test_http_classify_takes_audio_with_an_audio_model(clap_dir: Path, clap: ClapEncoder, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from embspace.serve import Resources, create_app
+
+    buf = io.BytesIO()
+    sf.write(buf, tone(1500, 0.5), RATE, format="WAV")
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    loop = {"client": ("127.0.0.1", 50000), "base_url": "http://127.0.0.1:8000"}  # served to loopback only
+    client = TestClient(create_app(Resources(tmp_path / "data", encoder=str(clap_dir))), **loop)  # type: ignore[arg-type]
+    r = client.post("/classify", json={"audio": [b64], "labels": ["dog", "rain"], "template": "the sound of {}"})
+    assert r.status_code == 200, r.text
+    want = clap.zero_shot([tone(1500, 0.5)], ["dog", "rain"], "the sound of {}", progress=False)
+    got = r.json()["results"][0]
+    assert got["label"] == want.predicted[0]
+    # 16-bit WAV rounding of the clip: probabilities close, not equal
+    assert got["scores"]["dog"] == pytest.approx(float(want.probs[0, 0]), abs=1e-3)
+    for body, why in (({"labels": ["a"]}, "exactly one"), ({"audio": ["!!!!"], "labels": ["a"]}, "base64"),
+                      ({"audio": [base64.b64encode(b"not audio").decode()], "labels": ["a"]}, "decode"),
+                      ({"audio": [b64], "texts": ["x"], "labels": ["a"]}, "exactly one")):
+        r = client.post("/classify", json=body)
+        assert r.status_code == 422 and why in r.text, (body, r.text)
+    text_server = TestClient(create_app(Resources(tmp_path / "data2")), **loop)  # type: ignore[arg-type]  # MiniLM
+    r = text_server.post("/classify", json={"audio": [b64], "labels": ["dog", "rain"]})
+    assert r.status_code == 422 and "audio-text model" in r.text

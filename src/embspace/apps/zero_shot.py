@@ -113,8 +113,32 @@ class ZeroShotClassifier:
         return zero_shot_result(label_list, vec, self._caption_vectors(captions), self.scale)
 
     def run(self, request: ClassifyRequest) -> ClassifyResponse:
-        """:meth:`classify` of a request model (what the HTTP API calls)."""
-        res = self.classify(request.texts, request.labels, request.template)
+        """:meth:`classify` of a request model (what the HTTP API calls): its ``texts``, or its ``audio``
+        (base64 files, decoded here) for an audio-text model."""
+        if (request.texts is None) == (request.audio is None):
+            raise InvalidInputError("give exactly one of texts and audio")
+        items: list[Any]
+        if request.audio is not None:
+            import base64
+            import binascii
+
+            from .._audio import decode_audio
+
+            modality = getattr(self.encoder, "modality", None)
+            if modality != "audio" and not hasattr(self.encoder, "spectrograms"):
+                raise InvalidInputError(f"this classifier's encoder ({getattr(self.encoder, 'name', self.encoder)!r}) "
+                                        "encodes text, not audio; serve an audio-text model (--model clap, or a "
+                                        "ClapModel directory) to classify audio")
+            items = []
+            for i, b64 in enumerate(request.audio):
+                try:
+                    data = base64.b64decode(b64, validate=True)
+                except (binascii.Error, ValueError):
+                    raise InvalidInputError(f"audio #{i} is not base64 text") from None
+                items.append(decode_audio(data, what=f"audio #{i}"))
+        else:
+            items = list(request.texts or [])
+        res = self.classify(items, request.labels, request.template)
         return ClassifyResponse(results=[
             Classification(label=label, scores={lab: float(p) for lab, p in zip(res.labels, row.tolist(), strict=True)})
             for label, row in zip(res.predicted, res.probs, strict=True)])
