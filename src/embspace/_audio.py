@@ -197,7 +197,8 @@ def _mel_filters(n_mels: int, n_fft: int, sample_rate: int, f_min: float, f_max:
     upper = (edges[2:, None] - freqs[None, :]) / (edges[2:, None] - edges[1:-1, None])
     filt = np.maximum(0.0, np.minimum(lower, upper))
     filt *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return filt.astype(np.float32)
+    out: npt.NDArray[np.float32] = filt.astype(np.float32)
+    return out
 
 
 def log_mel(waves: npt.ArrayLike, sample_rate: int, *, n_mels: int = 64, n_fft: int = 400, hop: int = 160,

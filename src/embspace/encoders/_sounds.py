@@ -50,7 +50,7 @@ class AudioEncoderBase(BaseEncoder):
             return True
         return isinstance(items, np.ndarray) and items.ndim == 1
 
-    def _check_items(self, items: Sequence[Any]) -> list[Any]:
+    def _check_items(self, items: Any) -> list[Any]:
         if isinstance(items, np.ndarray):
             if items.ndim != 2:
                 raise InvalidInputError(f"an array of clips must be (n, samples), got shape {items.shape}; one clip "

@@ -178,7 +178,7 @@ class ClapEncoder(AudioEncoderBase):
                      normalize: bool = True, progress: bool = True) -> EmbeddingVector:
         """Encode audio clips to a float32 ``(n, dim)`` matrix of this space (one clip: ``(dim,)``); the same
         as :meth:`encode`."""
-        return self.encode(clips, batch_size=batch_size, normalize=normalize, progress=progress)  # type: ignore[arg-type]
+        return self.encode(clips, batch_size=batch_size, normalize=normalize, progress=progress)
 
     def encode_text(self, texts: str | Sequence[str], *, batch_size: int | None = None, normalize: bool = True,
                     progress: bool = True) -> EmbeddingVector:
@@ -193,7 +193,7 @@ class ClapEncoder(AudioEncoderBase):
         over the labels, the model's own audio-to-text logits.
         """
         label_list, captions = zero_shot_captions(labels, template)
-        aud = self.encode(clips, batch_size=batch_size, normalize=True, progress=progress)  # type: ignore[arg-type]
+        aud = self.encode(clips, batch_size=batch_size, normalize=True, progress=progress)
         txt = self.encode_text(captions, batch_size=batch_size, normalize=True, progress=False)
         return zero_shot_result(label_list, aud, txt, self.logit_scale)
 

@@ -33,11 +33,11 @@ Modality = Literal["text", "image", "audio"]
 ImageItem: TypeAlias = "str | os.PathLike[str] | PILImage | npt.NDArray[Any]"
 #: One audio clip: a file path, a 1-D waveform at the model's rate, or a ``(waveform, sample_rate)`` tuple.
 AudioItem: TypeAlias = "str | os.PathLike[str] | npt.NDArray[Any] | tuple[npt.NDArray[Any], int]"
-#: One item of any modality: a text, an image, or an audio clip.
-Item: TypeAlias = "str | ImageItem | AudioItem"
+#: One item of a text or image encoder: a text, or an image (audio encoders take :data:`AudioItem`).
+Item: TypeAlias = "str | ImageItem"
 #: What ``encode`` takes: one item (a ``(dim,)`` result) or a sequence of items (``(n, dim)``).
 EncodeInput: TypeAlias = ("str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any] "
-                          "| tuple[npt.NDArray[Any], int]")
+                          "| tuple[npt.NDArray[Any], int] | Sequence[AudioItem]")
 
 __all__ = ["AudioItem", "BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
 

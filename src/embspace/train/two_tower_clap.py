@@ -156,7 +156,7 @@ class TwoTowerClap(TwoTowerClip):
         return np.ascontiguousarray(mel, dtype=np.float32)
 
     # ------------------------------------------------------------------ training
-    def fit(self, audio: Any, captions: Sequence[str]) -> TwoTowerClap:  # type: ignore[override]
+    def fit(self, audio: Any, captions: Sequence[str]) -> TwoTowerClap:
         """Train on aligned clips and captions.
 
         ``audio``: float ``(n, samples)`` waveforms at ``sample_rate``, or a list of clips (audio file paths,
@@ -200,7 +200,7 @@ class TwoTowerClap(TwoTowerClip):
                                   "n_mels": self.n_mels, "hop": self.hop, "n_fft": self.n_fft, "width": self.width})
 
     # ------------------------------------------------------------------ use
-    def encode(self, audio: Any, *, normalize: bool = True) -> EmbeddingVector:  # type: ignore[override]
+    def encode(self, audio: Any, *, normalize: bool = True) -> EmbeddingVector:
         """Clip vectors ``(n, dim)`` in the shared space (unit length by default), tagged with its
         ``space_id``; one clip (a path, a 1-D waveform, a ``(waveform, rate)`` tuple) gives ``(dim,)``."""
         self.check_is_fitted("logit_scale_")
@@ -208,7 +208,7 @@ class TwoTowerClap(TwoTowerClip):
         x = self.spectrograms(audio)
         return self._tag(embed_with(self.image_tower_, x, self._torch_device, normalize=normalize), single)
 
-    def zero_shot(self, audio: Any, labels: Sequence[str],  # type: ignore[override]
+    def zero_shot(self, audio: Any, labels: Sequence[str],
                   template: str = "the sound of someone saying {}") -> ZeroShotResult:
         """Classify clips among ``labels``: which caption (``template`` with the label) fits best. Same
         contract as :meth:`ClapEncoder.zero_shot <embspace.encoders.ClapEncoder.zero_shot>`."""
