@@ -79,11 +79,22 @@ def info(space: SpaceArg, fmt: FormatOpt = None, encoding: EncodingOpt = "utf-8"
         "space_id": s.space_id,
         "provenance": s.provenance.to_dict(),
         "first_keys": list(s.keys[:10]),
+        "subwords": _subwords_info(s),
     }
     if as_json:
         out.print_json(data)
     else:
         out.print_info(data)
+
+
+def _subwords_info(space: Any) -> dict[str, Any] | None:
+    """What a space that embeds unknown words from character n-grams (a SubwordSpace) uses for it; None for others."""
+    from ..space import SubwordSpace
+
+    if not isinstance(space, SubwordSpace):
+        return None
+    return {"minn": space.minn, "maxn": space.maxn, "bucket": space.bucket,
+            "stored_ngram_rows": len(space.ngram_vectors), "ngram_bytes": space.ngram_nbytes}
 
 
 @app.command()
@@ -97,7 +108,8 @@ def neighbors(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Exact nearest neighbours of each KEY (the key itself excluded)."""
+    """Exact nearest neighbours of each KEY (the key itself excluded); a space with subwords (fastText) also
+    answers keys it never saw, from their character n-grams."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
     result = s.neighbors(list(keys), k=k)
     if as_json:
@@ -121,7 +133,7 @@ def analogy(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen)."""
+    """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen); with subwords, unknown words too."""
     if method not in ("3cosadd", "3cosmul"):
         raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
     s = _load(space, fmt, encoding, unicode_errors, limit)
@@ -143,7 +155,7 @@ def similarity(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Similarity of two keys under the space's metric."""
+    """Similarity of two keys under the space's metric (with subwords, unknown words too)."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
     value = s.similarity(a, b)
     if as_json:
@@ -163,12 +175,15 @@ def convert(
     unicode_errors: UnicodeErrorsOpt = "strict",
     limit: LimitOpt = None,
 ) -> None:
-    """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, .npy, Parquet, Arrow)."""
+    """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, fastText .bin, .npy,
+    Parquet, Arrow); a space with subwords written to .bin becomes fastText's .bin model."""
     from ..space import save
 
     s = _load(source, from_format, encoding, unicode_errors, limit)
     if metric is not None:
         s = s.with_metric(metric)
+    if to is None and target.suffix.lower() == ".bin" and _subwords_info(s) is not None:
+        to = "fasttext-bin"  # a space with subwords keeps them in fastText's .bin (--format word2vec-binary: not)
     written = save(s, target, format=to)
     typer.echo(f"wrote {len(s)} x {s.dim} to {written}")
 
