@@ -160,6 +160,17 @@ def test_queries_on_unknown_words(space_dir: Path, capsys: pytest.CaptureFixture
     assert "unknown words" in out and "n-grams 3-6" in out
 
 
+@pytest.mark.parametrize("command", [["neighbors", "{s}", "qqqq"], ["similarity", "{s}", "qqqq", "walk"],
+                                     ["analogy", "{s}", "walk", "walked", "qqqq"]])
+def test_unknown_words_without_trained_ngrams_are_refused(command: list[str], space_dir: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A word none of whose n-grams was seen has the zero vector: refused as unknown, not answered with zeros."""
+    assert not embspace.load(space_dir).can_embed("qqqq")
+    code, _, err = run([a.format(s=space_dir) for a in command], capsys)
+    assert code == 2 and "'qqqq' is not in the space, and none of its character n-grams" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_word_spaces_still_refuse_unknown_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plain = tmp_path / "plain"
     embspace.EmbeddingSpace.from_dict({w: np.random.default_rng(i).standard_normal(4) for i, w in

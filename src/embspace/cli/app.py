@@ -97,6 +97,24 @@ def _subwords_info(space: Any) -> dict[str, Any] | None:
             "stored_ngram_rows": len(space.ngram_vectors), "ngram_bytes": space.ngram_nbytes}
 
 
+def _check_embeddable(space: Any, keys: list[str]) -> None:
+    """On a space with subwords, refuse an unknown word none of whose n-grams was trained (its vector would be
+    zero: neighbours undefined, similarities 0) as an unknown key, with the near matches."""
+    from ..errors import UnknownKeyError
+    from ..space import SubwordSpace
+
+    if not isinstance(space, SubwordSpace):
+        return  # a plain space raises UnknownKeyError itself
+    for key in keys:
+        if key in space or space.can_embed(key):
+            continue
+        try:
+            space.index_of(key)
+        except UnknownKeyError as e:
+            raise UnknownKeyError(key, e.suggestions, where="the space, and none of its character n-grams was "
+                                  "seen in training (its vector would be zero)") from None
+
+
 @app.command()
 def neighbors(
     space: SpaceArg,
@@ -111,6 +129,7 @@ def neighbors(
     """Exact nearest neighbours of each KEY (the key itself excluded); a space with subwords (fastText) also
     answers keys it never saw, from their character n-grams."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, list(keys))
     result = s.neighbors(list(keys), k=k)
     if as_json:
         out.print_json({key: result[i].to_list() for i, key in enumerate(keys)})
@@ -137,6 +156,7 @@ def analogy(
     if method not in ("3cosadd", "3cosmul"):
         raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, [a, b, c])
     hits = s.analogy(a, b, c, k=k, method=method).to_list()
     if as_json:
         out.print_json({"a": a, "b": b, "c": c, "method": method, "answers": hits})
@@ -157,6 +177,7 @@ def similarity(
 ) -> None:
     """Similarity of two keys under the space's metric (with subwords, unknown words too)."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, [a, b])
     value = s.similarity(a, b)
     if as_json:
         out.print_json({"a": a, "b": b, "metric": s.metric, "similarity": value})
