@@ -304,6 +304,11 @@ def encode(
                                                                    "omitted).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: JsonOpt = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", is_flag=False, flag_value="", metavar="[ADDRESS]",
+        help="Encode on a Ray cluster (the ray extra of embspace): --ray alone starts a local one; "
+             "--ray auto joins the one `ray start --head` started; --ray ray://HOST:10001 a remote one. "
+             "Texts only, no --chunk.")] = None,
 ) -> None:
     """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
     from ..encoders.file_encoding import encode_file
@@ -315,7 +320,8 @@ def encode(
         options["dim"] = dim
     report = encode_file(input, output, model=model, text_field=text_field, id_field=id_field, chunk=chunk,
                          overlap=overlap, batch_size=batch_size, cache=not no_cache, format=fmt,
-                         progress=not quiet and not as_json, encoder_options=options)
+                         progress=not quiet and not as_json, encoder_options=options,
+                         engine="local" if ray is None else "ray", address=ray or None)
     if as_json:
         out.print_json({"output": str(report.output), "model": report.model, "modality": report.modality,
                         "items": report.n_items, "vectors": report.n_vectors, "encoded": report.n_encoded,
