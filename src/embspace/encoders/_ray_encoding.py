@@ -371,14 +371,15 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
             n_truncated = 0
             if todo:
                 n_actors, cpus, gpus = _actors(ray, str(options.get("device", "auto")))
-                pending = parsed.map_batches(_KeepHashes(todo), batch_format="numpy").materialize()
-                blocks = max(n_actors * 2, -(-pending.count() // BATCH_SIZE))
-                pending = pending.repartition(blocks).materialize()
+                # every actor gets work even when little is left to encode (a re-run): smaller batches then
+                rows = min(BATCH_SIZE, -(-n_encoded // n_actors))
+                pending = parsed.map_batches(_KeepHashes(todo), batch_format="numpy") \
+                    .repartition(-(-n_encoded // rows)).materialize()
                 enc_opts = dict(options)
                 if gpus:
                     enc_opts["device"] = "cuda"
                 encoded = pending.map_batches(
-                    EncoderActor, batch_size=BATCH_SIZE, batch_format="numpy",
+                    EncoderActor, batch_size=rows, batch_format="numpy",
                     compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=cpus, num_gpus=gpus or None,
                     fn_constructor_kwargs={"model": model, "options": enc_opts, "encoder": encoder,
                                            "normalize": normalize, "batch_size": batch_size,
