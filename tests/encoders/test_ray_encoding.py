@@ -115,7 +115,7 @@ def test_an_interrupted_run_resumes_from_its_shards(tmp_path: Path, model_dir: P
     assert encode_file(tmp_path / "rest.txt", tmp_path / "rest", **kw).n_encoded == 8  # type: ignore[arg-type]
     folder = shard_dir(tmp_path / "out")
     folder.mkdir()
-    job = {"space_id": enc.space_id, "dim": enc.dim, "normalize": True, "input": str(src)}
+    job = {"space_id": enc.space_id, "dim": enc.dim, "normalize": True, "input": str(src.resolve())}
     (folder / "job.json").write_text(json.dumps(job))
     first = enc.encode(lines[:12], progress=False)
     _write_shard(folder, 0, [EncodingCache.key(t, True) for t in lines[:12]], first)

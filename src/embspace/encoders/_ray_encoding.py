@@ -22,7 +22,7 @@ The job, in order:
 The shards are written by the driver, not by Ray's ``write_parquet`` on the workers: the output lands where
 the driver runs (no shared filesystem is needed for it, a ``ray://`` client included), and each batch is
 durable as soon as it arrives. The *input* is read by the cluster, so on a multi-node cluster it must be on
-storage every node sees (a shared filesystem, or an ``s3://``/``gs://`` URI pyarrow can open).
+a filesystem every node mounts at the same path (local paths only: object-store URIs are not taken yet).
 """
 
 from __future__ import annotations
@@ -105,12 +105,13 @@ class _Parse:
     driver), ``meta`` (JSON) and ``keep`` (False for blank lines, which the single-process path skips)."""
 
     def __init__(self, kind: str, text_field: str, id_field: str | None, normalize: bool, source: str,
-                 root: str) -> None:
+                 absolute: str) -> None:
         from .file_encoding import _fields
 
         self.kind, self.id_field, self.normalize = kind, id_field, normalize
         self.fields = _fields(text_field) if kind in ("jsonl", "csv", "parquet") else []
-        self.source, self.root = Path(source), root
+        # the input as the user wrote it (messages, the folder's metadata paths) and as the workers read it
+        self.source, self.absolute = Path(source), absolute
 
     def __call__(self, batch: Any) -> dict[str, Any]:
         from .file_encoding import EncodingCache, _record_item
@@ -138,8 +139,8 @@ class _Parse:
                     from ..errors import CorruptDataError
 
                     raise CorruptDataError(file, "not UTF-8 text") from None
-                rel = os.path.relpath(file, self.root)
-                key, meta = rel, json.dumps({"path": str(Path(self.root) / rel)})
+                rel = os.path.relpath(file, self.absolute)
+                key, meta = rel, json.dumps({"path": str(self.source / rel)})
             else:
                 if self.kind == "jsonl":
                     if not row.strip():
@@ -317,14 +318,15 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
 
     ray = _ray()
     kind = _kind(input)
+    absolute = input.resolve()  # the cluster's workers need not share this process's working directory
     started = _connect(ray, address)
+    ctx = ray.data.DataContext.get_current()
+    saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     try:
-        ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = progress
-        raw, files = _read(ray, input, kind)
-        root = str(input if kind == "dir" else input.parent)
-        parsed = raw.map_batches(_Parse(kind, text_field, id_field, normalize, str(input), root),
+        raw, files = _read(ray, absolute, kind)
+        parsed = raw.map_batches(_Parse(kind, text_field, id_field, normalize, str(input), str(absolute)),
                                  batch_format="pyarrow")
         parsed = parsed.materialize()
         keys: list[str] = []
@@ -352,14 +354,17 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
             raise InvalidInputError(f"{input}: no items to encode")
         if id_field is not None and len(set(keys)) != len(keys):
             seen: set[str] = set()
-            dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-            raise InvalidInputError(f"{input}: id {dup!r} occurs twice in field {id_field!r}; ids must be unique")
+            for k in keys:
+                if k in seen:
+                    raise InvalidInputError(f"{input}: id {k!r} occurs twice in field {id_field!r}; ids must be "
+                                            "unique")
+                seen.add(k)
 
         dim = int(info["dim"])
         space_id = info["space_id"]
         store = EncodingCache(space_id, dim, Path(cache_dir) if cache_dir else None) if cache and space_id else None
         folder = shard_dir(output)
-        job = {"space_id": space_id, "dim": dim, "normalize": normalize, "input": str(input)}
+        job = {"space_id": space_id, "dim": dim, "normalize": normalize, "input": str(absolute)}
         try:
             found: dict[bytes, npt.NDArray[np.float32]] = store.get(list(dict.fromkeys(hashes))) if store else {}
             resumed = _open_shards(folder, job)
@@ -407,6 +412,7 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
         shutil.rmtree(folder, ignore_errors=True)
         return report
     finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
         if started:
             ray.shutdown()
 
