@@ -206,3 +206,14 @@ def test_ray_refuses_chunking(tmp_path: Path, model_dir: Path) -> None:
     src.write_text("a\n")
     with pytest.raises(InvalidInputError, match="chunk"):
         encode_file(src, tmp_path / "o", engine="ray", chunk=8, model=str(model_dir))
+
+
+def test_cli_ray_takes_an_optional_address() -> None:
+    from embspace.cli.app import _ray_address_optional as fix
+
+    assert fix(["encode", "--ray", "in.jsonl", "-o", "out"]) == ["encode", "--ray", "local", "in.jsonl", "-o", "out"]
+    assert fix(["encode", "in.jsonl", "-o", "out", "--ray"]) == ["encode", "in.jsonl", "-o", "out", "--ray", "local"]
+    for address in ("auto", "local", "ray://head:10001", "10.0.0.5:6379"):
+        assert fix(["encode", "in", "--ray", address, "-q"]) == ["encode", "in", "--ray", address, "-q"]
+    assert fix(["encode", "in", "--ray=auto"]) == ["encode", "in", "--ray=auto"]
+

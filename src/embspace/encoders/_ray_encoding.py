@@ -28,6 +28,7 @@ a filesystem every node mounts at the same path (local paths only: object-store 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -322,9 +323,13 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
     started = _connect(ray, address)
     ctx = ray.data.DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
+    data_log = logging.getLogger("ray.data")
+    saved_level = data_log.level
     try:
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = progress
+        if not progress:  # quiet: Ray Data's per-dataset INFO lines too
+            data_log.setLevel(logging.WARNING)
         raw, files = _read(ray, absolute, kind)
         parsed = raw.map_batches(_Parse(kind, text_field, id_field, normalize, str(input), str(absolute)),
                                  batch_format="pyarrow")
@@ -413,6 +418,7 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
         return report
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
+        data_log.setLevel(saved_level)
         if started:
             ray.shutdown()
 
