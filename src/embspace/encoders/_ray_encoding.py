@@ -394,7 +394,7 @@ def encode_on_ray(input: Path, output: str | Path, *, address: str | None, model
                     fn_constructor_kwargs={"model": model, "options": enc_opts, "encoder": encoder,
                                            "normalize": normalize, "batch_size": batch_size,
                                            "threads": int(cpus)})
-                n_part = len(list(folder.glob("part-*.parquet")))
+                n_part = 1 + max((int(f.name[5:11]) for f in folder.glob("part-*.parquet")), default=-1)
                 for out in encoded.iter_batches(batch_size=None, batch_format="numpy"):
                     vecs = np.asarray(out["vector"], dtype=np.float32)
                     if vecs.ndim != 2 or vecs.shape[1] != dim:
