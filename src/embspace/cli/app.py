@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -371,6 +372,11 @@ def encode(
                                                                    "omitted).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: JsonOpt = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Encode on a Ray cluster (the ray extra of embspace): --ray alone (or --ray local) starts a local "
+             "one; --ray auto joins the one `ray start --head` started; --ray ray://HOST:10001 a remote one. "
+             "Texts only, no --chunk.")] = None,
 ) -> None:
     """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
     from ..encoders.file_encoding import encode_file
@@ -382,7 +388,9 @@ def encode(
         options["dim"] = dim
     report = encode_file(input, output, model=model, text_field=text_field, id_field=id_field, chunk=chunk,
                          overlap=overlap, batch_size=batch_size, cache=not no_cache, format=fmt,
-                         progress=not quiet and not as_json, encoder_options=options)
+                         progress=not quiet and not as_json, encoder_options=options,
+                         engine="local" if ray is None else "ray",
+                         address=None if ray in (None, "", RAY_LOCAL) else ray)
     if as_json:
         out.print_json({"output": str(report.output), "model": report.model, "modality": report.modality,
                         "items": report.n_items, "vectors": report.n_vectors, "encoded": report.n_encoded,
@@ -796,10 +804,29 @@ def evaluate_retrieval(
             typer.echo(f"wrote {json_path}", err=True)
 
 
+#: The value ``--ray`` given alone stands for: a new local Ray cluster.
+RAY_LOCAL = "local"
+
+
+def _ray_address_optional(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional address (click's optional values are not Typer's): a ``--ray`` not followed by
+    an address (``auto``, ``local``, ``ray://...``, ``HOST:PORT``) gets ``local``, so ``encode --ray IN -o OUT``
+    reads IN as the input, not as an address."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a == "--ray":
+            nxt = args[i + 1] if i + 1 < len(args) else ""
+            if not (nxt in ("auto", RAY_LOCAL) or "://" in nxt or re.fullmatch(r"[\w.-]+:\d+", nxt)):
+                out.append(RAY_LOCAL)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors exit with status 2 and one clear line, no traceback."""
     try:
-        rc = app(args=argv, standalone_mode=False)  # click returns (not raises) the code of a typer.Exit
+        args = _ray_address_optional(list(sys.argv[1:] if argv is None else argv))
+        rc = app(args=args, standalone_mode=False)  # click returns (not raises) the code of a typer.Exit
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
