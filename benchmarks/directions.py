@@ -11,7 +11,8 @@ package, WordSim-353 from ``../shared/data/word_eval``:
 - (b) hard debiasing (Bolukbasi et al. 2016; the ten definitional pairs, ``analysis.GENDER_PAIRS``) and INLP
   (Ravfogel et al. 2020; ``--inlp-iterations`` linear SVMs on the ``--inlp-words`` words most aligned with each
   side of the pairs' direction, among the 20,000 most frequent): the gender WEAT tests (6, 7, 8: d and the
-  statistic) and WordSim-353 Spearman before and after;
+  statistic) and WordSim-353 Spearman before and after; hard debiasing also with a two-dimensional subspace, and
+  with ten first-name pairs (``NAME_PAIRS``, none in the WEAT lists) added to the definitional set;
 - (c) "Lipstick on a Pig" (Gonen & Goldberg 2019): an RBF SVM's held-out accuracy at telling the most
   she-aligned from the most he-aligned words (by the original space's direction) in each space;
 - (d) SEAT (May et al. 2019) on all-MiniLM-L6-v2: the same tests with the words in bleached templates
@@ -42,6 +43,9 @@ SECTION = "## Directions and bias (issue 27)"
 WEAT_1_8 = ["flowers-insects", "instruments-weapons", "european-african-names", "european-african-names-2",
             "european-african-names-3", "career-family", "math-arts", "science-arts"]
 GENDER_TESTS = ["career-family", "math-arts", "science-arts"]
+NAME_PAIRS = [("mary", "james"), ("susan", "robert"), ("jennifer", "michael"), ("linda", "david"),
+              ("elizabeth", "william"), ("patricia", "richard"), ("barbara", "joseph"), ("margaret", "thomas"),
+              ("karen", "charles"), ("nancy", "daniel")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     spaces["hard-debias"] = analysis.hard_debias(space, pairs)
     say(f"hard debias: {time.perf_counter() - t:.1f} s")
+    spaces["hard-debias k=2"] = analysis.hard_debias(space, pairs, k=2)
+    # Dev & Phillips (2019): first names carry gender the ten pairs miss; ten frequent name pairs, none of them in
+    # the WEAT lists (so the test words never define the direction), join the definitional set.
+    test_words = {w.lower() for words in lists.values() if isinstance(words, list) for w in words}
+    names = [p for p in NAME_PAIRS if not {w.lower() for w in p} & test_words]
+    spaces["hard-debias k=2 + names"] = analysis.hard_debias(space, list(pairs) + names, k=2,
+                                                             equalize=pairs)
     t = time.perf_counter()
     spaces["inlp"] = analysis.inlp(space, feminine, masculine, iterations=args.inlp_iterations)
     say(f"INLP: {time.perf_counter() - t:.1f} s; held-out accuracy {spaces['inlp'].transform.params['accuracies']}")
@@ -179,6 +190,16 @@ def markdown(r: dict[str, Any]) -> str:
         cells = " | ".join(f"{f['weat'][t]['effect_size']:.3f} / {f['weat'][t]['statistic']:.3f}" for t in GENDER_TESTS)
         lines.append(f"| {name} | {cells} | {f['wordsim353']:.4f} | {f['recovery_rbf']:.3f} | "
                      f"{f['recovery_linear']:.3f} |")
+    base = r["fixes"]["original"]
+    lines += ["", "Change against the original space (d / statistic; negative: less bias):", "",
+              "| space | " + " | ".join(GENDER_TESTS) + " | WordSim-353 |", "|---" * (len(GENDER_TESTS) + 2) + "|"]
+    for name, f in r["fixes"].items():
+        if name == "original":
+            continue
+        cells = " | ".join(
+            f"{f['weat'][t]['effect_size'] / base['weat'][t]['effect_size'] - 1:+.0%} / "
+            f"{f['weat'][t]['statistic'] / base['weat'][t]['statistic'] - 1:+.0%}" for t in GENDER_TESTS)
+        lines.append(f"| {name} | {cells} | {f['wordsim353'] - base['wordsim353']:+.4f} |")
     if r.get("seat"):
         lines += ["", "SEAT on all-MiniLM-L6-v2 (the words in the six templates of `evaluate.SEAT_TEMPLATES`):", "",
                   "| test | d | p |", "|---|---|---|"]

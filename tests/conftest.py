@@ -56,11 +56,13 @@ LONG_FIRST = (
 )
 # Tests that run in one worker, in order: test_schemathesis.py counts the requests its generated tests made (a
 # module-level list) in a later test, and test_api.py's last test checks that the tests before it called every
-# endpoint; test_demo.py's tests share one run of the demo (a module fixture that two workers would each build).
+# endpoint; test_demo.py's tests share one run of the demo (a module fixture that two workers would each build),
+# test_ray_encoding.py's one Ray cluster (two would each claim both CPUs).
 SAME_WORKER = {
     "tests/serve/test_schemathesis.py": "schemathesis",
     "tests/serve/test_api.py": "api",
     "tests/cli/test_demo.py": "demo",
+    "tests/encoders/test_ray_encoding.py": "ray",  # one local Ray cluster for the module, not one per worker
 }
 
 

@@ -87,6 +87,11 @@ def test_fix_hard_debias_and_inlp_report_bias_and_task(tmp_path: Path, capsys: p
     assert report["evaluation_before"] is not None and report["evaluation_after"] is not None
     fixed = FixedSpace.load(tmp_path / "hard")
     assert fixed.report.bias_before == report["bias_before"]
+    assert fixed.transform.params["k"] == 1  # the paper's one-dimensional subspace by default
+    code, out, err = run(["fix", str(space), "-o", str(tmp_path / "hard2"), "--hard-debias", "--subspace", "2",
+                          "--pairs", str(pairs), "--json"], capsys)
+    assert code == 0, err
+    assert FixedSpace.load(tmp_path / "hard2").transform.params["k"] == 2
     code, out, err = run(["fix", str(space), "-o", str(tmp_path / "inlp"), "--inlp", "3", "--inlp-words", "300",
                           *common], capsys)
     assert code == 0, err

@@ -81,6 +81,21 @@ def test_queries_take_unknown_words_and_the_space_id_stays() -> None:
     assert "SubwordSpace(n=8" in repr(space)
 
 
+def test_analogy_takes_unknown_words() -> None:
+    """An unknown a, b or c gets its n-gram vector (and, having no row, excludes nothing); known words as before."""
+    space, _ = _space()
+    known = list(space.keys[:3])
+    res = space.analogy(known[0], known[1], "catz", k=3)
+    unit = [np.asarray(x) / np.linalg.norm(x) for x in (space[known[0]], space[known[1]], space.vector("catz"))]
+    want = space.neighbors(unit[1] - unit[0] + unit[2], k=len(space), exclude=known[:2])
+    assert res.keys == [k for k in want.keys if k not in known[:2]][:3]
+    batch = space.analogy([known[0], "dogz"], [known[1], known[1]], [known[2], "catz"], k=2)
+    assert batch[0].keys == space.analogy(*known, k=2).keys and len(batch[1].keys) == 2
+    plain = EmbeddingSpace(space.keys, space.vectors)
+    with pytest.raises(KeyError, match="catz"):
+        plain.analogy(known[0], known[1], "catz")
+
+
 def test_bad_construction() -> None:
     v = np.ones((2, 3), np.float32)
     with pytest.raises(InvalidInputError, match="bucket_ids"):

@@ -109,6 +109,9 @@ def fix(space_path: SpaceArg,
         hard_debias: Annotated[bool, typer.Option(
             "--hard-debias", help="Hard debiasing (Bolukbasi et al. 2016): neutralise and equalise with the "
                                   "definitional --pairs.")] = False,
+        subspace: Annotated[int, typer.Option(
+            "--subspace", min=1, help="Dimensions of the bias subspace for --hard-debias (the top principal "
+                                      "components of the pairs; 1 is the paper's).")] = 1,
         inlp: Annotated[int | None, typer.Option(
             "--inlp", min=1, help="INLP (Ravfogel et al. 2020) with N iterations, on the --inlp-words keys most "
                                   "aligned with each side of the --pairs direction.")] = None,
@@ -153,7 +156,7 @@ def fix(space_path: SpaceArg,
     else:
         definitional = _read_pairs(pairs) if pairs is not None else analysis.GENDER_PAIRS
         if hard_debias:
-            fixed = analysis.hard_debias(space, definitional, **measures)
+            fixed = analysis.hard_debias(space, definitional, k=subspace, **measures)
         else:
             axis = analysis.direction(space, [a for a, _ in definitional], [b for _, b in definitional],
                                       method="pca")

@@ -73,6 +73,10 @@ def print_info(data: dict[str, Any]) -> None:
         ("data hash", str(prov.get("data_hash"))), ("created", prov["created"]),
         ("embspace", prov["embspace_version"]), ("first keys", ", ".join(data["first_keys"])),
     ]
+    sub = data.get("subwords")
+    if sub:
+        rows.insert(3, ("unknown words", f"from character n-grams {sub['minn']}-{sub['maxn']} in {sub['bucket']:,} "
+                                         f"buckets ({sub['stored_ngram_rows']:,} stored)"))
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)

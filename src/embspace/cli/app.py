@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,11 +80,40 @@ def info(space: SpaceArg, fmt: FormatOpt = None, encoding: EncodingOpt = "utf-8"
         "space_id": s.space_id,
         "provenance": s.provenance.to_dict(),
         "first_keys": list(s.keys[:10]),
+        "subwords": _subwords_info(s),
     }
     if as_json:
         out.print_json(data)
     else:
         out.print_info(data)
+
+
+def _subwords_info(space: Any) -> dict[str, Any] | None:
+    """What a space that embeds unknown words from character n-grams (a SubwordSpace) uses for it; None for others."""
+    from ..space import SubwordSpace
+
+    if not isinstance(space, SubwordSpace):
+        return None
+    return {"minn": space.minn, "maxn": space.maxn, "bucket": space.bucket,
+            "stored_ngram_rows": len(space.ngram_vectors), "ngram_bytes": space.ngram_nbytes}
+
+
+def _check_embeddable(space: Any, keys: list[str]) -> None:
+    """On a space with subwords, refuse an unknown word none of whose n-grams was trained (its vector would be
+    zero: neighbours undefined, similarities 0) as an unknown key, with the near matches."""
+    from ..errors import UnknownKeyError
+    from ..space import SubwordSpace
+
+    if not isinstance(space, SubwordSpace):
+        return  # a plain space raises UnknownKeyError itself
+    for key in keys:
+        if key in space or space.can_embed(key):
+            continue
+        try:
+            space.index_of(key)
+        except UnknownKeyError as e:
+            raise UnknownKeyError(key, e.suggestions, where="the space, and none of its character n-grams was "
+                                  "seen in training (its vector would be zero)") from None
 
 
 @app.command()
@@ -97,8 +127,10 @@ def neighbors(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Exact nearest neighbours of each KEY (the key itself excluded)."""
+    """Exact nearest neighbours of each KEY (the key itself excluded); a space with subwords (fastText) also
+    answers keys it never saw, from their character n-grams."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, list(keys))
     result = s.neighbors(list(keys), k=k)
     if as_json:
         out.print_json({key: result[i].to_list() for i, key in enumerate(keys)})
@@ -121,10 +153,11 @@ def analogy(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen)."""
+    """Answer 'A is to B as C is to ?' (e.g. man king woman -> queen); with subwords, unknown words too."""
     if method not in ("3cosadd", "3cosmul"):
         raise UserError(f"unknown method {method!r}; use 3cosadd or 3cosmul")
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, [a, b, c])
     hits = s.analogy(a, b, c, k=k, method=method).to_list()
     if as_json:
         out.print_json({"a": a, "b": b, "c": c, "method": method, "answers": hits})
@@ -143,8 +176,9 @@ def similarity(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Similarity of two keys under the space's metric."""
+    """Similarity of two keys under the space's metric (with subwords, unknown words too)."""
     s = _load(space, fmt, encoding, unicode_errors, limit)
+    _check_embeddable(s, [a, b])
     value = s.similarity(a, b)
     if as_json:
         out.print_json({"a": a, "b": b, "metric": s.metric, "similarity": value})
@@ -163,12 +197,15 @@ def convert(
     unicode_errors: UnicodeErrorsOpt = "strict",
     limit: LimitOpt = None,
 ) -> None:
-    """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, .npy, Parquet, Arrow)."""
+    """Convert a space between formats (embspace dir, word2vec text/binary, GloVe, .vec, fastText .bin, .npy,
+    Parquet, Arrow); a space with subwords written to .bin becomes fastText's .bin model."""
     from ..space import save
 
     s = _load(source, from_format, encoding, unicode_errors, limit)
     if metric is not None:
         s = s.with_metric(metric)
+    if to is None and target.suffix.lower() == ".bin" and _subwords_info(s) is not None:
+        to = "fasttext-bin"  # a space with subwords keeps them in fastText's .bin (--format word2vec-binary: not)
     written = save(s, target, format=to)
     typer.echo(f"wrote {len(s)} x {s.dim} to {written}")
 
@@ -205,7 +242,7 @@ def demo(
 # --------------------------------------------------------------------------- train
 train_app = typer.Typer(
     name="train",
-    help="Learn a space: word vectors from raw text (word2vec, GloVe), user and item vectors (mf), metric "
+    help="Learn a space: word vectors from raw text (word2vec, fastText, GloVe), user and item vectors (mf), metric "
          "learning on a labelled space (contrastive), a CLIP-style digits model (clip-digits), a CLAP-style "
          "spoken-digits model (clap-words).",
     no_args_is_help=True,
@@ -271,10 +308,41 @@ TokenizerOpt = Annotated[str, typer.Option(
     "--tokenizer", help="How lines become words: 'words' (letters and digits; punctuation dropped, so 'war,' is "
                         "'war'), 'whitespace' (split on spaces, punctuation kept: word2vec.c's way), or a regular "
                         "expression matching one token, e.g. '\\S+'.")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Threads (default: all cores).")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", "--threads", help="Threads (default: all cores).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 MaxVocabOpt = Annotated[int | None, typer.Option("--max-vocab-size", help="Keep at most this many words.")]
+
+# the options of the word2vec family (train word2vec, train fasttext), defined once
+DimOpt = Annotated[int, typer.Option("--dim", help="Vector dimension.")]
+WindowOpt = Annotated[int, typer.Option("--window", help="Maximum context distance.")]
+MinCountOpt = Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")]
+ArchitectureOpt = Annotated[str | None, typer.Option(
+    "--architecture", "-a", help="skipgram or cbow [default: skipgram].")]
+SgOpt = Annotated[bool, typer.Option("--sg", help="Shortcut for --architecture skipgram.")]
+CbowOpt = Annotated[bool, typer.Option("--cbow", help="Shortcut for --architecture cbow.")]
+NegativeOpt = Annotated[int, typer.Option("--negative", "--neg", help="Negative samples per prediction.")]
+NsExponentOpt = Annotated[float, typer.Option("--ns-exponent", help="Exponent of the noise distribution.")]
+SampleOpt = Annotated[float, typer.Option("--sample", help="Frequent-word subsampling threshold (0: off).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the corpus.")]
+AlphaOpt = Annotated[float | None, typer.Option(
+    "--alpha", "--lr", help="Initial learning rate [default: 0.025 skip-gram, 0.05 CBOW].")]
+MinAlphaOpt = Annotated[float, typer.Option("--min-alpha", help="Final learning rate.")]
+CheckpointOpt = Annotated[Path | None, typer.Option(
+    "--checkpoint", help="Directory to save the training state in; a rerun with it resumes.")]
+CheckpointEveryOpt = Annotated[float, typer.Option(
+    "--checkpoint-every", help="Seconds between checkpoints (also saved after every epoch).")]
+
+
+def _architecture(architecture: str | None, sg: bool, cbow: bool) -> str:
+    """The one architecture that --architecture, --sg and --cbow name (skipgram when none does)."""
+    chosen = {a for a, on in (("skipgram", sg), ("cbow", cbow)) if on}
+    if architecture is not None:
+        chosen.add(architecture)
+    if len(chosen) > 1:
+        raise UserError(f"conflicting architectures {', '.join(sorted(chosen))}; give one of --architecture, "
+                        "--sg, --cbow")
+    return chosen.pop() if chosen else "skipgram"
 
 
 @app.command()
@@ -305,6 +373,11 @@ def encode(
                                                                    "omitted).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: JsonOpt = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Encode on a Ray cluster (the ray extra of embspace): --ray alone (or --ray local) starts a local "
+             "one; --ray auto joins the one `ray start --head` started; --ray ray://HOST:10001 a remote one. "
+             "Texts only, no --chunk.")] = None,
 ) -> None:
     """Encode texts or images with a pretrained model into a space (unchanged items come from the cache)."""
     from ..encoders.file_encoding import encode_file
@@ -316,7 +389,9 @@ def encode(
         options["dim"] = dim
     report = encode_file(input, output, model=model, text_field=text_field, id_field=id_field, chunk=chunk,
                          overlap=overlap, batch_size=batch_size, cache=not no_cache, format=fmt,
-                         progress=not quiet and not as_json, encoder_options=options)
+                         progress=not quiet and not as_json, encoder_options=options,
+                         engine="local" if ray is None else "ray",
+                         address=None if ray in (None, "", RAY_LOCAL) else ray)
     if as_json:
         out.print_json({"output": str(report.output), "model": report.model, "modality": report.modality,
                         "items": report.n_items, "vectors": report.n_vectors, "encoded": report.n_encoded,
@@ -343,10 +418,10 @@ def _check_output(output: Path | None, fmt: str | None) -> None:
                         "directory in the data directory")
 
 
-def _default_output(corpus: list[Path], model: str) -> Path:
+def _default_output(corpus: list[Path], model: str, suffix: str = "") -> Path:
     """Where a space learned from ``corpus`` goes without --output: ``<first corpus name without suffixes>-<model>``
-    in the data directory (``$EMBSPACE_DATA``), so that ``embspace serve`` serves it; ``-2``, ``-3``... when
-    that name is taken (nothing is overwritten)."""
+    (then ``suffix``, e.g. ``.bin``) in the data directory (``$EMBSPACE_DATA``), so that ``embspace serve``
+    serves it; ``-2``, ``-3``... when that name is taken (nothing is overwritten)."""
     import re
 
     from .._dirs import default_data_dir
@@ -356,10 +431,10 @@ def _default_output(corpus: list[Path], model: str) -> Path:
     stem = name.split(".")[0] or name.lstrip(".").split(".")[0] or "corpus"
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "corpus"  # a name the server can serve it under
     data_dir = default_data_dir().expanduser()
-    target = data_dir / f"{stem}-{model}"
+    target = data_dir / f"{stem}-{model}{suffix}"
     n = 2
     while target.exists():
-        target = data_dir / f"{stem}-{model}-{n}"
+        target = data_dir / f"{stem}-{model}-{n}{suffix}"
         n += 1
     return target
 
@@ -372,11 +447,11 @@ def _example_word(space: Any) -> str:
 
 
 def _finish_training(kind: str, model: Any, seconds: float, output: Path | None, fmt: str | None, as_json: bool,
-                     extra: dict[str, Any], corpus: list[Path]) -> None:
+                     extra: dict[str, Any], corpus: list[Path], suffix: str = "") -> None:
     space = model.space_
     chosen = output is None
     if output is None:
-        output = _default_output(corpus, kind.split()[0])
+        output = _default_output(corpus, kind.split()[0], suffix)
         output.parent.mkdir(parents=True, exist_ok=True)
     written = space.save(output, format=fmt)
     losses = list(model.loss_history_)
@@ -392,6 +467,8 @@ def _finish_training(kind: str, model: Any, seconds: float, output: Path | None,
         parts.append(f"{extra['words_per_second']:,.0f} words/s")
     if "peak_memory" in extra:
         parts.append(f"peak memory {extra['peak_memory'] / 2**20:,.0f} MiB")
+    if "ngram_rows" in extra:
+        parts.append(f"{extra['ngram_rows']:,} of {extra['buckets']:,} n-gram buckets used")
     if losses:
         parts.append(f"final loss {losses[-1]:.4f}")
     typer.echo(", ".join(parts) + f"; wrote {written}")
@@ -404,28 +481,24 @@ def _finish_training(kind: str, model: Any, seconds: float, output: Path | None,
 def train_word2vec(
     corpus: CorpusArg,
     output: OutOpt = None,
-    dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 100,
-    window: Annotated[int, typer.Option("--window", help="Maximum context distance.")] = 5,
-    min_count: Annotated[int, typer.Option("--min-count", help="Drop words rarer than this.")] = 5,
-    architecture: Annotated[str | None, typer.Option(
-        "--architecture", "-a", help="skipgram or cbow [default: skipgram].")] = None,
-    sg: Annotated[bool, typer.Option("--sg", help="Shortcut for --architecture skipgram.")] = False,
-    cbow: Annotated[bool, typer.Option("--cbow", help="Shortcut for --architecture cbow.")] = False,
-    negative: Annotated[int, typer.Option("--negative", help="Negative samples per prediction.")] = 5,
-    ns_exponent: Annotated[float, typer.Option("--ns-exponent", help="Exponent of the noise distribution.")] = 0.75,
-    sample: Annotated[float, typer.Option("--sample", help="Frequent-word subsampling threshold (0: off).")] = 1e-3,
-    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the corpus.")] = 5,
-    alpha: Annotated[float | None, typer.Option(
-        "--alpha", help="Initial learning rate [default: 0.025 skip-gram, 0.05 CBOW].")] = None,
-    min_alpha: Annotated[float, typer.Option("--min-alpha", help="Final learning rate.")] = 1e-4,
+    dim: DimOpt = 100,
+    window: WindowOpt = 5,
+    min_count: MinCountOpt = 5,
+    architecture: ArchitectureOpt = None,
+    sg: SgOpt = False,
+    cbow: CbowOpt = False,
+    negative: NegativeOpt = 5,
+    ns_exponent: NsExponentOpt = 0.75,
+    sample: SampleOpt = 1e-3,
+    epochs: EpochsOpt = 5,
+    alpha: AlphaOpt = None,
+    min_alpha: MinAlphaOpt = 1e-4,
     workers: WorkersOpt = None,
     seed: SeedOpt = 1,
     device: DeviceOpt = "auto",
     max_vocab_size: MaxVocabOpt = None,
-    checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="Directory to save the training state in; a rerun with it resumes.")] = None,
-    checkpoint_every: Annotated[float, typer.Option(
-        "--checkpoint-every", help="Seconds between checkpoints (also saved after every epoch).")] = 300.0,
+    checkpoint: CheckpointOpt = None,
+    checkpoint_every: CheckpointEveryOpt = 300.0,
     tokenizer: TokenizerOpt = "words",
     lowercase: LowercaseOpt = True,
     quiet: QuietOpt = False,
@@ -437,14 +510,7 @@ def train_word2vec(
     import time
 
     _check_output(output, fmt)
-
-    chosen = {a for a, on in (("skipgram", sg), ("cbow", cbow)) if on}
-    if architecture is not None:
-        chosen.add(architecture)
-    if len(chosen) > 1:
-        raise UserError(f"conflicting architectures {', '.join(sorted(chosen))}; give one of --architecture, "
-                        "--sg, --cbow")
-    arch = chosen.pop() if chosen else "skipgram"
+    arch = _architecture(architecture, sg, cbow)
     from ..train import Word2Vec
 
     model = Word2Vec(dim=dim, window=window, min_count=min_count, architecture=arch,  # type: ignore[arg-type]
@@ -457,6 +523,87 @@ def train_word2vec(
     seconds = time.perf_counter() - t0
     _finish_training(f"word2vec {arch}", model, seconds, output, fmt, as_json,
                      {"architecture": arch, "words_per_second": model.words_per_second_}, corpus)
+
+
+@train_app.command("fasttext")
+def train_fasttext(
+    corpus: CorpusArg,
+    output: OutOpt = None,
+    dim: DimOpt = 100,
+    window: WindowOpt = 5,
+    min_count: MinCountOpt = 5,
+    architecture: ArchitectureOpt = None,
+    sg: SgOpt = False,
+    cbow: CbowOpt = False,
+    minn: Annotated[int, typer.Option(
+        "--minn", "--min-n", min=0, help="Shortest character n-gram, in characters of <word>.")] = 3,
+    maxn: Annotated[int, typer.Option(
+        "--maxn", "--max-n", min=0, help="Longest character n-gram (0: no n-grams, plain word2vec).")] = 6,
+    buckets: Annotated[int, typer.Option(
+        "--buckets", "--bucket", min=1, help="Hash buckets for the n-grams (rows are allocated only for the "
+                                             "buckets the vocabulary's n-grams use).")] = 2_000_000,
+    negative: NegativeOpt = 5,
+    ns_exponent: NsExponentOpt = 0.75,
+    sample: SampleOpt = 1e-3,
+    epochs: EpochsOpt = 5,
+    alpha: AlphaOpt = None,
+    min_alpha: MinAlphaOpt = 1e-4,
+    workers: WorkersOpt = None,
+    seed: SeedOpt = 1,
+    device: DeviceOpt = "auto",
+    max_vocab_size: MaxVocabOpt = None,
+    checkpoint: CheckpointOpt = None,
+    checkpoint_every: CheckpointEveryOpt = 300.0,
+    tokenizer: TokenizerOpt = "words",
+    lowercase: LowercaseOpt = True,
+    quiet: QuietOpt = False,
+    fasttext_bin: Annotated[bool, typer.Option(
+        "--bin", help="Write fastText's native .bin model (vocabulary and n-gram buckets), which fastText and "
+                      "gensim's load_facebook_vectors read; also what an --output ending .bin gets.")] = False,
+    fmt: SaveFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn word vectors with fastText (word2vec over words and their character n-grams), so that words never
+    seen get vectors; writes a subword space (without --output, into the data directory)."""
+    import time
+
+    fmt, suffix = _fasttext_format(output, fmt, fasttext_bin, maxn)
+    _check_output(output, None if fmt in ("fasttext", "fasttext-bin") else fmt)
+    arch = _architecture(architecture, sg, cbow)
+    from ..train import FastText
+
+    model = FastText(dim=dim, window=window, min_count=min_count, architecture=arch,  # type: ignore[arg-type]
+                     negative=negative, ns_exponent=ns_exponent, sample=sample, epochs=epochs, alpha=alpha,
+                     min_alpha=min_alpha, minn=minn, maxn=maxn, buckets=buckets, workers=workers, seed=seed,
+                     device=device, progress=not quiet, max_vocab_size=max_vocab_size)
+    text = _corpus(corpus, lowercase, tokenizer)
+    t0 = time.perf_counter()
+    model.fit(text, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    seconds = time.perf_counter() - t0
+    memory = model.memory_
+    _finish_training(f"fasttext {arch}", model, seconds, output, fmt, as_json,
+                     {"architecture": arch, "words_per_second": model.words_per_second_, "minn": minn,
+                      "maxn": maxn, "buckets": memory["buckets"], "ngram_rows": memory["ngram_rows"],
+                      "memory": memory}, corpus, suffix)
+
+
+def _fasttext_format(output: Path | None, fmt: str | None, as_bin: bool, maxn: int) -> tuple[str | None, str]:
+    """The output format of ``train fasttext`` (--bin or an --output ending .bin: fastText's .bin model) and
+    the suffix of the default output; refused before any training when the options disagree."""
+    suffix = "" if output is None else output.suffix.lower()
+    if as_bin:
+        if fmt is not None and fmt not in ("fasttext", "fasttext-bin"):
+            raise UserError(f"--bin writes fastText's .bin model, but --format says {fmt}; give one of them")
+        if suffix in (".vec", ".txt"):
+            raise UserError(f"--bin writes fastText's .bin model, but --output {output} names a text file; "
+                            "use a .bin name, or drop --bin to write .vec text")
+        fmt = "fasttext-bin"
+    elif (fmt is None and suffix == ".bin") or (fmt == "fasttext" and maxn and suffix not in (".vec", ".txt")):
+        fmt = "fasttext-bin"  # a .bin from fastText training is fastText's model (--format word2vec-binary: not)
+    if fmt == "fasttext-bin" and maxn == 0:
+        raise UserError("fastText's .bin model needs n-grams, but --maxn is 0; give --maxn > 0, or write another "
+                        "format (e.g. an embspace directory or .vec)")
+    return fmt, ".bin" if fmt == "fasttext-bin" and output is None else ""
 
 
 @train_app.command("glove")
@@ -658,10 +805,29 @@ def evaluate_retrieval(
             typer.echo(f"wrote {json_path}", err=True)
 
 
+#: The value ``--ray`` given alone stands for: a new local Ray cluster.
+RAY_LOCAL = "local"
+
+
+def _ray_address_optional(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional address (click's optional values are not Typer's): a ``--ray`` not followed by
+    an address (``auto``, ``local``, ``ray://...``, ``HOST:PORT``) gets ``local``, so ``encode --ray IN -o OUT``
+    reads IN as the input, not as an address."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a == "--ray":
+            nxt = args[i + 1] if i + 1 < len(args) else ""
+            if not (nxt in ("auto", RAY_LOCAL) or "://" in nxt or re.fullmatch(r"[\w.-]+:\d+", nxt)):
+                out.append(RAY_LOCAL)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors exit with status 2 and one clear line, no traceback."""
     try:
-        rc = app(args=argv, standalone_mode=False)  # click returns (not raises) the code of a typer.Exit
+        args = _ray_address_optional(list(sys.argv[1:] if argv is None else argv))
+        rc = app(args=args, standalone_mode=False)  # click returns (not raises) the code of a typer.Exit
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:

@@ -558,7 +558,8 @@ def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm",
                 text_field: str = "text", id_field: str | None = None, chunk: int | None = None, overlap: int = 0,
                 batch_size: int | None = None, normalize: bool = True, cache: bool = True,
                 cache_dir: str | Path | None = None, format: str | None = None, progress: bool = True,
-                encoder_options: dict[str, Any] | None = None) -> EncodeReport:
+                encoder_options: dict[str, Any] | None = None, engine: str = "local",
+                address: str | None = None) -> EncodeReport:
     """Encode the items of ``input`` and save them as an EmbeddingSpace at ``output``.
 
     Parameters
@@ -576,8 +577,25 @@ def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm",
         without ``chunk``, texts longer than the model's maximum are truncated (and counted).
     cache, cache_dir
         Reuse vectors of unchanged items (by content hash; default cache under ``$EMBSPACE_CACHE``).
+    engine, address
+        ``"local"`` (this process) or ``"ray"``: Ray Data reads the input on a Ray cluster and encoder
+        actors (one per CPU slot, or per GPU) encode the items not in the cache; the driver writes the
+        vectors as Parquet shards (``<output>.ray-shards``, removed once the space is written; an
+        interrupted run resumes from them) and then the same space as the local engine. ``address``:
+        None (the cluster this process joined, else a new local one), ``"auto"`` (the running local
+        cluster, ``ray start --head``) or ``"ray://host:10001"``. Texts only; no ``chunk``. Needs
+        ``pip install "embspace[ray]"``.
     """
     t0 = time.perf_counter()
+    if engine not in ("local", "ray"):
+        raise InvalidInputError(f"engine={engine!r} is not an engine; use 'local' or 'ray'")
+    if engine == "local" and address is not None:
+        raise InvalidInputError(f"address={address!r} is for engine='ray'; pass engine='ray' as well")
+    if engine == "ray":
+        return _encode_file_on_ray(input, output, model=model, encoder=encoder, text_field=text_field,
+                                   id_field=id_field, chunk=chunk, batch_size=batch_size, normalize=normalize,
+                                   cache=cache, cache_dir=cache_dir, format=format, progress=progress,
+                                   encoder_options=encoder_options, address=address, t0=t0)
     items, modality = read_items(input, text_field=text_field, id_field=id_field)
     if not items:
         raise InvalidInputError(f"{input}: no items to encode")
@@ -640,6 +658,54 @@ def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm",
     prov = Provenance(model=encoder.provenance.model, config=dict(encoder.provenance.config))
     return _write(output, format, keys, vectors, metas, hashes, prov, normalize, modality, len(items), got.n_encoded,
                   got.n_truncated, n_chunked, t0, encoder.name)
+
+
+def _encode_file_on_ray(input: str | Path, output: str | Path, *, model: str, encoder: BaseEncoder | None,
+                        text_field: str, id_field: str | None, chunk: int | None, batch_size: int | None,
+                        normalize: bool, cache: bool, cache_dir: str | Path | None, format: str | None,
+                        progress: bool, encoder_options: dict[str, Any] | None, address: str | None,
+                        t0: float) -> EncodeReport:
+    """``encode_file(..., engine="ray")``: the model space is named from the cache's model index (or by
+    loading the model once here), then :mod:`._ray_encoding` runs the job on the cluster."""
+    from ._ray_encoding import _ray, encode_on_ray, encoder_info
+
+    _ray()  # a missing ray is said before anything is loaded
+    if chunk is not None:
+        raise InvalidInputError("chunk is not available with engine='ray' yet; use engine='local' to split "
+                                "long texts into windows")
+    p = Path(input).expanduser()
+    if not p.exists():
+        raise InvalidInputError(f"no input at {p}")
+    options = dict(encoder_options or {})
+    options.pop("progress", None)
+    info: dict[str, Any] | None = None
+    if encoder is not None:
+        info = encoder_info(encoder)
+    else:
+        fingerprint = model_fingerprint(model, options) if cache else None
+        index = ModelIndex(Path(cache_dir) if cache_dir else None) if cache else None
+        try:
+            if index is not None and fingerprint is not None:
+                info = index.get(fingerprint)
+            if info is None:  # load the model once, here, to learn its space (the actors load their own)
+                from .registry import get_encoder
+
+                loaded = get_encoder(model, **options)
+                info = encoder_info(loaded)
+                if index is not None and fingerprint is not None:
+                    index.put(fingerprint, loaded)
+                del loaded
+        finally:
+            if index is not None:
+                index.close()
+    if info["modality"] != "text":
+        raise InvalidInputError(f"engine='ray' encodes texts; {info['name']} encodes {info['modality']}s: use "
+                                "engine='local'")
+    report: EncodeReport = encode_on_ray(p, output, address=address, model=model, encoder=encoder, info=info,
+                                         options=options, text_field=text_field, id_field=id_field,
+                                         batch_size=batch_size, normalize=normalize, cache=cache,
+                                         cache_dir=cache_dir, format=format, progress=progress, t0=t0)
+    return report
 
 
 def _write(output: str | Path, format: str | None, keys: list[str], vectors: npt.NDArray[np.float32],

@@ -508,8 +508,9 @@ class EmbeddingSpace:
             raise InvalidInputError(f"unknown analogy method {method!r}; expected '3cosadd' or '3cosmul'")
         if not la:
             return SearchResult.empty(True, 0)
-        rows = np.stack([self._rows(la), self._rows(lb), self._rows(lc)], axis=1)  # (nq, 3)
-        ua, ub, uc = (self._unit(np.array(self._vectors[rows[:, j]]), True) for j in range(3))
+        terms = [self._analogy_terms(x) for x in (la, lb, lc)]
+        rows = np.stack([r for _, r in terms], axis=1)  # (nq, 3); -1: a word outside the vocabulary
+        ua, ub, uc = (self._unit(np.array(v), True) for v, _ in terms)
         if method == "3cosadd":
             block = self._cosine_block(self._unit(ub - ua + uc, True))
         else:
@@ -523,6 +524,12 @@ class EmbeddingSpace:
 
         scores, ids = self._search(block, len(la), k, None, rows)
         return self._result(scores, ids, batched)
+
+    def _analogy_terms(self, keys: Sequence[str]) -> tuple[FloatArray, IntArray]:
+        """``(vectors (n, dim), rows (n,))`` of the words of analogy questions (rows excluded from the
+        answers; a subclass that embeds unknown words gives them row ``-1``)."""
+        rows = self._rows(keys)
+        return self._vectors[rows], rows
 
     # ----------------------------------------------------------------- derived spaces
     def _derive(self, rows: IntArray | None = None, vectors: FloatArray | None = None,

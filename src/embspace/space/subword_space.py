@@ -230,6 +230,14 @@ class SubwordSpace(EmbeddingSpace):
             query = [self._any_vectors([q])[0] if isinstance(q, str) and q not in self else q for q in query]
         return super()._queries(query)
 
+    def _analogy_terms(self, keys: Sequence[str]) -> tuple[FloatArray, IntArray]:
+        """Analogy questions may name unknown words too (vectors from their n-grams, row ``-1``)."""
+        index = self._key_index()
+        if all(k in index for k in keys):
+            return super()._analogy_terms(keys)
+        rows = np.array([index.get(k, -1) for k in keys], np.int64)
+        return self._any_vectors(list(keys)), rows
+
     def __repr__(self) -> str:
         return (f"SubwordSpace(n={len(self)}, dim={self.dim}, metric={self._metric!r}, n-grams "
                 f"{self.minn}-{self.maxn} in {self.bucket:,} buckets ({len(self._sub.ngram_vectors):,} stored), "

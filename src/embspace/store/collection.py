@@ -1038,15 +1038,16 @@ class Collection(BaseCollection):
                     del got
                     rows_file = None
                     if self._wants_rescore_vectors(index):
-                        from ._rescore import IDS, VECTORS
+                        from ._rescore import IDS, VECTORS, RowsWriter
 
-                        rows_file = np.lib.format.open_memmap(work / VECTORS, mode="w+", dtype=np.float32,
-                                                              shape=(len(ids), self.dim))
+                        rows_file = RowsWriter(work / VECTORS, len(ids), self.dim)
                         np.save(work / IDS, ids, allow_pickle=False)
-                    index.add_shards(self._shards(rows_file))
+                    try:
+                        index.add_shards(self._shards(rows_file))
+                    finally:
+                        if rows_file is not None:
+                            rows_file.close()
                     if rows_file is not None:
-                        rows_file.flush()
-                        del rows_file
                         from ._rescore import RescoreVectors
 
                         rescore_vectors = RescoreVectors.open(work, self.dim)
@@ -1063,7 +1064,7 @@ class Collection(BaseCollection):
     def _shards(self, rows_file: Any) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
         """``(vectors, ids)`` of every item in id order, :data:`BUILD_SHARD` rows at a time (inside the caller's
         read transaction); each shard's stored form also written into ``rows_file`` (rescoring) when given."""
-        after, row = 0, 0
+        after = 0
         while True:
             rows = self._db.execute("SELECT id, vector FROM items WHERE id > ? ORDER BY id LIMIT ?",
                                     (after, BUILD_SHARD)).fetchall()
@@ -1073,8 +1074,7 @@ class Collection(BaseCollection):
             x = rows_matrix([r[1] for r in rows], self.dim)
             del rows
             if rows_file is not None:
-                rows_file[row:row + len(x)] = self._stored_form(x)
-            row += len(x)
+                rows_file.write(self._stored_form(x))
             after = int(ids[-1])
             yield x, ids
 
@@ -1211,12 +1211,14 @@ class Collection(BaseCollection):
                               RuntimeWarning, stacklevel=3)
                 self.rebuild_index()
                 return
+            if self.on_disk and not self._index.is_trained:  # the first items: train on a sample of the table
+                # (asked before reading the log: 10M adds are 10M rows of it, gigabytes as Python tuples)
+                if self._db.execute("SELECT 1 FROM changes WHERE seq > ? LIMIT 1", (self._index_seq,)).fetchone():
+                    self.rebuild_index()
+                return
             rows = self._db.execute("SELECT seq, op, id FROM changes WHERE seq > ? ORDER BY seq",
                                     (self._index_seq,)).fetchall()
             if not rows:
-                return
-            if self.on_disk and not self._index.is_trained:  # the first items: train on a sample of the table
-                self.rebuild_index()
                 return
             last = int(rows[-1][0])
             identity = self._table_identity(last)

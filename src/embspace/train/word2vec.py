@@ -223,7 +223,7 @@ class Word2Vec(CorpusLearner):
             return pool.submit(run, tok, encoded.sentence_lengths[s0:s1], a0 - (a0 - a1) * f0,
                                a0 - (a0 - a1) * f1, seed)
 
-        name = f"word2vec {self.architecture}"
+        name = f"{type(self).__name__.lower()} {self.architecture}"  # word2vec, fasttext
         done_words = (first_epoch * n + (jobs[first_job][0] if first_job < len(jobs) else n))
         workers = 1 if engine.kind == "torch" else self._n_workers()
         with TrainingProgress(int(total * raw_per_kept), name, enabled=self.progress) as bar, \
