@@ -38,8 +38,8 @@ from .errors import CorruptDataError, InvalidInputError, MissingDependencyError
 AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
                             ".caf"})
 
-__all__ = ["AUDIO_SUFFIXES", "check_audio", "decode_audio", "fit_window", "is_audio_path", "load_audio", "log_mel", "resample",
-           "to_mono"]
+__all__ = ["AUDIO_SUFFIXES", "check_audio", "decode_audio", "fit_window", "is_audio_path", "load_audio", "log_mel",
+           "resample", "to_mono"]
 
 
 def is_audio_path(item: Any) -> bool:
