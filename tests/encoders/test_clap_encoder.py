@@ -161,10 +161,12 @@ def test_audio_directory_becomes_a_space_and_a_collection(clap: ClapEncoder, tmp
 
     col = Collection.create(tmp_path / "col", dim=clap.dim)
     col.add_space(space)
-    # with the metadata written beside the space: the projector shows (and colours by) the label
+    # add_file of the saved space takes the metadata written beside it: the projector shows (and colours by) the label
     labelled = Collection.create(tmp_path / "col2", dim=clap.dim)
-    labelled.add(list(space.keys), space.vectors, metadata=[{k: v for k, v in m.items() if k != "key"} for m in meta])
-    assert labelled.get([space.keys[0]])[0]["metadata"]["label"] == "high"
+    assert labelled.add_file(tmp_path / "space") == 4
+    got = labelled.get([space.keys[0]], vectors=False)[0]["metadata"]
+    assert got["label"] == "high" and got["path"].endswith("high0.wav")
+    assert col.get([space.keys[0]], vectors=False)[0]["metadata"] == {}  # add_space alone: no metadata
     hits = col.search(clap.encode_text("a high tone", progress=False), k=2)
     assert len(hits) == 2
     with pytest.raises(InvalidInputError, match="audio files"):
