@@ -1,4 +1,5 @@
-"""embspace train contrastive (metric learning on a space) and train clip-digits (on a synthetic MNIST)."""
+"""embspace train contrastive (metric learning on a space), train clip-digits (on a synthetic MNIST) and train
+clap-words (spoken digits synthesised with espeak-ng; skipped without it)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,20 @@ def test_train_clip_digits_on_synthetic_digits(tmp_path: Path) -> None:
     s = json.loads(r.stdout)
     assert s["trained_on"] == 320 and s["zero_shot_accuracy"] >= 0.8
     assert (tmp_path / "clip" / "two_tower_clip.json").is_file()
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (apt-get install espeak-ng): no spoken words to train on")
+def test_train_clap_words_reports_held_out_voices_last(tmp_path: Path) -> None:
+    # a small run (10 voices, 1 epoch): the shape of the output; the full recipe is in BENCHMARKS.md
+    r = runner.invoke(app, ["train", "clap-words", "-o", str(tmp_path / "clap"), "--cache-dir", str(tmp_path / "wav"),
+                            "--accents", "en-us,en-gb-x-rp", "--variants", "m1,m3,f1,f2,croak", "--epochs", "1",
+                            "--batch-size", "64", "--device", "cpu", "--quiet"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("zero-shot accuracy on held-out voices: 0.") or last.endswith("1.000"), last
+    assert 0.0 <= float(last.rsplit(" ", 1)[1]) <= 1.0
+    assert (tmp_path / "clap" / "two_tower_clap.json").is_file()
+    r = runner.invoke(app, ["train", "clap-words", "-o", str(tmp_path / "clap2"), "--cache-dir", str(tmp_path / "wav"),
+                            "--accents", "en-us", "--variants", "m1,f1,nosuch", "--device", "cpu", "--quiet"])
+    assert r.exit_code != 0 and "nosuch" in str(r.exception)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..space.search_result import SearchResult
 
 __all__ = [
+    "MAX_AUDIO_B64",
     "MAX_AXIS_EXAMPLES",
     "MAX_BATCH",
     "MAX_K",
@@ -50,6 +51,8 @@ __all__ = [
 MAX_K: Final = 1000
 #: The longest text (characters) accepted as a query, a document to add or a label.
 MAX_TEXT: Final = 100_000
+#: Most base64 characters of one audio file in a request (about 6 MB of audio).
+MAX_AUDIO_B64: Final = 8_000_000
 #: The most items (texts, vectors, keys) one call may carry.
 MAX_BATCH: Final = 10_000
 #: The most map rows one call may name (a lasso selection of a whole 1M-point map is one call).
@@ -138,10 +141,15 @@ class Summary(_Model):
 
 
 class ClassifyRequest(_Model):
-    """Zero-shot classification of texts over labels: each text goes to the label whose caption
-    (``template`` with the label in place of ``{}``) it is closest to."""
+    """Zero-shot classification over labels: each item goes to the label whose caption (``template`` with
+    the label in place of ``{}``) it is closest to. The items are ``texts`` or, for a server whose encoder is
+    an audio-text model (CLAP, TwoTowerClap), ``audio``: files (WAV, FLAC, OGG, MP3...) as base64 text.
+    Exactly one of the two."""
 
-    texts: list[Text] = Field(min_length=1, max_length=1000)
+    texts: list[Text] | None = Field(None, min_length=1, max_length=1000)
+    audio: list[Annotated[str, Field(min_length=4, max_length=MAX_AUDIO_B64)]] | None = Field(
+        None, min_length=1, max_length=64, description="audio files, each base64-encoded (decoded with libsndfile; "
+                                                       "resampled to the model's rate)")
     labels: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=1000)
     template: str = Field("This text is about {}.", min_length=2, max_length=1000)
 

@@ -243,7 +243,8 @@ def demo(
 train_app = typer.Typer(
     name="train",
     help="Learn a space: word vectors from raw text (word2vec, fastText, GloVe), user and item vectors (mf), metric "
-         "learning on a labelled space (contrastive), a CLIP-style digits model (clip-digits).",
+         "learning on a labelled space (contrastive), a CLIP-style digits model (clip-digits), a CLAP-style "
+         "spoken-digits model (clap-words).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

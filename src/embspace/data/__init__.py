@@ -1,4 +1,5 @@
-"""Data: corpora, interaction tables (recommendation) and small built-in datasets available offline."""
+"""Data: corpora, interaction tables (recommendation), small built-in datasets available offline, and spoken words
+synthesised with espeak-ng."""
 
 from .builtin import demo_words, python_help_passages, python_help_sentences
 from .corpus import TextCorpus
@@ -7,6 +8,7 @@ from .mnist import DIGIT_PHRASINGS, DIGIT_WORDS, digit_captions, load_mnist
 from .movielens import MOVIELENS_100K_SPLITS, load_movielens_100k, load_movielens_latest_small
 from .pairs import load_labels, load_pairs
 from .splits import leave_last_out, random_split
+from .spoken_words import SpokenWords, spoken_captions, spoken_digits, synthesize_words
 from .vocab import Vocab
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "DIGIT_WORDS",
     "MOVIELENS_100K_SPLITS",
     "Interactions",
+    "SpokenWords",
     "TextCorpus",
     "Vocab",
     "demo_words",
@@ -28,4 +31,7 @@ __all__ = [
     "python_help_passages",
     "python_help_sentences",
     "random_split",
+    "spoken_captions",
+    "spoken_digits",
+    "synthesize_words",
 ]

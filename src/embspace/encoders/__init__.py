@@ -1,4 +1,4 @@
-"""Pretrained encoders: sentence, contextual token, image, CLIP and static (mean/SIF) embeddings.
+"""Pretrained encoders: sentence, contextual token, image, CLIP, CLAP (audio) and static (mean/SIF) embeddings.
 
 ``get_encoder("minilm")`` is the default text encoder (all-MiniLM-L6-v2, offline). Heavy libraries
 (torch, transformers, OpenVINO, Pillow) load only when an encoder is built. ``encode("one text")``
@@ -23,6 +23,7 @@ from .registry import get_encoder, register_encoder
 from .sentence_encoder import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from .clap_encoder import ClapEncoder
     from .clip_encoder import ClipEncoder, ZeroShotResult
     from .distilled_encoder import DistilledEncoder
     from .image_encoder import ImageEncoder
@@ -35,13 +36,13 @@ _LAZY = {
     "Chunk": "text_encoder", "TruncationWarning": "text_encoder", "ImageEncoder": "image_encoder",
     "ClipEncoder": "clip_encoder", "ZeroShotResult": "clip_encoder", "StaticEncoder": "static_encoder",
     "OOVReport": "static_encoder", "OOVWarning": "static_encoder", "DistilledEncoder": "distilled_encoder",
-    "token_space": "text_encoder",
+    "token_space": "text_encoder", "ClapEncoder": "clap_encoder",
 }
 #: Learners that lived here; they moved to embspace.train (deprecated aliases for one release).
 _MOVED = {"TwoTowerClip": "embspace.train.two_tower_clip", "finetune": "embspace.train.finetune"}
 
-__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClipEncoder", "DimensionTruncationWarning", "DistilledEncoder",
-           "Encoder",
+__all__ = ["DEFAULT_MODEL", "BaseEncoder", "Chunk", "ClapEncoder", "ClipEncoder", "DimensionTruncationWarning",
+           "DistilledEncoder", "Encoder",
            "ImageEncoder", "Modality", "OOVReport", "OOVWarning", "SentenceEncoder", "StaticEncoder", "TextEncoder",
            "TokenEmbeddings", "TruncationWarning", "ZeroShotResult", "get_encoder", "matryoshka_dims",
            "register_encoder", "token_space"]

@@ -28,15 +28,18 @@ from ..space.vector import EmbeddingVector
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-Modality = Literal["text", "image"]
+Modality = Literal["text", "image", "audio"]
 #: One image: a file path, a Pillow image, or an ``(h, w)``/``(h, w, c)`` array.
 ImageItem: TypeAlias = "str | os.PathLike[str] | PILImage | npt.NDArray[Any]"
-#: One item of either modality: a text, or an image.
+#: One audio clip: a file path, a 1-D waveform at the model's rate, or a ``(waveform, sample_rate)`` tuple.
+AudioItem: TypeAlias = "str | os.PathLike[str] | npt.NDArray[Any] | tuple[npt.NDArray[Any], int]"
+#: One item of a text or image encoder: a text, or an image (audio encoders take :data:`AudioItem`).
 Item: TypeAlias = "str | ImageItem"
 #: What ``encode`` takes: one item (a ``(dim,)`` result) or a sequence of items (``(n, dim)``).
-EncodeInput: TypeAlias = "str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any]"
+EncodeInput: TypeAlias = ("str | os.PathLike[str] | PILImage | Sequence[Item] | npt.NDArray[Any] "
+                          "| tuple[npt.NDArray[Any], int] | Sequence[AudioItem]")
 
-__all__ = ["BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
+__all__ = ["AudioItem", "BaseEncoder", "EncodeInput", "Encoder", "ImageItem", "Item", "Modality", "resolve_device"]
 
 
 @runtime_checkable

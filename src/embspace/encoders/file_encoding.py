@@ -1,11 +1,12 @@
 """File encoding (``embspace encode``): files in, an EmbeddingSpace out, with a content-hash cache and chunking.
 
 Inputs: ``.txt`` (one item per line), ``.jsonl``/``.jsonl.gz``, ``.csv``, ``.parquet`` (a text field,
-an optional id field, every other field kept as metadata), a directory of text files, or a directory
-of images. Every item's vector is cached under a hash of its content and the model's ``space_id``
-(SQLite, one file per model space), so re-encoding a file where a few items changed encodes only
-those. Long texts are truncated at the model's maximum length (and counted), or cut into
-overlapping token windows with ``chunk``.
+an optional id field, every other field kept as metadata), a directory of text files, a directory
+of images, or a directory of audio files (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ...: see
+:mod:`embspace._audio`; an audio model such as CLAP encodes them). Every item's vector is cached under
+a hash of its content and the model's ``space_id`` (SQLite, one file per model space), so
+re-encoding a file where a few items changed encodes only those. Long texts are truncated at the
+model's maximum length (and counted), or cut into overlapping token windows with ``chunk``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from .._audio import AUDIO_SUFFIXES
 from .._sqlite import select_in
 from ..errors import CorruptDataError, InvalidInputError
 from ..space.embedding_space import EmbeddingSpace
@@ -35,13 +37,13 @@ from .encoder import BaseEncoder, item_digest
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm", ".xml", ".tex", ".csv", ".json"}
 
-__all__ = ["CachedVectors", "EncodeReport", "EncodingCache", "Item", "Records", "encode_file", "encode_with_cache",
-           "non_document_reason", "read_items", "read_records"]
+__all__ = ["AUDIO_SUFFIXES", "CachedVectors", "EncodeReport", "EncodingCache", "Item", "Records", "encode_file",
+           "encode_with_cache", "non_document_reason", "read_items", "read_records"]
 
 
 @dataclass(frozen=True)
 class Item:
-    """One thing to encode: its id, its content (a text, or an image path) and its metadata."""
+    """One thing to encode: its id, its content (a text, or an image or audio file path) and its metadata."""
 
     id: str
     content: str | Path
@@ -172,7 +174,12 @@ def non_document_reason(path: Path, root: Path) -> str | None:
 
 def read_items(path: str | Path, *, text_field: str = "text", id_field: str | None = None,
                include_all: bool = True, skipped: list[tuple[str, str]] | None = None) -> tuple[list[Item], str]:
-    """The items of an input file or directory, and their modality (``"text"`` or ``"image"``).
+    """The items of an input file or directory, and their modality (``"text"``, ``"image"`` or ``"audio"``).
+
+    A directory where at least half the files are images (audio files) is a directory of images
+    (audio): its items are those files, keyed by their path relative to the directory, with the
+    metadata ``path`` (and ``label``, the name of the folder holding the file, when it is not the
+    directory itself: ``dogs/bark1.wav`` is labelled ``dogs``).
 
     ``text_field`` may name several fields separated by commas (``"title,text"``): they are joined
     with a space. Items without an ``id_field`` are numbered from 0 (lines of a .txt file by line
@@ -190,9 +197,10 @@ def read_items(path: str | Path, *, text_field: str = "text", id_field: str | No
     if p.is_dir():
         every = sorted(f for f in p.rglob("*") if f.is_file())
         files = [f for f in every if not f.name.startswith(".")]
-        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
-        if images and len(images) >= len(files) / 2:
-            return [Item(str(f.relative_to(p)), f, {"path": str(f)}) for f in images], "image"
+        for suffixes, kind in ((IMAGE_SUFFIXES, "image"), (AUDIO_SUFFIXES, "audio")):
+            media = [f for f in files if f.suffix.lower() in suffixes]
+            if media and len(media) >= len(files) / 2:
+                return [Item(str(f.relative_to(p)), f, _media_meta(f, p, kind)) for f in media], kind
         if include_all:
             texts = [f for f in files if f.suffix.lower() in TEXT_SUFFIXES or not f.suffix]
         else:
@@ -229,6 +237,15 @@ def read_items(path: str | Path, *, text_field: str = "text", id_field: str | No
             raise InvalidInputError(f"{p}: id {it.id!r} occurs twice in field {id_field!r}; ids must be unique")
         seen.add(it.id)
     return items, "text"
+
+
+def _media_meta(f: Path, root: Path, kind: str) -> dict[str, Any]:
+    """An image's metadata: its path. An audio file's: its path, and its folder's name as ``label`` when it
+    lies in a subfolder (what the projector and a collection show beside the key)."""
+    meta: dict[str, Any] = {"path": str(f)}
+    if kind == "audio" and f.parent != root:
+        meta["label"] = f.parent.name
+    return meta
 
 
 @dataclass(frozen=True)
@@ -548,7 +565,8 @@ def encode_file(input: str | Path, output: str | Path, *, model: str = "minilm",
     Parameters
     ----------
     input
-        A .txt/.jsonl[.gz]/.csv/.parquet file, a directory of text files, or a directory of images.
+        A .txt/.jsonl[.gz]/.csv/.parquet file, a directory of text files, of images, or of audio files
+        (encoded by an audio model: ``model="clap"``, a ClapModel directory).
     output
         Where the space is written (its format follows the suffix; a directory is embspace's own
         format). Metadata (other fields, chunk spans) goes beside it in ``metadata.jsonl``.

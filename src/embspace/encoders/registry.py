@@ -4,7 +4,8 @@
 its files: ``modules.json`` is a sentence-transformers model, a CLIP config (or
 ``open_clip_config.json``) is CLIP, a vision config is an image encoder, any other Hugging Face model
 is a text encoder with mean pooling. ``"static:PATH"`` averages the word vectors of the space saved at
-PATH. A directory saved by the ``Distiller`` learner of the train layer (``embspace.json`` says
+PATH. ``"clap"``, a cached CLAP hub id, or a ClapModel directory is a CLAP audio-text encoder. A
+directory saved by the ``Distiller`` learner of the train layer (``embspace.json`` says
 ``model_type: distilled-static``) loads as a :class:`~embspace.encoders.DistilledEncoder`. Hub ids
 load as sentence-transformers models (from the local cache when offline).
 """
@@ -23,6 +24,7 @@ _VISION_TYPES = {"vit", "dinov2", "dinov2_with_registers", "deit", "beit", "resn
                  "swin", "swinv2", "regnet", "efficientnet", "mobilevit", "levit", "siglip_vision_model",
                  "clip_vision_model", "vit_mae", "vit_msn", "data2vec-vision", "hiera", "ijepa"}
 _CLIP_TYPES = {"clip"}
+_CLAP_TYPES = {"clap"}
 
 _REGISTRY: dict[str, Callable[..., BaseEncoder]] = {}
 
@@ -37,7 +39,7 @@ def register_encoder(name: str, factory: Callable[..., BaseEncoder]) -> None:
 
 
 def model_kind(path: Path) -> str:
-    """``"sentence"``, ``"clip"``, ``"image"`` or ``"text"`` for a local model directory."""
+    """``"sentence"``, ``"clip"``, ``"clap"``, ``"image"`` or ``"text"`` for a local model directory."""
     if (path / "modules.json").is_file():
         return "sentence"
     if (path / "open_clip_config.json").is_file():
@@ -52,6 +54,8 @@ def model_kind(path: Path) -> str:
     kind = str(cfg.get("model_type", "")).lower()
     if kind in _CLIP_TYPES:
         return "clip"
+    if kind in _CLAP_TYPES:
+        return "clap"
     if kind in _VISION_TYPES or ("image_size" in cfg and "vocab_size" not in cfg):
         return "image"
     return "text"
@@ -63,8 +67,10 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     Parameters
     ----------
     name
-        ``"minilm"`` (default, all-MiniLM-L6-v2, offline); a model directory (kind detected from its
-        files; a static model saved by the ``Distiller`` learner included);
+        ``"minilm"`` (default, all-MiniLM-L6-v2, offline); ``"clap"`` (LAION's CLAP,
+        ``laion/clap-htsat-unfused``, from the local Hugging Face cache) or the hub id of any cached
+        ``ClapModel``; a model directory (kind detected from its files: a CLAP directory gives a
+        :class:`~embspace.encoders.ClapEncoder`; a static model saved by the ``Distiller`` learner included);
         ``"static:PATH"`` (mean of word vectors of a saved space; ``method="sif"`` for SIF);
         a name given to :func:`register_encoder`; or a hub id.
     **kwargs
@@ -76,6 +82,11 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
     text = str(name)
     if text.lower() in _REGISTRY:
         return _REGISTRY[text.lower()](**kwargs)
+    if text.lower() == "clap" or (not Path(text).expanduser().exists() and _cached_hub_type(text) in _CLAP_TYPES):
+        from .clap_encoder import DEFAULT_CLAP, ClapEncoder
+
+        _no_dim(kwargs, "clap")
+        return ClapEncoder(DEFAULT_CLAP if text.lower() == "clap" else text, **kwargs)
     if text.lower() in ALIASES:
         return SentenceEncoder(text, **kwargs)
     if text.startswith("static:"):
@@ -96,8 +107,12 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         kind = model_kind(path)
         if kind == "sentence":
             return SentenceEncoder(path, **kwargs)
-        if kind in ("clip", "image"):
+        if kind in ("clip", "clap", "image"):
             _no_dim(kwargs, kind)
+        if kind == "clap":
+            from .clap_encoder import ClapEncoder
+
+            return ClapEncoder(path, **kwargs)
         if kind == "clip":
             from .clip_encoder import ClipEncoder
 
@@ -118,6 +133,21 @@ def get_encoder(name: str | Path = "minilm", **kwargs: Any) -> BaseEncoder:
         raise ModelNotFoundError(f"unknown model {text!r}; did you mean {' or '.join(repr(c) for c in close)}? (it "
                                  "is neither a local model directory nor a hub id in the local Hugging Face cache)"
                                  ) from e
+
+
+def _cached_hub_type(name: str) -> str | None:
+    """The ``model_type`` of a hub id's config in the local Hugging Face cache (None: not cached, or no id)."""
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name, "config.json")
+        if not isinstance(found, str):
+            return None
+        return str(json.loads(Path(found).read_text("utf-8")).get("model_type", "")).lower() or None
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
 
 
 def _cpu_only(kwargs: dict[str, Any], kind: str) -> None:

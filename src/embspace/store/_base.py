@@ -307,6 +307,31 @@ def _parquet_fields(path: Path) -> list[str]:
         return ["key", "vector"]
 
 
+def _space_metadata(path: Path, space: EmbeddingSpace) -> list[dict[str, Any]] | None:
+    """The metadata ``encode_file`` wrote beside the space saved at ``path`` (``metadata.jsonl`` in its folder,
+    or ``NAME.metadata.jsonl`` beside its file: one ``{"key", ...}`` line per key), in the space's key order;
+    None when there is none, or it does not name every key of the space exactly once."""
+    import json
+
+    meta_path = path / "metadata.jsonl" if path.is_dir() else path.parent / f"{path.name}.metadata.jsonl"
+    if not meta_path.is_file():
+        return None
+    by_key: dict[str, dict[str, Any]] = {}
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    rec = json.loads(line)
+                    if not isinstance(rec, dict) or "key" not in rec:
+                        return None
+                    by_key[str(rec.pop("key"))] = rec
+    except (OSError, ValueError):
+        return None
+    if len(by_key) != len(space) or any(k not in by_key for k in space.keys):
+        return None
+    return [by_key[k] for k in space.keys]
+
+
 def _saved_space(path: Path, text_field: str, texts_ok: bool) -> EmbeddingSpace | None:
     """The space saved at ``path``, or None when ``path`` holds texts to encode.
 
@@ -705,10 +730,14 @@ class BaseCollection(ABC):
         return EmbeddingSpace(keys, matrix, metric=self.metric, provenance=prov,  # type: ignore[arg-type]
                               is_normalized=True if self.metric == "cosine" else None)
 
-    def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000) -> int:
+    def add_space(self, space: EmbeddingSpace, *, upsert: bool = False, batch: int = 50_000,
+                  metadata: Sequence[Metadata] | None = None) -> int:
         """Add every key and vector of ``space`` (it must have this collection's dimension, and, when the
         collection has an encoder and the space names its model, this collection's space: a truncated space
-        never goes into a collection of full vectors, nor the reverse)."""
+        never goes into a collection of full vectors, nor the reverse), with ``metadata`` (one dict per key,
+        in the space's order) when given."""
+        if metadata is not None and len(metadata) != len(space):
+            raise InvalidInputError(f"{len(metadata)} metadata entries for a space of {len(space)} keys")
         n = 0
         named = space.provenance.model != "unknown"  # vectors of unknown origin: the caller vouches for them
         for s in range(0, len(space), batch):
@@ -716,7 +745,8 @@ class BaseCollection(ABC):
             vecs: Any = np.asarray(space.vectors[s : s + batch])
             if named:
                 vecs = EmbeddingVector(vecs, space.space_id, space.provenance.describe())
-            n += self.upsert(keys, vecs) if upsert else self.add(keys, vecs)
+            meta = None if metadata is None else list(metadata[s : s + batch])
+            n += self.upsert(keys, vecs, meta) if upsert else self.add(keys, vecs, meta)
         return n
 
     def add_file(self, path: str | Path, *, text_field: str = "text", key_field: str | None = None,
@@ -729,7 +759,9 @@ class BaseCollection(ABC):
 
         ``path`` is one of
 
-        * a saved space (any format :func:`embspace.load` reads): its keys and vectors;
+        * a saved space (any format :func:`embspace.load` reads): its keys and vectors, with the metadata
+          :func:`~embspace.encoders.file_encoding.encode_file` wrote beside it (``metadata.jsonl``: the
+          paths, and the labels of audio files) when that names every key;
         * a file of records (.jsonl[.gz], .csv, .tsv, .parquet): keys from ``key_field``, vectors from
           ``vector_field`` or else the texts of ``text_field`` encoded with the collection's encoder;
           each record's text is stored with it (``search(..., include="text")``), and ``metadata_fields``
@@ -786,7 +818,7 @@ class BaseCollection(ABC):
             if space is not None:
                 if chunk is not None:
                     raise InvalidInputError(f"{p.name} holds vectors, not texts: there is nothing to chunk")
-                n = self.add_space(space, upsert=upsert)
+                n = self.add_space(space, upsert=upsert, metadata=_space_metadata(p, space))
                 return AddReport(n, seconds=time.perf_counter() - t0)
         skipped: list[tuple[str, str]] = []
         vectors: npt.NDArray[np.float32] | None = None
@@ -801,8 +833,9 @@ class BaseCollection(ABC):
         else:
             items, modality = fe.read_items(p, text_field=text_field, include_all=include_all, skipped=skipped)
             if modality != "text":
-                raise InvalidInputError(f"{p} holds images; add_file adds texts (encode the images into a space "
-                                        "first, then add the space)")
+                raise InvalidInputError(f"{p} holds {'audio files' if modality == 'audio' else 'images'}; add_file "
+                                        f"adds texts (encode the {modality} into a space first with encode_file or "
+                                        "`embspace encode DIR --model MODEL -o SPACE`, then add the space)")
             keys = [i.id for i in items]
             texts = [str(i.content) for i in items]
             metas = [dict(i.metadata) for i in items]

@@ -1,7 +1,7 @@
 """Learners: word2vec (skip-gram, CBOW), fastText (subword n-grams), GloVe, matrix factorisation (compiled
 CPU kernels and a PyTorch engine, producing a :class:`Recommender`), contrastive/metric learning of any PyTorch
 encoder, a CLIP-style two-tower model, static distillation of a transformer text encoder (:class:`Distiller`),
-and fine-tuning of sentence encoders.
+a CLAP-style audio-text model (:class:`TwoTowerClap`), and fine-tuning of sentence encoders.
 
 Every learner follows one contract (:class:`Learner`): settings in ``__init__``, ``fit(data) -> self``,
 learned state ending in ``_``, ``get_params``/``set_params``, ``NotFittedError`` before ``fit``.
@@ -20,6 +20,7 @@ from .metric_projection import MetricProjection
 from .recommender import Recommender
 from .sampler import ClassBalancedSampler
 from .subword_filler import SubwordFiller
+from .two_tower_clap import SpecAugment, TwoTowerClap
 from .two_tower_clip import TwoTowerClip
 from .word2vec import Word2Vec
 
@@ -36,7 +37,9 @@ __all__ = [
     "MetricProjection",
     "Recommender",
     "SmallConvNet",
+    "SpecAugment",
     "SubwordFiller",
+    "TwoTowerClap",
     "TwoTowerClip",
     "Word2Vec",
     "finetune",

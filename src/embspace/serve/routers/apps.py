@@ -19,9 +19,10 @@ router = APIRouter(route_class=JSONRoute)
 
 @router.post("/classify", tags=["apps"])
 def classify(req: ClassifyRequest, resources: ResourcesDep) -> ClassifyResponse:
-    """Zero-shot classification of texts over labels with the server's text encoder."""
+    """Zero-shot classification of texts (or, with an audio-text model, audio files) over labels with the
+    server's encoder."""
     captions = [req.template + label for label in req.labels]  # about what is encoded for the labels
-    with encoding(resources, [*req.texts, *captions]):
+    with encoding(resources, [*(req.texts or []), *captions]):
         result: ClassifyResponse = resources.classifier().run(req)
     return result
 
