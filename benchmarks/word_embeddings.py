@@ -616,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args.child)
     if args.render_only:
         report = json.loads(args.json.read_text(encoding="utf-8"))
+        fill_summaries(report["systems"], report.get("runs", {}), report["config"]["corpus"]["tokens"])
+        add_ratios(report["systems"], report["config"]["corpus"]["is_wiki17"])
         report["acceptance"] = acceptance(report["systems"], report["config"]["quick"],
                                           report["config"]["corpus"]["is_wiki17"])
         publish(report, args.json, args.markdown)
@@ -736,6 +738,7 @@ def carry_over(args: argparse.Namespace, corpus: dict[str, Any], summary: dict[s
             continue
         summary[name] = {k: v for k, v in s.items() if k not in ("peer", "ratio_vs_peer", "ratio_note")}
         runs[name] = old.get("runs", {}).get(name, [])
+        fill_summaries({name: summary[name]}, runs, corpus["tokens"])
         # a system the previous file had carried over itself keeps the date of the run that measured it
         carried[name] = old["config"].get("carried_over", {}).get(name) or {
             "date": old["config"]["date"], "command": old.get("command", "")}
@@ -746,6 +749,16 @@ def carry_over(args: argparse.Namespace, corpus: dict[str, Any], summary: dict[s
         d.clear()
         d.update(items)
     return carried
+
+
+def fill_summaries(systems: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]], words: int) -> None:
+    """Add to each measured system's summary the figures a newer :func:`summarize` derives from its stored runs
+    (e.g. the analogy sections of rows carried over from a run summarised before they were reported)."""
+    for name, s in systems.items():
+        if name in SYSTEMS and _measured(s) and runs.get(name):
+            for k, v in summarize(name, runs[name], words).items():
+                if s.get(k) is None and v is not None:
+                    s[k] = v
 
 
 def epochs_of(name: str) -> int:
@@ -1176,6 +1189,20 @@ FASTTEXT_NOTE = (
     "allocates all of them.")
 
 
+def _runs_phrase(report: dict[str, Any]) -> str:
+    """"3 runs", or, when rows carried over by --update had another number, "3 runs (1: embspace FastText ...)"."""
+    counts = {name: len(times) for name, times in report.get("runs", {}).items() if times}
+    if not counts:
+        n = report["config"]["runs"]
+        return f"{n} run{'s' if n > 1 else ''}"
+    common = max(set(counts.values()), key=lambda n: sum(1 for v in counts.values() if v == n))
+    others = sorted({n for n in counts.values() if n != common})
+    tail = "; ".join(f"{n} run{'s' if n > 1 else ''}: "
+                     + ", ".join(SYSTEMS[k]["label"] if k in SYSTEMS else k for k, v in counts.items() if v == n)
+                     for n in others)
+    return f"{common} run{'s' if common > 1 else ''}" + (f" ({tail})" if tail else "")
+
+
 def markdown_section(report: dict[str, Any]) -> str:
     cfg = report["config"]
     c = cfg["corpus"]
@@ -1225,7 +1252,7 @@ def markdown_section(report: dict[str, Any]) -> str:
         "window 5, negative 5, sample 1e-3, 5 epochs, min_count 5; GloVe: dim 100, window 10, x_max 10, 15 "
         f"epochs; {cfg['threads']} worker threads (and BLAS/OpenMP/numba threads) for every system, seed "
         f"{cfg['seed']}. Wall time = constructor + `fit`, vocabulary building included, each fit in a fresh "
-        f"process; median of {cfg['runs']} run{'s' if cfg['runs'] > 1 else ''} interleaved across systems. "
+        f"process; median of {_runs_phrase(report)} interleaved across systems. "
         "Throughput = corpus words "
         f"({c['tokens']:,}) x epochs / wall time; throughput vs peer = the peer's median time / ours (above 1: "
         "embspace is faster). Peak MiB = the fitting process's RSS high-water mark (VmHWM) right after the fit, "
