@@ -168,13 +168,22 @@ def load_audio(items: Sequence[Any], sample_rate: int, *, start: int = 0) -> lis
     return out
 
 
-def decode_audio(data: bytes, *, what: str = "the audio") -> tuple[npt.NDArray[np.float32], int]:
-    """``(mono waveform, sample rate)`` of an audio file's bytes (any format libsndfile reads)."""
+#: Seconds of a sent file :func:`decode_audio` decodes: encoders keep the first window (seconds), and a few
+#: megabytes of compressed audio can otherwise decode to gigabytes of samples.
+MAX_DECODE_SECONDS = 600
+
+
+def decode_audio(data: bytes, *, what: str = "the audio",
+                 max_seconds: float = MAX_DECODE_SECONDS) -> tuple[npt.NDArray[np.float32], int]:
+    """``(mono waveform, sample rate)`` of an audio file's bytes (any format libsndfile reads); only its first
+    ``max_seconds`` are decoded."""
     import io
 
     sf = _soundfile()
     try:
-        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            rate = int(f.samplerate)
+            wave = f.read(frames=int(max_seconds * rate), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, TypeError) as e:
         raise InvalidInputError(f"{what} is not audio libsndfile can decode ({type(e).__name__}: {e}); send the bytes "
                                 "of a WAV, FLAC, OGG or MP3 file") from None

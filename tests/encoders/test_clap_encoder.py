@@ -15,7 +15,7 @@ sf = pytest.importorskip("soundfile")
 
 from audio_testing import RATE, save_tiny_clap, tone  # noqa: E402
 
-from embspace._audio import AUDIO_SUFFIXES, fit_window, load_audio, resample  # noqa: E402
+from embspace._audio import AUDIO_SUFFIXES, decode_audio, fit_window, load_audio, resample  # noqa: E402
 from embspace.apps.zero_shot import ZeroShotClassifier  # noqa: E402
 from embspace.encoders import ClapEncoder, get_encoder  # noqa: E402
 from embspace.encoders.file_encoding import encode_file, read_items  # noqa: E402
@@ -136,6 +136,19 @@ def test_window_rule_and_resampling_helpers() -> None:
     np.testing.assert_array_equal(fit_window(x, 12), np.r_[x, 0, 0])
     y = resample(tone(200, 1.0), RATE, 16000)
     assert len(y) == 2 * RATE and y.dtype == np.float32
+
+
+def test_sent_audio_is_decoded_up_to_a_cap(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    path = tmp_path / "long.flac"
+    sf.write(str(path), np.tile(tone(300, 1.0), 5), RATE)  # five seconds
+    wave, rate = decode_audio(path.read_bytes())
+    assert rate == RATE and len(wave) == 5 * RATE
+    wave, _ = decode_audio(path.read_bytes(), max_seconds=2)  # a few MB can decode to GBs: the cap holds
+    assert len(wave) == 2 * RATE
+    with pytest.raises(InvalidInputError, match="libsndfile"):
+        decode_audio(b"not audio at all")
 
 
 def test_audio_directory_becomes_a_space_and_a_collection(clap: ClapEncoder, tmp_path: Path) -> None:
