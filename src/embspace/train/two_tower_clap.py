@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from .._artifact import check_format_version, write_header
-from .._atomic import atomic_path
 from .._audio import fit_window, load_audio, log_mel
 from ..encoders.clip_encoder import ZeroShotResult, zero_shot_captions, zero_shot_result
-from ..errors import CorruptDataError, InvalidInputError
+from ..errors import InvalidInputError
 from ..space.provenance import Provenance
 from ..space.vector import EmbeddingVector
-from ._device import resolve_engine
 from .contrastive_trainer import embed_with
 from .two_tower_clip import TwoTowerClip
 
@@ -215,69 +210,23 @@ class TwoTowerClap(TwoTowerClip):
         label_list, captions = zero_shot_captions(labels, template)
         return zero_shot_result(label_list, self.encode(audio), self.encode_text(captions), self.logit_scale)
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the towers (safetensors), the front end, the learned scale and the settings (JSON) to the
-        directory ``path`` (replaced atomically); the frozen text encoder is saved by name."""
-        from safetensors.torch import save_file
+    # ------------------------------------------------------------------ persistence (TwoTowerClip's save/load)
+    _FORMAT = FORMAT
+    _MODEL = "TwoTowerClap"
+    _META_FILE = "two_tower_clap.json"
+    _TOWER = "audio"
 
-        self.check_is_fitted("logit_scale_")
-        if not isinstance(self.text_encoder, str | Path):
-            raise InvalidInputError("save() needs the text encoder's name (a registered name or model directory), "
-                                    "not an encoder object")
-        meta = {"format": FORMAT, "dim": self.dim, "audio_config": self.image_tower_.config,
-                "text_encoder": str(self.text_encoder), "projection_config": self.text_projection_.config,
-                "logit_scale": self.logit_scale_, "loss_history": self.loss_history_, "run_id": self._run_id,
-                "mel_mean": self.mel_mean_, "mel_std": self.mel_std_,
-                "settings": {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                             "temperature": self.temperature, "seed": self.seed, "sample_rate": self.sample_rate,
-                             "seconds": self.seconds, "n_mels": self.n_mels, "hop": self.hop, "n_fft": self.n_fft,
-                             "width": self.width}}
-        out = Path(path)
-        with atomic_path(out, is_dir=True) as work:
-            for name, tower in (("audio_tower", self.image_tower_), ("text_projection", self.text_projection_)):
-                save_file({k: v.detach().cpu().contiguous() for k, v in tower.state_dict().items()},
-                          str(work / f"{name}.safetensors"))
-            (work / "two_tower_clap.json").write_text(json.dumps(meta, indent=2), "utf-8")
-            write_header(work, "model", FORMAT_VERSION, model="TwoTowerClap", format=FORMAT)
-        return out
+    def _settings(self) -> dict[str, Any]:
+        return {**super()._settings(), "sample_rate": self.sample_rate, "seconds": self.seconds,
+                "n_mels": self.n_mels, "hop": self.hop, "n_fft": self.n_fft, "width": self.width}
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"mel_mean": self.mel_mean_, "mel_std": self.mel_std_}  # the front end's normalisation
+
+    def _restore_extra(self, meta: dict[str, Any]) -> None:
+        self.mel_mean_, self.mel_std_ = float(meta["mel_mean"]), float(meta["mel_std"])
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> TwoTowerClap:
-        """Read a model written by :meth:`save`."""
-        import torch
-        from safetensors.torch import load_file
-
-        from .conv_net import SmallConvNet
-        from .mlp import MLP
-
-        folder = Path(path)
-        header = check_format_version(folder, "model", FORMAT_VERSION)
-        if header is not None and header.extra.get("model", "TwoTowerClap") != "TwoTowerClap":
-            raise CorruptDataError(folder, f"this directory holds a {header.extra.get('model')} model, not a "
-                                           "TwoTowerClap; open it with embspace.open()")
-        try:
-            meta = json.loads((folder / "two_tower_clap.json").read_text("utf-8"))
-        except FileNotFoundError:
-            raise CorruptDataError(folder, "no two_tower_clap.json: not a TwoTowerClap directory") from None
-        if meta.get("format") != FORMAT:
-            raise CorruptDataError(folder / "two_tower_clap.json", f"unknown format {meta.get('format')!r}")
-        engine = resolve_engine(device)
-        dev = torch.device(engine.device if engine.kind == "torch" else "cpu")
-        towers = {"audio_tower": SmallConvNet(**meta["audio_config"], seed=None),
-                  "text_projection": MLP(**meta["projection_config"], seed=None)}
-        for name, tower in towers.items():
-            try:
-                tower.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
-            except (OSError, RuntimeError) as e:
-                raise CorruptDataError(folder, f"unreadable {name} weights: {e}") from None
-            tower.to(dev).eval()
-        model = cls(dim=meta["dim"], text_encoder=meta["text_encoder"], device=device, progress=False,
-                    **meta["settings"])
-        model.image_tower_, model.text_projection_ = towers["audio_tower"], towers["text_projection"]
-        model._torch_device = dev
-        model.logit_scale_ = float(meta["logit_scale"])
-        model.mel_mean_, model.mel_std_ = float(meta["mel_mean"]), float(meta["mel_std"])
-        model._run_id = str(meta["run_id"])
-        model.loss_history_ = list(meta.get("loss_history", []))
-        return model
+    def _from_meta(cls, meta: dict[str, Any], tower: Any, device: str) -> Self:
+        return cls(dim=meta["dim"], text_encoder=meta["text_encoder"], device=device, progress=False,
+                   **meta["settings"])

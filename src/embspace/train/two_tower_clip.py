@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -188,7 +188,31 @@ class TwoTowerClip(Learner):
         return zero_shot_result(label_list, self.encode(images), self.encode_text(captions), self.logit_scale)
 
     # ------------------------------------------------------------------ persistence
+    #: What :meth:`save` writes: the format tag, the model's name in the header, the settings file, and the
+    #: trained tower's name (``<tower>_tower.safetensors``, ``<tower>_config``). A subclass with another
+    #: tower (:class:`~embspace.train.TwoTowerClap`) changes these and the hooks below, not save/load.
     _FORMAT = FORMAT
+    _MODEL = "TwoTowerClip"
+    _META_FILE = "two_tower_clip.json"
+    _TOWER = "image"
+
+    def _settings(self) -> dict[str, Any]:
+        """The constructor's settings :meth:`load` passes back."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "temperature": self.temperature, "seed": self.seed}
+
+    def _extra_meta(self) -> dict[str, Any]:
+        """Fitted state besides the towers and the scale, saved in the settings file (hook)."""
+        return {}
+
+    def _restore_extra(self, meta: dict[str, Any]) -> None:
+        """Set what :meth:`_extra_meta` saved (hook)."""
+
+    @classmethod
+    def _from_meta(cls, meta: dict[str, Any], tower: Any, device: str) -> Self:
+        """A model with the saved settings and the loaded trained tower (hook)."""
+        return cls(dim=meta["dim"], image_encoder=tower, text_encoder=meta["text_encoder"], device=device,
+                   progress=False, **meta["settings"])
 
     def save(self, path: str | Path) -> Path:
         """Write the trained towers (safetensors), the learned scale and the settings (JSON) to the
@@ -200,27 +224,27 @@ class TwoTowerClip(Learner):
 
         self.check_is_fitted("logit_scale_")
         if not isinstance(self.image_tower_, SmallConvNet):
-            raise InvalidInputError("save() stores the default SmallConvNet image tower; save a custom tower's "
-                                    "state_dict yourself")
+            raise InvalidInputError(f"save() stores the default SmallConvNet {self._TOWER} tower; save a custom "
+                                    "tower's state_dict yourself")
         if not isinstance(self.text_encoder, str | Path):
             raise InvalidInputError("save() needs the text encoder's name (a registered name or model directory), "
                                     "not an encoder object")
-        meta = {"format": self._FORMAT, "dim": self.dim, "image_config": self.image_tower_.config,
+        meta = {"format": self._FORMAT, "dim": self.dim, f"{self._TOWER}_config": self.image_tower_.config,
                 "text_encoder": str(self.text_encoder), "projection_config": self.text_projection_.config,
                 "logit_scale": self.logit_scale_, "loss_history": self.loss_history_, "run_id": self._run_id,
-                "settings": {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                             "temperature": self.temperature, "seed": self.seed}}
+                **self._extra_meta(), "settings": self._settings()}
         out = Path(path)
         with atomic_path(out, is_dir=True) as work:
-            for name, tower in (("image_tower", self.image_tower_), ("text_projection", self.text_projection_)):
+            towers = ((f"{self._TOWER}_tower", self.image_tower_), ("text_projection", self.text_projection_))
+            for name, tower in towers:
                 save_file({k: v.detach().cpu().contiguous() for k, v in tower.state_dict().items()},
                           str(work / f"{name}.safetensors"))
-            (work / "two_tower_clip.json").write_text(json.dumps(meta, indent=2), "utf-8")
-            write_header(work, "model", FORMAT_VERSION, model="TwoTowerClip", format=FORMAT)
+            (work / self._META_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+            write_header(work, "model", FORMAT_VERSION, model=self._MODEL, format=self._FORMAT)
         return out
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> TwoTowerClip:
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Self:
         """Read a model written by :meth:`save`."""
         import torch
         from safetensors.torch import load_file
@@ -230,18 +254,19 @@ class TwoTowerClip(Learner):
 
         folder = Path(path)
         header = check_format_version(folder, "model", FORMAT_VERSION)
-        if header is not None and header.extra.get("model", "TwoTowerClip") != "TwoTowerClip":
+        if header is not None and header.extra.get("model", cls._MODEL) != cls._MODEL:
             raise CorruptDataError(folder, f"this directory holds a {header.extra.get('model')} model, not a "
-                                           "TwoTowerClip; open it with embspace.open()")
+                                           f"{cls._MODEL}; open it with embspace.open()")
         try:
-            meta = json.loads((folder / "two_tower_clip.json").read_text("utf-8"))
+            meta = json.loads((folder / cls._META_FILE).read_text("utf-8"))
         except FileNotFoundError:
-            raise CorruptDataError(folder, "no two_tower_clip.json: not a TwoTowerClip directory") from None
+            raise CorruptDataError(folder, f"no {cls._META_FILE}: not a {cls._MODEL} directory") from None
         if meta.get("format") != cls._FORMAT:
-            raise CorruptDataError(folder / "two_tower_clip.json", f"unknown format {meta.get('format')!r}")
+            raise CorruptDataError(folder / cls._META_FILE, f"unknown format {meta.get('format')!r}")
         engine = resolve_engine(device)
         dev = torch.device(engine.device if engine.kind == "torch" else "cpu")
-        towers = {"image_tower": SmallConvNet(**meta["image_config"], seed=None),
+        trained = f"{cls._TOWER}_tower"
+        towers = {trained: SmallConvNet(**meta[f"{cls._TOWER}_config"], seed=None),
                   "text_projection": MLP(**meta["projection_config"], seed=None)}
         for name, tower in towers.items():
             try:
@@ -249,11 +274,11 @@ class TwoTowerClip(Learner):
             except (OSError, RuntimeError) as e:
                 raise CorruptDataError(folder, f"unreadable {name} weights: {e}") from None
             tower.to(dev).eval()
-        model = cls(dim=meta["dim"], image_encoder=towers["image_tower"], text_encoder=meta["text_encoder"],
-                    device=device, progress=False, **meta["settings"])
-        model.image_tower_, model.text_projection_ = towers["image_tower"], towers["text_projection"]
+        model = cls._from_meta(meta, towers[trained], device)
+        model.image_tower_, model.text_projection_ = towers[trained], towers["text_projection"]
         model._torch_device = dev
         model.logit_scale_ = float(meta["logit_scale"])
         model._run_id = str(meta.get("run_id") or uuid.uuid4().hex[:12])  # saved before run ids: a new space
         model.loss_history_ = list(meta.get("loss_history", []))
+        model._restore_extra(meta)
         return model
