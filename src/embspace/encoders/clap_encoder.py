@@ -16,8 +16,8 @@ from ..errors import InvalidInputError, ModelNotFoundError
 from ..space.vector import EmbeddingVector
 from ._images import _transformers, batched
 from ._sounds import AudioEncoderBase
-from .clip_encoder import ZeroShotResult, _features, zero_shot_captions, zero_shot_result
-from .encoder import AudioItem, BaseEncoder, Encoder, Modality, l2_normalize, resolve_device
+from .clip_encoder import ZeroShotResult, _features, _TextTower, zero_shot_captions, zero_shot_result
+from .encoder import AudioItem, Encoder, l2_normalize, resolve_device
 from .image_encoder import _resolve_model
 from .sentence_encoder import _dir_revision
 
@@ -25,24 +25,6 @@ __all__ = ["DEFAULT_CLAP", "ClapEncoder"]
 
 #: The checkpoint ``get_encoder("clap")`` loads (from the local Hugging Face cache; nothing is downloaded).
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
-
-
-class _ClapTextEncoder(BaseEncoder):
-    """The text tower of a :class:`ClapEncoder`, as a text Encoder of the same space."""
-
-    modality: Modality = "text"
-
-    def __init__(self, clap: ClapEncoder) -> None:
-        self._clap = clap
-        self.name, self.dim, self.revision = clap.name, clap.dim, clap.revision
-        self._provenance = clap.provenance
-
-    def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
-                progress: bool) -> npt.NDArray[np.float32]:
-        return self._clap._encode_texts(items, batch_size=batch_size, normalize=normalize, progress=progress)
-
-    def __repr__(self) -> str:
-        return f"ClapEncoder({self.name!r}, dim={self.dim}).text_encoder"
 
 
 class ClapEncoder(AudioEncoderBase):
@@ -129,7 +111,7 @@ class ClapEncoder(AudioEncoderBase):
         self.max_length = min(limits)
         self._set_provenance(backend="transformers", sample_rate=self.sample_rate, window=self.window,
                              window_rule="first window; repeatpad")
-        self._text_encoder = _ClapTextEncoder(self)
+        self._text_encoder = _TextTower(self)
 
     @property
     def logit_scale(self) -> float:

@@ -173,22 +173,25 @@ class _OpenClip:
         return self.model.encode_text(self.tokenizer(texts).to(self.device))
 
 
-class _ClipTextEncoder(BaseEncoder):
-    """The text tower of a :class:`ClipEncoder`, as a text Encoder of the same space."""
+class _TextTower(BaseEncoder):
+    """The text tower of a two-tower encoder (:class:`ClipEncoder`, ``ClapEncoder``: whatever has
+    ``_encode_texts``), as a text Encoder of the same space."""
 
     modality: Modality = "text"
 
-    def __init__(self, clip: ClipEncoder) -> None:
-        self._clip = clip
-        self.name, self.dim, self.revision = clip.name, clip.dim, clip.revision
-        self._provenance = clip.provenance
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+        self.name, self.dim, self.revision = owner.name, owner.dim, owner.revision
+        self._provenance = owner.provenance
 
     def _encode(self, items: list[Any], *, batch_size: int | None, normalize: bool,
                 progress: bool) -> npt.NDArray[np.float32]:
-        return self._clip._encode_texts(items, batch_size=batch_size, normalize=normalize, progress=progress)
+        out: npt.NDArray[np.float32] = self._owner._encode_texts(items, batch_size=batch_size, normalize=normalize,
+                                                                 progress=progress)
+        return out
 
     def __repr__(self) -> str:
-        return f"ClipEncoder({self.name!r}, dim={self.dim}).text_encoder"
+        return f"{type(self._owner).__name__}({self.name!r}, dim={self.dim}).text_encoder"
 
 
 class ClipEncoder(ImageEncoderBase):
@@ -259,7 +262,7 @@ class ClipEncoder(ImageEncoderBase):
         self.image_size = self._backend.image_size
         self.batch_size = batch_size
         self._set_provenance(backend=self.backend, image_size=self.image_size)
-        self._text_encoder = _ClipTextEncoder(self)
+        self._text_encoder = _TextTower(self)
 
     @property
     def logit_scale(self) -> float:
