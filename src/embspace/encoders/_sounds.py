@@ -8,10 +8,7 @@ is a batch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,8 +16,6 @@ import numpy.typing as npt
 
 from .._audio import check_audio, load_audio
 from ..errors import InvalidInputError
-from ..space.embedding_space import EmbeddingSpace
-from ..space.provenance import Provenance
 from ._images import batched
 from .encoder import BaseEncoder, Modality, item_digest, l2_normalize
 
@@ -70,22 +65,12 @@ class AudioEncoderBase(BaseEncoder):
             out[start:start + len(batch)] = self._embed_audio(load_audio(batch, self.sample_rate, start=start))
         return l2_normalize(out) if normalize else out
 
-    def encode_space(self, items: Sequence[Any], keys: Sequence[str] | None = None, *,
-                     batch_size: int | None = None, normalize: bool = True,
-                     progress: bool = True) -> EmbeddingSpace:
-        """Encode audio clips into an EmbeddingSpace; keys default to the files' paths (clips given in
-        memory need ``keys``)."""
-        checked = self._check_items(items)
-        if keys is None:
-            if not all(isinstance(i, str | os.PathLike) for i in checked):
-                raise InvalidInputError("clips given in memory have no name to use as their key; pass keys=[...] "
-                                        "(one per clip)")
-            keys = [os.fspath(i) for i in checked]
-        key_list = [str(k) for k in keys]
-        if len(key_list) != len(checked):
-            raise InvalidInputError(f"{len(key_list)} keys for {len(checked)} clips")
-        vectors = self.encode(checked, batch_size=batch_size, normalize=normalize, progress=progress)
-        data_hash = hashlib.sha256(json.dumps([_digest(i) for i in checked]).encode()).hexdigest()
-        prov = Provenance(model=self.provenance.model, config=dict(self.provenance.config), data_hash=data_hash)
-        return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
-                              is_normalized=True if normalize else None)
+    def _default_keys(self, checked: list[Any]) -> list[str]:
+        """:meth:`encode_space`'s keys default to the files' paths; clips given in memory need ``keys``."""
+        if not all(isinstance(i, str | os.PathLike) for i in checked):
+            raise InvalidInputError("clips given in memory have no name to use as their key; pass keys=[...] "
+                                    "(one per clip)")
+        return [os.fspath(i) for i in checked]
+
+    def _digest(self, item: Any) -> str:
+        return _digest(item)

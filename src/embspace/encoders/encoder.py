@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import InvalidInputError
 from ..space import _linalg
 from ..space.embedding_space import EmbeddingSpace
 from ..space.provenance import Provenance
@@ -162,16 +163,24 @@ class BaseEncoder:
                 progress: bool) -> npt.NDArray[np.float32]:
         raise NotImplementedError
 
+    def _default_keys(self, checked: list[Any]) -> list[str]:
+        """The keys of :meth:`encode_space` when none are given (hook): the items as text."""
+        return [str(i) for i in checked]
+
+    def _digest(self, item: Any) -> str:
+        """A checked item's stable text form for the space's data hash (hook)."""
+        return item_digest(item)
+
     def encode_space(self, items: Sequence[Item], keys: Sequence[str] | None = None, *,
                      batch_size: int | None = None, normalize: bool = True,
                      progress: bool = True) -> EmbeddingSpace:
         """Encode a list of items into an EmbeddingSpace (keys default to the items themselves, as text)."""
         checked = self._check_items(items)
-        key_list = [str(k) for k in keys] if keys is not None else [str(i) for i in checked]
+        key_list = [str(k) for k in keys] if keys is not None else self._default_keys(checked)
         if len(key_list) != len(checked):
-            raise ValueError(f"{len(key_list)} keys for {len(checked)} items")
+            raise InvalidInputError(f"{len(key_list)} keys for {len(checked)} items")
         vectors = self.encode(checked, batch_size=batch_size, normalize=normalize, progress=progress)
-        data_hash = hashlib.sha256(json.dumps([item_digest(i) for i in checked]).encode()).hexdigest()
+        data_hash = hashlib.sha256(json.dumps([self._digest(i) for i in checked]).encode()).hexdigest()
         prov = Provenance(model=self._provenance.model, config=dict(self._provenance.config), data_hash=data_hash)
         return EmbeddingSpace(key_list, np.asarray(vectors), metric="cosine", provenance=prov, copy=False,
                               is_normalized=True if normalize else None)
